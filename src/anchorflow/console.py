@@ -1,0 +1,126 @@
+"""Rich rendering of the façade's events and results: progress bars, summaries, status tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from anchorflow.pipeline import Pipeline, RunSummary, WindowResult
+from anchorflow.project import format_hour, load_project
+
+
+class ProgressReporter:
+    """A bar per source over its due windows, with the rows landed so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+        self.rows: dict[str, int] = {}
+
+    def windows_planned(self, source: str, count: int) -> None:
+        self.rows[source] = 0
+        self.tasks[source] = self.progress.add_task(source, total=count, rows="", hour="")
+
+    def window_done(self, result: WindowResult) -> None:
+        self.rows[result.source] += result.rows
+        self.progress.update(
+            self.tasks[result.source],
+            advance=1,
+            hour=format_hour(result.window_start),
+            rows=f"{self.rows[result.source]:,} rows",
+        )
+
+
+def run_with_progress(
+    console: Console,
+    project: Path | None,
+    now: datetime | None,
+    action: Callable[[Pipeline], RunSummary],
+) -> RunSummary:
+    loaded = load_project(project)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[hour]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("hours"),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress, Pipeline(loaded, ProgressReporter(progress), now=now) as pipeline:
+        return action(pipeline)
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    windows = summary.windows
+    if not windows:
+        console.print("nothing due: every closed, available hour is loaded")
+    else:
+        replaced = sum(1 for w in windows if w.replaced)
+        console.print(
+            f"loaded {len(windows)} hour(s) "
+            f"{format_hour(windows[0].window_start)}..{format_hour(windows[-1].window_start)}: "
+            f"{summary.rows:,} rows landed, {summary.staged:,} staged, "
+            f"{summary.quarantined:,} quarantined"
+            + (f", {replaced} replaced an earlier load" if replaced else "")
+            + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
+        )
+    for mart in summary.marts:
+        console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+
+
+def print_table(console: Console, title: str, header: list[str], rows: list[Any]) -> None:
+    grid = Table(title=title, title_justify="left")
+    for name in header:
+        grid.add_column(name)
+    for row in rows:
+        grid.add_row(*[_cell(v) for v in row])
+    console.print(grid)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def print_status(console: Console, status: dict[str, Any]) -> None:
+    marks = status["watermarks"]
+    print_table(
+        console,
+        "watermarks",
+        ["source", "stream", "next hour", "lag (h)", "due hours", "last available"],
+        [[m["source"], m["stream"], m["watermark"], m["lag_hours"], m["due_hours"],
+          m["last_available"]] for m in marks],  # fmt: skip
+    )
+    print_table(
+        console,
+        "last loads",
+        ["load", "source", "stream", "hour", "files", "rows", "quarantined", "staged", "status",
+         "finished"],  # fmt: skip
+        status["loads"],
+    )
+    print_table(console, "last runs", ["run", "command", "status", "started", "detail"],
+                status["runs"])  # fmt: skip
+    console.print(f"quarantined records: {status['quarantined']:,} (see meta.quarantine)")

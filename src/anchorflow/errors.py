@@ -1,0 +1,35 @@
+"""One hierarchy of errors. The CLI turns every `AnchorflowError` into a one-line message.
+
+Whether to retry is a property of the class (`TransientSourceError` vs `TerminalSourceError`), so
+callers never parse messages to decide.
+"""
+
+from __future__ import annotations
+
+
+class AnchorflowError(Exception):
+    """A known failure with a message fit for the user: what, where, and what to do."""
+
+
+class ConfigError(AnchorflowError):
+    """The project file is invalid; nothing has been written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SourceError(AnchorflowError):
+    """A source could not deliver data."""
+
+
+class TransientSourceError(SourceError):
+    """Worth retrying: rate limits, 5xx, timeouts, a corrupt download."""
+
+
+class TerminalSourceError(SourceError):
+    """Retrying will not help: bad credentials, a range the API refuses, a protocol violation."""
+
+
+class WarehouseError(AnchorflowError):
+    """The warehouse refused a statement or is in a state we cannot continue from."""

@@ -1,0 +1,155 @@
+"""The `meta` schema: what every stage has finished, written in the same transaction as its data.
+
+- `meta.loads`: one row per committed load of a source window (an hour of Amplitude).
+- `meta.watermarks`: where each source stream resumes; moved only with the data it covers.
+- `meta.quarantine`: records that could not be landed or typed, with the reason.
+- `meta.runs`: every command that ran, with its outcome (failures included).
+
+Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
+rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from anchorflow.warehouse import Warehouse
+
+META_DDL = [
+    """CREATE TABLE IF NOT EXISTS meta.loads (
+        load_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,
+        window_start TIMESTAMP,
+        window_end TIMESTAMP,
+        origin VARCHAR,
+        files INTEGER,
+        rows BIGINT,
+        bytes BIGINT,
+        quarantined BIGINT,
+        staged BIGINT,
+        status VARCHAR NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS meta.watermarks (
+        source VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,
+        position TIMESTAMP NOT NULL,
+        load_id BIGINT,
+        updated_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.quarantine (
+        load_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,
+        origin VARCHAR,
+        line_no BIGINT,
+        reason VARCHAR NOT NULL,
+        record VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.runs (
+        run_id BIGINT NOT NULL,
+        command VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        status VARCHAR NOT NULL,
+        detail VARCHAR)""",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    load_id: int
+    source: str
+    stream: str
+    window_start: datetime
+    window_end: datetime
+    origin: str
+    files: int
+    rows: int
+    bytes: int
+    quarantined: int
+    staged: int
+    started_at: datetime
+
+
+def ensure_journal(warehouse: Warehouse) -> None:
+    for schema in ("raw", "staging", "meta", "marts"):
+        warehouse.create_schema(schema)
+    for ddl in META_DDL:
+        warehouse.execute(ddl)
+
+
+def next_load_id(warehouse: Warehouse) -> int:
+    return int(warehouse.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM meta.loads"))
+
+
+def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
+    warehouse.execute(
+        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
+        [
+            load.load_id, load.source, load.stream, load.window_start, load.window_end,
+            load.origin, load.files, load.rows, load.bytes, load.quarantined, load.staged,
+            load.started_at, utcnow(),
+        ],
+    )  # fmt: skip
+
+
+def committed_loads(warehouse: Warehouse, source: str, stream: str, start: datetime) -> list[int]:
+    """Committed loads of the window starting at `start` (a backfill replaces them)."""
+    rows = warehouse.query(
+        "SELECT load_id FROM meta.loads WHERE source = ? AND stream = ? AND window_start = ? "
+        "AND status = 'committed' ORDER BY load_id",
+        [source, stream, start],
+    )
+    return [int(r[0]) for r in rows]
+
+
+def mark_replaced(warehouse: Warehouse, load_ids: list[int]) -> None:
+    if load_ids:
+        warehouse.execute(
+            "UPDATE meta.loads SET status = 'replaced' WHERE list_contains(?, load_id)",
+            [load_ids],
+        )
+
+
+def watermark(warehouse: Warehouse, source: str, stream: str) -> datetime | None:
+    """The first hour not yet loaded, or None when the stream has never loaded."""
+    value = warehouse.scalar(
+        "SELECT position FROM meta.watermarks WHERE source = ? AND stream = ?", [source, stream]
+    )
+    return value if isinstance(value, datetime) else None
+
+
+def advance_watermark(
+    warehouse: Warehouse, source: str, stream: str, position: datetime, load_id: int
+) -> None:
+    """Move the watermark to `position`; call inside the transaction that commits the data."""
+    with warehouse.transaction():
+        warehouse.execute(
+            "DELETE FROM meta.watermarks WHERE source = ? AND stream = ?", [source, stream]
+        )
+        warehouse.execute(
+            "INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?)",
+            [source, stream, position, load_id, utcnow()],
+        )
+
+
+def start_run(warehouse: Warehouse, command: str) -> int:
+    run_id = int(warehouse.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM meta.runs"))
+    warehouse.execute(
+        "INSERT INTO meta.runs VALUES (?, ?, ?, NULL, 'running', NULL)",
+        [run_id, command, utcnow()],
+    )
+    return run_id
+
+
+def finish_run(warehouse: Warehouse, run_id: int, status: str, detail: str | None) -> None:
+    warehouse.execute(
+        "UPDATE meta.runs SET finished_at = ?, status = ?, detail = ? WHERE run_id = ?",
+        [utcnow(), status, detail, run_id],
+    )

@@ -1,0 +1,74 @@
+"""Analyst models: every `models/<name>.sql` SELECT becomes the table `marts.<name>`.
+
+Dependencies are found by parsing the SQL with sqlglot (a reference to `marts.<other>`), so
+models build in dependency order without any configuration; a cycle is a configuration error.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from anchorflow.errors import ConfigError
+from anchorflow.project import Project
+from anchorflow.warehouse import Warehouse, table
+
+
+@dataclass(frozen=True)
+class MartModel:
+    name: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BuiltMart:
+    name: str
+    rows: int
+    seconds: float
+
+
+def discover(project: Project) -> dict[str, MartModel]:
+    if not project.marts_path.is_dir():
+        return {}
+    texts = {p.stem: (p, p.read_text()) for p in sorted(project.marts_path.glob("*.sql"))}
+    models = {}
+    for name, (path, sql) in texts.items():
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+        refs = {
+            t.name
+            for t in tree.find_all(exp.Table)
+            if t.db == "marts" and t.name in texts and t.name != name
+        }
+        models[name] = MartModel(name, path, sql.strip().rstrip(";"), frozenset(refs))
+    return models
+
+
+def build_order(models: dict[str, MartModel]) -> list[str]:
+    graph = {name: set(model.depends_on) for name, model in models.items()}
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        cycle = " → ".join(error.args[1])
+        raise ConfigError([f"marts: models depend on each other in a cycle: {cycle}"]) from None
+
+
+def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
+    """(Re)build every mart in dependency order, all in one transaction."""
+    models = discover(project)
+    built = []
+    with warehouse.transaction():
+        warehouse.create_schema("marts")
+        for name in build_order(models):
+            started = time.perf_counter()
+            target = table("marts", name)
+            warehouse.execute(f"CREATE OR REPLACE TABLE {target} AS {models[name].sql}")
+            rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+            built.append(BuiltMart(name, rows, time.perf_counter() - started))
+    return built

@@ -1,0 +1,314 @@
+"""The façade: everything the CLI (and later the web app) can ask of a project.
+
+`Pipeline.run` loads what is due from each source, one window per transaction: the window's
+previous load (if a backfill or rerun replaces it) is removed, its records are landed in raw,
+typed into staging, recorded in `meta.loads`, and the watermark moves, all in one commit. A crash
+anywhere leaves the warehouse as it was before that window; the rerun redoes exactly it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from anchorflow import journal
+from anchorflow.errors import ConfigError
+from anchorflow.land import land_batch, raw_table_name
+from anchorflow.marts import BuiltMart, build_marts
+from anchorflow.project import AmplitudeSource, Project, format_hour
+from anchorflow.sources.amplitude import AmplitudeExport, due_hours, last_available_hour
+from anchorflow.sources.base import LandBatch
+from anchorflow.stage import models_of_stream, stage_loads
+from anchorflow.warehouse import Warehouse, connect, ident, table
+
+log = logging.getLogger(__name__)
+CRASH_ENV = "ANCHORFLOW_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Kill the process here when ANCHORFLOW_CRASH_AT names this point (crash-recovery tests)."""
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(86)
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    source: str
+    window_start: datetime
+    load_id: int
+    files: int
+    rows: int
+    bytes: int
+    quarantined: int
+    staged: int
+    replaced: int
+    timings: dict[str, float]
+
+
+@dataclass
+class RunSummary:
+    windows: list[WindowResult] = field(default_factory=list)
+    marts: list[BuiltMart] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.windows)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(w.quarantined for w in self.windows)
+
+    @property
+    def staged(self) -> int:
+        return sum(w.staged for w in self.windows)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+class Reporter(Protocol):
+    """Where the façade tells what it is doing; the CLI draws progress bars from it."""
+
+    def windows_planned(self, source: str, count: int) -> None: ...
+
+    def window_done(self, result: WindowResult) -> None: ...
+
+
+class SilentReporter:
+    def windows_planned(self, source: str, count: int) -> None:
+        pass
+
+    def window_done(self, result: WindowResult) -> None:
+        pass
+
+
+class Pipeline:
+    def __init__(
+        self, project: Project, reporter: Reporter | None = None, now: datetime | None = None
+    ) -> None:
+        self.project = project
+        self.reporter = reporter or SilentReporter()
+        self.now = now or journal.utcnow()
+        self.warehouse: Warehouse = connect(project)
+        journal.ensure_journal(self.warehouse)
+
+    def close(self) -> None:
+        self.warehouse.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def run(self, sources: Sequence[str] = (), marts: bool = True) -> RunSummary:
+        """Load every due window of the named sources (all when none are named), then marts."""
+        summary = RunSummary()
+        started = time.perf_counter()
+        with self._recorded_run("run " + " ".join(sources)):
+            for name in self._select_sources(sources):
+                config = self.project.sources[name]
+                first = journal.watermark(self.warehouse, name, config.stream) or config.start
+                hours = due_hours(first, self.now, config.availability_delay)
+                summary.windows += self._load_hours(name, config, hours)
+            if marts:
+                summary.marts = build_marts(self.warehouse, self.project)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def backfill(self, source: str, start: datetime, end: datetime) -> RunSummary:
+        """Reload hours `start`..`end` (inclusive); each replaces its earlier load, if any."""
+        (name,) = self._select_sources([source])
+        config = self.project.sources[name]
+        last = last_available_hour(self.now, config.availability_delay)
+        if end < start:
+            raise ConfigError([f"backfill: --end {format_hour(end)} is before --start"])
+        if end > last:
+            raise ConfigError(
+                [f"backfill: hour {format_hour(end)} is not available yet; the last closed, "
+                 f"available hour is {format_hour(last)}"]  # fmt: skip
+            )
+        hours = [start + timedelta(hours=i) for i in range(int((end - start).total_seconds() // 3600) + 1)]
+        summary = RunSummary()
+        began = time.perf_counter()
+        with self._recorded_run(f"backfill {name} {format_hour(start)} {format_hour(end)}"):
+            summary.windows = self._load_hours(name, config, hours)
+            summary.marts = build_marts(self.warehouse, self.project)
+        summary.seconds = time.perf_counter() - began
+        return summary
+
+    def build_marts(self) -> list[BuiltMart]:
+        return build_marts(self.warehouse, self.project)
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _select_sources(self, names: Sequence[str]) -> list[str]:
+        unknown = [n for n in names if n not in self.project.sources]
+        if unknown:
+            known = ", ".join(sorted(self.project.sources)) or "none"
+            raise ConfigError([f"unknown source {unknown[0]!r} (sources: {known})"])
+        return list(names) or list(self.project.sources)
+
+    def _load_hours(
+        self, name: str, config: AmplitudeSource, hours: list[datetime]
+    ) -> list[WindowResult]:
+        self.reporter.windows_planned(name, len(hours))
+        if not hours:
+            return []
+        results = []
+        export = AmplitudeExport(name, config)
+        try:
+            for batch in export.batches(hours):
+                result = self.commit_window(batch)
+                results.append(result)
+                self.reporter.window_done(result)
+                log.info(
+                    "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
+                    name, format_hour(batch.window_start), result.rows, result.files,
+                    result.quarantined, result.staged,
+                    " ".join(f"{k}={v:.3f}s" for k, v in result.timings.items()),
+                )  # fmt: skip
+        finally:
+            export.close()
+        return results
+
+    def commit_window(self, batch: LandBatch) -> WindowResult:
+        """Land, stage, journal and advance one window in a single transaction."""
+        timings = dict(batch.timings)
+        wh = self.warehouse
+        models = models_of_stream(self.project, batch.source, batch.stream)
+        with wh.transaction():
+            replaced = journal.committed_loads(wh, batch.source, batch.stream, batch.window_start)
+            with self._timed(timings, "replace"):
+                orphans = self._remove_loads(batch, replaced, models)
+            load_id = journal.next_load_id(wh)
+            with self._timed(timings, "land"):
+                landed = land_batch(wh, batch, load_id)
+            crash_point("after_land")
+            with self._timed(timings, "stage"):
+                staged = sum(stage_loads(wh, self.project, m, [load_id]) for m in models)
+                staged += self._restore_orphans(orphans)
+            crash_point("after_stage")
+            journal.record_load(
+                wh,
+                journal.LoadRecord(
+                    load_id, batch.source, batch.stream, batch.window_start, batch.window_end,
+                    batch.origin, batch.files, landed.rows, batch.bytes, landed.quarantined,
+                    staged, journal.utcnow(),
+                ),
+            )  # fmt: skip
+            self._advance(batch, load_id)
+            crash_point("before_commit")
+        crash_point("after_commit")
+        return WindowResult(
+            batch.source, batch.window_start, load_id, batch.files, landed.rows, batch.bytes,
+            landed.quarantined, staged, len(replaced), timings,
+        )  # fmt: skip
+
+    def _advance(self, batch: LandBatch, load_id: int) -> None:
+        """Move the watermark only over a contiguous loaded prefix: never past a gap."""
+        config = self.project.sources[batch.source]
+        current = journal.watermark(self.warehouse, batch.source, batch.stream) or config.start
+        if current == batch.window_start:
+            journal.advance_watermark(
+                self.warehouse, batch.source, batch.stream, batch.window_end, load_id
+            )
+
+    def _remove_loads(
+        self, batch: LandBatch, load_ids: list[int], models: list[str]
+    ) -> dict[str, str]:
+        """Delete the rows of loads being replaced; keep the staged keys they held.
+
+        Returns, per model, a temp table of those keys, so events whose surviving copy lives in
+        another load can be staged again from raw once the replacement is staged.
+        """
+        if not load_ids:
+            return {}
+        wh = self.warehouse
+        orphans = {}
+        for model in models:
+            key = self.project.staging[model].unique_key
+            if key and wh.table_exists("staging", model):
+                keys_table = ident(f"__replaced_keys_{model}")
+                wh.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {ident(key)} "
+                    f"FROM {table('staging', model)} WHERE list_contains(?, load_id)",
+                    [load_ids],
+                )
+                orphans[model] = keys_table
+            if wh.table_exists("staging", model):
+                wh.execute(
+                    f"DELETE FROM {table('staging', model)} WHERE list_contains(?, load_id)",
+                    [load_ids],
+                )
+        raw = raw_table_name(batch.source, batch.stream)
+        if wh.table_exists("raw", raw):
+            wh.execute(f"DELETE FROM {table('raw', raw)} WHERE list_contains(?, load_id)", [load_ids])
+        wh.execute("DELETE FROM meta.quarantine WHERE list_contains(?, load_id)", [load_ids])
+        journal.mark_replaced(wh, load_ids)
+        return orphans
+
+    def _restore_orphans(self, orphans: dict[str, str]) -> int:
+        restored = 0
+        for model, keys_table in orphans.items():
+            key = ident(self.project.staging[model].unique_key or "")
+            missing = self.warehouse.scalar(
+                f"SELECT count(*) FROM {keys_table} AS k WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {table('staging', model)} AS s WHERE s.{key} = k.{key})"
+            )
+            if missing:  # rare: only then read all of raw for them
+                restored += stage_loads(self.warehouse, self.project, model, None, keys_table)
+            self.warehouse.execute(f"DROP TABLE {keys_table}")
+        return restored
+
+    @contextmanager
+    def _timed(self, timings: dict[str, float], step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
+
+    @contextmanager
+    def _recorded_run(self, command: str) -> Iterator[None]:
+        run_id = journal.start_run(self.warehouse, command.strip())
+        try:
+            yield
+        except BaseException as error:
+            journal.finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
+            raise
+        journal.finish_run(self.warehouse, run_id, "ok", None)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        wh = self.warehouse
+        marks = []
+        for name, config in self.project.sources.items():
+            position = journal.watermark(wh, name, config.stream)
+            last = last_available_hour(self.now, config.availability_delay)
+            due = due_hours(position or config.start, self.now, config.availability_delay)
+            marks.append({
+                "source": name, "stream": config.stream,
+                "watermark": format_hour(position) if position else "never loaded",
+                "lag_hours": round((self.now - (position or config.start)).total_seconds() / 3600, 1),
+                "due_hours": len(due), "last_available": format_hour(last),
+            })  # fmt: skip
+        loads = wh.query(
+            "SELECT load_id, source, stream, strftime(window_start, '%Y%m%dT%H'), files, rows, "
+            "quarantined, staged, status, finished_at FROM meta.loads ORDER BY load_id DESC LIMIT 10"
+        )
+        runs = wh.query(
+            "SELECT run_id, command, status, started_at, detail FROM meta.runs "
+            "ORDER BY run_id DESC LIMIT 5"
+        )
+        quarantined = wh.scalar("SELECT count(*) FROM meta.quarantine")
+        return {"watermarks": marks, "loads": loads, "runs": runs, "quarantined": quarantined}

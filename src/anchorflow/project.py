@@ -1,0 +1,365 @@
+"""Load and validate `anchorflow.yml` into typed objects before anything runs.
+
+Every problem becomes one line naming the file, the key path and what is wrong, for example
+`anchorflow.yml: sources.amplitude.start: expected YYYYMMDDTHH, got '2024-13-01T00'`. Secrets come
+from the environment through `${VAR}`; a missing variable is named, its value never printed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import sqlglot
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlglot import exp
+
+from anchorflow.errors import ConfigError
+
+PROJECT_FILE = "anchorflow.yml"
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+HOUR_FORMAT = "%Y%m%dT%H"
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_hour(value: Any) -> datetime:
+    """`YYYYMMDDTHH` (Amplitude's export format) as a naive UTC datetime on the hour."""
+    if isinstance(value, datetime):
+        return value.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    text = str(value)
+    try:
+        if not re.fullmatch(r"\d{8}T\d{2}", text):
+            raise ValueError
+        return datetime.strptime(text, HOUR_FORMAT)
+    except ValueError:
+        raise ValueError(f"expected YYYYMMDDTHH, got {text!r}") from None
+
+
+def format_hour(hour: datetime) -> str:
+    return hour.strftime(HOUR_FORMAT)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`90`, `90s`, `30m`, `2h`, `1d`, `250ms` as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    match = DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration such as 30s, 15m or 2h, got {value!r}")
+    return timedelta(seconds=float(match.group(1)) * DURATION_UNITS[match.group(2)])
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise ValueError(f"expected a name of letters, digits and _ (not first), got {value!r}")
+    return value
+
+
+Hour = Annotated[datetime, BeforeValidator(parse_hour)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DuckDBWarehouse(Strict):
+    engine: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+
+
+class Retry(Strict):
+    """Bounded exponential backoff with jitter, for 429, 5xx and timeouts."""
+
+    attempts: int = Field(default=6, ge=1, le=50)
+    base_delay: Duration = timedelta(seconds=1)
+    max_delay: Duration = timedelta(seconds=60)
+
+
+class AmplitudeSource(Strict):
+    kind: Literal["amplitude"]
+    base_url: str = "https://amplitude.com"
+    api_key: SecretStr
+    secret_key: SecretStr
+    stream: Identifier = "events"
+    start: Hour
+    availability_delay: Duration = timedelta(hours=2)
+    hours_per_request: int = Field(default=6, ge=1, le=24 * 31)
+    timeout: Duration = timedelta(seconds=300)
+    retry: Retry = Retry()
+    download_attempts: int = Field(
+        default=3, ge=1, le=20, description="downloads of a range whose ZIP or gzip is corrupt"
+    )
+    decompress_workers: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+
+Source = AmplitudeSource
+SOURCE_KINDS = {"amplitude": AmplitudeSource}
+
+
+class Column(Strict):
+    """One typed staging column: where it is in the JSON, and its SQL type."""
+
+    path: str
+    type: str = "VARCHAR"
+    description: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.split(".")
+        bad = [p for p in parts if not JSON_KEY.match(p)]
+        if bad:
+            raise ValueError(f"expected a dotted JSON path of plain keys, got {value!r}")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        try:
+            return exp.DataType.build(value, dialect="duckdb").sql("duckdb")
+        except Exception:  # sqlglot raises several kinds for a bad type
+            raise ValueError(f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}")
+
+    @property
+    def keys(self) -> list[str]:
+        return self.path.split(".")
+
+
+def _column(value: Any) -> Any:
+    # `event_type: VARCHAR` is shorthand for {path: event_type, type: VARCHAR}; the key fills in
+    # the path in StagingModel.
+    if isinstance(value, str):
+        return {"type": value}
+    return value
+
+
+class StagingModel(Strict):
+    source: Identifier
+    stream: Identifier | None = None
+    unique_key: Identifier | None = None
+    columns: dict[Identifier, Annotated[Column, BeforeValidator(_column)]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_paths(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+            columns = {}
+            for name, col in data["columns"].items():
+                col = _column(col)
+                if isinstance(col, dict) and "path" not in col:
+                    col = {**col, "path": name}
+                columns[name] = col
+            data = {**data, "columns": columns}
+        return data
+
+    @model_validator(mode="after")
+    def _key_is_a_column(self) -> StagingModel:
+        if self.unique_key and self.unique_key not in self.columns:
+            raise ValueError(f"unique_key {self.unique_key!r} is not one of the columns")
+        return self
+
+
+class Marts(Strict):
+    path: str = "models"
+
+
+class Project(Strict):
+    name: Identifier = "anchorflow"
+    warehouse: DuckDBWarehouse = DuckDBWarehouse()
+    sources: dict[Identifier, Annotated[Source, Field(discriminator="kind")]] = {}
+    staging: dict[Identifier, StagingModel] = {}
+    marts: Marts = Marts()
+
+    # Set by load_project, not by the file.
+    root: Path = Path(".")
+    file: Path = Path(PROJECT_FILE)
+
+    @model_validator(mode="after")
+    def _staging_sources_exist(self) -> Project:
+        for name, model in self.staging.items():
+            if model.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"staging.{name}.source: unknown source {model.source!r} (sources: {known})"
+                )
+        return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        path = Path(self.warehouse.path)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def marts_path(self) -> Path:
+        return self.root / self.marts.path
+
+    def stream_of(self, model: StagingModel) -> str:
+        return model.stream or self.sources[model.source].stream
+
+
+def resolve_project_file(path: str | Path | None) -> Path:
+    """`--project` may name the file or its directory; the default is the current directory."""
+    candidate = Path(path or ".")
+    if candidate.is_dir():
+        candidate = candidate / PROJECT_FILE
+    if not candidate.is_file():
+        raise ConfigError([f"{candidate}: no project file here (run `anchorflow init` to make one)"])
+    return candidate
+
+
+def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
+    """Read, interpolate and validate the project; raise ConfigError listing every problem."""
+    file = resolve_project_file(path)
+    label = file.name
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError([f"{label}: {where}not valid YAML ({getattr(error, 'problem', error)})"])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
+    problems: list[str] = []
+    data = _interpolate(data, env if env is not None else dict(os.environ), (), problems, label)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        project = Project.model_validate({**data, "root": file.parent.resolve(), "file": file})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, data, label)) from None
+    _check_marts(project, label)
+    return project
+
+
+def _interpolate(
+    node: Any, env: dict[str, str], path: tuple[str, ...], problems: list[str], label: str
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*path, str(k)), problems, label) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*path, str(i)), problems, label) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{label}: {'.'.join(path)}: environment variable {name} is not set")
+        return ""
+
+    return ENV_REF.sub(substitute, node)
+
+
+def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = _key_path(item["loc"])
+        key = ".".join(loc)
+        if item["type"] == "union_tag_invalid":
+            kind = item["input"].get("kind") if isinstance(item["input"], dict) else None
+            hint = _did_you_mean(str(kind), list(SOURCE_KINDS))
+            kinds = ", ".join(SOURCE_KINDS)
+            lines.append(f"{label}: {key}.kind: unknown kind {kind!r}{hint}; known: {kinds}")
+            continue
+        if item["type"] == "extra_forbidden":
+            parent = ".".join(loc[:-1])
+            hint = _did_you_mean(loc[-1], _allowed_keys(loc[:-1], data))
+            lines.append(f"{label}: {parent + ': ' if parent else ''}unknown key {loc[-1]!r}{hint}")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"{label}: {key}: required key is missing")
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if message.startswith(("staging.", "sources.")):  # already names its key path
+            lines.append(f"{label}: {message}")
+        else:
+            lines.append(f"{label}: {key}: {message}")
+    return lines
+
+
+def _key_path(loc: tuple[Any, ...]) -> list[str]:
+    """pydantic's location without its internal steps (validator wrappers, union tags)."""
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    if len(parts) >= 3 and parts[0] == "sources" and parts[2] in SOURCE_KINDS:
+        del parts[2]  # the discriminator tag pydantic inserts after the source's name
+    return parts
+
+
+def _allowed_keys(loc: list[str], data: dict[str, Any]) -> list[str]:
+    """The keys the model at `loc` accepts, found by walking the model classes."""
+    model: Any = Project
+    node: Any = data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+        field = model.model_fields.get(part) if model else None
+        if field is None:  # inside a dict of named items: the item's model
+            continue
+        model = _model_of(field.annotation, node)
+    if model is Project:
+        return [k for k in Project.model_fields if k not in {"root", "file"}]
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: Any, node: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(args):  # dict[K, V] → V; Annotated[...] → first
+        found = _model_of(getattr(arg, "__origin__", arg), node)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_marts(project: Project, label: str) -> None:
+    """Every mart file must parse as SQL; the error names the file and sqlglot's message."""
+    if not project.marts_path.is_dir():
+        return
+    problems = []
+    for sql_file in sorted(project.marts_path.glob("*.sql")):
+        if not IDENTIFIER.match(sql_file.stem):
+            problems.append(f"{sql_file.name}: a model's file name must be a plain identifier")
+            continue
+        try:
+            sqlglot.parse_one(sql_file.read_text(), dialect="duckdb")
+        except sqlglot.errors.ParseError as error:
+            first = str(error).splitlines()[0]
+            problems.append(f"{project.marts.path}/{sql_file.name}: not valid SQL ({first})")
+    if problems:
+        raise ConfigError([f"{label}: marts: {p}" for p in problems])

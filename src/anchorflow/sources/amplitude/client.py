@@ -1,0 +1,142 @@
+"""Amplitude's Export API over HTTP: one call per hour range, retried the way the API asks.
+
+`GET {base_url}/api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH` with HTTP Basic auth. 200 is a
+ZIP, 404 means no data in the range, 400 means the range is too large. 429, 5xx, timeouts and
+broken connections are retried with bounded exponential backoff and full jitter, honouring
+`Retry-After`. The secret key is only ever in the Authorization header, never in a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from anchorflow.errors import TerminalSourceError, TransientSourceError
+from anchorflow.project import AmplitudeSource, format_hour
+
+log = logging.getLogger(__name__)
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+class RangeTooLarge(TerminalSourceError):
+    """HTTP 400: the API refuses the range; ask for fewer hours."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class Download:
+    start: datetime
+    end: datetime  # inclusive, like the API
+    path: Path | None  # None: the API said there is no data (404)
+    bytes: int
+    request: str
+
+
+class ExportClient:
+    def __init__(
+        self,
+        name: str,
+        config: AmplitudeSource,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=config.base_url,
+            auth=(config.api_key.get_secret_value(), config.secret_key.get_secret_value()),
+            timeout=httpx.Timeout(config.timeout.total_seconds(), connect=30.0),
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def download(self, start: datetime, end: datetime, dest: Path) -> Download:
+        """Fetch hours `start`..`end` (inclusive) into `dest`; retry what is worth retrying."""
+        params = {"start": format_hour(start), "end": format_hour(end)}
+        request = f"export?start={params['start']}&end={params['end']}"
+        retry = self.config.retry
+        for attempt in range(1, retry.attempts + 1):
+            try:
+                outcome = self._attempt(params, dest)
+            except (httpx.TimeoutException, httpx.TransportError) as error:
+                outcome = Retry(type(error).__name__, None)
+            if not isinstance(outcome, Retry):
+                path = dest if outcome else None
+                return Download(start, end, path, dest.stat().st_size if path else 0, request)
+            if attempt == retry.attempts:
+                raise TransientSourceError(
+                    f"{self.name}: {request} still failing after {attempt} attempts "
+                    f"({outcome.reason}); the watermark is unchanged, run again later"
+                )
+            delay = self._delay(attempt, outcome.retry_after)
+            log.warning(
+                "%s: %s: %s, retry %d in %.2fs", self.name, request, outcome.reason, attempt, delay
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _attempt(self, params: dict[str, str], dest: Path) -> bool | Retry:
+        """One request: True when `dest` holds the ZIP, False for 404 (no data), or a Retry."""
+        with self._http.stream("GET", "/api/2/export", params=params) as response:
+            status = response.status_code
+            if status == 200:
+                written = 0
+                with dest.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        written += len(chunk)
+                expected = response.headers.get("content-length")
+                if expected is not None and int(expected) != written:
+                    return Retry(f"connection closed after {written} of {expected} bytes", None)
+                return True
+            if status == 404:
+                return False
+            body = response.read()[:200].decode("utf-8", "replace").strip()
+            if status == 400:
+                raise RangeTooLarge(f"{self.name}: HTTP 400 for {params}: {body}")
+            if status in (401, 403):
+                raise TerminalSourceError(
+                    f"{self.name}: the Export API refused the credentials (HTTP {status}); "
+                    "check api_key and secret_key in the project's environment"
+                )
+            if status in RETRYABLE:
+                return Retry(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))
+            raise TerminalSourceError(f"{self.name}: unexpected HTTP {status} for {params}: {body}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        retry = self.config.retry
+        cap = retry.max_delay.total_seconds()
+        if retry_after is not None:
+            return min(retry_after, cap)
+        backoff = min(cap, retry.base_delay.total_seconds() * 2 ** (attempt - 1))
+        return random.uniform(backoff / 2, backoff)  # jitter spreads a crowd of retries
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,99 @@
+"""The interface every engine adapter implements, and the helpers that build SQL safely.
+
+Stages talk to a `Warehouse`, never to a driver. Engine differences are capability flags and
+dialect names, so a stage asks `warehouse.capabilities.column_compression` instead of checking
+which engine it runs on. Identifiers are always quoted through `ident`/`table`; values always go
+through parameters or sqlglot literals.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from anchorflow.errors import WarehouseError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,62}$")
+
+
+def ident(name: str, dialect: str = "duckdb") -> str:
+    """A validated, quoted identifier."""
+    if not _IDENTIFIER.match(name):
+        raise WarehouseError(f"refusing the identifier {name!r}: use letters, digits and _")
+    return exp.to_identifier(name, quoted=True).sql(dialect)
+
+
+def table(schema: str, name: str, dialect: str = "duckdb") -> str:
+    """`"schema"."name"`, both parts validated and quoted."""
+    return f"{ident(schema, dialect)}.{ident(name, dialect)}"
+
+
+def literal(value: str, dialect: str = "duckdb") -> str:
+    """A string literal escaped by sqlglot, for the few places a driver takes no parameter."""
+    return exp.Literal.string(value).sql(dialect)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    transactions: bool
+    arrow_scan: bool  # can SELECT from an Arrow table registered by name
+    column_compression: bool  # CREATE TABLE ... col TYPE USING COMPRESSION zstd
+    parallel_writers: int  # how many statements can usefully write at once
+
+
+class Warehouse(ABC):
+    """One connection to one warehouse."""
+
+    dialect: str
+    capabilities: Capabilities
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table: ...
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]: ...
+
+    @abstractmethod
+    @contextmanager
+    def registered(self, name: str, data: pa.Table) -> Iterator[str]:
+        """Make `data` readable in SQL under `name` for the duration of the block."""
+
+    @abstractmethod
+    def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int: ...
+
+    @abstractmethod
+    def insert_files(self, schema: str, name: str, paths: Sequence[Path], fmt: str) -> int: ...
+
+    @abstractmethod
+    def table_exists(self, schema: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def create_schema(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema, self.dialect)}")
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

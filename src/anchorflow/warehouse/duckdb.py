@@ -1,0 +1,116 @@
+"""The embedded DuckDB adapter: the default engine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from anchorflow.errors import WarehouseError
+from anchorflow.warehouse.base import Capabilities, Warehouse, ident, literal, table
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    capabilities = Capabilities(
+        transactions=True, arrow_scan=True, column_compression=True, parallel_writers=1
+    )
+
+    def __init__(
+        self, path: str | Path, threads: int | None = None, memory_limit: str | None = None
+    ) -> None:
+        self.path = str(path)
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        try:
+            self._con = duckdb.connect(self.path, config=config)
+        except duckdb.Error as error:
+            raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
+        self._lock = threading.RLock()
+        self._in_transaction = False
+
+    def _run(self, sql: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._con.execute(sql, params or None)
+        except duckdb.Error as error:
+            raise WarehouseError(f"{type(error).__name__}: {error}") from error
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self._lock:
+            self._run(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._run(sql, params).fetchall()
+
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with self._lock:
+            try:
+                return self._con.sql(sql, params=params or None).to_arrow_table()
+            except duckdb.Error as error:
+                raise WarehouseError(f"{type(error).__name__}: {error}") from error
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._in_transaction:  # nested: the outer block commits
+                yield
+                return
+            self._run("BEGIN TRANSACTION", None)
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._in_transaction = False
+                self._con.execute("ROLLBACK")
+                raise
+            self._in_transaction = False
+            self._run("COMMIT", None)
+
+    @contextmanager
+    def registered(self, name: str, data: pa.Table) -> Iterator[str]:
+        with self._lock:
+            self._con.register(name, data)
+            try:
+                yield ident(name)
+            finally:
+                self._con.unregister(name)
+
+    def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int:
+        columns = ", ".join(ident(c) for c in data.column_names)
+        with self.registered("__anchorflow_insert", data) as view:
+            self.execute(
+                f"INSERT INTO {table(schema, name)} ({columns}) SELECT {columns} FROM {view}"
+            )
+        return data.num_rows
+
+    def insert_files(self, schema: str, name: str, paths: Sequence[Path], fmt: str) -> int:
+        readers = {"parquet": "read_parquet", "ndjson": "read_ndjson"}
+        if fmt not in readers:
+            raise WarehouseError(f"cannot bulk-load files of format {fmt!r}")
+        files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        before = self.scalar(f"SELECT count(*) FROM {table(schema, name)}")
+        self.execute(
+            f"INSERT INTO {table(schema, name)} BY NAME SELECT * FROM {readers[fmt]}({files})"
+        )
+        return int(self.scalar(f"SELECT count(*) FROM {table(schema, name)}") - before)
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        found = self.scalar(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+        return bool(found)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
