@@ -19,12 +19,12 @@ from typing import Any, Protocol
 
 from anchorflow import journal
 from anchorflow.errors import ConfigError
-from anchorflow.land import land_batch, raw_table_name
+from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
 from anchorflow.sources.amplitude import AmplitudeExport, due_hours, last_available_hour
 from anchorflow.sources.base import LandBatch
-from anchorflow.stage import models_of_stream, stage_loads
+from anchorflow.stage import models_of_stream, prepare_tables, stage_loads
 from anchorflow.warehouse import Warehouse, connect, ident, table
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class Pipeline:
         self.reporter.windows_planned(name, len(hours))
         if not hours:
             return []
+        prepare_tables(self.warehouse, self.project, name, config.stream)
         results = []
         export = AmplitudeExport(name, config)
         try:
@@ -192,12 +193,16 @@ class Pipeline:
             with self._timed(timings, "replace"):
                 orphans = self._remove_loads(batch, replaced, models)
             load_id = journal.next_load_id(wh)
-            with self._timed(timings, "land"):
-                landed = land_batch(wh, batch, load_id)
-            crash_point("after_land")
-            with self._timed(timings, "stage"):
-                staged = sum(stage_loads(wh, self.project, m, [load_id]) for m in models)
-                staged += self._restore_orphans(orphans)
+            with wh.registered("__anchorflow_batch", batch.records) as view:
+                with self._timed(timings, "land"):
+                    landed = land_batch(wh, batch, load_id, view)
+                crash_point("after_land")
+                with self._timed(timings, "stage"):
+                    records = landed_records(view, load_id)
+                    staged = sum(
+                        stage_loads(wh, self.project, m, [load_id], records=records) for m in models
+                    )
+                    staged += self._restore_orphans(orphans)
             crash_point("after_stage")
             journal.record_load(
                 wh,

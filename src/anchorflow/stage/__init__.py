@@ -43,7 +43,8 @@ def ensure_staging_table(warehouse: Warehouse, name: str, model: StagingModel) -
     existing = dict(
         warehouse.query(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'staging' AND table_name = ?",
+            "WHERE table_catalog = current_database() AND table_schema = 'staging' "
+            "AND table_name = ?",
             [name],
         )
     )
@@ -56,6 +57,18 @@ def ensure_staging_table(warehouse: Warehouse, name: str, model: StagingModel) -
                 f"project; to retype it, drop the table (DROP TABLE staging.{name}) and run "
                 "`anchorflow backfill` over the loaded range"
             )
+
+
+def prepare_tables(warehouse: Warehouse, project: Project, source: str, stream: str) -> None:
+    """Create (or extend) the raw table of a stream and the staging tables fed by it.
+
+    Called before loading, outside the per-window transactions, so DDL is never rolled back
+    together with a failed window.
+    """
+    with warehouse.transaction():
+        ensure_raw_table(warehouse, source, stream)
+        for name in models_of_stream(project, source, stream):
+            ensure_staging_table(warehouse, name, project.staging[name])
 
 
 def _canonical(sql_type: str) -> str:
@@ -92,17 +105,17 @@ def stage_loads(
     name: str,
     load_ids: Sequence[int] | None,
     keys_from: str | None = None,
+    records: str | None = None,
 ) -> int:
     """Type the records of `load_ids` (all of raw when None) into staging.<name>.
 
     `keys_from` names a table of unique-key values: only records with those keys are staged
     (used to bring back events whose first copy was in a load that a backfill replaced).
+    `records` replaces raw as the relation read (the in-flight batch of those loads).
     Returns the rows inserted.
     """
     model = project.staging[name]
     stream = project.stream_of(model)
-    ensure_raw_table(warehouse, model.source, stream)
-    ensure_staging_table(warehouse, name, model)
     structure, expressions = _select_list(model)
     columns = ", ".join(ident(c) for c in model.columns)
     target = table("staging", name)
@@ -112,30 +125,27 @@ def stage_loads(
         # The range lets the engine skip row groups by their min/max load id.
         where = "load_id BETWEEN ? AND ? AND list_contains(?, load_id)"
         params = [min(load_ids, default=0), max(load_ids, default=-1), list(load_ids)]
-    dedupe = ""
-    if model.unique_key:
+    typed = f"""SELECT load_id, origin, line_no, {", ".join(expressions)}
+        FROM (SELECT load_id, origin, line_no, json_transform(record, {literal(structure)}) AS s
+              FROM {records or raw} WHERE {where})"""
+    if not model.unique_key:
+        sql = f"INSERT INTO {target} (load_id, {columns}) SELECT load_id, {columns} FROM ({typed})"
+    else:
         key = ident(model.unique_key)
         only = f"AND n.{key} IN (SELECT * FROM {keys_from}) " if keys_from else ""
-        dedupe = (
-            f"WHERE n.{key} IS NOT NULL {only}AND NOT EXISTS "
-            f"(SELECT 1 FROM {target} AS t WHERE t.{key} = n.{key}) "
-            f"QUALIFY row_number() OVER (PARTITION BY n.{key} "
-            "ORDER BY n.load_id, n.origin, n.line_no) = 1"
-        )
-    before = warehouse.scalar(f"SELECT count(*) FROM {target}")
-    warehouse.execute(
-        f"""INSERT INTO {target} (load_id, {columns})
-        SELECT load_id, {columns} FROM (
-            SELECT load_id, origin, line_no, {", ".join(expressions)}
-            FROM (SELECT load_id, origin, line_no,
-                         json_transform(record, {literal(structure)}) AS s
-                  FROM {raw} WHERE {where})
-        ) AS n {dedupe}""",
-        params,
-    )
-    inserted = int(warehouse.scalar(f"SELECT count(*) FROM {target}") - before)
+        # Find the batch's keys that staging already holds with a semi-join built on the
+        # (small) batch, then drop them: the cost follows the batch, not the history.
+        sql = f"""INSERT INTO {target} (load_id, {columns})
+        WITH n AS MATERIALIZED ({typed}),
+        seen AS (SELECT t.{key} FROM {target} AS t WHERE t.{key} IN (SELECT {key} FROM n))
+        SELECT load_id, {columns} FROM n
+        WHERE n.{key} IS NOT NULL {only}AND n.{key} NOT IN (SELECT {key} FROM seen)
+        QUALIFY row_number() OVER (PARTITION BY n.{key} ORDER BY n.load_id, n.origin, n.line_no) = 1"""
+    inserted = warehouse.insert(sql, params)
     if model.unique_key and keys_from is None:
-        _quarantine_missing_keys(warehouse, model, raw, where, params)
+        candidates = warehouse.scalar(f"SELECT count(*) FROM {raw} WHERE {where}", params)
+        if inserted < candidates:  # duplicates or missing keys: only then look for the latter
+            _quarantine_missing_keys(warehouse, model, raw, where, params)
     return inserted
 
 

@@ -232,7 +232,7 @@ def hour_files(spec: SynthSpec, hour: datetime, files_per_hour: int = 3) -> dict
     size = -(-len(lines) // files_per_hour)
     parts = [lines[i : i + size] for i in range(0, len(lines), size)]
     return {
-        export_file_name(spec.project_id, hour, n): gzip.compress(b"\n".join(p) + b"\n", 6)
+        export_file_name(spec.project_id, hour, n): gzip.compress(b"\n".join(p) + b"\n", 6, mtime=0)
         for n, p in enumerate(parts)
     }
 

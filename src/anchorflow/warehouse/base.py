@@ -59,6 +59,10 @@ class Warehouse(ABC):
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
     @abstractmethod
+    def insert(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Run an INSERT ... SELECT and return how many rows it inserted."""
+
+    @abstractmethod
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod

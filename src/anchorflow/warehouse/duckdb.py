@@ -15,6 +15,10 @@ from anchorflow.errors import WarehouseError
 from anchorflow.warehouse.base import Capabilities, Warehouse, ident, literal, table
 
 
+CATALOG = "warehouse"
+ROW_GROUP_SIZE = 4_096
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(
@@ -25,13 +29,23 @@ class DuckDBWarehouse(Warehouse):
         self, path: str | Path, threads: int | None = None, memory_limit: str | None = None
     ) -> None:
         self.path = str(path)
-        config: dict[str, Any] = {}
+        # An hour of events is smaller than DuckDB's default row group (122,880 rows), so its
+        # rows would go through the WAL uncompressed and be recompressed at every checkpoint.
+        # With small row groups a load's rows are written compressed, straight to the file, and
+        # the commit only logs block pointers. Measured on 1M events in 50k-event hours:
+        # 122,880 rows: 40k events/s; 16,384: 72k/s + 1.8 s checkpoint at close; 4,096: 74k/s
+        # + 0.2 s at close and the smallest file (see BENCHMARKS.md).
+        config: dict[str, Any] = {"checkpoint_threshold": "1GB", "preserve_insertion_order": False}
         if threads:
             config["threads"] = threads
         if memory_limit:
             config["memory_limit"] = memory_limit
         try:
-            self._con = duckdb.connect(self.path, config=config)
+            self._con = duckdb.connect(config=config)
+            self._con.execute(
+                f"ATTACH {literal(self.path)} AS {ident(CATALOG)} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+            )
+            self._con.execute(f"USE {ident(CATALOG)}")
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
         self._lock = threading.RLock()
@@ -46,6 +60,11 @@ class DuckDBWarehouse(Warehouse):
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self._lock:
             self._run(sql, params)
+
+    def insert(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        with self._lock:
+            row = self._run(sql, params).fetchone()
+            return int(row[0]) if row else 0
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -106,8 +125,8 @@ class DuckDBWarehouse(Warehouse):
     def table_exists(self, schema: str, name: str) -> bool:
         found = self.scalar(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
+            "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
+            [CATALOG, schema, name],
         )
         return bool(found)
 

@@ -1,0 +1,44 @@
+# Two commands on a fresh Debian machine with Python 3.11:
+#   make demo   the demo pipeline end to end on embedded DuckDB
+#   make test   every test tier (unit, integration, e2e, slow)
+# Environments are built from the committed lock files in requirements/ and rebuilt only when a
+# lock file changes.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.PHONY: demo test lint bench bench-quick clean
+
+demo: $(VENV)/.main-installed
+	$(BIN)/anchorflow demo --project examples/product_analytics
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.amplitude_ingest
+
+bench-quick: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.amplitude_ingest --quick
+
+$(BIN)/uv:
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.%-installed: requirements/%.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync -q --python $(BIN)/python $<
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.*-installed
+	touch $@
+
+clean:
+	rm -rf $(VENV) examples/*/warehouse.duckdb examples/*/.data
