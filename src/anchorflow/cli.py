@@ -113,7 +113,9 @@ def validate(project: ProjectOption = None) -> None:
 
 @app.command()
 def run(
-    sources: Annotated[list[str] | None, typer.Argument(help="Sources to load (default: all).")] = None,
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Sources to load (default: all).")
+    ] = None,
     project: ProjectOption = None,
     now: NowOption = None,
     no_marts: Annotated[bool, typer.Option("--no-marts", help="Skip building marts.")] = False,
@@ -124,7 +126,9 @@ def run(
 
     _setup_logging(verbose)
     summary = guarded(
-        lambda: run_with_progress(console, project, _now(now), lambda p: p.run(sources or (), not no_marts))
+        lambda: run_with_progress(
+            console, project, _now(now), lambda p: p.run(sources or (), not no_marts)
+        )
     )
     from anchorflow.console import print_summary
 
@@ -197,7 +201,9 @@ def emulate_amplitude(
     now: NowOption = None,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help="Inject a fault, e.g. rate_limit:times=2 or corrupt_gzip:hours=20240301T05."),
+        typer.Option(
+            help="Inject a fault, e.g. rate_limit:times=2 or corrupt_gzip:hours=20240301T05."
+        ),
     ] = None,
 ) -> None:
     """Serve Amplitude's Export API (GET /api/2/export) on loopback, with optional faults."""
@@ -205,10 +211,20 @@ def emulate_amplitude(
 
     guarded(
         lambda: serve_amplitude(
-            console, host, port, data, parse_hour(start), hours, events_per_hour, seed,
-            api_key, secret_key, _now(now), fault or [],
+            console,
+            host,
+            port,
+            data,
+            parse_hour(start),
+            hours,
+            events_per_hour,
+            seed,
+            api_key,
+            secret_key,
+            _now(now),
+            fault or [],
         )
-    )  # fmt: skip
+    )
 
 
 @synth_app.command("amplitude")
@@ -222,4 +238,6 @@ def synth_amplitude(
     """Write Amplitude export files (<project>_<day>_<H>#<n>.json.gz) for a range of hours."""
     from anchorflow.demo import generate_amplitude
 
-    guarded(lambda: generate_amplitude(console, out, parse_hour(start), hours, events_per_hour, seed))
+    guarded(
+        lambda: generate_amplitude(console, out, parse_hour(start), hours, events_per_hour, seed)
+    )

@@ -111,16 +111,36 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         console,
         "watermarks",
         ["source", "stream", "next hour", "lag (h)", "due hours", "last available"],
-        [[m["source"], m["stream"], m["watermark"], m["lag_hours"], m["due_hours"],
-          m["last_available"]] for m in marks],  # fmt: skip
+        [
+            [
+                m["source"],
+                m["stream"],
+                m["watermark"],
+                m["lag_hours"],
+                m["due_hours"],
+                m["last_available"],
+            ]
+            for m in marks
+        ],
     )
     print_table(
         console,
         "last loads",
-        ["load", "source", "stream", "hour", "files", "rows", "quarantined", "staged", "status",
-         "finished"],  # fmt: skip
+        [
+            "load",
+            "source",
+            "stream",
+            "hour",
+            "files",
+            "rows",
+            "quarantined",
+            "staged",
+            "status",
+            "finished",
+        ],
         status["loads"],
     )
-    print_table(console, "last runs", ["run", "command", "status", "started", "detail"],
-                status["runs"])  # fmt: skip
+    print_table(
+        console, "last runs", ["run", "command", "status", "started", "detail"], status["runs"]
+    )
     console.print(f"quarantined records: {status['quarantined']:,} (see meta.quarantine)")

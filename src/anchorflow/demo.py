@@ -21,9 +21,14 @@ DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
 
 
 def generate_amplitude(
-    console: Console, out: Path, start: datetime, hours: int, events_per_hour: int, seed: int,
+    console: Console,
+    out: Path,
+    start: datetime,
+    hours: int,
+    events_per_hour: int,
+    seed: int,
     new_field_from: datetime | None = None,
-) -> list[Path]:  # fmt: skip
+) -> list[Path]:
     from anchorflow.emulators.amplitude import write_export_files
 
     spec = SynthSpec(seed=seed, events_per_hour=events_per_hour, new_field_from=new_field_from)
@@ -41,10 +46,19 @@ def generate_amplitude(
 
 
 def serve_amplitude(
-    console: Console, host: str, port: int, data: Path | None, start: datetime, hours: int,
-    events_per_hour: int, seed: int, api_key: str, secret_key: str, now: datetime | None,
+    console: Console,
+    host: str,
+    port: int,
+    data: Path | None,
+    start: datetime,
+    hours: int,
+    events_per_hour: int,
+    seed: int,
+    api_key: str,
+    secret_key: str,
+    now: datetime | None,
     faults: list[str],
-) -> None:  # fmt: skip
+) -> None:
     end = start + timedelta(hours=hours)
     if data is not None:
         store = ExportStore.from_directory(data, start, end)
@@ -55,12 +69,18 @@ def serve_amplitude(
     except ValueError as error:
         raise ConfigError([f"--fault: {error}"]) from None
     run_emulator(
-        store, api_key, secret_key, host=host, port=port, faults=plan, now=now,
+        store,
+        api_key,
+        secret_key,
+        host=host,
+        port=port,
+        faults=plan,
+        now=now,
         on_ready=lambda url: console.print(
             f"Amplitude Export API emulator on {url}/api/2/export "
             f"(hours {format_hour(start)}..{format_hour(end - timedelta(hours=1))}); Ctrl-C stops"
         ),
-    )  # fmt: skip
+    )
 
 
 def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: int) -> None:
@@ -75,14 +95,23 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
     data = project.root / ".data" / "amplitude"
     # Halfway through, the app starts sending a new event property (the drift a later stage
     # reports); its data is deterministic, so a second demo reuses the files.
-    generate_amplitude(console, data, start, hours, events_per_hour, 42,
-                       new_field_from=start + timedelta(hours=hours // 2))  # fmt: skip
+    generate_amplitude(
+        console,
+        data,
+        start,
+        hours,
+        events_per_hour,
+        42,
+        new_field_from=start + timedelta(hours=hours // 2),
+    )
     # The replay's clock: the last generated hour has just become available.
     now = end + config.availability_delay
     store = ExportStore.from_directory(data, start, end)
     with AmplitudeEmulator(store, DEMO_KEY, DEMO_SECRET, now=now) as emulator:
         os.environ["AMPLITUDE_BASE_URL"] = emulator.base_url
-        console.print(f"emulator: {emulator.base_url}/api/2/export, replaying as of {now:%Y-%m-%d %H:00} UTC")
+        console.print(
+            f"emulator: {emulator.base_url}/api/2/export, replaying as of {now:%Y-%m-%d %H:00} UTC"
+        )
         summary = run_with_progress(console, project_file, now, lambda p: p.run())
     print_summary(console, summary)
     with Pipeline(load_project(project_file), now=now) as pipeline:
@@ -101,5 +130,6 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
             "SELECT day, platform, active_users, events FROM marts.daily_active_users "
             "ORDER BY day, platform"
         )
-    print_table(console, "marts.daily_active_users", ["day", "platform", "active users", "events"],
-                rows)  # fmt: skip
+    print_table(
+        console, "marts.daily_active_users", ["day", "platform", "active users", "events"], rows
+    )

@@ -92,11 +92,21 @@ def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
     warehouse.execute(
         "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
         [
-            load.load_id, load.source, load.stream, load.window_start, load.window_end,
-            load.origin, load.files, load.rows, load.bytes, load.quarantined, load.staged,
-            load.started_at, utcnow(),
+            load.load_id,
+            load.source,
+            load.stream,
+            load.window_start,
+            load.window_end,
+            load.origin,
+            load.files,
+            load.rows,
+            load.bytes,
+            load.quarantined,
+            load.staged,
+            load.started_at,
+            utcnow(),
         ],
-    )  # fmt: skip
+    )
 
 
 def committed_loads(warehouse: Warehouse, source: str, stream: str, start: datetime) -> list[int]:

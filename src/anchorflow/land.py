@@ -72,7 +72,10 @@ def landed_records(view: str, load_id: int) -> str:
 
     Same text, same filter; reading it back from the table would only cost a second pass.
     """
-    return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view} WHERE {IS_OBJECT})"
+    return (
+        f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record "
+        f"FROM {view} WHERE {IS_OBJECT})"
+    )
 
 
 def quarantine(

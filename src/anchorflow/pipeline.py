@@ -22,7 +22,7 @@ from anchorflow.errors import ConfigError
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
-from anchorflow.sources.amplitude import AmplitudeExport, due_hours, last_available_hour
+from anchorflow.sources.amplitude import HOUR, AmplitudeExport, due_hours, last_available_hour
 from anchorflow.sources.base import LandBatch
 from anchorflow.stage import models_of_stream, prepare_tables, stage_loads
 from anchorflow.warehouse import Warehouse, connect, ident, table
@@ -135,10 +135,12 @@ class Pipeline:
             raise ConfigError([f"backfill: --end {format_hour(end)} is before --start"])
         if end > last:
             raise ConfigError(
-                [f"backfill: hour {format_hour(end)} is not available yet; the last closed, "
-                 f"available hour is {format_hour(last)}"]  # fmt: skip
+                [
+                    f"backfill: hour {format_hour(end)} is not available yet; the last closed, "
+                    f"available hour is {format_hour(last)}"
+                ]
             )
-        hours = [start + timedelta(hours=i) for i in range(int((end - start).total_seconds() // 3600) + 1)]
+        hours = [start + timedelta(hours=i) for i in range(int((end - start) / HOUR) + 1)]
         summary = RunSummary()
         began = time.perf_counter()
         with self._recorded_run(f"backfill {name} {format_hour(start)} {format_hour(end)}"):
@@ -175,10 +177,14 @@ class Pipeline:
                 self.reporter.window_done(result)
                 log.info(
                     "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
-                    name, format_hour(batch.window_start), result.rows, result.files,
-                    result.quarantined, result.staged,
+                    name,
+                    format_hour(batch.window_start),
+                    result.rows,
+                    result.files,
+                    result.quarantined,
+                    result.staged,
                     " ".join(f"{k}={v:.3f}s" for k, v in result.timings.items()),
-                )  # fmt: skip
+                )
         finally:
             export.close()
         return results
@@ -207,18 +213,35 @@ class Pipeline:
             journal.record_load(
                 wh,
                 journal.LoadRecord(
-                    load_id, batch.source, batch.stream, batch.window_start, batch.window_end,
-                    batch.origin, batch.files, landed.rows, batch.bytes, landed.quarantined,
-                    staged, journal.utcnow(),
+                    load_id,
+                    batch.source,
+                    batch.stream,
+                    batch.window_start,
+                    batch.window_end,
+                    batch.origin,
+                    batch.files,
+                    landed.rows,
+                    batch.bytes,
+                    landed.quarantined,
+                    staged,
+                    journal.utcnow(),
                 ),
-            )  # fmt: skip
+            )
             self._advance(batch, load_id)
             crash_point("before_commit")
         crash_point("after_commit")
         return WindowResult(
-            batch.source, batch.window_start, load_id, batch.files, landed.rows, batch.bytes,
-            landed.quarantined, staged, len(replaced), timings,
-        )  # fmt: skip
+            batch.source,
+            batch.window_start,
+            load_id,
+            batch.files,
+            landed.rows,
+            batch.bytes,
+            landed.quarantined,
+            staged,
+            len(replaced),
+            timings,
+        )
 
     def _advance(self, batch: LandBatch, load_id: int) -> None:
         """Move the watermark only over a contiguous loaded prefix: never past a gap."""
@@ -258,7 +281,9 @@ class Pipeline:
                 )
         raw = raw_table_name(batch.source, batch.stream)
         if wh.table_exists("raw", raw):
-            wh.execute(f"DELETE FROM {table('raw', raw)} WHERE list_contains(?, load_id)", [load_ids])
+            wh.execute(
+                f"DELETE FROM {table('raw', raw)} WHERE list_contains(?, load_id)", [load_ids]
+            )
         wh.execute("DELETE FROM meta.quarantine WHERE list_contains(?, load_id)", [load_ids])
         journal.mark_replaced(wh, load_ids)
         return orphans
@@ -301,15 +326,22 @@ class Pipeline:
             position = journal.watermark(wh, name, config.stream)
             last = last_available_hour(self.now, config.availability_delay)
             due = due_hours(position or config.start, self.now, config.availability_delay)
-            marks.append({
-                "source": name, "stream": config.stream,
-                "watermark": format_hour(position) if position else "never loaded",
-                "lag_hours": round((self.now - (position or config.start)).total_seconds() / 3600, 1),
-                "due_hours": len(due), "last_available": format_hour(last),
-            })  # fmt: skip
+            marks.append(
+                {
+                    "source": name,
+                    "stream": config.stream,
+                    "watermark": format_hour(position) if position else "never loaded",
+                    "lag_hours": round(
+                        (self.now - (position or config.start)).total_seconds() / 3600, 1
+                    ),
+                    "due_hours": len(due),
+                    "last_available": format_hour(last),
+                }
+            )
         loads = wh.query(
             "SELECT load_id, source, stream, strftime(window_start, '%Y%m%dT%H'), files, rows, "
-            "quarantined, staged, status, finished_at FROM meta.loads ORDER BY load_id DESC LIMIT 10"
+            "quarantined, staged, status, finished_at FROM meta.loads "
+            "ORDER BY load_id DESC LIMIT 10"
         )
         runs = wh.query(
             "SELECT run_id, command, status, started_at, detail FROM meta.runs "

@@ -146,7 +146,9 @@ class Column(Strict):
         try:
             return exp.DataType.build(value, dialect="duckdb").sql("duckdb")
         except Exception:  # sqlglot raises several kinds for a bad type
-            raise ValueError(f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}")
+            raise ValueError(
+                f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
+            ) from None
 
     @property
     def keys(self) -> list[str]:
@@ -231,7 +233,9 @@ def resolve_project_file(path: str | Path | None) -> Path:
     if candidate.is_dir():
         candidate = candidate / PROJECT_FILE
     if not candidate.is_file():
-        raise ConfigError([f"{candidate}: no project file here (run `anchorflow init` to make one)"])
+        raise ConfigError(
+            [f"{candidate}: no project file here (run `anchorflow init` to make one)"]
+        )
     return candidate
 
 
@@ -244,7 +248,8 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError([f"{label}: {where}not valid YAML ({getattr(error, 'problem', error)})"])
+        problem = getattr(error, "problem", error)
+        raise ConfigError([f"{label}: {where}not valid YAML ({problem})"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
     problems: list[str] = []

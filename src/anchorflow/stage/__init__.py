@@ -140,7 +140,8 @@ def stage_loads(
         seen AS (SELECT t.{key} FROM {target} AS t WHERE t.{key} IN (SELECT {key} FROM n))
         SELECT load_id, {columns} FROM n
         WHERE n.{key} IS NOT NULL {only}AND n.{key} NOT IN (SELECT {key} FROM seen)
-        QUALIFY row_number() OVER (PARTITION BY n.{key} ORDER BY n.load_id, n.origin, n.line_no) = 1"""
+        QUALIFY row_number() OVER (
+            PARTITION BY n.{key} ORDER BY n.load_id, n.origin, n.line_no) = 1"""
     inserted = warehouse.insert(sql, params)
     if model.unique_key and keys_from is None:
         candidates = warehouse.scalar(f"SELECT count(*) FROM {raw} WHERE {where}", params)

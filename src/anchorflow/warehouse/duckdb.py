@@ -14,7 +14,6 @@ import pyarrow as pa
 from anchorflow.errors import WarehouseError
 from anchorflow.warehouse.base import Capabilities, Warehouse, ident, literal, table
 
-
 CATALOG = "warehouse"
 ROW_GROUP_SIZE = 4_096
 
@@ -109,7 +108,7 @@ class DuckDBWarehouse(Warehouse):
             self.execute(
                 f"INSERT INTO {table(schema, name)} ({columns}) SELECT {columns} FROM {view}"
             )
-        return data.num_rows
+        return int(data.num_rows)
 
     def insert_files(self, schema: str, name: str, paths: Sequence[Path], fmt: str) -> int:
         readers = {"parquet": "read_parquet", "ndjson": "read_ndjson"}
@@ -120,7 +119,8 @@ class DuckDBWarehouse(Warehouse):
         self.execute(
             f"INSERT INTO {table(schema, name)} BY NAME SELECT * FROM {readers[fmt]}({files})"
         )
-        return int(self.scalar(f"SELECT count(*) FROM {table(schema, name)}") - before)
+        after = self.scalar(f"SELECT count(*) FROM {table(schema, name)}")
+        return int(after) - int(before)
 
     def table_exists(self, schema: str, name: str) -> bool:
         found = self.scalar(

@@ -103,7 +103,8 @@ def _member(name: str) -> Member:
     match = MEMBER.search(name)
     if not match:
         raise TerminalSourceError(
-            f"unexpected file {name!r} in the export: expected <project>_<YYYY-MM-DD>_<H>#<n>.json.gz"
+            f"unexpected file {name!r} in the export: "
+            "expected <project>_<YYYY-MM-DD>_<H>#<n>.json.gz"
         )
     _, day, hour, part, gz = match.groups()
     when = datetime.strptime(f"{day} {int(hour):02d}", "%Y-%m-%d %H")
@@ -114,7 +115,8 @@ def _inflate(member: Member, data: bytes) -> bytes:
     if not member.gzipped:
         return data
     try:
-        return gunzip(data)
+        inflated: bytes = gunzip(data)  # type: ignore[no-untyped-call]
+        return inflated
     except (OSError, EOFError, zlib.error) as error:
         raise CorruptExport(f"{member.name}: the gzip stream is corrupt ({error})") from None
 
@@ -167,8 +169,14 @@ def _reject_invalid_utf8(
         try:
             values.append(raw.decode("utf-8"))
         except UnicodeDecodeError as error:
-            rejected.append(Rejected(origin, i + 1, f"not valid UTF-8 ({error.reason})",
-                                     raw.decode("utf-8", "replace")))  # fmt: skip
+            rejected.append(
+                Rejected(
+                    origin,
+                    i + 1,
+                    f"not valid UTF-8 ({error.reason})",
+                    raw.decode("utf-8", "replace"),
+                )
+            )
             values.append("")
             keep[i] = False
     return pa.array(values, pa.large_string()), keep, rejected

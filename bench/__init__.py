@@ -1,0 +1,1 @@
+"""Benchmarks: anchorflow against its peers, side by side in one run (see BENCHMARKS.md)."""

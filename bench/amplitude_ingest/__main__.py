@@ -1,0 +1,207 @@
+"""Run the Amplitude ingest benchmark: `python -m bench.amplitude_ingest [--quick]`.
+
+Generates (once, cached in bench/data) Amplitude export files of 50,000 events per hour, serves
+them from the emulator in this process, and runs each contender in a child process over the same
+files. Prints a table with events/s, MB/s (uncompressed JSON), peak memory and the ratio of
+anchorflow's rate to each, and writes bench/results/amplitude_ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from isal.igzip import decompress
+from rich.console import Console
+from rich.table import Table
+
+from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, write_export_files
+from anchorflow.synth.amplitude import SynthSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "bench" / "data" / "amplitude_50k"
+RESULTS = ROOT / "bench" / "results" / "amplitude_ingest.json"
+START = datetime(2024, 3, 1)
+SPEC = SynthSpec(seed=42, events_per_hour=50_000)
+SIZES = {"1M": 20, "5M": 100}  # hours of 50k events on average (a daily curve around it)
+# The slow peers run on the first N events of the same files; their rate is per event anyway.
+SUBSETS = {"pandas": 20_000, "dlt_dicts": 3_000, "dlt_parquet": 20_000}
+console = Console(width=120)
+
+
+def manifest(files: list[Path]) -> dict[str, dict[str, int]]:
+    """Lines and uncompressed bytes of every file, computed once and cached next to the data."""
+    path = DATA / "manifest.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    for file in files:
+        if file.name not in known:
+            text = decompress(file.read_bytes())
+            known[file.name] = {"lines": text.count(b"\n"), "bytes": len(text)}
+    path.write_text(json.dumps(known))
+    return known
+
+
+def run_child(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one contender in a fresh process; add its peak resident memory (wait4)."""
+    command = [sys.executable, "-m", "bench.amplitude_ingest.contenders", name, json.dumps(args)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            tail = err.read().decode(errors="replace")[-2000:]
+            return {"error": f"exit {child.returncode}: {tail}"}
+        result: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def anchorflow_project(work: Path) -> Path:
+    """The demo project's source and staging mapping, with its own warehouse in `work`."""
+    demo = yaml.safe_load((ROOT / "examples/product_analytics/anchorflow.yml").read_text())
+    demo["sources"]["amplitude"]["start"] = START.strftime("%Y%m%dT%H")
+    demo["warehouse"] = {"path": str(work / "anchorflow.duckdb")}
+    demo.pop("marts", None)
+    (work / "anchorflow.yml").write_text(yaml.safe_dump(demo))
+    return work
+
+
+def contenders(size: str, hours: int, files: list[Path], base_url: str, work: Path) -> list[str]:
+    names = ["anchorflow", "duckdb_read_json"]
+    if size == "1M":
+        names += ["dlt_arrow", "dlt_parquet", "dlt_dicts", "pandas"]
+    return names
+
+
+def arguments(
+    name: str, hours: int, files: list[Path], base_url: str, work: Path
+) -> dict[str, Any]:
+    target = work / name
+    target.mkdir(parents=True, exist_ok=True)
+    common = {"files": [str(f) for f in files], "db": str(target / "bench.duckdb")}
+    if name == "anchorflow":
+        project = anchorflow_project(target)
+        return {
+            "project": str(project),
+            "base_url": base_url,
+            "start": "20240301T00",
+            "hours": hours,
+        }
+    if name.startswith("dlt"):
+        common |= {"name": f"bench_{name}", "work": str(target / "dlt")}
+        if name == "dlt_parquet":
+            common["format"] = "parquet"
+    if name in SUBSETS:
+        common["limit"] = SUBSETS[name]
+    return common
+
+
+def measure(size: str, hours: int, base_url: str, work: Path) -> list[dict[str, Any]]:
+    files = write_export_files(SPEC, START, START + timedelta(hours=hours), DATA, workers=2)
+    sizes = manifest(files)
+    total_events = sum(sizes[f.name]["lines"] for f in files)
+    bytes_per_event = sum(sizes[f.name]["bytes"] for f in files) / total_events
+    rows = []
+    for name in contenders(size, hours, files, base_url, work):
+        console.print(f"[{size}] {name} ...")
+        result = run_child(name, arguments(name, hours, files, base_url, work))
+        result |= {"size": size, "contender": name, "bytes_per_event": bytes_per_event}
+        if "events" in result:
+            result["events_per_s"] = result["events"] / result["seconds"]
+            result["mb_per_s"] = result["events_per_s"] * bytes_per_event / 1e6
+        rows.append(result)
+        shutil.rmtree(work / name, ignore_errors=True)
+    base = next((r for r in rows if r["contender"] == "anchorflow" and "events_per_s" in r), None)
+    for row in rows:
+        if base and "events_per_s" in row:
+            row["anchorflow_x"] = base["events_per_s"] / row["events_per_s"]
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def show(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Amplitude export → raw + staging (DuckDB)")
+    for column in [
+        "size",
+        "contender",
+        "events",
+        "seconds",
+        "events/s",
+        "MB/s",
+        "peak MB",
+        "anchorflow ×",
+    ]:
+        table.add_column(column, justify="right")
+    for r in rows:
+        if "error" in r:
+            table.add_row(r["size"], r["contender"], "error", r["error"][:60], "", "", "", "")
+            continue
+        table.add_row(
+            r["size"],
+            r["contender"],
+            f"{r['events']:,}",
+            f"{r['seconds']:.1f}",
+            f"{r['events_per_s']:,.0f}",
+            f"{r['mb_per_s']:.1f}",
+            f"{r['peak_mb']:,.0f}",
+            f"{r.get('anchorflow_x', 0):.1f}",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the 1M size")
+    options = parser.parse_args()
+    sizes = {"1M": SIZES["1M"]} if options.quick else SIZES
+    last = START + timedelta(hours=max(sizes.values()))
+    write_export_files(SPEC, START, last, DATA, workers=2)
+    store = ExportStore.from_directory(DATA, START, last)
+    rows: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="anchorflow-bench-") as tmp,
+        AmplitudeEmulator(store, "bench", "bench") as emulator,
+    ):
+        for size, hours in sizes.items():
+            rows += measure(size, hours, emulator.base_url, Path(tmp))
+    show(rows)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "machine": machine(),
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "rows": rows,
+    }
+    RESULTS.write_text(json.dumps(report, indent=2))
+    console.print(f"results: {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

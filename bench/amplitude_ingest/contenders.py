@@ -1,0 +1,167 @@
+"""One contender per invocation: `python -m bench.amplitude_ingest.contenders NAME ARGS_JSON`.
+
+Prints one JSON line: events, seconds. The parent measures peak memory with wait4.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+# The columns the reference article maps, and that the demo project types into staging.
+COLUMNS = [
+    "uuid",
+    "$insert_id",
+    "event_type",
+    "event_time",
+    "server_upload_time",
+    "user_id",
+    "device_id",
+    "amplitude_id",
+    "session_id",
+    "platform",
+    "os_name",
+    "device_model",
+    "country",
+    "city",
+    "ip_address",
+    "version_name",
+    "paying",
+    "event_properties",
+    "user_properties",
+]
+
+
+def lines_of(files: list[str], limit: int | None) -> Iterator[bytes]:
+    count = 0
+    for path in files:
+        with gzip.open(path, "rb") as stream:
+            for line in stream:
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield line
+
+
+def anchorflow(args: dict[str, Any]) -> dict[str, Any]:
+    from anchorflow.pipeline import Pipeline
+    from anchorflow.project import load_project
+
+    os.environ.update(
+        AMPLITUDE_BASE_URL=args["base_url"], AMPLITUDE_API_KEY="bench", AMPLITUDE_SECRET_KEY="bench"
+    )
+    project = load_project(args["project"])
+    start = datetime.strptime(args["start"], "%Y%m%dT%H")
+    now = start + timedelta(hours=args["hours"] + 2)
+    started = time.perf_counter()
+    with Pipeline(project, now=now) as pipeline:
+        summary = pipeline.run(marts=False)
+        staged = pipeline.warehouse.scalar("SELECT count(*) FROM staging.events")
+    seconds = time.perf_counter() - started  # includes the checkpoint at close
+    return {"events": summary.rows, "staged": staged, "seconds": seconds}
+
+
+def duckdb_read_json(args: dict[str, Any]) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect(args["db"])
+    started = time.perf_counter()
+    con.execute(
+        "CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited')",
+        [args["files"]],
+    )
+    con.close()
+    seconds = time.perf_counter() - started
+    events = duckdb.connect(args["db"], read_only=True).execute("SELECT count(*) FROM events")
+    return {"events": events.fetchone()[0], "seconds": seconds}  # type: ignore[index]
+
+
+def _dlt_run(args: dict[str, Any], resource: Callable[[], Iterator[Any]], fmt: str | None):
+    import dlt
+
+    pipeline = dlt.pipeline(
+        pipeline_name=args["name"],
+        destination=dlt.destinations.duckdb(args["db"]),
+        dataset_name="raw",
+        pipelines_dir=args["work"],
+    )
+    started = time.perf_counter()
+    kwargs = {"loader_file_format": fmt} if fmt else {}
+    pipeline.run(dlt.resource(resource, name="events"), **kwargs)
+    seconds = time.perf_counter() - started
+    with pipeline.sql_client() as client:
+        events = client.execute_sql("SELECT count(*) FROM events")[0][0]
+    return {"events": events, "seconds": seconds}
+
+
+def dlt_dicts(args: dict[str, Any]) -> dict[str, Any]:
+    def events() -> Iterator[dict[str, Any]]:
+        for line in lines_of(args["files"], args.get("limit")):
+            yield json.loads(line)
+
+    return _dlt_run(args, events, args.get("format"))
+
+
+def _has_empty_struct(data_type: Any) -> bool:
+    import pyarrow as pa
+
+    if not pa.types.is_struct(data_type):
+        return False
+    return data_type.num_fields == 0 or any(_has_empty_struct(f.type) for f in data_type)
+
+
+def dlt_arrow(args: dict[str, Any]) -> dict[str, Any]:
+    import pyarrow.json as pj
+
+    def tables() -> Iterator[Any]:
+        for path in args["files"]:
+            with gzip.open(path, "rb") as stream:
+                table = pj.read_json(io.BytesIO(stream.read()))
+            # Amplitude's always-empty objects (groups, group_properties, data.group_ids) become
+            # structs without fields, which Parquet cannot store: drop them, as a user must.
+            empty = [f.name for f in table.schema if _has_empty_struct(f.type)]
+            yield table.drop_columns(empty)
+
+    return _dlt_run(args, tables, None)
+
+
+def pandas(args: dict[str, Any]) -> dict[str, Any]:
+    import pandas as pd
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(f"duckdb:///{args['db']}")
+    started = time.perf_counter()
+    frame = pd.DataFrame()
+    limit = args.get("limit")
+    for path in args["files"]:
+        chunk = pd.read_json(path, lines=True, compression="gzip", nrows=limit)
+        frame = pd.concat([frame, chunk[COLUMNS]], ignore_index=True)
+        if limit is not None and len(frame) >= limit:
+            frame = frame.head(limit)
+            break
+    for column in ("event_properties", "user_properties"):  # dicts do not fit a SQL column
+        frame[column] = frame[column].map(json.dumps)
+    frame.to_sql("events", engine, if_exists="append", index=False)
+    seconds = time.perf_counter() - started
+    return {"events": len(frame), "seconds": seconds}
+
+
+CONTENDERS = {
+    "anchorflow": anchorflow,
+    "duckdb_read_json": duckdb_read_json,
+    "dlt_dicts": dlt_dicts,
+    "dlt_parquet": dlt_dicts,
+    "dlt_arrow": dlt_arrow,
+    "pandas": pandas,
+}
+
+if __name__ == "__main__":
+    name, raw_args = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(CONTENDERS[name](raw_args)))
