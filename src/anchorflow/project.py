@@ -239,12 +239,27 @@ def resolve_project_file(path: str | Path | None) -> Path:
     return candidate
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
     """Read, interpolate and validate the project; raise ConfigError listing every problem."""
     file = resolve_project_file(path)
     label = file.name
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -302,6 +317,9 @@ def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[
             hint = _did_you_mean(loc[-1], _allowed_keys(loc[:-1], data))
             lines.append(f"{label}: {parent + ': ' if parent else ''}unknown key {loc[-1]!r}{hint}")
             continue
+        if item["type"] == "union_tag_not_found":
+            lines.append(f"{label}: {key}.kind: required key is missing")
+            continue
         if item["type"] == "missing":
             lines.append(f"{label}: {key}: required key is missing")
             continue
@@ -315,7 +333,7 @@ def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[
 
 def _key_path(loc: tuple[Any, ...]) -> list[str]:
     """pydantic's location without its internal steps (validator wrappers, union tags)."""
-    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    parts = [str(p) for p in loc if not str(p).startswith("function-") and p != "[key]"]
     if len(parts) >= 3 and parts[0] == "sources" and parts[2] in SOURCE_KINDS:
         del parts[2]  # the discriminator tag pydantic inserts after the source's name
     return parts
@@ -361,10 +379,14 @@ def _check_marts(project: Project, label: str) -> None:
         if not IDENTIFIER.match(sql_file.stem):
             problems.append(f"{sql_file.name}: a model's file name must be a plain identifier")
             continue
+        where = f"{project.marts.path}/{sql_file.name}"
         try:
-            sqlglot.parse_one(sql_file.read_text(), dialect="duckdb")
+            statements = [s for s in sqlglot.parse(sql_file.read_text(), dialect="duckdb") if s]
         except sqlglot.errors.ParseError as error:
             first = str(error).splitlines()[0]
-            problems.append(f"{project.marts.path}/{sql_file.name}: not valid SQL ({first})")
+            problems.append(f"{where}: not valid SQL ({first})")
+            continue
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            problems.append(f"{where}: expected exactly one SELECT statement")
     if problems:
         raise ConfigError([f"{label}: marts: {p}" for p in problems])

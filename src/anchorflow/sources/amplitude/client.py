@@ -3,7 +3,7 @@
 `GET {base_url}/api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH` with HTTP Basic auth. 200 is a
 ZIP, 404 means no data in the range, 400 means the range is too large. 429, 5xx, timeouts and
 broken connections are retried with bounded exponential backoff and full jitter, honouring
-`Retry-After`. The secret key is only ever in the Authorization header, never in a message.
+`Retry-After` (up to 15 minutes). The secret key is only ever in the Authorization header, never in a message.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from anchorflow.project import AmplitudeSource, format_hour
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+RETRY_AFTER_CEILING = 900.0  # seconds; a longer Retry-After fails the run for a later retry
 
 
 class RangeTooLarge(TerminalSourceError):
@@ -100,7 +101,8 @@ class ExportClient:
                         out.write(chunk)
                         written += len(chunk)
                 expected = response.headers.get("content-length")
-                if expected is not None and int(expected) != written:
+                encoded = "content-encoding" in response.headers  # then the length is encoded
+                if expected is not None and not encoded and int(expected) != written:
                     return Retry(f"connection closed after {written} of {expected} bytes", None)
                 return True
             if status == 404:
@@ -119,11 +121,11 @@ class ExportClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         retry = self.config.retry
+        if retry_after is not None:  # the server knows best; a hard ceiling keeps runs bounded
+            return min(retry_after, RETRY_AFTER_CEILING)
         cap = retry.max_delay.total_seconds()
-        if retry_after is not None:
-            return min(retry_after, cap)
         backoff = min(cap, retry.base_delay.total_seconds() * 2 ** (attempt - 1))
-        return random.uniform(backoff / 2, backoff)  # jitter spreads a crowd of retries
+        return random.uniform(backoff / 2, backoff)  # "equal jitter": spread, never too short
 
 
 def _retry_after(value: str | None) -> float | None:

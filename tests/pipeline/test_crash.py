@@ -1,0 +1,131 @@
+"""Crash recovery: a run killed at any point of a window's transaction, then rerun, leaves the
+warehouse identical to a run that never crashed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from anchorflow.project import Project, load_project
+from tests.conftest import (
+    API_KEY,
+    SECRET_KEY,
+    SMALL,
+    START,
+    available_at,
+    env_without_crash,
+    hour,
+    project_dict,
+    table_rows,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ANCHORFLOW = Path(sys.executable).with_name("anchorflow")
+HOURS = 5
+NOW = available_at(HOURS).strftime("%Y%m%dT%H")
+CRASH_EXIT = 86
+MART = "SELECT event_type, count(*) AS events FROM staging.events GROUP BY ALL ORDER BY ALL"
+
+# What must be identical between the crashed-then-rerun warehouse and a clean one.
+COMPARED = {
+    "raw": "SELECT load_id, source, stream, origin, line_no, record FROM raw.amplitude_events "
+    "ORDER BY load_id, origin, line_no",
+    "staging": "SELECT * FROM staging.events ORDER BY load_id, event_uuid",
+    "watermarks": "SELECT source, stream, position, load_id FROM meta.watermarks "
+    "ORDER BY source, stream",
+    "loads": "SELECT load_id, window_start, rows, status, staged, quarantined FROM meta.loads "
+    "ORDER BY load_id",
+    "quarantine": "SELECT * FROM meta.quarantine ORDER BY load_id, stage, origin, line_no",
+    "mart": "SELECT * FROM marts.daily ORDER BY ALL",
+}
+
+
+def run(project: Project, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**env_without_crash(), "AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
+    if crash_at:
+        env["ANCHORFLOW_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [str(ANCHORFLOW), "run", "--project", str(project.root), "--now", NOW],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def snapshot(project: Project) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: table_rows(project.warehouse_path, sql) for name, sql in COMPARED.items()}
+
+
+@pytest.fixture(scope="module")
+def faulty_emulator() -> Iterator[AmplitudeEmulator]:
+    """Shared by the module so every run serves the same (cached) hours."""
+    store = ExportStore(START, hour(48), spec=SMALL)
+    # Bad lines in the crashing window (quarantine) and duplicates of earlier events later on
+    # (staging's dedup across windows): both must come out the same after recovery.
+    faults = [Fault("malformed_line", hours={hour(0)}), Fault("reexport", hours={hour(2)}, count=7)]
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY, faults) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def new_project(
+    faulty_emulator: AmplitudeEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Project]:
+    def make() -> Project:
+        root = tmp_path_factory.mktemp("project")
+        (root / "models").mkdir()
+        data = project_dict(faulty_emulator.base_url, hours_per_request=2)
+        (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
+        (root / "models" / "daily.sql").write_text(MART)
+        return load_project(
+            root, env={"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
+        )
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def clean(new_project: Callable[[], Project]) -> dict[str, list[tuple[Any, ...]]]:
+    """The warehouse of a run that never crashed."""
+    project = new_project()
+    result = run(project)
+    assert result.returncode == 0, result.stderr
+    expected = snapshot(project)
+    assert [row[1] for row in expected["loads"]] == [hour(n) for n in range(HOURS)]
+    assert expected["quarantine"], "the malformed line should be quarantined"
+    assert len(expected["staging"]) < len(expected["raw"]), "re-exported events are deduplicated"
+    assert expected["mart"]
+    return expected
+
+
+@pytest.mark.parametrize("point", ["after_land", "after_stage", "before_commit", "after_commit"])
+def test_a_crashed_run_rerun_equals_a_clean_run(
+    point: str, new_project: Callable[[], Project], clean: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    crashed = new_project()
+    result = run(crashed, crash_at=point)
+    assert result.returncode == CRASH_EXIT, result.stderr
+    committed = 1 if point == "after_commit" else 0  # the crash hits the first window
+    path = crashed.warehouse_path
+    assert table_rows(path, "SELECT window_start FROM meta.loads ORDER BY load_id") == [
+        (hour(n),) for n in range(committed)
+    ]
+    assert (
+        table_rows(path, "SELECT DISTINCT load_id FROM raw.amplitude_events") == [(1,)] * committed
+    )
+    assert table_rows(path, "SELECT position FROM meta.watermarks") == (
+        [(hour(1),)] if committed else []
+    )
+
+    result = run(crashed)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(crashed) == clean

@@ -1,0 +1,130 @@
+"""Marts: SQL models built in the order their SQL implies, on real loaded data."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.errors import ConfigError
+from anchorflow.pipeline import Pipeline
+from anchorflow.project import Project, load_project
+from tests.conftest import available_at, run_pipeline, table_rows
+
+pytestmark = pytest.mark.integration
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "product_analytics"
+
+
+def write_models(project: Project, models: dict[str, str]) -> None:
+    for name, sql in models.items():
+        (project.marts_path / f"{name}.sql").write_text(sql)
+
+
+def test_marts_build_in_the_order_their_sql_implies_not_by_file_name(
+    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+) -> None:
+    project = make_project(emulator.base_url)
+    # Alphabetical order would be a_top, m_middle, z_base: exactly backwards.
+    write_models(
+        project,
+        {
+            "a_top": "SELECT platform, users * 10 AS scaled FROM marts.m_middle",
+            "m_middle": "SELECT platform, count(DISTINCT user_id) AS users\n"
+            "FROM marts.z_base GROUP BY platform",
+            "z_base": "SELECT platform, user_id FROM staging.events WHERE user_id IS NOT NULL;",
+        },
+    )
+    summary = run_pipeline(project, available_at(2))
+    assert [m.name for m in summary.marts] == ["z_base", "m_middle", "a_top"]
+    path = project.warehouse_path
+    expected = table_rows(
+        path,
+        "SELECT platform, count(DISTINCT user_id) * 10 FROM staging.events "
+        "WHERE user_id IS NOT NULL GROUP BY ALL ORDER BY 1",
+    )
+    assert expected  # the data has users on some platforms
+    assert table_rows(path, "SELECT * FROM marts.a_top ORDER BY 1") == expected
+    rows = {m.name: m.rows for m in summary.marts}
+    assert (
+        rows["z_base"]
+        == table_rows(path, "SELECT count(*) FROM staging.events WHERE user_id IS NOT NULL")[0][0]
+    )
+
+    # A rebuild after more data reads the fresh base, not the previous build's.
+    run_pipeline(project, available_at(4))
+    fresh = table_rows(
+        path,
+        "SELECT platform, count(DISTINCT user_id) * 10 FROM staging.events "
+        "WHERE user_id IS NOT NULL GROUP BY ALL ORDER BY 1",
+    )
+    assert fresh != expected
+    assert table_rows(path, "SELECT * FROM marts.a_top ORDER BY 1") == fresh
+
+
+def test_a_dependency_cycle_is_a_config_error_naming_the_models(
+    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+) -> None:
+    project = make_project(emulator.base_url)
+    write_models(
+        project,
+        {
+            "orders_daily": "SELECT * FROM marts.orders_weekly",
+            "orders_weekly": "SELECT * FROM marts.orders_monthly",
+            "orders_monthly": "SELECT * FROM marts.orders_daily",
+            "standalone": "SELECT 1 AS one",
+        },
+    )
+    with Pipeline(project) as pipeline, pytest.raises(ConfigError) as raised:
+        pipeline.build_marts()
+    (problem,) = raised.value.problems
+    assert problem.startswith("marts: models depend on each other in a cycle: ")
+    for name in ("orders_daily", "orders_weekly", "orders_monthly"):
+        assert name in problem
+    assert "standalone" not in problem
+    # Nothing of the failed build is left behind.
+    assert table_rows(
+        project.warehouse_path,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'",
+    ) == [(0,)]
+
+
+def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
+    emulator: AmplitudeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "demo"
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env"))
+    monkeypatch.setenv("AMPLITUDE_BASE_URL", emulator.base_url)
+    project = load_project(root)
+    summary = run_pipeline(project, available_at(26))  # crosses midnight: two days
+    assert len(summary.windows) == 26
+    assert {m.name for m in summary.marts} == {"daily_active_users", "revenue_by_country"}
+
+    events = table_rows(
+        project.warehouse_path,
+        "SELECT event_time, platform, user_id, device_id FROM staging.events",
+    )
+    users: dict[tuple[date, Any], set[str]] = defaultdict(set)
+    counts: dict[tuple[date, Any], int] = defaultdict(int)
+    for event_time, platform, user_id, device_id in events:
+        assert isinstance(event_time, datetime)
+        key = (event_time.date(), platform)
+        counts[key] += 1
+        who = user_id if user_id is not None else device_id
+        if who is not None:
+            users[key].add(who)
+    expected = sorted((day, platform, len(users[(day, platform)]), n)
+                      for (day, platform), n in counts.items())  # fmt: skip
+    assert {date(2024, 3, 1), date(2024, 3, 2)} <= {day for day, *_ in expected}
+    mart = table_rows(
+        project.warehouse_path,
+        "SELECT day, platform, active_users, events FROM marts.daily_active_users ORDER BY ALL",
+    )
+    assert mart == expected
+    assert sum(n for *_, n in mart) == len(events) == summary.staged
