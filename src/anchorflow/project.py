@@ -259,7 +259,7 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
     file = resolve_project_file(path)
     label = file.name
     try:
-        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506
+        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""

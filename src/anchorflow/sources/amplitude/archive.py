@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from anchorflow.errors import TerminalSourceError, TransientSourceError
+from anchorflow.sources.base import RECORD_SCHEMA, Rejected
+
 try:  # ISA-L inflates gzip about 1.5x faster than zlib (measured on the export files)
     from isal.igzip import decompress as gunzip
     from isal.igzip_lib import IsalError
@@ -34,8 +37,6 @@ except ImportError:  # pragma: no cover - isal is a dependency; keep working wit
 # (zlib.error from zlib, IsalError from ISA-L).
 GZIP_ERRORS = (OSError, EOFError, zlib.error, IsalError)
 
-from anchorflow.errors import TerminalSourceError, TransientSourceError
-from anchorflow.sources.base import RECORD_SCHEMA, Rejected
 
 # <projectid>_<YYYY-MM-DD>_<H>#<n>.json.gz, inside a folder named by the project id.
 MEMBER = re.compile(r"(?:^|/)(\d+)_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d+)\.json(\.gz)?$")

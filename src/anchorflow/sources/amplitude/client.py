@@ -2,8 +2,9 @@
 
 `GET {base_url}/api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH` with HTTP Basic auth. 200 is a
 ZIP, 404 means no data in the range, 400 means the range is too large. 429, 5xx, timeouts and
-broken connections are retried with bounded exponential backoff and full jitter, honouring
-`Retry-After` (up to 15 minutes). The secret key is only ever in the Authorization header, never in a message.
+broken connections are retried with bounded exponential backoff and jitter, honouring
+`Retry-After` (up to 15 minutes). The secret key is only ever in the Authorization header,
+never in a message.
 """
 
 from __future__ import annotations
