@@ -24,18 +24,17 @@ from anchorflow.errors import TerminalSourceError, TransientSourceError
 from anchorflow.sources.base import RECORD_SCHEMA, Rejected
 
 try:  # ISA-L inflates gzip about 1.5x faster than zlib (measured on the export files)
-    from isal.igzip import decompress as gunzip
-    from isal.igzip_lib import IsalError
+    from isal import igzip, igzip_lib
+
+    gunzip = igzip.decompress
+    ISAL_ERRORS: tuple[type[Exception], ...] = (igzip_lib.IsalError,)
 except ImportError:  # pragma: no cover - isal is a dependency; keep working without it
     gunzip = gzip.decompress
-
-    class IsalError(Exception):  # type: ignore[no-redef]
-        pass
-
+    ISAL_ERRORS = ()
 
 # Every way a damaged gzip member fails: bad header or CRC, truncation, a broken deflate stream
 # (zlib.error from zlib, IsalError from ISA-L).
-GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, IsalError)
+GZIP_ERRORS = (OSError, EOFError, zlib.error, *ISAL_ERRORS)
 
 
 # <projectid>_<YYYY-MM-DD>_<H>#<n>.json.gz, inside a folder named by the project id.
