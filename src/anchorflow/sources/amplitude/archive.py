@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +28,8 @@ try:  # ISA-L inflates gzip about 1.5x faster than zlib (measured on the export 
     from isal import igzip, igzip_lib
 
     gunzip = igzip.decompress
-    ISAL_ERRORS: tuple[type[Exception], ...] = (igzip_lib.IsalError,)
+    # isal's stubs declare IsalError as an instance; it is the exception class.
+    ISAL_ERRORS: tuple[type[Exception], ...] = (cast(type[Exception], igzip_lib.IsalError),)
 except ImportError:  # pragma: no cover - isal is a dependency; keep working without it
     gunzip = gzip.decompress
     ISAL_ERRORS = ()
