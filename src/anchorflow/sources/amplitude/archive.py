@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; keep working wit
 
 # Every way a damaged gzip member fails: bad header or CRC, truncation, a broken deflate stream
 # (zlib.error from zlib, IsalError from ISA-L).
-GZIP_ERRORS = (OSError, EOFError, zlib.error, *ISAL_ERRORS)
+GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, *ISAL_ERRORS)
 
 
 # <projectid>_<YYYY-MM-DD>_<H>#<n>.json.gz, inside a folder named by the project id.
