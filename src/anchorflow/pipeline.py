@@ -244,13 +244,19 @@ class Pipeline:
         )
 
     def _advance(self, batch: LandBatch, load_id: int) -> None:
-        """Move the watermark only over a contiguous loaded prefix: never past a gap."""
+        """Move the watermark only over a contiguous loaded prefix: never past a gap.
+
+        After the window, it also passes hours a backfill already loaded, so the next run does
+        not download them again.
+        """
         config = self.project.sources[batch.source]
         current = journal.watermark(self.warehouse, batch.source, batch.stream) or config.start
-        if current == batch.window_start:
-            journal.advance_watermark(
-                self.warehouse, batch.source, batch.stream, batch.window_end, load_id
-            )
+        if current != batch.window_start:
+            return
+        position = batch.window_end
+        while journal.committed_loads(self.warehouse, batch.source, batch.stream, position):
+            position += HOUR
+        journal.advance_watermark(self.warehouse, batch.source, batch.stream, position, load_id)
 
     def _remove_loads(
         self, batch: LandBatch, load_ids: list[int], models: list[str]

@@ -87,7 +87,7 @@ class AmplitudeExport:
             except RangeTooLarge:
                 if len(chunk) == 1:
                     raise
-                self._hours_per_request = max(1, len(chunk) // 2)
+                self._hours_per_request = (len(chunk) + 1) // 2  # 6 → 3 → 2: round up
                 chunk = chunk[: self._hours_per_request]
                 log.warning(
                     "%s: range too large, asking for %d hours per request",
