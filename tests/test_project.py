@@ -146,6 +146,16 @@ BAD_PROJECTS = [
         "anchorflow.yml: marts: models/daily.sql: not valid SQL (Expecting ). Line 2, Col: 28.)",
         marts={"daily.sql": "SELECT platform\nFROM staging.events WHERE (1"},
     ),
+    BadProject(
+        "mart-with-two-statements",
+        "anchorflow.yml: marts: models/daily.sql: expected exactly one SELECT statement",
+        marts={"daily.sql": "SELECT 1;\nSELECT 2;"},
+    ),
+    BadProject(
+        "duplicate-key",
+        "anchorflow.yml: line 4: not valid YAML (the key 'path' is given twice)",
+        text="name: twice\nwarehouse:\n  path: a.duckdb\n  path: b.duckdb\n",
+    ),
 ]
 
 

@@ -8,9 +8,9 @@ from datetime import datetime
 import pyarrow as pa
 
 # The columns of `LandBatch.records`: the file (or chunk) a record came from, its 1-based line
-# number there, and its text exactly as it arrived.
+# number there, and its text exactly as it arrived (a string view into the inflated file).
 RECORD_SCHEMA = pa.schema(
-    [("origin", pa.string()), ("line_no", pa.int64()), ("record", pa.string())]
+    [("origin", pa.string()), ("line_no", pa.int64()), ("record", pa.string_view())]
 )
 
 
