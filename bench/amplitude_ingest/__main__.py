@@ -81,7 +81,7 @@ def anchorflow_project(work: Path, memory_limit: str | None) -> Path:
 
 
 def contenders(size: str, hours: int, files: list[Path], base_url: str, work: Path) -> list[str]:
-    names = ["anchorflow", "anchorflow_1gb", "duckdb_read_json"]
+    names = ["anchorflow", "anchorflow_512mb", "duckdb_read_json"]
     if size == "1M":
         names += ["dlt_arrow", "dlt_parquet", "dlt_dicts", "pandas"]
     return names
@@ -94,9 +94,9 @@ def arguments(
     target.mkdir(parents=True, exist_ok=True)
     common = {"files": [str(f) for f in files], "db": str(target / "bench.duckdb")}
     if name.startswith("anchorflow"):
-        # anchorflow_1gb: the same with DuckDB's memory_limit at 1 GB instead of 80% of RAM, to
+        # anchorflow_512mb: the same with DuckDB's memory_limit at 512 MB instead of 80% of RAM, to
         # show that what grows with the data is only DuckDB's cache of written blocks.
-        project = anchorflow_project(target, "1GB" if name == "anchorflow_1gb" else None)
+        project = anchorflow_project(target, "512MB" if name == "anchorflow_512mb" else None)
         return {
             "project": str(project),
             "base_url": base_url,

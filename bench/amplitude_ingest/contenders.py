@@ -155,7 +155,7 @@ def pandas(args: dict[str, Any]) -> dict[str, Any]:
 
 CONTENDERS = {
     "anchorflow": anchorflow,
-    "anchorflow_1gb": anchorflow,
+    "anchorflow_512mb": anchorflow,
     "duckdb_read_json": duckdb_read_json,
     "dlt_dicts": dlt_dicts,
     "dlt_parquet": dlt_dicts,

@@ -9,12 +9,15 @@ corrupt ZIP or gzip member is downloaded again from the failing hour on; after
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from anchorflow.sources.base import RECORD_SCHEMA, LandBatch
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+PREFETCH_HOURS = 1  # decoded hours waiting for the caller (one more is being decoded)
 
 
 def last_available_hour(now: datetime, delay: timedelta) -> datetime:
@@ -48,6 +52,7 @@ class AmplitudeExport:
         self.config = config
         self.client = client or ExportClient(name, config)
         self._hours_per_request = config.hours_per_request
+        self._download_seconds = 0.0
         workers = config.decompress_workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="inflate")
 
@@ -56,13 +61,61 @@ class AmplitudeExport:
         self._pool.shutdown(wait=True)
 
     def batches(self, hours: list[datetime]) -> Iterator[LandBatch]:
-        """One batch per hour, in order; re-downloads from a corrupt hour on."""
+        """One batch per hour, in order, while the next hours download and decode.
+
+        A producer thread downloads and decodes ahead of the caller, across request boundaries,
+        holding at most `PREFETCH_HOURS` decoded hours; an error reaches the caller after the
+        hours decoded before it, so those still commit.
+        """
+        handoff: queue.Queue[LandBatch | BaseException | None] = queue.Queue(PREFETCH_HOURS)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self._produce, args=(hours, handoff, stop), name="amplitude", daemon=True
+        )
+        producer.start()
+        try:
+            while (item := handoff.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting to hand over an hour
+                with contextlib.suppress(queue.Empty):
+                    handoff.get_nowait()
+                producer.join(0.05)
+
+    def _produce(
+        self,
+        hours: list[datetime],
+        handoff: queue.Queue[LandBatch | BaseException | None],
+        stop: threading.Event,
+    ) -> None:
+        def hand_over(item: LandBatch | BaseException | None) -> bool:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    handoff.put(item, timeout=0.1)
+                    return True
+            return False
+
+        try:
+            for batch in self._download_and_decode(hours):
+                if not hand_over(batch):
+                    return
+            hand_over(None)
+        except BaseException as error:  # handed to the caller's thread, raised there
+            hand_over(error)
+
+    def _download_and_decode(self, hours: list[datetime]) -> Iterator[LandBatch]:
+        """Hours in order; a corrupt hour is downloaded again, from that hour on."""
         pending = list(hours)
         failures = 0
         with tempfile.TemporaryDirectory(prefix="anchorflow-amplitude-") as tmp:
             while pending:
                 chunk = pending[: self._hours_per_request]
+                started = time.perf_counter()
                 download = self._download(chunk, Path(tmp) / "export.zip")
+                self._download_seconds = time.perf_counter() - started
                 try:
                     for batch in self._decode(download, chunk):
                         yield batch
@@ -96,7 +149,6 @@ class AmplitudeExport:
                 )
 
     def _decode(self, download: Download, chunk: list[datetime]) -> Iterator[LandBatch]:
-        """Hours of `download`, decoding hour i+1 while the caller commits hour i."""
         covered = [h for h in chunk if h <= download.end]
         if download.path is None:  # 404: no data in the whole range
             for hour in covered:
@@ -110,15 +162,9 @@ class AmplitudeExport:
                     f"{self.name}: {download.request} returned files for hour "
                     f"{format_hour(stray[0])}, outside the requested range"
                 )
-            with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as ahead:
-                upcoming: Future[tuple[DecodedHour, float]] = ahead.submit(
-                    self._timed_decode, archive, covered[0]
-                )
-                for i, hour in enumerate(covered):
-                    decoded, seconds = upcoming.result()
-                    if i + 1 < len(covered):
-                        upcoming = ahead.submit(self._timed_decode, archive, covered[i + 1])
-                    yield self._batch(hour, download, decoded, seconds)
+            for hour in covered:
+                decoded, seconds = self._timed_decode(archive, hour)
+                yield self._batch(hour, download, decoded, seconds)
         finally:
             archive.close()
 
@@ -139,8 +185,13 @@ class AmplitudeExport:
             files=decoded.files,
             bytes=decoded.bytes,
             rejected=decoded.rejected,
-            timings={"decode": seconds},
+            timings={"download": self._take_download_seconds(), "decode": seconds},
         )
+
+    def _take_download_seconds(self) -> float:
+        """The chunk's download time, reported once: with the first hour of the chunk."""
+        seconds, self._download_seconds = self._download_seconds, 0.0
+        return seconds
 
 
 def _empty() -> DecodedHour:
