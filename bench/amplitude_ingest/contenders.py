@@ -109,25 +109,37 @@ def dlt_dicts(args: dict[str, Any]) -> dict[str, Any]:
     return _dlt_run(args, events, args.get("format"))
 
 
-def _has_empty_struct(data_type: Any) -> bool:
+def _arrow_schema() -> Any:
+    """What a dlt user writes for pyarrow: each file infers its own nested structs (field order
+    differs per file), so the Arrow path needs an explicit schema of the mapped columns."""
     import pyarrow as pa
 
-    if not pa.types.is_struct(data_type):
-        return False
-    return data_type.num_fields == 0 or any(_has_empty_struct(f.type) for f in data_type)
+    text, number = pa.string(), pa.int64()
+    event_properties = pa.struct(
+        [("amount", pa.float64()), ("currency", text), ("items", pa.list_(number)),
+         ("method", text), ("stake", pa.float64()), ("odds", pa.float64()), ("market", text),
+         ("query", text), ("results", number), ("path", text), ("referrer", text),
+         ("screen", text), ("source", text), ("experiment_arm", text)]
+    )  # fmt: skip
+    user_properties = pa.struct(
+        [(k, text) for k in ("cohort", "utm_source", "utm_campaign", "utm_medium",
+                             "initial_referrer", "plan", "language", "favourite_sport",
+                             "first_seen")] + [("notifications", pa.bool_())]
+    )  # fmt: skip
+    types = {"amplitude_id": number, "session_id": number, "paying": pa.bool_(),
+             "event_properties": event_properties, "user_properties": user_properties}  # fmt: skip
+    return pa.schema([(c, types.get(c, text)) for c in COLUMNS])
 
 
 def dlt_arrow(args: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.json as pj
 
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+
     def tables() -> Iterator[Any]:
         for path in args["files"]:
             with gzip.open(path, "rb") as stream:
-                table = pj.read_json(io.BytesIO(stream.read()))
-            # Amplitude's always-empty objects (groups, group_properties, data.group_ids) become
-            # structs without fields, which Parquet cannot store: drop them, as a user must.
-            empty = [f.name for f in table.schema if _has_empty_struct(f.type)]
-            yield table.drop_columns(empty)
+                yield pj.read_json(io.BytesIO(stream.read()), parse_options=options)
 
     return _dlt_run(args, tables, None)
 
