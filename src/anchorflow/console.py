@@ -24,24 +24,27 @@ from anchorflow.project import format_hour, load_project
 
 
 class ProgressReporter:
-    """A bar per source over its due windows, with the rows landed so far."""
+    """A bar per source over its due windows, with the files and rows landed so far."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
         self.rows: dict[str, int] = {}
+        self.files: dict[str, int] = {}
 
     def windows_planned(self, source: str, count: int) -> None:
         self.rows[source] = 0
+        self.files[source] = 0
         self.tasks[source] = self.progress.add_task(source, total=count, rows="", hour="")
 
     def window_done(self, result: WindowResult) -> None:
         self.rows[result.source] += result.rows
+        self.files[result.source] += result.files
         self.progress.update(
             self.tasks[result.source],
             advance=1,
             hour=format_hour(result.window_start),
-            rows=f"{self.rows[result.source]:,} rows",
+            rows=f"{self.files[result.source]:,} files {self.rows[result.source]:,} rows",
         )
 
 

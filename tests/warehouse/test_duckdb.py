@@ -1,0 +1,107 @@
+"""The DuckDB adapter against a real DuckDB file: the Warehouse interface's contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from anchorflow.errors import WarehouseError
+from anchorflow.warehouse import ident, literal, table
+from anchorflow.warehouse.duckdb import DuckDBWarehouse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path):
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as wh:
+        wh.create_schema("raw")
+        wh.execute("CREATE TABLE raw.t (id BIGINT, name VARCHAR)")
+        yield wh
+
+
+def test_a_failed_transaction_leaves_nothing(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(RuntimeError), warehouse.transaction():
+        warehouse.execute("INSERT INTO raw.t VALUES (1, 'a')")
+        raise RuntimeError("crash between two statements")
+    assert warehouse.scalar("SELECT count(*) FROM raw.t") == 0
+
+
+def test_a_nested_transaction_commits_with_the_outer_one(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(RuntimeError), warehouse.transaction():
+        with warehouse.transaction():
+            warehouse.execute("INSERT INTO raw.t VALUES (1, 'a')")
+        raise RuntimeError("the outer block fails after the inner one finished")
+    assert warehouse.scalar("SELECT count(*) FROM raw.t") == 0
+
+
+def test_insert_returns_the_rows_inserted(warehouse: DuckDBWarehouse) -> None:
+    assert warehouse.insert("INSERT INTO raw.t SELECT range, 'x' FROM range(5)") == 5
+
+
+def test_bulk_insert_from_arrow_by_column_name(warehouse: DuckDBWarehouse) -> None:
+    data = pa.table({"name": ["b", "a"], "id": [2, 1]})  # columns in another order
+    assert warehouse.insert_arrow("raw", "t", data) == 2
+    assert warehouse.query("SELECT id, name FROM raw.t ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_bulk_insert_from_parquet_and_ndjson_files(
+    warehouse: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    pq.write_table(pa.table({"id": [1, 2], "name": ["p", "q"]}), tmp_path / "a.parquet")
+    (tmp_path / "b.ndjson").write_text(
+        "\n".join(json.dumps({"id": i, "name": n}) for i, n in [(3, "r"), (4, "s")])
+    )
+    assert warehouse.insert_files("raw", "t", [tmp_path / "a.parquet"], "parquet") == 2
+    assert warehouse.insert_files("raw", "t", [tmp_path / "b.ndjson"], "ndjson") == 2
+    names = warehouse.query_arrow("SELECT name FROM raw.t ORDER BY id").column("name")
+    assert names.to_pylist() == ["p", "q", "r", "s"]
+    with pytest.raises(WarehouseError, match="format 'csv'"):
+        warehouse.insert_files("raw", "t", [tmp_path / "a.parquet"], "csv")
+
+
+def test_query_arrow_takes_parameters(warehouse: DuckDBWarehouse) -> None:
+    warehouse.execute("INSERT INTO raw.t VALUES (1, 'a'), (2, 'b')")
+    result = warehouse.query_arrow("SELECT name FROM raw.t WHERE id = ?", [2])
+    assert result.column("name").to_pylist() == ["b"]
+
+
+def test_table_exists_sees_only_this_warehouse(warehouse: DuckDBWarehouse) -> None:
+    assert warehouse.table_exists("raw", "t")
+    assert not warehouse.table_exists("raw", "missing")
+
+
+def test_engine_errors_become_warehouse_errors(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(WarehouseError, match="missing"):
+        warehouse.execute("SELECT * FROM raw.missing")
+
+
+@pytest.mark.parametrize("name", ["a b", 'x"; DROP TABLE raw.t; --', "", "1abc", "a.b"])
+def test_identifiers_outside_the_safe_set_are_refused(name: str) -> None:
+    with pytest.raises(WarehouseError, match="identifier"):
+        ident(name)
+
+
+def test_identifiers_and_literals_are_quoted() -> None:
+    assert table("raw", "amplitude_events") == '"raw"."amplitude_events"'
+    assert literal("it's") == "'it''s'"
+
+
+def test_a_warehouse_file_that_is_not_duckdb_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    path.write_text("not a database")
+    with pytest.raises(WarehouseError, match=r"cannot open the DuckDB file .*w\.duckdb"):
+        DuckDBWarehouse(path)
+
+
+def test_writes_go_to_the_file_and_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        wh.create_schema("raw")
+        wh.execute("CREATE TABLE raw.t AS SELECT range AS id FROM range(10000)")
+    with DuckDBWarehouse(path) as wh:
+        assert wh.scalar("SELECT sum(id) FROM raw.t") == sum(range(10000))
