@@ -2,7 +2,8 @@
 
 - `meta.loads`: one row per committed load of a source window (an hour of Amplitude).
 - `meta.watermarks`: where each source stream resumes; moved only with the data it covers.
-- `meta.quarantine`: records that could not be landed or typed, with the reason.
+- `meta.quarantine`: records that could not be landed or staged, with the reason.
+- `meta.type_errors`: values that did not fit their staging column's type (staged as NULL).
 - `meta.runs`: every command that ran, with its outcome (failures included).
 
 Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
@@ -29,6 +30,7 @@ META_DDL = [
         bytes BIGINT,
         quarantined BIGINT,
         staged BIGINT,
+        type_errors BIGINT,
         status VARCHAR NOT NULL,
         started_at TIMESTAMP,
         finished_at TIMESTAMP)""",
@@ -47,6 +49,14 @@ META_DDL = [
         line_no BIGINT,
         reason VARCHAR NOT NULL,
         record VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.type_errors (
+        load_id BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        column_name VARCHAR NOT NULL,
+        origin VARCHAR,
+        line_no BIGINT,
+        value VARCHAR,
+        expected VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.runs (
         run_id BIGINT NOT NULL,
         command VARCHAR NOT NULL,
@@ -74,6 +84,7 @@ class LoadRecord:
     bytes: int
     quarantined: int
     staged: int
+    type_errors: int
     started_at: datetime
 
 
@@ -82,6 +93,8 @@ def ensure_journal(warehouse: Warehouse) -> None:
         warehouse.create_schema(schema)
     for ddl in META_DDL:
         warehouse.execute(ddl)
+    # Columns added since the first release; a journal made by it gains them.
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS type_errors BIGINT")
 
 
 def next_load_id(warehouse: Warehouse) -> int:
@@ -90,7 +103,9 @@ def next_load_id(warehouse: Warehouse) -> int:
 
 def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
     warehouse.execute(
-        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
+        "INSERT INTO meta.loads (load_id, source, stream, window_start, window_end, origin, "
+        "files, rows, bytes, quarantined, staged, type_errors, status, started_at, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
         [
             load.load_id,
             load.source,
@@ -103,6 +118,7 @@ def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
             load.bytes,
             load.quarantined,
             load.staged,
+            load.type_errors,
             load.started_at,
             utcnow(),
         ],

@@ -16,7 +16,10 @@ from anchorflow.journal import utcnow
 from anchorflow.sources.base import LandBatch, Rejected
 from anchorflow.warehouse import Warehouse, table
 
-IS_OBJECT = "json_valid(record) AND left(ltrim(record), 1) = '{'"
+# A JSON object, possibly after JSON whitespace (space, tab, CR, LF).
+IS_OBJECT = (
+    "json_valid(record) AND left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'"
+)
 
 
 def raw_table_name(source: str, stream: str) -> str:

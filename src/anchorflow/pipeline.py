@@ -24,7 +24,7 @@ from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
 from anchorflow.sources.amplitude import HOUR, AmplitudeExport, due_hours, last_available_hour
 from anchorflow.sources.base import LandBatch
-from anchorflow.stage import models_of_stream, prepare_tables, stage_loads
+from anchorflow.stage import Staged, models_of_stream, prepare_tables, stage_loads
 from anchorflow.warehouse import Warehouse, connect, ident, table
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class WindowResult:
     bytes: int
     quarantined: int
     staged: int
+    type_errors: int
     replaced: int
     timings: dict[str, float]
 
@@ -191,56 +192,47 @@ class Pipeline:
 
     def commit_window(self, batch: LandBatch) -> WindowResult:
         """Land, stage, journal and advance one window in a single transaction."""
+        started_at = journal.utcnow()
         timings = dict(batch.timings)
         wh = self.warehouse
-        models = models_of_stream(self.project, batch.source, batch.stream)
         with wh.transaction():
             replaced = journal.committed_loads(wh, batch.source, batch.stream, batch.window_start)
             with self._timed(timings, "replace"):
-                orphans = self._remove_loads(batch, replaced, models)
+                orphans = self._remove_loads(batch, replaced)
             load_id = journal.next_load_id(wh)
             with wh.registered("__anchorflow_batch", batch.records) as view:
                 with self._timed(timings, "land"):
                     landed = land_batch(wh, batch, load_id, view)
                 crash_point("after_land")
                 with self._timed(timings, "stage"):
-                    records = landed_records(view, load_id)
-                    staged = sum(
-                        stage_loads(wh, self.project, m, [load_id], records=records) for m in models
-                    )
-                    staged += self._restore_orphans(orphans)
+                    staged = self._stage_window(batch, load_id, landed_records(view, load_id))
+                    restored = self._restore_orphans(orphans)
             crash_point("after_stage")
-            journal.record_load(
-                wh,
-                journal.LoadRecord(
-                    load_id,
-                    batch.source,
-                    batch.stream,
-                    batch.window_start,
-                    batch.window_end,
-                    batch.origin,
-                    batch.files,
-                    landed.rows,
-                    batch.bytes,
-                    landed.quarantined,
-                    staged,
-                    journal.utcnow(),
-                ),
-            )
+            load = journal.LoadRecord(
+                load_id, batch.source, batch.stream, batch.window_start, batch.window_end,
+                batch.origin, batch.files, landed.rows, batch.bytes,
+                landed.quarantined + staged.quarantined, staged.rows + restored,
+                staged.type_errors, started_at,
+            )  # fmt: skip
+            journal.record_load(wh, load)
             self._advance(batch, load_id)
             crash_point("before_commit")
         crash_point("after_commit")
         return WindowResult(
-            batch.source,
-            batch.window_start,
-            load_id,
-            batch.files,
-            landed.rows,
-            batch.bytes,
-            landed.quarantined,
-            staged,
-            len(replaced),
-            timings,
+            batch.source, batch.window_start, load_id, batch.files, load.rows, batch.bytes,
+            load.quarantined, load.staged, load.type_errors, len(replaced), timings,
+        )  # fmt: skip
+
+    def _stage_window(self, batch: LandBatch, load_id: int, records: str) -> Staged:
+        """Type the window into every staging model fed by its stream."""
+        results = [
+            stage_loads(self.warehouse, self.project, model, [load_id], records=records)
+            for model in models_of_stream(self.project, batch.source, batch.stream)
+        ]
+        return Staged(
+            sum(r.rows for r in results),
+            sum(r.quarantined for r in results),
+            sum(r.type_errors for r in results),
         )
 
     def _advance(self, batch: LandBatch, load_id: int) -> None:
@@ -258,9 +250,7 @@ class Pipeline:
             position += HOUR
         journal.advance_watermark(self.warehouse, batch.source, batch.stream, position, load_id)
 
-    def _remove_loads(
-        self, batch: LandBatch, load_ids: list[int], models: list[str]
-    ) -> dict[str, str]:
+    def _remove_loads(self, batch: LandBatch, load_ids: list[int]) -> dict[str, str]:
         """Delete the rows of loads being replaced; keep the staged keys they held.
 
         Returns, per model, a temp table of those keys, so events whose surviving copy lives in
@@ -270,27 +260,23 @@ class Pipeline:
             return {}
         wh = self.warehouse
         orphans = {}
-        for model in models:
+        for index, model in enumerate(models_of_stream(self.project, batch.source, batch.stream)):
             key = self.project.staging[model].unique_key
-            if key and wh.table_exists("staging", model):
-                keys_table = ident(f"__replaced_keys_{model}")
+            if key:
+                keys_table = ident(f"__replaced_keys_{index}")
                 wh.execute(
                     f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {ident(key)} "
                     f"FROM {table('staging', model)} WHERE list_contains(?, load_id)",
                     [load_ids],
                 )
                 orphans[model] = keys_table
-            if wh.table_exists("staging", model):
-                wh.execute(
-                    f"DELETE FROM {table('staging', model)} WHERE list_contains(?, load_id)",
-                    [load_ids],
-                )
-        raw = raw_table_name(batch.source, batch.stream)
-        if wh.table_exists("raw", raw):
             wh.execute(
-                f"DELETE FROM {table('raw', raw)} WHERE list_contains(?, load_id)", [load_ids]
+                f"DELETE FROM {table('staging', model)} WHERE list_contains(?, load_id)",
+                [load_ids],
             )
-        wh.execute("DELETE FROM meta.quarantine WHERE list_contains(?, load_id)", [load_ids])
+        raw = table("raw", raw_table_name(batch.source, batch.stream))
+        for target in (raw, "meta.quarantine", "meta.type_errors"):
+            wh.execute(f"DELETE FROM {target} WHERE list_contains(?, load_id)", [load_ids])
         journal.mark_replaced(wh, load_ids)
         return orphans
 
@@ -303,7 +289,8 @@ class Pipeline:
                 f"(SELECT 1 FROM {table('staging', model)} AS s WHERE s.{key} = k.{key})"
             )
             if missing:  # rare: only then read all of raw for them
-                restored += stage_loads(self.warehouse, self.project, model, None, keys_table)
+                staged = stage_loads(self.warehouse, self.project, model, None, keys_table)
+                restored += staged.rows
             self.warehouse.execute(f"DROP TABLE {keys_table}")
         return restored
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlglot import exp
 
@@ -17,8 +18,6 @@ from anchorflow.errors import WarehouseError
 from anchorflow.land import ensure_raw_table, raw_table_name
 from anchorflow.project import Project, StagingModel
 from anchorflow.warehouse import Warehouse, ident, literal, table
-
-LONG_TYPES = {"JSON", "VARCHAR", "TEXT"}
 
 
 def models_of_stream(project: Project, source: str, stream: str) -> list[str]:
@@ -75,28 +74,66 @@ def _canonical(sql_type: str) -> str:
     return exp.DataType.build(sql_type, dialect="duckdb").sql("duckdb")
 
 
-def _select_list(model: StagingModel) -> tuple[str, list[str]]:
-    """The json_transform structure and one typed expression per column."""
-    structure: dict[str, str] = {}
-    for spec in model.columns.values():
-        head = spec.keys[0]
-        leaf_type = spec.type if len(spec.keys) == 1 else "JSON"
-        if structure.get(head, leaf_type) != leaf_type:
-            leaf_type = "JSON"  # one path reads the whole object, another a key inside it
-        structure[head] = leaf_type
-    expressions = []
+TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
+
+
+def _field(name: str) -> str:
+    """A struct field named by a JSON key (validated by the project against JSON_KEY), quoted."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _json_path(keys: Sequence[str]) -> str:
+    return literal("$." + ".".join(f'"{key}"' for key in keys))
+
+
+@dataclass(frozen=True)
+class TypedColumn:
+    name: str
+    type: str
+    text: str  # the value as the record holds it (text, or JSON for JSON columns)
+
+    @property
+    def typed(self) -> str:
+        if self.type in TEXT_TYPES:
+            return self.text
+        return f"TRY_CAST({self.text} AS {self.type})"
+
+    @property
+    def can_fail(self) -> bool:
+        return self.type not in TEXT_TYPES
+
+
+def _typed_columns(model: StagingModel) -> tuple[str, list[TypedColumn]]:
+    """The json_transform structure, and each column's text and typed expressions.
+
+    Every top-level key is read once, as text (or as JSON when a column wants the object or a
+    key inside it); typing is a cast in SQL. So a value that does not fit its type is visible
+    (text present, typed NULL) instead of vanishing into a NULL.
+    """
+    as_json = {
+        spec.keys[0] for spec in model.columns.values() if len(spec.keys) > 1 or spec.type == "JSON"
+    }
+    structure = {
+        spec.keys[0]: "JSON" if spec.keys[0] in as_json else "VARCHAR"
+        for spec in model.columns.values()
+    }
+    columns = []
     for col, spec in model.columns.items():
-        head = f"s.{ident(spec.keys[0])}"
-        if len(spec.keys) == 1 and structure[spec.keys[0]] == spec.type:
-            value = head
-        elif len(spec.keys) == 1:
-            value = f"TRY_CAST({head} AS {spec.type})"
+        head = f"s.{_field(spec.keys[0])}"
+        if len(spec.keys) == 1 and (structure[spec.keys[0]] == "VARCHAR" or spec.type == "JSON"):
+            text = head
         else:
-            path = "$." + ".".join(f'"{key}"' for key in spec.keys[1:])
             extract = "json_extract" if spec.type == "JSON" else "json_extract_string"
-            value = f"TRY_CAST({extract}({head}, {literal(path)}) AS {spec.type})"
-        expressions.append(f"{value} AS {ident(col)}")
-    return json.dumps(structure), expressions
+            text = f"{extract}({head}, {_json_path(spec.keys[1:])})"
+        columns.append(TypedColumn(col, spec.type, text))
+    return json.dumps(structure), columns
+
+
+@dataclass(frozen=True)
+class Staged:
+    rows: int  # inserted into staging
+    quarantined: int  # records without a usable unique key
+    type_errors: int  # values that did not fit their column's type (staged as NULL)
 
 
 def stage_loads(
@@ -106,61 +143,106 @@ def stage_loads(
     load_ids: Sequence[int] | None,
     keys_from: str | None = None,
     records: str | None = None,
-) -> int:
+) -> Staged:
     """Type the records of `load_ids` (all of raw when None) into staging.<name>.
 
     `keys_from` names a table of unique-key values: only records with those keys are staged
     (used to bring back events whose first copy was in a load that a backfill replaced).
     `records` replaces raw as the relation read (the in-flight batch of those loads).
-    Returns the rows inserted.
+
+    The typed batch is built once, in a temporary table; staging, the recorded type errors and
+    the quarantine of records without a unique key all read it, so each record is parsed once.
     """
     model = project.staging[name]
-    stream = project.stream_of(model)
-    structure, expressions = _select_list(model)
-    columns = ", ".join(ident(c) for c in model.columns)
-    target = table("staging", name)
-    raw = table("raw", raw_table_name(model.source, stream))
+    raw = table("raw", raw_table_name(model.source, project.stream_of(model)))
     where, params = "true", []
     if load_ids is not None:
         # The range lets the engine skip row groups by their min/max load id.
         where = "load_id BETWEEN ? AND ? AND list_contains(?, load_id)"
         params = [min(load_ids, default=0), max(load_ids, default=-1), list(load_ids)]
-    typed = f"""SELECT load_id, origin, line_no, {", ".join(expressions)}
-        FROM (SELECT load_id, origin, line_no, json_transform(record, {literal(structure)}) AS s
-              FROM {records or raw} WHERE {where})"""
+    batch = ident("__typed_batch")
+    warehouse.execute(
+        f"CREATE OR REPLACE TEMP TABLE {batch} AS {_typed_select(model, records or raw, where)}",
+        params,
+    )
+    try:
+        rows = warehouse.insert(_insert_sql(model, name, batch, keys_from))
+        if keys_from is not None:
+            return Staged(rows, 0, 0)
+        errors = warehouse.insert(
+            f"""INSERT INTO meta.type_errors
+            SELECT load_id, {literal(name)}, e.column_name, origin, line_no, e.value, e.expected
+            FROM (SELECT load_id, origin, line_no, unnest(__errors) AS e FROM {batch})"""
+        )
+        quarantined = _quarantine_missing_keys(warehouse, model, batch, raw)
+    finally:
+        warehouse.execute(f"DROP TABLE IF EXISTS {batch}")
+    return Staged(rows, quarantined, errors)
+
+
+def _typed_select(model: StagingModel, source: str, where: str) -> str:
+    structure, columns = _typed_columns(model)
+    checks = [
+        f"CASE WHEN __text_{i} IS NOT NULL AND {ident(c.name)} IS NULL THEN "
+        f"{{'column_name': {literal(c.name)}, 'value': __text_{i}::VARCHAR, "
+        f"'expected': {literal(c.type)}}} END"
+        for i, c in enumerate(columns)
+        if c.can_fail
+    ]
+    errors = f"list_filter([{', '.join(checks)}], lambda e: e IS NOT NULL)" if checks else "[]"
+    texts = ", ".join(f"{c.text} AS __text_{i}" for i, c in enumerate(columns))
+    typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
+    return f"""SELECT * EXCLUDE ({", ".join(f"__text_{i}" for i in range(len(columns)))}),
+               {errors} AS __errors, {_key_text(model, columns)} AS __key_text
+        FROM (SELECT load_id, origin, line_no, {typed}, {texts}
+              FROM (SELECT load_id, origin, line_no,
+                           json_transform(record, {literal(structure)}) AS s
+                    FROM {source} WHERE {where}))"""
+
+
+def _key_text(model: StagingModel, columns: list[TypedColumn]) -> str:
     if not model.unique_key:
-        sql = f"INSERT INTO {target} (load_id, {columns}) SELECT load_id, {columns} FROM ({typed})"
-    else:
-        key = ident(model.unique_key)
-        only = f"AND n.{key} IN (SELECT * FROM {keys_from}) " if keys_from else ""
-        # Find the batch's keys that staging already holds with a semi-join built on the
-        # (small) batch, then drop them: the cost follows the batch, not the history.
-        sql = f"""INSERT INTO {target} (load_id, {columns})
-        WITH n AS MATERIALIZED ({typed}),
-        seen AS (SELECT t.{key} FROM {target} AS t WHERE t.{key} IN (SELECT {key} FROM n))
-        SELECT load_id, {columns} FROM n
+        return "NULL::VARCHAR"
+    index = [c.name for c in columns].index(model.unique_key)
+    return f"__text_{index}::VARCHAR"
+
+
+def _insert_sql(model: StagingModel, name: str, batch: str, keys_from: str | None) -> str:
+    columns = ", ".join(ident(c) for c in model.columns)
+    target = table("staging", name)
+    if not model.unique_key:
+        return f"INSERT INTO {target} (load_id, {columns}) SELECT load_id, {columns} FROM {batch}"
+    key = ident(model.unique_key)
+    only = f"AND n.{key} IN (SELECT * FROM {keys_from}) " if keys_from else ""
+    # Find the batch's keys that staging already holds with a semi-join built on the (small)
+    # batch, then drop them: the cost follows the batch, not the history. The first copy wins.
+    return f"""INSERT INTO {target} (load_id, {columns})
+        WITH seen AS (
+            SELECT t.{key} FROM {target} AS t WHERE t.{key} IN (SELECT {key} FROM {batch}))
+        SELECT load_id, {columns} FROM {batch} AS n
         WHERE n.{key} IS NOT NULL {only}AND n.{key} NOT IN (SELECT {key} FROM seen)
         QUALIFY row_number() OVER (
             PARTITION BY n.{key} ORDER BY n.load_id, n.origin, n.line_no) = 1"""
-    inserted = warehouse.insert(sql, params)
-    if model.unique_key and keys_from is None:
-        candidates = warehouse.scalar(f"SELECT count(*) FROM {raw} WHERE {where}", params)
-        if inserted < candidates:  # duplicates or missing keys: only then look for the latter
-            _quarantine_missing_keys(warehouse, model, raw, where, params)
-    return inserted
 
 
 def _quarantine_missing_keys(
-    warehouse: Warehouse, model: StagingModel, raw: str, where: str, params: list[object]
-) -> None:
-    """A record without its unique key cannot be deduplicated: keep it aside, with the reason."""
-    spec = model.columns[model.unique_key or ""]
-    path = "$." + ".".join(f'"{key}"' for key in spec.keys)
-    reason = f"no value for the unique key {model.unique_key} (path {spec.path})"
-    warehouse.execute(
+    warehouse: Warehouse, model: StagingModel, batch: str, raw: str
+) -> int:
+    """A record without a usable unique key cannot be deduplicated: keep it aside, with why."""
+    if not model.unique_key:
+        return 0
+    key = ident(model.unique_key)
+    if not warehouse.scalar(f"SELECT count(*) FROM {batch} WHERE {key} IS NULL"):
+        return 0
+    spec = model.columns[model.unique_key]
+    missing = f"no value for the unique key {model.unique_key} (path {spec.path})"
+    invalid = f"the unique key {model.unique_key} (path {spec.path}) is not a {spec.type}: "
+    return warehouse.insert(
         f"""INSERT INTO meta.quarantine
-        SELECT load_id, source, stream, 'stage', origin, line_no, ?, record FROM {raw}
-        WHERE {where} AND TRY_CAST(json_extract_string(record, {literal(path)}) AS {spec.type})
-            IS NULL""",
-        [reason, *params],
+        SELECT r.load_id, r.source, r.stream, 'stage', r.origin, r.line_no,
+               CASE WHEN n.__key_text IS NULL THEN ? ELSE ? || n.__key_text END, r.record
+        FROM {batch} AS n JOIN {raw} AS r
+          ON r.load_id = n.load_id AND r.origin = n.origin AND r.line_no = n.line_no
+        WHERE n.{key} IS NULL""",
+        [missing, invalid],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,7 +89,9 @@ class DuckDBWarehouse(Warehouse):
                 yield
             except BaseException:
                 self._in_transaction = False
-                self._con.execute("ROLLBACK")
+                # The original error is what the user must see, not a failure to roll back.
+                with contextlib.suppress(duckdb.Error):
+                    self._con.execute("ROLLBACK")
                 raise
             self._in_transaction = False
             self._run("COMMIT", None)
@@ -100,7 +103,9 @@ class DuckDBWarehouse(Warehouse):
             try:
                 yield ident(name)
             finally:
-                self._con.unregister(name)
+                # Fails inside an aborted transaction; that must not hide the original error.
+                with contextlib.suppress(duckdb.Error):
+                    self._con.unregister(name)
 
     def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int:
         columns = ", ".join(ident(c) for c in data.column_names)
