@@ -206,3 +206,10 @@ def test_backfill_with_a_malformed_hour_is_a_one_line_error(
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["error: backfill: expected YYYYMMDDTHH, got '2024-03-01'"]
+
+
+def test_synth_with_a_malformed_start_is_a_one_line_error(tmp_path: Path) -> None:
+    result = cli("synth", "amplitude", "--out", str(tmp_path / "x"), "--start", "2024-03-01")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: --start: expected YYYYMMDDTHH, got '2024-03-01'"]
+    assert not (tmp_path / "x").exists()

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from anchorflow.errors import AnchorflowError, ConfigError
 from anchorflow.project import PROJECT_FILE, load_project, parse_hour
@@ -67,7 +68,7 @@ def guarded(action: Callable[[], T]) -> T:
     except AnchorflowError as error:
         lines = error.problems if isinstance(error, ConfigError) else [str(error)]
         for line in lines:
-            errors.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -81,13 +82,15 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def _hour(option: str, value: str) -> datetime:
     try:
         return parse_hour(value)
     except ValueError as error:
-        raise ConfigError([f"--now: {error}"]) from None
+        raise ConfigError([f"{option}: {error}"]) from None
+
+
+def _now(value: str | None) -> datetime | None:
+    return None if value is None else _hour("--now", value)
 
 
 @app.command()
@@ -239,5 +242,7 @@ def synth_amplitude(
     from anchorflow.demo import generate_amplitude
 
     guarded(
-        lambda: generate_amplitude(console, out, parse_hour(start), hours, events_per_hour, seed)
+        lambda: generate_amplitude(
+            console, out, _hour("--start", start), hours, events_per_hour, seed
+        )
     )

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from anchorflow.pipeline import Pipeline, RunSummary, WindowResult
 from anchorflow.project import format_hour, load_project
@@ -98,7 +99,12 @@ def print_table(console: Console, title: str, header: list[str], rows: list[Any]
     console.print(grid)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """Cells are plain text: values such as error details may hold [brackets]."""
+    return Text(_format(value))
+
+
+def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):

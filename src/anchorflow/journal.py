@@ -166,6 +166,11 @@ def advance_watermark(
 
 
 def start_run(warehouse: Warehouse, command: str) -> int:
+    # A run still 'running' here was cut off (killed, power loss): say so.
+    warehouse.execute(
+        "UPDATE meta.runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'",
+        [utcnow()],
+    )
     run_id = int(warehouse.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM meta.runs"))
     warehouse.execute(
         "INSERT INTO meta.runs VALUES (?, ?, ?, NULL, 'running', NULL)",

@@ -51,8 +51,11 @@ class Landed:
 
 
 def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) -> Landed:
-    """Insert the batch (registered as `view`) into raw, and its bad lines into quarantine."""
-    target = table("raw", ensure_raw_table(warehouse, batch.source, batch.stream))
+    """Insert the batch (registered as `view`) into raw, and its bad lines into quarantine.
+
+    The raw table exists already (`stage.prepare_tables`, before the window's transaction).
+    """
+    target = table("raw", raw_table_name(batch.source, batch.stream))
     context = [load_id, batch.source, batch.stream]
     with warehouse.transaction():
         landed = warehouse.insert(

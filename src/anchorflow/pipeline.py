@@ -8,6 +8,7 @@ anywhere leaves the warehouse as it was before that window; the rerun redoes exa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -99,7 +100,11 @@ class Pipeline:
         self.reporter = reporter or SilentReporter()
         self.now = now or journal.utcnow()
         self.warehouse: Warehouse = connect(project)
-        journal.ensure_journal(self.warehouse)
+        try:
+            journal.ensure_journal(self.warehouse)
+        except BaseException:
+            self.warehouse.close()  # release the file lock
+            raise
 
     def close(self) -> None:
         self.warehouse.close()
@@ -306,7 +311,9 @@ class Pipeline:
         try:
             yield
         except BaseException as error:
-            journal.finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
+            # Recording the failure must never replace the error the user needs to see.
+            with contextlib.suppress(Exception):
+                journal.finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
             raise
         journal.finish_run(self.warehouse, run_id, "ok", None)
 

@@ -239,3 +239,11 @@ def test_a_corrupt_gzip_member_is_a_corrupt_export(
         assert archive.decode_hour(H6, pool).records.num_rows == 200  # the other hour is fine
     finally:
         archive.close()
+
+
+def test_a_member_naming_an_impossible_hour_is_a_terminal_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("187520/187520_2024-03-01_24#0.json.gz", gzip.compress(b"{}\n"))
+    with pytest.raises(TerminalSourceError, match="impossible hour"):
+        ExportArchive(path)

@@ -42,11 +42,15 @@ class DuckDBWarehouse(Warehouse):
             config["memory_limit"] = memory_limit
         try:
             self._con = duckdb.connect(config=config)
+        except duckdb.Error as error:  # a bad setting, e.g. memory_limit
+            raise WarehouseError(f"warehouse settings rejected by DuckDB: {error}") from None
+        try:
             self._con.execute(
                 f"ATTACH {literal(self.path)} AS {ident(CATALOG)} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
             )
             self._con.execute(f"USE {ident(CATALOG)}")
         except duckdb.Error as error:
+            self._con.close()
             raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
         self._lock = threading.RLock()
         self._in_transaction = False

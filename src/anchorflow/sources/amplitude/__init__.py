@@ -24,7 +24,7 @@ from pathlib import Path
 from anchorflow.errors import TerminalSourceError
 from anchorflow.project import AmplitudeSource, format_hour
 from anchorflow.sources.amplitude.archive import CorruptExport, DecodedHour, ExportArchive
-from anchorflow.sources.amplitude.client import Download, ExportClient, RangeTooLarge
+from anchorflow.sources.amplitude.client import Cancelled, Download, ExportClient, RangeTooLarge
 from anchorflow.sources.base import RECORD_SCHEMA, LandBatch
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class AmplitudeExport:
                     raise item
                 yield item
         finally:
-            stop.set()
+            stop.set()  # the producer checks it between hours, retries and download chunks
             while producer.is_alive():  # unblock a producer waiting to hand over an hour
                 with contextlib.suppress(queue.Empty):
                     handoff.get_nowait()
@@ -99,14 +99,18 @@ class AmplitudeExport:
             return False
 
         try:
-            for batch in self._download_and_decode(hours):
+            for batch in self._download_and_decode(hours, stop):
                 if not hand_over(batch):
                     return
             hand_over(None)
+        except Cancelled:
+            return
         except BaseException as error:  # handed to the caller's thread, raised there
             hand_over(error)
 
-    def _download_and_decode(self, hours: list[datetime]) -> Iterator[LandBatch]:
+    def _download_and_decode(
+        self, hours: list[datetime], stop: threading.Event
+    ) -> Iterator[LandBatch]:
         """Hours in order; a corrupt hour is downloaded again, from that hour on."""
         pending = list(hours)
         failures = 0
@@ -114,7 +118,7 @@ class AmplitudeExport:
             while pending:
                 chunk = pending[: self._hours_per_request]
                 started = time.perf_counter()
-                download = self._download(chunk, Path(tmp) / "export.zip")
+                download = self._download(chunk, Path(tmp) / "export.zip", stop)
                 self._download_seconds = time.perf_counter() - started
                 try:
                     for batch in self._decode(download, chunk):
@@ -131,12 +135,12 @@ class AmplitudeExport:
                         ) from None
                     log.warning("%s: %s; downloading again from %s", self.name, error, hour)
 
-    def _download(self, chunk: list[datetime], dest: Path) -> Download:
+    def _download(self, chunk: list[datetime], dest: Path, stop: threading.Event) -> Download:
         """Download `chunk`, halving the hours per request while the API answers 400."""
         while True:
             end = chunk[-1]
             try:
-                return self.client.download(chunk[0], end, dest)
+                return self.client.download(chunk[0], end, dest, stop)
             except RangeTooLarge:
                 if len(chunk) == 1:
                     raise

@@ -77,11 +77,14 @@ class ExportArchive:
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise CorruptExport(f"the export ZIP does not open ({error})") from None
         self.by_hour: dict[datetime, list[Member]] = defaultdict(list)
-        for name in names:
-            if name.endswith("/"):
-                continue
-            member = _member(name)
-            self.by_hour[member.hour].append(member)
+        try:
+            for name in names:
+                if not name.endswith("/"):
+                    member = _member(name)
+                    self.by_hour[member.hour].append(member)
+        except BaseException:
+            self._zip.close()
+            raise
         for members in self.by_hour.values():
             members.sort(key=lambda m: m.part)
 
@@ -119,7 +122,10 @@ def _member(name: str) -> Member:
             "expected <project>_<YYYY-MM-DD>_<H>#<n>.json.gz"
         )
     _, day, hour, part, gz = match.groups()
-    when = datetime.strptime(f"{day} {int(hour):02d}", "%Y-%m-%d %H")
+    try:
+        when = datetime.strptime(f"{day} {int(hour):02d}", "%Y-%m-%d %H")
+    except ValueError:
+        raise TerminalSourceError(f"file {name!r} in the export names an impossible hour") from None
     return Member(name.rsplit("/", 1)[-1], name, when, int(part), gz is not None)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +20,16 @@ from pathlib import Path
 
 import httpx
 
-from anchorflow.errors import TerminalSourceError, TransientSourceError
+from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
 from anchorflow.project import AmplitudeSource, format_hour
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 RETRY_AFTER_CEILING = 900.0  # seconds; a longer Retry-After fails the run for a later retry
+
+
+class Cancelled(SourceError):
+    """The caller stopped while a download was under way (never shown to the user)."""
 
 
 class RangeTooLarge(TerminalSourceError):
@@ -66,16 +71,28 @@ class ExportClient:
     def close(self) -> None:
         self._http.close()
 
-    def download(self, start: datetime, end: datetime, dest: Path) -> Download:
+    def download(
+        self, start: datetime, end: datetime, dest: Path, stop: threading.Event | None = None
+    ) -> Download:
         """Fetch hours `start`..`end` (inclusive) into `dest`; retry what is worth retrying."""
         params = {"start": format_hour(start), "end": format_hour(end)}
         request = f"export?start={params['start']}&end={params['end']}"
         retry = self.config.retry
         for attempt in range(1, retry.attempts + 1):
+            if stop is not None and stop.is_set():
+                raise Cancelled(f"{self.name}: {request} cancelled")
             try:
-                outcome = self._attempt(params, dest)
-            except (httpx.TimeoutException, httpx.TransportError) as error:
+                outcome = self._attempt(params, dest, stop)
+            except httpx.TooManyRedirects:
+                raise TerminalSourceError(
+                    f"{self.name}: {request}: too many redirects; check base_url"
+                ) from None
+            except httpx.HTTPError as error:  # timeouts, broken connections, bad encodings
                 outcome = Retry(type(error).__name__, None)
+            except OSError as error:
+                raise TransientSourceError(
+                    f"{self.name}: cannot write the download to {dest.parent} ({error.strerror})"
+                ) from None
             if not isinstance(outcome, Retry):
                 path = dest if outcome else None
                 return Download(start, end, path, dest.stat().st_size if path else 0, request)
@@ -88,10 +105,15 @@ class ExportClient:
             log.warning(
                 "%s: %s: %s, retry %d in %.2fs", self.name, request, outcome.reason, attempt, delay
             )
-            self._sleep(delay)
+            if stop is not None:
+                stop.wait(delay)  # returns at once when the caller stops
+            else:
+                self._sleep(delay)
         raise AssertionError("unreachable")
 
-    def _attempt(self, params: dict[str, str], dest: Path) -> bool | Retry:
+    def _attempt(
+        self, params: dict[str, str], dest: Path, stop: threading.Event | None
+    ) -> bool | Retry:
         """One request: True when `dest` holds the ZIP, False for 404 (no data), or a Retry."""
         with self._http.stream("GET", "/api/2/export", params=params) as response:
             status = response.status_code
@@ -99,6 +121,8 @@ class ExportClient:
                 written = 0
                 with dest.open("wb") as out:
                     for chunk in response.iter_bytes(1 << 20):
+                        if stop is not None and stop.is_set():
+                            raise Cancelled("download cancelled")
                         out.write(chunk)
                         written += len(chunk)
                 expected = response.headers.get("content-length")
