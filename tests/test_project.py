@@ -315,3 +315,13 @@ def test_secrets_never_show_in_repr_str_or_json(tmp_path: Path) -> None:
         assert SECRET_KEY not in text
         assert API_KEY not in text
     assert source.secret_key.get_secret_value() == SECRET_KEY
+
+
+def test_a_column_named_like_a_staging_system_column_is_refused(tmp_path: Path) -> None:
+    root = BadProject("reserved", "", _column("origin", "VARCHAR")).write(tmp_path / "project")
+    with pytest.raises(ConfigError) as raised:
+        load_project(root)
+    assert raised.value.problems == [
+        "anchorflow.yml: staging.events: column 'origin' is reserved (staging adds load_id, "
+        "origin and line_no)"
+    ]

@@ -35,6 +35,7 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 HOUR_FORMAT = "%Y%m%dT%H"
+RESERVED_COLUMNS = {"load_id", "origin", "line_no"}
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -181,6 +182,15 @@ class StagingModel(Strict):
                 columns[name] = col
             data = {**data, "columns": columns}
         return data
+
+    @model_validator(mode="after")
+    def _names_are_free(self) -> StagingModel:
+        taken = sorted(c for c in self.columns if c in RESERVED_COLUMNS or c.startswith("__"))
+        if taken:
+            raise ValueError(
+                f"column {taken[0]!r} is reserved (staging adds load_id, origin and line_no)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _key_is_a_column(self) -> StagingModel:

@@ -161,50 +161,86 @@ def stage_loads(
         where = "load_id BETWEEN ? AND ? AND list_contains(?, load_id)"
         params = [min(load_ids, default=0), max(load_ids, default=-1), list(load_ids)]
     batch = ident("__typed_batch")
+    source = records or raw
     warehouse.execute(
-        f"CREATE OR REPLACE TEMP TABLE {batch} AS {_typed_select(model, records or raw, where)}",
+        f"CREATE OR REPLACE TEMP TABLE {batch} AS {_typed_select(model, source, where)}",
         params,
     )
     try:
         rows = warehouse.insert(_insert_sql(model, name, batch, keys_from))
-        if keys_from is not None:
+        if keys_from is not None:  # these records were checked when their load was staged
             return Staged(rows, 0, 0)
-        errors = warehouse.insert(
-            f"""INSERT INTO meta.type_errors
-            SELECT load_id, {literal(name)}, e.column_name, origin, line_no, e.value, e.expected
-            FROM (SELECT load_id, origin, line_no, unnest(__errors) AS e FROM {batch})"""
-        )
-        quarantined = _quarantine_missing_keys(warehouse, model, batch, raw)
+        key = ident(model.unique_key) if model.unique_key else "0"
+        bad, keyless = warehouse.query(
+            f"SELECT count(*) FILTER (__bad), count(*) FILTER ({key} IS NULL) FROM {batch}"
+        )[0]
+        # Both are rare: only then read those records' text again, from raw.
+        errors = _record_type_errors(warehouse, model, name, batch, raw) if bad else 0
+        quarantined = _quarantine_keyless(warehouse, model, batch, raw) if keyless else 0
     finally:
         warehouse.execute(f"DROP TABLE IF EXISTS {batch}")
     return Staged(rows, quarantined, errors)
 
 
 def _typed_select(model: StagingModel, source: str, where: str) -> str:
+    """Typed columns, plus `__bad`: some value was present but did not fit its type."""
     structure, columns = _typed_columns(model)
+    texts = ", ".join(f"{c.text} AS __text_{i}" for i, c in enumerate(columns))
+    typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
     checks = [
-        f"CASE WHEN __text_{i} IS NOT NULL AND {ident(c.name)} IS NULL THEN "
-        f"{{'column_name': {literal(c.name)}, 'value': __text_{i}::VARCHAR, "
-        f"'expected': {literal(c.type)}}} END"
+        f"(__text_{i} IS NOT NULL AND {ident(c.name)} IS NULL)"
         for i, c in enumerate(columns)
         if c.can_fail
     ]
-    errors = f"list_filter([{', '.join(checks)}], lambda e: e IS NOT NULL)" if checks else "[]"
-    texts = ", ".join(f"{c.text} AS __text_{i}" for i, c in enumerate(columns))
-    typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
     return f"""SELECT * EXCLUDE ({", ".join(f"__text_{i}" for i in range(len(columns)))}),
-               {errors} AS __errors, {_key_text(model, columns)} AS __key_text
+               {" OR ".join(checks) or "false"} AS __bad
         FROM (SELECT load_id, origin, line_no, {typed}, {texts}
               FROM (SELECT load_id, origin, line_no,
                            json_transform(record, {literal(structure)}) AS s
                     FROM {source} WHERE {where}))"""
 
 
-def _key_text(model: StagingModel, columns: list[TypedColumn]) -> str:
-    if not model.unique_key:
-        return "NULL::VARCHAR"
-    index = [c.name for c in columns].index(model.unique_key)
-    return f"__text_{index}::VARCHAR"
+def _bad_records(batch: str, raw: str, condition: str) -> str:
+    """The raw records of the batch's rows that meet `condition`."""
+    return f"""(SELECT n.*, r.source AS __r_source, r.stream AS __r_stream, r.record AS __r_record
+        FROM {batch} AS n JOIN {raw} AS r
+          ON r.load_id = n.load_id AND r.origin = n.origin AND r.line_no = n.line_no
+        WHERE {condition})"""
+
+
+def _record_type_errors(
+    warehouse: Warehouse, model: StagingModel, name: str, batch: str, raw: str
+) -> int:
+    """One row in meta.type_errors per value that was present but did not fit its type."""
+    _, columns = _typed_columns(model)
+    selects = [
+        f"""SELECT load_id, {literal(name)}, {literal(c.name)}, origin, line_no,
+                   json_extract_string(__r_record, {_json_path(spec.keys)}), {literal(c.type)}
+            FROM bad WHERE {ident(c.name)} IS NULL
+              AND json_extract_string(__r_record, {_json_path(spec.keys)}) IS NOT NULL"""
+        for c, spec in zip(columns, model.columns.values(), strict=True)
+        if c.can_fail
+    ]
+    return warehouse.insert(
+        f"INSERT INTO meta.type_errors WITH bad AS ({_bad_records(batch, raw, '__bad')}) "
+        + " UNION ALL ".join(selects)
+    )
+
+
+def _quarantine_keyless(warehouse: Warehouse, model: StagingModel, batch: str, raw: str) -> int:
+    """A record without a usable unique key cannot be deduplicated: keep it aside, with why."""
+    key = ident(model.unique_key or "")
+    spec = model.columns[model.unique_key or ""]
+    missing = f"no value for the unique key {model.unique_key} (path {spec.path})"
+    invalid = f"the unique key {model.unique_key} (path {spec.path}) is not a {spec.type}: "
+    text = f"json_extract_string(__r_record, {_json_path(spec.keys)})"
+    return warehouse.insert(
+        f"""INSERT INTO meta.quarantine
+        SELECT load_id, __r_source, __r_stream, 'stage', origin, line_no,
+               CASE WHEN {text} IS NULL THEN ? ELSE ? || {text} END, __r_record
+        FROM {_bad_records(batch, raw, f"n.{key} IS NULL")}""",
+        [missing, invalid],
+    )
 
 
 def _insert_sql(model: StagingModel, name: str, batch: str, keys_from: str | None) -> str:
@@ -223,26 +259,3 @@ def _insert_sql(model: StagingModel, name: str, batch: str, keys_from: str | Non
         WHERE n.{key} IS NOT NULL {only}AND n.{key} NOT IN (SELECT {key} FROM seen)
         QUALIFY row_number() OVER (
             PARTITION BY n.{key} ORDER BY n.load_id, n.origin, n.line_no) = 1"""
-
-
-def _quarantine_missing_keys(
-    warehouse: Warehouse, model: StagingModel, batch: str, raw: str
-) -> int:
-    """A record without a usable unique key cannot be deduplicated: keep it aside, with why."""
-    if not model.unique_key:
-        return 0
-    key = ident(model.unique_key)
-    if not warehouse.scalar(f"SELECT count(*) FROM {batch} WHERE {key} IS NULL"):
-        return 0
-    spec = model.columns[model.unique_key]
-    missing = f"no value for the unique key {model.unique_key} (path {spec.path})"
-    invalid = f"the unique key {model.unique_key} (path {spec.path}) is not a {spec.type}: "
-    return warehouse.insert(
-        f"""INSERT INTO meta.quarantine
-        SELECT r.load_id, r.source, r.stream, 'stage', r.origin, r.line_no,
-               CASE WHEN n.__key_text IS NULL THEN ? ELSE ? || n.__key_text END, r.record
-        FROM {batch} AS n JOIN {raw} AS r
-          ON r.load_id = n.load_id AND r.origin = n.origin AND r.line_no = n.line_no
-        WHERE n.{key} IS NULL""",
-        [missing, invalid],
-    )
