@@ -39,18 +39,11 @@ def crash_point(name: str) -> None:
 
 
 @dataclass(frozen=True)
-class WindowResult:
-    source: str
-    window_start: datetime
-    load_id: int
-    files: int
-    rows: int
-    bytes: int
-    quarantined: int
-    staged: int
-    type_errors: int
-    replaced: int
-    timings: dict[str, float]
+class WindowResult(journal.LoadRecord):
+    """A committed window: its load record, how many loads it replaced, and its step timings."""
+
+    replaced: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -223,10 +216,7 @@ class Pipeline:
             self._advance(batch, load_id)
             crash_point("before_commit")
         crash_point("after_commit")
-        return WindowResult(
-            batch.source, batch.window_start, load_id, batch.files, load.rows, batch.bytes,
-            load.quarantined, load.staged, load.type_errors, len(replaced), timings,
-        )  # fmt: skip
+        return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
 
     def _stage_window(self, batch: LandBatch, load_id: int, records: str) -> Staged:
         """Type the window into every staging model fed by its stream."""
