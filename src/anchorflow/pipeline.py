@@ -203,7 +203,9 @@ class Pipeline:
                     landed = land_batch(wh, batch, load_id, view)
                 crash_point("after_land")
                 with self._timed(timings, "stage"):
-                    staged = self._stage_window(batch, load_id, landed_records(view, load_id))
+                    staged = self._stage_window(
+                        batch, load_id, landed_records(view, load_id, landed, batch)
+                    )
                     restored = self._restore_orphans(orphans)
             crash_point("after_stage")
             load = journal.LoadRecord(
