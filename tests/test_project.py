@@ -325,3 +325,18 @@ def test_a_column_named_like_a_staging_system_column_is_refused(tmp_path: Path) 
         "anchorflow.yml: staging.events: column 'origin' is reserved (staging adds load_id, "
         "origin and line_no)"
     ]
+
+
+def test_two_sources_landing_in_the_same_raw_table_are_refused(tmp_path: Path) -> None:
+    def add_clash(data: dict[str, Any]) -> None:
+        source = dict(data["sources"]["amplitude"])
+        data["sources"]["amplitude"]["stream"] = "x_events"
+        data["sources"]["amplitude_x"] = {**source, "stream": "events"}
+
+    root = BadProject("clash", "", add_clash).write(tmp_path / "project")
+    with pytest.raises(ConfigError) as raised:
+        load_project(root)
+    assert raised.value.problems == [
+        "anchorflow.yml: sources.amplitude_x: lands in raw.amplitude_x_events, like "
+        "sources.amplitude; rename one source or its stream"
+    ]

@@ -215,6 +215,25 @@ class Project(Strict):
     file: Path = Path(PROJECT_FILE)
 
     @model_validator(mode="after")
+    def _raw_tables_are_distinct(self) -> Project:
+        """Each source stream lands in raw.<source>_<stream>: one table each, a valid name."""
+        owners: dict[str, str] = {}
+        for name, source in self.sources.items():
+            raw = f"{name}_{source.stream}"
+            if len(raw) > 63:
+                raise ValueError(
+                    f"sources.{name}: the raw table name {raw!r} is longer than 63 characters; "
+                    "shorten the source name or its stream"
+                )
+            if raw in owners:
+                raise ValueError(
+                    f"sources.{name}: lands in raw.{raw}, like sources.{owners[raw]}; "
+                    "rename one source or its stream"
+                )
+            owners[raw] = name
+        return self
+
+    @model_validator(mode="after")
     def _staging_sources_exist(self) -> Project:
         for name, model in self.staging.items():
             if model.source not in self.sources:
