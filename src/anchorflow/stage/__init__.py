@@ -1,9 +1,13 @@
 """Typed staging from raw, generated from the project's column mapping.
 
-One set-based statement per model and load: the engine parses each record once
-(`json_transform` into a struct of the mapped top-level keys), nested paths are read from their
-parent's JSON, and duplicates of the model's unique key, within the load and against what staging
-already holds, are dropped by an anti-join. No row passes through Python.
+Per model and load, set-based SQL only, no row through Python:
+1. the typed batch: the engine parses each record once (`json_transform` into the mapped
+   top-level keys, as text or JSON), nested paths are read from their parent's JSON, and typing
+   is a cast; a row whose present value did not fit its type is flagged;
+2. staging: the batch minus keys staging already holds (a semi-join built on the batch) and minus
+   duplicates within the batch (the first copy wins);
+3. only when flagged rows or rows without a usable key exist: their values are read again from
+   raw into `meta.type_errors` and `meta.quarantine`.
 """
 
 from __future__ import annotations
