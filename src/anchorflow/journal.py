@@ -5,6 +5,7 @@
 - `meta.quarantine`: records that could not be landed or staged, with the reason.
 - `meta.type_errors`: values that did not fit their staging column's type (staged as NULL).
 - `meta.runs`: every command that ran, with its outcome (failures included).
+- `meta.alerts`: every alert and whether it was delivered.
 
 Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
 rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean one.
@@ -57,6 +58,15 @@ META_DDL = [
         line_no BIGINT,
         value VARCHAR,
         expected VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.alerts (
+        sent_at TIMESTAMP NOT NULL,
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        details VARCHAR,
+        target VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        error VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS meta.runs (
         run_id BIGINT NOT NULL,
         command VARCHAR NOT NULL,

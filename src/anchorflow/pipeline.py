@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from anchorflow import journal
+from anchorflow.alerts import Alert, AlertSender
 from anchorflow.errors import ConfigError
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
@@ -303,11 +304,23 @@ class Pipeline:
         try:
             yield
         except BaseException as error:
-            # Recording the failure must never replace the error the user needs to see.
+            # Recording and announcing the failure must never replace the error itself.
             with contextlib.suppress(Exception):
                 journal.finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
+            with contextlib.suppress(Exception):
+                self._alert_failure(command, error)
             raise
         journal.finish_run(self.warehouse, run_id, "ok", None)
+
+    def _alert_failure(self, command: str, error: BaseException) -> None:
+        if isinstance(error, KeyboardInterrupt):
+            return  # a person stopped it; nobody needs to be paged
+        alert = Alert(
+            "run_failed",
+            f"`anchorflow {command.strip()}` failed",
+            {"error": str(error)[:500], "error_type": type(error).__name__},
+        )
+        AlertSender(self.project, self.warehouse).send(alert)
 
     # -- reading --------------------------------------------------------------------------------
 

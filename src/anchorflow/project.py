@@ -203,12 +203,27 @@ class Marts(Strict):
     path: str = "models"
 
 
+class AlertTarget(Strict):
+    """Where alerts go: a Slack incoming webhook, a generic JSON webhook, or the log."""
+
+    kind: Literal["slack", "webhook", "log"]
+    url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _url_where_needed(self) -> AlertTarget:
+        url = self.url.get_secret_value() if self.url else ""
+        if self.kind != "log" and not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"a {self.kind} alert needs url: an http(s) URL")
+        return self
+
+
 class Project(Strict):
     name: Identifier = "anchorflow"
     warehouse: DuckDBWarehouse = DuckDBWarehouse()
     sources: dict[Identifier, Annotated[Source, Field(discriminator="kind")]] = {}
     staging: dict[Identifier, StagingModel] = {}
     marts: Marts = Marts()
+    alerts: list[AlertTarget] = []
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
