@@ -130,3 +130,12 @@ def test_an_alert_target_without_its_url_is_a_config_error(tmp_path: Path) -> No
     assert raised.value.problems == [
         "anchorflow.yml: alerts.0: a slack alert needs url: an http(s) URL"
     ]
+
+
+def test_a_malformed_alert_url_is_a_config_error_that_does_not_echo_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        project_with_alerts(tmp_path / "p", "http://127.0.0.1:9",
+                            [{"kind": "webhook", "url": "https://[::1/secret-token"}])  # fmt: skip
+    assert raised.value.problems == [
+        "anchorflow.yml: alerts.0: a webhook alert needs url: an http(s) URL"
+    ]

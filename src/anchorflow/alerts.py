@@ -7,6 +7,7 @@ so targets are named by their kind and position, never by their URL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -54,12 +55,13 @@ class AlertSender:
         self._sleep = sleep
 
     def send(self, alert: Alert) -> list[Delivery]:
-        deliveries = [
-            self._deliver(alert, target, f"{target.kind}#{index}")
-            for index, target in enumerate(self.project.alerts)
-        ]
-        for delivery in deliveries:
-            self._record(alert, delivery)
+        """Each target on its own: one that fails cannot keep the others from their alert."""
+        deliveries = []
+        for index, target in enumerate(self.project.alerts):
+            delivery = self._deliver(alert, target, f"{target.kind}#{index}")
+            with contextlib.suppress(Exception):  # a journal we cannot write must not stop us
+                self._record(alert, delivery)
+            deliveries.append(delivery)
         return deliveries
 
     def _deliver(self, alert: Alert, target: AlertTarget, name: str) -> Delivery:
@@ -91,7 +93,7 @@ class AlertSender:
         url = target.url.get_secret_value() if target.url else ""
         try:
             response = httpx.post(url, json=payload, timeout=TIMEOUT_SECONDS)
-        except httpx.HTTPError as error:
+        except Exception as error:  # only the error's name: its text may hold the URL
             return type(error).__name__
         if response.status_code >= 300:
             return f"HTTP {response.status_code}"

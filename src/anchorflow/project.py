@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 import sqlglot
 import yaml
 from pydantic import (
@@ -212,8 +213,13 @@ class AlertTarget(Strict):
     @model_validator(mode="after")
     def _url_where_needed(self) -> AlertTarget:
         url = self.url.get_secret_value() if self.url else ""
-        if self.kind != "log" and not re.match(r"^https?://[^\s/]+", url):
-            raise ValueError(f"a {self.kind} alert needs url: an http(s) URL")
+        if self.kind != "log":
+            try:
+                valid = httpx.URL(url).scheme in {"http", "https"} and bool(httpx.URL(url).host)
+            except Exception:  # httpx.InvalidURL and friends; never echo the URL (a secret)
+                valid = False
+            if not valid:
+                raise ValueError(f"a {self.kind} alert needs url: an http(s) URL")
         return self
 
 
@@ -234,7 +240,7 @@ class Project(Strict):
         """Each source stream lands in raw.<source>_<stream>: one table each, a valid name."""
         owners: dict[str, str] = {}
         for name, source in self.sources.items():
-            raw = f"{name}_{source.stream}"
+            raw = f"{name}_{source.stream}".lower()  # DuckDB names ignore case
             if len(raw) > 63:
                 raise ValueError(
                     f"sources.{name}: the raw table name {raw!r} is longer than 63 characters; "

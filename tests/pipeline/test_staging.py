@@ -108,3 +108,35 @@ def test_an_object_after_leading_whitespace_is_landed(tmp_path: Path) -> None:
     project = project_with(tmp_path)
     result = commit(project, "\t " + json.dumps({"uuid": UUID_A}))
     assert result.rows == 1 and result.quarantined == 0
+
+
+def test_a_key_read_whole_and_by_a_nested_path_gives_both(tmp_path: Path) -> None:
+    project = project_with(tmp_path, props_text={"path": "event_properties", "type": "VARCHAR"})
+    commit(project, {"uuid": UUID_A, "event_properties": {"amount": 2.5}})
+    rows = table_rows(project.warehouse_path, "SELECT props_text, amount FROM staging.events")
+    assert [(json.loads(rows[0][0]), rows[0][1])] == [({"amount": 2.5}, 2.5)]
+
+
+def test_a_fraction_for_an_integer_column_is_a_type_error_not_a_rounding(tmp_path: Path) -> None:
+    project = project_with(tmp_path, session={"path": "session_id", "type": "BIGINT"})
+    commit(
+        project,
+        {"uuid": UUID_A, "session_id": 1.5},
+        {"uuid": UUID_B, "session_id": 1e3},
+    )
+    path = project.warehouse_path
+    staged = table_rows(path, "SELECT session FROM staging.events ORDER BY event_uuid")
+    assert staged == [(None,), (1000,)]
+    errors = table_rows(path, "SELECT column_name, value FROM meta.type_errors")
+    assert errors == [("session", "1.5")]
+
+
+def test_a_timestamp_with_an_offset_is_converted_to_utc(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    commit(
+        project,
+        {"uuid": UUID_A, "event_time": "2024-03-01T05:30:00+05:00"},
+        {"uuid": UUID_B, "event_time": "2024-03-01 00:01:00.250000"},
+    )
+    rows = table_rows(project.warehouse_path, "SELECT event_time FROM staging.events ORDER BY 1")
+    assert rows == [(datetime(2024, 3, 1, 0, 1, 0, 250000),), (datetime(2024, 3, 1, 0, 30),)]

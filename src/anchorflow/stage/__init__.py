@@ -12,6 +12,7 @@ Per model and load, set-based SQL only, no row through Python:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,8 @@ def _canonical(sql_type: str) -> str:
 
 
 TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                 "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
 
 
 def _field(name: str) -> str:
@@ -100,6 +103,11 @@ class TypedColumn:
     def typed(self) -> str:
         if self.type in TEXT_TYPES:
             return self.text
+        if self.type in INTEGER_TYPES:  # a cast would round 1.5 to 2: a fraction is an error
+            number = f"TRY_CAST({self.text} AS DOUBLE)"
+            return f"CASE WHEN {number} % 1 = 0 THEN TRY_CAST({self.text} AS {self.type}) END"
+        if self.type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
+            return f"TRY_CAST(TRY_CAST({self.text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
         return f"TRY_CAST({self.text} AS {self.type})"
 
     @property
@@ -126,6 +134,8 @@ def _typed_columns(model: StagingModel) -> tuple[str, list[TypedColumn]]:
         head = f"s.{_field(spec.keys[0])}"
         if len(spec.keys) == 1 and (structure[spec.keys[0]] == "VARCHAR" or spec.type == "JSON"):
             text = head
+        elif len(spec.keys) == 1:  # the key is read as JSON for another column: its text
+            text = f"json_extract_string({head}, '$')"
         else:
             extract = "json_extract" if spec.type == "JSON" else "json_extract_string"
             text = f"{extract}({head}, {_json_path(spec.keys[1:])})"
@@ -182,7 +192,10 @@ def stage_loads(
         errors = _record_type_errors(warehouse, model, name, batch, raw) if bad else 0
         quarantined = _quarantine_keyless(warehouse, model, batch, raw) if keyless else 0
     finally:
-        warehouse.execute(f"DROP TABLE IF EXISTS {batch}")
+        # Fails inside an aborted transaction (whose rollback removes the table anyway); the
+        # error that aborted it is the one to report.
+        with contextlib.suppress(WarehouseError):
+            warehouse.execute(f"DROP TABLE IF EXISTS {batch}")
     return Staged(rows, quarantined, errors)
 
 

@@ -49,6 +49,8 @@ class DuckDBWarehouse(Warehouse):
                 f"ATTACH {literal(self.path)} AS {ident(CATALOG)} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
             )
             self._con.execute(f"USE {ident(CATALOG)}")
+            # Sources speak UTC; a TIMESTAMPTZ without an offset must mean UTC, not local time.
+            self._con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as error:
             self._con.close()
             raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
