@@ -340,3 +340,17 @@ def test_two_sources_landing_in_the_same_raw_table_are_refused(tmp_path: Path) -
         "anchorflow.yml: sources.amplitude_x: lands in raw.amplitude_x_events, like "
         "sources.amplitude; rename one source or its stream"
     ]
+
+
+def test_json_keys_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
+    def add(data: dict[str, Any]) -> None:
+        data["staging"]["events"]["columns"]["uid_a"] = {"path": "userId"}
+        data["staging"]["events"]["columns"]["uid_b"] = {"path": "userid"}
+
+    root = BadProject("case", "", add).write(tmp_path / "project")
+    with pytest.raises(ConfigError) as raised:
+        load_project(root)
+    assert raised.value.problems == [
+        "anchorflow.yml: staging.events: JSON keys 'userId' and 'userid' differ only in case; "
+        "map one of them"
+    ]

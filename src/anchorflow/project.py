@@ -194,6 +194,19 @@ class StagingModel(Strict):
         return self
 
     @model_validator(mode="after")
+    def _top_level_keys_differ_in_more_than_case(self) -> StagingModel:
+        # The engine reads the mapped keys as one structure whose names ignore case.
+        seen: dict[str, str] = {}
+        for spec in self.columns.values():
+            key = spec.keys[0]
+            if seen.setdefault(key.lower(), key) != key:
+                raise ValueError(
+                    f"JSON keys {seen[key.lower()]!r} and {key!r} differ only in case; "
+                    "map one of them"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _key_is_a_column(self) -> StagingModel:
         if self.unique_key and self.unique_key not in self.columns:
             raise ValueError(f"unique_key {self.unique_key!r} is not one of the columns")
