@@ -4,6 +4,10 @@
 - `meta.watermarks`: where each source stream resumes; moved only with the data it covers.
 - `meta.quarantine`: records that could not be landed or staged, with the reason.
 - `meta.type_errors`: values that did not fit their staging column's type (staged as NULL).
+- `meta.transfers`: per load and staging model, that the load has been typed (and the counts).
+- `meta.field_stats`: per typed batch, model and field: JSON types, counts, range, examples.
+- `meta.schema_events`: drift (new model, new field, type change, vanished field, null-rate
+  jump), one row per problem, with the load it was first seen in and whether it was alerted.
 - `meta.runs`: every command that ran, with its outcome (failures included).
 - `meta.alerts`: every alert and whether it was delivered.
 
@@ -58,6 +62,43 @@ META_DDL = [
         line_no BIGINT,
         value VARCHAR,
         expected VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.transfers (
+        load_id BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        batch_id BIGINT NOT NULL,
+        staged BIGINT NOT NULL,
+        quarantined BIGINT NOT NULL,
+        type_errors BIGINT NOT NULL,
+        typed_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.field_stats (
+        batch_id BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        field VARCHAR NOT NULL,
+        column_name VARCHAR,
+        load_ids BIGINT[] NOT NULL,
+        sample_percent DOUBLE NOT NULL,
+        sampled BIGINT NOT NULL,
+        json_types VARCHAR[],
+        non_null BIGINT NOT NULL,
+        nulls BIGINT NOT NULL,
+        min_value VARCHAR,
+        max_value VARCHAR,
+        min_length BIGINT,
+        max_length BIGINT,
+        approx_distinct BIGINT,
+        examples VARCHAR[],
+        computed_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.schema_events (
+        event_id BIGINT NOT NULL,
+        kind VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        field VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL,
+        first_load_id BIGINT NOT NULL,
+        seen_at TIMESTAMP NOT NULL,
+        status VARCHAR NOT NULL,
+        alerted_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS meta.alerts (
         sent_at TIMESTAMP NOT NULL,
         kind VARCHAR NOT NULL,
@@ -105,6 +146,7 @@ def ensure_journal(warehouse: Warehouse) -> None:
         warehouse.execute(ddl)
     # Columns added since the first release; a journal made by it gains them.
     warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS type_errors BIGINT")
+    warehouse.execute("ALTER TABLE meta.quarantine ADD COLUMN IF NOT EXISTS model VARCHAR")
 
 
 def next_load_id(warehouse: Warehouse) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,23 +19,31 @@ from typing import Any, Protocol
 
 from anchorflow import journal
 from anchorflow.alerts import Alert, AlertSender
+from anchorflow.crashpoints import crash_point
 from anchorflow.errors import ConfigError
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
 from anchorflow.sources.amplitude import HOUR, AmplitudeExport, due_hours, last_available_hour
 from anchorflow.sources.base import LandBatch
-from anchorflow.stage import Staged, models_of_stream, prepare_tables, stage_loads
+from anchorflow.stage import (
+    BadValues,
+    ModelRun,
+    Pending,
+    Staged,
+    models_of_stream,
+    pending_loads,
+    prepare_tables,
+    restage_keys,
+    stage_pending,
+    type_loads,
+    waiting_reason,
+)
+from anchorflow.stage.drift import detect_new_models, record_events, send_pending_alerts
+from anchorflow.stage.runner import last_typed_at
 from anchorflow.warehouse import Warehouse, connect, ident, table
 
 log = logging.getLogger(__name__)
-CRASH_ENV = "ANCHORFLOW_CRASH_AT"
-
-
-def crash_point(name: str) -> None:
-    """Kill the process here when ANCHORFLOW_CRASH_AT names this point (crash-recovery tests)."""
-    if os.environ.get(CRASH_ENV) == name:
-        os._exit(86)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class WindowResult(journal.LoadRecord):
 @dataclass
 class RunSummary:
     windows: list[WindowResult] = field(default_factory=list)
+    staging: list[ModelRun] = field(default_factory=list)
     marts: list[BuiltMart] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -121,6 +129,7 @@ class Pipeline:
                 first = journal.watermark(self.warehouse, name, config.stream) or config.start
                 hours = due_hours(first, self.now, config.availability_delay)
                 summary.windows += self._load_hours(name, config, hours)
+            summary.staging = self._stage_due(self._models_of(sources))
             if marts:
                 summary.marts = build_marts(self.warehouse, self.project)
         summary.seconds = time.perf_counter() - started
@@ -145,12 +154,39 @@ class Pipeline:
         began = time.perf_counter()
         with self._recorded_run(f"backfill {name} {format_hour(start)} {format_hour(end)}"):
             summary.windows = self._load_hours(name, config, hours)
+            summary.staging = self._stage_due(self._models_of([name]))
             summary.marts = build_marts(self.warehouse, self.project)
         summary.seconds = time.perf_counter() - began
         return summary
 
     def build_marts(self) -> list[BuiltMart]:
         return build_marts(self.warehouse, self.project)
+
+    def stage(self, models: Sequence[str] = (), force: bool = False) -> list[ModelRun]:
+        """Type every model's untyped loads whose thresholds are met (all of them with force)."""
+        names = self._select_models(models)
+        with self._recorded_run("stage " + " ".join(models)):
+            for name in {self.project.staging[m].source for m in names}:
+                config = self.project.sources[name]
+                prepare_tables(self.warehouse, self.project, name, config.stream)
+            return self._stage_due(names, force)
+
+    def _stage_due(self, names: Sequence[str], force: bool = False) -> list[ModelRun]:
+        alerts = lambda: send_pending_alerts(self.warehouse, self.project)  # noqa: E731
+        runs = stage_pending(self.warehouse, self.project, names, self.now, force, alerts)
+        alerts()
+        return runs
+
+    def _select_models(self, names: Sequence[str]) -> list[str]:
+        unknown = [n for n in names if n not in self.project.staging]
+        if unknown:
+            known = ", ".join(sorted(self.project.staging)) or "none"
+            raise ConfigError([f"unknown staging model {unknown[0]!r} (models: {known})"])
+        return list(names) or list(self.project.staging)
+
+    def _models_of(self, sources: Sequence[str]) -> list[str]:
+        chosen = set(sources) or set(self.project.sources)
+        return [n for n, m in self.project.staging.items() if m.source in chosen]
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -173,6 +209,7 @@ class Pipeline:
         try:
             for batch in export.batches(hours):
                 result = self.commit_window(batch)
+                send_pending_alerts(self.warehouse, self.project)
                 results.append(result)
                 self.reporter.window_done(result)
                 log.info(
@@ -204,10 +241,13 @@ class Pipeline:
                     landed = land_batch(wh, batch, load_id, view)
                 crash_point("after_land")
                 with self._timed(timings, "stage"):
-                    staged = self._stage_window(
-                        batch, load_id, landed_records(view, load_id, landed, batch)
-                    )
+                    records = landed_records(view, load_id, landed, batch)
+                    staged = self._stage_window(batch, load_id, landed.rows, records)
                     restored = self._restore_orphans(orphans)
+                    events = detect_new_models(
+                        wh, self.project, batch.source, batch.stream, load_id, records
+                    )
+                    record_events(wh, batch.stream, events, load_id)
             crash_point("after_stage")
             load = journal.LoadRecord(
                 load_id, batch.source, batch.stream, batch.window_start, batch.window_end,
@@ -221,12 +261,27 @@ class Pipeline:
         crash_point("after_commit")
         return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
 
-    def _stage_window(self, batch: LandBatch, load_id: int, records: str) -> Staged:
-        """Type the window into every staging model fed by its stream."""
-        results = [
-            stage_loads(self.warehouse, self.project, model, [load_id], records=records)
-            for model in models_of_stream(self.project, batch.source, batch.stream)
-        ]
+    def _stage_window(self, batch: LandBatch, load_id: int, rows: int, records: str) -> Staged:
+        """Type the window, in its own transaction, into each model fed by its stream whose
+        thresholds are met by this load and that has nothing older waiting: that is the usual
+        case, and typing the in-flight batch saves reading raw back. The others are left to
+        the staging step that follows the loads (`stage_pending`), which reads raw."""
+        results = []
+        now = journal.utcnow()
+        for name in models_of_stream(self.project, batch.source, batch.stream):
+            model = self.project.staging[name]
+            this = Pending(load_id, rows, now)
+            if pending_loads(self.warehouse, self.project, name) or waiting_reason(
+                model, [this], last_typed_at(self.warehouse, name), now
+            ):
+                continue
+            try:
+                staged, _ = type_loads(
+                    self.warehouse, self.project, name, [this], batch.stream, records
+                )
+            except BadValues:  # left untyped: the staging step reports it, raw still lands
+                continue
+            results.append(staged)
         return Staged(
             sum(r.rows for r in results),
             sum(r.quarantined for r in results),
@@ -259,11 +314,12 @@ class Pipeline:
         wh = self.warehouse
         orphans = {}
         for index, model in enumerate(models_of_stream(self.project, batch.source, batch.stream)):
-            key = self.project.staging[model].unique_key
-            if key:
+            keys = self.project.staging[model].key_columns
+            if keys:
                 keys_table = ident(f"__replaced_keys_{index}")
                 wh.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT {ident(key)} "
+                    f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT "
+                    f"{', '.join(ident(k) for k in keys)} "
                     f"FROM {table('staging', model)} WHERE list_contains(?, load_id)",
                     [load_ids],
                 )
@@ -273,7 +329,7 @@ class Pipeline:
                 [load_ids],
             )
         raw = table("raw", raw_table_name(batch.source, batch.stream))
-        for target in (raw, "meta.quarantine", "meta.type_errors"):
+        for target in (raw, "meta.quarantine", "meta.type_errors", "meta.transfers"):
             wh.execute(f"DELETE FROM {target} WHERE list_contains(?, load_id)", [load_ids])
         journal.mark_replaced(wh, load_ids)
         return orphans
@@ -281,14 +337,14 @@ class Pipeline:
     def _restore_orphans(self, orphans: dict[str, str]) -> int:
         restored = 0
         for model, keys_table in orphans.items():
-            key = ident(self.project.staging[model].unique_key or "")
+            keys = [ident(k) for k in self.project.staging[model].key_columns]
+            same = " AND ".join(f"s.{k} = k.{k}" for k in keys)
             missing = self.warehouse.scalar(
                 f"SELECT count(*) FROM {keys_table} AS k WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {table('staging', model)} AS s WHERE s.{key} = k.{key})"
+                f"(SELECT 1 FROM {table('staging', model)} AS s WHERE {same})"
             )
             if missing:  # rare: only then read all of raw for them
-                staged = stage_loads(self.warehouse, self.project, model, None, keys_table)
-                restored += staged.rows
+                restored += restage_keys(self.warehouse, self.project, model, keys_table)
             self.warehouse.execute(f"DROP TABLE {keys_table}")
         return restored
 

@@ -100,6 +100,10 @@ class Retry(Strict):
 
 class AmplitudeSource(Strict):
     kind: Literal["amplitude"]
+    model_field: str | None = Field(
+        default="event_type",
+        description="the JSON key naming a record's model; its unclaimed values are new models",
+    )
     base_url: str = "https://amplitude.com"
     api_key: SecretStr
     secret_key: SecretStr
@@ -126,21 +130,45 @@ Source = AmplitudeSource
 SOURCE_KINDS = {"amplitude": AmplitudeSource}
 
 
+PII_POLICIES = ("keep", "hash", "drop")
+BAD_VALUE_POLICIES = ("null", "quarantine", "fail")
+SELECTOR_NODES = (
+    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Not, exp.And,
+    exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Is, exp.Like,
+    exp.ILike, exp.Between, exp.Cast, exp.TryCast, exp.DataType, exp.Lower, exp.Upper,
+    exp.Coalesce, exp.Neg, exp.Tuple, exp.Length,
+)  # fmt: skip
+
+
+def _json_path(value: str) -> str:
+    parts = value.split(".")
+    bad = [p for p in parts if not JSON_KEY.match(p)]
+    if bad:
+        raise ValueError(f"expected a dotted JSON path of plain keys, got {value!r}")
+    return value
+
+
 class Column(Strict):
-    """One typed staging column: where it is in the JSON, and its SQL type."""
+    """One typed staging column: where it is in the JSON, its SQL type, and its handling.
+
+    In a model with `explode`, a path starting with `[]` is read from the array's element:
+    `[]` is the element itself, `[].sku` a key of it.
+    """
 
     path: str
     type: str = "VARCHAR"
     description: str | None = None
+    nullable: bool = True
+    pii: Literal["keep", "hash", "drop"] | None = None
 
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        parts = value.split(".")
-        bad = [p for p in parts if not JSON_KEY.match(p)]
-        if bad:
-            raise ValueError(f"expected a dotted JSON path of plain keys, got {value!r}")
-        return value
+        if value == "[]":
+            return value
+        if value.startswith("[]."):
+            return "[]." + _json_path(value[3:])
+        return _json_path(value)
 
     @field_validator("type")
     @classmethod
@@ -152,9 +180,26 @@ class Column(Strict):
                 f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
             ) from None
 
+    @model_validator(mode="after")
+    def _hash_is_text(self) -> Column:
+        if self.pii == "hash" and self.type != "VARCHAR":
+            raise ValueError("pii: hash stores a hex digest; the column's type must be VARCHAR")
+        return self
+
+    @property
+    def in_element(self) -> bool:
+        return self.path.startswith("[]")
+
     @property
     def keys(self) -> list[str]:
+        """The keys from the record (or, for `[]` paths, from the array element)."""
+        if self.in_element:
+            return self.path[3:].split(".") if len(self.path) > 2 else []
         return self.path.split(".")
+
+    @property
+    def stored(self) -> bool:
+        return self.pii != "drop"
 
 
 def _column(value: Any) -> Any:
@@ -165,10 +210,47 @@ def _column(value: Any) -> Any:
     return value
 
 
+class Explode(Strict):
+    """One row per element of the array at `path`, numbered from 0 in the `position` column."""
+
+    path: str
+    position: Identifier = "position"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _json_path(value)
+
+    @property
+    def keys(self) -> list[str]:
+        return self.path.split(".")
+
+
+class Thresholds(Strict):
+    """When a model's staging runs: N untyped rows, or H since its last run; B rows per batch."""
+
+    min_rows: int = Field(default=1, ge=1)
+    max_age: Duration | None = None
+    batch_rows: int = Field(default=2_000_000, ge=1)
+
+
+class Drift(Strict):
+    null_rate_jump: float = Field(default=0.25, gt=0, le=1)
+    min_sample: int = Field(default=200, ge=1, description="sampled rows before a rate counts")
+    ignore: list[str] = []
+
+
 class StagingModel(Strict):
     source: Identifier
     stream: Identifier | None = None
-    unique_key: Identifier | None = None
+    selector: str | None = None
+    description: str | None = None
+    unique_key: Identifier | list[Identifier] | None = None
+    explode: Explode | None = None
+    on_bad_value: Literal["null", "quarantine", "fail"] = "null"
+    thresholds: Thresholds = Thresholds()
+    sample_percent: float = Field(default=10.0, ge=0, le=100)
+    drift: Drift = Drift()
     columns: dict[Identifier, Annotated[Column, BeforeValidator(_column)]]
 
     @model_validator(mode="before")
@@ -184,21 +266,39 @@ class StagingModel(Strict):
             data = {**data, "columns": columns}
         return data
 
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_selector(value)
+        return value
+
     @model_validator(mode="after")
     def _names_are_free(self) -> StagingModel:
-        taken = sorted(c for c in self.columns if c in RESERVED_COLUMNS or c.startswith("__"))
+        reserved = RESERVED_COLUMNS | ({self.explode.position} if self.explode else set())
+        taken = sorted(c for c in self.columns if c in reserved or c.startswith("__"))
         if taken:
             raise ValueError(
-                f"column {taken[0]!r} is reserved (staging adds load_id, origin and line_no)"
-            )
+                f"column {taken[0]!r} is reserved (staging adds load_id, origin and line_no"
+                + (f", and {self.explode.position} for the exploded array)" if self.explode
+                   else ")")
+            )  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _element_paths_need_explode(self) -> StagingModel:
+        for name, col in self.columns.items():
+            if col.in_element and not self.explode:
+                raise ValueError(f"columns.{name}: a [] path needs `explode:` on the model")
         return self
 
     @model_validator(mode="after")
     def _top_level_keys_differ_in_more_than_case(self) -> StagingModel:
         # The engine reads the mapped keys as one structure whose names ignore case.
         seen: dict[str, str] = {}
-        for spec in self.columns.values():
-            key = spec.keys[0]
+        keys = [c.keys[0] for c in self.columns.values() if c.keys and not c.in_element]
+        keys += [path[0] for path in selector_paths(self.selector)]
+        for key in keys:
             if seen.setdefault(key.lower(), key) != key:
                 raise ValueError(
                     f"JSON keys {seen[key.lower()]!r} and {key!r} differ only in case; "
@@ -208,9 +308,52 @@ class StagingModel(Strict):
 
     @model_validator(mode="after")
     def _key_is_a_column(self) -> StagingModel:
-        if self.unique_key and self.unique_key not in self.columns:
-            raise ValueError(f"unique_key {self.unique_key!r} is not one of the columns")
+        for key in self.key_columns:
+            if key not in self.columns and not (self.explode and key == self.explode.position):
+                raise ValueError(f"unique_key {key!r} is not one of the columns")
+            if key in self.columns and not self.columns[key].stored:
+                raise ValueError(f"unique_key {key!r} is dropped (pii: drop)")
         return self
+
+    @property
+    def key_columns(self) -> list[str]:
+        if self.unique_key is None:
+            return []
+        return [self.unique_key] if isinstance(self.unique_key, str) else list(self.unique_key)
+
+    @property
+    def stored_columns(self) -> dict[str, Column]:
+        return {name: col for name, col in self.columns.items() if col.stored}
+
+
+def parse_selector(text: str) -> exp.Expression:
+    """A selector is a boolean SQL expression over the record's fields (dotted for nested).
+
+    Only comparisons, IN, LIKE, IS, BETWEEN, AND/OR/NOT, casts and a few string functions are
+    allowed: it becomes part of the staging SQL, so nothing that reads tables or files may pass.
+    """
+    try:
+        tree = sqlglot.parse_one(text, dialect="duckdb")
+    except sqlglot.errors.ParseError as error:
+        first = str(error).splitlines()[0]
+        raise ValueError(f"selector is not a valid SQL expression ({first})") from None
+    for node in tree.walk():
+        if not isinstance(node, SELECTOR_NODES):
+            raise ValueError(
+                f"selector: {type(node).__name__.lower()} is not allowed ({node.sql('duckdb')!r}); "
+                "use comparisons, IN, LIKE, IS NULL, AND, OR, NOT and casts over record fields"
+            )
+    for path in selector_paths(text, tree):
+        _json_path(".".join(path))
+    return tree
+
+
+def selector_paths(text: str | None, tree: exp.Expression | None = None) -> list[list[str]]:
+    """The record fields a selector reads, as key lists (`a.b` → ['a', 'b'])."""
+    if text is None:
+        return []
+    tree = tree or sqlglot.parse_one(text, dialect="duckdb")
+    return [[part.name for part in column.parts] for column in tree.find_all(exp.Column)]
 
 
 class Marts(Strict):
@@ -243,6 +386,7 @@ class Project(Strict):
     staging: dict[Identifier, StagingModel] = {}
     marts: Marts = Marts()
     alerts: list[AlertTarget] = []
+    pii_salt: SecretStr | None = None
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
@@ -275,6 +419,17 @@ class Project(Strict):
                 raise ValueError(
                     f"staging.{name}.source: unknown source {model.source!r} (sources: {known})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _salt_for_hashing(self) -> Project:
+        for name, model in self.staging.items():
+            for col_name, col in model.columns.items():
+                if col.pii == "hash" and not self.pii_salt:
+                    raise ValueError(
+                        f"staging.{name}.columns.{col_name}: pii: hash needs pii_salt: "
+                        "${ANCHORFLOW_PII_SALT} at the top of the project file"
+                    )
         return self
 
     @property

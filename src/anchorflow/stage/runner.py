@@ -1,0 +1,220 @@
+"""When staging runs, and what it records: the transfer log and the thresholds.
+
+`meta.transfers` holds, per raw load and model, that the load has been typed. A batch of loads is
+typed in one transaction: its staging rows, type errors, quarantine rows, transfer rows, field
+statistics and drift events commit together. A batch that failed half-way left nothing; a rerun
+skips what is in the log and types the rest. A model's staging runs when at least `min_rows`
+untyped rows have accumulated or `max_age` has passed since its last run (or since its oldest
+untyped load), taking whole loads up to `batch_rows` rows per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from anchorflow.crashpoints import crash_point
+from anchorflow.journal import utcnow
+from anchorflow.project import Project, StagingModel
+from anchorflow.stage.batch import Staged, stage_batch, typed_batch
+from anchorflow.stage.drift import detect_drift, record_events
+from anchorflow.stage.stats import record_field_stats
+from anchorflow.warehouse import Warehouse, ident, table
+
+
+@dataclass(frozen=True)
+class Pending:
+    load_id: int
+    rows: int
+    loaded_at: datetime
+
+
+@dataclass
+class ModelRun:
+    """What one `stage` pass did for one model."""
+
+    model: str
+    loads: int = 0
+    batches: int = 0
+    rows: int = 0
+    quarantined: int = 0
+    type_errors: int = 0
+    events: int = 0
+    waiting: str | None = None  # why pending loads were left for later
+    pending_rows: int = 0
+    timings: list[float] = field(default_factory=list)
+
+
+def models_of_stream(project: Project, source: str, stream: str) -> list[str]:
+    return [
+        name
+        for name, model in project.staging.items()
+        if model.source == source and project.stream_of(model) == stream
+    ]
+
+
+def pending_loads(warehouse: Warehouse, project: Project, name: str) -> list[Pending]:
+    """Committed loads of the model's stream that the transfer log does not hold, oldest first."""
+    model = project.staging[name]
+    rows = warehouse.query(
+        """SELECT l.load_id, l.rows, l.finished_at FROM meta.loads AS l
+        WHERE l.source = ? AND l.stream = ? AND l.status = 'committed'
+          AND NOT EXISTS (SELECT 1 FROM meta.transfers AS t
+                          WHERE t.load_id = l.load_id AND t.model = ?)
+        ORDER BY l.load_id""",
+        [model.source, project.stream_of(model), name],
+    )
+    return [Pending(int(r[0]), int(r[1] or 0), r[2]) for r in rows]
+
+
+def last_typed_at(warehouse: Warehouse, name: str) -> datetime | None:
+    value = warehouse.scalar("SELECT max(typed_at) FROM meta.transfers WHERE model = ?", [name])
+    return value if isinstance(value, datetime) else None
+
+
+def waiting_reason(
+    model: StagingModel, pending: Sequence[Pending], last: datetime | None, now: datetime
+) -> str | None:
+    """None when the model's thresholds say stage now; else why it waits."""
+    rows = sum(p.rows for p in pending)
+    if rows >= model.thresholds.min_rows:
+        return None
+    age = model.thresholds.max_age
+    since = last or min(p.loaded_at for p in pending)
+    if age is not None and now - since >= age:
+        return None
+    more = f" or until {since + age:%Y-%m-%d %H:%M} UTC" if age is not None else ""
+    return f"{rows:,} untyped rows of the {model.thresholds.min_rows:,} that start a batch{more}"
+
+
+def batches_of(pending: Sequence[Pending], batch_rows: int) -> list[list[Pending]]:
+    """Whole loads, oldest first, up to `batch_rows` rows per batch (a larger load goes alone)."""
+    batches: list[list[Pending]] = []
+    current: list[Pending] = []
+    size = 0
+    for load in pending:
+        if current and size + load.rows > batch_rows:
+            batches.append(current)
+            current, size = [], 0
+        current.append(load)
+        size += load.rows
+    if current:
+        batches.append(current)
+    return batches
+
+
+def clear_partial(warehouse: Warehouse, name: str, load_ids: Sequence[int]) -> None:
+    """Remove whatever typing of these loads left behind (only engines without transactions
+    can leave anything, but it costs little to be sure)."""
+    ids = list(load_ids)
+    warehouse.execute(f"DELETE FROM {table('staging', name)} WHERE list_contains(?, load_id)", [ids])
+    warehouse.execute(
+        "DELETE FROM meta.type_errors WHERE model = ? AND list_contains(?, load_id)", [name, ids]
+    )
+    warehouse.execute(
+        "DELETE FROM meta.quarantine WHERE model = ? AND list_contains(?, load_id)", [name, ids]
+    )
+
+
+def next_batch_id(warehouse: Warehouse) -> int:
+    return int(
+        warehouse.scalar(
+            "SELECT greatest((SELECT coalesce(max(batch_id), 0) FROM meta.transfers), "
+            "(SELECT coalesce(max(batch_id), 0) FROM meta.field_stats)) + 1"
+        )
+    )
+
+
+def type_loads(
+    warehouse: Warehouse,
+    project: Project,
+    name: str,
+    loads: Sequence[Pending],
+    stream: str,
+    records: str | None = None,
+) -> tuple[Staged, int]:
+    """Type `loads` into staging.<name> and record it; call inside the batch's transaction.
+
+    Returns what was staged and how many new schema events were recorded.
+    """
+    load_ids = [p.load_id for p in loads]
+    batch_id = next_batch_id(warehouse)
+    with typed_batch(warehouse, project, name, load_ids, records) as columns:
+        staged = stage_batch(warehouse, project, name, columns)
+    _record_transfers(warehouse, name, load_ids, batch_id)
+    record_field_stats(warehouse, project, name, load_ids, batch_id, records)
+    events = detect_drift(warehouse, project, name, batch_id, load_ids, records)
+    added = record_events(warehouse, stream, events, load_ids[-1])
+    return staged, added
+
+
+def _record_transfers(
+    warehouse: Warehouse, name: str, load_ids: Sequence[int], batch_id: int
+) -> None:
+    """One row per load: it is typed, with what its rows became (counted per load)."""
+    ids = list(load_ids)
+    lo, hi = min(ids), max(ids)
+    warehouse.execute(
+        f"""INSERT INTO meta.transfers
+        WITH loads AS (SELECT unnest(?::BIGINT[]) AS load_id),
+             staged AS (SELECT load_id, count(*) AS n FROM {table("staging", name)}
+                        WHERE load_id BETWEEN ? AND ? AND list_contains(?, load_id) GROUP BY 1),
+             quarantined AS (SELECT load_id, count(*) AS n FROM meta.quarantine
+                             WHERE model = ? AND list_contains(?, load_id) GROUP BY 1),
+             errors AS (SELECT load_id, count(*) AS n FROM meta.type_errors
+                        WHERE model = ? AND list_contains(?, load_id) GROUP BY 1)
+        SELECT l.load_id, ?, ?, coalesce(s.n, 0), coalesce(q.n, 0), coalesce(e.n, 0), ?
+        FROM loads AS l LEFT JOIN staged AS s USING (load_id)
+             LEFT JOIN quarantined AS q USING (load_id) LEFT JOIN errors AS e USING (load_id)""",
+        [ids, lo, hi, ids, name, ids, name, ids, name, batch_id, utcnow()],
+    )
+
+
+def stage_pending(
+    warehouse: Warehouse,
+    project: Project,
+    names: Sequence[str],
+    now: datetime,
+    force: bool = False,
+    after_commit: Callable[[], None] | None = None,
+) -> list[ModelRun]:
+    """Type what the transfer log does not hold yet, for each model whose thresholds are met."""
+    runs = []
+    for name in names:
+        model = project.staging[name]
+        run = ModelRun(name)
+        runs.append(run)
+        pending = pending_loads(warehouse, project, name)
+        if not pending:
+            continue
+        run.pending_rows = sum(p.rows for p in pending)
+        reason = None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
+        if reason:
+            run.waiting = reason
+            continue
+        for batch in batches_of(pending, model.thresholds.batch_rows):
+            load_ids = [p.load_id for p in batch]
+            with warehouse.transaction():
+                clear_partial(warehouse, name, load_ids)
+                staged, added = type_loads(
+                    warehouse, project, name, batch, project.stream_of(model)
+                )
+                crash_point("stage_before_commit")
+            crash_point("stage_after_commit")
+            run.loads += len(batch)
+            run.batches += 1
+            run.rows += staged.rows
+            run.quarantined += staged.quarantined
+            run.type_errors += staged.type_errors
+            run.events += added
+            if after_commit:
+                after_commit()
+    return runs
+
+
+def restage_keys(warehouse: Warehouse, project: Project, name: str, keys_table: str) -> int:
+    """Stage, from all of raw, the records whose unique key is in `keys_table` and that staging
+    lacks (after a backfill replaced the load holding their kept copy)."""
+    with typed_batch(warehouse, project, name, None) as columns:
+        return stage_batch(warehouse, project, name, columns, keys_from=keys_table).rows

@@ -1,0 +1,230 @@
+"""The SQL of typing, generated from a model's mapping: one statement per model and batch.
+
+The engine parses each record once: `json_transform` reads every top-level key the mapping (or
+the selector, or the exploded array) needs, as text, or as JSON when something inside it is
+wanted. Nested values are read from their parent's JSON, the selector filters on the same
+structure, and typing is a cast. The value's text is kept next to its typed value wherever the
+cast can fail, so a value that does not fit its type is visible instead of vanishing into NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from anchorflow.project import Column, StagingModel, parse_selector
+from anchorflow.warehouse import ident, literal
+
+TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                 "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
+NUMBER_TYPES = INTEGER_TYPES | {"DOUBLE", "FLOAT", "REAL"} | {"DECIMAL"}
+SALT_VARIABLE = "anchorflow_pii_salt"
+ELEMENT = "__e"
+
+
+def field(name: str) -> str:
+    """A struct field named by a JSON key (validated by the project against JSON_KEY), quoted."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def json_path(keys: Sequence[str]) -> str:
+    return literal("$" + "".join(f'."{key}"' for key in keys))
+
+
+def cast(text: str, sql_type: str) -> str:
+    """`text` as `sql_type`, NULL when it does not fit (never rounded, never shifted)."""
+    if sql_type in TEXT_TYPES:
+        return text
+    if sql_type in INTEGER_TYPES:  # a cast would round 1.5 to 2: a fraction is an error
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        return f"CASE WHEN {number} % 1 = 0 THEN TRY_CAST({text} AS {sql_type}) END"
+    if sql_type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
+        return f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    return f"TRY_CAST({text} AS {sql_type})"
+
+
+@dataclass(frozen=True)
+class TypedColumn:
+    name: str
+    spec: Column
+    text: str  # the value as the record holds it (text, or JSON for JSON columns)
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def typed(self) -> str:
+        if self.spec.pii == "hash":
+            return f"sha256(getvariable({literal(SALT_VARIABLE)}) || {self.text})"
+        return cast(self.text, self.type)
+
+    @property
+    def can_fail(self) -> bool:
+        """Its value can be present and still not make it (a failed cast, a missing value)."""
+        return self.type not in TEXT_TYPES or not self.spec.nullable
+
+
+class Structure:
+    """The top-level keys a model reads, and how (text or JSON), plus text expressions."""
+
+    def __init__(
+        self, model: StagingModel, all_json: bool = False, extra_paths: Sequence[list[str]] = ()
+    ) -> None:
+        self.model = model
+        wanted: dict[str, str] = {}
+        for spec in model.stored_columns.values():
+            if spec.in_element or not spec.keys:
+                continue
+            whole_text = len(spec.keys) == 1 and spec.type != "JSON"
+            self._want(wanted, spec.keys[0], "VARCHAR" if whole_text else "JSON")
+        for path in [*self.selector_paths, *extra_paths]:
+            self._want(wanted, path[0], "VARCHAR" if len(path) == 1 else "JSON")
+        if model.explode:
+            self._want(wanted, model.explode.keys[0], "JSON")
+        self.keys = {key: "JSON" for key in wanted} if all_json else wanted
+
+    @staticmethod
+    def _want(wanted: dict[str, str], key: str, how: str) -> None:
+        if wanted.get(key) != "JSON":
+            wanted[key] = how
+
+    @property
+    def selector_paths(self) -> list[list[str]]:
+        if not self.model.selector:
+            return []
+        tree = parse_selector(self.model.selector)
+        return [[p.name for p in column.parts] for column in tree.find_all(exp.Column)]
+
+    def transform(self) -> str:
+        return literal(json.dumps(self.keys))
+
+    def text(self, keys: Sequence[str], as_json: bool = False, base: str = "s") -> str:
+        """The value at `keys` (from the record's structure `s`) as text, or as JSON."""
+        head = f"{base}.{field(keys[0])}"
+        if len(keys) == 1 and (self.keys[keys[0]] == "VARCHAR" or as_json):
+            return head
+        if len(keys) == 1:  # the key is read as JSON for another column: its text
+            return f"json_extract_string({head}, '$')"
+        extract = "json_extract" if as_json else "json_extract_string"
+        return f"{extract}({head}, {json_path(keys[1:])})"
+
+    def element_text(self, keys: Sequence[str], as_json: bool) -> str:
+        if not keys:
+            return ELEMENT if as_json else f"json_extract_string({ELEMENT}, '$')"
+        extract = "json_extract" if as_json else "json_extract_string"
+        return f"{extract}({ELEMENT}, {json_path(keys)})"
+
+    def value(self, spec: Column, as_json: bool) -> str:
+        if spec.in_element:
+            return self.element_text(spec.keys, as_json)
+        return self.text(spec.keys, as_json)
+
+    def columns(self) -> list[TypedColumn]:
+        return [
+            TypedColumn(name, spec, self.value(spec, spec.type == "JSON"))
+            for name, spec in self.model.stored_columns.items()
+        ]
+
+    def parents(self) -> list[list[str]]:
+        """The objects the mapping reads keys inside of (their keys are fields too)."""
+        found: list[list[str]] = []
+        for spec in self.model.columns.values():
+            if not spec.in_element:
+                for depth in range(1, len(spec.keys)):
+                    if spec.keys[:depth] not in found:
+                        found.append(spec.keys[:depth])
+        return found
+
+    def selector(self) -> str | None:
+        return self.selector_sql(self.model.selector) if self.model.selector else None
+
+    def selector_sql(self, selector: str) -> str:
+        """A selector over the structure: each field reference becomes its text."""
+        tree = parse_selector(selector)
+
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column):
+                keys = [p.name for p in node.parts]
+                return sqlglot_raw(self.text(keys))
+            return node
+
+        return tree.transform(rewrite).sql("duckdb")
+
+
+def sqlglot_raw(sql: str) -> exp.Expression:
+    """An already generated SQL fragment, kept as is inside a sqlglot tree."""
+    return exp.Var(this=sql)
+
+
+def typed_select(
+    model: StagingModel, source: str, where: str, stats: bool = False
+) -> tuple[str, list[TypedColumn]]:
+    """The typed batch: load_id, origin, line_no, [position], typed columns, error flags.
+
+    `__text_<i>` keeps the text of every column whose cast can fail; `__bad` says some value of
+    the row did not fit (a failed cast, or a NULL in a column that is not nullable).
+
+    With `stats`, for field statistics over a sample: every column's text and JSON type
+    (`__text_<i>`, `__type_<i>`), and `__keys`, the field paths the record holds at the levels
+    the mapping describes (the top level, and inside the objects it reads keys from).
+    """
+    structure = Structure(model, all_json=stats)
+    columns = structure.columns()
+    keys = ""
+    if stats:
+        lists = ["json_keys(record)"] + [
+            f"list_transform(json_keys(record, {json_path(p)}), lambda k: {literal('.'.join(p) + '.')} || k)"
+            for p in structure.parents()
+        ]  # fmt: skip
+        keys = f", list_concat({', '.join(lists)}) AS __keys" if len(lists) > 1 else (
+            f", {lists[0]} AS __keys")  # fmt: skip
+    parsed = f"""SELECT load_id, origin, line_no, json_transform(record, {structure.transform()}) AS s
+               {keys}
+        FROM {source} WHERE {where}"""
+    selector = structure.selector()
+    if selector:
+        parsed = f"SELECT * FROM ({parsed}) WHERE coalesce({selector}, false)"
+    position = ""
+    if model.explode:
+        array = structure.text(model.explode.keys, as_json=True)
+        items = f"CASE WHEN json_type({array}) = 'ARRAY' THEN CAST({array} AS JSON[]) END"
+        position = f", {ident(model.explode.position)}"
+        parsed = f"""SELECT * EXCLUDE (s), s, unnest({items}) AS {ELEMENT},
+                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER) AS {ident(model.explode.position)}
+            FROM ({parsed})"""  # fmt: skip
+    typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
+    texts = "".join(
+        f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail or stats
+    )
+    if stats:
+        texts += "".join(
+            f", json_type({structure.value(c.spec, as_json=True)}) AS __type_{i}"
+            for i, c in enumerate(columns)
+        ) + ", __keys"
+    checks = [bad_value(c, i) for i, c in enumerate(columns) if c.can_fail]
+    sql = f"""SELECT *, {" OR ".join(checks) or "false"} AS __bad
+        FROM (SELECT load_id, origin, line_no{position}, {typed}{texts} FROM ({parsed}))"""
+    return sql, columns
+
+
+def bad_value(column: TypedColumn, index: int, row: str = "") -> str:
+    """The row's value of this column did not make it: a failed cast or a missing value.
+
+    `row` qualifies the batch's columns (`n.`) where the batch is joined.
+    """
+    failed = f"({row}__text_{index} IS NOT NULL AND {row}{ident(column.name)} IS NULL)"
+    if column.spec.nullable:
+        return failed
+    return f"({row}{ident(column.name)} IS NULL)"
+
+
+def expected(column: TypedColumn, index: int) -> str:
+    """Why the value of `bad_value` is bad, as SQL text."""
+    if column.spec.nullable:
+        return literal(column.type)
+    return f"CASE WHEN __text_{index} IS NULL THEN 'NOT NULL' ELSE {literal(column.type)} END"
