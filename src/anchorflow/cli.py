@@ -176,6 +176,97 @@ def status(project: ProjectOption = None, now: NowOption = None) -> None:
     print_status(console, guarded(action))
 
 
+def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | None = None) -> T:
+    from anchorflow.pipeline import Pipeline
+
+    def run() -> T:
+        with Pipeline(load_project(project), now=_now(now)) as pipeline:
+            return action(pipeline)
+
+    return guarded(run)
+
+
+@app.command()
+def stage(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Staging models to type (default: all).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Type every untyped load now, whatever the thresholds.")
+    ] = False,
+    project: ProjectOption = None,
+    now: NowOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Type raw loads that the transfer log does not hold yet into their staging models.
+
+    A model runs when its thresholds are met (min_rows untyped rows, or max_age since its last
+    run); each batch (at most batch_rows rows, whole loads) commits on its own.
+    """
+    from anchorflow.console import print_staging
+
+    _setup_logging(verbose)
+    runs = _with_pipeline(project, lambda p: p.stage(models or (), force), now)
+    if not any(r.batches or r.waiting for r in runs):
+        console.print("nothing to stage: every load is typed")
+    print_staging(console, runs)
+
+
+@app.command()
+def fields(
+    model: Annotated[str, typer.Argument(help="A staging model.")],
+    project: ProjectOption = None,
+) -> None:
+    """Field statistics of a model's last typed batch, and type errors per column."""
+    from anchorflow.console import print_fields
+
+    print_fields(console, model, _with_pipeline(project, lambda p: p.field_stats(model)))
+
+
+@app.command()
+def drift(
+    ack: Annotated[
+        list[int] | None, typer.Option("--ack", help="Acknowledge (close) this event id.")
+    ] = None,
+    all_events: Annotated[
+        bool, typer.Option("--all", help="Show acknowledged events too.")
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Open schema events: new models and fields, type changes, vanished fields, null rates."""
+    from anchorflow.console import print_drift
+
+    if ack:
+        closed = _with_pipeline(project, lambda p: p.acknowledge(ack))
+        console.print(f"acknowledged {closed} event(s)")
+        return
+    print_drift(console, _with_pipeline(project, lambda p: p.schema_events(all_events)))
+
+
+@app.command("suggest-mapping")
+def suggest_mapping(
+    stream: Annotated[
+        str, typer.Argument(help="A source, source.stream, or raw table name (source_stream).")
+    ],
+    model: Annotated[str | None, typer.Option(help="Name of the suggested model.")] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records matching this SQL condition, e.g. \"event_type = 'purchase'\"."
+        ),
+    ] = None,
+    sample_percent: Annotated[
+        float, typer.Option(help="Share of raw records read.", min=0.01, max=100)
+    ] = 10.0,
+    project: ProjectOption = None,
+) -> None:
+    """Print a staging model inferred from the raw records, as YAML for the project file."""
+    text = _with_pipeline(
+        project, lambda p: p.suggest_mapping(stream, model, selector, sample_percent)
+    )
+    sys.stdout.write(text)
+
+
 @app.command()
 def demo(
     project: ProjectOption = Path("examples/product_analytics"),

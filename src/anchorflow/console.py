@@ -86,8 +86,59 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             + (f", {replaced} replaced an earlier load" if replaced else "")
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
         )
+    print_staging(console, summary.staging)
     for mart in summary.marts:
         console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+
+
+def print_staging(console: Console, runs: list[Any]) -> None:
+    """What the staging step did per model (loads typed in their own window are not repeated)."""
+    for run in runs:
+        if run.batches:
+            console.print(
+                f"staged {run.model}: {run.loads:,} load(s) in {run.batches} batch(es), "
+                f"{run.rows:,} rows, {run.type_errors:,} type errors, "
+                f"{run.quarantined:,} quarantined, {run.events} new schema event(s)"
+            )
+        elif run.waiting:
+            console.print(f"waiting {run.model}: {run.waiting}")
+
+
+def print_fields(console: Console, model: str, stats: dict[str, Any]) -> None:
+    if stats["batch_id"] is None:
+        console.print(f"no statistics for {model} yet: it has not been staged (or sampling is 0)")
+        return
+    loads = stats["load_ids"]
+    span = f"loads {min(loads)}..{max(loads)}" if loads else "no loads"
+    rows = []
+    for (field, column, sampled, types, non_null, nulls, lo, hi, min_len, max_len, distinct,
+         examples) in stats["fields"]:  # fmt: skip
+        value_range = f"{lo} .. {hi}" if lo is not None else (
+            f"len {min_len}..{max_len}" if min_len is not None else "")  # fmt: skip
+        rows.append([
+            field, column or "(not mapped)", ", ".join(types or []), non_null,
+            f"{nulls / sampled:.1%}" if sampled else "", value_range, distinct,
+            ", ".join(examples or []), stats["type_errors"].get(column, 0) if column else "",
+        ])  # fmt: skip
+    print_table(
+        console,
+        f"staging.{model}: batch {stats['batch_id']} ({span}), sampled rows per field",
+        ["field", "column", "json types", "non-null", "null rate", "range", "~distinct",
+         "examples", "type errors"],
+        rows,
+    )  # fmt: skip
+
+
+def print_drift(console: Console, events: list[Any]) -> None:
+    if not events:
+        console.print("no open schema events")
+        return
+    print_table(
+        console,
+        "schema events (acknowledge with `anchorflow drift --ack ID`)",
+        ["id", "kind", "stream", "model", "field", "detail", "first load", "seen", "status"],
+        [list(e) for e in events],
+    )
 
 
 def print_table(console: Console, title: str, header: list[str], rows: list[Any]) -> None:

@@ -126,10 +126,27 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
             f"warehouse {project.warehouse_path}: {totals[0]} hours loaded, {totals[1]:,} raw "
             f"events, {staged:,} staged (unique), {quarantined:,} quarantined"
         )
+        models = wh.query(
+            "SELECT model, count(DISTINCT load_id), sum(staged), sum(type_errors), "
+            "sum(quarantined) FROM meta.transfers GROUP BY model ORDER BY model"
+        )
+        events = wh.query(
+            "SELECT event_id, kind, model, field, first_load_id, coalesce(detail->>'mapping', "
+            "detail) FROM meta.schema_events "
+            "WHERE status <> 'baseline' ORDER BY event_id"
+        )
         rows = wh.query(
             "SELECT day, platform, active_users, events FROM marts.daily_active_users "
             "ORDER BY day, platform"
         )
+    print_table(
+        console, "staging models (meta.transfers)",
+        ["model", "loads typed", "rows staged", "type errors", "quarantined"], models,
+    )  # fmt: skip
+    print_table(
+        console, "schema drift (meta.schema_events; alerted once each)",
+        ["id", "kind", "model", "field", "first load", "detail or mapping to add"], events,
+    )  # fmt: skip
     print_table(
         console, "marts.daily_active_users", ["day", "platform", "active users", "events"], rows
     )

@@ -31,6 +31,7 @@ from anchorflow.stage import (
     ModelRun,
     Pending,
     Staged,
+    inspect,
     models_of_stream,
     pending_loads,
     prepare_tables,
@@ -379,6 +380,23 @@ class Pipeline:
         AlertSender(self.project, self.warehouse).send(alert)
 
     # -- reading --------------------------------------------------------------------------------
+
+    def field_stats(self, model: str) -> dict[str, Any]:
+        (name,) = self._select_models([model])
+        return inspect.field_stats(self.warehouse, name)
+
+    def schema_events(self, everything: bool = False) -> list[tuple[Any, ...]]:
+        return inspect.schema_events(self.warehouse, everything)
+
+    def acknowledge(self, event_ids: Sequence[int]) -> int:
+        return inspect.acknowledge(self.warehouse, list(event_ids))
+
+    def suggest_mapping(
+        self, stream: str, model: str | None, selector: str | None, sample_percent: float
+    ) -> str:
+        return inspect.suggest_mapping(
+            self.warehouse, self.project, stream, model, selector, sample_percent
+        )
 
     def status(self) -> dict[str, Any]:
         wh = self.warehouse

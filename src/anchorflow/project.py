@@ -182,7 +182,7 @@ class Column(Strict):
 
     @model_validator(mode="after")
     def _hash_is_text(self) -> Column:
-        if self.pii == "hash" and self.type != "VARCHAR":
+        if self.pii == "hash" and self.type not in {"VARCHAR", "TEXT"}:
             raise ValueError("pii: hash stores a hex digest; the column's type must be VARCHAR")
         return self
 

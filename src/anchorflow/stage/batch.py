@@ -52,7 +52,10 @@ def loads_filter(load_ids: Sequence[int] | None) -> tuple[str, list[object]]:
 
 @contextmanager
 def typed_batch(
-    warehouse: Warehouse, project: Project, name: str, load_ids: Sequence[int] | None,
+    warehouse: Warehouse,
+    project: Project,
+    name: str,
+    load_ids: Sequence[int] | None,
     records: str | None = None,
 ) -> Iterator[list[TypedColumn]]:
     """Build the typed batch of `load_ids` (all of raw when None) as the temp table BATCH.
@@ -77,7 +80,10 @@ def typed_batch(
 
 
 def stage_batch(
-    warehouse: Warehouse, project: Project, name: str, columns: list[TypedColumn],
+    warehouse: Warehouse,
+    project: Project,
+    name: str,
+    columns: list[TypedColumn],
     keys_from: str | None = None,
 ) -> Staged:
     """Insert the typed batch into staging.<name>, applying the model's bad-value policy.

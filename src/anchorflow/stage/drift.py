@@ -9,6 +9,10 @@ Kinds of `meta.schema_events`:
   sample no accident (at least 10 expected occurrences) stopped arriving;
 - `null_rate`: a mapped field's share of nulls jumped by more than the model's threshold.
 
+Drift is change. What a model's first batch (or a stream's first load) already shows is its
+baseline: recorded with status `baseline`, never alerted (`anchorflow suggest-mapping` is the tool
+for a first mapping); only what appears later is an open event and an alert.
+
 Events are found from `meta.field_stats` (small: a row per field and batch), written in the
 batch's transaction, and alerted after the commit from this table (an outbox): an event is
 alerted once, and a crash between commit and alert only delays the alert to the next run.
@@ -43,6 +47,7 @@ class SchemaEvent:
     model: str
     field: str
     detail: dict[str, Any]
+    baseline: bool = False  # found in a model's first batch: recorded, never alerted
 
 
 def json_kind(json_type: str) -> str:
@@ -133,6 +138,7 @@ def detect_drift(
         [name, batch_id],
     )
     previous = _stats(warehouse, name, previous_batch) if previous_batch is not None else {}
+    baseline = previous_batch is None
     seen_types = {
         field: {json_kind(t) for t in types or []}
         for field, types in warehouse.query(
@@ -141,12 +147,18 @@ def detect_drift(
             [name, batch_id],
         )
     }
+    seen_fields = {
+        r[0] for r in warehouse.query(
+            "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id < ? "
+            "AND non_null > 0", [name, batch_id])
+    }  # fmt: skip
     known = known_paths(model)
     events: list[SchemaEvent] = []
     new_fields = []
     for field, (_, column, types, non_null, nulls, sampled) in current.items():
-        if column is None and non_null and not _ignored(model, field, known):
-            new_fields.append(field)
+        if column is None and non_null and field not in seen_fields:
+            if not _ignored(model, field, known):
+                new_fields.append(field)
         before = seen_types.get(field)
         now_kinds = {json_kind(t) for t in types or []}
         if column is not None and before and now_kinds - before:
@@ -170,12 +182,16 @@ def detect_drift(
         detail = _describe_new_field(warehouse, project, name, field, load_ids, records)
         detail["present"] = current[field][3]
         detail["sampled"] = current[field][5]
-        events.append(SchemaEvent("new_field", name, field, detail))
+        events.append(SchemaEvent("new_field", name, field, detail, baseline))
     return events
 
 
 def _describe_new_field(
-    warehouse: Warehouse, project: Project, name: str, field: str, load_ids: Sequence[int],
+    warehouse: Warehouse,
+    project: Project,
+    name: str,
+    field: str,
+    load_ids: Sequence[int],
     records: str | None,
 ) -> dict[str, Any]:
     """The field's JSON types in the batch's sample, the type to map it with, and the snippet."""  # fmt: skip
@@ -209,16 +225,21 @@ def record_events(
             continue
         event_id = warehouse.scalar("SELECT coalesce(max(event_id), 0) + 1 FROM meta.schema_events")
         warehouse.execute(
-            "INSERT INTO meta.schema_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL)",
+            "INSERT INTO meta.schema_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [event_id, event.kind, stream, event.model, event.field, json.dumps(event.detail),
-             load_id, utcnow()],
+             load_id, utcnow(), "baseline" if event.baseline else "open",
+             utcnow() if event.baseline else None],
         )  # fmt: skip
-        added += 1
+        added += not event.baseline
     return added
 
 
 def detect_new_models(
-    warehouse: Warehouse, project: Project, source: str, stream: str, load_id: int,
+    warehouse: Warehouse,
+    project: Project,
+    source: str,
+    stream: str,
+    load_id: int,
     records: str,
 ) -> list[SchemaEvent]:
     """Values of the source's model field in records that no selective model claims."""  # fmt: skip
@@ -244,12 +265,25 @@ def detect_new_models(
                 WHERE NOT ({claimed}))
             WHERE v IS NOT NULL GROUP BY v ORDER BY v"""
     )
+    baseline = not warehouse.scalar(
+        "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ?",
+        [source, stream, load_id],
+    )
     catch_all = [n for n, m in project.staging.items()
                  if m.source == source and project.stream_of(m) == stream and not m.selector]  # fmt: skip
     return [
-        SchemaEvent("new_model", str(v), field, {
-            "stream": f"{source}.{stream}", "sampled_records": n, "staged_by": catch_all,
-            "mapping": f"selector: \"{field} = {literal(str(v))}\""})  # fmt: skip
+        SchemaEvent(
+            "new_model",
+            str(v),
+            field,
+            {
+                "stream": f"{source}.{stream}",
+                "sampled_records": n,
+                "staged_by": catch_all,
+                "mapping": f'selector: "{field} = {literal(str(v))}"',
+            },
+            baseline,
+        )  # fmt: skip
         for v, n in rows
     ]
 

@@ -20,7 +20,7 @@ from anchorflow.project import Project, StagingModel
 from anchorflow.stage.batch import Staged, stage_batch, typed_batch
 from anchorflow.stage.drift import detect_drift, record_events
 from anchorflow.stage.stats import record_field_stats
-from anchorflow.warehouse import Warehouse, ident, table
+from anchorflow.warehouse import Warehouse, table
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,9 @@ def clear_partial(warehouse: Warehouse, name: str, load_ids: Sequence[int]) -> N
     """Remove whatever typing of these loads left behind (only engines without transactions
     can leave anything, but it costs little to be sure)."""
     ids = list(load_ids)
-    warehouse.execute(f"DELETE FROM {table('staging', name)} WHERE list_contains(?, load_id)", [ids])
+    warehouse.execute(
+        f"DELETE FROM {table('staging', name)} WHERE list_contains(?, load_id)", [ids]
+    )
     warehouse.execute(
         "DELETE FROM meta.type_errors WHERE model = ? AND list_contains(?, load_id)", [name, ids]
     )
@@ -189,7 +191,9 @@ def stage_pending(
         if not pending:
             continue
         run.pending_rows = sum(p.rows for p in pending)
-        reason = None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
+        reason = (
+            None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
+        )
         if reason:
             run.waiting = reason
             continue

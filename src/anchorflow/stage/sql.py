@@ -202,10 +202,13 @@ def typed_select(
         f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail or stats
     )
     if stats:
-        texts += "".join(
-            f", json_type({structure.value(c.spec, as_json=True)}) AS __type_{i}"
-            for i, c in enumerate(columns)
-        ) + ", __keys"
+        texts += (
+            "".join(
+                f", json_type({structure.value(c.spec, as_json=True)}) AS __type_{i}"
+                for i, c in enumerate(columns)
+            )
+            + ", __keys"
+        )
     checks = [bad_value(c, i) for i, c in enumerate(columns) if c.can_fail]
     sql = f"""SELECT *, {" OR ".join(checks) or "false"} AS __bad
         FROM (SELECT load_id, origin, line_no{position}, {typed}{texts} FROM ({parsed}))"""

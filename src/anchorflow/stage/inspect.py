@@ -1,0 +1,168 @@
+"""Reading what staging recorded: field statistics, open schema events, and mapping suggestions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from anchorflow.errors import ConfigError
+from anchorflow.land import raw_table_name
+from anchorflow.project import Project, parse_selector
+from anchorflow.stage.drift import column_name_for, sql_type_for
+from anchorflow.stage.sql import Structure
+from anchorflow.stage.stats import sample_filter
+from anchorflow.warehouse import Warehouse, table
+
+SUGGEST_LIMIT = 200_000  # sampled records a suggestion reads at most
+
+
+def field_stats(warehouse: Warehouse, model: str) -> dict[str, Any]:
+    """The model's latest batch statistics per field, with type errors per column (all time)."""
+    batch = warehouse.scalar("SELECT max(batch_id) FROM meta.field_stats WHERE model = ?", [model])
+    fields = warehouse.query(
+        """SELECT field, column_name, sampled, json_types, non_null, nulls, min_value, max_value,
+                  min_length, max_length, approx_distinct, examples
+        FROM meta.field_stats WHERE model = ? AND batch_id = ?
+        ORDER BY column_name IS NULL, field""",
+        [model, batch],
+    )
+    errors = dict(
+        warehouse.query(
+            "SELECT column_name, count(*) FROM meta.type_errors WHERE model = ? GROUP BY 1",
+            [model],
+        )
+    )
+    loads = warehouse.scalar(
+        "SELECT load_ids FROM meta.field_stats WHERE model = ? AND batch_id = ? LIMIT 1",
+        [model, batch],
+    )
+    return {"batch_id": batch, "load_ids": loads or [], "fields": fields, "type_errors": errors}
+
+
+def schema_events(warehouse: Warehouse, everything: bool = False) -> list[tuple[Any, ...]]:
+    where = "" if everything else "WHERE status = 'open'"
+    return warehouse.query(
+        "SELECT event_id, kind, stream, model, field, detail, first_load_id, seen_at, status "
+        f"FROM meta.schema_events {where} ORDER BY event_id"
+    )
+
+
+def acknowledge(warehouse: Warehouse, event_ids: list[int]) -> int:
+    """Close events (they are never reported again); returns how many were open."""
+    count = warehouse.scalar(
+        "SELECT count(*) FROM meta.schema_events WHERE status = 'open' "
+        "AND list_contains(?, event_id)",
+        [event_ids],
+    )
+    warehouse.execute(
+        "UPDATE meta.schema_events SET status = 'acknowledged' WHERE list_contains(?, event_id)",
+        [event_ids],
+    )
+    return int(count)
+
+
+@dataclass(frozen=True)
+class Stream:
+    source: str
+    stream: str
+
+    @property
+    def raw(self) -> str:
+        return table("raw", raw_table_name(self.source, self.stream))
+
+
+def resolve_stream(project: Project, name: str) -> Stream:
+    """`source`, `source.stream` or the raw table's name (`source_stream`)."""
+    for source, config in project.sources.items():
+        if name in {source, f"{source}.{config.stream}", raw_table_name(source, config.stream)}:
+            return Stream(source, config.stream)
+    known = ", ".join(f"{s}.{c.stream}" for s, c in project.sources.items()) or "none"
+    raise ConfigError([f"unknown stream {name!r} (streams: {known})"])
+
+
+def suggest_mapping(
+    warehouse: Warehouse,
+    project: Project,
+    stream_name: str,
+    model: str | None = None,
+    selector: str | None = None,
+    sample_percent: float = 10.0,
+) -> str:
+    """A staging model for the stream's records, inferred from a sample, as YAML to paste.
+
+    Every top-level field, and every key of top-level objects, becomes a column typed from the
+    JSON types observed (strings that all parse as timestamps become TIMESTAMP).
+    """
+    stream = resolve_stream(project, stream_name)
+    if not warehouse.table_exists("raw", raw_table_name(stream.source, stream.stream)):
+        raise ConfigError([f"raw.{raw_table_name(stream.source, stream.stream)} does not exist "
+                           "yet: run `anchorflow run` first"])  # fmt: skip
+    where = "true"
+    if selector:
+        try:
+            parse_selector(selector)
+        except ValueError as error:
+            raise ConfigError([f"--selector: {error}"]) from None
+        where = _selector_where(selector)
+    sample = f"""SELECT record FROM {stream.raw} WHERE {sample_filter(sample_percent)}
+                 AND {where} LIMIT {SUGGEST_LIMIT}"""
+    rows = warehouse.query(
+        f"""WITH s AS MATERIALIZED ({sample}),
+        n AS (SELECT count(*) AS n FROM s),
+        top AS (SELECT unnest(map_keys(m)) AS k, unnest(map_values(m)) AS v
+                FROM (SELECT json_transform(record, '"MAP(VARCHAR, JSON)"') AS m FROM s)),
+        nested AS (SELECT k || '.' || unnest(map_keys(m)) AS k, unnest(map_values(m)) AS v
+                   FROM (SELECT k, json_transform(v, '"MAP(VARCHAR, JSON)"') AS m
+                         FROM top WHERE json_type(v) = 'OBJECT')),
+        fields AS (SELECT k, v, json_type(v) AS t FROM top WHERE json_type(v) <> 'OBJECT'
+                   UNION ALL SELECT k, v, json_type(v) FROM nested)
+        SELECT k, list(DISTINCT t) FILTER (t <> 'NULL'), count(*) FILTER (t <> 'NULL'),
+               bool_and(t <> 'VARCHAR' OR TRY_CAST(json_extract_string(v, '$') AS TIMESTAMP)
+                        IS NOT NULL) FILTER (t <> 'NULL'),
+               approx_count_distinct(v) FILTER (t <> 'NULL'), any_value(n.n)
+        FROM fields CROSS JOIN n GROUP BY k ORDER BY k"""
+    )
+    if not rows:
+        raise ConfigError([f"no records in raw for {stream.source}.{stream.stream}"
+                           + (" matching the selector" if selector else "")])  # fmt: skip
+    return _as_yaml(stream, model or stream.stream, selector, rows)
+
+
+def _selector_where(selector: str) -> str:
+    """The selector over raw records (each field read with its own JSON path)."""
+    from anchorflow.project import StagingModel
+
+    model = StagingModel(source="x", selector=selector, columns={})
+    structure = Structure(model)
+    return (
+        f"coalesce((SELECT {structure.selector_sql(selector)} FROM (SELECT "
+        f"json_transform(record, {structure.transform()}) AS s)), false)"
+    )
+
+
+def _as_yaml(stream: Stream, model: str, selector: str | None, rows: list[tuple[Any, ...]]) -> str:
+    sampled = int(rows[0][5])
+    names: dict[str, str] = {}
+    for path, *_ in rows:
+        name = column_name_for(path)
+        if name in names.values() or name in {"load_id", "origin", "line_no"}:
+            name = column_name_for(path.replace(".", "_"))
+        names[path] = name
+    lines = [f"  {model}:", f"    source: {stream.source}"]
+    if selector:
+        lines.append(f"    selector: {json.dumps(selector)}")
+    unique = {r[0] for r in rows if r[2] == sampled and r[4] and r[4] >= 0.98 * sampled}
+    key = next((k for k in ("uuid", "event_uuid", "event_id", "id") if k in unique), None)
+    if key:
+        lines.append(f"    unique_key: {names[key]}")
+    lines.append("    columns:")
+    for path, types, present, timestamps, _, _ in rows:
+        name = names[path]
+        sql_type = sql_type_for(types or [], bool(timestamps))
+        share = f"{present / sampled:.0%}" if sampled else "0%"
+        quoted = json.dumps(path) if not path.replace(".", "").replace("_", "").isalnum() else path
+        lines.append(f"      {name}: {{path: {quoted}, type: {sql_type}}}  # present in {share}")
+    header = (f"# suggested from {sampled:,} sampled records of raw.{stream.source}_"
+              f"{stream.stream}; paste under `staging:` and adjust names, types and pii")  # fmt: skip
+    return "\n".join([header, "staging:", *lines]) + "\n"

@@ -1,0 +1,65 @@
+"""Shared helpers of the staging tests: write a project with given staging models, commit
+synthetic windows of JSON records through the pipeline, and read the warehouse back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anchorflow.pipeline import Pipeline, WindowResult
+from anchorflow.project import Project, load_project
+from anchorflow.sources.amplitude.archive import split_lines
+from anchorflow.sources.base import LandBatch
+from anchorflow.stage import ModelRun, prepare_tables
+from tests.conftest import START, project_dict, table_rows
+
+# Far after every load's wall-clock time: any max_age has elapsed at this pipeline clock.
+LATER = datetime(2100, 1, 1)
+SALT = "pepper-7f3a"
+
+
+def write_project(root: Path, staging: dict[str, Any], **top: Any) -> Project:
+    """A project with one Amplitude source (never contacted) and the given staging models."""
+    data = project_dict("http://127.0.0.1:9")
+    data["staging"] = staging
+    data.update(top)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_project(root)
+
+
+def records_of(*events: dict[str, Any] | str) -> list[str]:
+    return [e if isinstance(e, str) else json.dumps(e) for e in events]
+
+
+def commit(
+    project: Project, window: int, events: list[dict[str, Any] | str], now: datetime = LATER
+) -> WindowResult:
+    """Commit the events as the window of hour `window` (after START), one load."""
+    lines = records_of(*events)
+    records, rejected = split_lines(f"w{window}#0.json", "\n".join(lines).encode())
+    start = START + timedelta(hours=window)
+    batch = LandBatch("amplitude", "events", start, start + timedelta(hours=1), f"w{window}",
+                      records, 1, 0, rejected)  # fmt: skip
+    with Pipeline(project, now=now) as pipeline:
+        prepare_tables(pipeline.warehouse, project, "amplitude", "events")
+        return pipeline.commit_window(batch)
+
+
+def stage(
+    project: Project, *models: str, force: bool = False, now: datetime = LATER
+) -> list[ModelRun]:
+    with Pipeline(project, now=now) as pipeline:
+        return pipeline.stage(models, force=force)
+
+
+def rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
+    return table_rows(project.warehouse_path, sql)
+
+
+def scalar(project: Project, sql: str) -> Any:
+    return rows(project, sql)[0][0]
