@@ -17,7 +17,7 @@ from datetime import datetime
 from anchorflow.crashpoints import crash_point
 from anchorflow.journal import utcnow
 from anchorflow.project import Project, StagingModel
-from anchorflow.stage.batch import Staged, stage_batch, typed_batch
+from anchorflow.stage.batch import BadValues, Staged, stage_batch, typed_batch
 from anchorflow.stage.drift import detect_drift, record_events
 from anchorflow.stage.stats import record_field_stats
 from anchorflow.warehouse import Warehouse, table
@@ -181,40 +181,63 @@ def stage_pending(
     force: bool = False,
     after_commit: Callable[[], None] | None = None,
 ) -> list[ModelRun]:
-    """Type what the transfer log does not hold yet, for each model whose thresholds are met."""
+    """Type what the transfer log does not hold yet, for each model whose thresholds are met.
+
+    A model whose batch fails (a bad value under `fail`) does not keep the others from being
+    typed; the first failure is raised once every model had its turn.
+    """
     runs = []
+    failures: list[BadValues] = []
     for name in names:
-        model = project.staging[name]
-        run = ModelRun(name)
-        runs.append(run)
-        pending = pending_loads(warehouse, project, name)
-        if not pending:
-            continue
-        run.pending_rows = sum(p.rows for p in pending)
-        reason = (
-            None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
-        )
-        if reason:
-            run.waiting = reason
-            continue
-        for batch in batches_of(pending, model.thresholds.batch_rows):
-            load_ids = [p.load_id for p in batch]
-            with warehouse.transaction():
-                clear_partial(warehouse, name, load_ids)
-                staged, added = type_loads(
-                    warehouse, project, name, batch, project.stream_of(model)
-                )
-                crash_point("stage_before_commit")
-            crash_point("stage_after_commit")
-            run.loads += len(batch)
-            run.batches += 1
-            run.rows += staged.rows
-            run.quarantined += staged.quarantined
-            run.type_errors += staged.type_errors
-            run.events += added
-            if after_commit:
-                after_commit()
+        try:
+            runs.append(_stage_model(warehouse, project, name, now, force, after_commit))
+        except BadValues as error:
+            failures.append(error)
+            runs.append(ModelRun(name, waiting=f"failed: {error}"))
+    if failures:
+        others = f" ({len(failures) - 1} other model(s) failed too)" if len(failures) > 1 else ""
+        raise BadValues(f"{failures[0]}{others}")
     return runs
+
+
+def _stage_model(
+    warehouse: Warehouse,
+    project: Project,
+    name: str,
+    now: datetime,
+    force: bool,
+    after_commit: Callable[[], None] | None,
+) -> ModelRun:
+    model = project.staging[name]
+    run = ModelRun(name)
+    pending = pending_loads(warehouse, project, name)
+    if not pending:
+        return run
+    run.pending_rows = sum(p.rows for p in pending)
+    reason = (
+        None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
+    )
+    if reason:
+        run.waiting = reason
+        return run
+    for batch in batches_of(pending, model.thresholds.batch_rows):
+        load_ids = [p.load_id for p in batch]
+        with warehouse.transaction():
+            clear_partial(warehouse, name, load_ids)
+            staged, added = type_loads(
+                warehouse, project, name, batch, project.stream_of(model)
+            )
+            crash_point("stage_before_commit")
+        crash_point("stage_after_commit")
+        run.loads += len(batch)
+        run.batches += 1
+        run.rows += staged.rows
+        run.quarantined += staged.quarantined
+        run.type_errors += staged.type_errors
+        run.events += added
+        if after_commit:
+            after_commit()
+    return run
 
 
 def restage_keys(warehouse: Warehouse, project: Project, name: str, keys_table: str) -> int:
