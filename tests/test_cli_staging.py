@@ -1,4 +1,4 @@
-"""`anchorflow stage`, `fields`, `drift` and `suggest-mapping`, in a subprocess, as a user runs them."""
+"""`stage`, `fields`, `drift` and `suggest-mapping` in a subprocess, as a user runs them."""
 
 from __future__ import annotations
 

@@ -144,8 +144,17 @@ class Structure:
         return self.selector_sql(self.model.selector) if self.model.selector else None
 
     def selector_sql(self, selector: str) -> str:
-        """A selector over the structure: each field reference becomes its text."""
+        """A selector over the structure: each field reference becomes its text.
+
+        Casts become TRY_CASTs: a value that does not fit the cast (`'n/a'` for a DOUBLE) makes
+        the selector NULL, so the record is not selected, instead of failing the whole batch.
+        """
         tree = parse_selector(selector)
+
+        def lenient(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
+                return exp.TryCast(this=node.this, to=node.args["to"])
+            return node
 
         def rewrite(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
@@ -153,7 +162,7 @@ class Structure:
                 return sqlglot_raw(self.text(keys))
             return node
 
-        return tree.transform(rewrite).sql("duckdb")
+        return tree.transform(lenient).transform(rewrite).sql("duckdb")
 
 
 def sqlglot_raw(sql: str) -> exp.Expression:
