@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -97,11 +97,18 @@ class SilentReporter:
 
 class Pipeline:
     def __init__(
-        self, project: Project, reporter: Reporter | None = None, now: datetime | None = None
+        self,
+        project: Project,
+        reporter: Reporter | None = None,
+        now: datetime | None = None,
+        clock: Callable[[], datetime] = journal.utcnow,
     ) -> None:
+        """`now` decides which hours are due (`--now` replays); `clock` is the real time that
+        load and typing times are recorded in, and that staging thresholds compare with."""
         self.project = project
         self.reporter = reporter or SilentReporter()
         self.now = now or journal.utcnow()
+        self.clock = clock
         self.warehouse: Warehouse = connect(project)
         try:
             journal.ensure_journal(self.warehouse)
@@ -127,6 +134,8 @@ class Pipeline:
         with self._recorded_run("run " + " ".join(sources)):
             for name in self._select_sources(sources):
                 config = self.project.sources[name]
+                # Also when nothing is due: a staging table dropped to retype it comes back.
+                prepare_tables(self.warehouse, self.project, name, config.stream)
                 first = journal.watermark(self.warehouse, name, config.stream) or config.start
                 hours = due_hours(first, self.now, config.availability_delay)
                 summary.windows += self._load_hours(name, config, hours)
@@ -173,8 +182,11 @@ class Pipeline:
             return self._stage_due(names, force)
 
     def _stage_due(self, names: Sequence[str], force: bool = False) -> list[ModelRun]:
-        alerts = lambda: send_pending_alerts(self.warehouse, self.project)  # noqa: E731
-        runs = stage_pending(self.warehouse, self.project, names, self.now, force, alerts)
+        def alerts() -> None:
+            send_pending_alerts(self.warehouse, self.project)
+
+        # Thresholds compare load and typing times, which are the real clock's (not --now's).
+        runs = stage_pending(self.warehouse, self.project, names, self.clock(), force, alerts)
         alerts()
         return runs
 
@@ -268,7 +280,7 @@ class Pipeline:
         case, and typing the in-flight batch saves reading raw back. The others are left to
         the staging step that follows the loads (`stage_pending`), which reads raw."""
         results = []
-        now = journal.utcnow()
+        now = self.clock()
         for name in models_of_stream(self.project, batch.source, batch.stream):
             model = self.project.staging[name]
             this = Pending(load_id, rows, now)

@@ -174,11 +174,14 @@ class Column(Strict):
     @classmethod
     def _type(cls, value: str) -> str:
         try:
-            return exp.DataType.build(value, dialect="duckdb").sql("duckdb")
+            sql = exp.DataType.build(value, dialect="duckdb").sql("duckdb")
         except Exception:  # sqlglot raises several kinds for a bad type
             raise ValueError(
                 f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
             ) from None
+        # sqlglot spells DuckDB's VARCHAR (and its aliases) TEXT; keep the name DuckDB and the
+        # rest of anchorflow use (statistics, messages, the default type).
+        return "VARCHAR" if sql == "TEXT" else sql
 
     @model_validator(mode="after")
     def _hash_is_text(self) -> Column:
@@ -326,7 +329,7 @@ class StagingModel(Strict):
         return {name: col for name, col in self.columns.items() if col.stored}
 
 
-def parse_selector(text: str) -> exp.Expression:
+def parse_selector(text: str) -> exp.Expr:
     """A selector is a boolean SQL expression over the record's fields (dotted for nested).
 
     Only comparisons, IN, LIKE, IS, BETWEEN, AND/OR/NOT, casts and a few string functions are
@@ -348,12 +351,12 @@ def parse_selector(text: str) -> exp.Expression:
     return tree
 
 
-def selector_paths(text: str | None, tree: exp.Expression | None = None) -> list[list[str]]:
+def selector_paths(text: str | None, tree: exp.Expr | None = None) -> list[list[str]]:
     """The record fields a selector reads, as key lists (`a.b` → ['a', 'b'])."""
     if text is None:
         return []
-    tree = tree or sqlglot.parse_one(text, dialect="duckdb")
-    return [[part.name for part in column.parts] for column in tree.find_all(exp.Column)]
+    found = tree or sqlglot.parse_one(text, dialect="duckdb")
+    return [[part.name for part in column.parts] for column in found.find_all(exp.Column)]
 
 
 class Marts(Strict):

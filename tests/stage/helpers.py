@@ -4,10 +4,13 @@ synthetic windows of JSON records through the pipeline, and read the warehouse b
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 
 from anchorflow.pipeline import Pipeline, WindowResult
@@ -15,7 +18,7 @@ from anchorflow.project import Project, load_project
 from anchorflow.sources.amplitude.archive import split_lines
 from anchorflow.sources.base import LandBatch
 from anchorflow.stage import ModelRun, prepare_tables
-from tests.conftest import START, project_dict, table_rows
+from tests.conftest import API_KEY, SECRET_KEY, START, project_dict, table_rows
 
 # Far after every load's wall-clock time: any max_age has elapsed at this pipeline clock.
 LATER = datetime(2100, 1, 1)
@@ -29,7 +32,8 @@ def write_project(root: Path, staging: dict[str, Any], **top: Any) -> Project:
     data.update(top)
     root.mkdir(parents=True, exist_ok=True)
     (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_project(root)
+    env = {**os.environ, "AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
+    return load_project(root, env=env)
 
 
 def records_of(*events: dict[str, Any] | str) -> list[str]:
@@ -53,7 +57,7 @@ def commit(
 def stage(
     project: Project, *models: str, force: bool = False, now: datetime = LATER
 ) -> list[ModelRun]:
-    with Pipeline(project, now=now) as pipeline:
+    with Pipeline(project, now=now, clock=lambda: now) as pipeline:
         return pipeline.stage(models, force=force)
 
 
@@ -61,5 +65,16 @@ def rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
     return table_rows(project.warehouse_path, sql)
 
 
-def scalar(project: Project, sql: str) -> Any:
-    return rows(project, sql)[0][0]
+def drop_tables(project: Project, *names: str) -> None:
+    """`DROP TABLE staging.<name>`, as a user would run it in a SQL client."""
+    con = duckdb.connect(str(project.warehouse_path))
+    try:
+        for name in names:
+            con.execute(f"DROP TABLE staging.{name}")
+    finally:
+        con.close()
+
+
+def u(n: int) -> str:
+    """The n-th event id: a valid UUID that sorts by n."""
+    return str(uuid.UUID(int=n))

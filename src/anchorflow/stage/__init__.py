@@ -28,10 +28,19 @@ from anchorflow.stage.runner import (
 from anchorflow.warehouse import Warehouse, ident, table
 
 __all__ = [
-    "BadValues", "ModelRun", "Pending", "Staged", "ensure_staging_table", "models_of_stream",
-    "pending_loads", "prepare_tables", "restage_keys", "stage_pending", "type_loads",
+    "BadValues",
+    "ModelRun",
+    "Pending",
+    "Staged",
+    "ensure_staging_table",
+    "models_of_stream",
+    "pending_loads",
+    "prepare_tables",
+    "restage_keys",
+    "stage_pending",
+    "type_loads",
     "waiting_reason",
-]  # fmt: skip
+]
 
 
 def staging_columns(model: StagingModel) -> dict[str, str]:
@@ -93,7 +102,8 @@ def forget_transfers(warehouse: Warehouse, name: str) -> None:
 
     This is how a model is retyped after a mapping change: drop its table, stage again.
     """
-    for log in ("meta.transfers", "meta.type_errors", "meta.quarantine"):
+    # Its statistics go too: drift must compare the new typing with itself, not the old one.
+    for log in ("meta.transfers", "meta.type_errors", "meta.quarantine", "meta.field_stats"):
         warehouse.execute(f"DELETE FROM {log} WHERE model = ?", [name])
 
 

@@ -47,7 +47,10 @@ def loads_filter(load_ids: Sequence[int] | None) -> tuple[str, list[object]]:
         return "true", []
     # The range lets the engine skip row groups by their min/max load id.
     return "load_id BETWEEN ? AND ? AND list_contains(?, load_id)", [
-        min(load_ids, default=0), max(load_ids, default=-1), list(load_ids)]  # fmt: skip
+        min(load_ids, default=0),
+        max(load_ids, default=-1),
+        list(load_ids),
+    ]
 
 
 @contextmanager
@@ -61,7 +64,7 @@ def typed_batch(
     """Build the typed batch of `load_ids` (all of raw when None) as the temp table BATCH.
 
     `records` replaces raw as the relation read (the in-flight batch of those loads).
-    """  # fmt: skip
+    """
     model = project.staging[name]
     if project.pii_salt and any(c.pii == "hash" for c in model.columns.values()):
         warehouse.execute(
@@ -90,7 +93,7 @@ def stage_batch(
 
     `keys_from` names a table of unique-key values: only records with those keys are staged
     (events whose first copy was in a load that a backfill replaced).
-    """  # fmt: skip
+    """
     model = project.staging[name]
     bad, missing = warehouse.query(
         f"SELECT count(*) FILTER (n.__bad), count(*) FILTER ({_keyless(model)}) FROM {BATCH} AS n"
@@ -183,7 +186,7 @@ def _first_bad_value(warehouse: Warehouse, name: str, columns: list[TypedColumn]
 def _quarantine(
     warehouse: Warehouse, project: Project, name: str, columns: list[TypedColumn]
 ) -> int:
-    """Rows set aside, with their record (read again from raw) and every reason."""  # fmt: skip
+    """Rows set aside, with their record (read again from raw) and every reason."""
     model = project.staging[name]
     reasons = []
     texts = {c.name: i for i, c in enumerate(columns) if c.can_fail}
@@ -193,9 +196,11 @@ def _quarantine(
         missing = f"CASE WHEN n.{ident(key)} IS NULL THEN {literal(f'no value for {what}')} END"
         if key in texts and spec:
             text = f"n.__text_{texts[key]}"
-            missing = (f"CASE WHEN n.{ident(key)} IS NULL THEN CASE WHEN {text} IS NULL THEN "
-                       f"{literal(f'no value for {what}')} ELSE "
-                       f"{literal(f'{what} is not a {spec.type}: ')} || {text} END END")  # fmt: skip
+            missing = (
+                f"CASE WHEN n.{ident(key)} IS NULL THEN CASE WHEN {text} IS NULL THEN "
+                f"{literal(f'no value for {what}')} ELSE "
+                f"{literal(f'{what} is not a {spec.type}: ')} || {text} END END"
+            )
         reasons.append(missing)
     if model.on_bad_value == "quarantine":
         for i, c in enumerate(columns):

@@ -87,17 +87,12 @@ def mapping_snippet(path: str, sql_type: str) -> str:
 def known_paths(model: StagingModel) -> set[str]:
     """Paths the mapping accounts for: mapped (or dropped) columns, their parents, selector
     fields and the exploded array."""
-    known: set[str] = set()
-    for spec in model.columns.values():
-        if spec.in_element:
-            continue
-        for depth in range(1, len(spec.keys) + 1):
-            known.add(".".join(spec.keys[:depth]))
-    for path in Structure(model).selector_paths:
-        known.add(".".join(path))
+    paths = [spec.keys for spec in model.columns.values() if not spec.in_element]
+    paths += Structure(model).selector_paths
     if model.explode:
-        known.add(model.explode.path)
-    return known
+        paths.append(model.explode.keys)
+    # A path's parents are read too (`event_properties` for `event_properties.amount`).
+    return {".".join(keys[:depth]) for keys in paths for depth in range(1, len(keys) + 1)}
 
 
 def _ignored(model: StagingModel, path: str, known: set[str]) -> bool:
@@ -148,36 +143,57 @@ def detect_drift(
         )
     }
     seen_fields = {
-        r[0] for r in warehouse.query(
+        r[0]
+        for r in warehouse.query(
             "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id < ? "
-            "AND non_null > 0", [name, batch_id])
-    }  # fmt: skip
+            "AND non_null > 0",
+            [name, batch_id],
+        )
+    }
     known = known_paths(model)
     events: list[SchemaEvent] = []
     new_fields = []
     for field, (_, column, types, non_null, nulls, sampled) in current.items():
-        if column is None and non_null and field not in seen_fields:
-            if not _ignored(model, field, known):
-                new_fields.append(field)
+        unmapped = column is None and non_null and field not in seen_fields
+        if unmapped and not _ignored(model, field, known):
+            new_fields.append(field)
         before = seen_types.get(field)
         now_kinds = {json_kind(t) for t in types or []}
         if column is not None and before and now_kinds - before:
-            events.append(SchemaEvent("type_change", name, field, {
-                "column": column, "was": sorted(before), "now": sorted(now_kinds)}))  # fmt: skip
+            events.append(
+                SchemaEvent(
+                    "type_change",
+                    name,
+                    field,
+                    {"column": column, "was": sorted(before), "now": sorted(now_kinds)},
+                )
+            )
         if field not in previous or not sampled:
             continue
         _, _, _, prev_non_null, prev_nulls, prev_sampled = previous[field]
         rate = prev_non_null / prev_sampled if prev_sampled else 0.0
         if non_null == 0 and rate * sampled >= EXPECTED_OCCURRENCES:
-            events.append(SchemaEvent("vanished_field", name, field, {
-                "column": column, "previous_rate": round(rate, 4), "sampled": sampled}))  # fmt: skip
+            events.append(
+                SchemaEvent(
+                    "vanished_field",
+                    name,
+                    field,
+                    {"column": column, "previous_rate": round(rate, 4), "sampled": sampled},
+                )
+            )
             continue
         min_sample = model.drift.min_sample
         if column is not None and sampled >= min_sample and prev_sampled >= min_sample:
             was, now = prev_nulls / prev_sampled, nulls / sampled
             if now - was > model.drift.null_rate_jump:
-                events.append(SchemaEvent("null_rate", name, field, {
-                    "column": column, "was": round(was, 4), "now": round(now, 4)}))  # fmt: skip
+                events.append(
+                    SchemaEvent(
+                        "null_rate",
+                        name,
+                        field,
+                        {"column": column, "was": round(was, 4), "now": round(now, 4)},
+                    )
+                )
     for field in new_fields:  # only rarely; one small query each, for the mapping snippet
         detail = _describe_new_field(warehouse, project, name, field, load_ids, records)
         detail["present"] = current[field][3]
@@ -194,7 +210,7 @@ def _describe_new_field(
     load_ids: Sequence[int],
     records: str | None,
 ) -> dict[str, Any]:
-    """The field's JSON types in the batch's sample, the type to map it with, and the snippet."""  # fmt: skip
+    """The field's JSON types in the batch's sample, the type to map it with, and the snippet."""
     model = project.staging[name]
     where, params = loads_filter(load_ids)
     path = json_path(field.split("."))
@@ -207,8 +223,11 @@ def _describe_new_field(
         params,
     )[0]
     sql_type = sql_type_for(types or [], bool(timestamps))
-    return {"json_types": sorted(types or []), "suggested_type": sql_type,
-            "mapping": mapping_snippet(field, sql_type)}  # fmt: skip
+    return {
+        "json_types": sorted(types or []),
+        "suggested_type": sql_type,
+        "mapping": mapping_snippet(field, sql_type),
+    }
 
 
 def record_events(
@@ -226,10 +245,19 @@ def record_events(
         event_id = warehouse.scalar("SELECT coalesce(max(event_id), 0) + 1 FROM meta.schema_events")
         warehouse.execute(
             "INSERT INTO meta.schema_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [event_id, event.kind, stream, event.model, event.field, json.dumps(event.detail),
-             load_id, utcnow(), "baseline" if event.baseline else "open",
-             utcnow() if event.baseline else None],
-        )  # fmt: skip
+            [
+                event_id,
+                event.kind,
+                stream,
+                event.model,
+                event.field,
+                json.dumps(event.detail),
+                load_id,
+                utcnow(),
+                "baseline" if event.baseline else "open",
+                utcnow() if event.baseline else None,
+            ],
+        )
         added += not event.baseline
     return added
 
@@ -242,17 +270,21 @@ def detect_new_models(
     load_id: int,
     records: str,
 ) -> list[SchemaEvent]:
-    """Values of the source's model field in records that no selective model claims."""  # fmt: skip
+    """Values of the source's model field in records that no selective model claims."""
     config = project.sources[source]
     field = config.model_field if isinstance(config, AmplitudeSource) else None
     selective = [
-        project.staging[n] for n, m in project.staging.items()
+        project.staging[n]
+        for n, m in project.staging.items()
         if m.source == source and project.stream_of(m) == stream and m.selector
-    ]  # fmt: skip
+    ]
     if not field or not selective:
         return []
-    structure = Structure(selective[0], extra_paths=[field.split(".")] + [
-        path for model in selective for path in Structure(model).selector_paths])  # fmt: skip
+    structure = Structure(
+        selective[0],
+        extra_paths=[field.split(".")]
+        + [path for model in selective for path in Structure(model).selector_paths],
+    )
     claimed = " OR ".join(
         f"coalesce({structure.selector_sql(m.selector or 'false')}, false)" for m in selective
     )
@@ -269,8 +301,11 @@ def detect_new_models(
         "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ?",
         [source, stream, load_id],
     )
-    catch_all = [n for n, m in project.staging.items()
-                 if m.source == source and project.stream_of(m) == stream and not m.selector]  # fmt: skip
+    catch_all = [
+        n
+        for n, m in project.staging.items()
+        if m.source == source and project.stream_of(m) == stream and not m.selector
+    ]
     return [
         SchemaEvent(
             "new_model",
@@ -283,7 +318,7 @@ def detect_new_models(
                 "mapping": f'selector: "{field} = {literal(str(v))}"',
             },
             baseline,
-        )  # fmt: skip
+        )
         for v, n in rows
     ]
 
@@ -296,8 +331,13 @@ def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
     )
     sender = AlertSender(project, warehouse)
     for event_id, kind, stream, model, field, detail, load_id in rows:
-        details = {"model": model, "field": field, "stream": stream, "first_load_id": load_id,
-                   **json.loads(detail)}  # fmt: skip
+        details = {
+            "model": model,
+            "field": field,
+            "stream": stream,
+            "first_load_id": load_id,
+            **json.loads(detail),
+        }
         sender.send(Alert(kind, _subject(kind, model, field), details))
         warehouse.execute(
             "UPDATE meta.schema_events SET alerted_at = ? WHERE event_id = ?", [utcnow(), event_id]

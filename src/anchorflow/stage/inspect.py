@@ -96,8 +96,12 @@ def suggest_mapping(
     """
     stream = resolve_stream(project, stream_name)
     if not warehouse.table_exists("raw", raw_table_name(stream.source, stream.stream)):
-        raise ConfigError([f"raw.{raw_table_name(stream.source, stream.stream)} does not exist "
-                           "yet: run `anchorflow run` first"])  # fmt: skip
+        raise ConfigError(
+            [
+                f"raw.{raw_table_name(stream.source, stream.stream)} does not exist "
+                "yet: run `anchorflow run` first"
+            ]
+        )
     where = "true"
     if selector:
         try:
@@ -124,8 +128,12 @@ def suggest_mapping(
         FROM fields CROSS JOIN n GROUP BY k ORDER BY k"""
     )
     if not rows:
-        raise ConfigError([f"no records in raw for {stream.source}.{stream.stream}"
-                           + (" matching the selector" if selector else "")])  # fmt: skip
+        raise ConfigError(
+            [
+                f"no records in raw for {stream.source}.{stream.stream}"
+                + (" matching the selector" if selector else "")
+            ]
+        )
     return _as_yaml(stream, model or stream.stream, selector, rows)
 
 
@@ -163,6 +171,8 @@ def _as_yaml(stream: Stream, model: str, selector: str | None, rows: list[tuple[
         share = f"{present / sampled:.0%}" if sampled else "0%"
         quoted = json.dumps(path) if not path.replace(".", "").replace("_", "").isalnum() else path
         lines.append(f"      {name}: {{path: {quoted}, type: {sql_type}}}  # present in {share}")
-    header = (f"# suggested from {sampled:,} sampled records of raw.{stream.source}_"
-              f"{stream.stream}; paste under `staging:` and adjust names, types and pii")  # fmt: skip
+    header = (
+        f"# suggested from {sampled:,} sampled records of raw.{stream.source}_"
+        f"{stream.stream}; paste under `staging:` and adjust names, types and pii"
+    )
     return "\n".join([header, "staging:", *lines]) + "\n"

@@ -214,9 +214,7 @@ def _stage_model(
     if not pending:
         return run
     run.pending_rows = sum(p.rows for p in pending)
-    reason = (
-        None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
-    )
+    reason = None if force else waiting_reason(model, pending, last_typed_at(warehouse, name), now)
     if reason:
         run.waiting = reason
         return run
@@ -224,9 +222,7 @@ def _stage_model(
         load_ids = [p.load_id for p in batch]
         with warehouse.transaction():
             clear_partial(warehouse, name, load_ids)
-            staged, added = type_loads(
-                warehouse, project, name, batch, project.stream_of(model)
-            )
+            staged, added = type_loads(warehouse, project, name, batch, project.stream_of(model))
             crash_point("stage_before_commit")
         crash_point("stage_after_commit")
         run.loads += len(batch)

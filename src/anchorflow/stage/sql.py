@@ -19,8 +19,19 @@ from anchorflow.project import Column, StagingModel, parse_selector
 from anchorflow.warehouse import ident, literal
 
 TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
-INTEGER_TYPES = {"TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                 "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
+INTEGER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
 NUMBER_TYPES = INTEGER_TYPES | {"DOUBLE", "FLOAT", "REAL"} | {"DECIMAL"}
 SALT_VARIABLE = "anchorflow_pii_salt"
 ELEMENT = "__e"
@@ -146,14 +157,27 @@ class Structure:
     def selector_sql(self, selector: str) -> str:
         """A selector over the structure: each field reference becomes its text.
 
-        Casts become TRY_CASTs: a value that does not fit the cast (`'n/a'` for a DOUBLE) makes
-        the selector NULL, so the record is not selected, instead of failing the whole batch.
+        Fields are text, so a field compared with a number is read as a number first. Casts
+        are TRY_CASTs: a value that is not a number (`'n/a'`), or does not fit an explicit cast,
+        makes the selector NULL, so the record is not selected, instead of failing the batch.
         """
         tree = parse_selector(selector)
 
         def lenient(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
                 return exp.TryCast(this=node.this, to=node.args["to"])
+            if isinstance(node, NUMERIC_COMPARISONS):
+                for side in ("this", "expression"):
+                    other = node.args["expression" if side == "this" else "this"]
+                    if isinstance(node.args[side], exp.Column) and _is_number(other):
+                        node.set(side, _as_double(node.args[side]))
+            numbers: list[exp.Expression] = []
+            if isinstance(node, exp.In):
+                numbers = node.expressions
+            elif isinstance(node, exp.Between):
+                numbers = [node.args["low"], node.args["high"]]
+            if isinstance(node.this, exp.Column) and numbers and all(map(_is_number, numbers)):
+                node.set("this", _as_double(node.this))
             return node
 
         def rewrite(node: exp.Expression) -> exp.Expression:
@@ -163,6 +187,19 @@ class Structure:
             return node
 
         return tree.transform(lenient).transform(rewrite).sql("duckdb")
+
+
+NUMERIC_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _is_number(node: exp.Expression | None) -> bool:
+    if isinstance(node, exp.Neg):
+        node = node.this
+    return isinstance(node, exp.Literal) and node.is_number
+
+
+def _as_double(column: exp.Expression) -> exp.Expression:
+    return exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE"))
 
 
 def sqlglot_raw(sql: str) -> exp.Expression:
@@ -187,13 +224,14 @@ def typed_select(
     keys = ""
     if stats:
         lists = ["json_keys(record)"] + [
-            f"list_transform(json_keys(record, {json_path(p)}), lambda k: {literal('.'.join(p) + '.')} || k)"
+            f"list_transform(json_keys(record, {json_path(p)}), "
+            f"lambda k: {literal('.'.join(p) + '.')} || k)"
             for p in structure.parents()
-        ]  # fmt: skip
-        keys = f", list_concat({', '.join(lists)}) AS __keys" if len(lists) > 1 else (
-            f", {lists[0]} AS __keys")  # fmt: skip
-    parsed = f"""SELECT load_id, origin, line_no, json_transform(record, {structure.transform()}) AS s
-               {keys}
+        ]
+        joined = f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
+        keys = f", {joined} AS __keys"
+    transform = f"json_transform(record, {structure.transform()})"
+    parsed = f"""SELECT load_id, origin, line_no, {transform} AS s {keys}
         FROM {source} WHERE {where}"""
     selector = structure.selector()
     if selector:
@@ -204,8 +242,8 @@ def typed_select(
         items = f"CASE WHEN json_type({array}) = 'ARRAY' THEN CAST({array} AS JSON[]) END"
         position = f", {ident(model.explode.position)}"
         parsed = f"""SELECT * EXCLUDE (s), s, unnest({items}) AS {ELEMENT},
-                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER) AS {ident(model.explode.position)}
-            FROM ({parsed})"""  # fmt: skip
+                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]}
+            FROM ({parsed})"""
     typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
     texts = "".join(
         f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail or stats

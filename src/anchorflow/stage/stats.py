@@ -23,7 +23,7 @@ RANGE_TYPES = NUMBER_TYPES | {"TIMESTAMP", "DATE", "TIMESTAMPTZ", "TIME"}
 def sample_filter(percent: float) -> str:
     if percent >= 100:
         return "true"
-    return f"hash(load_id, origin, line_no) % 10000 < {int(round(percent * 100))}"
+    return f"hash(load_id, origin, line_no) % 10000 < {round(percent * 100)}"
 
 
 def field_path(model: StagingModel, column: TypedColumn) -> str:
@@ -66,17 +66,20 @@ def record_field_stats(
         return 0
     where, params = loads_filter(load_ids)
     select, columns = typed_select(
-        model, records or raw_of(project, model),
-        f"{where} AND {sample_filter(model.sample_percent)}", stats=True,
-    )  # fmt: skip
+        model,
+        records or raw_of(project, model),
+        f"{where} AND {sample_filter(model.sample_percent)}",
+        stats=True,
+    )
     structs = ", ".join(_column_stats(model, c, i) for i, c in enumerate(columns))
     mapped = (
-        f"SELECT unnest([{structs}], recursive := true) FROM t" if columns
+        f"SELECT unnest([{structs}], recursive := true) FROM t"
+        if columns
         else "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
         "json_types, 0::BIGINT AS non_null, NULL::VARCHAR AS min_value, NULL::VARCHAR AS "
         "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
         "approx_distinct, NULL::VARCHAR[] AS examples WHERE false"
-    )  # fmt: skip
+    )
     return warehouse.insert(
         f"""INSERT INTO meta.field_stats
         WITH t AS MATERIALIZED ({select}),
