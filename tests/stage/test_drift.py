@@ -215,3 +215,18 @@ def test_objects_the_selector_or_the_exploded_array_read_are_not_new_fields(
     assert rows(project, "SELECT count(*) FROM staging.items") == [(40,)]
     assert rows(project, "SELECT kind, model, field FROM meta.schema_events") == []
     assert receiver.bodies == []
+
+
+def test_a_new_key_no_mapping_path_can_name_is_reported_without_breaking_the_batch(
+    tmp_path: Path,
+) -> None:
+    project = write_project(tmp_path, {"events": events_model()})
+    stream = Stream(project)
+    stream.commit(lambda i: {"plan": "free"})  # the baseline
+    stream.commit(lambda i: {"plan": "free", "we\"ird'key": i})
+    found = rows(
+        project, "SELECT kind, field, detail FROM meta.schema_events WHERE status = 'open'"
+    )
+    assert [(k, f) for k, f, _ in found] == [("new_field", "we\"ird'key")]
+    assert "cannot name" in json.loads(found[0][2])["note"]
+    assert rows(project, "SELECT count(*) FROM staging.events") == [(40,)]

@@ -30,7 +30,7 @@ from typing import Any
 
 from anchorflow.alerts import Alert, AlertSender
 from anchorflow.journal import utcnow
-from anchorflow.project import AmplitudeSource, Project, StagingModel
+from anchorflow.project import JSON_KEY, AmplitudeSource, Project, StagingModel
 from anchorflow.stage.batch import loads_filter, raw_of
 from anchorflow.stage.sql import Structure, json_path
 from anchorflow.stage.stats import sample_filter
@@ -210,7 +210,13 @@ def _describe_new_field(
     load_ids: Sequence[int],
     records: str | None,
 ) -> dict[str, Any]:
-    """The field's JSON types in the batch's sample, the type to map it with, and the snippet."""
+    """The field's JSON types in the batch's sample, the type to map it with, and the snippet.
+
+    The field's name comes from the data: a key a mapping path cannot hold is reported as is,
+    never put into a query.
+    """
+    if not all(JSON_KEY.match(key) for key in field.split(".")):
+        return {"note": "the key holds characters a mapping path cannot name"}
     model = project.staging[name]
     where, params = loads_filter(load_ids)
     path = json_path(field.split("."))
