@@ -171,3 +171,33 @@ def test_composite_key_dedupes_child_rows_across_loads_and_replacements(tmp_path
         "GROUP BY ALL HAVING count(*) > 1)",
     )
     assert dupes == [(0,)]
+
+
+def test_the_text_prefilter_never_drops_a_record_the_selector_takes(tmp_path: Path) -> None:
+    """Records are skipped before parsing when the selector's string cannot be in their text;
+    a record spelling the value with a JSON escape, or nested, must still be selected."""
+    project = write_project(
+        tmp_path,
+        {
+            "buys": selective("event_type = 'purchase' OR event_type = 'refund'"),
+            "inner": selective("event_properties.kind IN ('gift', 'promo')"),
+        },
+    )
+    escaped = '{"uuid": "%s", "event_type": "purchas\\u0065"}' % u(1)
+    commit(
+        project,
+        0,
+        [
+            escaped,
+            {"uuid": u(2), "event_type": "refund"},
+            {"uuid": u(3), "event_type": "view", "note": "purchase"},  # the text, not the field
+            {"uuid": u(4), "event_type": "view", "event_properties": {"kind": "gift"}},
+            '{"uuid": "%s", "event_type": "view", "event_properties": {"kind": "gif\\u0074"}}'
+            % u(5),
+            {"uuid": u(6), "event_type": "view", "event_properties": {"kind": 5}},
+        ],
+    )
+    buys = rows(project, "SELECT event_uuid::VARCHAR FROM staging.buys ORDER BY 1")
+    assert buys == [(u(1),), (u(2),)]
+    inner = rows(project, "SELECT event_uuid::VARCHAR FROM staging.inner ORDER BY 1")
+    assert inner == [(u(4),), (u(5),)]

@@ -202,6 +202,63 @@ def _as_double(column: exp.Expression) -> exp.Expression:
     return exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE"))
 
 
+def _string_text(value: exp.Expression) -> str | None:
+    """The JSON text a record must hold when a field read as text equals this literal.
+
+    Only for a literal that only a JSON string can produce, without escapes: a field read as
+    text is also the text of a number, boolean, null, object or array, whose JSON spelling can
+    differ (1e2 is read as 100.0).
+    """
+    if not isinstance(value, exp.Literal) or not value.is_string:
+        return None
+    try:
+        json.loads(value.this)
+        return None  # the text of a JSON number, true, false, null, object or array
+    except ValueError:
+        pass
+    text = json.dumps(value.this, ensure_ascii=False)
+    if "\\" in text[1:-1] or value.this.lstrip().startswith(("{", "[")):
+        return None
+    return text
+
+
+def _necessary(node: exp.Expression) -> str | None:
+    """A condition on the record's text that every record meeting `node` meets, or None."""
+    if isinstance(node, exp.Paren):
+        return _necessary(node.this)
+    if isinstance(node, exp.EQ):
+        left, right = node.this, node.expression
+        if isinstance(left, exp.Column) or isinstance(right, exp.Column):
+            text = _string_text(right if isinstance(left, exp.Column) else left)
+            return f"strpos(record, {literal(text)}) > 0" if text else None
+        return None
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Column) and node.expressions:
+        texts = [_string_text(v) for v in node.expressions]
+        if all(texts):
+            return " OR ".join(f"strpos(record, {literal(t)}) > 0" for t in texts if t)
+        return None
+    if isinstance(node, exp.And):
+        found = [c for c in (_necessary(node.this), _necessary(node.expression)) if c]
+        return " AND ".join(f"({c})" for c in found) if found else None
+    if isinstance(node, exp.Or):
+        both = [_necessary(node.this), _necessary(node.expression)]
+        return " OR ".join(f"({c})" for c in both if c) if all(both) else None
+    return None
+
+
+def text_prefilter(selector: str | None) -> str | None:
+    """A cheap test on the record's text that skips parsing records the selector cannot match.
+
+    For `model = 'x'` (or IN, AND, OR of such), a record whose model is x holds the text "x"
+    literally, unless it uses JSON escapes; a record with a backslash anywhere is therefore
+    always parsed. So the test never drops a record the selector would take.
+    """
+    if not selector:
+        return None
+    condition = _necessary(parse_selector(selector))
+    return f"(({condition}) OR strpos(record, '\\') > 0)" if condition else None
+
+
 def sqlglot_raw(sql: str) -> exp.Expression:
     """An already generated SQL fragment, kept as is inside a sqlglot tree."""
     return exp.Var(this=sql)
@@ -221,21 +278,30 @@ def typed_select(
     """
     structure = Structure(model, all_json=stats)
     columns = structure.columns()
-    keys = ""
+    prefilter = text_prefilter(model.selector)
+    if prefilter:
+        where = f"{where} AND {prefilter}"
+    transform = f"json_transform(record, {structure.transform()})"
+    record = ", record" if stats else ""
+    parsed = f"SELECT load_id, origin, line_no, {transform} AS s{record} FROM {source} " + (
+        f"WHERE {where}"
+    )
+    selector = structure.selector()
+    if selector:
+        # Materialized, so the engine parses each record once: pushed into the scan's filter,
+        # the selector would parse every record, and the projection the selected ones again.
+        parsed = f"""WITH __parsed AS MATERIALIZED ({parsed})
+            SELECT * FROM __parsed WHERE coalesce({selector}, false)"""
     if stats:
+        # The keys the records hold: the top level, and inside the objects the mapping reads
+        # (from their parsed JSON, which is small, rather than from the record again).
         lists = ["json_keys(record)"] + [
-            f"list_transform(json_keys(record, {json_path(p)}), "
+            f"list_transform(json_keys({structure.text(p, as_json=True)}), "
             f"lambda k: {literal('.'.join(p) + '.')} || k)"
             for p in structure.parents()
         ]
         joined = f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
-        keys = f", {joined} AS __keys"
-    transform = f"json_transform(record, {structure.transform()})"
-    parsed = f"""SELECT load_id, origin, line_no, {transform} AS s {keys}
-        FROM {source} WHERE {where}"""
-    selector = structure.selector()
-    if selector:
-        parsed = f"SELECT * FROM ({parsed}) WHERE coalesce({selector}, false)"
+        parsed = f"SELECT * EXCLUDE (record), {joined} AS __keys FROM ({parsed})"
     position = ""
     if model.explode:
         array = structure.text(model.explode.keys, as_json=True)
