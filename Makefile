@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-quick bench-staging clean
 
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
@@ -27,6 +27,9 @@ bench: $(VENV)/.bench-installed
 
 bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.amplitude_ingest --quick
+
+bench-staging: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.staging
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \

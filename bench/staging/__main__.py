@@ -36,9 +36,39 @@ SAMPLES = [0.0, 10.0, 100.0]
 console = Console(width=120)
 
 
-def run_child(root: Path) -> dict[str, Any]:
-    """Stage in a fresh process; add its peak resident memory (wait4)."""
-    command = [sys.executable, "-m", "bench.staging.run", str(root)]
+def cpu_ticks() -> tuple[int, int]:
+    """All and busy CPU time of the machine so far, in clock ticks (/proc/stat)."""
+    if not Path("/proc/stat").exists():
+        return 0, 0
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(fields), sum(fields) - fields[3] - fields[4]  # idle and iowait are not busy
+
+
+def busy() -> float:
+    """The share of all cores busy over the last half second (other processes on the machine)."""
+    total, used = cpu_ticks()
+    time.sleep(0.5)
+    total2, used2 = cpu_ticks()
+    return (used2 - used) / max(total2 - total, 1)
+
+
+def wait_for_idle(limit: float = 300.0) -> float:
+    """Wait (up to `limit` seconds) until the machine is idle, so a run has the cores to
+    itself; returns how busy it was when the run started (recorded with the run)."""
+    deadline = time.monotonic() + limit
+    load = busy()
+    while load > 0.1 and time.monotonic() < deadline:
+        time.sleep(2)
+        load = busy()
+    return load
+
+
+def run_child(root: Path, patches: list[str] | None = None) -> dict[str, Any]:
+    """Stage in a fresh process once the machine is idle; add its peak resident memory and CPU
+    time (wait4), and how busy the machine was when it started."""
+    load = wait_for_idle()
+    command = [sys.executable, "-m", "bench.staging.run", str(root), *(patches or [])]
+    _, used = cpu_ticks()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
@@ -49,7 +79,59 @@ def run_child(root: Path) -> dict[str, Any]:
             raise SystemExit(f"staging run failed (exit {code}):\n{err.read().decode()[-3000:]}")
         result: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
     result["peak_mb"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["busy_before"] = round(load, 3)
+    # CPU time other processes used while it ran: non-zero means the run shared the cores.
+    _, used2 = cpu_ticks()
+    machine_cpu = (used2 - used) / os.sysconf("SC_CLK_TCK")
+    result["others_cpu_seconds"] = round(max(machine_cpu - result["cpu_seconds"], 0.0), 2)
     return result
+
+
+def staging_run(
+    base: Path,
+    root: Path,
+    percent: float,
+    batch_rows: int,
+    threads: int | None = None,
+    patches: list[str] | None = None,
+    tries: int = 3,
+) -> dict[str, Any]:
+    """One run on a fresh copy of the raw warehouse `base`. A run that shared the cores with
+    other processes (their CPU time above 10% of its own) is run again, up to `tries` times;
+    the least disturbed one is kept and the others' CPU time is recorded with it."""
+    results = []
+    for _ in range(tries):
+        root.mkdir(parents=True)
+        shutil.copyfile(base, root / "warehouse.duckdb")
+        write_project(root, root / "warehouse.duckdb", percent, batch_rows, threads)
+        try:
+            result = run_child(root, patches)
+        finally:
+            shutil.rmtree(root)
+        results.append(result)
+        if result["others_cpu_seconds"] <= max(0.5, 0.1 * result["cpu_seconds"]):
+            break
+        console.print(
+            f"  (disturbed: other processes used {result['others_cpu_seconds']:.1f} CPU s "
+            f"while it ran; again)"
+        )
+    best = min(results, key=lambda r: r["others_cpu_seconds"])
+    best["tries"] = len(results)
+    return best
+
+
+def source_version() -> dict[str, Any]:
+    """The commit measured, and whether src/ differed from it (uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "src_changed": bool(git("status", "--porcelain", "src")),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -88,20 +170,16 @@ def measure(options: argparse.Namespace, work: Path) -> tuple[dict[str, Any], li
         attempts = []
         for attempt in range(options.repeat):
             root = work / f"sample_{percent:g}_{attempt}"
-            copy = root / "warehouse.duckdb"
-            root.mkdir()
-            shutil.copyfile(base, copy)
-            write_project(root, copy, percent, batch_rows, options.threads)
-            result = run_child(root)
+            result = staging_run(base, root, percent, batch_rows, options.threads)
             if result["staged"] != data["rows"]:
                 raise SystemExit(f"staged {result['staged']:,} of {data['rows']:,} rows: {result}")
             console.print(
                 f"sample {percent:g}%: {result['seconds']:.2f} s "
                 f"({data['rows'] / result['seconds']:,.0f} rows/s), "
-                f"close {result['close_seconds']:.2f} s, peak {result['peak_mb']:,.0f} MB"
+                f"close {result['close_seconds']:.2f} s, peak {result['peak_mb']:,.0f} MB, "
+                f"cpu {result['cpu_seconds']:.1f} s (others {result['others_cpu_seconds']:.1f} s)"
             )
             attempts.append(result)
-            shutil.rmtree(root)
         seconds = [a["seconds"] for a in attempts]
         median = statistics.median(seconds)
         chosen = min(attempts, key=lambda a: abs(a["seconds"] - median))
@@ -116,6 +194,10 @@ def measure(options: argparse.Namespace, work: Path) -> tuple[dict[str, Any], li
                 "rows_per_s_with_close": data["rows"] / (median + chosen["close_seconds"]),
                 "batches": sum(m["batches"] for m in chosen["models"].values()),
                 "peak_mb": max(a["peak_mb"] for a in attempts),
+                "cpu_seconds": chosen["cpu_seconds"],
+                "busy_before": [a["busy_before"] for a in attempts],
+                "others_cpu_seconds": [a["others_cpu_seconds"] for a in attempts],
+                "tries": [a["tries"] for a in attempts],
                 "models": chosen["models"],
                 "checks": chosen["checks"],
                 "steps": chosen["steps"],
@@ -127,8 +209,30 @@ def measure(options: argparse.Namespace, work: Path) -> tuple[dict[str, Any], li
     return data | {"batch_rows": batch_rows}, rows
 
 
-def markdown(data: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def markdown(data: dict[str, Any], rows: list[dict[str, Any]], box: dict[str, Any]) -> str:
+    """The section for BENCHMARKS.md: what was measured, on what, and the table."""
+    kinds = ", ".join(f"{k} {v / data['rows']:.0%}" for k, v in data["kinds"].items())
     lines = [
+        "## Raw → typed staging, five models (`bench/staging`)",
+        "",
+        f"**Input.** {data['rows']:,} backend-bus events generated by DuckDB, deterministic "
+        f"(every value from the MD5 of the event's number), {data['bytes_per_event']:.0f} bytes "
+        "of JSON on average, in one "
+        f"raw table as {data['loads']} committed loads: {kinds}. Five staging models, one per "
+        "kind (`selector: model = '<kind>'`), 9–10 typed columns each (UUID, TIMESTAMP, BIGINT, "
+        "INTEGER, DECIMAL, DOUBLE, BOOLEAN, VARCHAR; a third nested in `props`), dedupe on "
+        f"`event_id`, `batch_rows` {data['batch_rows']:,} "
+        f"({rows[0]['batches'] // len(data['kinds'])} batches per model).",
+        "",
+        "**Measured.** `Pipeline.stage(force=True)` for all five models, in a fresh process on a "
+        "fresh copy of the same raw warehouse, once per `sample_percent`: 0 (typing alone), 10 "
+        "and 100 (typing plus field statistics and drift). rows/s is the events staged over all "
+        "models divided by the seconds of `stage`; the checkpoint at close is in the last rows/s "
+        "column. Peak memory is the process's maximum resident set (`wait4`).",
+        "",
+        f"Machine: {box['cores']} cores ({box['cpu']}), {box['memory_gib']} GiB, "
+        f"Python {box['python']}, DuckDB {box['duckdb']}.",
+        "",
         "| statistics | rows | seconds | rows/s | × typing alone | with close: rows/s | peak MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -187,13 +291,16 @@ def main() -> None:
         "machine": machine(),
         "date": datetime.now().isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.staging", *sys.argv[1:]]),
+        "source": source_version(),
         "data": data,
         "wall_seconds": time.perf_counter() - began,
         "rows": rows,
     }
     options.output.parent.mkdir(parents=True, exist_ok=True)
+    snippet = markdown(data, rows, report["machine"])
+    report["markdown"] = snippet
     options.output.write_text(json.dumps(report, indent=2))
-    console.print(markdown(data, rows), markup=False, highlight=False)
+    console.print(snippet, markup=False, highlight=False, soft_wrap=True)
     console.print(f"results: {options.output}  (wall {report['wall_seconds']:.0f} s)")
 
 

@@ -67,7 +67,7 @@ def instrument() -> None:
     runner.crash_point = crash_point
 
 
-def main(root: str) -> dict[str, Any]:
+def main(root: str, patch: list[str]) -> dict[str, Any]:
     instrument()
     project = load_project(root, env={})
     started = time.perf_counter()
@@ -111,4 +111,4 @@ def main(root: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1]), default=str))
+    print(json.dumps(main(sys.argv[1], sys.argv[2:]), default=str))
