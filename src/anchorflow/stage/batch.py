@@ -22,6 +22,7 @@ from anchorflow.errors import AnchorflowError, WarehouseError
 from anchorflow.land import raw_table_name
 from anchorflow.project import Project, StagingModel
 from anchorflow.stage.sql import SALT_VARIABLE, TypedColumn, bad_value, expected, typed_select
+from anchorflow.stage.stats import sample_filter
 from anchorflow.warehouse import Warehouse, ident, literal, table
 
 BATCH = ident("__typed_batch")
@@ -60,10 +61,12 @@ def typed_batch(
     name: str,
     load_ids: Sequence[int] | None,
     records: str | None = None,
+    sample: bool = False,
 ) -> Iterator[list[TypedColumn]]:
     """Build the typed batch of `load_ids` (all of raw when None) as the temp table BATCH.
 
-    `records` replaces raw as the relation read (the in-flight batch of those loads).
+    `records` replaces raw as the relation read (the in-flight batch of those loads). With
+    `sample`, the rows of the model's statistics sample carry their record's map (`__m`).
     """
     model = project.staging[name]
     if project.pii_salt and any(c.pii == "hash" for c in model.columns.values()):
@@ -71,7 +74,8 @@ def typed_batch(
             f"SET VARIABLE {SALT_VARIABLE} = ?", [project.pii_salt.get_secret_value()]
         )
     where, params = loads_filter(load_ids)
-    select, columns = typed_select(model, records or raw_of(project, model), where)
+    sampled = sample_filter(model.sample_percent) if sample and model.sample_percent > 0 else None
+    select, columns = typed_select(model, records or raw_of(project, model), where, sampled)
     warehouse.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH} AS {select}", params)
     try:
         yield columns

@@ -17,7 +17,7 @@ from datetime import datetime
 from anchorflow.crashpoints import crash_point
 from anchorflow.journal import utcnow
 from anchorflow.project import Project, StagingModel
-from anchorflow.stage.batch import BadValues, Staged, stage_batch, typed_batch
+from anchorflow.stage.batch import BATCH, BadValues, Staged, stage_batch, typed_batch
 from anchorflow.stage.drift import detect_drift, record_events
 from anchorflow.stage.stats import record_field_stats
 from anchorflow.warehouse import Warehouse, table
@@ -142,10 +142,11 @@ def type_loads(
     """
     load_ids = [p.load_id for p in loads]
     batch_id = next_batch_id(warehouse)
-    with typed_batch(warehouse, project, name, load_ids, records) as columns:
+    model = project.staging[name]
+    with typed_batch(warehouse, project, name, load_ids, records, sample=True) as columns:
         staged = stage_batch(warehouse, project, name, columns)
+        record_field_stats(warehouse, model, name, BATCH, columns, load_ids, batch_id)
     _record_transfers(warehouse, name, load_ids, batch_id)
-    record_field_stats(warehouse, project, name, load_ids, batch_id, records)
     events = detect_drift(warehouse, project, name, batch_id, load_ids, records)
     added = record_events(warehouse, stream, events, load_ids[-1])
     return staged, added

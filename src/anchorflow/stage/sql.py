@@ -222,7 +222,7 @@ def _string_text(value: exp.Expression) -> str | None:
     return text
 
 
-def _necessary(node: exp.Expression) -> str | None:
+def _necessary(node: exp.Expr) -> str | None:
     """A condition on the record's text that every record meeting `node` meets, or None."""
     if isinstance(node, exp.Paren):
         return _necessary(node.this)
@@ -265,43 +265,38 @@ def sqlglot_raw(sql: str) -> exp.Expression:
 
 
 def typed_select(
-    model: StagingModel, source: str, where: str, stats: bool = False
+    model: StagingModel, source: str, where: str, sample: str | None = None
 ) -> tuple[str, list[TypedColumn]]:
     """The typed batch: load_id, origin, line_no, [position], typed columns, error flags.
 
     `__text_<i>` keeps the text of every column whose cast can fail; `__bad` says some value of
     the row did not fit (a failed cast, or a NULL in a column that is not nullable).
 
-    With `stats`, for field statistics over a sample: every column's text and JSON type
-    (`__text_<i>`, `__type_<i>`), and `__keys`, the field paths the record holds at the levels
-    the mapping describes (the top level, and inside the objects it reads keys from).
+    With `sample` (a condition on load_id, origin and line_no), the rows it picks also carry
+    `__m`, their record as a map of top-level keys to JSON values, for the field statistics:
+    the sample of this model's rows is parsed once more, and nothing else is.
     """
-    structure = Structure(model, all_json=stats)
+    structure = Structure(model)
     columns = structure.columns()
     prefilter = text_prefilter(model.selector)
     if prefilter:
         where = f"{where} AND {prefilter}"
     transform = f"json_transform(record, {structure.transform()})"
-    record = ", record" if stats else ""
-    parsed = f"SELECT load_id, origin, line_no, {transform} AS s{record} FROM {source} " + (
-        f"WHERE {where}"
-    )
+    as_map = "json_transform({}, '\"MAP(VARCHAR, JSON)\"')"
     selector = structure.selector()
     if selector:
         # Materialized, so the engine parses each record once: pushed into the scan's filter,
         # the selector would parse every record, and the projection the selected ones again.
-        parsed = f"""WITH __parsed AS MATERIALIZED ({parsed})
-            SELECT * FROM __parsed WHERE coalesce({selector}, false)"""
-    if stats:
-        # The keys the records hold: the top level, and inside the objects the mapping reads
-        # (from their parsed JSON, which is small, rather than from the record again).
-        lists = ["json_keys(record)"] + [
-            f"list_transform(json_keys({structure.text(p, as_json=True)}), "
-            f"lambda k: {literal('.'.join(p) + '.')} || k)"
-            for p in structure.parents()
-        ]
-        joined = f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
-        parsed = f"SELECT * EXCLUDE (record), {joined} AS __keys FROM ({parsed})"
+        kept = f", CASE WHEN {sample} THEN record END AS __r" if sample else ""
+        parsed = f"""WITH __parsed AS MATERIALIZED (
+                SELECT load_id, origin, line_no, {transform} AS s{kept}
+                FROM {source} WHERE {where})
+            SELECT * {"EXCLUDE (__r), " + as_map.format("__r") + " AS __m" if sample else ""}
+            FROM __parsed WHERE coalesce({selector}, false)"""
+    else:
+        mapped = f", CASE WHEN {sample} THEN {as_map.format('record')} END AS __m" if sample else ""
+        parsed = f"""SELECT load_id, origin, line_no, {transform} AS s{mapped}
+            FROM {source} WHERE {where}"""
     position = ""
     if model.explode:
         array = structure.text(model.explode.keys, as_json=True)
@@ -311,17 +306,9 @@ def typed_select(
                    CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]}
             FROM ({parsed})"""
     typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
-    texts = "".join(
-        f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail or stats
-    )
-    if stats:
-        texts += (
-            "".join(
-                f", json_type({structure.value(c.spec, as_json=True)}) AS __type_{i}"
-                for i, c in enumerate(columns)
-            )
-            + ", __keys"
-        )
+    texts = "".join(f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail)
+    if sample:
+        texts += ", __m"
     checks = [bad_value(c, i) for i, c in enumerate(columns) if c.can_fail]
     sql = f"""SELECT *, {" OR ".join(checks) or "false"} AS __bad
         FROM (SELECT load_id, origin, line_no{position}, {typed}{texts} FROM ({parsed}))"""

@@ -1,20 +1,24 @@
 """Field statistics: per typed batch, model and field, in one engine query over a sample.
 
-The sample is deterministic (a hash of each record's load, file and line), so a rerun computes
-the same numbers. Every mapped column gets its observed JSON types, non-null and null counts,
-min/max (numbers and timestamps) or lengths (text), an approximate distinct count and up to
-three frequent values (never for a column marked `pii`). Every other field the records hold, at
-the levels the mapping describes (the top level and inside the objects it reads from), gets its
-presence count, which is what drift detection needs to see a new or vanished field.
+The sample is deterministic (a hash of each row's load, file and line), so a rerun computes the
+same numbers, and it is taken from the typed batch itself: the typed values are already there,
+and the sampled rows carry their record as a map of top-level keys to JSON values (`__m`), which
+gives the JSON types and the keys present. Raw is not read again.
+
+Every mapped column gets its observed JSON types, non-null and null counts, min/max (numbers and
+timestamps) or lengths (text), an approximate distinct count and up to three frequent values
+(never for a column marked `pii`). Every other field the records hold, at the levels the mapping
+describes (the top level and inside the objects it reads from), gets its presence count, which
+is what drift detection needs to see a new or vanished field. In an exploded model the rows are
+the array's elements; the JSON types of element fields are not collected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anchorflow.project import Project, StagingModel
-from anchorflow.stage.batch import loads_filter, raw_of
-from anchorflow.stage.sql import NUMBER_TYPES, TypedColumn, typed_select
+from anchorflow.project import StagingModel
+from anchorflow.stage.sql import NUMBER_TYPES, TEXT_TYPES, TypedColumn, json_path
 from anchorflow.warehouse import Warehouse, ident, literal
 
 RANGE_TYPES = NUMBER_TYPES | {"TIMESTAMP", "DATE", "TIMESTAMPTZ", "TIME"}
@@ -33,17 +37,30 @@ def field_path(model: StagingModel, column: TypedColumn) -> str:
     return path
 
 
-def _column_stats(model: StagingModel, column: TypedColumn, index: int) -> str:
-    text = f"CAST(__text_{index} AS VARCHAR)"
+def _json_type(column: TypedColumn) -> str:
+    """The JSON type of the column's value, from the sampled row's map of the record."""
+    keys = column.spec.keys
+    if column.spec.in_element or not keys:
+        return "NULL::VARCHAR"
+    head = f"__m[{literal(keys[0])}]"
+    return f"json_type({head})" if len(keys) == 1 else f"json_type({head}, {json_path(keys[1:])})"
+
+
+def _column_stats(model: StagingModel, column: TypedColumn, index: int, texts: set[int]) -> str:
     value = ident(column.name)
+    if column.spec.pii == "hash" or index not in texts:
+        text = f"CAST({value} AS VARCHAR)"  # text types: the value is the text (or its hash)
+    else:
+        text = f"CAST(__text_{index} AS VARCHAR)"
+    kind = _json_type(column)
     ranged = column.type in RANGE_TYPES and not column.spec.pii
-    lengths = column.type in {"VARCHAR", "JSON"}
+    lengths = column.type in TEXT_TYPES
     examples = "NULL" if column.spec.pii else f"approx_top_k({text}, 3)"
     return f"""struct_pack(
         field := {literal(field_path(model, column))},
         column_name := {literal(column.name)},
-        json_types := list(DISTINCT __type_{index}) FILTER (__type_{index} <> 'NULL'),
-        non_null := count(__text_{index}),
+        json_types := list(DISTINCT {kind}) FILTER ({kind} <> 'NULL'),
+        non_null := count({text}),
         min_value := {f"CAST(min({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
         max_value := {f"CAST(max({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
         min_length := {f"min(length({text}))" if lengths else "NULL::BIGINT"},
@@ -52,26 +69,39 @@ def _column_stats(model: StagingModel, column: TypedColumn, index: int) -> str:
         examples := CAST({examples} AS VARCHAR[]))"""
 
 
+def _present_keys(model: StagingModel) -> str:
+    """The field paths a sampled row's record holds: its keys, and those of mapped parents."""
+    parents: list[list[str]] = []
+    for spec in model.columns.values():
+        if not spec.in_element:
+            parents += [spec.keys[:depth] for depth in range(1, len(spec.keys))]
+    lists = ["map_keys(__m)"]
+    for parent in {tuple(p): p for p in parents}.values():
+        head = f"__m[{literal(parent[0])}]"
+        inside = f"json_keys({head})" if len(parent) == 1 else (
+            f"json_keys({head}, {json_path(parent[1:])})")  # fmt: skip
+        prefix = literal(".".join(parent) + ".")
+        lists.append(f"coalesce(list_transform({inside}, lambda k: {prefix} || k), [])")
+    return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
+
+
 def record_field_stats(
     warehouse: Warehouse,
-    project: Project,
+    model: StagingModel,
     name: str,
+    batch: str,
+    columns: list[TypedColumn],
     load_ids: Sequence[int],
     batch_id: int,
-    records: str | None = None,
 ) -> int:
-    """Insert the batch's statistics into meta.field_stats; returns the number of fields."""
-    model = project.staging[name]
+    """Insert the typed batch's statistics into meta.field_stats; returns the number of fields.
+
+    `batch` is the typed batch built with a sample (rows whose `__m` is set).
+    """
     if model.sample_percent <= 0:
         return 0
-    where, params = loads_filter(load_ids)
-    select, columns = typed_select(
-        model,
-        records or raw_of(project, model),
-        f"{where} AND {sample_filter(model.sample_percent)}",
-        stats=True,
-    )
-    structs = ", ".join(_column_stats(model, c, i) for i, c in enumerate(columns))
+    texts = {i for i, c in enumerate(columns) if c.can_fail}
+    structs = ", ".join(_column_stats(model, c, i, texts) for i, c in enumerate(columns))
     mapped = (
         f"SELECT unnest([{structs}], recursive := true) FROM t"
         if columns
@@ -82,15 +112,15 @@ def record_field_stats(
     )
     return warehouse.insert(
         f"""INSERT INTO meta.field_stats
-        WITH t AS MATERIALIZED ({select}),
+        WITH t AS (SELECT * FROM {batch} WHERE __m IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
              mapped AS ({mapped}),
              present AS (SELECT f AS field, count(*) AS present
-                         FROM (SELECT unnest(__keys) AS f FROM t) GROUP BY f)
+                         FROM (SELECT unnest({_present_keys(model)}) AS f FROM t) GROUP BY f)
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,
                coalesce(m.non_null, p.present), s.n - coalesce(m.non_null, p.present),
                m.min_value, m.max_value, m.min_length, m.max_length, m.approx_distinct,
                m.examples, now()::TIMESTAMP
         FROM mapped AS m FULL JOIN present AS p ON m.field = p.field CROSS JOIN sampled AS s""",
-        [*params, batch_id, name, list(load_ids), model.sample_percent],
+        [batch_id, name, list(load_ids), model.sample_percent],
     )
