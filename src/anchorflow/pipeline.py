@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from anchorflow import journal
 from anchorflow.alerts import Alert, AlertSender
 from anchorflow.crashpoints import crash_point
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
@@ -45,6 +45,10 @@ from anchorflow.stage.runner import last_typed_at
 from anchorflow.warehouse import Warehouse, connect, ident, table
 
 log = logging.getLogger(__name__)
+
+
+class _TypingFailed(Exception):
+    """The engine failed while typing a window in its load transaction (then rolled back)."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +225,13 @@ class Pipeline:
         export = AmplitudeExport(name, config)
         try:
             for batch in export.batches(hours):
-                result = self.commit_window(batch)
+                try:
+                    result = self.commit_window(batch)
+                except _TypingFailed as failed:
+                    # Raw must land whatever the mapping does: commit the window untyped; the
+                    # staging step after the loads reports the error, and types it once fixed.
+                    log.warning("%s: typing failed (%s); landing it untyped", batch.origin, failed)
+                    result = self.commit_window(batch, type_in_window=False)
                 send_pending_alerts(self.warehouse, self.project)
                 results.append(result)
                 self.reporter.window_done(result)
@@ -239,8 +249,13 @@ class Pipeline:
             export.close()
         return results
 
-    def commit_window(self, batch: LandBatch) -> WindowResult:
-        """Land, stage, journal and advance one window in a single transaction."""
+    def commit_window(self, batch: LandBatch, type_in_window: bool = True) -> WindowResult:
+        """Land, stage, journal and advance one window in a single transaction.
+
+        An engine error while typing raises `_TypingFailed` (the transaction is rolled back);
+        the caller then commits the window again with `type_in_window=False`, leaving its
+        typing to the staging step.
+        """
         started_at = journal.utcnow()
         timings = dict(batch.timings)
         wh = self.warehouse
@@ -253,14 +268,19 @@ class Pipeline:
                 with self._timed(timings, "land"):
                     landed = land_batch(wh, batch, load_id, view)
                 crash_point("after_land")
+                staged, restored = Staged(0, 0, 0), 0
                 with self._timed(timings, "stage"):
                     records = landed_records(view, load_id, landed, batch)
-                    staged = self._stage_window(batch, load_id, landed.rows, records)
-                    restored = self._restore_orphans(orphans)
-                    events = detect_new_models(
-                        wh, self.project, batch.source, batch.stream, load_id, records
-                    )
-                    record_events(wh, batch.stream, events, load_id)
+                    try:
+                        if type_in_window:
+                            staged = self._stage_window(batch, load_id, landed.rows, records)
+                            events = detect_new_models(
+                                wh, self.project, batch.source, batch.stream, load_id, records
+                            )
+                            record_events(wh, batch.stream, events, load_id)
+                        restored = self._restore_orphans(orphans)
+                    except WarehouseError as error:
+                        raise _TypingFailed(str(error)) from error
             crash_point("after_stage")
             load = journal.LoadRecord(
                 load_id, batch.source, batch.stream, batch.window_start, batch.window_end,

@@ -289,6 +289,38 @@ class StagingModel(Strict):
         return self
 
     @model_validator(mode="after")
+    def _selector_runs_on_odd_values(self) -> StagingModel:
+        if self.selector:
+            from anchorflow.stage.sql import check_selector
+
+            check_selector(self)
+        return self
+
+    @model_validator(mode="after")
+    def _exploded_rows_keep_their_position(self) -> StagingModel:
+        if self.explode and self.key_columns and self.explode.position not in self.key_columns:
+            raise ValueError(
+                f"unique_key must include {self.explode.position!r}: the elements of one record "
+                "share the record's other keys, and all but one would be dropped as duplicates"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _json_columns_do_not_carry_hidden_pii(self) -> StagingModel:
+        for name, col in self.columns.items():
+            if col.type != "JSON" or col.pii:
+                continue
+            for other, inner in self.columns.items():
+                hidden = inner.pii in {"hash", "drop"} and not inner.in_element
+                if hidden and not col.in_element and inner.path.startswith(col.path + "."):
+                    raise ValueError(
+                        f"columns.{name} stores the whole object {col.path}, which holds "
+                        f"{inner.path} (pii: {inner.pii} in columns.{other}); map the object's "
+                        "other keys instead, or give it a pii policy too"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _element_paths_need_explode(self) -> StagingModel:
         for name, col in self.columns.items():
             if col.in_element and not self.explode:
@@ -301,6 +333,7 @@ class StagingModel(Strict):
         seen: dict[str, str] = {}
         keys = [c.keys[0] for c in self.columns.values() if c.keys and not c.in_element]
         keys += [path[0] for path in selector_paths(self.selector)]
+        keys += [self.explode.keys[0]] if self.explode else []
         for key in keys:
             if seen.setdefault(key.lower(), key) != key:
                 raise ValueError(
@@ -422,6 +455,23 @@ class Project(Strict):
                 raise ValueError(
                     f"staging.{name}.source: unknown source {model.source!r} (sources: {known})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _stream_keys_differ_in_more_than_case(self) -> Project:
+        """New-model detection reads the model field and every selector of a stream at once."""
+        for source, config in self.sources.items():
+            seen: dict[str, str] = {}
+            keys = [config.model_field.split(".")[0]] if config.model_field else []
+            for model in self.staging.values():
+                if model.source == source and self.stream_of(model) == config.stream:
+                    keys += [path[0] for path in selector_paths(model.selector)]
+            for key in keys:
+                if seen.setdefault(key.lower(), key) != key:
+                    raise ValueError(
+                        f"sources.{source}: the selectors and model_field of its stream read "
+                        f"JSON keys {seen[key.lower()]!r} and {key!r}, which differ only in case"
+                    )
         return self
 
     @model_validator(mode="after")

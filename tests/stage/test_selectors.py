@@ -173,6 +173,9 @@ def test_composite_key_dedupes_child_rows_across_loads_and_replacements(tmp_path
     assert dupes == [(0,)]
 
 
+ESCAPED_GIFT = '{"uuid": "UUID", "event_type": "view", "event_properties": {"kind": "gif\\u0074"}}'
+
+
 def test_the_text_prefilter_never_drops_a_record_the_selector_takes(tmp_path: Path) -> None:
     """Records are skipped before parsing when the selector's string cannot be in their text;
     a record spelling the value with a JSON escape, or nested, must still be selected."""
@@ -183,7 +186,7 @@ def test_the_text_prefilter_never_drops_a_record_the_selector_takes(tmp_path: Pa
             "inner": selective("event_properties.kind IN ('gift', 'promo')"),
         },
     )
-    escaped = '{"uuid": "%s", "event_type": "purchas\\u0065"}' % u(1)
+    escaped = '{"uuid": "UUID", "event_type": "purchas\\u0065"}'.replace("UUID", u(1))
     commit(
         project,
         0,
@@ -192,8 +195,7 @@ def test_the_text_prefilter_never_drops_a_record_the_selector_takes(tmp_path: Pa
             {"uuid": u(2), "event_type": "refund"},
             {"uuid": u(3), "event_type": "view", "note": "purchase"},  # the text, not the field
             {"uuid": u(4), "event_type": "view", "event_properties": {"kind": "gift"}},
-            '{"uuid": "%s", "event_type": "view", "event_properties": {"kind": "gif\\u0074"}}'
-            % u(5),
+            ESCAPED_GIFT.replace("UUID", u(5)),
             {"uuid": u(6), "event_type": "view", "event_properties": {"kind": 5}},
         ],
     )

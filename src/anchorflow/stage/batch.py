@@ -115,7 +115,10 @@ def stage_batch(
 
 
 def _keyless(model: StagingModel) -> str:
-    return " OR ".join(f"n.{ident(k)} IS NULL" for k in model.key_columns) or "false"
+    """Rows always set aside: no usable unique key, or (exploded) a value that is no array."""
+    rows = [f"n.{ident(k)} IS NULL" for k in model.key_columns]
+    rows += ["n.__not_array"] if model.explode else []
+    return " OR ".join(rows) or "false"
 
 
 def _set_aside(model: StagingModel) -> str:
@@ -193,12 +196,15 @@ def _quarantine(
     """Rows set aside, with their record (read again from raw) and every reason."""
     model = project.staging[name]
     reasons = []
+    if model.explode:
+        not_array = literal(f"{model.explode.path} is not an array")
+        reasons.append(f"CASE WHEN n.__not_array THEN {not_array} END")
     texts = {c.name: i for i, c in enumerate(columns) if c.can_fail}
     for key in model.key_columns:
         spec = model.columns.get(key)
         what = f"the unique key {key}" + (f" (path {spec.path})" if spec else "")
         missing = f"CASE WHEN n.{ident(key)} IS NULL THEN {literal(f'no value for {what}')} END"
-        if key in texts and spec:
+        if key in texts and spec and not spec.pii:  # a pii key's value is never shown
             text = f"n.__text_{texts[key]}"
             missing = (
                 f"CASE WHEN n.{ident(key)} IS NULL THEN CASE WHEN {text} IS NULL THEN "

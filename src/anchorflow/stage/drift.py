@@ -194,6 +194,21 @@ def detect_drift(
                         {"column": column, "was": round(was, 4), "now": round(now, 4)},
                     )
                 )
+    # An unmapped field absent from this batch has no row in its statistics: compare it here.
+    sampled_now = next(iter(current.values()))[5]
+    for field, (_, column, _, prev_non_null, _, prev_sampled) in previous.items():
+        if field in current or column is not None or not prev_sampled:
+            continue
+        rate = prev_non_null / prev_sampled
+        if rate * sampled_now >= EXPECTED_OCCURRENCES and not _ignored(model, field, set()):
+            events.append(
+                SchemaEvent(
+                    "vanished_field",
+                    name,
+                    field,
+                    {"column": None, "previous_rate": round(rate, 4), "sampled": sampled_now},
+                )
+            )
     for field in new_fields:  # only rarely; one small query each, for the mapping snippet
         detail = _describe_new_field(warehouse, project, name, field, load_ids, records)
         detail["present"] = current[field][3]
@@ -297,11 +312,10 @@ def detect_new_models(
     value = structure.text(field.split("."))
     rows = warehouse.query(
         f"""SELECT v, count(*) FROM (
-                SELECT {value} AS v FROM (
+                SELECT {value} AS v, {claimed} AS claimed FROM (
                     SELECT json_transform(record, {structure.transform()}) AS s
-                    FROM {records} WHERE {sample_filter(10.0)})
-                WHERE NOT ({claimed}))
-            WHERE v IS NOT NULL GROUP BY v ORDER BY v"""
+                    FROM {records} WHERE {sample_filter(10.0)}))
+            WHERE v IS NOT NULL GROUP BY v HAVING NOT bool_or(claimed) ORDER BY v"""
     )
     baseline = not warehouse.scalar(
         "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ?",
@@ -344,7 +358,9 @@ def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
             "first_load_id": load_id,
             **json.loads(detail),
         }
-        sender.send(Alert(kind, _subject(kind, model, field), details))
+        deliveries = sender.send(Alert(kind, _subject(kind, model, field), details))
+        if deliveries and not any(d.delivered for d in deliveries):
+            continue  # every target failed: the next run tries again
         warehouse.execute(
             "UPDATE meta.schema_events SET alerted_at = ? WHERE event_id = ?", [utcnow(), event_id]
         )

@@ -240,5 +240,12 @@ def _stage_model(
 def restage_keys(warehouse: Warehouse, project: Project, name: str, keys_table: str) -> int:
     """Stage, from all of raw, the records whose unique key is in `keys_table` and that staging
     lacks (after a backfill replaced the load holding their kept copy)."""
-    with typed_batch(warehouse, project, name, None) as columns:
+    # Only loads this model has typed: a pending load is typed, with its policy, in its turn.
+    typed = [
+        int(r[0])
+        for r in warehouse.query("SELECT load_id FROM meta.transfers WHERE model = ?", [name])
+    ]
+    if not typed:
+        return 0
+    with typed_batch(warehouse, project, name, typed) as columns:
         return stage_batch(warehouse, project, name, columns, keys_from=keys_table).rows

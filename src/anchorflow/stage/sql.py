@@ -55,6 +55,12 @@ def cast(text: str, sql_type: str) -> str:
         return f"CASE WHEN {number} % 1 = 0 THEN TRY_CAST({text} AS {sql_type}) END"
     if sql_type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
         return f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    if sql_type.startswith("DECIMAL"):  # more digits than the scale would be rounded away
+        value = f"TRY_CAST({text} AS {sql_type})"
+        return f"CASE WHEN {value} = TRY_CAST({text} AS DOUBLE) THEN {value} END"
+    if sql_type == "DATE":  # a time of day would be dropped
+        value = f"TRY_CAST({text} AS DATE)"
+        return f"CASE WHEN {value} = TRY_CAST({text} AS TIMESTAMP) THEN {value} END"
     return f"TRY_CAST({text} AS {sql_type})"
 
 
@@ -167,17 +173,22 @@ class Structure:
             if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
                 return exp.TryCast(this=node.this, to=node.args["to"])
             if isinstance(node, NUMERIC_COMPARISONS):
-                for side in ("this", "expression"):
-                    other = node.args["expression" if side == "this" else "this"]
-                    if isinstance(node.args[side], exp.Column) and _is_number(other):
-                        node.set(side, _as_double(node.args[side]))
-            numbers: list[exp.Expression] = []
-            if isinstance(node, exp.In):
-                numbers = node.expressions
-            elif isinstance(node, exp.Between):
-                numbers = [node.args["low"], node.args["high"]]
-            if isinstance(node.this, exp.Column) and numbers and all(map(_is_number, numbers)):
-                node.set("this", _as_double(node.this))
+                for side, other in (("this", "expression"), ("expression", "this")):
+                    target = _literal_type(node.args[other])
+                    if target and _literal_type(node.args[side]) is None:
+                        node.set(side, _try_cast(node.args[side], target))
+            elif isinstance(node, exp.In | exp.Between):
+                values = node.expressions if isinstance(node, exp.In) else [
+                    node.args["low"], node.args["high"]]  # fmt: skip
+                types = {_literal_type(v) for v in values}
+                if len(types) == 1 and None not in types:
+                    node.set("this", _try_cast(node.this, types.pop() or ""))
+                elif isinstance(node, exp.In):  # mixed: compare as text
+                    node.set("expressions", [_as_text(v) for v in values])
+            elif isinstance(node, exp.Not | exp.And | exp.Or):
+                for key in ("this", "expression"):  # a bare field used as a condition
+                    if _is_field(node.args.get(key)):
+                        node.set(key, _try_cast(node.args[key], "BOOLEAN"))
             return node
 
         def rewrite(node: exp.Expression) -> exp.Expression:
@@ -186,20 +197,93 @@ class Structure:
                 return sqlglot_raw(self.text(keys))
             return node
 
-        return tree.transform(lenient).transform(rewrite).sql("duckdb")
+        tree = tree.transform(lenient)
+        if _is_field(tree):  # the whole selector is a field: `is_paid`
+            tree = _try_cast(tree, "BOOLEAN")
+        return tree.transform(rewrite).sql("duckdb")
 
 
 NUMERIC_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
-def _is_number(node: exp.Expression | None) -> bool:
+ODD_VALUES: list[object] = ["x", "", "1", "1.5", "true", "maybe", "2024-01-01", 1, -1.5, True,
+                            None, {}, {"a": 1}, [], [1]]  # fmt: skip
+
+
+def check_selector(model: StagingModel) -> None:
+    """Run the model's selector over records whose fields hold odd values; raise ValueError
+    with one line if the engine fails on one, since in a load that would stop the stream."""
+    import duckdb
+
+    structure = Structure(model)
+    sql = structure.selector()
+    if sql is None:
+        return
+    records = []
+    for value in ODD_VALUES:
+        record: dict[str, object] = {}
+        for path in structure.selector_paths:
+            node = record
+            for key in path[:-1]:
+                child = node.setdefault(key, {})
+                node = child if isinstance(child, dict) else {}
+            node[path[-1]] = value
+        records.append(json.dumps(record))
+    failure = None
+    con = duckdb.connect()
+    try:
+        for text, value in zip(records, ODD_VALUES, strict=True):
+            try:
+                con.execute(
+                    f"SELECT {sql} FROM (SELECT json_transform(?, {structure.transform()}) AS s)",
+                    [text],
+                )
+            except duckdb.Error as error:
+                failure = (value, str(error).splitlines()[0])
+                break
+    finally:
+        con.close()
+        del con  # a traceback keeps its frames' locals: none of the engine's objects in it
+    if failure:
+        raise ValueError(
+            f"selector fails when a field holds {json.dumps(failure[0])} ({failure[1]}); "
+            "read such fields with TRY_CAST"
+        )
+
+
+def _literal_type(node: exp.Expression | None) -> str | None:
+    """DOUBLE or BOOLEAN for a number or boolean literal; VARCHAR for a string; else None."""
     if isinstance(node, exp.Neg):
         node = node.this
-    return isinstance(node, exp.Literal) and node.is_number
+    if isinstance(node, exp.Boolean):
+        return "BOOLEAN"
+    if isinstance(node, exp.Literal):
+        return "DOUBLE" if node.is_number else "VARCHAR"
+    return None
 
 
-def _as_double(column: exp.Expression) -> exp.Expression:
-    return exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE"))
+def _is_field(node: exp.Expression | None) -> bool:
+    return isinstance(node, exp.Column | exp.Paren) and (
+        isinstance(node, exp.Column) or isinstance(node.this, exp.Column)
+    )
+
+
+def _try_cast(node: exp.Expression, sql_type: str) -> exp.Expression:
+    """Fields are text: read as `sql_type` where they meet a literal of it, NULL if they do not
+    fit (so the record is not selected), never an error that stops the batch."""
+    if sql_type == "VARCHAR":
+        return node
+    return exp.TryCast(this=node.copy(), to=exp.DataType.build(sql_type))
+
+
+def _as_text(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        return exp.Literal.string("-" + node.this.this)
+    if isinstance(node, exp.Boolean):
+        return exp.Literal.string("true" if node.this else "false")
+    if isinstance(node, exp.Literal):
+        return exp.Literal.string(node.this)
+    return node
 
 
 def _string_text(value: exp.Expression) -> str | None:
@@ -300,15 +384,24 @@ def typed_select(
     position = ""
     if model.explode:
         array = structure.text(model.explode.keys, as_json=True)
-        items = f"CASE WHEN json_type({array}) = 'ARRAY' THEN CAST({array} AS JSON[]) END"
+        kind = f"json_type({array})"
+        # No array (missing, or JSON null) gives no rows; a value that is not an array gives
+        # one row flagged `__not_array`, which is quarantined with the reason, never dropped.
+        items = (f"CASE WHEN {kind} = 'ARRAY' THEN CAST({array} AS JSON[]) "
+                 f"WHEN {kind} <> 'NULL' THEN [NULL::JSON] END")  # fmt: skip
         position = f", {ident(model.explode.position)}"
         parsed = f"""SELECT * EXCLUDE (s), s, unnest({items}) AS {ELEMENT},
-                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]}
+                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]},
+                   coalesce({kind} NOT IN ('ARRAY', 'NULL'), false) AS __not_array
             FROM ({parsed})"""
+        texts_extra = ", __not_array"
+    else:
+        texts_extra = ""
     typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
     texts = "".join(f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail)
     if sample:
         texts += ", __m"
+    texts += texts_extra
     checks = [bad_value(c, i) for i, c in enumerate(columns) if c.can_fail]
     sql = f"""SELECT *, {" OR ".join(checks) or "false"} AS __bad
         FROM (SELECT load_id, origin, line_no{position}, {typed}{texts} FROM ({parsed}))"""

@@ -1,0 +1,172 @@
+"""What a mapping or the data can do that must neither stop a stream nor lose a record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.errors import ConfigError
+from anchorflow.pipeline import Pipeline
+from anchorflow.project import load_project
+from tests.conftest import available_at, project_dict, table_rows
+from tests.stage.conftest import Receiver
+from tests.stage.helpers import commit, rows, stage, u, write_project
+
+pytestmark = pytest.mark.integration
+
+KEY = {"event_uuid": {"path": "uuid", "type": "UUID"}}
+
+
+def model(**settings: Any) -> dict[str, Any]:
+    columns = settings.pop("columns", {})
+    return {"source": "amplitude", "unique_key": "event_uuid", "columns": {**KEY, **columns},
+            **settings}  # fmt: skip
+
+
+def test_a_selector_meets_values_of_any_type_without_stopping_the_window(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path,
+        {
+            "paid": model(selector="is_paid = true"),
+            "flagged": model(selector="NOT is_test"),
+            "mixed": model(selector="code IN (1, 'a')"),
+        },
+    )
+    commit(project, 0, [
+        {"uuid": u(1), "is_paid": True, "is_test": False, "code": 1},
+        {"uuid": u(2), "is_paid": "maybe", "is_test": "perhaps", "code": "a"},
+        {"uuid": u(3), "is_paid": {"x": 1}, "is_test": [1], "code": {"b": 2}},
+    ])  # fmt: skip
+    assert rows(project, "SELECT count(*) FROM raw.amplitude_events") == [(3,)]
+    paid = rows(project, "SELECT event_uuid::VARCHAR FROM staging.paid")
+    assert paid == [(u(1),)]
+    assert rows(project, "SELECT event_uuid::VARCHAR FROM staging.flagged") == [(u(1),)]
+    mixed = rows(project, "SELECT event_uuid::VARCHAR FROM staging.mixed ORDER BY 1")
+    assert mixed == [(u(1),), (u(2),)]
+
+
+def test_a_selector_the_engine_would_fail_on_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        write_project(tmp_path, {"m": model(selector="coalesce(plan, 1) = 1")})
+    (line,) = error.value.problems
+    assert "selector fails when a field holds" in line and "TRY_CAST" in line
+
+
+def test_explode_quarantines_a_value_that_is_not_an_array(tmp_path: Path) -> None:
+    items = model(
+        explode={"path": "items", "position": "i"},
+        unique_key=["event_uuid", "i"],
+        columns={"item": {"path": "[]", "type": "INTEGER"}},
+    )
+    project = write_project(tmp_path, {"items": items})
+    commit(project, 0, [
+        {"uuid": u(1), "items": [7, 8]},
+        {"uuid": u(2), "items": "oops"},
+        {"uuid": u(3), "items": {"x": 1}},
+        {"uuid": u(4)},  # no array: no elements
+        {"uuid": u(5), "items": []},
+    ])  # fmt: skip
+    staged = rows(project, "SELECT event_uuid::VARCHAR, i, item FROM staging.items ORDER BY 2")
+    assert staged == [(u(1), 0, 7), (u(1), 1, 8)]
+    kept = rows(project, "SELECT line_no, model, reason FROM meta.quarantine ORDER BY 1")
+    assert kept == [(2, "items", "element 0: items is not an array"),
+                    (3, "items", "element 0: items is not an array")]  # fmt: skip
+
+
+def test_explode_needs_the_position_in_the_unique_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        write_project(tmp_path, {"m": model(explode={"path": "items"})})
+    assert "unique_key must include 'position'" in error.value.problems[0]
+
+
+def test_a_whole_object_column_cannot_carry_a_hashed_or_dropped_field(tmp_path: Path) -> None:
+    columns = {"props": {"path": "user_properties", "type": "JSON"},
+               "email": {"path": "user_properties.email", "pii": "drop"}}  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        write_project(tmp_path, {"m": model(columns=columns)})
+    assert "stores the whole object user_properties" in error.value.problems[0]
+
+
+def test_decimal_and_date_columns_refuse_what_they_would_round_or_cut(tmp_path: Path) -> None:
+    columns = {"price": {"type": "DECIMAL(10,2)"}, "day": {"type": "DATE"}}
+    project = write_project(tmp_path, {"m": model(columns=columns)})
+    commit(project, 0, [
+        {"uuid": u(1), "price": "1.25", "day": "2024-03-01"},
+        {"uuid": u(2), "price": "1.239", "day": "2024-03-01 12:30:00"},
+    ])  # fmt: skip
+    staged = rows(project, "SELECT price::VARCHAR, day::VARCHAR FROM staging.m ORDER BY event_uuid")
+    assert staged == [("1.25", "2024-03-01"), (None, None)]
+    errors = rows(project, "SELECT column_name, value FROM meta.type_errors ORDER BY 1")
+    assert errors == [("day", "2024-03-01 12:30:00"), ("price", "1.239")]
+
+
+def test_an_alert_no_target_took_is_sent_again_by_the_next_run(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    project = write_project(
+        tmp_path, {"m": model(sample_percent=100, columns={"plan": "VARCHAR"})},
+        alerts=[{"kind": "webhook", "url": receiver.url}],
+    )  # fmt: skip
+    commit(project, 0, [{"uuid": u(i), "plan": "free"} for i in range(1, 21)])  # baseline
+    stage(project)
+    receiver.down = True
+    commit(project, 1, [{"uuid": u(i), "plan": "free", "arm": "b"} for i in range(21, 41)])
+    stage(project)
+    assert receiver.kinds() == []
+    assert rows(project, "SELECT alerted_at IS NULL FROM meta.schema_events "
+                "WHERE status = 'open'") == [(True,)]  # fmt: skip
+    failed = rows(project, "SELECT count(*) FROM meta.alerts WHERE status = 'failed'")
+    assert failed == [(1,)]
+    receiver.down = False
+    stage(project)
+    assert receiver.kinds() == [("new_field", "m", "arm")]
+    stage(project)
+    assert receiver.kinds() == [("new_field", "m", "arm")]
+
+
+def test_a_model_value_some_records_are_claimed_for_is_not_a_new_model(tmp_path: Path) -> None:
+    project = write_project(tmp_path, {
+        "buys": model(selector="event_type = 'purchase' AND CAST(amount AS DOUBLE) > 0"),
+    })  # fmt: skip
+    commit(project, 0, [{"uuid": u(1), "event_type": "seed"}])  # the stream's baseline load
+    events = [{"uuid": u(i), "event_type": "purchase", "amount": i % 2} for i in range(2, 400)]
+    events += [{"uuid": u(i), "event_type": "refund"} for i in range(400, 800)]
+    commit(project, 1, events)
+    found = rows(project, "SELECT kind, model FROM meta.schema_events WHERE status = 'open'")
+    assert found == [("new_model", "refund")]
+
+
+@pytest.mark.e2e
+def test_a_window_the_engine_cannot_type_lands_untyped_and_the_error_is_reported(
+    emulator: AmplitudeEmulator, tmp_path: Path
+) -> None:
+    """A staging table with a constraint the data breaks (made by hand): raw still lands."""
+    data = project_dict(emulator.base_url)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
+    project = load_project(root)
+    con = duckdb.connect(str(project.warehouse_path))
+    con.execute("CREATE SCHEMA staging")
+    columns = ", ".join(f"{json.dumps(name)} {spec.type}" for name, spec in
+                        project.staging["events"].columns.items())  # fmt: skip
+    con.execute(f"CREATE TABLE staging.events (load_id BIGINT NOT NULL, {columns}, "
+                "CHECK (user_id IS NOT NULL))")  # fmt: skip
+    con.close()
+    with Pipeline(project, now=available_at(2)) as pipeline, pytest.raises(Exception) as error:
+        pipeline.run()
+    assert "CHECK constraint" in str(error.value) or "Constraint" in str(error.value)
+    path = project.warehouse_path
+    loads = table_rows(path, "SELECT count(*), sum(rows) FROM meta.loads")[0]
+    assert (
+        loads[0] == 2
+        and loads[1] == table_rows(path, "SELECT count(*) FROM raw.amplitude_events")[0][0]
+    )
+    assert table_rows(path, "SELECT count(*) FROM meta.transfers") == [(0,)]
+    assert table_rows(path, "SELECT position FROM meta.watermarks")[0][0] == available_at(0)
