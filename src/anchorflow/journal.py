@@ -5,6 +5,7 @@
 - `meta.quarantine`: records that could not be landed or staged, with the reason.
 - `meta.type_errors`: values that did not fit their staging column's type (staged as NULL).
 - `meta.transfers`: per load and staging model, that the load has been typed (and the counts).
+- `meta.staging_mappings`: the mapping each staging table's rows were typed with.
 - `meta.field_stats`: per typed batch, model and field: JSON types, counts, range, examples.
 - `meta.schema_events`: drift (new model, new field, type change, vanished field, null-rate
   jump), one row per problem, with the load it was first seen in and whether it was alerted.
@@ -70,6 +71,9 @@ META_DDL = [
         quarantined BIGINT NOT NULL,
         type_errors BIGINT NOT NULL,
         typed_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.staging_mappings (
+        model VARCHAR NOT NULL,
+        mapping VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.field_stats (
         batch_id BIGINT NOT NULL,
         model VARCHAR NOT NULL,

@@ -170,3 +170,23 @@ def test_a_window_the_engine_cannot_type_lands_untyped_and_the_error_is_reported
     )
     assert table_rows(path, "SELECT count(*) FROM meta.transfers") == [(0,)]
     assert table_rows(path, "SELECT position FROM meta.watermarks")[0][0] == available_at(0)
+
+
+def test_a_changed_mapping_is_refused_until_the_table_is_retyped(tmp_path: Path) -> None:
+    """Hashing a column that was kept must not leave its cleartext in the older rows."""
+    kept = {"m": model(columns={"email": {"type": "VARCHAR", "pii": "keep"}})}
+    project = write_project(tmp_path, kept)
+    commit(project, 0, [{"uuid": u(1), "email": "ann@example.com"}])
+    hashed = {"m": model(columns={"email": {"type": "VARCHAR", "pii": "hash"}})}
+    project = write_project(tmp_path, hashed, pii_salt="s")
+    with pytest.raises(
+        Exception, match=r"the mapping of staging\.m changed .*\(DROP TABLE staging\.m\)"
+    ):
+        stage(project)
+    assert rows(project, "SELECT email FROM staging.m") == [("ann@example.com",)]
+    con = duckdb.connect(str(project.warehouse_path))
+    con.execute("DROP TABLE staging.m")
+    con.close()
+    stage(project)
+    (email,) = rows(project, "SELECT email FROM staging.m")[0]
+    assert len(email) == 64 and "ann" not in email

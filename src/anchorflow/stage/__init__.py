@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlglot import exp
 
 from anchorflow.errors import WarehouseError
@@ -93,8 +95,39 @@ def prepare_tables(warehouse: Warehouse, project: Project, source: str, stream: 
     with warehouse.transaction():
         ensure_raw_table(warehouse, source, stream)
         for name in models_of_stream(project, source, stream):
-            if ensure_staging_table(warehouse, name, project.staging[name]):
+            model = project.staging[name]
+            if ensure_staging_table(warehouse, name, model):
                 forget_transfers(warehouse, name)
+            check_mapping(warehouse, name, model)
+
+
+def mapping_fingerprint(model: StagingModel) -> str:
+    """What decides the rows of staging.<name>: selector, key, explode, and each column's path,
+    type, pii and nullability (not descriptions, thresholds, sampling or drift settings)."""
+    shape = {
+        "selector": model.selector,
+        "unique_key": model.key_columns,
+        "explode": model.explode.model_dump() if model.explode else None,
+        "columns": {n: [c.path, c.type, c.pii, c.nullable] for n, c in model.columns.items()},
+    }
+    return json.dumps(shape, sort_keys=True)
+
+
+def check_mapping(warehouse: Warehouse, name: str, model: StagingModel) -> None:
+    """Refuse to type on top of rows shaped by another mapping (a column now hashed would
+    keep its cleartext in the old rows, a new column would be NULL in them): say how to retype.
+    A table without rows simply takes the new mapping."""
+    wanted = mapping_fingerprint(model)
+    known = warehouse.scalar("SELECT mapping FROM meta.staging_mappings WHERE model = ?", [name])
+    if known == wanted:
+        return
+    if known is not None and warehouse.scalar(f"SELECT count(*) FROM {table('staging', name)}"):
+        raise WarehouseError(
+            f"the mapping of staging.{name} changed since its rows were typed; to retype them, "
+            f"drop the table (DROP TABLE staging.{name}) and run `anchorflow stage {name}`"
+        )
+    warehouse.execute("DELETE FROM meta.staging_mappings WHERE model = ?", [name])
+    warehouse.execute("INSERT INTO meta.staging_mappings VALUES (?, ?)", [name, wanted])
 
 
 def forget_transfers(warehouse: Warehouse, name: str) -> None:
