@@ -66,7 +66,7 @@ def typed_batch(
     """Build the typed batch of `load_ids` (all of raw when None) as the temp table BATCH.
 
     `records` replaces raw as the relation read (the in-flight batch of those loads). With
-    `sample`, the rows of the model's statistics sample carry their record's map (`__m`).
+    `sample`, the rows of the model's statistics sample carry their record's text (`__r`).
     """
     model = project.staging[name]
     if project.pii_salt and any(c.pii == "hash" for c in model.columns.values()):

@@ -210,7 +210,9 @@ def detect_drift(
                 )
             )
     for field in new_fields:  # only rarely; one small query each, for the mapping snippet
-        detail = _describe_new_field(warehouse, project, name, field, load_ids, records)
+        # A baseline event is never alerted: its snippet is `suggest-mapping`'s job.
+        detail = {} if baseline else _describe_new_field(
+            warehouse, project, name, field, load_ids, records)  # fmt: skip
         detail["present"] = current[field][3]
         detail["sampled"] = current[field][5]
         events.append(SchemaEvent("new_field", name, field, detail, baseline))

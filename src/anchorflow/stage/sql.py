@@ -353,12 +353,12 @@ def typed_select(
 ) -> tuple[str, list[TypedColumn]]:
     """The typed batch: load_id, origin, line_no, [position], typed columns, error flags.
 
-    `__text_<i>` keeps the text of every column whose cast can fail; `__bad` says some value of
-    the row did not fit (a failed cast, or a NULL in a column that is not nullable).
+    `__text_<i>` keeps the text of a column whose cast can fail, on the rows where it did not
+    make it (and on sampled rows); `__bad` says some value of the row did not fit (a failed
+    cast, or a NULL in a column that is not nullable).
 
     With `sample` (a condition on load_id, origin and line_no), the rows it picks also carry
-    `__m`, their record as a map of top-level keys to JSON values, for the field statistics:
-    the sample of this model's rows is parsed once more, and nothing else is.
+    `__r`, their record's text, for the field statistics.
     """
     structure = Structure(model)
     columns = structure.columns()
@@ -366,22 +366,17 @@ def typed_select(
     if prefilter:
         where = f"{where} AND {prefilter}"
     transform = f"json_transform(record, {structure.transform()})"
-    as_map = "json_transform({}, '\"MAP(VARCHAR, JSON)\"')"
+    kept = f", CASE WHEN {sample} THEN record END AS __r" if sample else ""
+    parsed = f"""SELECT load_id, origin, line_no, {transform} AS s{kept}
+        FROM {source} WHERE {where}"""
     selector = structure.selector()
     if selector:
         # Materialized, so the engine parses each record once: pushed into the scan's filter,
         # the selector would parse every record, and the projection the selected ones again.
-        kept = f", CASE WHEN {sample} THEN record END AS __r" if sample else ""
-        parsed = f"""WITH __parsed AS MATERIALIZED (
-                SELECT load_id, origin, line_no, {transform} AS s{kept}
-                FROM {source} WHERE {where})
-            SELECT * {"EXCLUDE (__r), " + as_map.format("__r") + " AS __m" if sample else ""}
-            FROM __parsed WHERE coalesce({selector}, false)"""
-    else:
-        mapped = f", CASE WHEN {sample} THEN {as_map.format('record')} END AS __m" if sample else ""
-        parsed = f"""SELECT load_id, origin, line_no, {transform} AS s{mapped}
-            FROM {source} WHERE {where}"""
+        parsed = f"""WITH __parsed AS MATERIALIZED ({parsed})
+            SELECT * FROM __parsed WHERE coalesce({selector}, false)"""
     position = ""
+    extras = ", __r" if sample else ""
     if model.explode:
         array = structure.text(model.explode.keys, as_json=True)
         kind = f"json_type({array})"
@@ -394,26 +389,31 @@ def typed_select(
                    CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]},
                    coalesce({kind} NOT IN ('ARRAY', 'NULL'), false) AS __not_array
             FROM ({parsed})"""
-        texts_extra = ", __not_array"
-    else:
-        texts_extra = ""
+        extras += ", __not_array"
+    failing = [(i, c) for i, c in enumerate(columns) if c.can_fail]
     typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
-    texts = "".join(f", {c.text} AS __text_{i}" for i, c in enumerate(columns) if c.can_fail)
-    if sample:
-        texts += ", __m"
-    texts += texts_extra
-    checks = [bad_value(c, i) for i, c in enumerate(columns) if c.can_fail]
-    sql = f"""SELECT *, {" OR ".join(checks) or "false"} AS __bad
-        FROM (SELECT load_id, origin, line_no{position}, {typed}{texts} FROM ({parsed}))"""
+    texts = "".join(f", {c.text} AS __t_{i}" for i, c in failing)
+    # A text is kept only where it is needed: for a value that did not make it, and for the
+    # statistics' sample. Copying every text into the batch would cost as much as typing.
+    wanted = " OR __r IS NOT NULL" if sample else ""
+    kept_texts = "".join(
+        f", CASE WHEN {ident(c.name)} IS NULL{wanted} THEN __t_{i} END AS __text_{i}"
+        for i, c in failing
+    )
+    checks = [bad_value(c, i, text="__t_") for i, c in failing]
+    names = ", ".join(ident(c.name) for c in columns)
+    sql = f"""SELECT load_id, origin, line_no{position}, {names}{kept_texts}{extras},
+               {" OR ".join(checks) or "false"} AS __bad
+        FROM (SELECT load_id, origin, line_no{position}, {typed}{texts}{extras} FROM ({parsed}))"""
     return sql, columns
 
 
-def bad_value(column: TypedColumn, index: int, row: str = "") -> str:
+def bad_value(column: TypedColumn, index: int, row: str = "", text: str = "__text_") -> str:
     """The row's value of this column did not make it: a failed cast or a missing value.
 
     `row` qualifies the batch's columns (`n.`) where the batch is joined.
     """
-    failed = f"({row}__text_{index} IS NOT NULL AND {row}{ident(column.name)} IS NULL)"
+    failed = f"({row}{text}{index} IS NOT NULL AND {row}{ident(column.name)} IS NULL)"
     if column.spec.nullable:
         return failed
     return f"({row}{ident(column.name)} IS NULL)"

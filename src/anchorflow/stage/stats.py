@@ -2,8 +2,9 @@
 
 The sample is deterministic (a hash of each row's load, file and line), so a rerun computes the
 same numbers, and it is taken from the typed batch itself: the typed values are already there,
-and the sampled rows carry their record as a map of top-level keys to JSON values (`__m`), which
-gives the JSON types and the keys present. Raw is not read again.
+and the sampled rows carry their record's text (`__r`): one `json_type` call with every mapped
+path and one `json_keys` call with the top level and the mapped parents read each sampled record
+once more. Raw is not read again.
 
 Every mapped column gets its observed JSON types, non-null and null counts, min/max (numbers and
 timestamps) or lengths (text), an approximate distinct count and up to three frequent values
@@ -37,22 +38,31 @@ def field_path(model: StagingModel, column: TypedColumn) -> str:
     return path
 
 
-def _json_type(column: TypedColumn) -> str:
-    """The JSON type of the column's value, from the sampled row's map of the record."""
-    keys = column.spec.keys
-    if column.spec.in_element or not keys:
+def _record_paths(columns: list[TypedColumn]) -> list[str]:
+    """The distinct record paths of the columns, in order: `__types[k]` is the k-th one's."""
+    paths: list[str] = []
+    for column in columns:
+        if not column.spec.in_element and column.spec.path not in paths:
+            paths.append(column.spec.path)
+    return paths
+
+
+def _json_type(column: TypedColumn, paths: list[str]) -> str:
+    """The JSON type of the column's value in the sampled row's record."""
+    if column.spec.in_element or not column.spec.keys:
         return "NULL::VARCHAR"
-    head = f"__m[{literal(keys[0])}]"
-    return f"json_type({head})" if len(keys) == 1 else f"json_type({head}, {json_path(keys[1:])})"
+    return f"__types[{paths.index(column.spec.path) + 1}]"
 
 
-def _column_stats(model: StagingModel, column: TypedColumn, index: int, texts: set[int]) -> str:
+def _column_stats(
+    model: StagingModel, column: TypedColumn, index: int, texts: set[int], paths: list[str]
+) -> str:
     value = ident(column.name)
     if column.spec.pii == "hash" or index not in texts:
         text = f"CAST({value} AS VARCHAR)"  # text types: the value is the text (or its hash)
     else:
         text = f"CAST(__text_{index} AS VARCHAR)"
-    kind = _json_type(column)
+    kind = _json_type(column, paths)
     ranged = column.type in RANGE_TYPES and not column.spec.pii
     lengths = column.type in TEXT_TYPES
     examples = "NULL" if column.spec.pii else f"approx_top_k({text}, 3)"
@@ -69,19 +79,21 @@ def _column_stats(model: StagingModel, column: TypedColumn, index: int, texts: s
         examples := CAST({examples} AS VARCHAR[]))"""
 
 
-def _present_keys(model: StagingModel) -> str:
-    """The field paths a sampled row's record holds: its keys, and those of mapped parents."""
-    parents: list[list[str]] = []
+def _parents(model: StagingModel) -> list[list[str]]:
+    """The objects the mapping reads keys inside of (their keys are fields too)."""
+    found: list[list[str]] = []
     for spec in model.columns.values():
         if not spec.in_element:
-            parents += [spec.keys[:depth] for depth in range(1, len(spec.keys))]
-    lists = ["map_keys(__m)"]
-    for parent in {tuple(p): p for p in parents}.values():
-        head = f"__m[{literal(parent[0])}]"
-        inside = f"json_keys({head})" if len(parent) == 1 else (
-            f"json_keys({head}, {json_path(parent[1:])})")  # fmt: skip
+            found += [spec.keys[:d] for d in range(1, len(spec.keys)) if spec.keys[:d] not in found]
+    return found
+
+
+def _present_keys(model: StagingModel) -> str:
+    """The field paths a sampled record holds, from `__keys` (top level, then each parent)."""
+    lists = ["coalesce(__keys[1], [])"]
+    for index, parent in enumerate(_parents(model), start=2):
         prefix = literal(".".join(parent) + ".")
-        lists.append(f"coalesce(list_transform({inside}, lambda k: {prefix} || k), [])")
+        lists.append(f"list_transform(coalesce(__keys[{index}], []), lambda k: {prefix} || k)")
     return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
 
 
@@ -96,12 +108,16 @@ def record_field_stats(
 ) -> int:
     """Insert the typed batch's statistics into meta.field_stats; returns the number of fields.
 
-    `batch` is the typed batch built with a sample (rows whose `__m` is set).
+    `batch` is the typed batch built with a sample (rows whose `__r` is set).
     """
     if model.sample_percent <= 0:
         return 0
     texts = {i for i, c in enumerate(columns) if c.can_fail}
-    structs = ", ".join(_column_stats(model, c, i, texts) for i, c in enumerate(columns))
+    paths = _record_paths(columns)
+    structs = ", ".join(_column_stats(model, c, i, texts, paths) for i, c in enumerate(columns))
+    path_list = "[" + ", ".join(json_path(p.split(".")) for p in paths) + "]::VARCHAR[]"
+    key_list = "[" + ", ".join(["'$'"] + [json_path(p) for p in _parents(model)]) + "]"
+    types = f"json_type(__r, {path_list})" if paths else "NULL::VARCHAR[]"
     mapped = (
         f"SELECT unnest([{structs}], recursive := true) FROM t"
         if columns
@@ -112,7 +128,8 @@ def record_field_stats(
     )
     return warehouse.insert(
         f"""INSERT INTO meta.field_stats
-        WITH t AS (SELECT * FROM {batch} WHERE __m IS NOT NULL),
+        WITH t AS (SELECT *, {types} AS __types, json_keys(__r, {key_list}) AS __keys
+                   FROM {batch} WHERE __r IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
              mapped AS ({mapped}),
              present AS (SELECT f AS field, count(*) AS present
