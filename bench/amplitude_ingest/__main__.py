@@ -69,8 +69,10 @@ def run_child(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def anchorflow_project(work: Path, memory_limit: str | None) -> Path:
-    """The demo project's source and staging mapping, with its own warehouse in `work`."""
+    """The demo project's source and its `events` model (every event, 20 columns, the mapping
+    the peers are compared on), with its own warehouse in `work`."""
     demo = yaml.safe_load((ROOT / "examples/product_analytics/anchorflow.yml").read_text())
+    demo["staging"] = {"events": demo["staging"]["events"]}
     demo["sources"]["amplitude"]["start"] = START.strftime("%Y%m%dT%H")
     demo["warehouse"] = {"path": str(work / "anchorflow.duckdb")}
     if memory_limit:
