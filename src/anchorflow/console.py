@@ -81,7 +81,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(
             f"loaded {len(windows)} hour(s) "
             f"{format_hour(windows[0].window_start)}..{format_hour(windows[-1].window_start)}: "
-            f"{summary.rows:,} rows landed, {summary.staged:,} staged, "
+            f"{summary.rows:,} rows landed, {summary.staged:,} staged rows over all models, "
             f"{summary.quarantined:,} quarantined"
             + (f", {replaced} replaced an earlier load" if replaced else "")
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
