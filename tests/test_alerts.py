@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +14,10 @@ from anchorflow.errors import ConfigError, TerminalSourceError
 from anchorflow.pipeline import Pipeline
 from anchorflow.project import Project, load_project
 from tests.conftest import available_at, project_dict, table_rows
+from tests.receiver import SECRET_PATH, Receiver, running_receiver
 
 pytestmark = pytest.mark.integration
-SECRET_PATH = "/services/T000/B000/secret-token"
-
-
-class Receiver:
-    """A webhook endpoint that records every POST and fails the first `failures` of them."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.failures = failures
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.bodies.append(body)
-                failing = len(receiver.bodies) <= receiver.failures
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
+receiver = pytest.fixture(running_receiver)
 
 
 def project_with_alerts(root: Path, base_url: str, alerts: list[dict[str, Any]]) -> Project:

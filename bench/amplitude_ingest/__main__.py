@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from rich.table import Table
 
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, write_export_files
 from anchorflow.synth.amplitude import SynthSpec
+from bench.machine import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench" / "data" / "amplitude_50k"
@@ -134,23 +134,6 @@ def measure(size: str, hours: int, base_url: str, work: Path) -> list[dict[str, 
         if base and "events_per_s" in row:
             row["anchorflow_x"] = base["events_per_s"] / row["events_per_s"]
     return rows
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory, 1),
-        "python": platform.python_version(),
-        "system": platform.platform(),
-    }
 
 
 def show(rows: list[dict[str, Any]]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -24,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from bench.machine import machine
 from bench.staging.workload import generate, write_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,24 +130,6 @@ def source_version() -> dict[str, Any]:
     return {
         "commit": git("rev-parse", "HEAD"),
         "src_changed": bool(git("status", "--porcelain", "src")),
-    }
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory, 1),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "system": platform.platform(),
     }
 
 

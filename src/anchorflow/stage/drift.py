@@ -30,7 +30,7 @@ from typing import Any
 
 from anchorflow.alerts import Alert, AlertSender
 from anchorflow.journal import utcnow
-from anchorflow.project import JSON_KEY, AmplitudeSource, Project, StagingModel
+from anchorflow.project import JSON_KEY, AmplitudeSource, Project, StagingModel, selector_paths
 from anchorflow.stage.batch import loads_filter, raw_of
 from anchorflow.stage.sql import Structure, json_path
 from anchorflow.stage.stats import sample_filter
@@ -88,7 +88,7 @@ def known_paths(model: StagingModel) -> set[str]:
     """Paths the mapping accounts for: mapped (or dropped) columns, their parents, selector
     fields and the exploded array."""
     paths = [spec.keys for spec in model.columns.values() if not spec.in_element]
-    paths += Structure(model).selector_paths
+    paths += selector_paths(model.selector)
     if model.explode:
         paths.append(model.explode.keys)
     # A path's parents are read too (`event_properties` for `event_properties.amount`).
@@ -306,7 +306,7 @@ def detect_new_models(
     structure = Structure(
         selective[0],
         extra_paths=[field.split(".")]
-        + [path for model in selective for path in Structure(model).selector_paths],
+        + [path for model in selective for path in selector_paths(model.selector)],
     )
     claimed = " OR ".join(
         f"coalesce({structure.selector_sql(m.selector or 'false')}, false)" for m in selective

@@ -120,12 +120,8 @@ def clear_partial(warehouse: Warehouse, name: str, load_ids: Sequence[int]) -> N
 
 
 def next_batch_id(warehouse: Warehouse) -> int:
-    return int(
-        warehouse.scalar(
-            "SELECT greatest((SELECT coalesce(max(batch_id), 0) FROM meta.transfers), "
-            "(SELECT coalesce(max(batch_id), 0) FROM meta.field_stats)) + 1"
-        )
-    )
+    # A batch's statistics are written with its transfer rows, and forgotten with them.
+    return int(warehouse.scalar("SELECT coalesce(max(batch_id), 0) + 1 FROM meta.transfers"))
 
 
 def type_loads(

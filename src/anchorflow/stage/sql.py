@@ -9,13 +9,14 @@ cast can fail, so a value that does not fit its type is visible instead of vanis
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from anchorflow.project import Column, StagingModel, parse_selector
+from anchorflow.project import Column, StagingModel, parse_selector, selector_paths
 from anchorflow.warehouse import ident, literal
 
 TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
@@ -86,12 +87,19 @@ class TypedColumn:
         return self.type not in TEXT_TYPES or not self.spec.nullable
 
 
+def mapped_parents(model: StagingModel) -> list[list[str]]:
+    """The objects the mapping reads keys inside of (their keys are fields too), in order."""
+    found: list[list[str]] = []
+    for spec in model.columns.values():
+        if not spec.in_element:
+            found += [spec.keys[:d] for d in range(1, len(spec.keys)) if spec.keys[:d] not in found]
+    return found
+
+
 class Structure:
     """The top-level keys a model reads, and how (text or JSON), plus text expressions."""
 
-    def __init__(
-        self, model: StagingModel, all_json: bool = False, extra_paths: Sequence[list[str]] = ()
-    ) -> None:
+    def __init__(self, model: StagingModel, extra_paths: Sequence[list[str]] = ()) -> None:
         self.model = model
         wanted: dict[str, str] = {}
         for spec in model.stored_columns.values():
@@ -103,7 +111,7 @@ class Structure:
             self._want(wanted, path[0], "VARCHAR" if len(path) == 1 else "JSON")
         if model.explode:
             self._want(wanted, model.explode.keys[0], "JSON")
-        self.keys = {key: "JSON" for key in wanted} if all_json else wanted
+        self.keys = wanted
 
     @staticmethod
     def _want(wanted: dict[str, str], key: str, how: str) -> None:
@@ -112,10 +120,7 @@ class Structure:
 
     @property
     def selector_paths(self) -> list[list[str]]:
-        if not self.model.selector:
-            return []
-        tree = parse_selector(self.model.selector)
-        return [[p.name for p in column.parts] for column in tree.find_all(exp.Column)]
+        return selector_paths(self.model.selector)
 
     def transform(self) -> str:
         return literal(json.dumps(self.keys))
@@ -146,16 +151,6 @@ class Structure:
             TypedColumn(name, spec, self.value(spec, spec.type == "JSON"))
             for name, spec in self.model.stored_columns.items()
         ]
-
-    def parents(self) -> list[list[str]]:
-        """The objects the mapping reads keys inside of (their keys are fields too)."""
-        found: list[list[str]] = []
-        for spec in self.model.columns.values():
-            if not spec.in_element:
-                for depth in range(1, len(spec.keys)):
-                    if spec.keys[:depth] not in found:
-                        found.append(spec.keys[:depth])
-        return found
 
     def selector(self) -> str | None:
         return self.selector_sql(self.model.selector) if self.model.selector else None
@@ -213,42 +208,47 @@ ODD_VALUES: list[object] = ["x", "", "1", "1.5", "true", "maybe", "2024-01-01", 
 def check_selector(model: StagingModel) -> None:
     """Run the model's selector over records whose fields hold odd values; raise ValueError
     with one line if the engine fails on one, since in a load that would stop the stream."""
-    import duckdb
-
     structure = Structure(model)
     sql = structure.selector()
     if sql is None:
         return
-    records = []
-    for value in ODD_VALUES:
-        record: dict[str, object] = {}
-        for path in structure.selector_paths:
-            node = record
-            for key in path[:-1]:
-                child = node.setdefault(key, {})
-                node = child if isinstance(child, dict) else {}
-            node[path[-1]] = value
-        records.append(json.dumps(record))
-    failure = None
-    con = duckdb.connect()
-    try:
-        for text, value in zip(records, ODD_VALUES, strict=True):
-            try:
-                con.execute(
-                    f"SELECT {sql} FROM (SELECT json_transform(?, {structure.transform()}) AS s)",
-                    [text],
-                )
-            except duckdb.Error as error:
-                failure = (value, str(error).splitlines()[0])
-                break
-    finally:
-        con.close()
-        del con  # a traceback keeps its frames' locals: none of the engine's objects in it
+    paths = tuple(tuple(path) for path in structure.selector_paths)
+    failure = _first_failure(sql, structure.transform(), paths)
     if failure:
         raise ValueError(
-            f"selector fails when a field holds {json.dumps(failure[0])} ({failure[1]}); "
+            f"selector fails when a field holds {failure[0]} ({failure[1]}); "
             "read such fields with TRY_CAST"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _first_failure(
+    sql: str, transform: str, paths: tuple[tuple[str, ...], ...]
+) -> tuple[str, str] | None:
+    """The odd value (as JSON) the selector fails on, and the engine's message; cached, since
+    every load of the project checks every selector again."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for value in ODD_VALUES:
+            record: dict[str, object] = {}
+            for path in paths:
+                node = record
+                for key in path[:-1]:
+                    child = node.setdefault(key, {})
+                    node = child if isinstance(child, dict) else {}
+                node[path[-1]] = value
+            try:
+                con.execute(
+                    f"SELECT {sql} FROM (SELECT json_transform(?, {transform}) AS s)",
+                    [json.dumps(record)],
+                )
+            except duckdb.Error as error:
+                return json.dumps(value), str(error).splitlines()[0]
+        return None
+    finally:
+        con.close()
 
 
 def _literal_type(node: exp.Expression | None) -> str | None:

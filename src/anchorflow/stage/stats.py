@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from anchorflow.project import StagingModel
-from anchorflow.stage.sql import NUMBER_TYPES, TEXT_TYPES, TypedColumn, json_path
+from anchorflow.stage.sql import NUMBER_TYPES, TEXT_TYPES, TypedColumn, json_path, mapped_parents
 from anchorflow.warehouse import Warehouse, ident, literal
 
 RANGE_TYPES = NUMBER_TYPES | {"TIMESTAMP", "DATE", "TIMESTAMPTZ", "TIME"}
@@ -79,19 +79,10 @@ def _column_stats(
         examples := CAST({examples} AS VARCHAR[]))"""
 
 
-def _parents(model: StagingModel) -> list[list[str]]:
-    """The objects the mapping reads keys inside of (their keys are fields too)."""
-    found: list[list[str]] = []
-    for spec in model.columns.values():
-        if not spec.in_element:
-            found += [spec.keys[:d] for d in range(1, len(spec.keys)) if spec.keys[:d] not in found]
-    return found
-
-
 def _present_keys(model: StagingModel) -> str:
     """The field paths a sampled record holds, from `__keys` (top level, then each parent)."""
     lists = ["coalesce(__keys[1], [])"]
-    for index, parent in enumerate(_parents(model), start=2):
+    for index, parent in enumerate(mapped_parents(model), start=2):
         prefix = literal(".".join(parent) + ".")
         lists.append(f"list_transform(coalesce(__keys[{index}], []), lambda k: {prefix} || k)")
     return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
@@ -116,7 +107,7 @@ def record_field_stats(
     paths = _record_paths(columns)
     structs = ", ".join(_column_stats(model, c, i, texts, paths) for i, c in enumerate(columns))
     path_list = "[" + ", ".join(json_path(p.split(".")) for p in paths) + "]::VARCHAR[]"
-    key_list = "[" + ", ".join(["'$'"] + [json_path(p) for p in _parents(model)]) + "]"
+    key_list = "[" + ", ".join(["'$'"] + [json_path(p) for p in mapped_parents(model)]) + "]"
     types = f"json_type(__r, {path_list})" if paths else "NULL::VARCHAR[]"
     mapped = (
         f"SELECT unnest([{structs}], recursive := true) FROM t"
