@@ -268,6 +268,118 @@ def suggest_mapping(
 
 
 @app.command()
+def anchor(project: ProjectOption = None, verbose: VerboseOption = False) -> None:
+    """Load typed staging rows that the anchor model does not hold yet (`run` does it too).
+
+    Entities and knots first, then every attribute and tie, each in its own transaction and
+    checked for integrity; a failed check alerts, rolls that table back and exits 1.
+    """
+    from anchorflow.console import print_anchor
+
+    _setup_logging(verbose)
+    print_anchor(console, _with_pipeline(project, lambda p: p.anchor()))
+
+
+@app.command()
+def model(project: ProjectOption = None) -> None:
+    """The anchor model on one page: entities, knots, attributes and ties, with their history
+    kind, source model, row counts, latest change and loads still to anchor."""
+    from anchorflow.console import print_model
+
+    print_model(console, _with_pipeline(project, lambda p: p.describe_model()))
+
+
+@app.command()
+def query(
+    entity: Annotated[str, typer.Argument(help="The entity, e.g. User.")],
+    attrs: Annotated[
+        str | None,
+        typer.Option("--attrs", help="Comma-separated attributes (default: all of them)."),
+    ] = None,
+    ties: Annotated[
+        str | None, typer.Option("--ties", help="Comma-separated ties to add partner ids from.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Values in force at this instant, e.g. 2024-03-02T12:00."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table (print), csv or parquet (needs --output).")
+    ] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.", min=0)] = None,
+    project: ProjectOption = None,
+) -> None:
+    """One row per entity with only the attributes asked for: joins nothing else.
+
+    Without --as-of the values are the latest (scd0: the first); with it, each scd2 attribute
+    shows the value in force then, scd0 the first value if it existed by then, scd1 the latest.
+    """
+    from anchorflow.anchor.query import FORMATS, export
+    from anchorflow.console import print_arrow
+
+    if fmt not in FORMATS:
+        guarded(lambda: _fail(f"query: --format must be one of {', '.join(FORMATS)}"))
+    if fmt != "table" and output is None:
+        guarded(lambda: _fail(f"query: --format {fmt} writes a file; give --output PATH"))
+    instant = guarded(lambda: _instant(as_of)) if as_of else None
+    chosen = [a.strip() for a in attrs.split(",") if a.strip()] if attrs is not None else None
+    related = [t.strip() for t in ties.split(",") if t.strip()] if ties else []
+    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
+    if fmt == "table":
+        print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
+        return
+    assert output is not None
+    export(result, fmt, output)
+    console.print(f"wrote {result.num_rows:,} rows to {output}")
+
+
+def _fail(message: str) -> None:
+    raise ConfigError([message])
+
+
+def _instant(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            [f"query: --as-of expects an ISO timestamp such as 2024-03-02T12:00, got {value!r}"]
+        ) from None
+
+
+@app.command()
+def rollback(
+    load_id: Annotated[int, typer.Argument(help="The load to remove (see `anchorflow status`).")],
+    project: ProjectOption = None,
+) -> None:
+    """Remove a load from staging, the anchor model and the marts, keeping its raw records;
+    the next `run` (or `stage --force`) types and anchors it again."""
+    counts = _with_pipeline(project, lambda p: p.rollback(load_id))
+    for name, rows in sorted(counts.items()):
+        console.print(f"removed {rows:,} row(s) from {name}")
+    console.print(f"load {load_id} rolled back; `anchorflow run` loads it again")
+
+
+@app.command()
+def forget(
+    entity: Annotated[str, typer.Argument(help="The entity, e.g. User.")],
+    key: Annotated[list[str], typer.Argument(help="Its natural key (one value per key column).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Erase an entity everywhere (GDPR): its anchor rows, attribute values and ties, the staging
+    rows and raw records that carry its key, and their traces in the journal. Leaves an audit
+    row in meta.erasures with counts only. Cannot be undone."""
+    if not yes:
+        typer.confirm(f"Erase this {entity} from every layer, raw included?", abort=True)
+    counts = _with_pipeline(project, lambda p: p.forget(entity, key))
+    for name, rows in sorted(counts.items()):
+        console.print(f"erased {rows:,} row(s) from {name}")
+    if not counts:
+        console.print(f"no {entity} with that key was found; nothing was erased")
+
+
+@app.command()
 def demo(
     project: ProjectOption = Path("examples/product_analytics"),
     hours: Annotated[int, typer.Option(help="Hours of traffic to generate and load.")] = 72,

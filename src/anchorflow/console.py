@@ -36,7 +36,21 @@ class ProgressReporter:
     def windows_planned(self, source: str, count: int) -> None:
         self.rows[source] = 0
         self.files[source] = 0
-        self.tasks[source] = self.progress.add_task(source, total=count, rows="", hour="")
+        self.tasks[source] = self.progress.add_task(
+            source, total=count, rows="", hour="", unit="hours"
+        )
+
+    def anchor_planned(self, tables: int) -> None:
+        self.tasks["anchor"] = self.progress.add_task(
+            "anchor", total=tables, rows="", hour="", unit="tables"
+        )
+
+    def anchor_table_done(self, run: Any) -> None:
+        self.rows["anchor"] = self.rows.get("anchor", 0) + run.inserted
+        self.progress.update(
+            self.tasks["anchor"], advance=1, hour=run.table,
+            rows=f"{self.rows['anchor']:,} rows inserted",
+        )  # fmt: skip
 
     def window_done(self, result: WindowResult) -> None:
         self.rows[result.source] += result.rows
@@ -61,7 +75,7 @@ def run_with_progress(
         TextColumn("{task.fields[hour]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("hours"),
+        TextColumn("{task.fields[unit]}"),
         TextColumn("{task.fields[rows]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
@@ -87,6 +101,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
         )
     print_staging(console, summary.staging)
+    if summary.anchor is not None:
+        print_anchor(console, summary.anchor)
     for mart in summary.marts:
         console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
 
@@ -102,6 +118,33 @@ def print_staging(console: Console, runs: list[Any]) -> None:
             )
         elif run.waiting:
             console.print(f"waiting {run.model}: {run.waiting}")
+
+
+def print_anchor(console: Console, run: Any) -> None:
+    loaded = [t for t in run.targets if t.loads]
+    if not loaded:
+        console.print("anchor model: up to date")
+        return
+    observed = sum(t.observed for t in loaded if t.kind in ("attribute", "tie"))
+    console.print(
+        f"anchor model: {len(loaded)} table(s) loaded, {run.inserted:,} rows inserted from "
+        f"{observed:,} observations in {run.seconds:.1f}s"
+    )
+
+
+def print_model(console: Console, infos: list[Any]) -> None:
+    """The one-page description: every anchor table, its history kind, rows and freshness."""
+    print_table(
+        console,
+        "anchor model",
+        ["table", "kind", "declared", "from", "rows", "ids", "latest change", "last load",
+         "pending loads"],
+        [
+            [i.table, i.kind, i.detail, i.source, i.rows, i.ids, i.last_change, i.last_load,
+             i.pending_loads]
+            for i in infos
+        ],
+    )  # fmt: skip
 
 
 def print_fields(console: Console, model: str, stats: dict[str, Any]) -> None:
@@ -204,3 +247,11 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         console, "last runs", ["run", "command", "status", "started", "detail"], status["runs"]
     )
     console.print(f"quarantined records: {status['quarantined']:,} (see meta.quarantine)")
+
+
+def print_arrow(console: Console, result: Any, title: str, max_rows: int = 50) -> None:
+    """An Arrow table as a rich table: the first `max_rows` rows, and how many there are."""
+    rows = result.slice(0, max_rows).to_pylist()
+    print_table(console, title, list(result.column_names), [list(r.values()) for r in rows])
+    if result.num_rows > max_rows:
+        console.print(f"… {result.num_rows - max_rows:,} more row(s); use --output to export")

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from anchorflow.console import print_summary, print_table, run_with_progress
+from anchorflow.console import (
+    print_arrow,
+    print_model,
+    print_summary,
+    print_table,
+    run_with_progress,
+)
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
 from anchorflow.emulators.amplitude_faults import parse_fault
 from anchorflow.errors import ConfigError
@@ -139,6 +145,18 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
             "SELECT day, platform, active_users, events FROM marts.daily_active_users "
             "ORDER BY day, platform"
         )
+        anchor = pipeline.describe_model()
+        users, moved = None, 0
+        if "User" in pipeline.plan.entities:  # the demo project's model
+            # A user's attributes as they were at noon of the first day, through the query builder:
+            # only the attribute and tie tables asked for are joined.
+            noon = start + timedelta(hours=12)
+            users = pipeline.query("User", ["country", "plan", "first_platform"],
+                                   ["Device_User"], as_of=noon, limit=5)  # fmt: skip
+            moved = wh.scalar(
+                'SELECT count(*) FROM (SELECT id FROM anchor."User_history" '
+                "WHERE attribute = 'plan' GROUP BY id HAVING count(*) > 1) AS m"
+            )
     print_table(
         console, "staging models (meta.transfers)",
         ["model", "loads typed", "rows staged", "type errors", "quarantined"], models,
@@ -147,6 +165,15 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
         console, "schema drift (meta.schema_events; alerted once each)",
         ["id", "kind", "model", "field", "first load", "detail or mapping to add"], events,
     )  # fmt: skip
+    if anchor:
+        print_model(console, anchor)
+    if users is not None:
+        title = (
+            "anchorflow query User --attrs country,plan,first_platform --ties Device_User "
+            f"--as-of {start + timedelta(hours=12):%Y-%m-%dT%H:%M} --limit 5"
+        )
+        print_arrow(console, users, title)
+        console.print(f"{moved:,} users changed plan at least once (anchor.User_history)")
     print_table(
         console, "marts.daily_active_users", ["day", "platform", "active users", "events"], rows
     )

@@ -33,3 +33,11 @@ class TerminalSourceError(SourceError):
 
 class WarehouseError(AnchorflowError):
     """The warehouse refused a statement or is in a state we cannot continue from."""
+
+
+class ModelError(AnchorflowError):
+    """The anchor model in the warehouse cannot take the declared change without a migration."""
+
+
+class IntegrityError(AnchorflowError):
+    """An integrity check of the anchor model failed after a load (the load was rolled back)."""

@@ -9,6 +9,9 @@
 - `meta.field_stats`: per typed batch, model and field: JSON types, counts, range, examples.
 - `meta.schema_events`: drift (new model, new field, type change, vanished field, null-rate
   jump), one row per problem, with the load it was first seen in and whether it was alerted.
+- `meta.anchor_transfers`: per load, staging model and anchor table, that the load is in it.
+- `meta.anchor_tables`: the declaration each anchor table's rows were loaded under.
+- `meta.erasures`: every `forget`, with counts and without the personal data it erased.
 - `meta.runs`: every command that ran, with its outcome (failures included).
 - `meta.alerts`: every alert and whether it was delivered.
 
@@ -112,6 +115,24 @@ META_DDL = [
         status VARCHAR NOT NULL,
         attempts INTEGER NOT NULL,
         error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.anchor_transfers (
+        load_id BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        observed BIGINT NOT NULL,
+        inserted BIGINT NOT NULL,
+        without_key BIGINT NOT NULL,
+        max_changed_at TIMESTAMP,
+        anchored_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.anchor_tables (
+        table_name VARCHAR NOT NULL,
+        declaration VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.erasures (
+        erasure_id BIGINT NOT NULL,
+        entity VARCHAR NOT NULL,
+        erased_at TIMESTAMP NOT NULL,
+        counts VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.runs (
         run_id BIGINT NOT NULL,
         command VARCHAR NOT NULL,
@@ -144,7 +165,7 @@ class LoadRecord:
 
 
 def ensure_journal(warehouse: Warehouse) -> None:
-    for schema in ("raw", "staging", "meta", "marts"):
+    for schema in ("raw", "staging", "anchor", "meta", "marts"):
         warehouse.create_schema(schema)
     for ddl in META_DDL:
         warehouse.execute(ddl)

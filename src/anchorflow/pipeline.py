@@ -19,8 +19,15 @@ from typing import Any, Protocol
 
 from anchorflow import journal
 from anchorflow.alerts import Alert, AlertSender
+from anchorflow.anchor import describe as anchor_describe
+from anchorflow.anchor import erase as anchor_erase
+from anchorflow.anchor import query as anchor_query
+from anchorflow.anchor.ddl import ensure_tables
+from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, workers
+from anchorflow.anchor.plan import AnchorPlan, build_plan
+from anchorflow.anchor.views import create_views
 from anchorflow.crashpoints import crash_point
-from anchorflow.errors import ConfigError, WarehouseError
+from anchorflow.errors import ConfigError, IntegrityError, WarehouseError
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.marts import BuiltMart, build_marts
 from anchorflow.project import AmplitudeSource, Project, format_hour
@@ -63,6 +70,7 @@ class WindowResult(journal.LoadRecord):
 class RunSummary:
     windows: list[WindowResult] = field(default_factory=list)
     staging: list[ModelRun] = field(default_factory=list)
+    anchor: AnchorRun | None = None
     marts: list[BuiltMart] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -90,12 +98,22 @@ class Reporter(Protocol):
 
     def window_done(self, result: WindowResult) -> None: ...
 
+    def anchor_planned(self, tables: int) -> None: ...
+
+    def anchor_table_done(self, run: TargetRun) -> None: ...
+
 
 class SilentReporter:
     def windows_planned(self, source: str, count: int) -> None:
         pass
 
     def window_done(self, result: WindowResult) -> None:
+        pass
+
+    def anchor_planned(self, tables: int) -> None:
+        pass
+
+    def anchor_table_done(self, run: TargetRun) -> None:
         pass
 
 
@@ -114,6 +132,8 @@ class Pipeline:
         self.now = now or journal.utcnow()
         self.clock = clock
         self.warehouse: Warehouse = connect(project)
+        self.plan: AnchorPlan = build_plan(project)
+        self._anchor_ready = False
         try:
             journal.ensure_journal(self.warehouse)
         except BaseException:
@@ -136,6 +156,7 @@ class Pipeline:
         summary = RunSummary()
         started = time.perf_counter()
         with self._recorded_run("run " + " ".join(sources)):
+            self._prepare_anchor()
             for name in self._select_sources(sources):
                 config = self.project.sources[name]
                 # Also when nothing is due: a staging table dropped to retype it comes back.
@@ -144,6 +165,7 @@ class Pipeline:
                 hours = due_hours(first, self.now, config.availability_delay)
                 summary.windows += self._load_hours(name, config, hours)
             summary.staging = self._stage_due(self._models_of(sources))
+            summary.anchor = self._anchor_due()
             if marts:
                 summary.marts = build_marts(self.warehouse, self.project)
         summary.seconds = time.perf_counter() - started
@@ -167,8 +189,10 @@ class Pipeline:
         summary = RunSummary()
         began = time.perf_counter()
         with self._recorded_run(f"backfill {name} {format_hour(start)} {format_hour(end)}"):
+            self._prepare_anchor()
             summary.windows = self._load_hours(name, config, hours)
             summary.staging = self._stage_due(self._models_of([name]))
+            summary.anchor = self._anchor_due()
             summary.marts = build_marts(self.warehouse, self.project)
         summary.seconds = time.perf_counter() - began
         return summary
@@ -183,7 +207,82 @@ class Pipeline:
             for name in {self.project.staging[m].source for m in names}:
                 config = self.project.sources[name]
                 prepare_tables(self.warehouse, self.project, name, config.stream)
-            return self._stage_due(names, force)
+            runs = self._stage_due(names, force)
+            self._anchor_due()
+            return runs
+
+    def anchor(self) -> AnchorRun:
+        """Load every typed load that the anchor model does not hold yet."""
+        with self._recorded_run("anchor"):
+            return self._anchor_due() or AnchorRun()
+
+    def _prepare_anchor(self) -> None:
+        """Create what the declaration added (tables, perspectives); stop on what needs a
+        migration. Done by the commands that touch the anchor model, not by `status` and co."""
+        if self.plan.entities and not self._anchor_ready:
+            ensure_tables(self.warehouse, self.plan)
+            create_views(self.warehouse, self.plan)
+            self._anchor_ready = True
+
+    def _anchor_due(self) -> AnchorRun | None:
+        if not self.plan.entities:
+            return None
+        self._prepare_anchor()
+        self.reporter.anchor_planned(
+            len(self.plan.entities) + len(self.plan.knots) + len(self.plan.targets)
+        )
+        parallel = workers(self.warehouse, self.project.anchor.workers)
+        result = load_anchor(
+            self.warehouse, self.plan, self.clock(), parallel, self.reporter.anchor_table_done
+        )
+        if result.problems:
+            alert = Alert(
+                "anchor_integrity",
+                f"anchor model: {len(result.problems)} table(s) failed their integrity check",
+                {"problems": result.problems[:10]},
+            )
+            AlertSender(self.project, self.warehouse).send(alert)
+            raise IntegrityError(
+                f"{result.problems[0]} (the table's load was rolled back; "
+                f"{len(result.problems)} table(s) failed in all)"
+            )
+        return result
+
+    def rollback(self, load_id: int) -> dict[str, int]:
+        """Remove a load from every layer above raw; the next run types and anchors it again."""
+        with self._recorded_run(f"rollback {int(load_id)}"):
+            self._prepare_anchor()
+            counts = anchor_erase.rollback(self.warehouse, self.project, self.plan, load_id)
+            build_marts(self.warehouse, self.project)
+            return counts
+
+    def forget(self, entity: str, key: Sequence[str]) -> dict[str, int]:
+        """Erase an entity everywhere; the run log names the entity, never the key."""
+        with self._recorded_run(f"forget {entity}"):
+            self._prepare_anchor()
+            counts = anchor_erase.forget(self.warehouse, self.project, self.plan, entity, list(key))
+            build_marts(self.warehouse, self.project)
+            self.warehouse.execute("CHECKPOINT")
+            return counts
+
+    def query(
+        self,
+        entity: str,
+        attributes: Sequence[str] | None,
+        ties: Sequence[str] = (),
+        as_of: datetime | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        """An entity with only the chosen attributes and ties, now or as of `as_of` (Arrow)."""
+        self._prepare_anchor()
+        return anchor_query.run_query(
+            self.warehouse, self.plan, entity,
+            list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+        )  # fmt: skip
+
+    def describe_model(self) -> list[anchor_describe.TableInfo]:
+        self._prepare_anchor()
+        return anchor_describe.describe(self.warehouse, self.plan)
 
     def _stage_due(self, names: Sequence[str], force: bool = False) -> list[ModelRun]:
         def alerts() -> None:
@@ -345,6 +444,9 @@ class Pipeline:
         if not load_ids:
             return {}
         wh = self.warehouse
+        if self.plan.entities:
+            self._prepare_anchor()
+            anchor_erase.remove_loads(wh, self.plan, load_ids)
         orphans = {}
         for index, model in enumerate(models_of_stream(self.project, batch.source, batch.stream)):
             keys = self.project.staging[model].key_columns

@@ -29,10 +29,11 @@ from pydantic import (
 )
 from sqlglot import exp
 
+from anchorflow.anchor.spec import AnchorSpec
 from anchorflow.errors import ConfigError
+from anchorflow.project_types import IDENTIFIER, Identifier, canonical_type
 
 PROJECT_FILE = "anchorflow.yml"
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 HOUR_FORMAT = "%Y%m%dT%H"
@@ -68,15 +69,8 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * DURATION_UNITS[match.group(2)])
 
 
-def _identifier(value: Any) -> str:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
-        raise ValueError(f"expected a name of letters, digits and _ (not first), got {value!r}")
-    return value
-
-
 Hour = Annotated[datetime, BeforeValidator(parse_hour)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Identifier = Annotated[str, BeforeValidator(_identifier)]
 
 
 class Strict(BaseModel):
@@ -173,15 +167,7 @@ class Column(Strict):
     @field_validator("type")
     @classmethod
     def _type(cls, value: str) -> str:
-        try:
-            sql = exp.DataType.build(value, dialect="duckdb").sql("duckdb")
-        except Exception:  # sqlglot raises several kinds for a bad type
-            raise ValueError(
-                f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
-            ) from None
-        # sqlglot spells DuckDB's VARCHAR (and its aliases) TEXT; keep the name DuckDB and the
-        # rest of anchorflow use (statistics, messages, the default type).
-        return "VARCHAR" if sql == "TEXT" else sql
+        return canonical_type(value)
 
     @model_validator(mode="after")
     def _hash_is_text(self) -> Column:
@@ -423,6 +409,7 @@ class Project(Strict):
     marts: Marts = Marts()
     alerts: list[AlertTarget] = []
     pii_salt: SecretStr | None = None
+    anchor: AnchorSpec = AnchorSpec()
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
@@ -483,6 +470,13 @@ class Project(Strict):
                         f"staging.{name}.columns.{col_name}: pii: hash needs pii_salt: "
                         "${ANCHORFLOW_PII_SALT} at the top of the project file"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _anchor_matches_staging(self) -> Project:
+        problems = self.anchor.problems(self.staging)
+        if problems:
+            raise ValueError(problems[0])
         return self
 
     @property
@@ -595,7 +589,7 @@ def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[
             lines.append(f"{label}: {key}: required key is missing")
             continue
         message = str(item["msg"]).removeprefix("Value error, ")
-        if message.startswith(("staging.", "sources.")):  # already names its key path
+        if message.startswith(("staging.", "sources.", "anchor.")):  # already names its key path
             lines.append(f"{label}: {message}")
         else:
             lines.append(f"{label}: {key}: {message}")

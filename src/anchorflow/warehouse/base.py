@@ -89,6 +89,11 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def worker(self) -> Warehouse:
+        """Another connection to the same warehouse, for a statement run in parallel; its
+        transactions are its own. Engines that cannot write in parallel return themselves."""
+        return self
+
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None

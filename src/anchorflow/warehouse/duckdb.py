@@ -57,6 +57,18 @@ class DuckDBWarehouse(Warehouse):
         self._lock = threading.RLock()
         self._in_transaction = False
 
+    def worker(self) -> DuckDBWarehouse:
+        """A cursor: a second connection to the same database, usable from another thread."""
+        other = object.__new__(DuckDBWarehouse)
+        other.path = self.path
+        with self._lock:
+            other._con = self._con.cursor()
+        other._con.execute(f"USE {ident(CATALOG)}")
+        other._con.execute("SET TimeZone = 'UTC'")
+        other._lock = threading.RLock()
+        other._in_transaction = False
+        return other
+
     def _run(self, sql: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyConnection:
         try:
             return self._con.execute(sql, params or None)
@@ -143,4 +155,4 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         with self._lock:
-            self._con.close()
+            self._con.close()  # a worker's cursor only; the owner's closes the database

@@ -1,0 +1,147 @@
+"""Tables of the anchor model, built as sqlglot expressions and transpiled for the engine.
+
+Changes are additive: a new entity, knot, attribute or tie creates its table and touches nothing
+else (its history is then loaded from every typed load in staging). Anything else (a type that
+changed, a renamed key, scd0 turned into scd2) stops with the statement that migrates it; a table
+is never silently recreated.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlglot import exp
+
+from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, TargetPlan
+from anchorflow.errors import ModelError
+from anchorflow.warehouse import Warehouse, ident, table
+
+
+def _column(name: str, sql_type: str) -> exp.ColumnDef:
+    ident(name)  # validated before it reaches any SQL
+    return exp.ColumnDef(
+        this=exp.to_identifier(name, quoted=True),
+        kind=exp.DataType.build(sql_type, dialect="duckdb"),
+        constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())],
+    )
+
+
+def create_table_sql(name: str, columns: dict[str, str], dialect: str) -> str:
+    ident(name)
+    target = exp.Table(
+        this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(SCHEMA, quoted=True)
+    )
+    schema = exp.Schema(this=target, expressions=[_column(c, t) for c, t in columns.items()])
+    return exp.Create(this=schema, kind="TABLE", exists=True).sql(dialect)
+
+
+def entity_columns(entity: EntityPlan) -> dict[str, str]:
+    columns = {"id": "BIGINT"}
+    columns.update(zip(entity.key, entity.key_types, strict=True))
+    return columns | {"load_id": "BIGINT", "loaded_at": "TIMESTAMP"}
+
+
+def knot_columns(sql_type: str) -> dict[str, str]:
+    return {"id": "BIGINT", "value": sql_type, "load_id": "BIGINT", "loaded_at": "TIMESTAMP"}
+
+
+def target_columns(target: TargetPlan) -> dict[str, str]:
+    columns = dict.fromkeys(target.key_columns, "BIGINT")
+    if target.kind == "attribute":
+        columns["value"] = target.value_type or "VARCHAR"
+    else:
+        columns.update(dict.fromkeys(target.value_columns, "BIGINT"))
+    return columns | {"changed_at": "TIMESTAMP", "load_id": "BIGINT"}
+
+
+def declaration(target: TargetPlan) -> str:
+    """What decides the rows a target holds; a change of it needs the table rebuilt."""
+    shape = {
+        "model": target.model,
+        "history": "scd0" if target.effective_history == "scd0" else "changes",
+        "value": target.value,
+        "knot": target.knot,
+        "changed_at": target.changed_at,
+        "roles": [[r.role, r.entity, r.model_key] for r in target.roles],
+    }
+    return json.dumps(shape, sort_keys=True)
+
+
+def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
+    """Create what is missing, check what exists; returns the tables created just now."""
+    tables = {name: entity_columns(e) for name, e in plan.entities.items()}
+    tables |= {name: knot_columns(k.type) for name, k in plan.knots.items()}
+    tables |= {name: target_columns(t) for name, t in plan.targets.items()}
+    created = []
+    with warehouse.transaction():
+        warehouse.create_schema(SCHEMA)
+        for name, columns in tables.items():
+            if warehouse.table_exists(SCHEMA, name):
+                _check_columns(warehouse, name, columns, plan)
+            else:
+                warehouse.execute(create_table_sql(name, columns, warehouse.dialect))
+                # A new table has loaded nothing: every typed load is pending for it.
+                warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
+                created.append(name)
+        for name, target in plan.targets.items():
+            _check_declaration(warehouse, name, target)
+    return created
+
+
+def _existing_columns(warehouse: Warehouse, name: str) -> dict[str, str]:
+    rows = warehouse.query(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position",
+        [SCHEMA, name],
+    )
+    return {str(c): _canonical(str(t)) for c, t in rows}
+
+
+def _canonical(sql_type: str) -> str:
+    return exp.DataType.build(sql_type, dialect="duckdb").sql("duckdb")
+
+
+def _check_columns(
+    warehouse: Warehouse, name: str, wanted: dict[str, str], plan: AnchorPlan
+) -> None:
+    existing = _existing_columns(warehouse, name)
+    target = table(SCHEMA, name, warehouse.dialect)
+    missing = [c for c in wanted if c not in existing]
+    extra = [c for c in existing if c not in wanted]
+    if missing and name in plan.entities and len(missing) == len(extra) == 1:
+        raise ModelError(
+            f"the natural key of anchor.{name} is {extra[0]!r} in the warehouse but "
+            f"{missing[0]!r} in the project; to rename it run: ALTER TABLE {target} RENAME "
+            f"COLUMN {ident(extra[0])} TO {ident(missing[0])}"
+        )
+    if missing or extra:
+        raise ModelError(
+            f"anchor.{name} has columns ({', '.join(existing)}) in the warehouse but the project "
+            f"wants ({', '.join(wanted)}); rename the table (ALTER TABLE {target} RENAME TO "
+            f"{ident(name + '_old')}) to start it anew, or change the project back"
+        )
+    for column, sql_type in wanted.items():
+        if existing[column] != _canonical(sql_type):
+            raise ModelError(
+                f"anchor.{name}.{column} is {existing[column]} in the warehouse but {sql_type} "
+                f"in the project; to convert it run: ALTER TABLE {target} ALTER COLUMN "
+                f"{ident(column)} TYPE {_canonical(sql_type)}"
+            )
+
+
+def _check_declaration(warehouse: Warehouse, name: str, target: TargetPlan) -> None:
+    wanted = declaration(target)
+    known = warehouse.scalar(
+        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
+    )
+    if known == wanted:
+        return
+    if known is not None and warehouse.scalar(f"SELECT count(*) FROM {table(SCHEMA, name)}"):
+        raise ModelError(
+            f"the declaration of anchor.{name} changed (source, history kind, knot or roles) "
+            f"since its rows were loaded; to rebuild it from staging run: DROP TABLE "
+            f"{table(SCHEMA, name, warehouse.dialect)}, then `anchorflow anchor`"
+        )
+    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
+    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, wanted])

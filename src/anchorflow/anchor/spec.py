@@ -1,0 +1,250 @@
+"""The `anchor:` section of the project file: entities, attributes, ties and knots.
+
+```yaml
+anchor:
+  knots:
+    Platform: {type: VARCHAR}                  # a small shared value set: anchor.Platform
+  entities:
+    User:
+      key: user_id                             # natural key column(s) of anchor.User
+      sources: [events]                        # staging models whose rows carry the key
+      changed_at: event_time                   # default for the attributes below
+      attributes:                              # one table each: anchor.User_country, ...
+        country: {model: events, history: scd2}
+        first_platform: {model: events, value: platform, knot: Platform, history: scd0}
+  ties:
+    Device_User:                               # anchor.Device_User (device_id, user_id, ...)
+      model: events
+      roles: {Device: device_id, User: user_id}
+      identifier: [Device]                     # a device has one user at a time (scd2)
+      history: scd2
+      changed_at: event_time
+```
+
+Everything here is checked against the staging models at load, so a typo is one line that names
+the key, never a failure in the middle of a load.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from anchorflow.project_types import Identifier, canonical_type
+
+History = Literal["scd0", "scd1", "scd2"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _names(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Names = Annotated[list[Identifier], BeforeValidator(_names)]
+
+
+class Knot(_Strict):
+    """A small shared value set (country, platform): anchor.<Knot> (id, value)."""
+
+    type: str = "VARCHAR"
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _type_is_sql(self) -> Knot:
+        object.__setattr__(self, "type", canonical_type(self.type))
+        return self
+
+
+class Attribute(_Strict):
+    """One attribute of an entity: anchor.<Entity>_<name> (id, value, changed_at, load_id)."""
+
+    model: Identifier
+    value: Identifier | None = None  # the staging column; default: the attribute's name
+    key: Names | None = None  # the model's columns for the entity's key; default: its names
+    type: str | None = None  # default: the staging column's type
+    knot: Identifier | None = None
+    history: History = "scd2"
+    changed_at: Identifier | None = None  # default: the entity's changed_at
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _type_is_sql(self) -> Attribute:
+        if self.type is not None:
+            object.__setattr__(self, "type", canonical_type(self.type))
+        return self
+
+
+def _attribute(value: Any) -> Any:
+    # `country: events` is shorthand for {model: events}
+    return {"model": value} if isinstance(value, str) else value
+
+
+def _sources(value: Any) -> Any:
+    # `sources: events` or `[events, sessions]` or `{events: [user_id]}`: model → key columns
+    if isinstance(value, str):
+        return {value: None}
+    if isinstance(value, list):
+        return dict.fromkeys(value)
+    return value
+
+
+class Entity(_Strict):
+    key: Names
+    sources: Annotated[dict[Identifier, Names | None], BeforeValidator(_sources)] = {}
+    changed_at: Identifier | None = None
+    description: str | None = None
+    attributes: dict[Identifier, Annotated[Attribute, BeforeValidator(_attribute)]] = {}
+
+
+def _role(value: Any) -> Any:
+    # `Device: device_id` → {entity: Device, key: [device_id]} (the role is named after it)
+    if isinstance(value, str | list):
+        return {"key": value}
+    return value
+
+
+class Role(_Strict):
+    entity: Identifier | None = None  # default: the role's name
+    key: Names  # the model's columns holding that entity's natural key
+
+
+class Tie(_Strict):
+    """A relation between two or more entities: anchor.<name> (one <role>_id each, ...)."""
+
+    model: Identifier
+    roles: dict[Identifier, Annotated[Role, BeforeValidator(_role)]]
+    identifier: Names | None = None  # the roles one instance is about; default: all of them
+    history: History = "scd2"
+    changed_at: Identifier
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Tie:
+        if len(self.roles) < 2:
+            raise ValueError("a tie needs at least two roles")
+        unknown = [r for r in self.identifier or [] if r not in self.roles]
+        if unknown:
+            raise ValueError(f"identifier: {unknown[0]!r} is not one of the roles")
+        return self
+
+    def entity_of(self, role: str) -> str:
+        return self.roles[role].entity or role
+
+    @property
+    def identifier_roles(self) -> list[str]:
+        return list(self.identifier or self.roles)
+
+    @property
+    def value_roles(self) -> list[str]:
+        return [r for r in self.roles if r not in self.identifier_roles]
+
+
+class AnchorSpec(_Strict):
+    workers: int | None = Field(
+        default=None, ge=1, le=16, description="connections loading attributes and ties at once"
+    )
+    knots: dict[Identifier, Knot] = {}
+    entities: dict[Identifier, Entity] = {}
+    ties: dict[Identifier, Tie] = Field(default_factory=dict)
+
+    def problems(self, staging: dict[str, Any]) -> list[str]:
+        """Every reference checked against the staging models: `anchor.<path>: <problem>`."""
+        problems: list[str] = []
+
+        def column(where: str, model: str, name: str) -> str | None:
+            if model not in staging:
+                known = ", ".join(sorted(staging)) or "none"
+                problems.append(f"anchor.{where}: unknown staging model {model!r} ({known})")
+                return None
+            stored = staging_columns(staging[model])
+            if name not in stored:
+                problems.append(
+                    f"anchor.{where}: staging.{model} has no column {name!r} "
+                    f"(columns: {', '.join(stored)})"
+                )
+                return None
+            return stored[name]
+
+        tables: dict[str, str] = {}
+
+        def claim(name: str, where: str) -> None:
+            other = tables.setdefault(name.lower(), where)
+            if other != where:
+                problems.append(f"anchor.{where}: its table anchor.{name} clashes with {other}")
+
+        for name in self.knots:
+            claim(name, f"knots.{name}")
+        for name, entity in self.entities.items():
+            claim(name, f"entities.{name}")
+            for view in ("latest", "as_of", "history"):
+                claim(f"{name}_{view}", f"entities.{name} (its {view} perspective)")
+            taken = [a for a in entity.attributes if a in {"id", *entity.key}]
+            if taken:
+                problems.append(
+                    f"anchor.entities.{name}.attributes.{taken[0]}: the name is taken by the "
+                    "entity's id or natural key"
+                )
+            for model, keys in entity.sources.items():
+                self._check_keys(f"entities.{name}.sources.{model}", entity, keys, model, column,
+                                 problems)  # fmt: skip
+            for attr_name, attr in entity.attributes.items():
+                where = f"entities.{name}.attributes.{attr_name}"
+                claim(f"{name}_{attr_name}", where)
+                self._check_keys(where, entity, attr.key, attr.model, column, problems)
+                value_type = column(f"{where}.value", attr.model, attr.value or attr_name)
+                changed_at = attr.changed_at or entity.changed_at
+                if changed_at is None:
+                    problems.append(
+                        f"anchor.{where}: changed_at is missing: name the column that says when "
+                        "the value became true (here or on the entity)"
+                    )
+                else:
+                    column(f"{where}.changed_at", attr.model, changed_at)
+                if attr.knot and attr.knot not in self.knots:
+                    problems.append(f"anchor.{where}.knot: unknown knot {attr.knot!r}")
+                elif attr.knot and value_type and value_type != self.knots[attr.knot].type:
+                    problems.append(
+                        f"anchor.{where}: staging type {value_type} differs from knot "
+                        f"{attr.knot}'s type {self.knots[attr.knot].type}"
+                    )
+        for name, tie in self.ties.items():
+            claim(name, f"ties.{name}")
+            for role_name, role in tie.roles.items():
+                entity_name = tie.entity_of(role_name)
+                where = f"ties.{name}.roles.{role_name}"
+                if entity_name not in self.entities:
+                    problems.append(f"anchor.{where}: unknown entity {entity_name!r}")
+                    continue
+                self._check_keys(where, self.entities[entity_name], role.key, tie.model, column,
+                                 problems)  # fmt: skip
+            column(f"ties.{name}.changed_at", tie.model, tie.changed_at)
+            id_columns = [role_column(r) for r in tie.roles]
+            if len({c.lower() for c in id_columns}) != len(id_columns):
+                problems.append(f"anchor.ties.{name}: role names must differ in more than case")
+        return problems
+
+    @staticmethod
+    def _check_keys(where, entity, keys, model, column, problems) -> None:  # type: ignore[no-untyped-def]
+        keys = keys or entity.key
+        if len(keys) != len(entity.key):
+            problems.append(
+                f"anchor.{where}: {len(keys)} key column(s) for a key of {len(entity.key)}"
+            )
+            return
+        for key in keys:
+            column(where, model, key)
+
+
+def staging_columns(model: Any) -> dict[str, str]:
+    """A staging model's stored columns and their types (the exploded position included)."""
+    columns = {model.explode.position: "INTEGER"} if model.explode else {}
+    columns.update({name: col.type for name, col in model.stored_columns.items()})
+    return columns
+
+
+def role_column(role: str) -> str:
+    return f"{role.lower()}_id"

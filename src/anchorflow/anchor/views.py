@@ -1,0 +1,181 @@
+"""Perspectives of the anchor model: the SQL that turns its narrow tables into rows.
+
+- `anchor.<Entity>_latest`: one row per entity, every attribute's value now;
+- `anchor.<Entity>_as_of(ts)`: the same at any instant (a DuckDB table macro);
+- `anchor.<Entity>_history`: every change of every attribute, one row each, restatements removed.
+
+What "the value at T" means follows the attribute's history kind: scd2 is the last change at or
+before T; scd1 has no history to travel in, so it is always the latest value (its changes are
+kept for audit and shown by `_history`); scd0 is the first value, once it exists.
+
+The query builder (`anchor.query`) emits the same SQL for the attributes it is asked for only;
+DuckDB does not drop unused joins from a wide view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
+from anchorflow.errors import ConfigError
+from anchorflow.warehouse import Warehouse, ident, literal, table
+
+
+@dataclass(frozen=True)
+class Part:
+    """One joined subquery of a perspective: its SQL, the columns it adds, and their names."""
+
+    sql: str
+    columns: list[tuple[str, str]]  # (expression over the alias, output name)
+
+
+def _value_at(target: TargetPlan, as_of: str | None) -> tuple[str, str]:
+    """(aggregate, WHERE) choosing the value in force: as_of is a SQL expression or None."""
+    history = target.effective_history
+    if history == "scd0":
+        return "arg_min", f"WHERE changed_at <= {as_of}" if as_of else ""
+    if history == "scd1" or as_of is None:
+        return "arg_max", ""
+    return "arg_max", f"WHERE changed_at <= {as_of}"
+
+
+def attribute_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None) -> Part:
+    aggregate, where = _value_at(target, as_of)
+    inner = (
+        f"SELECT id, {aggregate}(value, changed_at) AS value FROM {table(SCHEMA, target.table)} "
+        f"{where} GROUP BY id"
+    )
+    name = target.attribute or target.table
+    if target.knot:
+        inner = (
+            f"SELECT c.id, k.value FROM ({inner}) AS c "
+            f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = c.value"
+        )
+    return Part(
+        f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
+        [(f"{alias}.value", name)],
+    )
+
+
+def tie_part(plan: AnchorPlan, tie: TargetPlan, entity: str, alias: str, as_of: str | None) -> Part:
+    """The entity's partners in a two-role tie: one id when the entity alone identifies the
+    tie (a device's user), else the list of partner ids in force (a user's devices)."""
+    roles = tie.roles
+    mine = [r for r in roles if r.entity == entity]
+    if len(roles) != 2 or len(mine) != 1:
+        message = (
+            f"tie {tie.table}: the query builder reads ties of two roles, one of them "
+            f"{entity}; query anchor.{tie.table} directly"
+        )
+        raise ConfigError([message])
+    me, other = mine[0], next(r for r in roles if r is not mine[0])
+    keys = ", ".join(ident(c) for c in tie.key_columns)
+    source = table(SCHEMA, tie.table)
+    if tie.value_columns:
+        aggregate, where = _value_at(tie, as_of)
+        values = ", ".join(
+            f"{aggregate}({ident(c)}, changed_at) AS {ident(c)}" for c in tie.value_columns
+        )
+        current = f"SELECT {keys}, {values} FROM {source} {where} GROUP BY {keys}"
+    else:
+        where = f"WHERE changed_at <= {as_of}" if as_of else ""
+        current = f"SELECT DISTINCT {keys} FROM {source} {where}"
+    mine_col, other_col = ident(me.column), ident(other.column)
+    name = tie.table  # the partner's surrogate id (or their list): join anchor.<Entity> for keys
+    if tie.key_columns == [me.column]:
+        inner = f"SELECT {mine_col} AS id, {other_col} AS partner FROM ({current}) AS c"
+        return Part(
+            f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id", [(f"{alias}.partner", name)]
+        )
+    inner = (
+        f"SELECT {mine_col} AS id, list({other_col} ORDER BY {other_col}) AS partners "
+        f"FROM ({current}) AS c WHERE {other_col} IS NOT NULL GROUP BY {mine_col}"
+    )
+    return Part(
+        f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
+        [(f"{alias}.partners", name)],
+    )
+
+
+def perspective(
+    plan: AnchorPlan,
+    entity: str,
+    attributes: list[str] | None = None,
+    ties: list[str] | None = None,
+    as_of: str | None = None,
+) -> str:
+    """SELECT id, natural key, the chosen attributes (all when None) and ties, as of `as_of`
+    (a SQL expression: a parameter or a macro argument) or now."""
+    if entity not in plan.entities:
+        known = ", ".join(plan.entities) or "none"
+        raise ConfigError([f"unknown entity {entity!r} (entities: {known})"])
+    own = {t.attribute or t.table: t for t in plan.attributes_of(entity)}
+    chosen = list(own) if attributes is None else attributes
+    unknown = [a for a in chosen if a not in own]
+    if unknown:
+        raise ConfigError(
+            [f"{entity} has no attribute {unknown[0]!r} (attributes: {', '.join(own) or 'none'})"]
+        )
+    related = {t.table: t for t in plan.ties_of(entity)}
+    unknown = [t for t in ties or [] if t not in related]
+    if unknown:
+        raise ConfigError(
+            [f"{entity} is in no tie {unknown[0]!r} (ties: {', '.join(related) or 'none'})"]
+        )
+    parts = [attribute_part(plan, own[a], f"a{i}", as_of) for i, a in enumerate(chosen)]
+    parts += [tie_part(plan, related[t], entity, f"t{i}", as_of) for i, t in enumerate(ties or [])]
+    keys = ", ".join(f"e.{ident(k)}" for k in plan.entities[entity].key)
+    columns = "".join(f", {expr} AS {ident(name)}" for part in parts for expr, name in part.columns)
+    joins = " ".join(part.sql for part in parts)
+    return f"SELECT e.id, {keys}{columns} FROM {table(SCHEMA, entity)} AS e {joins}"
+
+
+def history_sql(plan: AnchorPlan, entity: str) -> str:
+    """Every change of every attribute, long: id, attribute, history, value (text), changed_at,
+    load_id. Restatements (a change to the value already in force) are not changes."""
+    selects = []
+    for target in plan.attributes_of(entity):
+        source = table(SCHEMA, target.table)
+        value = "value"
+        if target.knot:
+            source = (
+                f"(SELECT a.id, k.value, a.changed_at, a.load_id FROM {source} AS a "
+                f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = a.value)"
+            )
+        if target.effective_history == "scd0":
+            keep = "row_number() OVER (PARTITION BY id ORDER BY changed_at) = 1"
+        else:
+            keep = (
+                f"lag({value}) OVER (PARTITION BY id ORDER BY changed_at) IS DISTINCT FROM {value}"
+            )
+        selects.append(
+            f"SELECT id, {literal(target.attribute or '')} AS attribute, "
+            f"{literal(target.history)} AS history, "
+            f"CAST(value AS VARCHAR) AS value, changed_at, load_id "
+            f"FROM (SELECT *, {keep} AS __change FROM {source} AS s) AS h WHERE __change"
+        )
+    if not selects:
+        return (
+            "SELECT CAST(NULL AS BIGINT) AS id, CAST(NULL AS VARCHAR) AS attribute, "
+            "CAST(NULL AS VARCHAR) AS history, CAST(NULL AS VARCHAR) AS value, "
+            "CAST(NULL AS TIMESTAMP) AS changed_at, CAST(NULL AS BIGINT) AS load_id WHERE FALSE"
+        )
+    return " UNION ALL ".join(selects)
+
+
+def create_views(warehouse: Warehouse, plan: AnchorPlan) -> None:
+    """(Re)create every perspective; cheap, so done whenever the model is prepared."""
+    with warehouse.transaction():
+        for entity in plan.entities:
+            warehouse.execute(
+                f"CREATE OR REPLACE VIEW {table(SCHEMA, entity + '_latest')} AS "
+                f"{perspective(plan, entity)}"
+            )
+            warehouse.execute(
+                f"CREATE OR REPLACE MACRO {table(SCHEMA, entity + '_as_of')}(ts) AS TABLE "
+                f"{perspective(plan, entity, as_of='CAST(ts AS TIMESTAMP)')}"
+            )
+            warehouse.execute(
+                f"CREATE OR REPLACE VIEW {table(SCHEMA, entity + '_history')} AS "
+                f"{history_sql(plan, entity)}"
+            )
