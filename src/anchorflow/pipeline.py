@@ -233,8 +233,9 @@ class Pipeline:
         )
         parallel = workers(self.warehouse, self.project.anchor.workers)
         result = load_anchor(
-            self.warehouse, self.plan, self.clock(), parallel, self.reporter.anchor_table_done
-        )
+            self.warehouse, self.plan, self.clock(), parallel, self.reporter.anchor_table_done,
+            verify_history=self.project.anchor.verify == "history",
+        )  # fmt: skip
         if result.problems:
             alert = Alert(
                 "anchor_integrity",

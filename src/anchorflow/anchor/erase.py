@@ -186,6 +186,8 @@ def _erase_records(
             streams.setdefault((model.source, project.stream_of(model)), []).append(
                 [_json_path(p) for p in paths]
             )
+        if not wh.table_exists("staging", model_name):
+            continue
         same = " AND ".join(
             f"{ident(c)} = CAST(? AS {t})" for c, t in zip(columns, key_types, strict=True)
         )

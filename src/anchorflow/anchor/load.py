@@ -33,6 +33,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import pyarrow as pa
+
 from anchorflow import journal
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, KnotPlan, TargetPlan
 from anchorflow.crashpoints import crash_point
@@ -104,12 +106,26 @@ def _log(
     counts: Iterable[tuple[Any, ...]],
     now: datetime,
 ) -> None:
-    """One row per load: (load_id, observed, inserted, without_key, max_changed_at)."""
-    for load_id, observed, inserted, without_key, max_changed_at in counts:
-        wh.execute(
-            "INSERT INTO meta.anchor_transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, model, target, kind, observed, inserted, without_key, max_changed_at, now],
-        )
+    """One row per load, (load_id, observed, inserted, without_key, max_changed_at), written
+    in one statement."""
+    rows = list(counts)
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    data = pa.table(
+        {
+            "load_id": pa.array(columns[0], pa.int64()),
+            "model": pa.array([model] * len(rows), pa.string()),
+            "target": pa.array([target] * len(rows), pa.string()),
+            "kind": pa.array([kind] * len(rows), pa.string()),
+            "observed": pa.array(columns[1], pa.int64()),
+            "inserted": pa.array(columns[2], pa.int64()),
+            "without_key": pa.array(columns[3], pa.int64()),
+            "max_changed_at": pa.array(columns[4], pa.timestamp("us")),
+            "anchored_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        }
+    )
+    wh.insert_arrow("meta", "anchor_transfers", data)
 
 
 # -- entities and knots ---------------------------------------------------------------------------
@@ -151,45 +167,45 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             [now, *params],
         )
         for model, loads in pending.items():
-            source_keys = entity.sources[model]
-            has_key = " AND ".join(f"{_q(c)} IS NOT NULL" for c in source_keys)
-            counts = wh.query(
-                f"SELECT load_id, count(*) FILTER (WHERE {has_key}), 0, "
-                f"count(*) FILTER (WHERE NOT ({has_key})), NULL "
-                f"FROM {table('staging', model)} AS s WHERE {_loads_filter('s', loads)} "
-                "GROUP BY load_id",
-                [loads],
-            )
-            found = {int(r[0]) for r in counts}
-            counts += [(load, 0, 0, 0, None) for load in loads if load not in found]
-            _log(wh, entity.name, "entity", model, counts, now)
+            counts = _entity_counts(wh, entity, model, loads)
+            _log(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
             run.observed += sum(int(r[1]) for r in counts)
             run.loads += len(loads)
-            _check_entity(wh, entity, model, loads)
+            missing = sum(int(r[5]) for r in counts)
+            if missing:
+                raise IntegrityError(f"{missing} key(s) of staging.{model} have no anchor row")
+        twice = wh.scalar(
+            f"SELECT count(*) FROM {target} AS n JOIN {target} AS o ON "
+            f"{' AND '.join(f'o.{k} = n.{k}' for k in keys)} AND o.id <> n.id "
+            f"WHERE n.loaded_at = ?",
+            [now],
+        )
+        if twice:
+            raise IntegrityError(f"{twice} natural key(s) appear more than once")
         crash_point("anchor_entity_before_commit")
     crash_point("anchor_after_entity")
     return run
 
 
-def _check_entity(wh: Warehouse, entity: EntityPlan, model: str, loads: list[int]) -> None:
+def _entity_counts(
+    wh: Warehouse, entity: EntityPlan, model: str, loads: list[int]
+) -> list[tuple[Any, ...]]:
+    """Per load: rows with the key, 0, rows without it, NULL, and keys with no anchor row (the
+    reconciliation with staging), in one pass."""
     keys = [_q(k) for k in entity.key]
     source_keys = [_q(c) for c in entity.sources[model]]
     same = " AND ".join(f"e.{k} = s.{c}" for k, c in zip(keys, source_keys, strict=True))
     has_key = " AND ".join(f"s.{c} IS NOT NULL" for c in source_keys)
-    missing = wh.scalar(
-        f"SELECT count(*) FROM {table('staging', model)} AS s "
-        f"WHERE {_loads_filter('s', loads)} AND {has_key} "
-        f"AND NOT EXISTS (SELECT 1 FROM {_anchor(entity.name)} AS e WHERE {same})",
+    counts = wh.query(
+        f"SELECT s.load_id, count(*) FILTER (WHERE {has_key}), 0, "
+        f"count(*) FILTER (WHERE NOT ({has_key})), NULL, "
+        f"count(*) FILTER (WHERE {has_key} AND e.id IS NULL) "
+        f"FROM {table('staging', model)} AS s LEFT JOIN {_anchor(entity.name)} AS e ON {same} "
+        f"WHERE {_loads_filter('s', loads)} GROUP BY s.load_id",
         [loads],
     )
-    if missing:
-        raise IntegrityError(f"{missing} key(s) of staging.{model} have no row in the anchor")
-    twice = wh.scalar(
-        f"SELECT count(*) FROM (SELECT {', '.join(keys)} FROM {_anchor(entity.name)} "
-        f"GROUP BY {', '.join(keys)} HAVING count(*) > 1) AS d"
-    )
-    if twice:
-        raise IntegrityError(f"{twice} natural key(s) appear more than once")
+    found = {int(r[0]) for r in counts}
+    return counts + [(load, 0, 0, 0, None, 0) for load in loads if load not in found]
 
 
 def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
@@ -246,95 +262,120 @@ class _TargetSQL:
         self.t = target
         self.keys = [_q(c) for c in target.key_columns]
         self.values = [_q(c) for c in target.value_columns]
+        self.rows = _q(f"__rows_{name_suffix}")
         self.obs = _q(f"__obs_{name_suffix}")
         self.table = _anchor(target.table)
 
-    def observations(self, loads_param_filter: str) -> str:
-        """Projected rows of staging with ids resolved: K..., V..., changed_at, load_id."""
+    def staged_rows(self, loads_filter: str) -> str:
+        """Staging rows that carry the target's value(s), ids resolved (NULL where the anchor or
+        knot has no row), and whether the row can be placed (key and changed_at present)."""
         t = self.t
-        joins, projections = [], []
+        joins, projections, missing = [], [], []
+        placeable = [f"s.{_q(t.changed_at)} IS NOT NULL"]
         for index, role in enumerate(t.roles):
             alias = f"e{index}"
+            keys = self.plan.entities[role.entity].key
             same = " AND ".join(
-                f"{alias}.{_q(k)} = s.{_q(c)}"
-                for k, c in zip(self.plan.entities[role.entity].key, role.model_key, strict=True)
+                f"{alias}.{_q(k)} = s.{_q(c)}" for k, c in zip(keys, role.model_key, strict=True)
             )
-            joins.append(f"JOIN {_anchor(role.entity)} AS {alias} ON {same}")
+            joins.append(f"LEFT JOIN {_anchor(role.entity)} AS {alias} ON {same}")
             projections.append(f"{alias}.id AS {_q(role.column)}")
-        conditions = [f"s.{_q(t.changed_at)} IS NOT NULL"]
+            placeable += [f"s.{_q(c)} IS NOT NULL" for c in role.model_key]
+            missing.append(f"{alias}.id IS NULL")
+        where = ""
         if t.kind == "attribute":
             value = f"s.{_q(t.value or '')}"
-            conditions.append(f"{value} IS NOT NULL")
+            where = f" AND {value} IS NOT NULL"
             if t.knot:
-                joins.append(f"JOIN {_anchor(t.knot)} AS k ON k.value = {value}")
+                joins.append(f"LEFT JOIN {_anchor(t.knot)} AS k ON k.value = {value}")
                 projections.append("k.id AS value")
+                missing.append("k.id IS NULL")
             else:
                 projections.append(f"CAST({value} AS {t.value_type}) AS value")
         return (
             f"SELECT {', '.join(projections)}, CAST(s.{_q(t.changed_at)} AS TIMESTAMP) "
-            f"AS changed_at, s.load_id FROM {table('staging', t.model)} AS s {' '.join(joins)} "
-            f"WHERE {loads_param_filter} AND {' AND '.join(conditions)}"
+            f"AS changed_at, s.load_id, ({' AND '.join(placeable)}) AS __placeable, "
+            f"({' OR '.join(missing)}) AS __missing "
+            f"FROM {table('staging', t.model)} AS s {' '.join(joins)} "
+            f"WHERE {loads_filter}{where}"
         )
 
     def deduped(self, rows: str) -> str:
         """One observation per (key, instant): the smallest value, then the earliest load."""
+        keys = ", ".join(self.keys)
+        if len(self.values) == 1:  # a hash aggregate: cheaper than a window's sort
+            value = self.values[0]
+            return (
+                f"SELECT {keys}, changed_at, min({value}) AS {value}, min(load_id) AS load_id "
+                f"FROM ({rows}) AS r GROUP BY {keys}, changed_at"
+            )
+        columns = ", ".join([*self.keys, *self.values, "changed_at", "load_id"])
         order = ", ".join([*self.values, "load_id"])
         return (
-            f"SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY "
-            f"{', '.join(self.keys)}, changed_at ORDER BY {order}) AS __rn FROM ({rows}) AS r) "
-            "AS d WHERE __rn = 1"
+            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
+            f"changed_at ORDER BY {order}) AS __rn FROM ({rows}) AS r) AS d WHERE __rn = 1"
         )
+
+    def placed(self) -> str:
+        return f"SELECT * FROM {self.rows} WHERE __placeable AND NOT __missing"
 
     def insert_first_values(self) -> str:
         """scd0: a key's earliest observation, when it is earlier than anything stored."""
         keys = ", ".join(self.keys)
         order = ", ".join(["changed_at", *self.values, "load_id"])
         columns = [*self.keys, *self.values, "changed_at", "load_id"]
-        stored_keys = ", ".join(f"a.{k}" for k in self.keys)
-        touched = " AND ".join(f"o.{k} = a.{k}" for k in self.keys)
         return (
             f"INSERT INTO {self.table} ({', '.join(columns)}) "
             f"SELECT {', '.join('f.' + c for c in columns)} "
             f"FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS __rn "
-            f"FROM {self.obs}) AS f "
-            f"LEFT JOIN (SELECT {stored_keys}, min(a.changed_at) AS first FROM {self.table} AS a "
-            f"WHERE EXISTS (SELECT 1 FROM {self.obs} AS o WHERE {touched}) "
-            f"GROUP BY {stored_keys}) AS s "
+            f"FROM {self.obs}) AS f LEFT JOIN ({self.first_stored()}) AS s "
             f"ON {' AND '.join(f'f.{k} = s.{k}' for k in self.keys)} "
             "WHERE f.__rn = 1 AND (s.first IS NULL OR f.changed_at < s.first)"
         )
 
+    def first_stored(self) -> str:
+        """Per key the batch touches: the earliest stored changed_at."""
+        stored_keys = ", ".join(f"a.{k}" for k in self.keys)
+        return (
+            f"SELECT {stored_keys}, min(a.changed_at) AS first FROM {self.table} AS a "
+            f"WHERE {self.touched('a')} GROUP BY {stored_keys}"
+        )
+
+    def touched(self, alias: str) -> str:
+        on_keys = " AND ".join(f"o.{k} = {alias}.{k}" for k in self.keys)
+        return f"EXISTS (SELECT 1 FROM {self.obs} AS o WHERE {on_keys})"
+
     def insert_changes(self, late: str | None) -> str:
-        """scd1/scd2: the change points among stored rows and new observations, merged."""
+        """scd1/scd2: the change points among stored rows and new observations, merged. An
+        observation at an instant the table already has is not new (the first loaded wins)."""
         keys = ", ".join(self.keys)
         columns = [*self.keys, *self.values, "changed_at", "load_id"]
         listed = ", ".join(columns)
-        touched_on = " AND ".join(f"a.{k} = t.{k}" for k in self.keys)
+
+        def unseen(alias: str, others: list[str]) -> str:
+            same = " AND ".join([*(f"x.{k} = {alias}.{k}" for k in self.keys),
+                                 f"x.changed_at = {alias}.changed_at"])  # fmt: skip
+            return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {o} AS x WHERE {same})" for o in others)
+
         parts = [
-            f"SELECT {listed}, 1 AS fresh FROM {self.obs}",
             f"SELECT {', '.join('a.' + c for c in columns)}, 0 AS fresh FROM {self.table} AS a "
-            f"JOIN touched AS t ON {touched_on}",
+            f"WHERE {self.touched('a')}",
+            f"SELECT {', '.join('o.' + c for c in columns)}, 1 AS fresh FROM {self.obs} AS o "
+            f"WHERE {unseen('o', [self.table])}",
         ]
         if late:
-            parts.append(f"SELECT {listed}, 1 AS fresh FROM ({late}) AS l")
-        order = ", ".join(["fresh", *self.values, "load_id"])
+            parts.append(
+                f"SELECT {', '.join('l.' + c for c in columns)}, 1 AS fresh "
+                f"FROM ({self.deduped(late)}) AS l WHERE {unseen('l', [self.table, self.obs])}"
+            )
         changed = " OR ".join(
-            f"p.__prev_{i} IS DISTINCT FROM p.{v}" for i, v in enumerate(self.values)
-        )
-        lags = ", ".join(
-            f"lag({v}) OVER (PARTITION BY {keys} ORDER BY changed_at) AS __prev_{i}"
-            for i, v in enumerate(self.values)
+            f"lag({v}) OVER (PARTITION BY {keys} ORDER BY changed_at) IS DISTINCT FROM {v}"
+            for v in self.values
         )
         return (
-            f"INSERT INTO {self.table} ({listed}) "
-            f"WITH touched AS (SELECT {keys} FROM {self.obs} GROUP BY {keys}), "
-            f"merged AS ({' UNION ALL '.join(parts)}), "
-            f"one AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, changed_at "
-            f"ORDER BY {order}) AS __rn FROM merged) AS m WHERE __rn = 1), "
-            f"points AS (SELECT *, {lags}, row_number() OVER (PARTITION BY {keys} "
-            f"ORDER BY changed_at) AS __pos FROM one) "
-            f"SELECT {', '.join('p.' + c for c in columns)} FROM points AS p "
-            f"WHERE p.fresh = 1 AND (p.__pos = 1 OR {changed})"
+            f"INSERT INTO {self.table} ({listed}) SELECT {listed} FROM "
+            f"(SELECT *, ({changed}) AS __change FROM ({' UNION ALL '.join(parts)}) AS m) AS p "
+            "WHERE p.fresh = 1 AND p.__change"
         )
 
     def late_observations(self, loads_filter: str) -> str:
@@ -342,15 +383,20 @@ class _TargetSQL:
         reach back into what the table has seen, from the earliest of them on."""
         same = " AND ".join(f"x.{k} = t.{k}" for k in self.keys)
         return (
-            f"SELECT x.* FROM ({self.observations(loads_filter)}) AS x "
+            f"SELECT x.* FROM ({self.staged_rows(loads_filter)}) AS x "
             f"JOIN (SELECT {', '.join(self.keys)}, min(changed_at) AS t0 FROM {self.obs} "
             f"GROUP BY {', '.join(self.keys)} HAVING min(changed_at) <= ?) AS t "
-            f"ON {same} WHERE x.changed_at >= t.t0"
+            f"ON {same} WHERE x.changed_at >= t.t0 AND x.__placeable AND NOT x.__missing"
         )
 
 
 def load_target(
-    wh: Warehouse, plan: AnchorPlan, target: TargetPlan, index: int, now: datetime
+    wh: Warehouse,
+    plan: AnchorPlan,
+    target: TargetPlan,
+    index: int,
+    now: datetime,
+    verify_history: bool = True,
 ) -> TargetRun:
     run = TargetRun(target.table, target.kind)
     loads = pending_for(wh, plan, target)
@@ -364,10 +410,36 @@ def load_target(
     )
     with wh.transaction():
         wh.execute(
-            f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS "
-            f"{sql.deduped(sql.observations(_loads_filter('s', loads)))}",
+            f"CREATE OR REPLACE TEMP TABLE {sql.rows} AS "
+            f"{sql.staged_rows(_loads_filter('s', loads))}",
             [loads],
         )
+        counts = wh.query(
+            "SELECT load_id, count(*) FILTER (WHERE __placeable AND NOT __missing), "
+            "count(*) FILTER (WHERE NOT __placeable), "
+            "max(changed_at) FILTER (WHERE __placeable AND NOT __missing), "
+            f"count(*) FILTER (WHERE __placeable AND __missing) FROM {sql.rows} GROUP BY load_id"
+        )
+        staged = wh.scalar(
+            f"SELECT count(*) FROM {table('staging', target.model)} AS s "
+            f"WHERE {_loads_filter('s', loads)}"
+            + (f" AND s.{_q(target.value)} IS NOT NULL" if target.value else ""),
+            [loads],
+        )
+        resolved = sum(int(r[1]) + int(r[2]) + int(r[4]) for r in counts)
+        if resolved != staged:  # a join multiplied rows: some natural key has two anchor rows
+            raise IntegrityError(
+                f"{staged} row(s) of staging.{target.model} became {resolved} after resolving "
+                "ids: a natural key has more than one anchor row"
+            )
+        missing = sum(int(r[4]) for r in counts)
+        if missing:
+            raise IntegrityError(
+                f"{missing} row(s) of staging.{target.model} have no "
+                + ("anchor or knot row" if target.knot else "anchor row")
+            )
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed())}")
+        wh.execute(f"DROP TABLE {sql.rows}")
         if target.effective_history == "scd0":
             run.inserted = wh.insert(sql.insert_first_values())
         else:
@@ -381,9 +453,6 @@ def load_target(
                 late = sql.late_observations(since)
                 params = [seen, earliest, high_water]
             run.inserted = wh.insert(sql.insert_changes(late), params)
-        counts = wh.query(
-            f"SELECT load_id, count(*), 0, 0, max(changed_at) FROM {sql.obs} GROUP BY load_id"
-        )
         inserted = dict(
             wh.query(
                 f"SELECT load_id, count(*) FROM {sql.table} AS a "
@@ -391,40 +460,30 @@ def load_target(
                 [loads],
             )
         )
-        without = dict(wh.query(_without_key_sql(target, loads), [loads]))
         by_load = {int(r[0]): r for r in counts}
         rows = []
         for load in loads:
             found = by_load.get(load)
             rows.append(
                 (load, int(found[1]) if found else 0, int(inserted.get(load, 0)),
-                 int(without.get(load, 0)), found[4] if found else None)
+                 int(found[2]) if found else 0, found[3] if found else None)
             )  # fmt: skip
         _log(wh, target.table, target.kind, target.model, rows, now)
         run.loads, run.observed = len(loads), sum(r[1] for r in rows)
-        check_target(wh, target, sql)
+        check_target(wh, target, sql, verify_history)
         wh.execute(f"DROP TABLE {sql.obs}")
         crash_point("anchor_target_before_commit")
     crash_point("anchor_after_target")
     return run
 
 
-def _without_key_sql(target: TargetPlan, loads: list[int]) -> str:
-    """Rows that carry a value but cannot be placed: a NULL key or a NULL changed_at."""
-    key_null = " OR ".join(f"s.{_q(c)} IS NULL" for r in target.roles for c in r.model_key)
-    has_value = f"s.{_q(target.value or '')} IS NOT NULL" if target.value else "TRUE"
-    return (
-        f"SELECT load_id, count(*) FROM {table('staging', target.model)} AS s "
-        f"WHERE {_loads_filter('s', loads)} AND {has_value} AND "
-        f"({key_null} OR s.{_q(target.changed_at)} IS NULL) GROUP BY load_id"
-    )
-
-
-def check_target(wh: Warehouse, target: TargetPlan, sql: _TargetSQL) -> None:
-    """After the insert, in its transaction: ids exist, (key, changed_at) is unique, and every
-    observation of the batch is what the table says was in force at its time."""
-    on_keys = " AND ".join(f"a.{k} = o.{k}" for k in sql.keys)
-    touched = f"EXISTS (SELECT 1 FROM {sql.obs} AS o WHERE {on_keys})"
+def check_target(
+    wh: Warehouse, target: TargetPlan, sql: _TargetSQL, verify_history: bool = True
+) -> None:
+    """After the insert, in its transaction, over the keys the batch touched: ids exist,
+    (key, changed_at) is unique, and (with `verify_history`) every observation of the batch is
+    what the table says was in force at its time (scd0: a first value exists by then)."""
+    touched = sql.touched("a")
     for role in target.roles:
         orphans = wh.scalar(
             f"SELECT count(*) FROM {sql.table} AS a WHERE {touched} AND NOT EXISTS "
@@ -445,17 +504,19 @@ def check_target(wh: Warehouse, target: TargetPlan, sql: _TargetSQL) -> None:
     )
     if twice:
         raise IntegrityError(f"{twice} duplicate ({', '.join(target.key_columns)}, changed_at)")
+    if not verify_history:
+        return
+    on_keys = " AND ".join(f"a.{k} = o.{k}" for k in sql.keys)
     if target.effective_history == "scd0":
         unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o WHERE NOT EXISTS (SELECT 1 FROM {sql.table} "
-            f"AS a WHERE {on_keys} AND a.changed_at <= o.changed_at)"
+            f"SELECT count(*) FROM {sql.obs} AS o LEFT JOIN ({sql.first_stored()}) AS a "
+            f"ON {on_keys} WHERE a.first IS NULL OR a.first > o.changed_at"
         )
     else:
         differs = " OR ".join(f"a.{v} IS DISTINCT FROM o.{v}" for v in sql.values)
         unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o ASOF LEFT JOIN (SELECT * FROM {sql.table} AS a "
-            f"WHERE {touched}) AS a "
-            f"ON {on_keys} AND o.changed_at >= a.changed_at "
+            f"SELECT count(*) FROM {sql.obs} AS o ASOF LEFT JOIN (SELECT * FROM {sql.table} "
+            f"AS a WHERE {touched}) AS a ON {on_keys} AND o.changed_at >= a.changed_at "
             f"WHERE a.changed_at IS NULL OR (a.changed_at < o.changed_at AND ({differs}))"
         )
     if unexplained:
@@ -479,6 +540,7 @@ def load_anchor(
     now: datetime | None = None,
     parallel: int = 1,
     on_target: Callable[[TargetRun], None] | None = None,
+    verify_history: bool = True,
 ) -> AnchorRun:
     """Load every pending (load, model) into the anchor model. A table whose integrity check
     fails is rolled back alone and named in `problems`; the others still load."""
@@ -508,7 +570,8 @@ def load_anchor(
         result.targets.append(step(knot.name, "knot", partial(load_knot, knot=knot, now=at), wh))
     targets = list(plan.targets.values())
     actions = [
-        partial(load_target, plan=plan, target=t, index=i, now=at) for i, t in enumerate(targets)
+        partial(load_target, plan=plan, target=t, index=i, now=at, verify_history=verify_history)
+        for i, t in enumerate(targets)
     ]
     if parallel <= 1 or len(targets) <= 1:
         result.targets += [

@@ -147,6 +147,11 @@ class AnchorSpec(_Strict):
     workers: int | None = Field(
         default=None, ge=1, le=16, description="connections loading attributes and ties at once"
     )
+    verify: Literal["history", "counts"] = Field(
+        default="history",
+        description="after each load, check every observation against the history (history) "
+        "or only ids, duplicates and row counts (counts)",
+    )
     knots: dict[Identifier, Knot] = {}
     entities: dict[Identifier, Entity] = {}
     ties: dict[Identifier, Tie] = Field(default_factory=dict)
