@@ -66,7 +66,8 @@ def guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except AnchorflowError as error:
-        lines = error.problems if isinstance(error, ConfigError) else [str(error)]
+        # An engine's message can span lines (a caret under the SQL); its first line says it.
+        lines = error.problems if isinstance(error, ConfigError) else [str(error).split("\n")[0]]
         for line in lines:
             errors.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

@@ -1,11 +1,13 @@
 """Taking data back out: `rollback` of a load and `forget` of an entity.
 
-- `remove_loads` deletes a load's rows from every anchor table. An entity or knot row that a
-  load created stays while another load's rows still point at it (its id must not change under
-  them); otherwise it goes too. Backfill calls it for the loads it replaces.
-- `rollback` does that, and deletes the load's staging rows, transfer logs, type errors,
-  staging quarantine and statistics, so the next `run` (or `stage`) types and anchors it again
-  from raw, which is kept.
+- `remove_loads` deletes loads' rows from every anchor table. An entity or knot row that a
+  load created, and that another load's rows still point at, keeps its id (it must not change
+  under them). Backfill calls it for the loads it replaces, which are gone for good: such a row
+  is re-attributed to the earliest load that uses it.
+- `rollback` does that (a shared entity row keeps its load id: the load comes back), and
+  deletes the load's staging rows, transfer logs, type errors, staging quarantine and
+  statistics, so the next `run` (or `stage`) types and anchors it again from raw, which is kept.
+  Entities only that load knew come back with new ids.
 - `forget` erases an entity: its anchor rows, attribute values and ties; the staging rows and
   raw records that carry its key (and the rows of other models typed from those records); and
   every copy of its values in the journal (quarantined records, type errors, statistics
@@ -28,48 +30,69 @@ from anchorflow.stage.runner import models_of_stream
 from anchorflow.warehouse import Warehouse, ident, table
 
 
-def _references(plan: AnchorPlan, entity: str, alias: str) -> list[str]:
-    """EXISTS clauses: some attribute or tie row points at `alias`.id."""
+def _referencing(plan: AnchorPlan, name: str) -> list[tuple[str, str]]:
+    """(table, column) pairs whose values are ids of the entity or knot `name`."""
     found = []
     for target in plan.targets.values():
-        for role in target.roles:
-            if role.entity == entity:
-                found.append(
-                    f"EXISTS (SELECT 1 FROM {table(SCHEMA, target.table)} AS r "
-                    f"WHERE r.{ident(role.column)} = {alias}.id)"
-                )
+        found += [(target.table, r.column) for r in target.roles if r.entity == name]
+        if target.knot == name:
+            found.append((target.table, "value"))
     return found
 
 
-def remove_loads(wh: Warehouse, plan: AnchorPlan, load_ids: list[int]) -> dict[str, int]:
+def _remove_rows(
+    wh: Warehouse, plan: AnchorPlan, name: str, load_ids: list[int], reattribute: bool
+) -> int:
+    """Delete an entity's (or knot's) rows of these loads. A row that other loads' attribute or
+    tie rows still point at stays, with its id, so ids never change under their users: with
+    `reattribute` (the load is gone for good) under the earliest of those loads, else (the load
+    will be anchored again) under its own."""
+    target = table(SCHEMA, name)
+    references = _referencing(plan, name)
+    if references and not reattribute:
+        used = " OR ".join(
+            f"EXISTS (SELECT 1 FROM {table(SCHEMA, t)} AS r WHERE r.{ident(c)} = a.id)"
+            for t, c in references
+        )
+        return wh.insert(
+            f"DELETE FROM {target} AS a WHERE list_contains(?, a.load_id) AND NOT ({used})",
+            [load_ids],
+        )
+    kept = 0
+    if references:
+        refs = " UNION ALL ".join(
+            f"SELECT r.{ident(column)} AS id, r.load_id FROM {table(SCHEMA, t)} AS r"
+            for t, column in references
+        )
+        wh.execute(
+            "CREATE OR REPLACE TEMP TABLE __kept AS SELECT a.* REPLACE (u.load_id AS load_id) "
+            f"FROM {target} AS a JOIN (SELECT id, min(load_id) AS load_id FROM ({refs}) AS r "
+            f"WHERE id IN (SELECT id FROM {target} WHERE list_contains(?, load_id)) "
+            "GROUP BY id) AS u ON u.id = a.id WHERE list_contains(?, a.load_id)",
+            [load_ids, load_ids],
+        )
+    deleted = wh.insert(f"DELETE FROM {target} WHERE list_contains(?, load_id)", [load_ids])
+    if references:
+        kept = wh.insert(f"INSERT INTO {target} SELECT * FROM __kept")
+        wh.execute("DROP TABLE __kept")
+    return deleted - kept
+
+
+def remove_loads(
+    wh: Warehouse, plan: AnchorPlan, load_ids: list[int], reattribute: bool = True
+) -> dict[str, int]:
     """Delete these loads' rows from the anchor model; returns rows deleted per table."""
     if not load_ids:
         return {}
     counts: dict[str, int] = {}
-    in_loads = "list_contains(?, load_id)"
     with wh.transaction():
         for name in plan.targets:
             counts[name] = wh.insert(
-                f"DELETE FROM {table(SCHEMA, name)} WHERE {in_loads}", [load_ids]
+                f"DELETE FROM {table(SCHEMA, name)} WHERE list_contains(?, load_id)", [load_ids]
             )
-        for name in plan.entities:
-            kept = _references(plan, name, "a")
-            still_used = f" AND NOT ({' OR '.join(kept)})" if kept else ""
-            counts[name] = wh.insert(
-                f"DELETE FROM {table(SCHEMA, name)} AS a WHERE {in_loads}{still_used}", [load_ids]
-            )
-        for name in plan.knots:
-            users = [t.table for t in plan.targets.values() if t.knot == name]
-            used = " OR ".join(
-                f"EXISTS (SELECT 1 FROM {table(SCHEMA, u)} AS r WHERE r.value = a.id)"
-                for u in users
-            )
-            counts[name] = wh.insert(
-                f"DELETE FROM {table(SCHEMA, name)} AS a WHERE {in_loads}"
-                + (f" AND NOT ({used})" if used else ""),
-                [load_ids],
-            )
-        wh.execute(f"DELETE FROM meta.anchor_transfers WHERE {in_loads}", [load_ids])
+        for name in [*plan.entities, *plan.knots]:
+            counts[name] = _remove_rows(wh, plan, name, load_ids, reattribute)
+        wh.execute("DELETE FROM meta.anchor_transfers WHERE list_contains(?, load_id)", [load_ids])
     return {k: v for k, v in counts.items() if v}
 
 
@@ -81,7 +104,7 @@ def rollback(wh: Warehouse, project: Project, plan: AnchorPlan, load_id: int) ->
     if status != "committed":
         raise ConfigError([f"rollback: load {load_id} is {status}; only a committed load can be"])
     with wh.transaction():
-        counts = remove_loads(wh, plan, [load_id])
+        counts = remove_loads(wh, plan, [load_id], reattribute=False)
         for name in project.staging:
             if wh.table_exists("staging", name):
                 deleted = wh.insert(
@@ -256,7 +279,7 @@ def _scrub_journal(wh: Warehouse, key: list[str], values: Iterable[str], note: A
         note("meta.type_errors", wh.insert(
             "DELETE FROM meta.type_errors WHERE value = ?", [value]))  # fmt: skip
         note("meta.field_stats", wh.insert(
-            "UPDATE meta.field_stats SET examples = list_filter(examples, x -> x <> ?), "
+            "UPDATE meta.field_stats SET examples = list_filter(examples, lambda x: x <> ?), "
             "min_value = CASE WHEN min_value = ? THEN NULL ELSE min_value END, "
             "max_value = CASE WHEN max_value = ? THEN NULL ELSE max_value END "
             "WHERE list_contains(examples, ?) OR min_value = ? OR max_value = ?",

@@ -1,0 +1,251 @@
+"""The demo's events model and anchor section on the small synthetic traffic of tests/conftest.py,
+loaded through the real pipeline from the Amplitude emulator; and ways to compare warehouses.
+
+`snapshot` compares tables exactly (surrogate ids included, load and anchor times left out);
+`resolved` compares them by meaning: ids replaced by the natural keys and knot values they stand
+for, so two warehouses that numbered their entities differently still compare equal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from anchorflow.anchor.plan import AnchorPlan, build_plan
+from anchorflow.crashpoints import CRASH_ENV
+from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.pipeline import Pipeline
+from anchorflow.project import Project, load_project
+from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, available_at, project_dict
+
+DEMO_FILE = (
+    Path(__file__).resolve().parents[2] / "examples" / "product_analytics" / "anchorflow.yml"
+)
+ENV = {"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
+HOURS = 4  # loads 1..4, one per hour
+TIMES = {"loaded_at", "anchored_at"}  # when a row was written: differs between any two runs
+
+
+def serve_emulator() -> Iterator[AmplitudeEmulator]:
+    """The conftest's small traffic; wrap with pytest.fixture(scope="module") to share it."""
+    store = ExportStore(START, START + timedelta(hours=48), spec=SMALL)
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as running:
+        yield running
+
+
+emulator_running = contextmanager(serve_emulator)
+
+
+def demo_sections() -> dict[str, Any]:
+    demo = yaml.safe_load(DEMO_FILE.read_text())
+    return {"events": demo["staging"]["events"], "anchor": demo["anchor"]}
+
+
+def write_project(root: Path, base_url: str, anchor: bool = True, **extra: Any) -> Project:
+    """The demo's staging.events (and, with `anchor`, its anchor section) on the emulator."""
+    sections = demo_sections()
+    data = project_dict(base_url)
+    data["staging"] = {"events": sections["events"]}
+    data["pii_salt"] = "test-salt"
+    if anchor:
+        data["anchor"] = sections["anchor"]
+    data.update(extra)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_project(root, env=ENV)
+
+
+def run_hours(project: Project, hours: int = HOURS) -> Any:
+    with Pipeline(project, now=available_at(hours)) as pipeline:
+        return pipeline.run()
+
+
+def copy_project(source: Path, root: Path, base_url: str | None = None) -> Project:
+    """The same project and warehouse file in another directory (the source must be closed),
+    talking to the emulator at `base_url` when given."""
+    shutil.copytree(source, root)
+    if base_url:
+        data = yaml.safe_load((root / "anchorflow.yml").read_text())
+        data["sources"]["amplitude"]["base_url"] = base_url
+        (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_project(root, env=ENV)
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A project directory built once per test session and shared read-only (copy it)."""
+    if name not in _BUILT:
+        root = factory.mktemp(name)
+        build(root)
+        _BUILT[name] = root
+    return _BUILT[name]
+
+
+def anchored_project(factory: pytest.TempPathFactory) -> Path:
+    """Hours 0..3 through `run` with the demo's anchor model: loads 1..4, never touched since."""
+
+    def build(root: Path) -> None:
+        with emulator_running() as emulator:
+            summary = run_hours(write_project(root, emulator.base_url))
+        assert [w.load_id for w in summary.windows] == [1, 2, 3, 4]
+        assert summary.anchor is not None and summary.anchor.inserted > 0
+
+    return built_once(factory, "anchored", build)
+
+
+# -- the command in subprocesses ------------------------------------------------------------------
+
+ANCHORFLOW = Path(sys.executable).with_name("anchorflow")
+
+
+def cli_env(crash_at: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", CRASH_ENV}}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", **ENV})
+    if crash_at:
+        env[CRASH_ENV] = crash_at
+    return env
+
+
+def run_concurrently(
+    commands: Sequence[Sequence[str]], crash_at: Sequence[str | None] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """`anchorflow` commands started at once, each on its own project (a warehouse file takes
+    one writer): real processes, in the time of the slowest."""
+    started: list[subprocess.Popen[str]] = []
+    try:
+        for index, command in enumerate(commands):
+            env = cli_env(crash_at[index] if crash_at else None)
+            started.append(
+                subprocess.Popen(
+                    [str(ANCHORFLOW), *command],
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        done = []
+        for process, command in zip(started, commands, strict=True):
+            out, err = process.communicate(timeout=120)
+            done.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+        return done
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def rows(path: Path | str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with reading(path) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@contextmanager
+def reading(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, as a user's second process would open the warehouse."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def base_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+    found = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND list_contains(?, table_schema) ORDER BY ALL",
+        [list(schemas)],
+    ).fetchall()
+    return [(str(s), str(t)) for s, t in found]
+
+
+def columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
+    found = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return [str(c) for (c,) in found]
+
+
+def without_times(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[Any, ...]]:
+    kept = [c for c in columns(con, schema, name) if c not in TIMES]
+    listed = ", ".join(f'"{c}"' for c in kept)
+    return con.execute(f'SELECT {listed} FROM "{schema}"."{name}" ORDER BY ALL').fetchall()
+
+
+def snapshot(path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every anchor table and the anchor journal, exactly, without the times rows were written."""
+    with reading(path) as con:
+        found = {
+            f"{schema}.{name}": without_times(con, schema, name)
+            for schema, name in base_tables(con, ("anchor",))
+        }
+        for name in ("anchor_transfers", "anchor_tables"):
+            found[f"meta.{name}"] = without_times(con, "meta", name)
+    return found
+
+
+def resolved(
+    path: Path | str, plan: AnchorPlan, load_ids: dict[int, int] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every anchor table by meaning: natural keys and knot values instead of surrogate ids,
+    load ids mapped through `load_ids` (when given), times left out."""
+    mapped = load_ids or {}
+
+    def with_load(found: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return sorted((*r[:-1], mapped.get(r[-1], r[-1])) for r in found)
+
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    with reading(path) as con:
+        for name, entity in plan.entities.items():
+            keys = ", ".join(f'"{k}"' for k in entity.key)
+            result[name] = with_load(
+                con.execute(f'SELECT {keys}, load_id FROM anchor."{name}"').fetchall()
+            )
+        for name in plan.knots:
+            result[name] = with_load(
+                con.execute(f'SELECT value, load_id FROM anchor."{name}"').fetchall()
+            )
+        for name, target in plan.targets.items():
+            joins, picked = [], []
+            for index, role in enumerate(target.roles):
+                joins.append(
+                    f'JOIN anchor."{role.entity}" AS e{index} ON e{index}.id = t."{role.column}"'
+                )
+                picked += [f'e{index}."{k}"' for k in plan.entities[role.entity].key]
+            if target.kind == "attribute":
+                if target.knot:
+                    joins.append(f'JOIN anchor."{target.knot}" AS k ON k.id = t.value')
+                    picked.append("k.value")
+                else:
+                    picked.append("t.value")
+            picked += ["t.changed_at", "t.load_id"]
+            sql = f'SELECT {", ".join(picked)} FROM anchor."{name}" AS t {" ".join(joins)}'
+            result[name] = with_load(con.execute(sql).fetchall())
+            (total,) = con.execute(f'SELECT count(*) FROM anchor."{name}"').fetchone() or (0,)
+            assert total == len(result[name]), f"anchor.{name}: ids that resolve to nothing"
+    return result
+
+
+def latest(path: Path | str, entity: str) -> list[tuple[Any, ...]]:
+    """The entity's latest perspective without its surrogate ids (ties hold partner ids)."""
+    return rows(path, f'SELECT * EXCLUDE (id) FROM anchor."{entity}_latest" ORDER BY ALL')
+
+
+def plan_of(project: Project) -> AnchorPlan:
+    return build_plan(project)

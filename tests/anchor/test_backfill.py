@@ -1,0 +1,92 @@
+"""`backfill` of an hour replaces its load in the anchor model too: afterwards the model is the
+one a clean run builds, with the new load in place of the replaced one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anchorflow.pipeline import Pipeline
+from anchorflow.project import load_project
+from tests.anchor.pipeline_project import (
+    ENV,
+    HOURS,
+    anchored_project,
+    copy_project,
+    emulator_running,
+    latest,
+    plan_of,
+    resolved,
+    rows,
+    snapshot,
+)
+from tests.conftest import available_at, hour
+
+pytestmark = pytest.mark.e2e
+
+REPLACED, REPLACEMENT = 2, HOURS + 1  # hour 1 was load 2; its backfill is load 5
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return anchored_project(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def backfilled(clean: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The clean warehouse after `backfill amplitude --start <hour 1> --end <hour 1>`."""
+    with emulator_running() as emulator:
+        project = copy_project(clean, tmp_path_factory.mktemp("backfilled") / "p",
+                               emulator.base_url)  # fmt: skip
+        with Pipeline(project, now=available_at(HOURS)) as pipeline:
+            summary = pipeline.backfill("amplitude", hour(1), hour(1))
+    assert [(w.load_id, w.replaced) for w in summary.windows] == [(REPLACEMENT, 1)]
+    assert summary.anchor is not None and summary.anchor.inserted > 0
+    return project.warehouse_path
+
+
+def by_load(path: Path, load_id: int, mapped: int | None = None) -> list[tuple[Any, ...]]:
+    found = rows(path, "SELECT * EXCLUDE (anchored_at, load_id) FROM meta.anchor_transfers "
+                       "WHERE load_id = ? ORDER BY ALL", [load_id])  # fmt: skip
+    return [(mapped or load_id, *r) for r in found]
+
+
+def test_a_backfilled_hour_leaves_the_model_a_clean_run_builds(
+    clean: Path, backfilled: Path
+) -> None:
+    plan = plan_of(load_project(clean, env=ENV))
+    clean_path = clean / "warehouse.duckdb"
+    # Attributes and ties hold the same rows, the replacement's where the replaced load's were.
+    wanted = resolved(clean_path, plan, {REPLACED: REPLACEMENT})
+    found = resolved(backfilled, plan)
+    for name in plan.targets:
+        assert found[name] == wanted[name], name
+    # Entities and knots hold the same natural keys and values.
+    for name in [*plan.entities, *plan.knots]:
+        assert [r[:-1] for r in found[name]] == [r[:-1] for r in wanted[name]], name
+    for entity in plan.entities:
+        assert latest(backfilled, entity) == latest(clean_path, entity), entity
+    # The anchor journal: the replaced load is gone, the replacement counts the same.
+    assert by_load(backfilled, REPLACED) == []
+    assert by_load(backfilled, REPLACEMENT) == by_load(clean_path, REPLACED, REPLACEMENT) != []
+    for other in (1, 3, 4):
+        assert by_load(backfilled, other) == by_load(clean_path, other)
+    assert rows(backfilled, "SELECT load_id, status FROM meta.loads ORDER BY 1") == [
+        (1, "committed"), (2, "replaced"), (3, "committed"), (4, "committed"),
+        (5, "committed"),
+    ]  # fmt: skip
+
+
+def test_no_anchor_row_keeps_the_replaced_load_id(backfilled: Path) -> None:
+    stale = {
+        name: [r for r in table_rows if REPLACED in r]
+        for name, table_rows in _load_ids(backfilled).items()
+    }
+    assert {name: found for name, found in stale.items() if found} == {}
+
+
+def _load_ids(path: Path) -> dict[str, list[tuple[int]]]:
+    names = [n for n in snapshot(path) if n.startswith("anchor.")]
+    return {n: rows(path, f'SELECT load_id FROM anchor."{n.split(".")[1]}"') for n in names}
