@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from anchorflow.anchor.plan import AnchorPlan
-from anchorflow.errors import ConfigError, WarehouseError
+from anchorflow.errors import ConfigError
 from anchorflow.pipeline import Pipeline
 from tests.anchor.pipeline_project import (
     HOURS,
@@ -31,6 +31,7 @@ from tests.conftest import available_at
 pytestmark = pytest.mark.e2e
 
 ROLLED_BACK = 2
+
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
