@@ -10,6 +10,7 @@
 - `meta.schema_events`: drift (new model, new field, type change, vanished field, null-rate
   jump), one row per problem, with the load it was first seen in and whether it was alerted.
 - `meta.anchor_transfers`: per load, staging model and anchor table, that the load is in it.
+- `meta.anchor_ids`: the highest surrogate id each entity and knot has given (never reused).
 - `meta.anchor_tables`: the declaration each anchor table's rows were loaded under.
 - `meta.erasures`: every `forget`, with counts and without the personal data it erased.
 - `meta.runs`: every command that ran, with its outcome (failures included).
@@ -125,6 +126,9 @@ META_DDL = [
         without_key BIGINT NOT NULL,
         max_changed_at TIMESTAMP,
         anchored_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.anchor_ids (
+        table_name VARCHAR NOT NULL,
+        top BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.anchor_tables (
         table_name VARCHAR NOT NULL,
         declaration VARCHAR NOT NULL)""",

@@ -447,7 +447,8 @@ class Pipeline:
         wh = self.warehouse
         if self.plan.entities:
             self._prepare_anchor()
-            anchor_erase.remove_loads(wh, self.plan, load_ids)
+            models = models_of_stream(self.project, batch.source, batch.stream)
+            anchor_erase.remove_loads(wh, self.plan, load_ids, reopen=models)
         orphans = {}
         for index, model in enumerate(models_of_stream(self.project, batch.source, batch.stream)):
             keys = self.project.staging[model].key_columns

@@ -79,13 +79,60 @@ def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
             if warehouse.table_exists(SCHEMA, name):
                 _check_columns(warehouse, name, columns, plan)
             else:
+                if name in plan.entities or name in plan.knots:
+                    _refuse_new_ids(warehouse, name, plan)
                 warehouse.execute(create_table_sql(name, columns, warehouse.dialect))
                 # A new table has loaded nothing: every typed load is pending for it.
                 warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
                 created.append(name)
         for name, target in plan.targets.items():
             _check_declaration(warehouse, name, target)
+        for name, shape in _id_sources(plan).items():
+            _renew_sources(warehouse, name, shape)
     return created
+
+
+def _holders(warehouse: Warehouse, name: str, plan: AnchorPlan) -> list[str]:
+    """Tables with rows that hold ids of the entity or knot `name`."""
+    found = []
+    for target in plan.targets.values():
+        uses = target.knot == name or any(r.entity == name for r in target.roles)
+        exists = uses and warehouse.table_exists(SCHEMA, target.table)
+        if exists and warehouse.scalar(f"SELECT count(*) FROM {table(SCHEMA, target.table)}"):
+            found.append(target.table)
+    return found
+
+
+def _refuse_new_ids(warehouse: Warehouse, name: str, plan: AnchorPlan) -> None:
+    """A new entity (or knot) table would number its keys anew, under rows that hold the old
+    ids: they would point at other people. Stop instead."""
+    holders = _holders(warehouse, name, plan)
+    if holders:
+        drops = "; ".join(f"DROP TABLE {table(SCHEMA, h, warehouse.dialect)}" for h in holders)
+        raise ModelError(
+            f"anchor.{name} is missing but {', '.join('anchor.' + h for h in holders)} hold "
+            f"its ids; restore it, or rebuild them all from staging: {drops}"
+        )
+
+
+def _id_sources(plan: AnchorPlan) -> dict[str, str]:
+    shapes = {n: json.dumps(e.sources, sort_keys=True) for n, e in plan.entities.items()}
+    shapes |= {n: json.dumps(sorted(k.feeders)) for n, k in plan.knots.items()}
+    return shapes
+
+
+def _renew_sources(warehouse: Warehouse, name: str, shape: str) -> None:
+    """An entity or knot that reads a new column (a new attribute, role or model) reads every
+    typed load again: keys only that column holds get their ids. Existing ids stay."""
+    known = warehouse.scalar(
+        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
+    )
+    if known == shape:
+        return
+    if known is not None:
+        warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
+    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
+    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
 
 
 def _existing_columns(warehouse: Warehouse, name: str) -> dict[str, str]:
@@ -114,6 +161,12 @@ def _check_columns(
             f"the natural key of anchor.{name} is {extra[0]!r} in the warehouse but "
             f"{missing[0]!r} in the project; to rename it run: ALTER TABLE {target} RENAME "
             f"COLUMN {ident(extra[0])} TO {ident(missing[0])}"
+        )
+    if (missing or extra) and (name in plan.entities or name in plan.knots):
+        raise ModelError(
+            f"anchor.{name} has columns ({', '.join(existing)}) in the warehouse but the project "
+            f"wants ({', '.join(wanted)}); change the project back, or rebuild it and every "
+            f"table holding its ids from staging (DROP TABLE {target}, and those tables)"
         )
     if missing or extra:
         raise ModelError(

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,9 +80,18 @@ def _remove_rows(
 
 
 def remove_loads(
-    wh: Warehouse, plan: AnchorPlan, load_ids: list[int], reattribute: bool = True
+    wh: Warehouse,
+    plan: AnchorPlan,
+    load_ids: list[int],
+    reattribute: bool = True,
+    reopen: list[str] | None = None,
 ) -> dict[str, int]:
-    """Delete these loads' rows from the anchor model; returns rows deleted per table."""
+    """Delete these loads' rows from the anchor model; returns rows deleted per table.
+
+    `reopen` names staging models whose other loads must be read again by the next anchor
+    step: an observation stored only in a removed load may have hidden a restatement in
+    another one (never stored), and a backfill restores events into loads already anchored.
+    Reading them again inserts only what is missing."""
     if not load_ids:
         return {}
     counts: dict[str, int] = {}
@@ -93,6 +103,8 @@ def remove_loads(
         for name in [*plan.entities, *plan.knots]:
             counts[name] = _remove_rows(wh, plan, name, load_ids, reattribute)
         wh.execute("DELETE FROM meta.anchor_transfers WHERE list_contains(?, load_id)", [load_ids])
+        if reopen:
+            wh.execute("DELETE FROM meta.anchor_transfers WHERE list_contains(?, model)", [reopen])
     return {k: v for k, v in counts.items() if v}
 
 
@@ -104,7 +116,13 @@ def rollback(wh: Warehouse, project: Project, plan: AnchorPlan, load_id: int) ->
     if status != "committed":
         raise ConfigError([f"rollback: load {load_id} is {status}; only a committed load can be"])
     with wh.transaction():
-        counts = remove_loads(wh, plan, [load_id], reattribute=False)
+        source, stream = wh.query(
+            "SELECT source, stream FROM meta.loads WHERE load_id = ?", [load_id]
+        )[0]
+        counts = remove_loads(
+            wh, plan, [load_id], reattribute=False,
+            reopen=models_of_stream(project, source, stream),
+        )  # fmt: skip
         for name in project.staging:
             if wh.table_exists("staging", name):
                 deleted = wh.insert(
@@ -194,7 +212,7 @@ def _attribute_values(wh: Warehouse, plan: AnchorPlan, entity: str, entity_id: i
 def _erase_records(
     wh: Warehouse,
     project: Project,
-    sources: dict[str, list[str]],
+    sources: dict[str, list[list[str]]],
     key_types: list[str],
     key: list[str],
     note: Any,
@@ -202,7 +220,8 @@ def _erase_records(
     """Raw records carrying the key (found by the JSON paths its staging columns read), the
     staging rows typed from them in every model of their stream, and journal rows about them."""
     streams: dict[tuple[str, str], list[list[str]]] = {}
-    for model_name, columns in sources.items():
+    pairs = [(model_name, columns) for model_name, sets in sources.items() for columns in sets]
+    for model_name, columns in pairs:
         model = project.staging[model_name]
         paths = [model.columns[c].keys for c in columns if c in model.columns]
         if len(paths) == len(columns) and not any(model.columns[c].in_element for c in columns):
@@ -262,22 +281,34 @@ def _erase_typed_rows(wh: Warehouse, project: Project, name: str, note: Any) -> 
         [_json_path(model.columns[k].keys) for k in keys]))  # fmt: skip
 
 
+def _json_strings(text: str) -> list[str]:
+    """How a JSON document may spell `text` as a string: escaped to ASCII, or as it is."""
+    return sorted({json.dumps(text), json.dumps(text, ensure_ascii=False)})
+
+
 def _scrub_journal(wh: Warehouse, key: list[str], values: Iterable[str], note: Any) -> None:
-    """The key out of every journal text that may quote it (quarantined records, drift details,
-    alert payloads); the entity's attribute values out of type errors and statistics examples.
-    Shared values (a country) lose an example there, which is harmless; text is only cut where
-    it quotes the key, so other people's records stay."""
+    """The key out of every journal text that may quote it; the entity's attribute values out
+    of statistics examples (a shared value such as a country loses an example there, which is
+    harmless). Other people's rows are never deleted for holding the same text: quarantined
+    records go only when they cannot be parsed and quote the key as a JSON string (parsable
+    ones went with the raw records), JSON details lose only string values equal to the key,
+    and free-text run details only the key as a whole word."""
     for text in key:
-        note("meta.quarantine", wh.insert(
-            "DELETE FROM meta.quarantine WHERE strpos(record, ?) > 0",
-            [json.dumps(text)]))  # fmt: skip
-        for log, column in (("meta.schema_events", "detail"), ("meta.alerts", "details")):
-            note(log, wh.insert(
-                f"UPDATE {log} SET {column} = replace({column}, ?, '[erased]') "
-                f"WHERE strpos({column}, ?) > 0", [text, text]))  # fmt: skip
-    for value in [*key, *values]:
+        for quoted in _json_strings(text):
+            note("meta.quarantine", wh.insert(
+                "DELETE FROM meta.quarantine WHERE NOT json_valid(record) "
+                "AND strpos(record, ?) > 0", [quoted]))  # fmt: skip
+            for log, column in (("meta.schema_events", "detail"), ("meta.alerts", "details")):
+                note(log, wh.insert(
+                    f"UPDATE {log} SET {column} = replace({column}, ?, '\"[erased]\"') "
+                    f"WHERE strpos({column}, ?) > 0", [quoted, quoted]))  # fmt: skip
+        pattern = r"(^|[^\w])" + re.escape(text) + r"($|[^\w])"
+        note("meta.runs", wh.insert(
+            "UPDATE meta.runs SET detail = regexp_replace(detail, ?, '\\1[erased]\\2', 'g') "
+            "WHERE regexp_matches(detail, ?)", [pattern, pattern]))  # fmt: skip
         note("meta.type_errors", wh.insert(
-            "DELETE FROM meta.type_errors WHERE value = ?", [value]))  # fmt: skip
+            "DELETE FROM meta.type_errors WHERE value = ?", [text]))  # fmt: skip
+    for value in [*key, *values]:
         note("meta.field_stats", wh.insert(
             "UPDATE meta.field_stats SET examples = list_filter(examples, lambda x: x <> ?), "
             "min_value = CASE WHEN min_value = ? THEN NULL ELSE min_value END, "

@@ -131,6 +131,20 @@ def _log(
 # -- entities and knots ---------------------------------------------------------------------------
 
 
+def _top_id(target: str) -> str:
+    """The highest id ever given (its table's, or the journal's: rows erased or rolled back
+    never give their ids to someone else). One parameter: the table's name."""
+    return (
+        f"SELECT greatest((SELECT coalesce(max(id), 0) FROM {target}), (SELECT "
+        "coalesce(max(top), 0) FROM meta.anchor_ids WHERE table_name = ?)) AS top"
+    )
+
+
+def _record_top_id(wh: Warehouse, name: str, inserted: int) -> None:
+    if inserted:
+        wh.execute(f"INSERT INTO meta.anchor_ids SELECT ?, max(id) FROM {_anchor(name)}", [name])
+
+
 def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
     run = TargetRun(entity.name, "entity")
     pending = {
@@ -141,18 +155,18 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
         return run
     keys = [_q(k) for k in entity.key]
     selects, params = [], []
-    for model, columns in pending.items():
-        source_keys = entity.sources[model]
-        casts = ", ".join(
-            f"CAST(s.{_q(c)} AS {t}) AS {k}"
-            for c, t, k in zip(source_keys, entity.key_types, keys, strict=True)
-        )
-        not_null = " AND ".join(f"s.{_q(c)} IS NOT NULL" for c in source_keys)
-        selects.append(
-            f"SELECT {casts}, s.load_id FROM {table('staging', model)} AS s "
-            f"WHERE {_loads_filter('s', columns)} AND {not_null}"
-        )
-        params.append(columns)
+    for model, model_loads in pending.items():
+        for source_keys in entity.sources[model]:
+            casts = ", ".join(
+                f"CAST(s.{_q(c)} AS {t}) AS {k}"
+                for c, t, k in zip(source_keys, entity.key_types, keys, strict=True)
+            )
+            not_null = " AND ".join(f"s.{_q(c)} IS NOT NULL" for c in source_keys)
+            selects.append(
+                f"SELECT {casts}, s.load_id FROM {table('staging', model)} AS s "
+                f"WHERE {_loads_filter('s', model_loads)} AND {not_null}"
+            )
+            params.append(model_loads)
     same = " AND ".join(f"e.{k} = n.{k}" for k in keys)
     target = _anchor(entity.name)
     with wh.transaction():
@@ -162,10 +176,11 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             f"{', '.join('n.' + k for k in keys)}, n.load_id, ? "
             f"FROM (SELECT {', '.join(keys)}, min(load_id) AS load_id "
             f"FROM ({' UNION ALL '.join(selects)}) AS u GROUP BY {', '.join(keys)}) AS n "
-            f"CROSS JOIN (SELECT coalesce(max(id), 0) AS top FROM {target}) AS base "
+            f"CROSS JOIN ({_top_id(target)}) AS base "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE {same})",
-            [now, *params],
+            [now, *params, entity.name],
         )
+        _record_top_id(wh, entity.name, run.inserted)
         for model, loads in pending.items():
             counts = _entity_counts(wh, entity, model, loads)
             _log(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
@@ -190,22 +205,27 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
 def _entity_counts(
     wh: Warehouse, entity: EntityPlan, model: str, loads: list[int]
 ) -> list[tuple[Any, ...]]:
-    """Per load: rows with the key, 0, rows without it, NULL, and keys with no anchor row (the
-    reconciliation with staging), in one pass."""
+    """Per load: keys read, 0, keys missing (NULL), NULL, and keys with no anchor row (the
+    reconciliation with staging), one pass per column set of the model."""
+    totals: dict[int, list[int]] = {load: [0, 0, 0] for load in loads}
     keys = [_q(k) for k in entity.key]
-    source_keys = [_q(c) for c in entity.sources[model]]
-    same = " AND ".join(f"e.{k} = s.{c}" for k, c in zip(keys, source_keys, strict=True))
-    has_key = " AND ".join(f"s.{c} IS NOT NULL" for c in source_keys)
-    counts = wh.query(
-        f"SELECT s.load_id, count(*) FILTER (WHERE {has_key}), 0, "
-        f"count(*) FILTER (WHERE NOT ({has_key})), NULL, "
-        f"count(*) FILTER (WHERE {has_key} AND e.id IS NULL) "
-        f"FROM {table('staging', model)} AS s LEFT JOIN {_anchor(entity.name)} AS e ON {same} "
-        f"WHERE {_loads_filter('s', loads)} GROUP BY s.load_id",
-        [loads],
-    )
-    found = {int(r[0]) for r in counts}
-    return counts + [(load, 0, 0, 0, None, 0) for load in loads if load not in found]
+    for columns in entity.sources[model]:
+        source_keys = [_q(c) for c in columns]
+        same = " AND ".join(f"e.{k} = s.{c}" for k, c in zip(keys, source_keys, strict=True))
+        has_key = " AND ".join(f"s.{c} IS NOT NULL" for c in source_keys)
+        for load, present, absent, missing in wh.query(
+            f"SELECT s.load_id, count(*) FILTER (WHERE {has_key}), "
+            f"count(*) FILTER (WHERE NOT ({has_key})), "
+            f"count(*) FILTER (WHERE {has_key} AND e.id IS NULL) "
+            f"FROM {table('staging', model)} AS s LEFT JOIN {_anchor(entity.name)} AS e "
+            f"ON {same} WHERE {_loads_filter('s', loads)} GROUP BY s.load_id",
+            [loads],
+        ):
+            counts = totals[int(load)]
+            counts[0] += int(present)
+            counts[1] += int(absent)
+            counts[2] += int(missing)
+    return [(load, c[0], 0, c[1], None, c[2]) for load, c in totals.items()]
 
 
 def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
@@ -231,10 +251,11 @@ def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
             "SELECT base.top + row_number() OVER (ORDER BY n.value), n.value, n.load_id, ? "
             f"FROM (SELECT value, min(load_id) AS load_id FROM ({' UNION ALL '.join(selects)}) "
             "AS u GROUP BY value) AS n "
-            f"CROSS JOIN (SELECT coalesce(max(id), 0) AS top FROM {target}) AS base "
+            f"CROSS JOIN ({_top_id(target)}) AS base "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS k WHERE k.value = n.value)",
-            [now, *params],
+            [now, *params, knot.name],
         )
+        _record_top_id(wh, knot.name, run.inserted)
         for model, loads in pending.items():
             _log(wh, knot.name, "knot", model, [(x, 0, 0, 0, None) for x in loads], now)
             run.loads += len(loads)
@@ -264,6 +285,7 @@ class _TargetSQL:
         self.values = [_q(c) for c in target.value_columns]
         self.rows = _q(f"__rows_{name_suffix}")
         self.obs = _q(f"__obs_{name_suffix}")
+        self.bounds = _q(f"__bounds_{name_suffix}")
         self.table = _anchor(target.table)
 
     def staged_rows(self, loads_filter: str) -> str:
@@ -345,6 +367,28 @@ class _TargetSQL:
         on_keys = " AND ".join(f"o.{k} = {alias}.{k}" for k in self.keys)
         return f"EXISTS (SELECT 1 FROM {self.obs} AS o WHERE {on_keys})"
 
+    def create_bounds(self) -> str:
+        """Per key the batch touches: its earliest new instant, and the stored change in force
+        just before it. History before that point cannot change, so it is never read again:
+        the cost follows the batch, not the history."""
+        keys = ", ".join(f"t.{k}" for k in self.keys)
+        same = " AND ".join(f"a.{k} = t.{k}" for k in self.keys)
+        return (
+            f"CREATE OR REPLACE TEMP TABLE {self.bounds} AS SELECT {keys}, t.t0, "
+            "coalesce(max(a.changed_at) FILTER (WHERE a.changed_at <= t.t0), t.t0) AS start "
+            f"FROM (SELECT {', '.join(self.keys)}, min(changed_at) AS t0 FROM {self.obs} "
+            f"GROUP BY {', '.join(self.keys)}) AS t LEFT JOIN {self.table} AS a ON {same} "
+            f"GROUP BY {keys}, t.t0"
+        )
+
+    def recent(self, columns: list[str]) -> str:
+        """Stored rows of touched keys from their bound on."""
+        same = " AND ".join(f"a.{k} = b.{k}" for k in self.keys)
+        return (
+            f"SELECT {', '.join('a.' + c for c in columns)} FROM {self.table} AS a "
+            f"JOIN {self.bounds} AS b ON {same} WHERE a.changed_at >= b.start"
+        )
+
     def insert_changes(self, late: str | None) -> str:
         """scd1/scd2: the change points among stored rows and new observations, merged. An
         observation at an instant the table already has is not new (the first loaded wins)."""
@@ -358,8 +402,7 @@ class _TargetSQL:
             return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {o} AS x WHERE {same})" for o in others)
 
         parts = [
-            f"SELECT {', '.join('a.' + c for c in columns)}, 0 AS fresh FROM {self.table} AS a "
-            f"WHERE {self.touched('a')}",
+            f"SELECT *, 0 AS fresh FROM ({self.recent(columns)}) AS r",
             f"SELECT {', '.join('o.' + c for c in columns)}, 1 AS fresh FROM {self.obs} AS o "
             f"WHERE {unseen('o', [self.table])}",
         ]
@@ -440,6 +483,7 @@ def load_target(
             )
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed())}")
         wh.execute(f"DROP TABLE {sql.rows}")
+        wh.execute(sql.create_bounds())
         if target.effective_history == "scd0":
             run.inserted = wh.insert(sql.insert_first_values())
         else:
@@ -472,6 +516,7 @@ def load_target(
         run.loads, run.observed = len(loads), sum(r[1] for r in rows)
         check_target(wh, target, sql, verify_history)
         wh.execute(f"DROP TABLE {sql.obs}")
+        wh.execute(f"DROP TABLE {sql.bounds}")
         crash_point("anchor_target_before_commit")
     crash_point("anchor_after_target")
     return run
@@ -515,8 +560,9 @@ def check_target(
     else:
         differs = " OR ".join(f"a.{v} IS DISTINCT FROM o.{v}" for v in sql.values)
         unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o ASOF LEFT JOIN (SELECT * FROM {sql.table} "
-            f"AS a WHERE {touched}) AS a ON {on_keys} AND o.changed_at >= a.changed_at "
+            f"SELECT count(*) FROM {sql.obs} AS o ASOF LEFT JOIN "
+            f"({sql.recent([*sql.keys, *sql.values, 'changed_at'])}) AS a "
+            f"ON {on_keys} AND o.changed_at >= a.changed_at "
             f"WHERE a.changed_at IS NULL OR (a.changed_at < o.changed_at AND ({differs}))"
         )
     if unexplained:

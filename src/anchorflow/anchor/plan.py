@@ -17,7 +17,9 @@ class EntityPlan:
     name: str
     key: list[str]  # natural key columns of anchor.<name>
     key_types: list[str]
-    sources: dict[str, list[str]]  # staging model → its columns for the key (all feeders)
+    # staging model → its column sets holding the key: one per role or attribute that reads a
+    # different column of that model (a referrer_id besides the user_id)
+    sources: dict[str, list[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,21 @@ class AnchorPlan:
 
 def build_plan(project: Project) -> AnchorPlan:
     spec = project.anchor
-    feeders: dict[str, dict[str, list[str]]] = {name: {} for name in spec.entities}
+    feeders: dict[str, dict[str, list[list[str]]]] = {name: {} for name in spec.entities}
+
+    def feed(entity: str, model: str, keys: list[str]) -> None:
+        column_sets = feeders[entity].setdefault(model, [])
+        if keys not in column_sets:
+            column_sets.append(keys)
+
     knot_feeders: dict[str, list[tuple[str, str]]] = {name: [] for name in spec.knots}
     targets: dict[str, TargetPlan] = {}
     for name, entity in spec.entities.items():
         for model, keys in entity.sources.items():
-            feeders[name].setdefault(model, list(keys or entity.key))
+            feed(name, model, list(keys or entity.key))
         for attr_name, attr in entity.attributes.items():
             keys = list(attr.key or entity.key)
-            feeders[name].setdefault(attr.model, keys)
+            feed(name, attr.model, keys)
             value = attr.value or attr_name
             staged_type = staging_columns(project.staging[attr.model])[value]
             if attr.knot:
@@ -118,7 +126,7 @@ def build_plan(project: Project) -> AnchorPlan:
         roles = {}
         for role_name, role in tie.roles.items():
             entity_name = tie.entity_of(role_name)
-            feeders[entity_name].setdefault(tie.model, list(role.key))
+            feed(entity_name, tie.model, list(role.key))
             roles[role_name] = RolePlan(role_name, entity_name, role_column(role_name), role.key)
         targets[name] = TargetPlan(
             kind="tie", table=name, model=tie.model, history=tie.history,
@@ -129,7 +137,8 @@ def build_plan(project: Project) -> AnchorPlan:
     entities = {}
     for name, entity in spec.entities.items():
         sources = feeders[name]
-        first_model, first_keys = next(iter(sources.items()), (None, entity.key))
+        first_model, first_sets = next(iter(sources.items()), (None, [entity.key]))
+        first_keys = first_sets[0]
         types = (
             [staging_columns(project.staging[first_model])[k] for k in first_keys]
             if first_model else ["VARCHAR"] * len(entity.key)
