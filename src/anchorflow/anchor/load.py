@@ -17,8 +17,9 @@ History is one algorithm for attributes and ties: a target maps identifier ids t
   every observation from that time on, read back from staging, so the change it causes *after*
   itself is stored too. The stored rows then always give the true history; views drop the
   points that a later, earlier-dated change made redundant.
-- Two values for one key at the same instant: the first loaded is kept (within one batch, the
-  smallest); the integrity check reports it as a conflict, not as an error.
+- Two different values for one key at the same instant have no order. One is kept (the
+  smallest within a batch; an instant already stored keeps its value), so which one can depend
+  on how the loads were batched. This is documented, not detected.
 """
 
 from __future__ import annotations

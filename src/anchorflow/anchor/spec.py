@@ -177,6 +177,12 @@ class AnchorSpec(_Strict):
         tables: dict[str, str] = {}
 
         def claim(name: str, where: str) -> None:
+            if len(name) > 63:
+                problems.append(
+                    f"anchor.{where}: its table name {name!r} is longer than 63 characters; "
+                    "shorten the name"
+                )
+                return
             other = tables.setdefault(name.lower(), where)
             if other != where:
                 problems.append(f"anchor.{where}: its table anchor.{name} clashes with {other}")
