@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint bench bench-quick bench-staging clean
+.PHONY: demo test lint bench bench-quick bench-staging bench-anchor clean
 
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
@@ -30,6 +30,9 @@ bench-quick: $(VENV)/.bench-installed
 
 bench-staging: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.staging
+
+bench-anchor: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.anchor
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
