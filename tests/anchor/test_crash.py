@@ -96,14 +96,20 @@ def test_a_crashed_anchor_step_rerun_equals_a_clean_one(
     root = crashed[point]
     plan = plan_of(load_project(root, env=ENV))
     entities_and_knots = {*plan.entities, *plan.knots}
-    first_entity, first_target = next(iter(plan.entities)), next(iter(plan.targets))
-    committed = {
-        "anchor_entity_before_commit": set(),
-        "anchor_after_entity": {first_entity},
-        "anchor_target_before_commit": entities_and_knots,
-        "anchor_after_target": entities_and_knots | {first_target},
-    }[point]
-    assert anchored_new_loads(root) == committed  # the crash hit where it was meant to
+    first_entity = next(iter(plan.entities))
+    committed = anchored_new_loads(root)
+    # The crash hit where it was meant to. Entities and knots load one after the other; the
+    # attributes and ties on parallel connections, so which of them committed before the
+    # crash is a race: some (after a commit) or none to all but one (before a commit).
+    targets = committed - entities_and_knots
+    if point == "anchor_entity_before_commit":
+        assert committed == set()
+    elif point == "anchor_after_entity":
+        assert committed == {first_entity}
+    else:
+        assert entities_and_knots <= committed
+        assert targets < set(plan.targets)
+        assert targets if point == "anchor_after_target" else True
 
     rerun = anchor_in_process(root)
     assert not rerun.problems

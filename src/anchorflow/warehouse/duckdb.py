@@ -22,7 +22,7 @@ ROW_GROUP_SIZE = 4_096
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(
-        transactions=True, arrow_scan=True, column_compression=True, parallel_writers=1
+        transactions=True, arrow_scan=True, column_compression=True, parallel_writers=4
     )
 
     def __init__(
