@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, TargetPlan
 from anchorflow.errors import ModelError
+from anchorflow.project_types import canonical_type
 from anchorflow.warehouse import Warehouse, ident, table
 
 
@@ -124,15 +125,12 @@ def _id_sources(plan: AnchorPlan) -> dict[str, str]:
 def _renew_sources(warehouse: Warehouse, name: str, shape: str) -> None:
     """An entity or knot that reads a new column (a new attribute, role or model) reads every
     typed load again: keys only that column holds get their ids. Existing ids stay."""
-    known = warehouse.scalar(
-        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
-    )
+    known = _known_declaration(warehouse, name)
     if known == shape:
         return
     if known is not None:
         warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
-    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
-    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
+    _store_declaration(warehouse, name, shape)
 
 
 def _existing_columns(warehouse: Warehouse, name: str) -> dict[str, str]:
@@ -142,11 +140,7 @@ def _existing_columns(warehouse: Warehouse, name: str) -> dict[str, str]:
         "ORDER BY ordinal_position",
         [SCHEMA, name],
     )
-    return {str(c): _canonical(str(t)) for c, t in rows}
-
-
-def _canonical(sql_type: str) -> str:
-    return exp.DataType.build(sql_type, dialect="duckdb").sql("duckdb")
+    return {str(c): canonical_type(str(t)) for c, t in rows}
 
 
 def _check_columns(
@@ -175,19 +169,29 @@ def _check_columns(
             f"{ident(name + '_old')}) to start it anew, or change the project back"
         )
     for column, sql_type in wanted.items():
-        if existing[column] != _canonical(sql_type):
+        if existing[column] != canonical_type(sql_type):
             raise ModelError(
                 f"anchor.{name}.{column} is {existing[column]} in the warehouse but {sql_type} "
                 f"in the project; to convert it run: ALTER TABLE {target} ALTER COLUMN "
-                f"{ident(column)} TYPE {_canonical(sql_type)}"
+                f"{ident(column)} TYPE {canonical_type(sql_type)}"
             )
+
+
+def _known_declaration(warehouse: Warehouse, name: str) -> str | None:
+    found = warehouse.scalar(
+        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
+    )
+    return str(found) if found is not None else None
+
+
+def _store_declaration(warehouse: Warehouse, name: str, shape: str) -> None:
+    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
+    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
 
 
 def _check_declaration(warehouse: Warehouse, name: str, target: TargetPlan) -> None:
     wanted = declaration(target)
-    known = warehouse.scalar(
-        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
-    )
+    known = _known_declaration(warehouse, name)
     if known == wanted:
         return
     if known is not None and warehouse.scalar(f"SELECT count(*) FROM {table(SCHEMA, name)}"):
@@ -196,5 +200,4 @@ def _check_declaration(warehouse: Warehouse, name: str, target: TargetPlan) -> N
             f"since its rows were loaded; to rebuild it from staging run: DROP TABLE "
             f"{table(SCHEMA, name, warehouse.dialect)}, then `anchorflow anchor`"
         )
-    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
-    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, wanted])
+    _store_declaration(warehouse, name, wanted)
