@@ -12,14 +12,18 @@ import duckdb
 import pytest
 import yaml
 
+from anchorflow.config import Project, load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project, load_project
+from anchorflow.run import Pipeline
 from anchorflow.synth.amplitude import SynthSpec
 
 START = datetime(2024, 3, 1, 0)
 API_KEY, SECRET_KEY = "test-key", "test-secret"
 SMALL = SynthSpec(seed=7, events_per_hour=120, users=300)
+# The Amplitude source's cursor, the next hour to load, as a timestamp.
+NEXT_HOUR = (
+    "SELECT strptime(json_extract_string(cursor, '$.next_hour'), '%Y%m%dT%H') FROM meta.cursors"
+)
 
 
 def hour(n: int) -> datetime:

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from anchorflow.alerts import Alert, AlertSender
+from anchorflow.config import Project, load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError, TerminalSourceError
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project, load_project
+from anchorflow.run import Pipeline
 from tests.conftest import available_at, project_dict, table_rows
 from tests.receiver import SECRET_PATH, Receiver, running_receiver
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
-from anchorflow.project import Project
-from tests.conftest import API_KEY, SECRET_KEY, available_at, hour, table_rows
+from tests.conftest import API_KEY, NEXT_HOUR, SECRET_KEY, available_at, hour, table_rows
 from tests.test_project import BAD_PROJECTS, BadProject
 
 pytestmark = pytest.mark.e2e
@@ -160,7 +160,7 @@ def test_run_loads_the_due_hours_and_status_shows_the_watermark(
     now = available_at(3).strftime("%Y%m%dT%H")
     result = cli("run", "--project", str(root), "--now", now)
     assert result.returncode == 0, result.stderr
-    assert "loaded 3 hour(s) 20240301T00..20240301T02" in result.stdout
+    assert "loaded 3 window(s) 20240301T00..20240301T02" in result.stdout
     path = project.warehouse_path
     assert table_rows(path, "SELECT window_start, status FROM meta.loads ORDER BY load_id") == [
         (hour(0), "committed"),
@@ -169,7 +169,7 @@ def test_run_loads_the_due_hours_and_status_shows_the_watermark(
     ]
     raw = table_rows(path, "SELECT count(*) FROM raw.amplitude_events")[0][0]
     assert raw == table_rows(path, "SELECT sum(rows) FROM meta.loads")[0][0] > 0
-    assert table_rows(path, "SELECT position FROM meta.watermarks") == [(hour(3),)]
+    assert table_rows(path, NEXT_HOUR) == [(hour(3),)]
 
     status = cli("status", "--project", str(root), "--now", now)
     assert status.returncode == 0, status.stderr

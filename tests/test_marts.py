@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from anchorflow.config import Project, load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project, load_project
+from anchorflow.run import Pipeline
 from tests.conftest import available_at, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from anchorflow.config import load_project
 from anchorflow.errors import ConfigError
-from anchorflow.project import AmplitudeSource, load_project, parse_duration
+from anchorflow.project_types import parse_duration
+from anchorflow.sources.amplitude.config import AmplitudeConfig
 from tests.conftest import API_KEY, SECRET_KEY, START, project_dict
 
 pytestmark = pytest.mark.unit
@@ -309,7 +311,7 @@ def test_durations_in_the_file_become_timedeltas(tmp_path: Path) -> None:
 def test_secrets_never_show_in_repr_str_or_json(tmp_path: Path) -> None:
     project = load_project(BadProject("ok", "").write(tmp_path / "project"))
     source = project.sources["amplitude"]
-    assert isinstance(source, AmplitudeSource)
+    assert isinstance(source, AmplitudeConfig)
     shown = [repr(project), str(project), repr(source), str(source), project.model_dump_json()]
     for text in shown:
         assert SECRET_KEY not in text

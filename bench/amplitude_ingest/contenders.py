@@ -51,8 +51,8 @@ def lines_of(files: list[str], limit: int | None) -> Iterator[bytes]:
 
 
 def anchorflow(args: dict[str, Any]) -> dict[str, Any]:
-    from anchorflow.pipeline import Pipeline
-    from anchorflow.project import load_project
+    from anchorflow.config import load_project
+    from anchorflow.run import Pipeline
 
     os.environ.update(
         AMPLITUDE_BASE_URL=args["base_url"], AMPLITUDE_API_KEY="bench", AMPLITUDE_SECRET_KEY="bench"

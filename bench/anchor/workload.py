@@ -35,7 +35,7 @@ import yaml
 from anchorflow import journal
 from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.plan import build_plan
-from anchorflow.project import Project, load_project
+from anchorflow.config import Project, load_project
 from anchorflow.stage import ensure_staging_table
 from anchorflow.warehouse import Warehouse, connect
 

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import load_project
+from anchorflow.config import load_project
+from anchorflow.run import Pipeline
 from anchorflow.stage import runner
 
 STEPS: defaultdict[str, float] = defaultdict(float)

@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 
 from anchorflow import journal
-from anchorflow.project import Project, load_project
+from anchorflow.config import Project, load_project
+from anchorflow.journal.loads import LoadRecord, record_load
+from anchorflow.project_types import format_hour
 from anchorflow.stage import prepare_tables
 from anchorflow.warehouse import connect
 
@@ -219,10 +221,11 @@ def generate(project: Project, rows: int, loads: int) -> dict[str, Any]:
                 size = warehouse.scalar(
                     f"SELECT sum(strlen(record)) FROM {raw} WHERE load_id = ?", [load_id]
                 )
-                journal.record_load(
+                record_load(
                     warehouse,
-                    journal.LoadRecord(
-                        load_id, SOURCE, STREAM, window, window + timedelta(hours=1),
+                    LoadRecord(
+                        load_id, SOURCE, STREAM, format_hour(window), window,
+                        window + timedelta(hours=1),
                         f"bus/{STREAM}/{window:%Y-%m-%dT%H}.jsonl", 1, landed, int(size or 0),
                         0, 0, 0, started,
                     ),

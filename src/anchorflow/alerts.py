@@ -1,7 +1,7 @@
 """Alerts: a Slack incoming webhook, a generic webhook, or the log.
 
 Delivery is retried; a failure to deliver never fails the pipeline, it is recorded in
-`meta.alerts` like every delivery. Webhook URLs carry secrets (a Slack URL is its own token),
+the journal like every delivery. Webhook URLs carry secrets (a Slack URL is its own token),
 so targets are named by their kind and position, never by their URL.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from anchorflow.journal import utcnow
-from anchorflow.project import AlertTarget, Project
+from anchorflow.config.project import AlertTarget, Project
+from anchorflow.journal.alerts import record_delivery
 from anchorflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,7 @@ class AlertSender:
         return None
 
     def _record(self, alert: Alert, delivery: Delivery) -> None:
-        self.warehouse.execute(
-            "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                utcnow(), alert.kind, alert.subject, json.dumps(alert.details), delivery.target,
-                "delivered" if delivery.delivered else "failed", delivery.attempts,
-                delivery.error,
-            ],
+        record_delivery(
+            self.warehouse, alert.kind, alert.subject, alert.details, delivery.target,
+            delivery.delivered, delivery.attempts, delivery.error,
         )  # fmt: skip

@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from anchorflow.config import PROJECT_FILE, load_project
 from anchorflow.errors import AnchorflowError, ConfigError
-from anchorflow.project import PROJECT_FILE, load_project, parse_hour
+from anchorflow.project_types import parse_hour, parse_instant
 from anchorflow.scaffold import scaffold_project
 
 app = typer.Typer(
@@ -47,10 +48,14 @@ NowOption = Annotated[
     str | None,
     typer.Option(
         "--now",
-        help="Pretend the current UTC time is this hour (YYYYMMDDTHH): for replays and demos.",
+        help="Pretend the current UTC time is this (YYYYMMDDTHH or ISO 8601): for replays and "
+        "demos.",
     ),
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step's timings.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (for scripts and other tools).")
+]
 
 
 def main() -> None:
@@ -91,7 +96,12 @@ def _hour(option: str, value: str) -> datetime:
 
 
 def _now(value: str | None) -> datetime | None:
-    return None if value is None else _hour("--now", value)
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as error:
+        raise ConfigError([f"--now: {error}"]) from None
 
 
 @app.command()
@@ -107,8 +117,18 @@ def init(
 
 @app.command()
 def validate(project: ProjectOption = None) -> None:
-    """Check the project file (and model SQL) without touching the warehouse."""
-    loaded = guarded(lambda: load_project(project))
+    """Check the project file (and model SQL) without touching the warehouse.
+
+    Selectors are also run on odd values in an empty, in-memory engine of the project's kind.
+    """
+    from anchorflow.run import check_project
+
+    def action() -> Any:
+        loaded = load_project(project)
+        check_project(loaded)
+        return loaded
+
+    loaded = guarded(action)
     console.print(
         f"[green]ok[/green] {loaded.file}: {len(loaded.sources)} source(s), "
         f"{len(loaded.staging)} staging model(s)"
@@ -142,43 +162,48 @@ def run(
 @app.command()
 def backfill(
     source: Annotated[str, typer.Argument(help="The source to reload.")],
-    start: Annotated[str, typer.Option(help="First hour, YYYYMMDDTHH (UTC).")],
-    end: Annotated[str, typer.Option(help="Last hour, inclusive, YYYYMMDDTHH (UTC).")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First window, as the source names it: an hour YYYYMMDDTHH (UTC) for "
+            "amplitude, a path for files (default: the first)."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last window, inclusive, in the same notation.")
+    ] = None,
     project: ProjectOption = None,
     now: NowOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Reload a past range of hours; each hour replaces its earlier load (idempotent)."""
+    """Reload a past range of hours (or any source's windows); each window replaces its
+    earlier load (idempotent)."""
     from anchorflow.console import print_summary, run_with_progress
 
     _setup_logging(verbose)
-
-    def action(pipeline: Any) -> Any:
-        try:
-            first, last = parse_hour(start), parse_hour(end)
-        except ValueError as error:
-            raise ConfigError([f"backfill: {error}"]) from None
-        return pipeline.backfill(source, first, last)
-
-    summary = guarded(lambda: run_with_progress(console, project, _now(now), action))
+    summary = guarded(
+        lambda: run_with_progress(
+            console, project, _now(now), lambda p: p.backfill(source, start, end)
+        )
+    )
     print_summary(console, summary)
 
 
 @app.command()
-def status(project: ProjectOption = None, now: NowOption = None) -> None:
-    """Watermarks, lag, the last loads and runs."""
-    from anchorflow.console import print_status
-    from anchorflow.pipeline import Pipeline
+def status(project: ProjectOption = None, now: NowOption = None, json: JsonOption = False) -> None:
+    """Watermarks, lag, the last loads and runs: where every source stream stands, what is due,
+    the last loads and runs, and the quarantine."""
+    from anchorflow.console import print_json, print_status
 
-    def action() -> dict[str, Any]:
-        with Pipeline(load_project(project), now=_now(now)) as pipeline:
-            return pipeline.status()
-
-    print_status(console, guarded(action))
+    result = _with_pipeline(project, lambda p: p.status(), now)
+    if json:
+        print_json(result)
+    else:
+        print_status(console, result)
 
 
 def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | None = None) -> T:
-    from anchorflow.pipeline import Pipeline
+    from anchorflow.run import Pipeline
 
     def run() -> T:
         with Pipeline(load_project(project), now=_now(now)) as pipeline:
@@ -217,11 +242,16 @@ def stage(
 def fields(
     model: Annotated[str, typer.Argument(help="A staging model.")],
     project: ProjectOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Field statistics of a model's last typed batch, and type errors per column."""
-    from anchorflow.console import print_fields
+    from anchorflow.console import print_fields, print_json
 
-    print_fields(console, model, _with_pipeline(project, lambda p: p.field_stats(model)))
+    report = _with_pipeline(project, lambda p: p.field_stats(model))
+    if json:
+        print_json(report)
+    else:
+        print_fields(console, report)
 
 
 @app.command()
@@ -233,15 +263,20 @@ def drift(
         bool, typer.Option("--all", help="Show acknowledged events too.")
     ] = False,
     project: ProjectOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Open schema events: new models and fields, type changes, vanished fields, null rates."""
-    from anchorflow.console import print_drift
+    from anchorflow.console import print_drift, print_json
 
     if ack:
         closed = _with_pipeline(project, lambda p: p.acknowledge(ack))
         console.print(f"acknowledged {closed} event(s)")
         return
-    print_drift(console, _with_pipeline(project, lambda p: p.schema_events(all_events)))
+    events = _with_pipeline(project, lambda p: p.schema_events(all_events))
+    if json:
+        print_json(events)
+    else:
+        print_drift(console, events)
 
 
 @app.command("suggest-mapping")
@@ -282,12 +317,16 @@ def anchor(project: ProjectOption = None, verbose: VerboseOption = False) -> Non
 
 
 @app.command()
-def model(project: ProjectOption = None) -> None:
+def model(project: ProjectOption = None, json: JsonOption = False) -> None:
     """The anchor model on one page: entities, knots, attributes and ties, with their history
     kind, source model, row counts, latest change and loads still to anchor."""
-    from anchorflow.console import print_model
+    from anchorflow.console import print_json, print_model
 
-    print_model(console, _with_pipeline(project, lambda p: p.describe_model()))
+    infos = _with_pipeline(project, lambda p: p.describe_model())
+    if json:
+        print_json(infos)
+    else:
+        print_model(console, infos)
 
 
 @app.command()
@@ -370,7 +409,7 @@ def forget(
 ) -> None:
     """Erase an entity everywhere (GDPR): its anchor rows, attribute values and ties, the staging
     rows and raw records that carry its key, and their traces in the journal. Leaves an audit
-    row in meta.erasures with counts only. Cannot be undone."""
+    row in the journal (its erasures table) with counts only. Cannot be undone."""
     if not yes:
         typer.confirm(f"Erase this {entity} from every layer, raw included?", abort=True)
     counts = _with_pipeline(project, lambda p: p.forget(entity, key))

@@ -1,7 +1,10 @@
-"""Rich rendering of the façade's events and results: progress bars, summaries, status tables."""
+"""Rich rendering of the façade's events and results: progress bars, summaries, status tables,
+and their JSON form (`--json`)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +23,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from anchorflow.pipeline import Pipeline, RunSummary, WindowResult
-from anchorflow.project import format_hour, load_project
+from anchorflow.config import load_project
+from anchorflow.journal.quarantine import TABLE as QUARANTINE
+from anchorflow.journal.schema_events import SchemaEventInfo
+from anchorflow.land.step import WindowResult
+from anchorflow.run import Pipeline, RunSummary, Status, as_json
+from anchorflow.run.results import FieldReport, SourceStatus
 
 
 class ProgressReporter:
@@ -37,7 +44,7 @@ class ProgressReporter:
         self.rows[source] = 0
         self.files[source] = 0
         self.tasks[source] = self.progress.add_task(
-            source, total=count, rows="", hour="", unit="hours"
+            source, total=count, rows="", hour="", unit="windows"
         )
 
     def anchor_planned(self, tables: int) -> None:
@@ -58,7 +65,7 @@ class ProgressReporter:
         self.progress.update(
             self.tasks[result.source],
             advance=1,
-            hour=format_hour(result.window_start),
+            hour=result.window_key,
             rows=f"{self.files[result.source]:,} files {self.rows[result.source]:,} rows",
         )
 
@@ -89,12 +96,12 @@ def run_with_progress(
 def print_summary(console: Console, summary: RunSummary) -> None:
     windows = summary.windows
     if not windows:
-        console.print("nothing due: every closed, available hour is loaded")
+        console.print("nothing due: every window available now is loaded")
     else:
         replaced = sum(1 for w in windows if w.replaced)
+        span = windows[0].window_key + (f"..{windows[-1].window_key}" if len(windows) > 1 else "")
         console.print(
-            f"loaded {len(windows)} hour(s) "
-            f"{format_hour(windows[0].window_start)}..{format_hour(windows[-1].window_start)}: "
+            f"loaded {len(windows)} window(s) {span}: "
             f"{summary.rows:,} rows landed, {summary.staged:,} staged rows over all models, "
             f"{summary.quarantined:,} quarantined"
             + (f", {replaced} replaced an earlier load" if replaced else "")
@@ -147,25 +154,26 @@ def print_model(console: Console, infos: list[Any]) -> None:
     )  # fmt: skip
 
 
-def print_fields(console: Console, model: str, stats: dict[str, Any]) -> None:
-    if stats["batch_id"] is None:
-        console.print(f"no statistics for {model} yet: it has not been staged (or sampling is 0)")
+def print_fields(console: Console, report: FieldReport) -> None:
+    if report.batch_id is None:
+        console.print(
+            f"no statistics for {report.model} yet: it has not been staged (or sampling is 0)"
+        )
         return
-    loads = stats["load_ids"]
+    loads = report.load_ids
     span = f"loads {min(loads)}..{max(loads)}" if loads else "no loads"
     rows = []
-    for (field, column, sampled, types, non_null, nulls, lo, hi, min_len, max_len, distinct,
-         examples) in stats["fields"]:  # fmt: skip
-        value_range = f"{lo} .. {hi}" if lo is not None else (
-            f"len {min_len}..{max_len}" if min_len is not None else "")  # fmt: skip
+    for f in report.fields:
+        value_range = f"{f.min_value} .. {f.max_value}" if f.min_value is not None else (
+            f"len {f.min_length}..{f.max_length}" if f.min_length is not None else "")  # fmt: skip
         rows.append([
-            field, column or "(not mapped)", ", ".join(types or []), non_null,
-            f"{nulls / sampled:.1%}" if sampled else "", value_range, distinct,
-            ", ".join(examples or []), stats["type_errors"].get(column, 0) if column else "",
+            f.field, f.column or "(not mapped)", ", ".join(f.json_types), f.non_null,
+            f"{f.nulls / f.sampled:.1%}" if f.sampled else "", value_range, f.approx_distinct,
+            ", ".join(f.examples), report.type_errors.get(f.column, 0) if f.column else "",
         ])  # fmt: skip
     print_table(
         console,
-        f"staging.{model}: batch {stats['batch_id']} ({span}), sampled rows per field",
+        f"staging.{report.model}: batch {report.batch_id} ({span}), sampled rows per field",
         ["field", "column", "json types", "non-null", "null rate", "range", "~distinct",
          "examples", "type errors"],
         rows,
@@ -180,8 +188,14 @@ def print_drift(console: Console, events: list[Any]) -> None:
         console,
         "schema events (acknowledge with `anchorflow drift --ack ID`)",
         ["id", "kind", "stream", "model", "field", "detail", "first load", "seen", "status"],
-        [list(e) for e in events],
+        [_event_row(e) for e in events],
     )
+
+
+def _event_row(e: SchemaEventInfo) -> list[Any]:
+    detail = json.dumps(e.detail)
+    return [e.event_id, e.kind, e.stream, e.model, e.field, detail, e.first_load_id, e.seen_at,
+            e.status]  # fmt: skip
 
 
 def print_table(console: Console, title: str, header: list[str], rows: list[Any]) -> None:
@@ -208,45 +222,41 @@ def _format(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def print_status(console: Console, status: dict[str, Any]) -> None:
-    marks = status["watermarks"]
+def print_status(console: Console, status: Status) -> None:
     print_table(
         console,
-        "watermarks",
-        ["source", "stream", "next hour", "lag (h)", "due hours", "last available"],
-        [
-            [
-                m["source"],
-                m["stream"],
-                m["watermark"],
-                m["lag_hours"],
-                m["due_hours"],
-                m["last_available"],
-            ]
-            for m in marks
-        ],
+        "sources",
+        ["source", "stream", "position", "lag (h)", "due", "last available", "note"],
+        [_source_row(m) for m in status.sources],
     )
     print_table(
         console,
         "last loads",
+        ["load", "source", "stream", "window", "files", "rows", "quarantined", "staged",
+         "status", "finished"],
         [
-            "load",
-            "source",
-            "stream",
-            "hour",
-            "files",
-            "rows",
-            "quarantined",
-            "staged",
-            "status",
-            "finished",
+            [x.load_id, x.source, x.stream, x.window, x.files, x.rows, x.quarantined, x.staged,
+             x.status, x.finished_at]
+            for x in status.loads
         ],
-        status["loads"],
-    )
+    )  # fmt: skip
     print_table(
-        console, "last runs", ["run", "command", "status", "started", "detail"], status["runs"]
+        console,
+        "last runs",
+        ["run", "command", "status", "started", "detail"],
+        [[r.run_id, r.command, r.status, r.started_at, r.detail] for r in status.runs],
     )
-    console.print(f"quarantined records: {status['quarantined']:,} (see meta.quarantine)")
+    console.print(f"quarantined records: {status.quarantined:,} (see {QUARANTINE})")
+
+
+def _source_row(m: SourceStatus) -> list[Any]:
+    due = "?" if m.due is None else m.due
+    return [m.source, m.stream, m.position, m.lag_hours, due, m.last_available, m.note]
+
+
+def print_json(result: Any) -> None:
+    """A result as plain JSON on stdout, for scripts and other tools (`--json`)."""
+    sys.stdout.write(json.dumps(as_json(result), indent=2) + "\n")
 
 
 def print_arrow(console: Console, result: Any, title: str, max_rows: int = 50) -> None:

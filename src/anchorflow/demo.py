@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from anchorflow.config import load_project, resolve_project_file
 from anchorflow.console import (
     print_arrow,
     print_model,
@@ -19,8 +21,10 @@ from anchorflow.console import (
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
 from anchorflow.emulators.amplitude_faults import parse_fault
 from anchorflow.errors import ConfigError
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import format_hour, load_project, resolve_project_file
+from anchorflow.journal.schema_events import reported_events
+from anchorflow.project_types import format_hour
+from anchorflow.run import Pipeline
+from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.synth.amplitude import SynthSpec
 
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
@@ -96,6 +100,10 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
     os.environ.setdefault("AMPLITUDE_SECRET_KEY", DEMO_SECRET)
     project = load_project(project_file)  # validate before generating anything
     config = project.sources["amplitude"]
+    if not isinstance(config, AmplitudeConfig):
+        raise ConfigError(
+            [f"{project.file.name}: the demo needs sources.amplitude of kind amplitude"]
+        )
     start = config.start
     end = start + timedelta(hours=hours)
     data = project.root / ".data" / "amplitude"
@@ -122,25 +130,20 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
     print_summary(console, summary)
     with Pipeline(load_project(project_file), now=now) as pipeline:
         wh = pipeline.warehouse
-        totals = wh.query(
-            "SELECT count(*) FILTER (WHERE status = 'committed'), coalesce(sum(rows) FILTER "
-            "(WHERE status = 'committed'), 0) FROM meta.loads"
-        )[0]
+        totals = pipeline.totals()
         staged = wh.scalar("SELECT count(*) FROM staging.events")
-        quarantined = wh.scalar("SELECT count(*) FROM meta.quarantine")
         console.print(
-            f"warehouse {project.warehouse_path}: {totals[0]} hours loaded, {totals[1]:,} raw "
-            f"events, {staged:,} staged (unique), {quarantined:,} quarantined"
+            f"warehouse {project.warehouse_path}: {totals.loads} hours loaded, "
+            f"{totals.raw_rows:,} raw events, {staged:,} staged (unique), "
+            f"{totals.quarantined:,} quarantined"
         )
-        models = wh.query(
-            "SELECT model, count(DISTINCT load_id), sum(staged), sum(type_errors), "
-            "sum(quarantined) FROM meta.transfers GROUP BY model ORDER BY model"
-        )
-        events = wh.query(
-            "SELECT event_id, kind, model, field, first_load_id, coalesce(detail->>'mapping', "
-            "detail) FROM meta.schema_events "
-            "WHERE status <> 'baseline' ORDER BY event_id"
-        )
+        models = [[m.model, m.loads, m.staged, m.type_errors, m.quarantined]
+                  for m in totals.models]  # fmt: skip
+        events = [
+            [e.event_id, e.kind, e.model, e.field, e.first_load_id,
+             e.detail.get("mapping") or json.dumps(e.detail)]
+            for e in reported_events(wh)
+        ]  # fmt: skip
         rows = wh.query(
             "SELECT day, platform, active_users, events FROM marts.daily_active_users "
             "ORDER BY day, platform"
@@ -158,11 +161,11 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
                 "WHERE attribute = 'plan' GROUP BY id HAVING count(*) > 1) AS m"
             )
     print_table(
-        console, "staging models (meta.transfers)",
+        console, "staging models (the transfer log)",
         ["model", "loads typed", "rows staged", "type errors", "quarantined"], models,
     )  # fmt: skip
     print_table(
-        console, "schema drift (meta.schema_events; alerted once each)",
+        console, "schema drift (alerted once each; `anchorflow drift`)",
         ["id", "kind", "model", "field", "first load", "detail or mapping to add"], events,
     )  # fmt: skip
     if anchor:

@@ -17,8 +17,10 @@ from anchorflow import journal
 from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.load import AnchorRun, load_anchor
 from anchorflow.anchor.plan import AnchorPlan, build_plan
-from anchorflow.project import Project, load_project
-from anchorflow.stage import ensure_staging_table
+from anchorflow.anchor.step import AnchorStep
+from anchorflow.config import Project, load_project
+from anchorflow.run.removal import Steps, forget_entity, rollback_load
+from anchorflow.stage import StageStep, ensure_staging_table
 from anchorflow.warehouse import Warehouse, connect
 
 ENV = {"AMPLITUDE_API_KEY": "k", "AMPLITUDE_SECRET_KEY": "s"}
@@ -122,6 +124,17 @@ class Harness:
 
     def anchor(self, parallel: int = 1) -> AnchorRun:
         return load_anchor(self.wh, self.plan, parallel=parallel)
+
+    def rollback(self, load_id: int) -> dict[str, int]:
+        """The façade's rollback, composed of the stage and anchor steps' removals."""
+        steps = Steps(
+            StageStep(self.project, journal.utcnow),
+            AnchorStep(self.project, self.plan, journal.utcnow),
+        )
+        return rollback_load(self.wh, self.project, steps, load_id)
+
+    def forget(self, entity: str, key: list[str]) -> dict[str, int]:
+        return forget_entity(self.wh, self.project, self.plan, entity, key)
 
     def close(self) -> None:
         self.wh.close()

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from anchorflow.anchor.plan import AnchorPlan, build_plan
+from anchorflow.config import Project, load_project
 from anchorflow.crashpoints import CRASH_ENV
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project, load_project
+from anchorflow.run import Pipeline
 from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, available_at, project_dict
 
 DEMO_FILE = (

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import load_project
+from anchorflow.config import load_project
+from anchorflow.project_types import format_hour
+from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import (
     ENV,
     HOURS,
@@ -41,7 +42,7 @@ def backfilled(clean: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         project = copy_project(clean, tmp_path_factory.mktemp("backfilled") / "p",
                                emulator.base_url)  # fmt: skip
         with Pipeline(project, now=available_at(HOURS)) as pipeline:
-            summary = pipeline.backfill("amplitude", hour(1), hour(1))
+            summary = pipeline.backfill("amplitude", format_hour(hour(1)), format_hour(hour(1)))
     assert [(w.load_id, w.replaced) for w in summary.windows] == [(REPLACEMENT, 1)]
     assert summary.anchor is not None and summary.anchor.inserted > 0
     return project.warehouse_path

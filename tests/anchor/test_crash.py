@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import load_project
+from anchorflow.config import load_project
+from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import (
     ENV,
     built_once,

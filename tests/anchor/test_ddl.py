@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from anchorflow.anchor.ddl import ensure_tables
+from anchorflow.config import load_project
 from anchorflow.errors import ConfigError, ModelError
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import load_project
+from anchorflow.run import Pipeline
 from tests.anchor.harness import ANCHOR, ENV, Harness, project_file
 from tests.anchor.pipeline_project import rows, snapshot
 

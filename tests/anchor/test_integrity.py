@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from anchorflow.errors import IntegrityError
-from anchorflow.pipeline import Pipeline
+from anchorflow.run import Pipeline
 from anchorflow.warehouse import Warehouse
 from tests.anchor.harness import Harness
 from tests.anchor.pipeline_project import rows, snapshot

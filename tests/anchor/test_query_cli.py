@@ -16,8 +16,8 @@ import pytest
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.query import query_sql
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project
+from anchorflow.config import Project
+from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import (
     anchored_project,
     copy_project,

@@ -21,10 +21,10 @@ import pytest
 
 from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.describe import describe
-from anchorflow.anchor.erase import forget, remove_loads, rollback
+from anchorflow.anchor.erase import remove_loads
 from anchorflow.anchor.views import create_views
 from anchorflow.errors import ModelError
-from anchorflow.pipeline import Pipeline
+from anchorflow.run import Pipeline
 from anchorflow.warehouse import Warehouse
 from tests.anchor import harness as harness_module
 from tests.anchor.harness import ANCHOR, Harness
@@ -200,7 +200,7 @@ def test_rollback_brings_back_an_entity_whose_other_loads_only_restated_it(
 def test_a_replaced_load_whose_observation_hid_a_restatement_leaves_the_clean_model(
     tmp_path: Path,
 ) -> None:
-    """Backfill (Pipeline._remove_loads) removes the replaced load with reopen=[its models]."""
+    """Backfill (run.removal.replace_loads) removes the replaced load with reopen=[its models]."""
     first = [obs("u1", "d1", "DE", 1, score=1)]
     second = [obs("u1", "d1", "DE", 5, score=2), obs("u2", "d2", "US", 5, score=7)]
     replacement = [obs("u3", "d3", "FR", 1, score=3)]  # the new export lacks u1's event
@@ -356,7 +356,7 @@ def test_after_forget_of_the_highest_id_a_new_key_gets_a_new_id(tmp_path: Path) 
     anchored(h)
     before = dict(h.wh.query('SELECT user_id, id FROM anchor."User"'))
     assert before["zoe"] == max(before.values())
-    forget(h.wh, h.project, h.plan, "User", ["zoe"])
+    h.forget("User", ["zoe"])
     h.deliver([obs("bob", "d2", "FR", 2)])
     anchored(h)
     bob = h.wh.scalar("SELECT id FROM anchor.\"User\" WHERE user_id = 'bob'")
@@ -371,7 +371,7 @@ def test_after_rollback_of_the_newest_keys_new_keys_get_new_ids(tmp_path: Path) 
     deliver(h, [obs("zoe", "d9", "US", 2, platform="web")])  # the highest ids of all three
     anchored(h)
     before = given_ids(h.wh)
-    rollback(h.wh, h.project, h.plan, 2)
+    h.rollback(2)
     assert given_ids(h.wh) == {"User": {1}, "Device": {1}, "Platform": {1}}
     deliver(h, [obs("bob", "d2", "FR", 3, platform="android")])
     anchored(h)
@@ -415,8 +415,8 @@ def test_forget_scrubs_whole_json_values_and_deletes_no_one_elses_rows(tmp_path:
         "INSERT INTO meta.type_errors VALUES (1, 'obs', 'score', 'f.json', 3, 'free', 'BIGINT')"
     )
 
-    forget(h.wh, h.project, h.plan, "User", ["1"])
-    forget(h.wh, h.project, h.plan, "User", ["josé"])
+    h.forget("User", ["1"])
+    h.forget("User", ["josé"])
 
     wanted = {
         "ascii": {"user": "[erased]", "note": "bad event"},

@@ -13,7 +13,7 @@ import pytest
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.errors import ConfigError
-from anchorflow.pipeline import Pipeline
+from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import (
     HOURS,
     anchored_project,

@@ -15,9 +15,11 @@ import pytest
 
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
 from anchorflow.errors import ConfigError
-from anchorflow.pipeline import Pipeline
+from anchorflow.project_types import format_hour
+from anchorflow.run import Pipeline
 from tests.conftest import (
     API_KEY,
+    NEXT_HOUR,
     SECRET_KEY,
     SMALL,
     START,
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 def backfill(project: Any, start: datetime, end: datetime, now: datetime) -> Any:
     with Pipeline(project, now=now) as pipeline:
-        return pipeline.backfill("amplitude", start, end)
+        return pipeline.backfill("amplitude", format_hour(start), format_hour(end))
 
 
 def fresh_emulator(hours: int = 12, **kwargs: Any) -> AmplitudeEmulator:
@@ -44,7 +46,7 @@ def fresh_emulator(hours: int = 12, **kwargs: Any) -> AmplitudeEmulator:
 
 
 def watermark(path: Path) -> datetime | None:
-    rows = table_rows(path, "SELECT position FROM meta.watermarks")
+    rows = table_rows(path, NEXT_HOUR)
     return rows[0][0] if rows else None
 
 
@@ -250,7 +252,7 @@ def test_backfill_refuses_hours_not_yet_available_and_an_end_before_the_start(
 def test_backfill_of_an_unknown_source_is_a_config_error(emulator, make_project):
     project = make_project(emulator.base_url)
     with Pipeline(project, now=available_at(3)) as pipeline, pytest.raises(ConfigError):
-        pipeline.backfill("nope", hour(0), hour(1))
+        pipeline.backfill("nope", "20240301T00", "20240301T01")
     assert emulator.requests == []
 
 

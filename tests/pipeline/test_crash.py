@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+from anchorflow.config import Project, load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
-from anchorflow.project import Project, load_project
 from tests.conftest import (
     API_KEY,
+    NEXT_HOUR,
     SECRET_KEY,
     SMALL,
     START,
@@ -39,7 +40,7 @@ COMPARED = {
     "raw": "SELECT load_id, source, stream, origin, line_no, record FROM raw.amplitude_events "
     "ORDER BY load_id, origin, line_no",
     "staging": "SELECT * FROM staging.events ORDER BY load_id, event_uuid",
-    "watermarks": "SELECT source, stream, position, load_id FROM meta.watermarks "
+    "watermarks": "SELECT source, stream, cursor, load_id FROM meta.cursors "
     "ORDER BY source, stream",
     "loads": "SELECT load_id, window_start, rows, status, staged, quarantined FROM meta.loads "
     "ORDER BY load_id",
@@ -122,9 +123,7 @@ def test_a_crashed_run_rerun_equals_a_clean_run(
     assert (
         table_rows(path, "SELECT DISTINCT load_id FROM raw.amplitude_events") == [(1,)] * committed
     )
-    assert table_rows(path, "SELECT position FROM meta.watermarks") == (
-        [(hour(1),)] if committed else []
-    )
+    assert table_rows(path, NEXT_HOUR) == ([(hour(1),)] if committed else [])
 
     result = run(crashed)
     assert result.returncode == 0, result.stderr

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
 from anchorflow.errors import TerminalSourceError, TransientSourceError
-from anchorflow.project import Project
 from anchorflow.synth.amplitude import export_file_name
 from tests.conftest import (
     API_KEY,
+    NEXT_HOUR,
     SECRET_KEY,
     SMALL,
     START,
@@ -48,7 +49,7 @@ def emulator_lines(store: ExportStore, at: datetime) -> list[bytes]:
 
 
 def watermark(path: Path) -> datetime | None:
-    rows = table_rows(path, "SELECT position FROM meta.watermarks")
+    rows = table_rows(path, NEXT_HOUR)
     return rows[0][0] if rows else None
 
 
@@ -387,7 +388,7 @@ def test_wrong_credentials_fail_terminally_load_nothing_and_never_show_the_secre
     assert secret not in repr(failure.value)
     path = project.warehouse_path
     assert table_rows(path, "SELECT count(*) FROM meta.loads") == [(0,)]
-    assert table_rows(path, "SELECT count(*) FROM meta.watermarks") == [(0,)]
+    assert table_rows(path, "SELECT count(*) FROM meta.cursors") == [(0,)]
     assert table_rows(path, "SELECT count(*) FROM raw.amplitude_events") == [(0,)]
     runs = table_rows(path, "SELECT status, detail FROM meta.runs")
     assert [status for status, _ in runs] == ["failed"]

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from anchorflow import journal
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import Project
+from anchorflow.journal.runs import start_run
+from anchorflow.run import Pipeline
 from tests.conftest import available_at, table_rows
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ def test_a_run_left_running_by_a_crash_is_marked_interrupted(
 ) -> None:
     project = make_project(emulator.base_url)
     with Pipeline(project, now=available_at(1)) as pipeline:
-        journal.start_run(pipeline.warehouse, "run")  # never finished: as after a kill -9
+        start_run(pipeline.warehouse, "run")  # never finished: as after a kill -9
     with Pipeline(project, now=available_at(1)) as pipeline:
         pipeline.run()
     runs = table_rows(project.warehouse_path, "SELECT run_id, status FROM meta.runs ORDER BY 1")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from anchorflow.pipeline import Pipeline
-from anchorflow.project import load_project
-from anchorflow.sources.amplitude.archive import split_lines
+from anchorflow.config import load_project
+from anchorflow.run import Pipeline
+from anchorflow.sources.amplitude.export import hour_window
 from anchorflow.sources.base import LandBatch
+from anchorflow.sources.lines import split_lines
 from tests.conftest import START, project_dict, table_rows
 
 pytestmark = pytest.mark.integration
@@ -32,12 +33,9 @@ def project_with(tmp_path: Path, **columns: Any):
 def commit(project, *events: dict[str, Any] | str):
     lines = [e if isinstance(e, str) else json.dumps(e) for e in events]
     records, rejected = split_lines("f#0.json.gz", "\n".join(lines).encode())
-    batch = LandBatch("amplitude", "events", START, START + timedelta(hours=1), "test",
-                      records, 1, 0, rejected)  # fmt: skip
+    window = hour_window("events", START)
+    batch = LandBatch("amplitude", window, "test", records, 1, 0, rejected)
     with Pipeline(project, now=datetime(2030, 1, 1)) as pipeline:
-        from anchorflow.stage import prepare_tables
-
-        prepare_tables(pipeline.warehouse, project, "amplitude", "events")
         return pipeline.commit_window(batch)
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
-from anchorflow.pipeline import Pipeline
+from anchorflow.run import Pipeline
 from tests.conftest import (
     API_KEY,
+    NEXT_HOUR,
     SECRET_KEY,
     SMALL,
     START,
@@ -41,7 +42,7 @@ def emulator_line_count(store: ExportStore, at: datetime) -> int:
 
 
 def watermark(path: Path) -> datetime | None:
-    rows = table_rows(path, "SELECT position FROM meta.watermarks")
+    rows = table_rows(path, NEXT_HOUR)
     assert len(rows) <= 1
     return rows[0][0] if rows else None
 
@@ -82,9 +83,7 @@ def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             path,
             "SELECT * EXCLUDE (started_at, finished_at) FROM meta.loads ORDER BY load_id",
         ),
-        "watermarks": table_rows(
-            path, "SELECT source, stream, position, load_id FROM meta.watermarks"
-        ),
+        "watermarks": table_rows(path, "SELECT source, stream, cursor, load_id FROM meta.cursors"),
         "quarantine": table_rows(path, "SELECT * FROM meta.quarantine ORDER BY origin, line_no"),
     }
 
@@ -285,23 +284,23 @@ def test_hours_the_api_cannot_export_yet_are_never_requested(make_project):
 def test_status_shows_the_watermark_and_the_due_hours(emulator, make_project):
     project = make_project(emulator.base_url)
     with Pipeline(project, now=available_at(3)) as pipeline:
-        fresh = pipeline.status()["watermarks"]
-    assert fresh[0]["watermark"] == "never loaded"
-    assert fresh[0]["due_hours"] == 3
+        fresh = pipeline.status().sources
+    assert fresh[0].position == "never loaded"
+    assert fresh[0].due == 3
 
     run_pipeline(project, available_at(3))
     with Pipeline(project, now=available_at(10)) as pipeline:
         status = pipeline.status()
 
-    (mark,) = status["watermarks"]
-    assert mark["source"] == "amplitude"
-    assert mark["stream"] == "events"
-    assert mark["watermark"] == "20240301T03"
-    assert mark["due_hours"] == 7  # hours 3..9
-    assert mark["last_available"] == "20240301T09"
-    assert len(status["loads"]) == 3
-    assert status["quarantined"] == 0
+    (mark,) = status.sources
+    assert mark.source == "amplitude"
+    assert mark.stream == "events"
+    assert mark.position == "20240301T03"
+    assert mark.due == 7  # hours 3..9
+    assert mark.last_available == "20240301T09"
+    assert len(status.loads) == 3
+    assert status.quarantined == 0
 
     with Pipeline(project, now=available_at(3)) as pipeline:
-        (caught_up,) = pipeline.status()["watermarks"]
-    assert caught_up["due_hours"] == 0
+        (caught_up,) = pipeline.status().sources
+    assert caught_up.due == 0

@@ -14,8 +14,9 @@ import pytest
 
 from anchorflow.emulators.amplitude_faults import corrupt_gzip
 from anchorflow.errors import TerminalSourceError, TransientSourceError
-from anchorflow.sources.amplitude.archive import CorruptExport, ExportArchive, split_lines
+from anchorflow.sources.amplitude.archive import CorruptExport, ExportArchive
 from anchorflow.sources.base import RECORD_SCHEMA
+from anchorflow.sources.lines import split_lines
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,9 @@ import pytest
 
 from anchorflow.emulators.amplitude import AmplitudeEmulator, Fault
 from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
-from anchorflow.project import AmplitudeSource
 from anchorflow.sources.amplitude.archive import ExportArchive
 from anchorflow.sources.amplitude.client import ExportClient, RangeTooLarge
+from anchorflow.sources.amplitude.config import AmplitudeConfig
 from tests.conftest import SECRET_KEY, hour
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def make_client(
 
     def make(base_url: str, **source: Any) -> ExportClient:
         config = make_project(base_url, **source).sources["amplitude"]
-        assert isinstance(config, AmplitudeSource)
+        assert isinstance(config, AmplitudeConfig)
         client = ExportClient("amplitude", config, sleep=sleeps)
         clients.append(client)
         return client

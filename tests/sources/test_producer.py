@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
-from anchorflow.project import Project
-from anchorflow.sources.amplitude import AmplitudeExport
+from anchorflow.sources.amplitude.export import AmplitudeExport
 from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, hour
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -29,7 +29,7 @@ def test_closing_the_batches_stops_a_producer_waiting_to_retry(
         )  # fmt: skip
         export = AmplitudeExport("amplitude", project.sources["amplitude"])
         batches = export.batches([hour(n) for n in range(12)])
-        first_request = [next(batches).window_start for _ in range(6)]
+        first_request = [next(batches).window.start for _ in range(6)]
         assert first_request == [hour(n) for n in range(6)]
         for _ in range(400):  # until the producer got its 500 and sits in a 60 s backoff
             if any(r.status == 500 for r in em.requests):

@@ -13,11 +13,13 @@ from typing import Any
 import duckdb
 import yaml
 
-from anchorflow.pipeline import Pipeline, WindowResult
-from anchorflow.project import Project, load_project
-from anchorflow.sources.amplitude.archive import split_lines
+from anchorflow.config import Project, load_project
+from anchorflow.land.step import WindowResult
+from anchorflow.run import Pipeline
+from anchorflow.sources.amplitude.export import hour_window
 from anchorflow.sources.base import LandBatch
-from anchorflow.stage import ModelRun, prepare_tables
+from anchorflow.sources.lines import split_lines
+from anchorflow.stage import ModelRun
 from tests.conftest import API_KEY, SECRET_KEY, START, project_dict, table_rows
 
 # Far after every load's wall-clock time: any max_age has elapsed at this pipeline clock.
@@ -46,11 +48,9 @@ def commit(
     """Commit the events as the window of hour `window` (after START), one load."""
     lines = records_of(*events)
     records, rejected = split_lines(f"w{window}#0.json", "\n".join(lines).encode())
-    start = START + timedelta(hours=window)
-    batch = LandBatch("amplitude", "events", start, start + timedelta(hours=1), f"w{window}",
-                      records, 1, 0, rejected)  # fmt: skip
+    hour = hour_window("events", START + timedelta(hours=window))
+    batch = LandBatch("amplitude", hour, f"w{window}", records, 1, 0, rejected)
     with Pipeline(project, now=now) as pipeline:
-        prepare_tables(pipeline.warehouse, project, "amplitude", "events")
         return pipeline.commit_window(batch)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from anchorflow.config import Project
 from anchorflow.crashpoints import CRASH_ENV
-from anchorflow.project import Project
 from tests.conftest import API_KEY, SECRET_KEY, env_without_crash
 from tests.stage.helpers import SALT, commit, rows, stage, u, write_project
 

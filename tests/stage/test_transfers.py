@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from anchorflow.config import load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
-from anchorflow.project import load_project
 from tests.conftest import available_at, project_dict, run_pipeline
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
 

@@ -14,6 +14,11 @@ from sqlglot import exp
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, TargetPlan
 from anchorflow.errors import ModelError
+from anchorflow.journal.anchor import (
+    forget_anchor_transfers,
+    known_declaration,
+    store_declaration,
+)
 from anchorflow.project_types import canonical_type
 from anchorflow.warehouse import Warehouse, ident, table
 
@@ -84,7 +89,7 @@ def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
                     _refuse_new_ids(warehouse, name, plan)
                 warehouse.execute(create_table_sql(name, columns, warehouse.dialect))
                 # A new table has loaded nothing: every typed load is pending for it.
-                warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
+                forget_anchor_transfers(warehouse, target=name)
                 created.append(name)
         for name, target in plan.targets.items():
             _check_declaration(warehouse, name, target)
@@ -125,12 +130,12 @@ def _id_sources(plan: AnchorPlan) -> dict[str, str]:
 def _renew_sources(warehouse: Warehouse, name: str, shape: str) -> None:
     """An entity or knot that reads a new column (a new attribute, role or model) reads every
     typed load again: keys only that column holds get their ids. Existing ids stay."""
-    known = _known_declaration(warehouse, name)
+    known = known_declaration(warehouse, name)
     if known == shape:
         return
     if known is not None:
-        warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [name])
-    _store_declaration(warehouse, name, shape)
+        forget_anchor_transfers(warehouse, target=name)
+    store_declaration(warehouse, name, shape)
 
 
 def _existing_columns(warehouse: Warehouse, name: str) -> dict[str, str]:
@@ -177,21 +182,9 @@ def _check_columns(
             )
 
 
-def _known_declaration(warehouse: Warehouse, name: str) -> str | None:
-    found = warehouse.scalar(
-        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
-    )
-    return str(found) if found is not None else None
-
-
-def _store_declaration(warehouse: Warehouse, name: str, shape: str) -> None:
-    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
-    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
-
-
 def _check_declaration(warehouse: Warehouse, name: str, target: TargetPlan) -> None:
     wanted = declaration(target)
-    known = _known_declaration(warehouse, name)
+    known = known_declaration(warehouse, name)
     if known == wanted:
         return
     if known is not None and warehouse.scalar(f"SELECT count(*) FROM {table(SCHEMA, name)}"):
@@ -200,4 +193,4 @@ def _check_declaration(warehouse: Warehouse, name: str, target: TargetPlan) -> N
             f"since its rows were loaded; to rebuild it from staging run: DROP TABLE "
             f"{table(SCHEMA, name, warehouse.dialect)}, then `anchorflow anchor`"
         )
-    _store_declaration(warehouse, name, wanted)
+    store_declaration(warehouse, name, wanted)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan
+from anchorflow.journal.anchor import unanchored_count
 from anchorflow.warehouse import Warehouse, table
 
 
@@ -26,10 +27,7 @@ def describe(wh: Warehouse, plan: AnchorPlan) -> list[TableInfo]:
     infos = []
 
     def pending(name: str, models: list[str]) -> int:
-        return int(wh.scalar(
-            "SELECT count(*) FROM meta.transfers AS t WHERE list_contains(?, t.model) AND NOT "
-            "EXISTS (SELECT 1 FROM meta.anchor_transfers AS a WHERE a.load_id = t.load_id "
-            "AND a.model = t.model AND a.target = ?)", [models, name]))  # fmt: skip
+        return unanchored_count(wh, name, models)
 
     def stats(name: str, ids: str, when: str) -> tuple[int, int, datetime | None, int | None]:
         if not wh.table_exists(SCHEMA, name):

@@ -1,7 +1,7 @@
 """Loading the anchor model from staging: insert-only, idempotent, order-independent.
 
-A load reaches the anchor model per (load, staging model, table), recorded in
-`meta.anchor_transfers` in the same transaction as the rows, so a rerun skips what is done and a
+A load reaches the anchor model per (load, staging model, table), recorded in the journal
+(`journal.anchor`) in the same transaction as the rows, so a rerun skips what is done and a
 crash loses nothing. Entities and knots go first (new natural keys get new ids, numbered in key
 order so a rerun numbers them the same), then every attribute and tie, each in its own
 transaction, on parallel connections where the engine gives them.
@@ -26,19 +26,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-import pyarrow as pa
-
 from anchorflow import journal
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, KnotPlan, TargetPlan
 from anchorflow.crashpoints import crash_point
 from anchorflow.errors import IntegrityError
+from anchorflow.journal.anchor import (
+    anchored_loads,
+    log_anchor_transfers,
+    record_top_id,
+    top_id,
+)
+from anchorflow.journal.anchor import high_water as high_water_of
+from anchorflow.journal.transfers import typed_loads as journal_typed_loads
 from anchorflow.warehouse import Warehouse, ident, table
 
 log = logging.getLogger(__name__)
@@ -86,46 +92,7 @@ def _loads_filter(alias: str, loads: list[int]) -> str:
 
 
 def typed_loads(wh: Warehouse, model: str) -> set[int]:
-    rows = wh.query("SELECT load_id FROM meta.transfers WHERE model = ?", [model])
-    return {int(r[0]) for r in rows}
-
-
-def anchored_loads(wh: Warehouse, target: str, model: str) -> set[int]:
-    rows = wh.query(
-        "SELECT load_id FROM meta.anchor_transfers WHERE target = ? AND model = ?",
-        [target, model],
-    )
-    return {int(r[0]) for r in rows}
-
-
-def _log(
-    wh: Warehouse,
-    target: str,
-    kind: str,
-    model: str,
-    counts: Iterable[tuple[Any, ...]],
-    now: datetime,
-) -> None:
-    """One row per load, (load_id, observed, inserted, without_key, max_changed_at), written
-    in one statement."""
-    rows = list(counts)
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    data = pa.table(
-        {
-            "load_id": pa.array(columns[0], pa.int64()),
-            "model": pa.array([model] * len(rows), pa.string()),
-            "target": pa.array([target] * len(rows), pa.string()),
-            "kind": pa.array([kind] * len(rows), pa.string()),
-            "observed": pa.array(columns[1], pa.int64()),
-            "inserted": pa.array(columns[2], pa.int64()),
-            "without_key": pa.array(columns[3], pa.int64()),
-            "max_changed_at": pa.array(columns[4], pa.timestamp("us")),
-            "anchored_at": pa.array([now] * len(rows), pa.timestamp("us")),
-        }
-    )
-    wh.insert_arrow("meta", "anchor_transfers", data)
+    return set(journal_typed_loads(wh, model))
 
 
 # -- entities and knots ---------------------------------------------------------------------------
@@ -133,16 +100,13 @@ def _log(
 
 def _top_id(target: str) -> str:
     """The highest id ever given (its table's, or the journal's: rows erased or rolled back
-    never give their ids to someone else). One parameter: the table's name."""
-    return (
-        f"SELECT greatest((SELECT coalesce(max(id), 0) FROM {target}), (SELECT "
-        "coalesce(max(top), 0) FROM meta.anchor_ids WHERE table_name = ?)) AS top"
-    )
+    never give their ids to someone else). One parameter: the journal's top id."""
+    return f"SELECT greatest((SELECT coalesce(max(id), 0) FROM {target}), ?) AS top"
 
 
 def _record_top_id(wh: Warehouse, name: str, inserted: int) -> None:
     if inserted:
-        wh.execute(f"INSERT INTO meta.anchor_ids SELECT ?, max(id) FROM {_anchor(name)}", [name])
+        record_top_id(wh, name, int(wh.scalar(f"SELECT max(id) FROM {_anchor(name)}")))
 
 
 def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
@@ -178,12 +142,12 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             f"FROM ({' UNION ALL '.join(selects)}) AS u GROUP BY {', '.join(keys)}) AS n "
             f"CROSS JOIN ({_top_id(target)}) AS base "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE {same})",
-            [now, *params, entity.name],
+            [now, *params, top_id(wh, entity.name)],
         )
         _record_top_id(wh, entity.name, run.inserted)
         for model, loads in pending.items():
             counts = _entity_counts(wh, entity, model, loads)
-            _log(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
+            log_anchor_transfers(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
             run.observed += sum(int(r[1]) for r in counts)
             run.loads += len(loads)
             missing = sum(int(r[5]) for r in counts)
@@ -253,11 +217,12 @@ def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
             "AS u GROUP BY value) AS n "
             f"CROSS JOIN ({_top_id(target)}) AS base "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS k WHERE k.value = n.value)",
-            [now, *params, knot.name],
+            [now, *params, top_id(wh, knot.name)],
         )
         _record_top_id(wh, knot.name, run.inserted)
         for model, loads in pending.items():
-            _log(wh, knot.name, "knot", model, [(x, 0, 0, 0, None) for x in loads], now)
+            empty = [(x, 0, 0, 0, None) for x in loads]
+            log_anchor_transfers(wh, knot.name, "knot", model, empty, now)
             run.loads += len(loads)
     return run
 
@@ -447,10 +412,7 @@ def load_target(
         return run
     sql = _TargetSQL(plan, target, str(index))
     seen = sorted(anchored_loads(wh, target.table, target.model))
-    high_water = wh.scalar(
-        "SELECT max(max_changed_at) FROM meta.anchor_transfers WHERE target = ? AND model = ?",
-        [target.table, target.model],
-    )
+    high_water = high_water_of(wh, target.table, target.model)
     with wh.transaction():
         wh.execute(
             f"CREATE OR REPLACE TEMP TABLE {sql.rows} AS "
@@ -512,7 +474,7 @@ def load_target(
                 (load, int(found[1]) if found else 0, int(inserted.get(load, 0)),
                  int(found[2]) if found else 0, found[3] if found else None)
             )  # fmt: skip
-        _log(wh, target.table, target.kind, target.model, rows, now)
+        log_anchor_transfers(wh, target.table, target.kind, target.model, rows, now)
         run.loads, run.observed = len(loads), sum(r[1] for r in rows)
         check_target(wh, target, sql, verify_history)
         wh.execute(f"DROP TABLE {sql.obs}")

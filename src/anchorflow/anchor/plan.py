@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from anchorflow.anchor.spec import role_column, staging_columns
-from anchorflow.project import Project
+from anchorflow.config.anchor import role_column
+from anchorflow.config.project import Project
+from anchorflow.config.staging import staging_columns
 
 SCHEMA = "anchor"
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import graphlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
-from anchorflow.project import Project
 from anchorflow.warehouse import Warehouse, table
 
 
@@ -72,3 +73,24 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
             rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
             built.append(BuiltMart(name, rows, time.perf_counter() - started))
     return built
+
+
+class MartsStep:
+    """Marts have no loads of their own: they are rebuilt whole from what is below them, so
+    what is pending is every mart (in build order), and removing a load below them is a
+    rebuild, which removes nothing of theirs."""
+
+    name = "marts"
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def pending(self, warehouse: Warehouse) -> list[str]:
+        return build_order(discover(self.project))
+
+    def run(self, warehouse: Warehouse) -> list[BuiltMart]:
+        return build_marts(warehouse, self.project)
+
+    def remove(self, warehouse: Warehouse, load_ids: Sequence[int]) -> dict[str, int]:
+        self.run(warehouse)
+        return {}

@@ -1,1 +1,1 @@
-"""One module per source kind. Each turns a window of its source into `LandBatch`es."""
+"""Source kinds behind one port (`base.Source`), registered in `registry`; one package per kind."""

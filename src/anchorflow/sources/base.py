@@ -1,17 +1,68 @@
-"""What every source hands to the land stage: a window of records as Arrow, plus where from."""
+"""The Source port: what every source kind answers, whatever it reads.
+
+A source lands one or more *streams*. For each stream it answers three questions:
+
+- **plan**: given the stored cursor and the clock, which windows are due (closed hours of an
+  export; files not seen yet or changed; a date range whose export job is requested then polled;
+  one full-table scan; the next chunk files of a queue);
+- **fetch**: the records of those windows, as `LandBatch`es (Arrow text plus where each record
+  came from), in the order planned;
+- **cursor**: the position after a window, as JSON, committed in the same transaction as the
+  window's rows.
+
+A window has a *key* that names it within its stream (`20240301T05`, a file's path, a chunk
+id). A window delivered again under a key that already has a committed load replaces that load
+(an Amplitude backfill of an hour, a file that changed). What the pipeline does with a batch
+(land, stage, journal, cursor in one commit) is not the source's business: sources never see
+the warehouse. They see the journal only through `Loaded`, which says which window keys of a
+stream have a committed load, and `FetchContext.save_cursor`, which commits a cursor on its own
+(a pending remote export id, before it is polled, so a crash resumes that export).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 import pyarrow as pa
+
+from anchorflow.project_types import Identifier, Strict
+
+# A source's position in a stream, stored as JSON text in the journal.
+Cursor = dict[str, Any]
 
 # The columns of `LandBatch.records`: the file (or chunk) a record came from, its 1-based line
 # number there, and its text exactly as it arrived (a string view into the inflated file).
 RECORD_SCHEMA = pa.schema(
     [("origin", pa.string()), ("line_no", pa.int64()), ("record", pa.string_view())]
 )
+
+
+class SourceConfig(Strict):
+    """What every source kind's config model has; each kind adds its own keys."""
+
+    kind: str
+    stream: Identifier = "events"
+    model_field: str | None = None  # the JSON key naming a record's model (drift: new models)
+
+    @property
+    def streams(self) -> list[str]:
+        """The streams this source lands, in the order they load (one raw table each)."""
+        return [self.stream]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One unit a source delivers and the warehouse commits as one load."""
+
+    stream: str
+    key: str  # names the window in its stream; a committed key delivered again is replaced
+    start: datetime | None = None  # the span of time it covers, where it has one (an hour)
+    end: datetime | None = None
+    version: str | None = None  # what was delivered: a file's size and mtime, or its ETag
 
 
 @dataclass(frozen=True)
@@ -26,12 +77,10 @@ class Rejected:
 
 @dataclass
 class LandBatch:
-    """One window of a source stream, committed as one load."""
+    """The records of one window, committed as one load."""
 
     source: str
-    stream: str
-    window_start: datetime
-    window_end: datetime
+    window: Window
     origin: str  # the request or object that delivered the window
     records: pa.Table
     files: int = 0
@@ -40,5 +89,74 @@ class LandBatch:
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
+    def stream(self) -> str:
+        return self.window.stream
+
+    @property
     def rows(self) -> int:
         return int(self.records.num_rows)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Where a stream stands, for `status`: its cursor in words, what is due, how far behind."""
+
+    stream: str
+    position: str  # e.g. "next hour 20240301T05", "12 files loaded"
+    due: int | None  # windows due now (None: unknown without asking the source)
+    lag_hours: float | None = None
+    last_available: str | None = None  # the newest window the source can deliver now
+    note: str = ""
+
+
+class Loaded(Protocol):
+    """The journal's answer to "which of these window keys has a committed load?"."""
+
+    def __call__(self, stream: str, keys: Sequence[str]) -> set[str]: ...
+
+
+class SaveCursor(Protocol):
+    def __call__(self, stream: str, cursor: Cursor) -> None: ...
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """What a fetch may use besides its windows."""
+
+    work_dir: Path  # the project's state directory: downloads, pending exports
+    save_cursor: SaveCursor  # commit a cursor now, alone (a pending export id before polling)
+
+
+class Source(Protocol):
+    """One configured source (`sources.<name>` in the project file) of some kind."""
+
+    name: str
+
+    def plan(
+        self, stream: str, cursor: Cursor | None, now: datetime, loaded: Loaded
+    ) -> list[Window]:
+        """The windows of `stream` due at `now`, in the order they must commit."""
+        ...
+
+    def backfill(
+        self, stream: str, start: str | None, end: str | None, now: datetime
+    ) -> list[Window]:
+        """The windows between `start` and `end` (in the source's own notation), to load again
+        whatever the cursor says; raise ConfigError naming the problem."""
+        ...
+
+    def fetch(self, windows: Sequence[Window], context: FetchContext) -> Iterator[LandBatch]:
+        """The windows' records, one batch per window, in order. An error is raised after the
+        batches that came before it, so those still commit."""
+        ...
+
+    def cursor_after(self, window: Window, cursor: Cursor | None, loaded: Loaded) -> Cursor | None:
+        """The cursor once `window` is committed (`loaded` already holds it), or None to leave
+        it as it is (a backfilled window behind the cursor)."""
+        ...
+
+    def state(self, stream: str, cursor: Cursor | None, now: datetime) -> SourceState:
+        """Where the stream stands, without fetching any record (a listing may be needed)."""
+        ...
+
+    def close(self) -> None: ...

@@ -4,8 +4,8 @@ The typed batch is built once, in a temporary table; staging, the recorded type 
 quarantine and the field statistics all read it, so each record is parsed once. Values that do
 not fit their type follow `on_bad_value`:
 
-- `null` (default): the value is staged as NULL and recorded in `meta.type_errors`;
-- `quarantine`: the row goes to `meta.quarantine` with the reason (and its errors are recorded);
+- `null` (default): the value is staged as NULL and recorded as a type error;
+- `quarantine`: the row goes to the quarantine with the reason (and its errors are recorded);
 - `fail`: nothing of the batch is written; the error names the column, the load and the line.
 
 Rows without a usable unique key cannot be deduplicated: they are always quarantined.
@@ -18,9 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from anchorflow.config.project import Project
+from anchorflow.config.staging import StagingModel
 from anchorflow.errors import AnchorflowError, WarehouseError
+from anchorflow.journal.quarantine import quarantine_select
+from anchorflow.journal.type_errors import record_type_errors
 from anchorflow.land import raw_table_name
-from anchorflow.project import Project, StagingModel
 from anchorflow.stage.sql import SALT_VARIABLE, TypedColumn, bad_value, expected, typed_select
 from anchorflow.stage.stats import sample_filter
 from anchorflow.warehouse import Warehouse, ident, literal, table
@@ -36,7 +39,7 @@ class BadValues(AnchorflowError):
 class Staged:
     rows: int  # inserted into staging
     quarantined: int  # rows kept aside (no usable key, or a bad value under `quarantine`)
-    type_errors: int  # values that did not fit their column (recorded in meta.type_errors)
+    type_errors: int  # values that did not fit their column (recorded as type errors)
 
 
 def raw_of(project: Project, model: StagingModel) -> str:
@@ -170,10 +173,7 @@ def _error_rows(name: str, columns: list[TypedColumn]) -> str:
 
 
 def _record_type_errors(warehouse: Warehouse, name: str, columns: list[TypedColumn]) -> int:
-    return warehouse.insert(
-        "INSERT INTO meta.type_errors (load_id, model, column_name, origin, line_no, value, "
-        f"expected) {_error_rows(name, columns)}"
-    )
+    return record_type_errors(warehouse, _error_rows(name, columns))
 
 
 def _first_bad_value(warehouse: Warehouse, name: str, columns: list[TypedColumn]) -> str:
@@ -226,13 +226,12 @@ def _quarantine(
     position = (
         f"'element ' || n.{ident(model.explode.position)} || ': ' || " if model.explode else ""
     )
-    return warehouse.insert(
-        f"""INSERT INTO meta.quarantine
-            (load_id, source, stream, stage, origin, line_no, reason, record, model)
-        SELECT n.load_id, r.source, r.stream, 'stage', n.origin, n.line_no,
+    return quarantine_select(
+        warehouse,
+        f"""SELECT n.load_id, r.source, r.stream, 'stage', n.origin, n.line_no,
                {position}concat_ws('; ', {", ".join(reasons)}),
                r.record, {literal(name)}
         FROM {BATCH} AS n JOIN {raw} AS r
           ON r.load_id = n.load_id AND r.origin = n.origin AND r.line_no = n.line_no
-        WHERE {_set_aside(model)}"""
+        WHERE {_set_aside(model)}""",
     )

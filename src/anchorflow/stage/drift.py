@@ -1,6 +1,6 @@
 """Schema drift: what the data does that the mapping did not expect, reported once per problem.
 
-Kinds of `meta.schema_events`:
+Kinds of schema events (`journal.schema_events`):
 - `new_model`: a value of the source's `model_field` (Amplitude: `event_type`) that no model with
   a selector claims (models without a selector stage everything, so they claim nothing);
 - `new_field`: a field the records hold that the mapping neither maps nor ignores;
@@ -13,15 +13,14 @@ Drift is change. What a model's first batch (or a stream's first load) already s
 baseline: recorded with status `baseline`, never alerted (`anchorflow suggest-mapping` is the tool
 for a first mapping); only what appears later is an open event and an alert.
 
-Events are found from `meta.field_stats` (small: a row per field and batch), written in the
-batch's transaction, and alerted after the commit from this table (an outbox): an event is
+Events are found from the field statistics (small: a row per field and batch), written in the
+batch's transaction, and alerted after the commit from the journal (an outbox): an event is
 alerted once, and a crash between commit and alert only delays the alert to the next run.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -29,8 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchorflow.alerts import Alert, AlertSender
-from anchorflow.journal import utcnow
-from anchorflow.project import JSON_KEY, AmplitudeSource, Project, StagingModel, selector_paths
+from anchorflow.config.project import Project
+from anchorflow.config.staging import JSON_KEY, StagingModel, selector_paths
+from anchorflow.journal.field_stats import batch_stats, previous_batch, seen_fields, seen_types
+from anchorflow.journal.loads import is_first_load
+from anchorflow.journal.schema_events import mark_alerted, record_schema_event, unalerted_events
 from anchorflow.stage.batch import loads_filter, raw_of
 from anchorflow.stage.sql import Structure, json_path
 from anchorflow.stage.stats import sample_filter
@@ -105,15 +107,6 @@ def _ignored(model: StagingModel, path: str, known: set[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, pattern) for pattern in model.drift.ignore)
 
 
-def _stats(warehouse: Warehouse, name: str, batch_id: int) -> dict[str, tuple[Any, ...]]:
-    rows = warehouse.query(
-        "SELECT field, column_name, json_types, non_null, nulls, sampled FROM meta.field_stats "
-        "WHERE model = ? AND batch_id = ?",
-        [name, batch_id],
-    )
-    return {r[0]: r for r in rows}
-
-
 def detect_drift(
     warehouse: Warehouse,
     project: Project,
@@ -124,40 +117,25 @@ def detect_drift(
 ) -> list[SchemaEvent]:
     """Compare the batch's statistics with the previous batch's and with the mapping."""
     model = project.staging[name]
-    current = _stats(warehouse, name, batch_id)
+    current = batch_stats(warehouse, name, batch_id)
     if not current:
         return []
-    previous_batch = warehouse.scalar(
-        "SELECT max(batch_id) FROM meta.field_stats WHERE model = ? AND batch_id < ? "
-        "AND sampled > 0",
-        [name, batch_id],
-    )
-    previous = _stats(warehouse, name, previous_batch) if previous_batch is not None else {}
-    baseline = previous_batch is None
-    seen_types = {
-        field: {json_kind(t) for t in types or []}
-        for field, types in warehouse.query(
-            "SELECT field, flatten(list(json_types)) FROM meta.field_stats "
-            "WHERE model = ? AND batch_id < ? AND json_types IS NOT NULL GROUP BY field",
-            [name, batch_id],
-        )
+    before_batch = previous_batch(warehouse, name, batch_id)
+    previous = batch_stats(warehouse, name, before_batch) if before_batch is not None else {}
+    baseline = before_batch is None
+    kinds_seen = {
+        field: {json_kind(t) for t in types}
+        for field, types in seen_types(warehouse, name, batch_id).items()
     }
-    seen_fields = {
-        r[0]
-        for r in warehouse.query(
-            "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id < ? "
-            "AND non_null > 0",
-            [name, batch_id],
-        )
-    }
+    fields_seen = seen_fields(warehouse, name, batch_id)
     known = known_paths(model)
     events: list[SchemaEvent] = []
     new_fields = []
     for field, (_, column, types, non_null, nulls, sampled) in current.items():
-        unmapped = column is None and non_null and field not in seen_fields
+        unmapped = column is None and non_null and field not in fields_seen
         if unmapped and not _ignored(model, field, known):
             new_fields.append(field)
-        before = seen_types.get(field)
+        before = kinds_seen.get(field)
         now_kinds = {json_kind(t) for t in types or []}
         if column is not None and before and now_kinds - before:
             events.append(
@@ -259,29 +237,11 @@ def record_events(
     """Insert the events not reported before (one per kind, model and field, ever)."""
     added = 0
     for event in events:
-        exists = warehouse.scalar(
-            "SELECT count(*) FROM meta.schema_events WHERE kind = ? AND model = ? AND field = ?",
-            [event.kind, event.model, event.field],
-        )
-        if exists:
-            continue
-        event_id = warehouse.scalar("SELECT coalesce(max(event_id), 0) + 1 FROM meta.schema_events")
-        warehouse.execute(
-            "INSERT INTO meta.schema_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                event_id,
-                event.kind,
-                stream,
-                event.model,
-                event.field,
-                json.dumps(event.detail),
-                load_id,
-                utcnow(),
-                "baseline" if event.baseline else "open",
-                utcnow() if event.baseline else None,
-            ],
-        )
-        added += not event.baseline
+        new = record_schema_event(
+            warehouse, event.kind, stream, event.model, event.field, event.detail, load_id,
+            event.baseline,
+        )  # fmt: skip
+        added += new and not event.baseline
     return added
 
 
@@ -294,8 +254,7 @@ def detect_new_models(
     records: str,
 ) -> list[SchemaEvent]:
     """Values of the source's model field in records that no selective model claims."""
-    config = project.sources[source]
-    field = config.model_field if isinstance(config, AmplitudeSource) else None
+    field = project.sources[source].model_field
     selective = [
         project.staging[n]
         for n, m in project.staging.items()
@@ -319,10 +278,7 @@ def detect_new_models(
                     FROM {records} WHERE {sample_filter(10.0)}))
             WHERE v IS NOT NULL GROUP BY v HAVING NOT bool_or(claimed) ORDER BY v"""
     )
-    baseline = not warehouse.scalar(
-        "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ?",
-        [source, stream, load_id],
-    )
+    baseline = is_first_load(warehouse, source, stream, load_id)
     catch_all = [
         n
         for n, m in project.staging.items()
@@ -347,26 +303,22 @@ def detect_new_models(
 
 def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
     """Alert every schema event not alerted yet, then mark it: called after commits."""
-    rows = warehouse.query(
-        "SELECT event_id, kind, stream, model, field, detail, first_load_id FROM "
-        "meta.schema_events WHERE alerted_at IS NULL ORDER BY event_id"
-    )
+    events = unalerted_events(warehouse)
     sender = AlertSender(project, warehouse)
-    for event_id, kind, stream, model, field, detail, load_id in rows:
+    for event in events:
         details = {
-            "model": model,
-            "field": field,
-            "stream": stream,
-            "first_load_id": load_id,
-            **json.loads(detail),
+            "model": event.model,
+            "field": event.field,
+            "stream": event.stream,
+            "first_load_id": event.first_load_id,
+            **event.detail,
         }
-        deliveries = sender.send(Alert(kind, _subject(kind, model, field), details))
+        subject = _subject(event.kind, event.model, event.field)
+        deliveries = sender.send(Alert(event.kind, subject, details))
         if deliveries and not any(d.delivered for d in deliveries):
             continue  # every target failed: the next run tries again
-        warehouse.execute(
-            "UPDATE meta.schema_events SET alerted_at = ? WHERE event_id = ?", [utcnow(), event_id]
-        )
-    return len(rows)
+        mark_alerted(warehouse, event.event_id)
+    return len(events)
 
 
 def _subject(kind: str, model: str, field: str) -> str:

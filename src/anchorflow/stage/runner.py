@@ -1,11 +1,11 @@
 """When staging runs, and what it records: the transfer log and the thresholds.
 
-`meta.transfers` holds, per raw load and model, that the load has been typed. A batch of loads is
-typed in one transaction: its staging rows, type errors, quarantine rows, transfer rows, field
-statistics and drift events commit together. A batch that failed half-way left nothing; a rerun
-skips what is in the log and types the rest. A model's staging runs when at least `min_rows`
-untyped rows have accumulated or `max_age` has passed since its last run (or since its oldest
-untyped load), taking whole loads up to `batch_rows` rows per batch.
+The transfer log (`journal.transfers`) holds, per raw load and model, that the load is typed.
+A batch of loads is typed in one transaction: its staging rows, type errors, quarantine rows,
+transfer rows, field statistics and drift events commit together. A batch that failed half-way
+left nothing; a rerun skips what is in the log and types the rest. A model's staging runs when
+at least `min_rows` untyped rows have accumulated or `max_age` has passed since its last run (or
+since its oldest untyped load), taking whole loads up to `batch_rows` rows per batch.
 """
 
 from __future__ import annotations
@@ -14,20 +14,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from anchorflow.config.project import Project
+from anchorflow.config.staging import StagingModel
 from anchorflow.crashpoints import crash_point
-from anchorflow.journal import utcnow
-from anchorflow.project import Project, StagingModel
+from anchorflow.journal.quarantine import delete_quarantined
+from anchorflow.journal.transfers import (
+    Pending,
+    last_typed_at,
+    next_batch_id,
+    record_transfers,
+    typed_loads,
+)
+from anchorflow.journal.transfers import pending_loads as journal_pending_loads
+from anchorflow.journal.type_errors import delete_type_errors
 from anchorflow.stage.batch import BATCH, BadValues, Staged, stage_batch, typed_batch
 from anchorflow.stage.drift import detect_drift, record_events
 from anchorflow.stage.stats import record_field_stats
 from anchorflow.warehouse import Warehouse, table
-
-
-@dataclass(frozen=True)
-class Pending:
-    load_id: int
-    rows: int
-    loaded_at: datetime
 
 
 @dataclass
@@ -46,31 +49,10 @@ class ModelRun:
     timings: list[float] = field(default_factory=list)
 
 
-def models_of_stream(project: Project, source: str, stream: str) -> list[str]:
-    return [
-        name
-        for name, model in project.staging.items()
-        if model.source == source and project.stream_of(model) == stream
-    ]
-
-
 def pending_loads(warehouse: Warehouse, project: Project, name: str) -> list[Pending]:
     """Committed loads of the model's stream that the transfer log does not hold, oldest first."""
     model = project.staging[name]
-    rows = warehouse.query(
-        """SELECT l.load_id, l.rows, l.finished_at FROM meta.loads AS l
-        WHERE l.source = ? AND l.stream = ? AND l.status = 'committed'
-          AND NOT EXISTS (SELECT 1 FROM meta.transfers AS t
-                          WHERE t.load_id = l.load_id AND t.model = ?)
-        ORDER BY l.load_id""",
-        [model.source, project.stream_of(model), name],
-    )
-    return [Pending(int(r[0]), int(r[1] or 0), r[2]) for r in rows]
-
-
-def last_typed_at(warehouse: Warehouse, name: str) -> datetime | None:
-    value = warehouse.scalar("SELECT max(typed_at) FROM meta.transfers WHERE model = ?", [name])
-    return value if isinstance(value, datetime) else None
+    return journal_pending_loads(warehouse, model.source, project.stream_of(model), name)
 
 
 def waiting_reason(
@@ -111,17 +93,8 @@ def clear_partial(warehouse: Warehouse, name: str, load_ids: Sequence[int]) -> N
     warehouse.execute(
         f"DELETE FROM {table('staging', name)} WHERE list_contains(?, load_id)", [ids]
     )
-    warehouse.execute(
-        "DELETE FROM meta.type_errors WHERE model = ? AND list_contains(?, load_id)", [name, ids]
-    )
-    warehouse.execute(
-        "DELETE FROM meta.quarantine WHERE model = ? AND list_contains(?, load_id)", [name, ids]
-    )
-
-
-def next_batch_id(warehouse: Warehouse) -> int:
-    # A batch's statistics are written with its transfer rows, and forgotten with them.
-    return int(warehouse.scalar("SELECT coalesce(max(batch_id), 0) + 1 FROM meta.transfers"))
+    delete_type_errors(warehouse, ids, model=name)
+    delete_quarantined(warehouse, ids, model=name)
 
 
 def type_loads(
@@ -142,32 +115,10 @@ def type_loads(
     with typed_batch(warehouse, project, name, load_ids, records, sample=True) as columns:
         staged = stage_batch(warehouse, project, name, columns)
         record_field_stats(warehouse, model, name, BATCH, columns, load_ids, batch_id)
-    _record_transfers(warehouse, name, load_ids, batch_id)
+    record_transfers(warehouse, name, table("staging", name), load_ids, batch_id)
     events = detect_drift(warehouse, project, name, batch_id, load_ids, records)
     added = record_events(warehouse, stream, events, load_ids[-1])
     return staged, added
-
-
-def _record_transfers(
-    warehouse: Warehouse, name: str, load_ids: Sequence[int], batch_id: int
-) -> None:
-    """One row per load: it is typed, with what its rows became (counted per load)."""
-    ids = list(load_ids)
-    lo, hi = min(ids), max(ids)
-    warehouse.execute(
-        f"""INSERT INTO meta.transfers
-        WITH loads AS (SELECT unnest(?::BIGINT[]) AS load_id),
-             staged AS (SELECT load_id, count(*) AS n FROM {table("staging", name)}
-                        WHERE load_id BETWEEN ? AND ? AND list_contains(?, load_id) GROUP BY 1),
-             quarantined AS (SELECT load_id, count(*) AS n FROM meta.quarantine
-                             WHERE model = ? AND list_contains(?, load_id) GROUP BY 1),
-             errors AS (SELECT load_id, count(*) AS n FROM meta.type_errors
-                        WHERE model = ? AND list_contains(?, load_id) GROUP BY 1)
-        SELECT l.load_id, ?, ?, coalesce(s.n, 0), coalesce(q.n, 0), coalesce(e.n, 0), ?
-        FROM loads AS l LEFT JOIN staged AS s USING (load_id)
-             LEFT JOIN quarantined AS q USING (load_id) LEFT JOIN errors AS e USING (load_id)""",
-        [ids, lo, hi, ids, name, ids, name, ids, name, batch_id, utcnow()],
-    )
 
 
 def stage_pending(
@@ -237,10 +188,7 @@ def restage_keys(warehouse: Warehouse, project: Project, name: str, keys_table: 
     """Stage, from all of raw, the records whose unique key is in `keys_table` and that staging
     lacks (after a backfill replaced the load holding their kept copy)."""
     # Only loads this model has typed: a pending load is typed, with its policy, in its turn.
-    typed = [
-        int(r[0])
-        for r in warehouse.query("SELECT load_id FROM meta.transfers WHERE model = ?", [name])
-    ]
+    typed = typed_loads(warehouse, name)
     if not typed:
         return 0
     with typed_batch(warehouse, project, name, typed) as columns:

@@ -9,14 +9,13 @@ cast can fail, so a value that does not fit its type is visible instead of vanis
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from anchorflow.project import Column, StagingModel, parse_selector, selector_paths
+from anchorflow.config.staging import Column, StagingModel, parse_selector, selector_paths
 from anchorflow.warehouse import ident, literal
 
 TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
@@ -199,56 +198,6 @@ class Structure:
 
 
 NUMERIC_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
-
-
-ODD_VALUES: list[object] = ["x", "", "1", "1.5", "true", "maybe", "2024-01-01", 1, -1.5, True,
-                            None, {}, {"a": 1}, [], [1]]  # fmt: skip
-
-
-def check_selector(model: StagingModel) -> None:
-    """Run the model's selector over records whose fields hold odd values; raise ValueError
-    with one line if the engine fails on one, since in a load that would stop the stream."""
-    structure = Structure(model)
-    sql = structure.selector()
-    if sql is None:
-        return
-    paths = tuple(tuple(path) for path in structure.selector_paths)
-    failure = _first_failure(sql, structure.transform(), paths)
-    if failure:
-        raise ValueError(
-            f"selector fails when a field holds {failure[0]} ({failure[1]}); "
-            "read such fields with TRY_CAST"
-        )
-
-
-@functools.lru_cache(maxsize=256)
-def _first_failure(
-    sql: str, transform: str, paths: tuple[tuple[str, ...], ...]
-) -> tuple[str, str] | None:
-    """The odd value (as JSON) the selector fails on, and the engine's message; cached, since
-    every load of the project checks every selector again."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        for value in ODD_VALUES:
-            record: dict[str, object] = {}
-            for path in paths:
-                node = record
-                for key in path[:-1]:
-                    child = node.setdefault(key, {})
-                    node = child if isinstance(child, dict) else {}
-                node[path[-1]] = value
-            try:
-                con.execute(
-                    f"SELECT {sql} FROM (SELECT json_transform(?, {transform}) AS s)",
-                    [json.dumps(record)],
-                )
-            except duckdb.Error as error:
-                return json.dumps(value), str(error).splitlines()[0]
-        return None
-    finally:
-        con.close()
 
 
 def _literal_type(node: exp.Expression | None) -> str | None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anchorflow.project import StagingModel
+from anchorflow.config.staging import StagingModel
+from anchorflow.journal.field_stats import record_field_stats as insert_field_stats
 from anchorflow.stage.sql import NUMBER_TYPES, TEXT_TYPES, TypedColumn, json_path, mapped_parents
 from anchorflow.warehouse import Warehouse, ident, literal
 
@@ -97,7 +98,7 @@ def record_field_stats(
     load_ids: Sequence[int],
     batch_id: int,
 ) -> int:
-    """Insert the typed batch's statistics into meta.field_stats; returns the number of fields.
+    """Record the typed batch's statistics in the journal; returns the number of fields.
 
     `batch` is the typed batch built with a sample (rows whose `__r` is set).
     """
@@ -117,9 +118,9 @@ def record_field_stats(
         "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
         "approx_distinct, NULL::VARCHAR[] AS examples WHERE false"
     )
-    return warehouse.insert(
-        f"""INSERT INTO meta.field_stats
-        WITH t AS (SELECT *, {types} AS __types, json_keys(__r, {key_list}) AS __keys
+    return insert_field_stats(
+        warehouse,
+        f"""WITH t AS (SELECT *, {types} AS __types, json_keys(__r, {key_list}) AS __keys
                    FROM {batch} WHERE __r IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
              mapped AS ({mapped}),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from anchorflow.project import Project
+from anchorflow.config.project import Project
 from anchorflow.warehouse.base import Capabilities, Warehouse, ident, literal, table
 
-__all__ = ["Capabilities", "Warehouse", "connect", "ident", "literal", "table"]
+__all__ = ["Capabilities", "Warehouse", "connect", "connect_scratch", "ident", "literal", "table"]
 
 
 def connect(project: Project) -> Warehouse:
@@ -13,3 +13,11 @@ def connect(project: Project) -> Warehouse:
 
     settings = project.warehouse
     return DuckDBWarehouse(project.warehouse_path, settings.threads, settings.memory_limit)
+
+
+def connect_scratch(project: Project) -> Warehouse:
+    """An empty, in-memory warehouse of the project's engine, for checks that must run on the
+    engine without touching the warehouse itself (`validate`)."""
+    from anchorflow.warehouse.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(":memory:", threads=1)

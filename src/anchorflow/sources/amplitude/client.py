@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 
 from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
-from anchorflow.project import AmplitudeSource, format_hour
+from anchorflow.project_types import format_hour
+from anchorflow.sources.amplitude.config import AmplitudeConfig
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
@@ -55,7 +56,7 @@ class ExportClient:
     def __init__(
         self,
         name: str,
-        config: AmplitudeSource,
+        config: AmplitudeConfig,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name

@@ -1,18 +1,18 @@
-"""The raw writer: every record of a batch reaches `raw.<source>_<stream>` as it arrived.
+"""The raw layer: every record of a batch reaches `raw.<source>_<stream>` as it arrived.
 
-A line that is not a JSON object goes to `meta.quarantine` with its file, line number and the
-parser's reason instead; the rest of the batch lands. JSON is checked by the engine in one pass;
-only the (rare) rejected lines are looked at in Python, to word the reason.
+A line that is not a JSON object goes to the quarantine (`journal.quarantine`) with its file,
+line number and the parser's reason instead; the rest of the batch lands. JSON is checked by the
+engine in one pass; only the (rare) rejected lines are looked at in Python, to word the reason.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from anchorflow.journal import utcnow
+from anchorflow.journal.quarantine import quarantine_rejected
 from anchorflow.sources.base import LandBatch, Rejected
 from anchorflow.warehouse import Warehouse, table
 
@@ -71,7 +71,7 @@ def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) 
                 f"SELECT origin, line_no, record FROM {view} WHERE NOT ({IS_OBJECT})"
             )
             rejected += map(_explain, bad.to_pylist())
-        quarantine(warehouse, load_id, batch.source, batch.stream, "land", rejected)
+        quarantine_rejected(warehouse, load_id, batch.source, batch.stream, rejected)
     return Landed(landed, len(rejected))
 
 
@@ -86,24 +86,15 @@ def landed_records(view: str, load_id: int, landed: Landed, batch: LandBatch) ->
     return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where})"
 
 
-def quarantine(
-    warehouse: Warehouse, load_id: int, source: str, stream: str, stage: str, rows: list[Rejected]
-) -> None:
-    if not rows:
-        return
-    data = pa.table(
-        {
-            "load_id": pa.array([load_id] * len(rows), pa.int64()),
-            "source": [source] * len(rows),
-            "stream": [stream] * len(rows),
-            "stage": [stage] * len(rows),
-            "origin": [r.origin for r in rows],
-            "line_no": pa.array([r.line_no for r in rows], pa.int64()),
-            "reason": [r.reason for r in rows],
-            "record": [r.text for r in rows],
-        }
+def remove_raw(warehouse: Warehouse, source: str, stream: str, load_ids: Sequence[int]) -> int:
+    """Delete the raw rows of these loads (replaced by a later delivery of their window)."""
+    if not warehouse.table_exists("raw", raw_table_name(source, stream)):
+        return 0
+    return warehouse.insert(
+        f"DELETE FROM {table('raw', raw_table_name(source, stream))} "
+        "WHERE list_contains(?, load_id)",
+        [list(load_ids)],
     )
-    warehouse.insert_arrow("meta", "quarantine", data)
 
 
 def _explain(row: dict[str, object]) -> Rejected:

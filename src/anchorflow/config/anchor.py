@@ -29,15 +29,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from anchorflow.project_types import Identifier, canonical_type
+from anchorflow.config.staging import staging_columns
+from anchorflow.project_types import Identifier, Strict, canonical_type
 
 History = Literal["scd0", "scd1", "scd2"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _names(value: Any) -> Any:
@@ -47,7 +44,7 @@ def _names(value: Any) -> Any:
 Names = Annotated[list[Identifier], BeforeValidator(_names)]
 
 
-class Knot(_Strict):
+class Knot(Strict):
     """A small shared value set (country, platform): anchor.<Knot> (id, value)."""
 
     type: str = "VARCHAR"
@@ -59,7 +56,7 @@ class Knot(_Strict):
         return self
 
 
-class Attribute(_Strict):
+class Attribute(Strict):
     """One attribute of an entity: anchor.<Entity>_<name> (id, value, changed_at, load_id)."""
 
     model: Identifier
@@ -92,7 +89,7 @@ def _sources(value: Any) -> Any:
     return value
 
 
-class Entity(_Strict):
+class Entity(Strict):
     key: Names
     sources: Annotated[dict[Identifier, Names | None], BeforeValidator(_sources)] = {}
     changed_at: Identifier | None = None
@@ -107,12 +104,12 @@ def _role(value: Any) -> Any:
     return value
 
 
-class Role(_Strict):
+class Role(Strict):
     entity: Identifier | None = None  # default: the role's name
     key: Names  # the model's columns holding that entity's natural key
 
 
-class Tie(_Strict):
+class Tie(Strict):
     """A relation between two or more entities: anchor.<name> (one <role>_id each, ...)."""
 
     model: Identifier
@@ -143,7 +140,7 @@ class Tie(_Strict):
         return [r for r in self.roles if r not in self.identifier_roles]
 
 
-class AnchorSpec(_Strict):
+class AnchorSpec(Strict):
     workers: int | None = Field(
         default=None, ge=1, le=16, description="connections loading attributes and ties at once"
     )
@@ -248,13 +245,6 @@ class AnchorSpec(_Strict):
             return
         for key in keys:
             column(where, model, key)
-
-
-def staging_columns(model: Any) -> dict[str, str]:
-    """A staging model's stored columns and their types (the exploded position included)."""
-    columns = {model.explode.position: "INTEGER"} if model.explode else {}
-    columns.update({name: col.type for name, col in model.stored_columns.items()})
-    return columns
 
 
 def role_column(role: str) -> str:

@@ -1,7 +1,7 @@
-"""The `meta` schema: what every stage has finished, written in the same transaction as its data.
+"""The tables of the `meta` schema, and the migrations of journals made by earlier releases.
 
-- `meta.loads`: one row per committed load of a source window (an hour of Amplitude).
-- `meta.watermarks`: where each source stream resumes; moved only with the data it covers.
+- `meta.loads`: one row per committed load of a source window (its key: an hour, a file path).
+- `meta.cursors`: where each source stream resumes, as JSON; moved only with the data it covers.
 - `meta.quarantine`: records that could not be landed or staged, with the reason.
 - `meta.type_errors`: values that did not fit their staging column's type (staged as NULL).
 - `meta.transfers`: per load and staging model, that the load has been typed (and the counts).
@@ -22,10 +22,11 @@ rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from anchorflow.warehouse import Warehouse
+
+LAYERS = ("raw", "staging", "anchor", "meta", "marts")
 
 META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.loads (
@@ -43,11 +44,12 @@ META_DDL = [
         type_errors BIGINT,
         status VARCHAR NOT NULL,
         started_at TIMESTAMP,
-        finished_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS meta.watermarks (
+        finished_at TIMESTAMP,
+        window_key VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS meta.cursors (
         source VARCHAR NOT NULL,
         stream VARCHAR NOT NULL,
-        position TIMESTAMP NOT NULL,
+        cursor VARCHAR NOT NULL,
         load_id BIGINT,
         updated_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS meta.quarantine (
@@ -58,7 +60,8 @@ META_DDL = [
         origin VARCHAR,
         line_no BIGINT,
         reason VARCHAR NOT NULL,
-        record VARCHAR)""",
+        record VARCHAR,
+        model VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS meta.type_errors (
         load_id BIGINT NOT NULL,
         model VARCHAR NOT NULL,
@@ -151,117 +154,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@dataclass(frozen=True)
-class LoadRecord:
-    load_id: int
-    source: str
-    stream: str
-    window_start: datetime
-    window_end: datetime
-    origin: str
-    files: int
-    rows: int
-    bytes: int
-    quarantined: int
-    staged: int
-    type_errors: int
-    started_at: datetime
-
-
 def ensure_journal(warehouse: Warehouse) -> None:
-    for schema in ("raw", "staging", "anchor", "meta", "marts"):
+    """Create the layers' schemas and the journal's tables; bring an older journal up to date."""
+    for schema in LAYERS:
         warehouse.create_schema(schema)
     for ddl in META_DDL:
         warehouse.execute(ddl)
-    # Columns added since the first release; a journal made by it gains them.
+    _migrate(warehouse)
+
+
+def _migrate(warehouse: Warehouse) -> None:
+    """Columns and tables changed since the first release; a journal made by it is upgraded."""
     warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS type_errors BIGINT")
     warehouse.execute("ALTER TABLE meta.quarantine ADD COLUMN IF NOT EXISTS model VARCHAR")
-
-
-def next_load_id(warehouse: Warehouse) -> int:
-    return int(warehouse.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM meta.loads"))
-
-
-def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
-    warehouse.execute(
-        "INSERT INTO meta.loads (load_id, source, stream, window_start, window_end, origin, "
-        "files, rows, bytes, quarantined, staged, type_errors, status, started_at, finished_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
-        [
-            load.load_id,
-            load.source,
-            load.stream,
-            load.window_start,
-            load.window_end,
-            load.origin,
-            load.files,
-            load.rows,
-            load.bytes,
-            load.quarantined,
-            load.staged,
-            load.type_errors,
-            load.started_at,
-            utcnow(),
-        ],
-    )
-
-
-def committed_loads(warehouse: Warehouse, source: str, stream: str, start: datetime) -> list[int]:
-    """Committed loads of the window starting at `start` (a backfill replaces them)."""
-    rows = warehouse.query(
-        "SELECT load_id FROM meta.loads WHERE source = ? AND stream = ? AND window_start = ? "
-        "AND status = 'committed' ORDER BY load_id",
-        [source, stream, start],
-    )
-    return [int(r[0]) for r in rows]
-
-
-def mark_replaced(warehouse: Warehouse, load_ids: list[int]) -> None:
-    if load_ids:
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS window_key VARCHAR")
+    # Before window keys and cursors, the only source kind was Amplitude: its windows were
+    # hours (the key is the hour as YYYYMMDDTHH) and its cursor the next hour to load.
+    unkeyed = "window_key IS NULL AND window_start IS NOT NULL"
+    if warehouse.scalar(f"SELECT count(*) FROM meta.loads WHERE {unkeyed}"):
         warehouse.execute(
-            "UPDATE meta.loads SET status = 'replaced' WHERE list_contains(?, load_id)",
-            [load_ids],
+            f"UPDATE meta.loads SET window_key = strftime(window_start, '%Y%m%dT%H') "
+            f"WHERE {unkeyed}"
         )
-
-
-def watermark(warehouse: Warehouse, source: str, stream: str) -> datetime | None:
-    """The first hour not yet loaded, or None when the stream has never loaded."""
-    value = warehouse.scalar(
-        "SELECT position FROM meta.watermarks WHERE source = ? AND stream = ?", [source, stream]
-    )
-    return value if isinstance(value, datetime) else None
-
-
-def advance_watermark(
-    warehouse: Warehouse, source: str, stream: str, position: datetime, load_id: int
-) -> None:
-    """Move the watermark to `position`; call inside the transaction that commits the data."""
-    with warehouse.transaction():
-        warehouse.execute(
-            "DELETE FROM meta.watermarks WHERE source = ? AND stream = ?", [source, stream]
-        )
-        warehouse.execute(
-            "INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?)",
-            [source, stream, position, load_id, utcnow()],
-        )
-
-
-def start_run(warehouse: Warehouse, command: str) -> int:
-    # A run still 'running' here was cut off (killed, power loss): say so.
-    warehouse.execute(
-        "UPDATE meta.runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'",
-        [utcnow()],
-    )
-    run_id = int(warehouse.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM meta.runs"))
-    warehouse.execute(
-        "INSERT INTO meta.runs VALUES (?, ?, ?, NULL, 'running', NULL)",
-        [run_id, command, utcnow()],
-    )
-    return run_id
-
-
-def finish_run(warehouse: Warehouse, run_id: int, status: str, detail: str | None) -> None:
-    warehouse.execute(
-        "UPDATE meta.runs SET finished_at = ?, status = ?, detail = ? WHERE run_id = ?",
-        [utcnow(), status, detail, run_id],
-    )
+    if warehouse.table_exists("meta", "watermarks"):
+        with warehouse.transaction():
+            warehouse.execute(
+                "INSERT INTO meta.cursors SELECT w.source, w.stream, "
+                "json_object('next_hour', strftime(w.position, '%Y%m%dT%H'))::VARCHAR, "
+                "w.load_id, w.updated_at FROM meta.watermarks AS w WHERE NOT EXISTS "
+                "(SELECT 1 FROM meta.cursors AS c WHERE c.source = w.source "
+                "AND c.stream = w.stream)"
+            )
+            warehouse.execute("DROP TABLE meta.watermarks")

@@ -1,4 +1,4 @@
-"""Reading what staging recorded: field statistics, open schema events, and mapping suggestions."""
+"""Suggesting a staging mapping from the records a stream landed."""
 
 from __future__ import annotations
 
@@ -6,60 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from anchorflow.config.project import Project
+from anchorflow.config.staging import StagingModel, parse_selector
 from anchorflow.errors import ConfigError
 from anchorflow.land import raw_table_name
-from anchorflow.project import Project, parse_selector
 from anchorflow.stage.drift import column_name_for, sql_type_for
 from anchorflow.stage.sql import Structure
 from anchorflow.stage.stats import sample_filter
 from anchorflow.warehouse import Warehouse, table
 
 SUGGEST_LIMIT = 200_000  # sampled records a suggestion reads at most
-
-
-def field_stats(warehouse: Warehouse, model: str) -> dict[str, Any]:
-    """The model's latest batch statistics per field, with type errors per column (all time)."""
-    batch = warehouse.scalar("SELECT max(batch_id) FROM meta.field_stats WHERE model = ?", [model])
-    fields = warehouse.query(
-        """SELECT field, column_name, sampled, json_types, non_null, nulls, min_value, max_value,
-                  min_length, max_length, approx_distinct, examples
-        FROM meta.field_stats WHERE model = ? AND batch_id = ?
-        ORDER BY column_name IS NULL, field""",
-        [model, batch],
-    )
-    errors = dict(
-        warehouse.query(
-            "SELECT column_name, count(*) FROM meta.type_errors WHERE model = ? GROUP BY 1",
-            [model],
-        )
-    )
-    loads = warehouse.scalar(
-        "SELECT load_ids FROM meta.field_stats WHERE model = ? AND batch_id = ? LIMIT 1",
-        [model, batch],
-    )
-    return {"batch_id": batch, "load_ids": loads or [], "fields": fields, "type_errors": errors}
-
-
-def schema_events(warehouse: Warehouse, everything: bool = False) -> list[tuple[Any, ...]]:
-    where = "" if everything else "WHERE status = 'open'"
-    return warehouse.query(
-        "SELECT event_id, kind, stream, model, field, detail, first_load_id, seen_at, status "
-        f"FROM meta.schema_events {where} ORDER BY event_id"
-    )
-
-
-def acknowledge(warehouse: Warehouse, event_ids: list[int]) -> int:
-    """Close events (they are never reported again); returns how many were open."""
-    count = warehouse.scalar(
-        "SELECT count(*) FROM meta.schema_events WHERE status = 'open' "
-        "AND list_contains(?, event_id)",
-        [event_ids],
-    )
-    warehouse.execute(
-        "UPDATE meta.schema_events SET status = 'acknowledged' WHERE list_contains(?, event_id)",
-        [event_ids],
-    )
-    return int(count)
 
 
 @dataclass(frozen=True)
@@ -74,10 +30,10 @@ class Stream:
 
 def resolve_stream(project: Project, name: str) -> Stream:
     """`source`, `source.stream` or the raw table's name (`source_stream`)."""
-    for source, config in project.sources.items():
-        if name in {source, f"{source}.{config.stream}", raw_table_name(source, config.stream)}:
-            return Stream(source, config.stream)
-    known = ", ".join(f"{s}.{c.stream}" for s, c in project.sources.items()) or "none"
+    for source, stream in project.streams():
+        if name in {source, f"{source}.{stream}", raw_table_name(source, stream)}:
+            return Stream(source, stream)
+    known = ", ".join(f"{s}.{t}" for s, t in project.streams()) or "none"
     raise ConfigError([f"unknown stream {name!r} (streams: {known})"])
 
 
@@ -139,8 +95,6 @@ def suggest_mapping(
 
 def _selector_where(selector: str) -> str:
     """The selector over raw records (each field read with its own JSON path)."""
-    from anchorflow.project import StagingModel
-
     model = StagingModel(source="x", selector=selector, columns={})
     structure = Structure(model)
     return (

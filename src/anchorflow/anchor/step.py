@@ -1,0 +1,104 @@
+"""The anchor step: typed staging rows that the anchor model does not hold yet.
+
+- `prepare`: create what the declaration added (tables, perspectives); stop on what needs a
+  migration. Done once per façade, by the commands that touch the anchor model;
+- `pending`: per anchor table, the typed loads it does not hold (from the journal);
+- `run`: load them (entities and knots, then attributes and ties, each table in its own
+  transaction, checked for integrity); a table that fails its check is rolled back alone, the
+  failure alerted and raised once every table had its turn;
+- `remove`: take loads back out of every anchor table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from anchorflow.anchor.ddl import ensure_tables
+from anchorflow.anchor.erase import remove_loads
+from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, pending_for, workers
+from anchorflow.anchor.plan import AnchorPlan
+from anchorflow.anchor.views import create_views
+from anchorflow.config.project import Project
+from anchorflow.errors import IntegrityError
+from anchorflow.journal.anchor import anchored_loads
+from anchorflow.journal.transfers import typed_loads
+from anchorflow.warehouse import Warehouse
+
+
+class AnchorStep:
+    name = "anchor"
+
+    def __init__(
+        self,
+        project: Project,
+        plan: AnchorPlan,
+        clock: Callable[[], datetime],
+        on_failure: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """`on_failure` hears the integrity problems of a run before they are raised."""
+        self.project = project
+        self.plan = plan
+        self.clock = clock
+        self.on_failure = on_failure
+        self._prepared = False
+
+    @property
+    def tables(self) -> int:
+        return len(self.plan.entities) + len(self.plan.knots) + len(self.plan.targets)
+
+    def prepare(self, warehouse: Warehouse) -> None:
+        if self.plan.entities and not self._prepared:
+            ensure_tables(warehouse, self.plan)
+            create_views(warehouse, self.plan)
+            self._prepared = True
+
+    def pending(self, warehouse: Warehouse) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for name, entity in self.plan.entities.items():
+            for model in entity.sources:
+                done = anchored_loads(warehouse, name, model)
+                found[name] = [x for x in typed_loads(warehouse, model) if x not in done]
+        for name, knot in self.plan.knots.items():
+            for model, _ in knot.feeders:
+                done = anchored_loads(warehouse, name, model)
+                found[name] = [x for x in typed_loads(warehouse, model) if x not in done]
+        for name, target in self.plan.targets.items():
+            found[name] = pending_for(warehouse, self.plan, target)
+        return {name: loads for name, loads in found.items() if loads}
+
+    def run(
+        self, warehouse: Warehouse, on_table: Callable[[TargetRun], None] | None = None
+    ) -> AnchorRun | None:
+        if not self.plan.entities:
+            return None
+        self.prepare(warehouse)
+        result = load_anchor(
+            warehouse, self.plan, self.clock(), workers(warehouse, self.project.anchor.workers),
+            on_table, verify_history=self.project.anchor.verify == "history",
+        )  # fmt: skip
+        if result.problems:
+            if self.on_failure:
+                self.on_failure(result.problems)
+            raise IntegrityError(
+                f"{result.problems[0]} (the table's load was rolled back; "
+                f"{len(result.problems)} table(s) failed in all)"
+            )
+        return result
+
+    def remove(
+        self,
+        warehouse: Warehouse,
+        load_ids: Sequence[int],
+        reattribute: bool = True,
+        reopen: Sequence[str] = (),
+    ) -> dict[str, int]:
+        """Delete the loads' rows from every anchor table. `reattribute`: the loads are gone
+        for good (replaced), so an entity row they created that others still use moves to the
+        earliest of those; else (rolled back, coming back) it keeps its load. `reopen` names
+        staging models whose other loads the next run must read again."""
+        if not self.plan.entities:
+            return {}
+        self.prepare(warehouse)
+        counts = remove_loads(warehouse, self.plan, list(load_ids), reattribute, list(reopen))
+        return {f"anchor.{name}": rows for name, rows in counts.items()}

@@ -1,0 +1,195 @@
+"""Read `anchorflow.yml`: YAML, `${VAR}` from the environment, validation, one line per problem.
+
+Every problem becomes one line naming the file, the key path and what is wrong, for example
+`anchorflow.yml: sources.amplitude.start: expected YYYYMMDDTHH, got '2024-13-01T00'`. Secrets come
+from the environment through `${VAR}`; a missing variable is named, its value never printed.
+Nothing here opens a database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlglot import exp
+
+from anchorflow.config.project import PROJECT_FILE, Project
+from anchorflow.errors import ConfigError
+from anchorflow.project_types import IDENTIFIER
+from anchorflow.sources.registry import CONFIGS
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def resolve_project_file(path: str | Path | None) -> Path:
+    """`--project` may name the file or its directory; the default is the current directory."""
+    candidate = Path(path or ".")
+    if candidate.is_dir():
+        candidate = candidate / PROJECT_FILE
+    if not candidate.is_file():
+        raise ConfigError(
+            [f"{candidate}: no project file here (run `anchorflow init` to make one)"]
+        )
+    return candidate
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
+    """Read, interpolate and validate the project; raise ConfigError listing every problem."""
+    file = resolve_project_file(path)
+    label = file.name
+    try:
+        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(error, "problem", error)
+        raise ConfigError([f"{label}: {where}not valid YAML ({problem})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
+    problems: list[str] = []
+    data = _interpolate(data, env if env is not None else dict(os.environ), (), problems, label)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        project = Project.model_validate({**data, "root": file.parent.resolve(), "file": file})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, data, label)) from None
+    _check_marts(project, label)
+    return project
+
+
+def _interpolate(
+    node: Any, env: dict[str, str], path: tuple[str, ...], problems: list[str], label: str
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*path, str(k)), problems, label) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*path, str(i)), problems, label) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{label}: {'.'.join(path)}: environment variable {name} is not set")
+        return ""
+
+    return ENV_REF.sub(substitute, node)
+
+
+def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = _key_path(item["loc"])
+        key = ".".join(loc)
+        if item["type"] == "union_tag_invalid":
+            kind = item["input"].get("kind") if isinstance(item["input"], dict) else None
+            hint = _did_you_mean(str(kind), list(CONFIGS))
+            kinds = ", ".join(CONFIGS)
+            lines.append(f"{label}: {key}.kind: unknown kind {kind!r}{hint}; known: {kinds}")
+            continue
+        if item["type"] == "extra_forbidden":
+            parent = ".".join(loc[:-1])
+            hint = _did_you_mean(loc[-1], _allowed_keys(loc[:-1], data))
+            lines.append(f"{label}: {parent + ': ' if parent else ''}unknown key {loc[-1]!r}{hint}")
+            continue
+        if item["type"] == "union_tag_not_found":
+            lines.append(f"{label}: {key}.kind: required key is missing")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"{label}: {key}: required key is missing")
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if message.startswith(("staging.", "sources.", "anchor.")):  # already names its key path
+            lines.append(f"{label}: {message}")
+        else:
+            lines.append(f"{label}: {key}: {message}")
+    return lines
+
+
+def _key_path(loc: tuple[Any, ...]) -> list[str]:
+    """pydantic's location without its internal steps (validator wrappers, union tags)."""
+    parts = [str(p) for p in loc if not str(p).startswith("function-") and p != "[key]"]
+    if len(parts) >= 3 and parts[0] == "sources" and parts[2] in CONFIGS:
+        del parts[2]  # the discriminator tag pydantic inserts after the source's name
+    return parts
+
+
+def _allowed_keys(loc: list[str], data: dict[str, Any]) -> list[str]:
+    """The keys the model at `loc` accepts, found by walking the model classes."""
+    model: Any = Project
+    node: Any = data
+    for depth, part in enumerate(loc):
+        node = node.get(part) if isinstance(node, dict) else None
+        if depth == 1 and loc[0] == "sources":  # a source: the model its kind names
+            model = CONFIGS.get(str(node.get("kind"))) if isinstance(node, dict) else None
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:  # inside a dict of named items: the item's model
+            continue
+        model = _model_of(field.annotation, node)
+    if model is Project:
+        return [k for k in Project.model_fields if k not in {"root", "file"}]
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: Any, node: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(args):  # dict[K, V] → V; Annotated[...] → first
+        found = _model_of(getattr(arg, "__origin__", arg), node)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_marts(project: Project, label: str) -> None:
+    """Every mart file must parse as SQL; the error names the file and sqlglot's message."""
+    if not project.marts_path.is_dir():
+        return
+    problems = []
+    for sql_file in sorted(project.marts_path.glob("*.sql")):
+        if not IDENTIFIER.match(sql_file.stem):
+            problems.append(f"{sql_file.name}: a model's file name must be a plain identifier")
+            continue
+        where = f"{project.marts.path}/{sql_file.name}"
+        try:
+            statements = [s for s in sqlglot.parse(sql_file.read_text(), dialect="duckdb") if s]
+        except sqlglot.errors.ParseError as error:
+            first = str(error).splitlines()[0]
+            problems.append(f"{where}: not valid SQL ({first})")
+            continue
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            problems.append(f"{where}: expected exactly one SELECT statement")
+    if problems:
+        raise ConfigError([f"{label}: marts: {p}" for p in problems])

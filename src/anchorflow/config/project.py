@@ -1,0 +1,175 @@
+"""The project: every section of `anchorflow.yml` as one typed, validated object.
+
+Pure: building a `Project` opens no database and imports no later layer. The source union is
+built from `sources.registry`, so a new source kind is one registry line, not an edit here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+import httpx
+from pydantic import Field, SecretStr, model_validator
+
+from anchorflow.config.anchor import AnchorSpec
+from anchorflow.config.staging import StagingModel, selector_paths
+from anchorflow.project_types import Identifier, Strict
+from anchorflow.sources.base import SourceConfig
+from anchorflow.sources.registry import CONFIGS
+
+PROJECT_FILE = "anchorflow.yml"
+STATE_DIR = ".anchorflow"
+
+# Every kind's config model, told apart by `kind:` (to a type checker: their common base).
+if TYPE_CHECKING:
+    AnySource = SourceConfig
+else:
+    AnySource = Union[tuple(CONFIGS.values())]  # noqa: UP007
+
+
+class WarehouseSettings(Strict):
+    engine: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+
+
+class Marts(Strict):
+    path: str = "models"
+
+
+class AlertTarget(Strict):
+    """Where alerts go: a Slack incoming webhook, a generic JSON webhook, or the log."""
+
+    kind: Literal["slack", "webhook", "log"]
+    url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _url_where_needed(self) -> AlertTarget:
+        url = self.url.get_secret_value() if self.url else ""
+        if self.kind != "log":
+            try:
+                valid = httpx.URL(url).scheme in {"http", "https"} and bool(httpx.URL(url).host)
+            except Exception:  # httpx.InvalidURL and friends; never echo the URL (a secret)
+                valid = False
+            if not valid:
+                raise ValueError(f"a {self.kind} alert needs url: an http(s) URL")
+        return self
+
+
+class Project(Strict):
+    name: Identifier = "anchorflow"
+    warehouse: WarehouseSettings = WarehouseSettings()
+    sources: dict[Identifier, Annotated[AnySource, Field(discriminator="kind")]] = {}
+    staging: dict[Identifier, StagingModel] = {}
+    marts: Marts = Marts()
+    alerts: list[AlertTarget] = []
+    pii_salt: SecretStr | None = None
+    anchor: AnchorSpec = AnchorSpec()
+
+    # Set by load_project, not by the file.
+    root: Path = Path(".")
+    file: Path = Path(PROJECT_FILE)
+
+    @model_validator(mode="after")
+    def _raw_tables_are_distinct(self) -> Project:
+        """Each source stream lands in raw.<source>_<stream>: one table each, a valid name."""
+        owners: dict[str, str] = {}
+        for name, source in self.sources.items():
+            for stream in source.streams:
+                raw = f"{name}_{stream}".lower()  # DuckDB names ignore case
+                if len(raw) > 63:
+                    raise ValueError(
+                        f"sources.{name}: the raw table name {raw!r} is longer than 63 "
+                        "characters; shorten the source name or its stream"
+                    )
+                if raw in owners:
+                    raise ValueError(
+                        f"sources.{name}: lands in raw.{raw}, like sources.{owners[raw]}; "
+                        "rename one source or its stream"
+                    )
+                owners[raw] = name
+        return self
+
+    @model_validator(mode="after")
+    def _staging_sources_exist(self) -> Project:
+        for name, model in self.staging.items():
+            if model.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"staging.{name}.source: unknown source {model.source!r} (sources: {known})"
+                )
+            streams = self.sources[model.source].streams
+            if model.stream is not None and model.stream not in streams:
+                raise ValueError(
+                    f"staging.{name}.stream: source {model.source!r} has no stream "
+                    f"{model.stream!r} (streams: {', '.join(streams)})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _stream_keys_differ_in_more_than_case(self) -> Project:
+        """New-model detection reads the model field and every selector of a stream at once."""
+        for source, config in self.sources.items():
+            for stream in config.streams:
+                seen: dict[str, str] = {}
+                keys = [config.model_field.split(".")[0]] if config.model_field else []
+                for model in self.staging.values():
+                    if model.source == source and self.stream_of(model) == stream:
+                        keys += [path[0] for path in selector_paths(model.selector)]
+                for key in keys:
+                    if seen.setdefault(key.lower(), key) != key:
+                        raise ValueError(
+                            f"sources.{source}: the selectors and model_field of its stream "
+                            f"read JSON keys {seen[key.lower()]!r} and {key!r}, which differ "
+                            "only in case"
+                        )
+        return self
+
+    @model_validator(mode="after")
+    def _salt_for_hashing(self) -> Project:
+        for name, model in self.staging.items():
+            for col_name, col in model.columns.items():
+                if col.pii == "hash" and not self.pii_salt:
+                    raise ValueError(
+                        f"staging.{name}.columns.{col_name}: pii: hash needs pii_salt: "
+                        "${ANCHORFLOW_PII_SALT} at the top of the project file"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _anchor_matches_staging(self) -> Project:
+        problems = self.anchor.problems(self.staging)
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        path = Path(self.warehouse.path)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def marts_path(self) -> Path:
+        return self.root / self.marts.path
+
+    @property
+    def state_path(self) -> Path:
+        """Where anchorflow keeps files of its own for this project (downloads in flight)."""
+        return self.root / STATE_DIR
+
+    def stream_of(self, model: StagingModel) -> str:
+        return model.stream or self.sources[model.source].streams[0]
+
+    def streams(self) -> list[tuple[str, str]]:
+        """Every (source, stream) the project lands, in the order of the file."""
+        return [(name, s) for name, config in self.sources.items() for s in config.streams]
+
+    def models_of_stream(self, source: str, stream: str) -> list[str]:
+        """The staging models typed from one raw stream."""
+        return [
+            name
+            for name, model in self.staging.items()
+            if model.source == source and self.stream_of(model) == stream
+        ]

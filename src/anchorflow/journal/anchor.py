@@ -1,0 +1,123 @@
+"""The anchor model's journal.
+
+- `meta.anchor_transfers`: per (load, staging model, anchor table), that the load is in the
+  table, with its counts; written in the table's load transaction.
+- `meta.anchor_ids`: the highest surrogate id each entity and knot ever gave, so ids of rows
+  erased or rolled back are never given to someone else.
+- `meta.anchor_tables`: the declaration each table's rows were loaded under, and the sources an
+  entity or knot reads its keys from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from anchorflow.warehouse import Warehouse
+
+
+def anchored_loads(warehouse: Warehouse, target: str, model: str) -> set[int]:
+    rows = warehouse.query(
+        "SELECT load_id FROM meta.anchor_transfers WHERE target = ? AND model = ?",
+        [target, model],
+    )
+    return {int(r[0]) for r in rows}
+
+
+def log_anchor_transfers(
+    warehouse: Warehouse,
+    target: str,
+    kind: str,
+    model: str,
+    counts: Iterable[tuple[Any, ...]],
+    now: datetime,
+) -> None:
+    """One row per load, (load_id, observed, inserted, without_key, max_changed_at), written
+    in one statement."""
+    rows = list(counts)
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    data = pa.table(
+        {
+            "load_id": pa.array(columns[0], pa.int64()),
+            "model": pa.array([model] * len(rows), pa.string()),
+            "target": pa.array([target] * len(rows), pa.string()),
+            "kind": pa.array([kind] * len(rows), pa.string()),
+            "observed": pa.array(columns[1], pa.int64()),
+            "inserted": pa.array(columns[2], pa.int64()),
+            "without_key": pa.array(columns[3], pa.int64()),
+            "max_changed_at": pa.array(columns[4], pa.timestamp("us")),
+            "anchored_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        }
+    )
+    warehouse.insert_arrow("meta", "anchor_transfers", data)
+
+
+def high_water(warehouse: Warehouse, target: str, model: str) -> datetime | None:
+    """The latest changed_at the table has seen from the model."""
+    value = warehouse.scalar(
+        "SELECT max(max_changed_at) FROM meta.anchor_transfers WHERE target = ? AND model = ?",
+        [target, model],
+    )
+    return value if isinstance(value, datetime) else None
+
+
+def unanchored_count(warehouse: Warehouse, target: str, models: Sequence[str]) -> int:
+    """Typed loads of these models that the table does not hold yet."""
+    return int(
+        warehouse.scalar(
+            "SELECT count(*) FROM meta.transfers AS t WHERE list_contains(?, t.model) AND NOT "
+            "EXISTS (SELECT 1 FROM meta.anchor_transfers AS a WHERE a.load_id = t.load_id "
+            "AND a.model = t.model AND a.target = ?)",
+            [list(models), target],
+        )
+    )
+
+
+def forget_anchor_transfers(
+    warehouse: Warehouse,
+    load_ids: Sequence[int] | None = None,
+    models: Sequence[str] | None = None,
+    target: str | None = None,
+) -> None:
+    """Forget that these loads, these models' loads, or a table's loads were anchored: the
+    next anchor step reads them again (inserting only what is missing)."""
+    if load_ids is not None:
+        warehouse.execute(
+            "DELETE FROM meta.anchor_transfers WHERE list_contains(?, load_id)", [list(load_ids)]
+        )
+    if models:
+        warehouse.execute(
+            "DELETE FROM meta.anchor_transfers WHERE list_contains(?, model)", [list(models)]
+        )
+    if target is not None:
+        warehouse.execute("DELETE FROM meta.anchor_transfers WHERE target = ?", [target])
+
+
+def top_id(warehouse: Warehouse, name: str) -> int:
+    """The highest id the entity or knot `name` ever gave according to the journal."""
+    return int(
+        warehouse.scalar(
+            "SELECT coalesce(max(top), 0) FROM meta.anchor_ids WHERE table_name = ?", [name]
+        )
+    )
+
+
+def record_top_id(warehouse: Warehouse, name: str, top: int) -> None:
+    warehouse.execute("INSERT INTO meta.anchor_ids VALUES (?, ?)", [name, top])
+
+
+def known_declaration(warehouse: Warehouse, name: str) -> str | None:
+    found = warehouse.scalar(
+        "SELECT declaration FROM meta.anchor_tables WHERE table_name = ?", [name]
+    )
+    return str(found) if found is not None else None
+
+
+def store_declaration(warehouse: Warehouse, name: str, shape: str) -> None:
+    warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
+    warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])

@@ -1,0 +1,69 @@
+"""`meta.erasures`: every `forget`, with counts per table and without the data it erased; and
+the scrubbing of an erased person out of every other journal text."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+from anchorflow.journal.alerts import scrub_alerts
+from anchorflow.journal.field_stats import scrub_field_stats
+from anchorflow.journal.quarantine import delete_quarantined_records, delete_unparsable_quoting
+from anchorflow.journal.runs import scrub_runs
+from anchorflow.journal.schema import utcnow
+from anchorflow.journal.schema_events import scrub_schema_events
+from anchorflow.journal.type_errors import (
+    delete_type_errors_of_records,
+    delete_type_errors_with_value,
+)
+from anchorflow.warehouse import Warehouse
+
+
+def record_erasure(warehouse: Warehouse, entity: str, counts: dict[str, int]) -> int:
+    erasure_id = int(warehouse.scalar("SELECT coalesce(max(erasure_id), 0) + 1 FROM meta.erasures"))
+    warehouse.execute(
+        "INSERT INTO meta.erasures VALUES (?, ?, ?, ?)",
+        [erasure_id, entity, utcnow(), json.dumps(counts, sort_keys=True)],
+    )
+    return erasure_id
+
+
+def scrub_journal(warehouse: Warehouse, key: list[str], values: Iterable[str]) -> dict[str, int]:
+    """The key out of every journal text that may quote it; the person's attribute values out
+    of statistics examples (a shared value such as a country loses an example there, which is
+    harmless). Other people's rows are never deleted for holding the same text: quarantined
+    records go only when they cannot be parsed and quote the key as a JSON string (parsable
+    ones went with the raw records), JSON details lose only string values equal to the key,
+    and free-text run details only the key as a whole word. Returns rows changed per table."""
+    counts: dict[str, int] = {}
+
+    def note(name: str, rows: int) -> None:
+        if rows:
+            counts[name] = counts.get(name, 0) + rows
+
+    for text in key:
+        for quoted in _json_strings(text):
+            note("meta.quarantine", delete_unparsable_quoting(warehouse, quoted))
+            note("meta.schema_events", scrub_schema_events(warehouse, quoted))
+            note("meta.alerts", scrub_alerts(warehouse, quoted))
+        pattern = r"(^|[^\w])" + re.escape(text) + r"($|[^\w])"
+        note("meta.runs", scrub_runs(warehouse, pattern))
+        note("meta.type_errors", delete_type_errors_with_value(warehouse, text))
+    for value in [*key, *values]:
+        note("meta.field_stats", scrub_field_stats(warehouse, value))
+    return counts
+
+
+def _json_strings(text: str) -> list[str]:
+    """How a JSON document may spell `text` as a string: escaped to ASCII, or as it is."""
+    return sorted({json.dumps(text), json.dumps(text, ensure_ascii=False)})
+
+
+def erase_record_traces(warehouse: Warehouse, records: str) -> dict[str, int]:
+    """Delete what the journal holds about the raw records in `records` (load_id, origin,
+    line_no): their type errors and quarantine rows. Returns rows deleted per table."""
+    return {
+        "meta.type_errors": delete_type_errors_of_records(warehouse, records),
+        "meta.quarantine": delete_quarantined_records(warehouse, records),
+    }

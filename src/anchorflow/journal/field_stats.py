@@ -1,0 +1,133 @@
+"""`meta.field_stats`: per typed batch, model and field, what a deterministic sample held.
+
+Written by staging in the batch's transaction (`record_field_stats`), read by drift detection
+and by `anchorflow fields`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anchorflow.warehouse import Warehouse
+
+# The columns, in order, that the SELECT given to `record_field_stats` produces.
+COLUMNS = (
+    "batch_id, model, field, column_name, load_ids, sample_percent, sampled, json_types, "
+    "non_null, nulls, min_value, max_value, min_length, max_length, approx_distinct, examples, "
+    "computed_at"
+)
+
+
+@dataclass(frozen=True)
+class FieldStat:
+    """One field of a batch's sample."""
+
+    field: str
+    column: str | None  # the staging column it is mapped to (None: not mapped)
+    sampled: int
+    json_types: list[str]
+    non_null: int
+    nulls: int
+    min_value: str | None
+    max_value: str | None
+    min_length: int | None
+    max_length: int | None
+    approx_distinct: int | None
+    examples: list[str]
+
+
+def record_field_stats(warehouse: Warehouse, select: str, params: Sequence[object]) -> int:
+    """Insert the rows of `select` (columns `COLUMNS`); returns how many fields it described."""
+    return warehouse.insert(f"INSERT INTO meta.field_stats ({COLUMNS}) {select}", list(params))
+
+
+def batch_stats(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, tuple[Any, ...]]:
+    """field → (field, column_name, json_types, non_null, nulls, sampled) of one batch."""
+    rows = warehouse.query(
+        "SELECT field, column_name, json_types, non_null, nulls, sampled FROM meta.field_stats "
+        "WHERE model = ? AND batch_id = ?",
+        [model, batch_id],
+    )
+    return {r[0]: r for r in rows}
+
+
+def previous_batch(warehouse: Warehouse, model: str, batch_id: int) -> int | None:
+    """The model's last batch before `batch_id` that sampled any row."""
+    found = warehouse.scalar(
+        "SELECT max(batch_id) FROM meta.field_stats WHERE model = ? AND batch_id < ? "
+        "AND sampled > 0",
+        [model, batch_id],
+    )
+    return int(found) if found is not None else None
+
+
+def seen_types(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, list[str]]:
+    """field → every JSON type its values had in the batches before `batch_id`."""
+    rows = warehouse.query(
+        "SELECT field, flatten(list(json_types)) FROM meta.field_stats "
+        "WHERE model = ? AND batch_id < ? AND json_types IS NOT NULL GROUP BY field",
+        [model, batch_id],
+    )
+    return {str(f): list(t or []) for f, t in rows}
+
+
+def seen_fields(warehouse: Warehouse, model: str, batch_id: int) -> set[str]:
+    """Fields that held a value in some batch before `batch_id`."""
+    rows = warehouse.query(
+        "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id < ? "
+        "AND non_null > 0",
+        [model, batch_id],
+    )
+    return {str(r[0]) for r in rows}
+
+
+def latest_stats(warehouse: Warehouse, model: str) -> tuple[int | None, list[int], list[FieldStat]]:
+    """The model's latest batch: its id, its loads, and its fields (mapped first)."""
+    batch = warehouse.scalar("SELECT max(batch_id) FROM meta.field_stats WHERE model = ?", [model])
+    if batch is None:
+        return None, [], []
+    rows = warehouse.query(
+        """SELECT field, column_name, sampled, json_types, non_null, nulls, min_value, max_value,
+                  min_length, max_length, approx_distinct, examples
+        FROM meta.field_stats WHERE model = ? AND batch_id = ?
+        ORDER BY column_name IS NULL, field""",
+        [model, batch],
+    )
+    loads = warehouse.scalar(
+        "SELECT load_ids FROM meta.field_stats WHERE model = ? AND batch_id = ? LIMIT 1",
+        [model, batch],
+    )
+    fields = [
+        FieldStat(r[0], r[1], int(r[2]), list(r[3] or []), int(r[4]), int(r[5]), r[6], r[7],
+                  r[8], r[9], r[10], list(r[11] or []))
+        for r in rows
+    ]  # fmt: skip
+    return int(batch), [int(x) for x in loads or []], fields
+
+
+def delete_field_stats(
+    warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
+) -> int:
+    """Delete the statistics of batches that read any of these loads, or of one model."""
+    where: list[str] = ["true"]
+    params: list[object] = []
+    if load_ids is not None:
+        where.append("list_has_any(load_ids, ?)")
+        params.append(list(load_ids))
+    if model is not None:
+        where.append("model = ?")
+        params.append(model)
+    return warehouse.insert(f"DELETE FROM meta.field_stats WHERE {' AND '.join(where)}", params)
+
+
+def scrub_field_stats(warehouse: Warehouse, value: str) -> int:
+    """Remove `value` from every example list and min/max of the statistics."""
+    return warehouse.insert(
+        "UPDATE meta.field_stats SET examples = list_filter(examples, lambda x: x <> ?), "
+        "min_value = CASE WHEN min_value = ? THEN NULL ELSE min_value END, "
+        "max_value = CASE WHEN max_value = ? THEN NULL ELSE max_value END "
+        "WHERE list_contains(examples, ?) OR min_value = ? OR max_value = ?",
+        [value] * 6,
+    )

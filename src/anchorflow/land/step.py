@@ -1,0 +1,85 @@
+"""The land step: a source stream's due windows, fetched and committed one by one.
+
+What is pending is the source's plan from the stored cursor and the clock; running it fetches
+those windows and hands each batch to the window commit (`run.window`), which lands, types,
+journals and moves the cursor in one transaction. Removing a load deletes its raw rows and the
+records landing set aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from anchorflow.journal.cursors import read_cursor
+from anchorflow.journal.loads import LoadRecord, loaded_keys
+from anchorflow.journal.quarantine import TABLE as QUARANTINE
+from anchorflow.journal.quarantine import delete_quarantined
+from anchorflow.land.raw import raw_table_name, remove_raw
+from anchorflow.sources.base import FetchContext, LandBatch, Loaded, Source, Window
+from anchorflow.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class WindowResult(LoadRecord):
+    """A committed window: its load record, how many loads it replaced, and its step timings."""
+
+    replaced: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def journal_view(warehouse: Warehouse, source: str) -> Loaded:
+    """The journal's committed window keys of `source`, as the Source protocol asks for them."""
+
+    def loaded(stream: str, keys: Sequence[str]) -> set[str]:
+        return loaded_keys(warehouse, source, stream, keys)
+
+    return loaded
+
+
+class LandStep:
+    """Land one stream of one source."""
+
+    name = "land"
+
+    def __init__(
+        self,
+        source: Source,
+        stream: str,
+        commit: Callable[[LandBatch], WindowResult],
+        context: FetchContext,
+        now: datetime,
+    ) -> None:
+        self.source = source
+        self.stream = stream
+        self.commit = commit
+        self.context = context
+        self.now = now
+
+    def pending(self, warehouse: Warehouse) -> list[Window]:
+        cursor = read_cursor(warehouse, self.source.name, self.stream)
+        loaded = journal_view(warehouse, self.source.name)
+        return self.source.plan(self.stream, cursor, self.now, loaded)
+
+    def run(
+        self, warehouse: Warehouse, windows: Sequence[Window] | None = None
+    ) -> list[WindowResult]:
+        """Fetch the windows (the pending ones when None) and commit each, in order; an error
+        is raised after the windows before it committed."""
+        chosen = self.pending(warehouse) if windows is None else list(windows)
+        return [self.commit(batch) for batch in self.source.fetch(chosen, self.context)]
+
+    def remove(self, warehouse: Warehouse, load_ids: Sequence[int]) -> dict[str, int]:
+        return remove_landed(warehouse, self.source.name, self.stream, load_ids)
+
+
+def remove_landed(
+    warehouse: Warehouse, source: str, stream: str, load_ids: Sequence[int]
+) -> dict[str, int]:
+    """Delete the loads' raw rows and the records landing set aside (rows per table)."""
+    counts = {
+        f"raw.{raw_table_name(source, stream)}": remove_raw(warehouse, source, stream, load_ids),
+        QUARANTINE: delete_quarantined(warehouse, load_ids, stage="land"),
+    }
+    return {k: v for k, v in counts.items() if v}

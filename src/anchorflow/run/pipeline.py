@@ -1,0 +1,401 @@
+"""The façade: everything the CLI (and later the web app) can ask of a project.
+
+It orders the steps (land each source's due windows, stage, anchor, marts), records every
+command in the journal with its outcome, alerts failures, and returns typed results. It holds no
+SQL of its own: each step, the window commit and the journal do their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from anchorflow.alerts import Alert, AlertSender
+from anchorflow.anchor import describe as anchor_describe
+from anchorflow.anchor import query as anchor_query
+from anchorflow.anchor.load import AnchorRun, TargetRun
+from anchorflow.anchor.plan import AnchorPlan, build_plan
+from anchorflow.anchor.step import AnchorStep
+from anchorflow.config.project import Project
+from anchorflow.errors import ConfigError
+from anchorflow.journal import ensure_journal, utcnow
+from anchorflow.journal.cursors import read_cursor, write_cursor
+from anchorflow.journal.field_stats import latest_stats
+from anchorflow.journal.loads import committed_totals, recent_loads
+from anchorflow.journal.quarantine import count_quarantined
+from anchorflow.journal.runs import finish_run, recent_runs, start_run
+from anchorflow.journal.schema_events import SchemaEventInfo, acknowledge, schema_events
+from anchorflow.journal.transfers import model_totals
+from anchorflow.journal.type_errors import type_errors_by_column
+from anchorflow.land.step import LandStep, WindowResult
+from anchorflow.marts import BuiltMart, MartsStep
+from anchorflow.run.removal import Steps, forget_entity, rollback_load
+from anchorflow.run.results import (
+    FieldReport,
+    RunSummary,
+    SourceStatus,
+    Status,
+    WarehouseTotals,
+)
+from anchorflow.run.window import WindowCommit
+from anchorflow.sources.base import (
+    Cursor,
+    FetchContext,
+    LandBatch,
+    SaveCursor,
+    Source,
+    Window,
+)
+from anchorflow.sources.registry import open_source
+from anchorflow.stage import suggest
+from anchorflow.stage.checks import mapping_problems
+from anchorflow.stage.drift import send_pending_alerts
+from anchorflow.stage.runner import ModelRun
+from anchorflow.stage.step import StageStep
+from anchorflow.stage.tables import prepare_tables
+from anchorflow.warehouse import Warehouse, connect, connect_scratch
+
+
+class Reporter(Protocol):
+    """Where the façade tells what it is doing; the CLI draws progress bars from it."""
+
+    def windows_planned(self, source: str, count: int) -> None: ...
+
+    def window_done(self, result: WindowResult) -> None: ...
+
+    def anchor_planned(self, tables: int) -> None: ...
+
+    def anchor_table_done(self, run: TargetRun) -> None: ...
+
+
+class SilentReporter:
+    def windows_planned(self, source: str, count: int) -> None:
+        pass
+
+    def window_done(self, result: WindowResult) -> None:
+        pass
+
+    def anchor_planned(self, tables: int) -> None:
+        pass
+
+    def anchor_table_done(self, run: TargetRun) -> None:
+        pass
+
+
+def check_project(project: Project) -> None:
+    """The checks of `validate` that need the engine, on an empty scratch warehouse of the
+    project's engine: the project's own warehouse is not opened."""
+    with connect_scratch(project) as scratch:
+        problems = mapping_problems(scratch, project)
+    if problems:
+        raise ConfigError(problems)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        project: Project,
+        reporter: Reporter | None = None,
+        now: datetime | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`now` decides which windows are due (`--now` replays); `clock` is the real time
+        that load and typing times are recorded in, and that staging thresholds compare with."""
+        self.project = project
+        self.reporter: Reporter = reporter or SilentReporter()
+        self.now = now or utcnow()
+        self.clock = clock
+        self.plan: AnchorPlan = build_plan(project)
+        self.warehouse: Warehouse = connect(project)
+        self.anchor_step = AnchorStep(project, self.plan, clock, self._alert_integrity)
+        self.marts_step = MartsStep(project)
+        try:
+            ensure_journal(self.warehouse)
+        except BaseException:
+            self.warehouse.close()  # release the file lock
+            raise
+
+    def close(self) -> None:
+        self.warehouse.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def run(self, sources: Sequence[str] = (), marts: bool = True) -> RunSummary:
+        """Load every due window of the named sources (all when none are named), then stage,
+        anchor and build the marts."""
+        names = self._select_sources(sources)
+        with self._recorded_run("run " + " ".join(sources)) as summary:
+            self._check_mapping()
+            self.anchor_step.prepare(self.warehouse)
+            for name in names:
+                summary.windows += self._land(name)
+            self._after_loads(summary, self._models_of(names), marts)
+        return summary
+
+    def backfill(self, source: str, start: str | None, end: str | None) -> RunSummary:
+        """Load the source's windows from `start` to `end` again (in the source's notation,
+        e.g. YYYYMMDDTHH hours); each replaces its earlier load, if any."""
+        (name,) = self._select_sources([source])
+        command = f"backfill {name} {start or ''} {end or ''}"
+        with self._recorded_run(command) as summary:
+            self._check_mapping()
+            self.anchor_step.prepare(self.warehouse)
+            config = self.project.sources[name]
+            with self._opened(name) as opened:
+                windows = [
+                    w for stream in config.streams
+                    for w in opened.backfill(stream, start, end, self.now)
+                ]  # fmt: skip
+            summary.windows = self._land(name, windows)
+            self._after_loads(summary, self._models_of([name]), marts=True)
+        return summary
+
+    def stage(self, models: Sequence[str] = (), force: bool = False) -> list[ModelRun]:
+        """Type every model's untyped loads whose thresholds are met (all of them with force)."""
+        names = self._select_models(models)
+        with self._recorded_run("stage " + " ".join(models)):
+            for source, stream in {self._stream_of(m) for m in names}:
+                prepare_tables(self.warehouse, self.project, source, stream)
+            runs = self._stage(names, force)
+            self._anchor()
+            return runs
+
+    def anchor(self) -> AnchorRun:
+        """Load every typed load that the anchor model does not hold yet."""
+        with self._recorded_run("anchor"):
+            return self._anchor() or AnchorRun()
+
+    def build_marts(self) -> list[BuiltMart]:
+        return self.marts_step.run(self.warehouse)
+
+    def rollback(self, load_id: int) -> dict[str, int]:
+        """Remove a load from every layer above raw; the next run types and anchors it again."""
+        with self._recorded_run(f"rollback {int(load_id)}"):
+            self.anchor_step.prepare(self.warehouse)
+            counts = rollback_load(self.warehouse, self.project, self._steps(), load_id)
+            self.marts_step.run(self.warehouse)
+            return counts
+
+    def forget(self, entity: str, key: Sequence[str]) -> dict[str, int]:
+        """Erase an entity everywhere; the run log names the entity, never the key."""
+        with self._recorded_run(f"forget {entity}"):
+            self.anchor_step.prepare(self.warehouse)
+            counts = forget_entity(self.warehouse, self.project, self.plan, entity, list(key))
+            self.marts_step.run(self.warehouse)
+            self.warehouse.execute("CHECKPOINT")  # erased bytes leave the file's free blocks
+            return counts
+
+    def commit_window(self, batch: LandBatch) -> WindowResult:
+        """Commit one batch that was fetched elsewhere (its source must be in the project):
+        land, type, journal and move the cursor, in one transaction, like any window."""
+        (name,) = self._select_sources([batch.source])
+        prepare_tables(self.warehouse, self.project, name, batch.stream)
+        with self._opened(name) as source:
+            return WindowCommit(self.warehouse, self.project, source, self._steps())(batch)
+
+    def _land(self, name: str, windows: Sequence[Window] | None = None) -> list[WindowResult]:
+        """Commit the source's windows (its due ones when None), stream by stream, in order."""
+        config = self.project.sources[name]
+        results: list[WindowResult] = []
+        with self._opened(name) as source:
+            commit = WindowCommit(self.warehouse, self.project, source, self._steps())
+
+            def committed(batch: LandBatch) -> WindowResult:
+                result = commit(batch)
+                self.reporter.window_done(result)
+                return result
+
+            context = FetchContext(self.project.state_path, self._cursor_saver(name))
+            for stream in config.streams:
+                # Also when nothing is due: a staging table dropped to retype it comes back.
+                prepare_tables(self.warehouse, self.project, name, stream)
+                step = LandStep(source, stream, committed, context, self.now)
+                chosen = (
+                    step.pending(self.warehouse)
+                    if windows is None
+                    else [w for w in windows if w.stream == stream]
+                )
+                self.reporter.windows_planned(name, len(chosen))
+                if chosen:
+                    results += step.run(self.warehouse, chosen)
+        return results
+
+    def _after_loads(self, summary: RunSummary, models: list[str], marts: bool) -> None:
+        summary.staging = self._stage(models)
+        summary.anchor = self._anchor()
+        if marts:
+            summary.marts = self.marts_step.run(self.warehouse)
+
+    def _stage(self, models: Sequence[str], force: bool = False) -> list[ModelRun]:
+        def alerts() -> None:
+            send_pending_alerts(self.warehouse, self.project)
+
+        runs = StageStep(self.project, self.clock, models, force, alerts).run(self.warehouse)
+        alerts()
+        return runs
+
+    def _anchor(self) -> AnchorRun | None:
+        if self.plan.entities:
+            self.reporter.anchor_planned(self.anchor_step.tables)
+        return self.anchor_step.run(self.warehouse, self.reporter.anchor_table_done)
+
+    def _steps(self) -> Steps:
+        return Steps(StageStep(self.project, self.clock), self.anchor_step)
+
+    @contextmanager
+    def _opened(self, name: str) -> Iterator[Source]:
+        source = open_source(name, self.project.sources[name], self.project.root)
+        try:
+            yield source
+        finally:
+            source.close()
+
+    def _cursor_saver(self, name: str) -> SaveCursor:
+        def save(stream: str, cursor: Cursor) -> None:
+            write_cursor(self.warehouse, name, stream, cursor, None)
+
+        return save
+
+    def _check_mapping(self) -> None:
+        problems = mapping_problems(self.warehouse, self.project)
+        if problems:
+            raise ConfigError(problems)
+
+    # -- runs, alerts ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _recorded_run(self, command: str) -> Iterator[RunSummary]:
+        """Record the command in the journal with its outcome; a failure is alerted and
+        raised. Yields a summary the command may fill (its duration is set here)."""
+        summary = RunSummary()
+        started = time.perf_counter()
+        run_id = start_run(self.warehouse, command.strip())
+        try:
+            yield summary
+        except BaseException as error:
+            # Recording and announcing the failure must never replace the error itself.
+            with contextlib.suppress(Exception):
+                finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
+            with contextlib.suppress(Exception):
+                self._alert_failure(command, error)
+            raise
+        finish_run(self.warehouse, run_id, "ok", None)
+        summary.seconds = time.perf_counter() - started
+
+    def _alert_failure(self, command: str, error: BaseException) -> None:
+        if isinstance(error, KeyboardInterrupt):
+            return  # a person stopped it; nobody needs to be paged
+        alert = Alert(
+            "run_failed",
+            f"`anchorflow {command.strip()}` failed",
+            {"error": str(error)[:500], "error_type": type(error).__name__},
+        )
+        AlertSender(self.project, self.warehouse).send(alert)
+
+    def _alert_integrity(self, problems: list[str]) -> None:
+        alert = Alert(
+            "anchor_integrity",
+            f"anchor model: {len(problems)} table(s) failed their integrity check",
+            {"problems": problems[:10]},
+        )
+        AlertSender(self.project, self.warehouse).send(alert)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """Where every source stream stands, the last loads and runs, and the quarantine."""
+        sources = []
+        for name, config in self.project.sources.items():
+            with self._opened(name) as source:
+                for stream in config.streams:
+                    cursor = read_cursor(self.warehouse, name, stream)
+                    state = source.state(stream, cursor, self.now)
+                    sources.append(
+                        SourceStatus(name, stream, state.position, state.due, state.lag_hours,
+                                     state.last_available, state.note)
+                    )  # fmt: skip
+        return Status(
+            sources,
+            recent_loads(self.warehouse),
+            recent_runs(self.warehouse),
+            count_quarantined(self.warehouse),
+        )
+
+    def totals(self) -> WarehouseTotals:
+        loads, raw_rows = committed_totals(self.warehouse)
+        return WarehouseTotals(
+            loads, raw_rows, count_quarantined(self.warehouse), model_totals(self.warehouse)
+        )
+
+    def field_stats(self, model: str) -> FieldReport:
+        (name,) = self._select_models([model])
+        batch_id, load_ids, fields = latest_stats(self.warehouse, name)
+        errors = type_errors_by_column(self.warehouse, name)
+        return FieldReport(name, batch_id, load_ids, fields, errors)
+
+    def schema_events(self, everything: bool = False) -> list[SchemaEventInfo]:
+        return schema_events(self.warehouse, everything)
+
+    def acknowledge(self, event_ids: Sequence[int]) -> int:
+        return acknowledge(self.warehouse, list(event_ids))
+
+    def suggest_mapping(
+        self, stream: str, model: str | None, selector: str | None, sample_percent: float
+    ) -> str:
+        return suggest.suggest_mapping(
+            self.warehouse, self.project, stream, model, selector, sample_percent
+        )
+
+    def describe_model(self) -> list[anchor_describe.TableInfo]:
+        self.anchor_step.prepare(self.warehouse)
+        return anchor_describe.describe(self.warehouse, self.plan)
+
+    def query(
+        self,
+        entity: str,
+        attributes: Sequence[str] | None,
+        ties: Sequence[str] = (),
+        as_of: datetime | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """An entity with only the chosen attributes and ties, now or as of `as_of`."""
+        self.anchor_step.prepare(self.warehouse)
+        return anchor_query.run_query(
+            self.warehouse, self.plan, entity,
+            list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+        )  # fmt: skip
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def _select_sources(self, names: Sequence[str]) -> list[str]:
+        unknown = [n for n in names if n not in self.project.sources]
+        if unknown:
+            known = ", ".join(sorted(self.project.sources)) or "none"
+            raise ConfigError([f"unknown source {unknown[0]!r} (sources: {known})"])
+        return list(names) or list(self.project.sources)
+
+    def _select_models(self, names: Sequence[str]) -> list[str]:
+        unknown = [n for n in names if n not in self.project.staging]
+        if unknown:
+            known = ", ".join(sorted(self.project.staging)) or "none"
+            raise ConfigError([f"unknown staging model {unknown[0]!r} (models: {known})"])
+        return list(names) or list(self.project.staging)
+
+    def _models_of(self, sources: Sequence[str]) -> list[str]:
+        return [n for n, m in self.project.staging.items() if m.source in set(sources)]
+
+    def _stream_of(self, model: str) -> tuple[str, str]:
+        config = self.project.staging[model]
+        return config.source, self.project.stream_of(config)

@@ -1,0 +1,137 @@
+"""The window commit: a window's records landed, typed, journaled and its cursor moved, in one
+transaction.
+
+The window's earlier loads (a backfill, a re-delivered file) are removed from every layer, its
+records are landed in raw, typed into the staging models that can take them now, recorded as a
+load, and the source's cursor moves, all in one commit. A crash anywhere leaves the warehouse as
+it was before the window; the rerun redoes exactly it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from anchorflow.config.project import Project
+from anchorflow.crashpoints import crash_point
+from anchorflow.errors import WarehouseError
+from anchorflow.journal import utcnow
+from anchorflow.journal.cursors import read_cursor, write_cursor
+from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
+from anchorflow.land import land_batch, landed_records
+from anchorflow.land.step import WindowResult, journal_view
+from anchorflow.run.removal import Steps, replace_loads
+from anchorflow.sources.base import LandBatch, Source
+from anchorflow.stage.batch import Staged
+from anchorflow.stage.drift import detect_new_models, record_events, send_pending_alerts
+from anchorflow.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+BATCH_VIEW = "__anchorflow_batch"
+
+
+class _TypingFailed(Exception):
+    """The engine failed while typing a window in its load transaction (then rolled back)."""
+
+
+class WindowCommit:
+    """Commits the windows of one source, one transaction each."""
+
+    def __init__(
+        self, warehouse: Warehouse, project: Project, source: Source, steps: Steps
+    ) -> None:
+        self.warehouse = warehouse
+        self.project = project
+        self.source = source
+        self.steps = steps
+
+    def __call__(self, batch: LandBatch) -> WindowResult:
+        """Commit the window; when its typing fails in the engine, commit it untyped: raw must
+        land whatever the mapping does, and the stage step reports the error (and types the
+        window once the mapping is fixed)."""
+        try:
+            result = self.commit(batch)
+        except _TypingFailed as failed:
+            log.warning("%s: typing failed (%s); landing it untyped", batch.origin, failed)
+            result = self.commit(batch, type_in_window=False)
+        send_pending_alerts(self.warehouse, self.project)
+        log.info(
+            "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
+            batch.source, batch.window.key, result.rows, result.files, result.quarantined,
+            result.staged, " ".join(f"{k}={v:.3f}s" for k, v in result.timings.items()),
+        )  # fmt: skip
+        return result
+
+    def commit(self, batch: LandBatch, type_in_window: bool = True) -> WindowResult:
+        """Replace, land, stage, journal and move the cursor in a single transaction.
+
+        An engine error while typing raises `_TypingFailed` (the transaction is rolled back).
+        """
+        started_at = utcnow()
+        timings = dict(batch.timings)
+        wh = self.warehouse
+        window = batch.window
+        with wh.transaction():
+            replaced = committed_loads(wh, batch.source, batch.stream, window.key)
+            with _timed(timings, "replace"):
+                kept = replace_loads(
+                    wh, self.project, self.steps, batch.source, batch.stream, replaced
+                )
+            load_id = next_load_id(wh)
+            with wh.registered(BATCH_VIEW, batch.records) as view:
+                with _timed(timings, "land"):
+                    landed = land_batch(wh, batch, load_id, view)
+                crash_point("after_land")
+                staged, restored = Staged(0, 0, 0), 0
+                with _timed(timings, "stage"):
+                    records = landed_records(view, load_id, landed, batch)
+                    try:
+                        if type_in_window:
+                            staged = self._type(batch, load_id, landed.rows, records)
+                        restored = self.steps.stage.restore_keys(wh, kept)
+                    except WarehouseError as error:
+                        raise _TypingFailed(str(error)) from error
+            crash_point("after_stage")
+            load = LoadRecord(
+                load_id, batch.source, batch.stream, window.key, window.start, window.end,
+                batch.origin, batch.files, landed.rows, batch.bytes,
+                landed.quarantined + staged.quarantined, staged.rows + restored,
+                staged.type_errors, started_at,
+            )  # fmt: skip
+            record_load(wh, load)
+            self._advance(batch, load_id)
+            crash_point("before_commit")
+        crash_point("after_commit")
+        return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
+
+    def _type(self, batch: LandBatch, load_id: int, rows: int, records: str) -> Staged:
+        """Type the window into its models, and look for values of the model field that no
+        model claims (new models)."""
+        wh = self.warehouse
+        staged = self.steps.stage.type_window(
+            wh, batch.source, batch.stream, load_id, rows, records
+        )
+        events = detect_new_models(wh, self.project, batch.source, batch.stream, load_id, records)
+        record_events(wh, batch.stream, events, load_id)
+        return staged
+
+    def _advance(self, batch: LandBatch, load_id: int) -> None:
+        """Move the cursor as the source says, in the window's transaction."""
+        wh = self.warehouse
+        cursor = read_cursor(wh, batch.source, batch.stream)
+        loaded = journal_view(wh, batch.source)
+        moved = self.source.cursor_after(batch.window, cursor, loaded)
+        if moved is not None:
+            write_cursor(wh, batch.source, batch.stream, moved, load_id)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
+
+
+Committer = Callable[[LandBatch], WindowResult]

@@ -1,0 +1,39 @@
+"""The settings of an `amplitude` source: Amplitude's hourly raw Export API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from anchorflow.project_types import Duration, Hour, Retry
+from anchorflow.sources.base import SourceConfig
+
+
+class AmplitudeConfig(SourceConfig):
+    kind: Literal["amplitude"]
+    model_field: str | None = Field(
+        default="event_type",
+        description="the JSON key naming a record's model; its unclaimed values are new models",
+    )
+    base_url: str = "https://amplitude.com"
+    api_key: SecretStr
+    secret_key: SecretStr
+    start: Hour
+    availability_delay: Duration = timedelta(hours=2)
+    hours_per_request: int = Field(default=6, ge=1, le=24 * 31)
+    timeout: Duration = timedelta(seconds=300)
+    retry: Retry = Retry()
+    download_attempts: int = Field(
+        default=3, ge=1, le=20, description="downloads of a range whose ZIP or gzip is corrupt"
+    )
+    decompress_workers: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")

@@ -1,0 +1,193 @@
+"""Downloading and decoding hours of Amplitude's export, one `LandBatch` per hour, in order.
+
+Catching up asks for `hours_per_request` hours per call (halving on HTTP 400) but hands
+them over hour by hour, in order, so the caller commits and advances the watermark per hour. A
+corrupt ZIP or gzip member is downloaded again from the failing hour on; after
+`download_attempts` tries it fails with the watermark still at that hour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from anchorflow.errors import TerminalSourceError
+from anchorflow.project_types import format_hour
+from anchorflow.sources.amplitude.archive import CorruptExport, DecodedHour, ExportArchive
+from anchorflow.sources.amplitude.client import Cancelled, Download, ExportClient, RangeTooLarge
+from anchorflow.sources.amplitude.config import AmplitudeConfig
+from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Window
+
+log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)
+PREFETCH_HOURS = 1  # decoded hours waiting for the caller (one more is being decoded)
+
+
+class AmplitudeExport:
+    """Downloads and decodes hours of one Amplitude project."""
+
+    def __init__(self, name: str, config: AmplitudeConfig, client: ExportClient | None = None):
+        self.name = name
+        self.config = config
+        self.client = client or ExportClient(name, config)
+        self._hours_per_request = config.hours_per_request
+        self._download_seconds = 0.0
+        workers = config.decompress_workers or os.cpu_count() or 2
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="inflate")
+
+    def close(self) -> None:
+        self.client.close()
+        self._pool.shutdown(wait=True)
+
+    def batches(self, hours: list[datetime]) -> Iterator[LandBatch]:
+        """One batch per hour, in order, while the next hours download and decode.
+
+        A producer thread downloads and decodes ahead of the caller, across request boundaries,
+        holding at most `PREFETCH_HOURS` decoded hours; an error reaches the caller after the
+        hours decoded before it, so those still commit.
+        """
+        handoff: queue.Queue[LandBatch | BaseException | None] = queue.Queue(PREFETCH_HOURS)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self._produce, args=(hours, handoff, stop), name="amplitude", daemon=True
+        )
+        producer.start()
+        try:
+            while (item := handoff.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()  # the producer checks it between hours, retries and download chunks
+            while producer.is_alive():  # unblock a producer waiting to hand over an hour
+                with contextlib.suppress(queue.Empty):
+                    handoff.get_nowait()
+                producer.join(0.05)
+
+    def _produce(
+        self,
+        hours: list[datetime],
+        handoff: queue.Queue[LandBatch | BaseException | None],
+        stop: threading.Event,
+    ) -> None:
+        def hand_over(item: LandBatch | BaseException | None) -> bool:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    handoff.put(item, timeout=0.1)
+                    return True
+            return False
+
+        try:
+            for batch in self._download_and_decode(hours, stop):
+                if not hand_over(batch):
+                    return
+            hand_over(None)
+        except Cancelled:
+            return
+        except BaseException as error:  # handed to the caller's thread, raised there
+            hand_over(error)
+
+    def _download_and_decode(
+        self, hours: list[datetime], stop: threading.Event
+    ) -> Iterator[LandBatch]:
+        """Hours in order; a corrupt hour is downloaded again, from that hour on."""
+        pending = list(hours)
+        failures = 0
+        with tempfile.TemporaryDirectory(prefix="anchorflow-amplitude-") as tmp:
+            while pending:
+                chunk = pending[: self._hours_per_request]
+                started = time.perf_counter()
+                download = self._download(chunk, Path(tmp) / "export.zip", stop)
+                self._download_seconds = time.perf_counter() - started
+                try:
+                    for batch in self._decode(download, chunk):
+                        yield batch
+                        pending.remove(batch.window.start)  # type: ignore[arg-type]  # an hour's window has a start
+                        failures = 0
+                except CorruptExport as error:
+                    failures += 1
+                    hour = format_hour(pending[0])
+                    if failures >= self.config.download_attempts:
+                        raise TerminalSourceError(
+                            f"{self.name}: the export of hour {hour} is still corrupt after "
+                            f"{failures} downloads ({error}); the watermark stays at {hour}"
+                        ) from None
+                    log.warning("%s: %s; downloading again from %s", self.name, error, hour)
+
+    def _download(self, chunk: list[datetime], dest: Path, stop: threading.Event) -> Download:
+        """Download `chunk`, halving the hours per request while the API answers 400."""
+        while True:
+            end = chunk[-1]
+            try:
+                return self.client.download(chunk[0], end, dest, stop)
+            except RangeTooLarge:
+                if len(chunk) == 1:
+                    raise
+                self._hours_per_request = (len(chunk) + 1) // 2  # 6 → 3 → 2: round up
+                chunk = chunk[: self._hours_per_request]
+                log.warning(
+                    "%s: range too large, asking for %d hours per request",
+                    self.name,
+                    self._hours_per_request,
+                )
+
+    def _decode(self, download: Download, chunk: list[datetime]) -> Iterator[LandBatch]:
+        covered = [h for h in chunk if h <= download.end]
+        if download.path is None:  # 404: no data in the whole range
+            for hour in covered:
+                yield self._batch(hour, download, _empty(), 0.0)
+            return
+        archive = ExportArchive(download.path)
+        try:
+            stray = sorted(archive.hours() - set(covered))
+            if stray:
+                raise TerminalSourceError(
+                    f"{self.name}: {download.request} returned files for hour "
+                    f"{format_hour(stray[0])}, outside the requested range"
+                )
+            for hour in covered:
+                decoded, seconds = self._timed_decode(archive, hour)
+                yield self._batch(hour, download, decoded, seconds)
+        finally:
+            archive.close()
+
+    def _timed_decode(self, archive: ExportArchive, hour: datetime) -> tuple[DecodedHour, float]:
+        started = time.perf_counter()
+        return archive.decode_hour(hour, self._pool), time.perf_counter() - started
+
+    def _batch(
+        self, hour: datetime, download: Download, decoded: DecodedHour, seconds: float
+    ) -> LandBatch:
+        return LandBatch(
+            source=self.name,
+            window=hour_window(self.config.stream, hour),
+            origin=download.request,
+            records=decoded.records,
+            files=decoded.files,
+            bytes=decoded.bytes,
+            rejected=decoded.rejected,
+            timings={"download": self._take_download_seconds(), "decode": seconds},
+        )
+
+    def _take_download_seconds(self) -> float:
+        """The chunk's download time, reported once: with the first hour of the chunk."""
+        seconds, self._download_seconds = self._download_seconds, 0.0
+        return seconds
+
+
+def hour_window(stream: str, hour: datetime) -> Window:
+    """The window of one hour: its key is the hour as YYYYMMDDTHH."""
+    return Window(stream, format_hour(hour), hour, hour + HOUR)
+
+
+def _empty() -> DecodedHour:
+    return DecodedHour(RECORD_SCHEMA.empty_table(), 0, 0, [])

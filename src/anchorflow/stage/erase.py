@@ -1,0 +1,59 @@
+"""Staging rows of an erased person: the rows carrying its key, and the rows of every other
+model typed from the raw records that carry it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from anchorflow.config.project import Project
+from anchorflow.warehouse import Warehouse, ident, table
+
+
+def json_path(keys: Sequence[str]) -> str:
+    return "$" + "".join("." + json.dumps(k) for k in keys)
+
+
+def key_paths(project: Project, model: str, columns: Sequence[str]) -> list[str] | None:
+    """The JSON paths in the record that a model's key columns are read from, or None when one
+    of them is not read from the record itself (an array element)."""
+    spec = project.staging[model]
+    found = [spec.columns[c] for c in columns if c in spec.columns]
+    if len(found) != len(columns) or any(c.in_element for c in found):
+        return None
+    return [json_path(c.keys) for c in found]
+
+
+def erase_rows_with_key(
+    warehouse: Warehouse,
+    model: str,
+    columns: Sequence[str],
+    key_types: Sequence[str],
+    key: Sequence[str],
+) -> int:
+    """Delete staging.<model>'s rows whose `columns` hold the key."""
+    if not warehouse.table_exists("staging", model):
+        return 0
+    same = " AND ".join(
+        f"{ident(c)} = CAST(? AS {t})" for c, t in zip(columns, key_types, strict=True)
+    )
+    return warehouse.insert(f"DELETE FROM {table('staging', model)} WHERE {same}", list(key))
+
+
+def erase_rows_typed_from(warehouse: Warehouse, project: Project, model: str, records: str) -> int:
+    """Delete staging.<model>'s rows typed from the raw `records`, matched by the model's
+    unique key read from those records."""
+    spec = project.staging[model]
+    keys = [k for k in spec.key_columns if k in spec.columns and not spec.columns[k].in_element]
+    if not keys or not warehouse.table_exists("staging", model):
+        return 0
+    extracted = ", ".join(
+        f"CAST(json_extract_string(record, ?) AS {spec.columns[k].type}) AS {ident(k)}"
+        for k in keys
+    )
+    same = " AND ".join(f"s.{ident(k)} = x.{ident(k)}" for k in keys)
+    return warehouse.insert(
+        f"DELETE FROM {table('staging', model)} AS s USING (SELECT {extracted} FROM {records}) "
+        f"AS x WHERE {same}",
+        [json_path(spec.columns[k].keys) for k in keys],
+    )

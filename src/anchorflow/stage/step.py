@@ -1,0 +1,140 @@
+"""The stage step: typed staging rows from raw, for the loads the transfer log does not hold.
+
+- `pending`: per model, the committed loads it has not typed (from the journal);
+- `run`: type them, model by model, in batches whose thresholds are met;
+- `type_window`: type one window inside its load transaction (the usual case: the batch is in
+  memory, so raw is not read back);
+- `remove`: take loads back out of staging and its journal (rows, transfer log, type errors,
+  the records typing set aside, statistics), so the next run types them again;
+- `set_aside_keys` / `restore_keys`: around a replacement, re-type from raw the events whose
+  kept copy was in a replaced load but that another load also holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from anchorflow.config.project import Project
+from anchorflow.journal.field_stats import delete_field_stats
+from anchorflow.journal.quarantine import delete_quarantined
+from anchorflow.journal.transfers import Pending, delete_transfers, last_typed_at
+from anchorflow.journal.type_errors import delete_type_errors
+from anchorflow.stage.batch import BadValues, Staged
+from anchorflow.stage.runner import (
+    ModelRun,
+    pending_loads,
+    restage_keys,
+    stage_pending,
+    type_loads,
+    waiting_reason,
+)
+from anchorflow.warehouse import Warehouse, ident, table
+
+
+class StageStep:
+    name = "stage"
+
+    def __init__(
+        self,
+        project: Project,
+        clock: Callable[[], datetime],
+        models: Sequence[str] | None = None,
+        force: bool = False,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """`clock` is the real time: thresholds compare load and typing times with it."""
+        self.project = project
+        self.clock = clock
+        self.models = list(project.staging) if models is None else list(models)
+        self.force = force
+        self.after_commit = after_commit
+
+    def pending(self, warehouse: Warehouse) -> dict[str, list[Pending]]:
+        found = {name: pending_loads(warehouse, self.project, name) for name in self.models}
+        return {name: loads for name, loads in found.items() if loads}
+
+    def run(self, warehouse: Warehouse) -> list[ModelRun]:
+        return stage_pending(
+            warehouse, self.project, self.models, self.clock(), self.force, self.after_commit
+        )
+
+    def type_window(
+        self, warehouse: Warehouse, source: str, stream: str, load_id: int, rows: int,
+        records: str,
+    ) -> Staged:  # fmt: skip
+        """Type a window, in its load transaction, into each model fed by its stream whose
+        thresholds are met by this load and that has nothing older waiting: that is the usual
+        case, and typing the in-flight batch (`records`) saves reading raw back. The others
+        are left to `run`, which reads raw."""
+        results = []
+        now = self.clock()
+        for name in self.project.models_of_stream(source, stream):
+            model = self.project.staging[name]
+            this = Pending(load_id, rows, now)
+            if pending_loads(warehouse, self.project, name) or waiting_reason(
+                model, [this], last_typed_at(warehouse, name), now
+            ):
+                continue
+            try:
+                staged, _ = type_loads(warehouse, self.project, name, [this], stream, records)
+            except BadValues:  # left untyped: `run` reports it, raw still lands
+                continue
+            results.append(staged)
+        return Staged(
+            sum(r.rows for r in results),
+            sum(r.quarantined for r in results),
+            sum(r.type_errors for r in results),
+        )
+
+    def remove(
+        self, warehouse: Warehouse, load_ids: Sequence[int], models: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """Delete the loads' staging rows (from `models`, every model by default) and what the
+        journal holds of their typing; the next run types them again from raw."""
+        ids = list(load_ids)
+        counts: dict[str, int] = {}
+        for name in self.project.staging if models is None else models:
+            if warehouse.table_exists("staging", name):
+                counts[f"staging.{name}"] = warehouse.insert(
+                    f"DELETE FROM {table('staging', name)} WHERE list_contains(?, load_id)", [ids]
+                )
+        delete_transfers(warehouse, ids)
+        delete_type_errors(warehouse, ids)
+        delete_quarantined(warehouse, ids, stage="stage")
+        delete_field_stats(warehouse, ids)
+        return {k: v for k, v in counts.items() if v}
+
+    def set_aside_keys(
+        self, warehouse: Warehouse, models: Sequence[str], load_ids: Sequence[int]
+    ) -> dict[str, str]:
+        """Before the loads are removed: per model, a temp table of the unique keys they hold."""
+        kept = {}
+        for index, name in enumerate(models):
+            keys = self.project.staging[name].key_columns
+            if not keys or not warehouse.table_exists("staging", name):
+                continue
+            keys_table = ident(f"__replaced_keys_{index}")
+            warehouse.execute(
+                f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT "
+                f"{', '.join(ident(k) for k in keys)} "
+                f"FROM {table('staging', name)} WHERE list_contains(?, load_id)",
+                [list(load_ids)],
+            )
+            kept[name] = keys_table
+        return kept
+
+    def restore_keys(self, warehouse: Warehouse, kept: dict[str, str]) -> int:
+        """After the replacement is staged: stage from raw the set-aside keys staging lacks."""
+        restored = 0
+        for name, keys_table in kept.items():
+            keys = [ident(k) for k in self.project.staging[name].key_columns]
+            same = " AND ".join(f"s.{k} = k.{k}" for k in keys)
+            missing = warehouse.scalar(
+                f"SELECT count(*) FROM {keys_table} AS k WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {table('staging', name)} AS s WHERE {same})"
+            )
+            if missing:  # rare: only then read all of raw for them
+                restored += restage_keys(warehouse, self.project, name, keys_table)
+            warehouse.execute(f"DROP TABLE {keys_table}")
+        return restored
