@@ -91,7 +91,8 @@ class ExportStore:
         self.start, self.end = start, end
         self.spec, self.files_per_hour = spec, files_per_hour
         self.generations = 0  # hours generated so far; tests use it to check the cache
-        self._paths = _scan(Path(directory), start, end) if directory is not None else {}
+        self.directory = Path(directory) if directory is not None else None
+        self._paths = _scan(self.directory, start, end) if self.directory is not None else {}
         self._cache: OrderedDict[datetime, Files] = OrderedDict()
         self._cache_hours = cache_hours
         self._lock = threading.Lock()
@@ -110,6 +111,13 @@ class ExportStore:
             start = min(hours) if start is None else start
             end = max(hours) + HOUR if end is None else end
         return cls(start, end, directory=directory)
+
+    def rescan(self) -> None:
+        """See the files added to the store's directory since it was opened."""
+        if self.directory is not None:
+            paths = _scan(self.directory, self.start, self.end)
+            with self._lock:
+                self._paths = paths
 
     def has(self, hour: datetime) -> bool:
         """Whether the store holds data for `hour`."""
