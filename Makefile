@@ -1,6 +1,7 @@
 # Two commands on a fresh Debian machine with Python 3.11:
 #   make demo   the demo pipeline end to end on embedded DuckDB
 #   make test   every test tier (unit, integration, e2e, slow)
+# For work in progress: make test-fast (the unit tier, under a minute).
 # Environments are built from the committed lock files in requirements/ and rebuilt only when a
 # lock file changes.
 
@@ -9,13 +10,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint bench bench-quick bench-staging bench-anchor clean
+.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor clean
 
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m unit -q
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench

@@ -1,4 +1,5 @@
-"""The one project builder of the tests: every test project is written and loaded here.
+"""The one project builder of the tests: every test project is written and loaded here, and
+every warehouse a test opens itself is opened here.
 
 `build_project(root, sources=..., staging=..., anchor=..., marts=..., **top)` writes
 `anchorflow.yml` (and `models/<name>.sql` for marts) into `root` and loads it the way the CLI
@@ -17,6 +18,8 @@ from typing import Any
 import yaml
 
 from anchorflow.config import Project, load_project
+from anchorflow.journal import ensure_journal
+from anchorflow.warehouse import Warehouse, connect
 
 START = datetime(2024, 3, 1, 0)
 API_KEY, SECRET_KEY = "test-key", "test-secret"
@@ -99,4 +102,11 @@ def build_project(
 ) -> Project:
     """Write a project into `root` and load it with the test environment's secrets."""
     write_project(root, project_data(sources, staging, anchor, **top), marts)
-    return load_project(root, env={**os.environ, **ENV, **(env or {})})
+    return load_project(root, env={**ENV, **os.environ, **(env or {})})
+
+
+def open_warehouse(project: Project) -> Warehouse:
+    """The project's warehouse, its journal made (the caller closes it)."""
+    warehouse = connect(project)
+    ensure_journal(warehouse)
+    return warehouse

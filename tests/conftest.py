@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Amplitude emulator on loopback and small projects that load from it."""
+"""Shared fixtures: a real Amplitude emulator on loopback, small projects that load from it (all
+written by tests/builders.py), and a fresh warehouse."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
-from anchorflow.config import Project, load_project
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.run import Pipeline
 from anchorflow.synth.amplitude import SynthSpec
+from anchorflow.warehouse import Warehouse
+from tests.builders import (
+    API_KEY,
+    SECRET_KEY,
+    START,
+    amplitude_source,
+    build_project,
+    open_warehouse,
+    project_data,
+)
 
-START = datetime(2024, 3, 1, 0)
-API_KEY, SECRET_KEY = "test-key", "test-secret"
+__all__ = ["API_KEY", "SECRET_KEY", "START"]
 SMALL = SynthSpec(seed=7, events_per_hour=120, users=300)
 # The Amplitude source's cursor, the next hour to load, as a timestamp.
 NEXT_HOUR = (
@@ -45,39 +54,9 @@ def emulator() -> Iterator[AmplitudeEmulator]:
 
 
 def project_dict(base_url: str, **source: Any) -> dict[str, Any]:
-    """A project like the demo's, with fast retries; `source` overrides Amplitude settings."""
-    amplitude = {
-        "kind": "amplitude",
-        "base_url": base_url,
-        "api_key": "${AMPLITUDE_API_KEY}",
-        "secret_key": "${AMPLITUDE_SECRET_KEY}",
-        "start": START.strftime("%Y%m%dT%H"),
-        "hours_per_request": 6,
-        "retry": {"attempts": 4, "base_delay": "10ms", "max_delay": "50ms"},
-        "timeout": "20s",
-    }
-    amplitude.update(source)
-    return {
-        "name": "test",
-        "warehouse": {"path": "warehouse.duckdb"},
-        "sources": {"amplitude": amplitude},
-        "staging": {
-            "events": {
-                "source": "amplitude",
-                "unique_key": "event_uuid",
-                "columns": {
-                    "event_uuid": {"path": "uuid", "type": "UUID"},
-                    "event_type": "VARCHAR",
-                    "event_time": "TIMESTAMP",
-                    "user_id": "VARCHAR",
-                    "device_id": "VARCHAR",
-                    "platform": "VARCHAR",
-                    "amount": {"path": "event_properties.amount", "type": "DOUBLE"},
-                    "event_properties": "JSON",
-                },
-            }
-        },
-    }
+    """The usual test project as data: the demo-like Amplitude source (`source` overrides its
+    settings) and `staging.events`."""
+    return project_data(sources={"amplitude": amplitude_source(base_url, **source)})
 
 
 @pytest.fixture(autouse=True)
@@ -94,13 +73,18 @@ def make_project(tmp_path: Path) -> Callable[..., Project]:
 
     def make(base_url: str, mart_sql: str | None = None, **source: Any) -> Project:
         root = tmp_path / f"project{next(counter)}"
-        (root / "models").mkdir(parents=True)
-        (root / "anchorflow.yml").write_text(yaml.safe_dump(project_dict(base_url, **source)))
-        if mart_sql:
-            (root / "models" / "daily.sql").write_text(mart_sql)
-        return load_project(root)
+        sources = {"amplitude": amplitude_source(base_url, **source)}
+        return build_project(root, sources=sources, marts={"daily": mart_sql} if mart_sql else None)
 
     return make
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    """A fresh warehouse of the default engine, its journal made, closed after the test."""
+    project = build_project(tmp_path / "warehouse_project")
+    with open_warehouse(project) as opened:
+        yield opened
 
 
 def run_pipeline(project: Project, now: datetime) -> Any:

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from anchorflow.alerts import Alert, AlertSender
-from anchorflow.config import Project, load_project
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError, TerminalSourceError
 from anchorflow.run import Pipeline
-from tests.conftest import available_at, project_dict, table_rows
+from tests.builders import amplitude_source, build_project
+from tests.conftest import available_at, table_rows
 from tests.receiver import SECRET_PATH, Receiver, running_receiver
 
 pytestmark = pytest.mark.integration
@@ -21,11 +21,8 @@ receiver = pytest.fixture(running_receiver)
 
 
 def project_with_alerts(root: Path, base_url: str, alerts: list[dict[str, Any]]) -> Project:
-    data = project_dict(base_url, api_key="wrong-key")  # every run fails with HTTP 401
-    data["alerts"] = alerts
-    root.mkdir(parents=True)
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
-    return load_project(root)
+    source = amplitude_source(base_url, api_key="wrong-key")  # every run fails with HTTP 401
+    return build_project(root, sources={"amplitude": source}, alerts=alerts)
 
 
 def test_a_failed_run_sends_one_slack_alert_and_records_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -182,6 +183,33 @@ def test_run_loads_the_due_hours_and_status_shows_the_watermark(
     assert again.returncode == 0, again.stderr
     assert "nothing due" in again.stdout
     assert table_rows(path, "SELECT count(*) FROM raw.amplitude_events")[0][0] == raw
+
+
+def test_status_model_fields_and_drift_print_json_for_scripts(
+    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+) -> None:
+    project = make_project(emulator.base_url)
+    root, now = str(project.root), available_at(2).strftime("%Y%m%dT%H")
+    assert cli("run", "--project", root, "--now", now).returncode == 0
+
+    status = json.loads(cli("status", "--project", root, "--now", now, "--json").stdout)
+    assert status["sources"] == [
+        {"source": "amplitude", "stream": "events", "position": "20240301T02", "due": 0,
+         "lag_hours": 2.0, "last_available": "20240301T01", "note": ""}
+    ]  # fmt: skip
+    assert [(x["load_id"], x["window"], x["status"]) for x in status["loads"]] == [
+        (2, "20240301T01", "committed"), (1, "20240301T00", "committed"),
+    ]  # fmt: skip
+    assert status["runs"][0]["command"] == "run" and status["runs"][0]["status"] == "ok"
+
+    fields = json.loads(cli("fields", "events", "--project", root, "--json").stdout)
+    assert fields["model"] == "events" and fields["batch_id"] == 2 and fields["load_ids"] == [2]
+    by_field = {f["field"]: f for f in fields["fields"]}
+    assert by_field["uuid"]["column"] == "event_uuid" and by_field["uuid"]["nulls"] == 0
+
+    drift = json.loads(cli("drift", "--all", "--project", root, "--json").stdout)
+    assert isinstance(drift, list) and all({"kind", "model", "detail"} <= set(e) for e in drift)
+    assert json.loads(cli("model", "--project", root, "--json").stdout) == []  # no anchor
 
 
 def test_backfill_of_an_hour_not_yet_available_is_a_one_line_error(

@@ -10,6 +10,8 @@ import yaml
 
 from anchorflow.config import load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
+from tests import builders
+from tests.builders import events_model, project_data
 from tests.conftest import available_at, project_dict, table_rows
 from tests.test_cli import cli
 
@@ -17,11 +19,8 @@ pytestmark = pytest.mark.e2e
 
 
 def write_project(root: Path, base_url: str, **models: dict[str, Any]) -> Path:
-    data = project_dict(base_url)
-    data["staging"].update(models)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
-    return root
+    staging = {"events": events_model(), **models}
+    return builders.write_project(root, project_data(project_dict(base_url)["sources"], staging))
 
 
 PURCHASES = {

@@ -324,7 +324,7 @@ def test_a_column_named_like_a_staging_system_column_is_refused(tmp_path: Path) 
     with pytest.raises(ConfigError) as raised:
         load_project(root)
     assert raised.value.problems == [
-        "anchorflow.yml: staging.events: column 'origin' is reserved (staging adds load_id, "
+        "anchorflow.yml: staging.events: column 'origin' is reserved (staging uses load_id, "
         "origin and line_no)"
     ]
 

@@ -166,11 +166,16 @@ def backfill(
         str | None,
         typer.Option(
             help="First window, as the source names it: an hour YYYYMMDDTHH (UTC) for "
-            "amplitude, a path for files (default: the first)."
+            "amplitude; for files a key (the path below the glob's fixed part), compared as "
+            "text (default: the first)."
         ),
     ] = None,
     end: Annotated[
-        str | None, typer.Option(help="Last window, inclusive, in the same notation.")
+        str | None,
+        typer.Option(
+            help="Last window, inclusive, in the same notation (files: every key that starts "
+            "with it is included, so 2024-03-05 takes 2024-03-05.csv.gz)."
+        ),
     ] = None,
     project: ProjectOption = None,
     now: NowOption = None,
@@ -191,8 +196,8 @@ def backfill(
 
 @app.command()
 def status(project: ProjectOption = None, now: NowOption = None, json: JsonOption = False) -> None:
-    """Watermarks, lag, the last loads and runs: where every source stream stands, what is due,
-    the last loads and runs, and the quarantine."""
+    """Watermarks, lag, the last loads and runs: per source stream its position (cursor), lag
+    and windows due, then the last loads, the last runs and the quarantine."""
     from anchorflow.console import print_json, print_status
 
     result = _with_pipeline(project, lambda p: p.status(), now)

@@ -7,7 +7,7 @@ from pathlib import Path
 from anchorflow.errors import ConfigError
 
 PROJECT_TEMPLATE = """\
-# anchorflow project: see the README for every key.
+# anchorflow project: every key is in docs/project-file.md.
 name: {name}
 
 warehouse:

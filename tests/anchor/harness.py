@@ -11,17 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from anchorflow import journal
 from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.load import AnchorRun, load_anchor
 from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
-from anchorflow.config import Project, load_project
+from anchorflow.config import Project
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
 from anchorflow.stage import StageStep, ensure_staging_table
-from anchorflow.warehouse import Warehouse, connect
+from anchorflow.warehouse import Warehouse
+from tests.builders import amplitude_source, build_project, open_warehouse
 
 ENV = {"AMPLITUDE_API_KEY": "k", "AMPLITUDE_SECRET_KEY": "s"}
 OBS_COLUMNS = {
@@ -69,37 +68,19 @@ ANCHOR = {
 
 
 def project_file(root: Path, anchor: dict[str, Any] | None = None, **extra: Any) -> Project:
-    data = {
-        "name": "anchor_test",
-        "warehouse": {"path": "warehouse.duckdb"},
-        "sources": {
-            "app": {
-                "kind": "amplitude",
-                "base_url": "http://127.0.0.1:9",
-                "api_key": "${AMPLITUDE_API_KEY}",
-                "secret_key": "${AMPLITUDE_SECRET_KEY}",
-                "start": "20240301T00",
-            }
-        },
-        "staging": {
-            "obs": {
-                "source": "app",
-                "columns": {name: {"type": t} for name, t in OBS_COLUMNS.items()},
-            }
-        },
-        "anchor": anchor if anchor is not None else ANCHOR,
-        **extra,
-    }
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_project(root, env=ENV)
+    """A project whose only staging model, `obs`, is written by the harness, never loaded."""
+    obs = {"source": "app", "columns": {name: {"type": t} for name, t in OBS_COLUMNS.items()}}
+    return build_project(
+        root, sources={"app": amplitude_source()}, staging={"obs": obs},
+        anchor=anchor if anchor is not None else ANCHOR, **{"name": "anchor_test", **extra},
+    )  # fmt: skip
 
 
 class Harness:
     def __init__(self, root: Path, anchor: dict[str, Any] | None = None, **extra: Any) -> None:
         self.project = project_file(root, anchor, **extra)
         self.plan: AnchorPlan = build_plan(self.project)
-        self.wh: Warehouse = connect(self.project)
-        journal.ensure_journal(self.wh)
+        self.wh: Warehouse = open_warehouse(self.project)
         ensure_staging_table(self.wh, "obs", self.project.staging["obs"])
         ensure_tables(self.wh, self.plan)
         self.next_load = 1

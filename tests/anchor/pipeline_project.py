@@ -27,7 +27,8 @@ from anchorflow.config import Project, load_project
 from anchorflow.crashpoints import CRASH_ENV
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.run import Pipeline
-from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, available_at, project_dict
+from tests.builders import amplitude_source, build_project
+from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, available_at
 
 DEMO_FILE = (
     Path(__file__).resolve().parents[2] / "examples" / "product_analytics" / "anchorflow.yml"
@@ -55,15 +56,11 @@ def demo_sections() -> dict[str, Any]:
 def write_project(root: Path, base_url: str, anchor: bool = True, **extra: Any) -> Project:
     """The demo's staging.events (and, with `anchor`, its anchor section) on the emulator."""
     sections = demo_sections()
-    data = project_dict(base_url)
-    data["staging"] = {"events": sections["events"]}
-    data["pii_salt"] = "test-salt"
-    if anchor:
-        data["anchor"] = sections["anchor"]
-    data.update(extra)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_project(root, env=ENV)
+    return build_project(
+        root, sources={"amplitude": amplitude_source(base_url)},
+        staging={"events": sections["events"]}, anchor=sections["anchor"] if anchor else None,
+        **{"pii_salt": "test-salt", **extra},
+    )  # fmt: skip
 
 
 def run_hours(project: Project, hours: int = HOURS) -> Any:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from anchorflow.config import Project, load_project
+from anchorflow.config import Project
 from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from tests.builders import amplitude_source, build_project
 from tests.conftest import (
     API_KEY,
     NEXT_HOUR,
@@ -23,7 +23,6 @@ from tests.conftest import (
     available_at,
     env_without_crash,
     hour,
-    project_dict,
     table_rows,
 )
 
@@ -82,14 +81,9 @@ def new_project(
     faulty_emulator: AmplitudeEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[], Project]:
     def make() -> Project:
+        source = amplitude_source(faulty_emulator.base_url, hours_per_request=2)
         root = tmp_path_factory.mktemp("project")
-        (root / "models").mkdir()
-        data = project_dict(faulty_emulator.base_url, hours_per_request=2)
-        (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
-        (root / "models" / "daily.sql").write_text(MART)
-        return load_project(
-            root, env={"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
-        )
+        return build_project(root, sources={"amplitude": source}, marts={"daily": MART})
 
     return make
 

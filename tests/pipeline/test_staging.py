@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from anchorflow.config import load_project
+from anchorflow.config import Project
 from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.export import hour_window
 from anchorflow.sources.base import LandBatch
 from anchorflow.sources.lines import split_lines
-from tests.conftest import START, project_dict, table_rows
+from tests.builders import build_project, events_model
+from tests.conftest import START, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +23,10 @@ UUID_A = "11111111-1111-4111-8111-111111111111"
 UUID_B = "22222222-2222-4222-8222-222222222222"
 
 
-def project_with(tmp_path: Path, **columns: Any):
-    data = project_dict("http://127.0.0.1:9")
-    data["staging"]["events"]["columns"].update(columns)
-    (tmp_path / "anchorflow.yml").write_text(yaml.safe_dump(data))
-    return load_project(tmp_path)
+def project_with(tmp_path: Path, **columns: Any) -> Project:
+    events = events_model()
+    events["columns"].update(columns)
+    return build_project(tmp_path, staging={"events": events})
 
 
 def commit(project, *events: dict[str, Any] | str):

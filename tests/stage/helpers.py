@@ -4,23 +4,22 @@ synthetic windows of JSON records through the pipeline, and read the warehouse b
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
-from anchorflow.config import Project, load_project
+from anchorflow.config import Project
 from anchorflow.land.step import WindowResult
 from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.export import hour_window
 from anchorflow.sources.base import LandBatch
 from anchorflow.sources.lines import split_lines
 from anchorflow.stage import ModelRun
-from tests.conftest import API_KEY, SECRET_KEY, START, project_dict, table_rows
+from tests.builders import build_project
+from tests.conftest import START, table_rows
 
 # Far after every load's wall-clock time: any max_age has elapsed at this pipeline clock.
 LATER = datetime(2100, 1, 1)
@@ -29,13 +28,7 @@ SALT = "pepper-7f3a"
 
 def write_project(root: Path, staging: dict[str, Any], **top: Any) -> Project:
     """A project with one Amplitude source (never contacted) and the given staging models."""
-    data = project_dict("http://127.0.0.1:9")
-    data["staging"] = staging
-    data.update(top)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {**os.environ, "AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
-    return load_project(root, env=env)
+    return build_project(root, staging=staging, **top)
 
 
 def records_of(*events: dict[str, Any] | str) -> list[str]:

@@ -8,13 +8,12 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
-from anchorflow.config import load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError
 from anchorflow.run import Pipeline, check_project
-from tests.conftest import NEXT_HOUR, available_at, project_dict, table_rows
+from tests.builders import amplitude_source, build_project
+from tests.conftest import NEXT_HOUR, available_at, table_rows
 from tests.stage.conftest import Receiver
 from tests.stage.helpers import commit, rows, stage, u, write_project
 
@@ -159,11 +158,8 @@ def test_a_window_the_engine_cannot_type_lands_untyped_and_the_error_is_reported
     emulator: AmplitudeEmulator, tmp_path: Path
 ) -> None:
     """A staging table with a constraint the data breaks (made by hand): raw still lands."""
-    data = project_dict(emulator.base_url)
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
-    project = load_project(root)
+    sources = {"amplitude": amplitude_source(emulator.base_url)}
+    project = build_project(tmp_path / "p", sources=sources)
     con = duckdb.connect(str(project.warehouse_path))
     con.execute("CREATE SCHEMA staging")
     columns = ", ".join(f"{json.dumps(name)} {spec.type}" for name, spec in

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from anchorflow.config import load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
-from tests.conftest import available_at, project_dict, run_pipeline
+from tests.builders import amplitude_source, build_project
+from tests.conftest import available_at, run_pipeline
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
 
 pytestmark = pytest.mark.integration
@@ -114,10 +113,8 @@ def test_a_mapping_change_is_applied_by_dropping_the_table(tmp_path: Path) -> No
 def test_a_run_after_drop_table_retypes_everything(
     emulator: AmplitudeEmulator, tmp_path: Path, due: int
 ) -> None:
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "anchorflow.yml").write_text(yaml.safe_dump(project_dict(emulator.base_url)))
-    project = load_project(root)
+    sources = {"amplitude": amplitude_source(emulator.base_url)}
+    project = build_project(tmp_path / "p", sources=sources)
     run_pipeline(project, available_at(2))
     before = rows(project, "SELECT * FROM staging.events ORDER BY ALL")
     assert len(before) > 100

@@ -10,28 +10,27 @@ import pyarrow.parquet as pq
 import pytest
 
 from anchorflow.errors import WarehouseError
-from anchorflow.warehouse import ident, literal, table
+from anchorflow.warehouse import Warehouse, ident, literal, table
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path):
-    with DuckDBWarehouse(tmp_path / "w.duckdb") as wh:
-        wh.create_schema("raw")
-        wh.execute("CREATE TABLE raw.t (id BIGINT, name VARCHAR)")
-        yield wh
+def warehouse(warehouse: Warehouse) -> Warehouse:
+    """The tests' shared fresh warehouse, with a table raw.t (id, name)."""
+    warehouse.execute("CREATE TABLE raw.t (id BIGINT, name VARCHAR)")
+    return warehouse
 
 
-def test_a_failed_transaction_leaves_nothing(warehouse: DuckDBWarehouse) -> None:
+def test_a_failed_transaction_leaves_nothing(warehouse: Warehouse) -> None:
     with pytest.raises(RuntimeError), warehouse.transaction():
         warehouse.execute("INSERT INTO raw.t VALUES (1, 'a')")
         raise RuntimeError("crash between two statements")
     assert warehouse.scalar("SELECT count(*) FROM raw.t") == 0
 
 
-def test_a_nested_transaction_commits_with_the_outer_one(warehouse: DuckDBWarehouse) -> None:
+def test_a_nested_transaction_commits_with_the_outer_one(warehouse: Warehouse) -> None:
     with pytest.raises(RuntimeError), warehouse.transaction():
         with warehouse.transaction():
             warehouse.execute("INSERT INTO raw.t VALUES (1, 'a')")
@@ -39,19 +38,17 @@ def test_a_nested_transaction_commits_with_the_outer_one(warehouse: DuckDBWareho
     assert warehouse.scalar("SELECT count(*) FROM raw.t") == 0
 
 
-def test_insert_returns_the_rows_inserted(warehouse: DuckDBWarehouse) -> None:
+def test_insert_returns_the_rows_inserted(warehouse: Warehouse) -> None:
     assert warehouse.insert("INSERT INTO raw.t SELECT range, 'x' FROM range(5)") == 5
 
 
-def test_bulk_insert_from_arrow_by_column_name(warehouse: DuckDBWarehouse) -> None:
+def test_bulk_insert_from_arrow_by_column_name(warehouse: Warehouse) -> None:
     data = pa.table({"name": ["b", "a"], "id": [2, 1]})  # columns in another order
     assert warehouse.insert_arrow("raw", "t", data) == 2
     assert warehouse.query("SELECT id, name FROM raw.t ORDER BY id") == [(1, "a"), (2, "b")]
 
 
-def test_bulk_insert_from_parquet_and_ndjson_files(
-    warehouse: DuckDBWarehouse, tmp_path: Path
-) -> None:
+def test_bulk_insert_from_parquet_and_ndjson_files(warehouse: Warehouse, tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": [1, 2], "name": ["p", "q"]}), tmp_path / "a.parquet")
     (tmp_path / "b.ndjson").write_text(
         "\n".join(json.dumps({"id": i, "name": n}) for i, n in [(3, "r"), (4, "s")])
@@ -64,18 +61,18 @@ def test_bulk_insert_from_parquet_and_ndjson_files(
         warehouse.insert_files("raw", "t", [tmp_path / "a.parquet"], "csv")
 
 
-def test_query_arrow_takes_parameters(warehouse: DuckDBWarehouse) -> None:
+def test_query_arrow_takes_parameters(warehouse: Warehouse) -> None:
     warehouse.execute("INSERT INTO raw.t VALUES (1, 'a'), (2, 'b')")
     result = warehouse.query_arrow("SELECT name FROM raw.t WHERE id = ?", [2])
     assert result.column("name").to_pylist() == ["b"]
 
 
-def test_table_exists_sees_only_this_warehouse(warehouse: DuckDBWarehouse) -> None:
+def test_table_exists_sees_only_this_warehouse(warehouse: Warehouse) -> None:
     assert warehouse.table_exists("raw", "t")
     assert not warehouse.table_exists("raw", "missing")
 
 
-def test_engine_errors_become_warehouse_errors(warehouse: DuckDBWarehouse) -> None:
+def test_engine_errors_become_warehouse_errors(warehouse: Warehouse) -> None:
     with pytest.raises(WarehouseError, match="missing"):
         warehouse.execute("SELECT * FROM raw.missing")
 

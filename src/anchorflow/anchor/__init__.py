@@ -1,12 +1,13 @@
 """The anchor model (6NF with history), built from staging by insert-only, set-based SQL.
 
-- `spec`: the `anchor:` section of the project file;
+Its declaration is `config.anchor` (the `anchor:` section of the project file).
+
+- `plan`: the declaration resolved against the staging models (tables, roles, types);
 - `ddl`: tables from the declaration, additive changes only;
 - `load`: entities, knots, then attributes and ties, idempotent and order-independent;
 - `views`: `<Entity>_latest`, `<Entity>_as_of(ts)` and `<Entity>_history`;
 - `query`: a query builder that joins only what is asked for;
-- `erase`: `rollback` of a load and `forget` of an entity;
-- `describe`: the one-page description of the model.
-
-Modules import `anchorflow.project`, which imports `spec`: import them directly, not from here.
+- `erase`: removing loads, and an entity by key;
+- `describe`: the one-page description of the model;
+- `step`: the anchor step (prepare, pending, run, remove).
 """

@@ -2,8 +2,8 @@
 instant, printed or exported. The same function serves the CLI and Python callers.
 
 ```python
-from anchorflow.anchor.query import query
-table = query(project, "User", ["country", "plan"], as_of=datetime(2024, 3, 2))
+with Pipeline(load_project(".")) as pipeline:
+    table = pipeline.query("User", ["country", "plan"], as_of=datetime(2024, 3, 2))
 ```
 """
 

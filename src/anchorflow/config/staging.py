@@ -163,7 +163,7 @@ class StagingModel(Strict):
         taken = sorted(c for c in self.columns if c in reserved or c.startswith("__"))
         if taken:
             raise ValueError(
-                f"column {taken[0]!r} is reserved (staging adds load_id, origin and line_no"
+                f"column {taken[0]!r} is reserved (staging uses load_id, origin and line_no"
                 + (f", and {self.explode.position} for the exploded array)" if self.explode
                    else ")")
             )  # fmt: skip

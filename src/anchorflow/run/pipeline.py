@@ -166,6 +166,7 @@ class Pipeline:
         """Type every model's untyped loads whose thresholds are met (all of them with force)."""
         names = self._select_models(models)
         with self._recorded_run("stage " + " ".join(models)):
+            self._check_mapping()
             for source, stream in {self._stream_of(m) for m in names}:
                 prepare_tables(self.warehouse, self.project, source, stream)
             runs = self._stage(names, force)

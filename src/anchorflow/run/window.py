@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from anchorflow.config.project import Project
@@ -55,7 +55,10 @@ class WindowCommit:
             result = self.commit(batch)
         except _TypingFailed as failed:
             log.warning("%s: typing failed (%s); landing it untyped", batch.origin, failed)
-            result = self.commit(batch, type_in_window=False)
+            try:
+                result = self.commit(batch, type_in_window=False)
+            except _TypingFailed as again:  # restoring replaced keys failed too: nothing landed
+                raise WarehouseError(str(again)) from again.__cause__
         send_pending_alerts(self.warehouse, self.project)
         log.info(
             "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
@@ -132,6 +135,3 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
     timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
-
-
-Committer = Callable[[LandBatch], WindowResult]

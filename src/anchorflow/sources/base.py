@@ -102,7 +102,7 @@ class SourceState:
     """Where a stream stands, for `status`: its cursor in words, what is due, how far behind."""
 
     stream: str
-    position: str  # e.g. "next hour 20240301T05", "12 files loaded"
+    position: str  # in the source's words: "20240301T05" (the next hour), "12 file(s) loaded"
     due: int | None  # windows due now (None: unknown without asking the source)
     lag_hours: float | None = None
     last_available: str | None = None  # the newest window the source can deliver now

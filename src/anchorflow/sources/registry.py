@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
-from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.sources.base import Source, SourceConfig
 
-# kind: (its config model, "module:class" of its source)
-KINDS: dict[str, tuple[type[SourceConfig], str]] = {
-    "amplitude": (AmplitudeConfig, "anchorflow.sources.amplitude.source:AmplitudeSource"),
+# kind: ("module:class" of its config model, "module:class" of its source), in sources/<kind>/
+KINDS: dict[str, tuple[str, str]] = {
+    "amplitude": ("amplitude.config:AmplitudeConfig", "amplitude.source:AmplitudeSource"),
 }
 
-CONFIGS: dict[str, type[SourceConfig]] = {kind: config for kind, (config, _) in KINDS.items()}
+
+def _load(name: str) -> Any:
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(f"anchorflow.sources.{module}"), attribute)
+
+
+CONFIGS: dict[str, type[SourceConfig]] = {
+    kind: _load(config) for kind, (config, _) in KINDS.items()
+}
 
 
 def open_source(name: str, config: SourceConfig, root: Path) -> Source:
     """The source named `name` in the project, built from its config; `root` is the project's
     directory (relative paths in a config are relative to it)."""
-    module, _, attribute = KINDS[config.kind][1].partition(":")
-    factory = getattr(importlib.import_module(module), attribute)
-    source: Source = factory(name, config, root)
+    source: Source = _load(KINDS[config.kind][1])(name, config, root)
     return source
