@@ -101,7 +101,7 @@ BAD_PROJECTS = [
     BadProject(
         "unknown-source-kind",
         "anchorflow.yml: sources.amplitude.kind: unknown kind 'amplitud' (did you mean "
-        "'amplitude'?); known: amplitude",
+        "'amplitude'?); known: amplitude, files",
         _source(kind="amplitud"),
     ),
     BadProject(

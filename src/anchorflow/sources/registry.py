@@ -17,6 +17,7 @@ from anchorflow.sources.base import Source, SourceConfig
 # kind: ("module:class" of its config model, "module:class" of its source), in sources/<kind>/
 KINDS: dict[str, tuple[str, str]] = {
     "amplitude": ("amplitude.config:AmplitudeConfig", "amplitude.source:AmplitudeSource"),
+    "files": ("files.config:FilesConfig", "files.source:FilesSource"),
 }
 
 

@@ -1,0 +1,129 @@
+"""Where a `files` source's files live: a local directory or an object store, through fsspec.
+
+A file is named by its *key*, its path below the glob's fixed prefix (`exports/*.csv` →
+`2024-03-01.csv`; `s3://bucket/in/**/*.json` → `2024/03/01.json`), so the project directory or
+the bucket's endpoint can move without every file looking new. Its *version* is its size and
+modification time (local) or its ETag (object stores): a file whose version changes is loaded
+again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from anchorflow.errors import TerminalSourceError, TransientSourceError
+from anchorflow.sources.files.config import FilesConfig
+
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str  # the path below the glob's fixed prefix
+    path: str  # the path as the filesystem names it
+    version: str
+    size: int
+    modified: float | None  # seconds since the epoch, when the store says
+
+
+class FileStore:
+    def __init__(self, name: str, config: FilesConfig, root: Path) -> None:
+        self.name = name
+        self.config = config
+        self.remote = remote = "://" in config.path
+        url = config.path if remote or Path(config.path).is_absolute() else str(root / config.path)
+        self.fs, self.pattern = fsspec.core.url_to_fs(url, **self._options(remote))
+        # The directory (or bucket prefix) above the first glob character; for a path without
+        # one, its directory: a key is never empty.
+        self.base = GLOB_CHARS.split(self.pattern, maxsplit=1)[0].rpartition("/")[0]
+
+    def _options(self, remote: bool) -> dict[str, Any]:
+        if not remote:
+            return {}
+        try:
+            import s3fs  # noqa: F401  (fsspec finds it by the URL's scheme)
+        except ImportError:
+            raise TerminalSourceError(
+                f"sources.{self.name}: reading s3:// needs s3fs; install anchorflow[s3]"
+            ) from None
+        s3 = self.config.s3
+        seconds = s3.timeout.total_seconds()
+        options: dict[str, Any] = {
+            "anon": s3.anon,
+            "config_kwargs": {
+                "connect_timeout": seconds,
+                "read_timeout": seconds,
+                "retries": {"max_attempts": 3, "mode": "standard"},
+            },
+            "skip_instance_cache": True,
+        }
+        if s3.endpoint_url:
+            options["endpoint_url"] = s3.endpoint_url
+        if s3.region:
+            options["client_kwargs"] = {"region_name": s3.region}
+        if s3.key and s3.secret:
+            options["key"] = s3.key.get_secret_value()
+            options["secret"] = s3.secret.get_secret_value()
+        return options
+
+    def list(self) -> list[StoredFile]:
+        """Every file the glob matches, by key. A directory or bucket that is not there is an
+        error, not an empty listing: a typo must not look like a quiet source."""
+        try:
+            found = self.fs.glob(self.pattern, detail=True)
+            if not found and not self.fs.exists(self.container):
+                raise TerminalSourceError(
+                    f"sources.{self.name}: cannot list {self.config.path} "
+                    f"({self.container} does not exist)"
+                )
+        except OSError as error:  # network, permissions
+            raise TransientSourceError(
+                f"sources.{self.name}: cannot list {self.config.path} ({_reason(error)})"
+            ) from None
+        files = [
+            self._stored(path, info)
+            for path, info in found.items()
+            if info.get("type", "file") != "directory"
+        ]
+        return sorted(files, key=lambda f: f.key)
+
+    @property
+    def container(self) -> str:
+        """What must exist for the glob to mean anything: the bucket, or the local directory."""
+        return self.base.split("/", 1)[0] if self.remote else self.base
+
+    def read(self, file: StoredFile) -> bytes | None:
+        """The file's bytes, or None when it vanished since it was listed."""
+        try:
+            with self.fs.open(file.path, "rb") as handle:
+                data: bytes = handle.read()
+                return data
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise TransientSourceError(
+                f"sources.{self.name}: cannot read {file.key} ({_reason(error)})"
+            ) from None
+
+    def _stored(self, path: str, info: dict[str, Any]) -> StoredFile:
+        key = path[len(self.base) :].lstrip("/") if path.startswith(self.base) else path
+        size = int(info.get("size") or 0)
+        etag = info.get("ETag") or info.get("etag")
+        modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+        if isinstance(modified, datetime):
+            modified = modified.timestamp()
+        stamp = float(modified) if modified is not None else None
+        version = f"{size}:{str(etag).strip(chr(34))}" if etag else f"{size}:{stamp}"
+        return StoredFile(key, path, version, size, stamp)
+
+
+def _reason(error: BaseException) -> str:
+    """An error's first line, never longer than a line: store errors can be long XML."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:200]
