@@ -6,6 +6,7 @@ import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from anchorflow.config import Project, load_project
 from anchorflow.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError
 from anchorflow.run import Pipeline
-from tests.conftest import available_at, run_pipeline, table_rows
+from anchorflow.synth.costs import write_cost_files
+from tests.conftest import START, available_at, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -99,12 +101,19 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
     emulator: AmplitudeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "demo"
-    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env"))
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env", ".data"))
     monkeypatch.setenv("AMPLITUDE_BASE_URL", emulator.base_url)
+    costs = write_cost_files(root / ".data" / "costs", START, days=2)  # the demo's cost files
     project = load_project(root)
     summary = run_pipeline(project, available_at(26))  # crosses midnight: two days
-    assert len(summary.windows) == 26
-    assert {m.name for m in summary.marts} == {"daily_active_users", "revenue_by_country"}
+    assert [w.source for w in summary.windows] == ["amplitude"] * 26 + ["costs"] * 2
+    assert {m.name for m in summary.marts} == {
+        "daily_active_users", "revenue_by_country", "cost_per_user",
+    }  # fmt: skip
+    spent = sum(Decimal(line.split(",")[3]) for f in costs for line in f.read_text().split()[1:])
+    assert table_rows(project.warehouse_path, "SELECT sum(cost) FROM marts.cost_per_user") == [
+        (spent,)
+    ]
 
     events = table_rows(
         project.warehouse_path,

@@ -16,6 +16,7 @@ from anchorflow.config import load_project
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import parse_duration
 from anchorflow.sources.amplitude.config import AmplitudeConfig
+from anchorflow.sources.files.config import FilesConfig
 from tests.conftest import API_KEY, SECRET_KEY, START, project_dict
 
 pytestmark = pytest.mark.unit
@@ -235,9 +236,13 @@ def test_the_demo_project_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert events.columns["event_type"].path == "event_type"  # shorthand: the name is the path
     assert project.warehouse_path == DEMO / "warehouse.duckdb"
     assert sorted(p.stem for p in project.marts_path.glob("*.sql")) == [
+        "cost_per_user",
         "daily_active_users",
         "revenue_by_country",
     ]
+    costs = project.sources["costs"]
+    assert isinstance(costs, FilesConfig) and costs.streams == ["daily"]
+    assert project.stream_of(project.staging["campaign_costs"]) == "daily"
 
 
 def test_the_demo_project_needs_its_two_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

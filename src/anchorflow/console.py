@@ -99,9 +99,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print("nothing due: every window available now is loaded")
     else:
         replaced = sum(1 for w in windows if w.replaced)
-        span = windows[0].window_key + (f"..{windows[-1].window_key}" if len(windows) > 1 else "")
         console.print(
-            f"loaded {len(windows)} window(s) {span}: "
+            f"loaded {_spans(windows)}: "
             f"{summary.rows:,} rows landed, {summary.staged:,} staged rows over all models, "
             f"{summary.quarantined:,} quarantined"
             + (f", {replaced} replaced an earlier load" if replaced else "")
@@ -112,6 +111,19 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         print_anchor(console, summary.anchor)
     for mart in summary.marts:
         console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+
+
+def _spans(windows: list[WindowResult]) -> str:
+    """`3 window(s) 20240301T00..20240301T02`, per source when there are several."""
+    by_source: dict[str, list[WindowResult]] = {}
+    for window in windows:
+        by_source.setdefault(window.source, []).append(window)
+    spans = []
+    for source, found in by_source.items():
+        keys = found[0].window_key + (f"..{found[-1].window_key}" if len(found) > 1 else "")
+        spans.append(f"{len(found)} window(s) {keys}" + (
+            f" of {source}" if len(by_source) > 1 else ""))  # fmt: skip
+    return ", ".join(spans)
 
 
 def print_staging(console: Console, runs: list[Any]) -> None:

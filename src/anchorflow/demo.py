@@ -26,6 +26,7 @@ from anchorflow.project_types import format_hour
 from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.synth.amplitude import SynthSpec
+from anchorflow.synth.costs import write_cost_files
 
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
 
@@ -118,6 +119,9 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
         42,
         new_field_from=start + timedelta(hours=hours // 2),
     )
+    # The ad platforms' daily spend per campaign, dropped as CSV files (the `files` source).
+    costs = write_cost_files(project.root / ".data" / "costs", start, max(1, hours // 24))
+    console.print(f"cost files: {len(costs)} daily CSV files in {costs[0].parent}")
     # The replay's clock: the last generated hour has just become available.
     now = end + config.availability_delay
     store = ExportStore.from_directory(data, start, end)
@@ -133,8 +137,8 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
         totals = pipeline.totals()
         staged = wh.scalar("SELECT count(*) FROM staging.events")
         console.print(
-            f"warehouse {project.warehouse_path}: {totals.loads} hours loaded, "
-            f"{totals.raw_rows:,} raw events, {staged:,} staged (unique), "
+            f"warehouse {project.warehouse_path}: {totals.loads} loads (hours and files), "
+            f"{totals.raw_rows:,} raw records, {staged:,} events staged (unique), "
             f"{totals.quarantined:,} quarantined"
         )
         models = [[m.model, m.loads, m.staged, m.type_errors, m.quarantined]
@@ -148,6 +152,8 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
             "SELECT day, platform, active_users, events FROM marts.daily_active_users "
             "ORDER BY day, platform"
         )
+        spend = wh.query_arrow("SELECT * FROM marts.cost_per_user") if "costs" in (
+            project.sources) else None  # fmt: skip
         anchor = pipeline.describe_model()
         users, moved = None, 0
         if "User" in pipeline.plan.entities:  # the demo project's model
@@ -180,3 +186,5 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
     print_table(
         console, "marts.daily_active_users", ["day", "platform", "active users", "events"], rows
     )
+    if spend is not None:
+        print_arrow(console, spend, "marts.cost_per_user (the costs files × the anchor model)")
