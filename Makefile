@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor clean
+.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean
 
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
@@ -37,6 +37,9 @@ bench-staging: $(VENV)/.bench-installed
 
 bench-anchor: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.anchor
+
+bench-files: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.files_ingest
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
