@@ -16,7 +16,7 @@ from datetime import datetime
 
 from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.erase import remove_loads
-from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, pending_for, workers
+from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, workers
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import create_views
 from anchorflow.config.project import Project
@@ -54,18 +54,22 @@ class AnchorStep:
             self._prepared = True
 
     def pending(self, warehouse: Warehouse) -> dict[str, list[int]]:
-        found: dict[str, list[int]] = {}
+        """Per anchor table, the typed loads of the models it reads that it does not hold."""
+        reads: dict[str, set[str]] = {}
         for name, entity in self.plan.entities.items():
-            for model in entity.sources:
-                done = anchored_loads(warehouse, name, model)
-                found[name] = [x for x in typed_loads(warehouse, model) if x not in done]
+            reads[name] = set(entity.sources)
         for name, knot in self.plan.knots.items():
-            for model, _ in knot.feeders:
-                done = anchored_loads(warehouse, name, model)
-                found[name] = [x for x in typed_loads(warehouse, model) if x not in done]
+            reads[name] = {model for model, _ in knot.feeders}
         for name, target in self.plan.targets.items():
-            found[name] = pending_for(warehouse, self.plan, target)
-        return {name: loads for name, loads in found.items() if loads}
+            reads[name] = {target.model}
+        found: dict[str, list[int]] = {}
+        for name, models in reads.items():
+            loads = set()
+            for model in models:
+                loads |= set(typed_loads(warehouse, model)) - anchored_loads(warehouse, name, model)
+            if loads:
+                found[name] = sorted(loads)
+        return found
 
     def run(
         self, warehouse: Warehouse, on_table: Callable[[TargetRun], None] | None = None

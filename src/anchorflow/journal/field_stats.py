@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from anchorflow.journal.schema import delete_rows
 from anchorflow.warehouse import Warehouse
 
 # The columns, in order, that the SELECT given to `record_field_stats` produces.
@@ -111,15 +112,9 @@ def delete_field_stats(
     warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
 ) -> int:
     """Delete the statistics of batches that read any of these loads, or of one model."""
-    where: list[str] = ["true"]
-    params: list[object] = []
-    if load_ids is not None:
-        where.append("list_has_any(load_ids, ?)")
-        params.append(list(load_ids))
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
-    return warehouse.insert(f"DELETE FROM meta.field_stats WHERE {' AND '.join(where)}", params)
+    return delete_rows(
+        warehouse, "meta.field_stats", load_ids, "list_has_any(load_ids, ?)", model=model
+    )
 
 
 def scrub_field_stats(warehouse: Warehouse, value: str) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from anchorflow.journal.schema import delete_rows, delete_rows_of_records
 from anchorflow.sources.base import Rejected
 from anchorflow.warehouse import Warehouse
 
@@ -55,26 +56,12 @@ def delete_quarantined(
 ) -> int:
     """Delete the quarantine rows of these loads (all loads when None), of one step or of one
     staging model when given."""
-    where: list[str] = ["true"]
-    params: list[object] = []
-    if load_ids is not None:
-        where.append("list_contains(?, load_id)")
-        params.append(list(load_ids))
-    if stage is not None:
-        where.append("stage = ?")
-        params.append(stage)
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
-    return warehouse.insert(f"DELETE FROM meta.quarantine WHERE {' AND '.join(where)}", params)
+    return delete_rows(warehouse, TABLE, load_ids, stage=stage, model=model)
 
 
 def delete_quarantined_records(warehouse: Warehouse, relation: str) -> int:
     """Delete the rows of the records in `relation` (load_id, origin, line_no)."""
-    return warehouse.insert(
-        f"DELETE FROM meta.quarantine AS q USING {relation} AS e WHERE q.load_id = e.load_id "
-        "AND q.origin = e.origin AND q.line_no = e.line_no"
-    )
+    return delete_rows_of_records(warehouse, TABLE, relation)
 
 
 def delete_unparsable_quoting(warehouse: Warehouse, quoted: str) -> int:

@@ -22,6 +22,7 @@ rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from anchorflow.warehouse import Warehouse
@@ -148,6 +149,37 @@ META_DDL = [
         status VARCHAR NOT NULL,
         detail VARCHAR)""",
 ]
+
+
+def delete_rows(
+    warehouse: Warehouse,
+    table: str,
+    load_ids: Sequence[int] | None = None,
+    loads_test: str = "list_contains(?, load_id)",
+    **equal: str | None,
+) -> int:
+    """Delete a journal table's rows of these loads (all loads when None) whose columns equal
+    the given values (a None value is no condition); returns how many. Table and column names
+    are the journal's own, never the user's."""
+    where: list[str] = ["true"]
+    params: list[object] = []
+    if load_ids is not None:
+        where.append(loads_test)
+        params.append(list(load_ids))
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return warehouse.insert(f"DELETE FROM {table} WHERE {' AND '.join(where)}", params)
+
+
+def delete_rows_of_records(warehouse: Warehouse, table: str, records: str) -> int:
+    """Delete a journal table's rows about the raw records in `records` (a relation of
+    load_id, origin, line_no); returns how many."""
+    return warehouse.insert(
+        f"DELETE FROM {table} AS t USING {records} AS e WHERE t.load_id = e.load_id "
+        "AND t.origin = e.origin AND t.line_no = e.line_no"
+    )
 
 
 def utcnow() -> datetime:

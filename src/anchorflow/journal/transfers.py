@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from anchorflow.journal.schema import utcnow
+from anchorflow.journal.schema import delete_rows, utcnow
 from anchorflow.warehouse import Warehouse
 
 
@@ -90,15 +90,7 @@ def record_transfers(
 def delete_transfers(
     warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
 ) -> int:
-    where: list[str] = ["true"]
-    params: list[object] = []
-    if load_ids is not None:
-        where.append("list_contains(?, load_id)")
-        params.append(list(load_ids))
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
-    return warehouse.insert(f"DELETE FROM meta.transfers WHERE {' AND '.join(where)}", params)
+    return delete_rows(warehouse, "meta.transfers", load_ids, model=model)
 
 
 def model_totals(warehouse: Warehouse) -> list[ModelTotals]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from anchorflow.journal.schema import delete_rows, delete_rows_of_records
 from anchorflow.warehouse import Warehouse
 
 COLUMNS = "load_id, model, column_name, origin, line_no, value, expected"
@@ -27,23 +28,12 @@ def type_errors_by_column(warehouse: Warehouse, model: str) -> dict[str, int]:
 def delete_type_errors(
     warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
 ) -> int:
-    where: list[str] = ["true"]
-    params: list[object] = []
-    if load_ids is not None:
-        where.append("list_contains(?, load_id)")
-        params.append(list(load_ids))
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
-    return warehouse.insert(f"DELETE FROM meta.type_errors WHERE {' AND '.join(where)}", params)
+    return delete_rows(warehouse, "meta.type_errors", load_ids, model=model)
 
 
 def delete_type_errors_of_records(warehouse: Warehouse, relation: str) -> int:
     """Delete the errors of the records in `relation` (load_id, origin, line_no)."""
-    return warehouse.insert(
-        f"DELETE FROM meta.type_errors AS t USING {relation} AS e WHERE t.load_id = e.load_id "
-        "AND t.origin = e.origin AND t.line_no = e.line_no"
-    )
+    return delete_rows_of_records(warehouse, "meta.type_errors", relation)
 
 
 def delete_type_errors_with_value(warehouse: Warehouse, value: str) -> int:
