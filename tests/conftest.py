@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.dev.synth.amplitude import SynthSpec
 from anchorflow.run import Pipeline
-from anchorflow.synth.amplitude import SynthSpec
 from anchorflow.warehouse import Warehouse
 from tests.builders import (
     API_KEY,

@@ -9,7 +9,7 @@ import pytest
 
 from anchorflow.alerts import Alert, AlertSender
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError, TerminalSourceError
 from anchorflow.run import Pipeline
 from tests.builders import amplitude_source, build_project

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests.conftest import API_KEY, NEXT_HOUR, SECRET_KEY, available_at, hour, table_rows
 from tests.test_project import BAD_PROJECTS, BadProject
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from anchorflow.config import load_project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests import builders
 from tests.builders import events_model, project_data
 from tests.conftest import available_at, project_dict, table_rows

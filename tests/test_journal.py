@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests.conftest import available_at, hour, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from anchorflow.config import Project, load_project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.errors import ConfigError
 from anchorflow.run import Pipeline
-from anchorflow.synth.costs import write_cost_files
 from tests.conftest import START, available_at, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from isal.igzip import decompress
 from rich.console import Console
 from rich.table import Table
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, write_export_files
-from anchorflow.synth.amplitude import SynthSpec
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, write_export_files
+from anchorflow.dev.synth.amplitude import SynthSpec
 from bench.machine import machine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -432,7 +432,7 @@ def demo(
     verbose: VerboseOption = False,
 ) -> None:
     """Generate traffic, serve it from the local Amplitude emulator, and run the pipeline."""
-    from anchorflow.demo import run_demo
+    from anchorflow.dev.demo import run_demo
 
     _setup_logging(verbose)
     guarded(lambda: run_demo(console, project or Path("."), hours, events_per_hour))
@@ -458,7 +458,7 @@ def emulate_amplitude(
     ] = None,
 ) -> None:
     """Serve Amplitude's Export API (GET /api/2/export) on loopback, with optional faults."""
-    from anchorflow.demo import serve_amplitude
+    from anchorflow.dev.demo import serve_amplitude
 
     guarded(
         lambda: serve_amplitude(
@@ -487,7 +487,7 @@ def synth_amplitude(
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 42,
 ) -> None:
     """Write Amplitude export files (<project>_<day>_<H>#<n>.json.gz) for a range of hours."""
-    from anchorflow.demo import generate_amplitude
+    from anchorflow.dev.demo import generate_amplitude
 
     guarded(
         lambda: generate_amplitude(

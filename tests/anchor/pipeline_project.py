@@ -25,7 +25,7 @@ import yaml
 from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.config import Project, load_project
 from anchorflow.crashpoints import CRASH_ENV
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.run import Pipeline
 from tests.builders import amplitude_source, build_project
 from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, available_at

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from anchorflow.emulators.amplitude import (
+from anchorflow.dev.emulators.amplitude import (
     AmplitudeEmulator,
     ExportStore,
     Fault,
@@ -29,7 +29,7 @@ from anchorflow.emulators.amplitude import (
     run_emulator,
     write_export_files,
 )
-from anchorflow.synth.amplitude import SynthSpec, hour_event_count, hour_files
+from anchorflow.dev.synth.amplitude import SynthSpec, hour_event_count, hour_files
 
 pytestmark = pytest.mark.integration
 

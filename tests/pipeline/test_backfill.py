@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import format_hour
 from anchorflow.run import Pipeline

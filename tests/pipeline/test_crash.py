@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
 from tests.builders import amplitude_source, build_project
 from tests.conftest import (
     API_KEY,

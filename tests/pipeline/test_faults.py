@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
+from anchorflow.dev.synth.amplitude import export_file_name
 from anchorflow.errors import TerminalSourceError, TransientSourceError
-from anchorflow.synth.amplitude import export_file_name
 from tests.conftest import (
     API_KEY,
     NEXT_HOUR,

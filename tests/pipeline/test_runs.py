@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.journal.runs import start_run
 from anchorflow.run import Pipeline
 from tests.conftest import available_at, table_rows

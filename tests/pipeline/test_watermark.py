@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
 from anchorflow.run import Pipeline
 from tests.conftest import (
     API_KEY,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.project_types import format_hour
 from tests.builders import build_project
 from tests.conftest import API_KEY, SECRET_KEY, START

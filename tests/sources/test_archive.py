@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from anchorflow.emulators.amplitude_faults import corrupt_gzip
+from anchorflow.dev.emulators.amplitude_faults import corrupt_gzip
 from anchorflow.errors import TerminalSourceError, TransientSourceError
 from anchorflow.sources.amplitude.archive import CorruptExport, ExportArchive
 from anchorflow.sources.base import RECORD_SCHEMA

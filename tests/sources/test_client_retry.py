@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator, Fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, Fault
 from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
 from anchorflow.sources.amplitude.archive import ExportArchive
 from anchorflow.sources.amplitude.client import ExportClient, RangeTooLarge

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from anchorflow.config import Project
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
 from anchorflow.sources.amplitude.export import AmplitudeExport
 from tests.conftest import API_KEY, SECRET_KEY, SMALL, START, hour
 

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.errors import ConfigError
 from anchorflow.run import Pipeline, check_project
 from tests.builders import amplitude_source, build_project

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from anchorflow.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests.builders import amplitude_source, build_project
 from tests.conftest import available_at, run_pipeline
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project

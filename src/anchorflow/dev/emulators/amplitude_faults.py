@@ -16,7 +16,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from anchorflow.synth.amplitude import export_file_name
+from anchorflow.dev.synth.amplitude import export_file_name
 
 HOUR_FORMAT = "%Y%m%dT%H"
 _PART_RE = re.compile(r"\d+_\d{4}-\d{2}-\d{2}_\d{1,2}#(\d+)\.json\.gz")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-from anchorflow.emulators.amplitude_faults import (
+from anchorflow.dev.emulators.amplitude_faults import (
     DATA_KINDS,
     STATUS_KINDS,
     Fault,
@@ -42,8 +42,8 @@ from anchorflow.emulators.amplitude_faults import (
     parse_fault,
     parse_hour,
 )
-from anchorflow.synth import amplitude as synth
-from anchorflow.synth.amplitude import SynthSpec, hours_between
+from anchorflow.dev.synth import amplitude as synth
+from anchorflow.dev.synth.amplitude import SynthSpec, hours_between
 
 __all__ = [
     "AmplitudeEmulator",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anchorflow.synth.amplitude import CAMPAIGNS, SOURCES
+from anchorflow.dev.synth.amplitude import CAMPAIGNS, SOURCES
 
 HEADER = "day,utm_campaign,utm_source,cost,clicks\n"
 

@@ -18,15 +18,15 @@ from anchorflow.console import (
     print_table,
     run_with_progress,
 )
-from anchorflow.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
-from anchorflow.emulators.amplitude_faults import parse_fault
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
+from anchorflow.dev.emulators.amplitude_faults import parse_fault
+from anchorflow.dev.synth.amplitude import SynthSpec
+from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.errors import ConfigError
 from anchorflow.journal.schema_events import reported_events
 from anchorflow.project_types import format_hour
 from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.config import AmplitudeConfig
-from anchorflow.synth.amplitude import SynthSpec
-from anchorflow.synth.costs import write_cost_files
 
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
 
@@ -40,7 +40,7 @@ def generate_amplitude(
     seed: int,
     new_field_from: datetime | None = None,
 ) -> list[Path]:
-    from anchorflow.emulators.amplitude import write_export_files
+    from anchorflow.dev.emulators.amplitude import write_export_files
 
     spec = SynthSpec(seed=seed, events_per_hour=events_per_hour, new_field_from=new_field_from)
     started = time.perf_counter()
