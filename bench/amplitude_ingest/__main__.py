@@ -73,6 +73,7 @@ def anchorflow_project(work: Path, memory_limit: str | None) -> Path:
     the peers are compared on), with its own warehouse in `work`."""
     demo = yaml.safe_load((ROOT / "examples/product_analytics/anchorflow.yml").read_text())
     demo["staging"] = {"events": demo["staging"]["events"]}
+    demo["sources"] = {"amplitude": demo["sources"]["amplitude"]}  # not the demo's cost files
     demo["sources"]["amplitude"]["start"] = START.strftime("%Y%m%dT%H")
     demo["warehouse"] = {"path": str(work / "anchorflow.duckdb")}
     if memory_limit:
