@@ -34,7 +34,8 @@ from functools import partial
 from typing import Any
 
 from anchorflow import journal
-from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, KnotPlan, TargetPlan
+from anchorflow.anchor.plan import AnchorPlan, EntityPlan, KnotPlan, TargetPlan, anchor_table
+from anchorflow.anchor.target_sql import TargetSQL
 from anchorflow.crashpoints import crash_point
 from anchorflow.errors import IntegrityError
 from anchorflow.journal.anchor import (
@@ -75,14 +76,6 @@ class AnchorRun:
         return [f"anchor.{t.table}: {t.problem}" for t in self.targets if t.problem]
 
 
-def _q(name: str) -> str:
-    return ident(name)
-
-
-def _anchor(name: str) -> str:
-    return table(SCHEMA, name)
-
-
 def _loads_filter(alias: str, loads: list[int]) -> str:
     """Rows of these loads: the BETWEEN lets the engine skip row groups by their min/max."""
     low, high = min(loads), max(loads)
@@ -106,7 +99,7 @@ def _top_id(target: str) -> str:
 
 def _record_top_id(wh: Warehouse, name: str, inserted: int) -> None:
     if inserted:
-        record_top_id(wh, name, int(wh.scalar(f"SELECT max(id) FROM {_anchor(name)}")))
+        record_top_id(wh, name, int(wh.scalar(f"SELECT max(id) FROM {anchor_table(name)}")))
 
 
 def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
@@ -117,22 +110,22 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
     pending = {m: loads for m, loads in pending.items() if loads}
     if not pending:
         return run
-    keys = [_q(k) for k in entity.key]
+    keys = [ident(k) for k in entity.key]
     selects, params = [], []
     for model, model_loads in pending.items():
         for source_keys in entity.sources[model]:
             casts = ", ".join(
-                f"CAST(s.{_q(c)} AS {t}) AS {k}"
+                f"CAST(s.{ident(c)} AS {t}) AS {k}"
                 for c, t, k in zip(source_keys, entity.key_types, keys, strict=True)
             )
-            not_null = " AND ".join(f"s.{_q(c)} IS NOT NULL" for c in source_keys)
+            not_null = " AND ".join(f"s.{ident(c)} IS NOT NULL" for c in source_keys)
             selects.append(
                 f"SELECT {casts}, s.load_id FROM {table('staging', model)} AS s "
                 f"WHERE {_loads_filter('s', model_loads)} AND {not_null}"
             )
             params.append(model_loads)
     same = " AND ".join(f"e.{k} = n.{k}" for k in keys)
-    target = _anchor(entity.name)
+    target = anchor_table(entity.name)
     with wh.transaction():
         run.inserted = wh.insert(
             f"INSERT INTO {target} (id, {', '.join(keys)}, load_id, loaded_at) "
@@ -172,16 +165,16 @@ def _entity_counts(
     """Per load: keys read, 0, keys missing (NULL), NULL, and keys with no anchor row (the
     reconciliation with staging), one pass per column set of the model."""
     totals: dict[int, list[int]] = {load: [0, 0, 0] for load in loads}
-    keys = [_q(k) for k in entity.key]
+    keys = [ident(k) for k in entity.key]
     for columns in entity.sources[model]:
-        source_keys = [_q(c) for c in columns]
+        source_keys = [ident(c) for c in columns]
         same = " AND ".join(f"e.{k} = s.{c}" for k, c in zip(keys, source_keys, strict=True))
         has_key = " AND ".join(f"s.{c} IS NOT NULL" for c in source_keys)
         for load, present, absent, missing in wh.query(
             f"SELECT s.load_id, count(*) FILTER (WHERE {has_key}), "
             f"count(*) FILTER (WHERE NOT ({has_key})), "
             f"count(*) FILTER (WHERE {has_key} AND e.id IS NULL) "
-            f"FROM {table('staging', model)} AS s LEFT JOIN {_anchor(entity.name)} AS e "
+            f"FROM {table('staging', model)} AS s LEFT JOIN {anchor_table(entity.name)} AS e "
             f"ON {same} WHERE {_loads_filter('s', loads)} GROUP BY s.load_id",
             [loads],
         ):
@@ -194,7 +187,7 @@ def _entity_counts(
 
 def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
     run = TargetRun(knot.name, "knot")
-    target = _anchor(knot.name)
+    target = anchor_table(knot.name)
     selects, params, pending = [], [], {}
     for model, column in knot.feeders:
         loads = sorted(typed_loads(wh, model) - anchored_loads(wh, knot.name, model))
@@ -202,9 +195,9 @@ def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
             pending[model] = loads
         if loads:
             selects.append(
-                f"SELECT CAST(s.{_q(column)} AS {knot.type}) AS value, s.load_id "
+                f"SELECT CAST(s.{ident(column)} AS {knot.type}) AS value, s.load_id "
                 f"FROM {table('staging', model)} AS s "
-                f"WHERE {_loads_filter('s', loads)} AND s.{_q(column)} IS NOT NULL"
+                f"WHERE {_loads_filter('s', loads)} AND s.{ident(column)} IS NOT NULL"
             )
             params.append(loads)
     if not selects:
@@ -240,164 +233,6 @@ def pending_for(wh: Warehouse, plan: AnchorPlan, target: TargetPlan) -> list[int
     return sorted(loads)
 
 
-class _TargetSQL:
-    """The SQL of one target: its observations in a batch of loads, and its history insert."""
-
-    def __init__(self, plan: AnchorPlan, target: TargetPlan, name_suffix: str) -> None:
-        self.plan = plan
-        self.t = target
-        self.keys = [_q(c) for c in target.key_columns]
-        self.values = [_q(c) for c in target.value_columns]
-        self.rows = _q(f"__rows_{name_suffix}")
-        self.obs = _q(f"__obs_{name_suffix}")
-        self.bounds = _q(f"__bounds_{name_suffix}")
-        self.table = _anchor(target.table)
-
-    def staged_rows(self, loads_filter: str) -> str:
-        """Staging rows that carry the target's value(s), ids resolved (NULL where the anchor or
-        knot has no row), and whether the row can be placed (key and changed_at present)."""
-        t = self.t
-        joins, projections, missing = [], [], []
-        placeable = [f"s.{_q(t.changed_at)} IS NOT NULL"]
-        for index, role in enumerate(t.roles):
-            alias = f"e{index}"
-            keys = self.plan.entities[role.entity].key
-            same = " AND ".join(
-                f"{alias}.{_q(k)} = s.{_q(c)}" for k, c in zip(keys, role.model_key, strict=True)
-            )
-            joins.append(f"LEFT JOIN {_anchor(role.entity)} AS {alias} ON {same}")
-            projections.append(f"{alias}.id AS {_q(role.column)}")
-            placeable += [f"s.{_q(c)} IS NOT NULL" for c in role.model_key]
-            missing.append(f"{alias}.id IS NULL")
-        where = ""
-        if t.kind == "attribute":
-            value = f"s.{_q(t.value or '')}"
-            where = f" AND {value} IS NOT NULL"
-            if t.knot:
-                joins.append(f"LEFT JOIN {_anchor(t.knot)} AS k ON k.value = {value}")
-                projections.append("k.id AS value")
-                missing.append("k.id IS NULL")
-            else:
-                projections.append(f"CAST({value} AS {t.value_type}) AS value")
-        return (
-            f"SELECT {', '.join(projections)}, CAST(s.{_q(t.changed_at)} AS TIMESTAMP) "
-            f"AS changed_at, s.load_id, ({' AND '.join(placeable)}) AS __placeable, "
-            f"({' OR '.join(missing)}) AS __missing "
-            f"FROM {table('staging', t.model)} AS s {' '.join(joins)} "
-            f"WHERE {loads_filter}{where}"
-        )
-
-    def deduped(self, rows: str) -> str:
-        """One observation per (key, instant): the smallest value, then the earliest load."""
-        keys = ", ".join(self.keys)
-        if len(self.values) == 1:  # a hash aggregate: cheaper than a window's sort
-            value = self.values[0]
-            return (
-                f"SELECT {keys}, changed_at, min({value}) AS {value}, min(load_id) AS load_id "
-                f"FROM ({rows}) AS r GROUP BY {keys}, changed_at"
-            )
-        columns = ", ".join([*self.keys, *self.values, "changed_at", "load_id"])
-        order = ", ".join([*self.values, "load_id"])
-        return (
-            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
-            f"changed_at ORDER BY {order}) AS __rn FROM ({rows}) AS r) AS d WHERE __rn = 1"
-        )
-
-    def placed(self) -> str:
-        return f"SELECT * FROM {self.rows} WHERE __placeable AND NOT __missing"
-
-    def insert_first_values(self) -> str:
-        """scd0: a key's earliest observation, when it is earlier than anything stored."""
-        keys = ", ".join(self.keys)
-        order = ", ".join(["changed_at", *self.values, "load_id"])
-        columns = [*self.keys, *self.values, "changed_at", "load_id"]
-        return (
-            f"INSERT INTO {self.table} ({', '.join(columns)}) "
-            f"SELECT {', '.join('f.' + c for c in columns)} "
-            f"FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS __rn "
-            f"FROM {self.obs}) AS f LEFT JOIN ({self.first_stored()}) AS s "
-            f"ON {' AND '.join(f'f.{k} = s.{k}' for k in self.keys)} "
-            "WHERE f.__rn = 1 AND (s.first IS NULL OR f.changed_at < s.first)"
-        )
-
-    def first_stored(self) -> str:
-        """Per key the batch touches: the earliest stored changed_at."""
-        stored_keys = ", ".join(f"a.{k}" for k in self.keys)
-        return (
-            f"SELECT {stored_keys}, min(a.changed_at) AS first FROM {self.table} AS a "
-            f"WHERE {self.touched('a')} GROUP BY {stored_keys}"
-        )
-
-    def touched(self, alias: str) -> str:
-        on_keys = " AND ".join(f"o.{k} = {alias}.{k}" for k in self.keys)
-        return f"EXISTS (SELECT 1 FROM {self.obs} AS o WHERE {on_keys})"
-
-    def create_bounds(self) -> str:
-        """Per key the batch touches: its earliest new instant, and the stored change in force
-        just before it. History before that point cannot change, so it is never read again:
-        the cost follows the batch, not the history."""
-        keys = ", ".join(f"t.{k}" for k in self.keys)
-        same = " AND ".join(f"a.{k} = t.{k}" for k in self.keys)
-        return (
-            f"CREATE OR REPLACE TEMP TABLE {self.bounds} AS SELECT {keys}, t.t0, "
-            "coalesce(max(a.changed_at) FILTER (WHERE a.changed_at <= t.t0), t.t0) AS start "
-            f"FROM (SELECT {', '.join(self.keys)}, min(changed_at) AS t0 FROM {self.obs} "
-            f"GROUP BY {', '.join(self.keys)}) AS t LEFT JOIN {self.table} AS a ON {same} "
-            f"GROUP BY {keys}, t.t0"
-        )
-
-    def recent(self, columns: list[str]) -> str:
-        """Stored rows of touched keys from their bound on."""
-        same = " AND ".join(f"a.{k} = b.{k}" for k in self.keys)
-        return (
-            f"SELECT {', '.join('a.' + c for c in columns)} FROM {self.table} AS a "
-            f"JOIN {self.bounds} AS b ON {same} WHERE a.changed_at >= b.start"
-        )
-
-    def insert_changes(self, late: str | None) -> str:
-        """scd1/scd2: the change points among stored rows and new observations, merged. An
-        observation at an instant the table already has is not new (the first loaded wins)."""
-        keys = ", ".join(self.keys)
-        columns = [*self.keys, *self.values, "changed_at", "load_id"]
-        listed = ", ".join(columns)
-
-        def unseen(alias: str, others: list[str]) -> str:
-            same = " AND ".join([*(f"x.{k} = {alias}.{k}" for k in self.keys),
-                                 f"x.changed_at = {alias}.changed_at"])  # fmt: skip
-            return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {o} AS x WHERE {same})" for o in others)
-
-        parts = [
-            f"SELECT *, 0 AS fresh FROM ({self.recent(columns)}) AS r",
-            f"SELECT {', '.join('o.' + c for c in columns)}, 1 AS fresh FROM {self.obs} AS o "
-            f"WHERE {unseen('o', [self.table])}",
-        ]
-        if late:
-            parts.append(
-                f"SELECT {', '.join('l.' + c for c in columns)}, 1 AS fresh "
-                f"FROM ({self.deduped(late)}) AS l WHERE {unseen('l', [self.table, self.obs])}"
-            )
-        changed = " OR ".join(
-            f"lag({v}) OVER (PARTITION BY {keys} ORDER BY changed_at) IS DISTINCT FROM {v}"
-            for v in self.values
-        )
-        return (
-            f"INSERT INTO {self.table} ({listed}) SELECT {listed} FROM "
-            f"(SELECT *, ({changed}) AS __change FROM ({' UNION ALL '.join(parts)}) AS m) AS p "
-            "WHERE p.fresh = 1 AND p.__change"
-        )
-
-    def late_observations(self, loads_filter: str) -> str:
-        """Observations from the loads already in the table, for keys whose new observations
-        reach back into what the table has seen, from the earliest of them on."""
-        same = " AND ".join(f"x.{k} = t.{k}" for k in self.keys)
-        return (
-            f"SELECT x.* FROM ({self.staged_rows(loads_filter)}) AS x "
-            f"JOIN (SELECT {', '.join(self.keys)}, min(changed_at) AS t0 FROM {self.obs} "
-            f"GROUP BY {', '.join(self.keys)} HAVING min(changed_at) <= ?) AS t "
-            f"ON {same} WHERE x.changed_at >= t.t0 AND x.__placeable AND NOT x.__missing"
-        )
-
-
 def load_target(
     wh: Warehouse,
     plan: AnchorPlan,
@@ -410,7 +245,7 @@ def load_target(
     loads = pending_for(wh, plan, target)
     if not loads:
         return run
-    sql = _TargetSQL(plan, target, str(index))
+    sql = TargetSQL(plan, target, str(index))
     seen = sorted(anchored_loads(wh, target.table, target.model))
     high_water = high_water_of(wh, target.table, target.model)
     with wh.transaction():
@@ -428,7 +263,7 @@ def load_target(
         staged = wh.scalar(
             f"SELECT count(*) FROM {table('staging', target.model)} AS s "
             f"WHERE {_loads_filter('s', loads)}"
-            + (f" AND s.{_q(target.value)} IS NOT NULL" if target.value else ""),
+            + (f" AND s.{ident(target.value)} IS NOT NULL" if target.value else ""),
             [loads],
         )
         resolved = sum(int(r[1]) + int(r[2]) + int(r[4]) for r in counts)
@@ -455,7 +290,7 @@ def load_target(
             if seen and high_water is not None and earliest is not None and earliest <= high_water:
                 # Only rows from the earliest new observation on: with staging in load order
                 # and times close to it, the engine skips older row groups by their min/max.
-                since = f"{_loads_filter('s', seen)} AND s.{_q(target.changed_at)} >= ?"
+                since = f"{_loads_filter('s', seen)} AND s.{ident(target.changed_at)} >= ?"
                 late = sql.late_observations(since)
                 params = [seen, earliest, high_water]
             run.inserted = wh.insert(sql.insert_changes(late), params)
@@ -485,7 +320,7 @@ def load_target(
 
 
 def check_target(
-    wh: Warehouse, target: TargetPlan, sql: _TargetSQL, verify_history: bool = True
+    wh: Warehouse, target: TargetPlan, sql: TargetSQL, verify_history: bool = True
 ) -> None:
     """After the insert, in its transaction, over the keys the batch touched: ids exist,
     (key, changed_at) is unique, and (with `verify_history`) every observation of the batch is
@@ -494,14 +329,14 @@ def check_target(
     for role in target.roles:
         orphans = wh.scalar(
             f"SELECT count(*) FROM {sql.table} AS a WHERE {touched} AND NOT EXISTS "
-            f"(SELECT 1 FROM {_anchor(role.entity)} AS e WHERE e.id = a.{_q(role.column)})"
+            f"(SELECT 1 FROM {anchor_table(role.entity)} AS e WHERE e.id = a.{ident(role.column)})"
         )
         if orphans:
             raise IntegrityError(f"{orphans} row(s) point at no {role.entity}")
     if target.knot:
         orphans = wh.scalar(
             f"SELECT count(*) FROM {sql.table} AS a WHERE {touched} AND NOT EXISTS "
-            f"(SELECT 1 FROM {_anchor(target.knot)} AS k WHERE k.id = a.value)"
+            f"(SELECT 1 FROM {anchor_table(target.knot)} AS k WHERE k.id = a.value)"
         )
         if orphans:
             raise IntegrityError(f"{orphans} value(s) point at no {target.knot}")

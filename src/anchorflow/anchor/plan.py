@@ -9,8 +9,14 @@ from functools import cached_property
 from anchorflow.config.anchor import role_column
 from anchorflow.config.project import Project
 from anchorflow.config.staging import staging_columns
+from anchorflow.warehouse import table
 
 SCHEMA = "anchor"
+
+
+def anchor_table(name: str) -> str:
+    """`"anchor"."<name>"`, validated and quoted."""
+    return table(SCHEMA, name)
 
 
 @dataclass(frozen=True)
