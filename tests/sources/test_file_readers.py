@@ -75,3 +75,43 @@ def test_an_empty_header_name_is_refused_with_the_reason() -> None:
 def test_invalid_utf8_in_a_json_document_is_refused_with_the_reason() -> None:
     _, rejected = read_file("x.json", b'[{"a": "\xff"}]', "auto", "auto", CsvOptions())
     assert [r.reason for r in rejected] == ["not valid UTF-8 (invalid start byte)"]
+
+
+def test_a_null_element_of_an_array_stays_a_record_for_the_land_step_to_refuse() -> None:
+    table, rejected = read_file("x.json", b'[{"id": 1}, null, 2]', "auto", "auto", CsvOptions())
+    assert table.column("record").to_pylist() == ['{"id":1}', "null", "2"]
+    assert rejected == []
+
+
+def test_csv_rows_survive_blank_lines_before_the_header_and_any_line_ending() -> None:
+    assert records("a.csv", b"\n\r\nid,v\nx,1\n") == [(1, '{"id":"x","v":"1"}')]
+    assert records("b.csv", b"id,v\rx,1\ry,2\r") == [
+        (1, '{"id":"x","v":"1"}'), (2, '{"id":"y","v":"2"}'),
+    ]  # fmt: skip
+    assert records("c.csv", b'"i\nd",v\r\nx,1\r\n') == [(1, '{"i\\nd":"x","v":"1"}')]
+    assert records("d.csv", b"id,v") == []  # a header without rows, without a newline
+
+
+def test_a_ragged_csv_row_is_refused_alone_with_its_text() -> None:
+    table, rejected = read_file("x.csv", b"id,v\na,1\nb,2,extra,more\nc,3\n", "auto", "auto",
+                                CsvOptions())  # fmt: skip
+    assert table.column("record").to_pylist() == ['{"id":"a","v":"1"}', '{"id":"c","v":"3"}']
+    assert [(r.reason, r.text) for r in rejected] == [
+        ("expected 2 fields, found 4", "b,2,extra,more")
+    ]
+
+
+def test_a_tsv_file_is_read_with_tabs_unless_the_source_says_otherwise() -> None:
+    assert records("x.tsv.gz", gzip.compress(b"id\tv\nx\t1\n")) == [(1, '{"id":"x","v":"1"}')]
+    assert records("y.tsv", b"id;v\nx;1\n", delimiter=";") == [(1, '{"id":"x","v":"1"}')]
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_record() -> None:
+    assert records("x.jsonl", b'\xef\xbb\xbf{"a": 1}\n') == [(1, '{"a": 1}')]
+    assert records("y.json", b'\xef\xbb\xbf[{"a": 1}]') == [(1, '{"a":1}')]
+
+
+def test_what_no_reader_can_take_is_refused_with_the_reason_never_raised() -> None:
+    _, rejected = read_file("x.parquet", b"PAR1" + b"\x00" * 64 + b"PAR1", "auto", "auto",
+                            CsvOptions())  # fmt: skip
+    assert len(rejected) == 1 and rejected[0].reason.startswith("not readable as Parquet")

@@ -9,7 +9,12 @@ from collections.abc import Iterable
 
 from anchorflow.journal.alerts import scrub_alerts
 from anchorflow.journal.field_stats import scrub_field_stats
-from anchorflow.journal.quarantine import delete_quarantined_records, delete_unparsable_quoting
+from anchorflow.journal.quarantine import (
+    delete_quarantined_records,
+    delete_unparsable_mentioning,
+    delete_unparsable_quoting,
+    scrub_reasons,
+)
 from anchorflow.journal.runs import scrub_runs
 from anchorflow.journal.schema import utcnow
 from anchorflow.journal.schema_events import scrub_schema_events
@@ -33,9 +38,10 @@ def scrub_journal(warehouse: Warehouse, key: list[str], values: Iterable[str]) -
     """The key out of every journal text that may quote it; the person's attribute values out
     of statistics examples (a shared value such as a country loses an example there, which is
     harmless). Other people's rows are never deleted for holding the same text: quarantined
-    records go only when they cannot be parsed and quote the key as a JSON string (parsable
-    ones went with the raw records), JSON details lose only string values equal to the key,
-    and free-text run details only the key as a whole word. Returns rows changed per table."""
+    records go only when they cannot be parsed and hold the key as a JSON string or as a whole
+    word (a CSV row; parsable ones went with the raw records), quarantine reasons and free-text
+    run details lose the key as a whole word, and JSON details only string values equal to the
+    key. Returns rows changed per table."""
     counts: dict[str, int] = {}
 
     def note(name: str, rows: int) -> None:
@@ -48,6 +54,8 @@ def scrub_journal(warehouse: Warehouse, key: list[str], values: Iterable[str]) -
             note("meta.schema_events", scrub_schema_events(warehouse, quoted))
             note("meta.alerts", scrub_alerts(warehouse, quoted))
         pattern = r"(^|[^\w])" + re.escape(text) + r"($|[^\w])"
+        note("meta.quarantine", delete_unparsable_mentioning(warehouse, pattern))
+        note("meta.quarantine", scrub_reasons(warehouse, pattern))
         note("meta.runs", scrub_runs(warehouse, pattern))
         note("meta.type_errors", delete_type_errors_with_value(warehouse, text))
     for value in [*key, *values]:

@@ -64,6 +64,24 @@ def delete_quarantined_records(warehouse: Warehouse, relation: str) -> int:
     return delete_rows_of_records(warehouse, TABLE, relation)
 
 
+def delete_unparsable_mentioning(warehouse: Warehouse, pattern: str) -> int:
+    """Delete quarantined records that are not JSON (a CSV row, a broken line) in which the
+    regular expression `pattern` (an erased key as a whole word) matches."""
+    return warehouse.insert(
+        "DELETE FROM meta.quarantine WHERE NOT json_valid(record) AND regexp_matches(record, ?)",
+        [pattern],
+    )
+
+
+def scrub_reasons(warehouse: Warehouse, pattern: str) -> int:
+    """Replace the erased key (`pattern`, with a group on each side) by [erased] in reasons."""
+    return warehouse.insert(
+        "UPDATE meta.quarantine SET reason = regexp_replace(reason, ?, '\\1[erased]\\2', 'g') "
+        "WHERE regexp_matches(reason, ?)",
+        [pattern, pattern],
+    )
+
+
 def delete_unparsable_quoting(warehouse: Warehouse, quoted: str) -> int:
     """Delete quarantined records that are not JSON and hold `quoted` (a JSON string)."""
     return warehouse.insert(

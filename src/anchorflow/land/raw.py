@@ -11,17 +11,23 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.quarantine import quarantine_rejected
 from anchorflow.sources.base import LandBatch, Rejected
 from anchorflow.warehouse import Warehouse, table
 
 # A JSON object, possibly after JSON whitespace (space, tab, CR, LF). The trim, which copies the
-# string, only runs for the rare record that does not start with '{' (OR stops early).
+# string, only runs for the rare record that does not start with '{' (OR stops early). Never
+# NULL: a record is landed or quarantined, it cannot fall between the two.
 IS_OBJECT = (
-    "json_valid(record) AND (starts_with(record, '{') OR "
-    "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{')"
+    "coalesce(json_valid(record) AND (starts_with(record, '{') OR "
+    "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'), false)"
 )
+
+
+JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+              type(None): "null"}  # fmt: skip
 
 
 def raw_table_name(source: str, stream: str) -> str:
@@ -71,6 +77,11 @@ def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) 
                 f"SELECT origin, line_no, record FROM {view} WHERE NOT ({IS_OBJECT})"
             )
             rejected += map(_explain, bad.to_pylist())
+            if landed + bad.num_rows != batch.rows:
+                raise WarehouseError(
+                    f"{batch.origin}: {batch.rows} records but {landed} landed and "
+                    f"{bad.num_rows} set aside; nothing of the window was committed"
+                )
         quarantine_rejected(warehouse, load_id, batch.source, batch.stream, rejected)
     return Landed(landed, len(rejected))
 
@@ -98,10 +109,10 @@ def remove_raw(warehouse: Warehouse, source: str, stream: str, load_ids: Sequenc
 
 
 def _explain(row: dict[str, object]) -> Rejected:
-    text = str(row["record"])
+    text = "" if row["record"] is None else str(row["record"])
     try:
         value = json.loads(text)
-        reason = f"a JSON {type(value).__name__}, not an object"
+        reason = f"a JSON {JSON_KINDS.get(type(value), 'value')}, not an object"
     except json.JSONDecodeError as error:
         reason = f"not valid JSON: {error.msg} at column {error.colno}"
     return Rejected(str(row["origin"]), int(str(row["line_no"])), reason, text)

@@ -148,16 +148,16 @@ class Pipeline:
         """Load the source's windows from `start` to `end` again (in the source's notation,
         e.g. YYYYMMDDTHH hours); each replaces its earlier load, if any."""
         (name,) = self._select_sources([source])
+        # A range the source refuses is the user's typo, not a failed run: checked first.
+        with self._opened(name) as opened:
+            windows = [
+                w for stream in self.project.sources[name].streams
+                for w in opened.backfill(stream, start, end, self.now)
+            ]  # fmt: skip
         command = f"backfill {name} {start or ''} {end or ''}"
         with self._recorded_run(command) as summary:
             self._check_mapping()
             self.anchor_step.prepare(self.warehouse)
-            config = self.project.sources[name]
-            with self._opened(name) as opened:
-                windows = [
-                    w for stream in config.streams
-                    for w in opened.backfill(stream, start, end, self.now)
-                ]  # fmt: skip
             summary.windows = self._land(name, windows)
             self._after_loads(summary, self._models_of([name]), marts=True)
         return summary

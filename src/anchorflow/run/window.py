@@ -87,13 +87,13 @@ class WindowCommit:
                 with _timed(timings, "land"):
                     landed = land_batch(wh, batch, load_id, view)
                 crash_point("after_land")
-                staged, restored = Staged(0, 0, 0), 0
+                staged, restored, typed = Staged(0, 0, 0), 0, list[str]()
                 with _timed(timings, "stage"):
                     records = landed_records(view, load_id, landed, batch)
                     try:
                         if type_in_window:
-                            staged = self._type(batch, load_id, landed.rows, records)
-                        restored = self.steps.stage.restore_keys(wh, kept)
+                            staged, typed = self._type(batch, load_id, landed.rows, records)
+                        restored = self.steps.stage.restore_keys(wh, kept, load_id, records, typed)
                     except WarehouseError as error:
                         raise _TypingFailed(str(error)) from error
             crash_point("after_stage")
@@ -109,16 +109,18 @@ class WindowCommit:
         crash_point("after_commit")
         return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
 
-    def _type(self, batch: LandBatch, load_id: int, rows: int, records: str) -> Staged:
-        """Type the window into its models, and look for values of the model field that no
-        model claims (new models)."""
+    def _type(
+        self, batch: LandBatch, load_id: int, rows: int, records: str
+    ) -> tuple[Staged, list[str]]:
+        """Type the window into its models (returns what was staged and the models typed),
+        and look for values of the model field that no model claims (new models)."""
         wh = self.warehouse
-        staged = self.steps.stage.type_window(
+        staged, typed = self.steps.stage.type_window(
             wh, batch.source, batch.stream, load_id, rows, records
         )
         events = detect_new_models(wh, self.project, batch.source, batch.stream, load_id, records)
         record_events(wh, batch.stream, events, load_id)
-        return staged
+        return staged, typed
 
     def _advance(self, batch: LandBatch, load_id: int) -> None:
         """Move the cursor as the source says, in the window's transaction."""

@@ -20,7 +20,7 @@ from anchorflow.journal.field_stats import delete_field_stats
 from anchorflow.journal.quarantine import delete_quarantined
 from anchorflow.journal.transfers import Pending, delete_transfers, last_typed_at
 from anchorflow.journal.type_errors import delete_type_errors
-from anchorflow.stage.batch import BadValues, Staged
+from anchorflow.stage.batch import BATCH, BadValues, Staged, typed_batch
 from anchorflow.stage.runner import (
     ModelRun,
     pending_loads,
@@ -62,12 +62,12 @@ class StageStep:
     def type_window(
         self, warehouse: Warehouse, source: str, stream: str, load_id: int, rows: int,
         records: str,
-    ) -> Staged:  # fmt: skip
+    ) -> tuple[Staged, list[str]]:  # fmt: skip
         """Type a window, in its load transaction, into each model fed by its stream whose
         thresholds are met by this load and that has nothing older waiting: that is the usual
         case, and typing the in-flight batch (`records`) saves reading raw back. The others
-        are left to `run`, which reads raw."""
-        results = []
+        are left to `run`, which reads raw. Returns what was staged, and the models typed."""
+        results, typed = [], []
         now = self.clock()
         for name in self.project.models_of_stream(source, stream):
             model = self.project.staging[name]
@@ -81,11 +81,13 @@ class StageStep:
             except BadValues:  # left untyped: `run` reports it, raw still lands
                 continue
             results.append(staged)
-        return Staged(
+            typed.append(name)
+        total = Staged(
             sum(r.rows for r in results),
             sum(r.quarantined for r in results),
             sum(r.type_errors for r in results),
         )
+        return total, typed
 
     def remove(
         self, warehouse: Warehouse, load_ids: Sequence[int], models: Sequence[str] | None = None
@@ -124,11 +126,19 @@ class StageStep:
             kept[name] = keys_table
         return kept
 
-    def restore_keys(self, warehouse: Warehouse, kept: dict[str, str]) -> int:
-        """After the replacement is staged: stage from raw the set-aside keys staging lacks."""
+    def restore_keys(
+        self, warehouse: Warehouse, kept: dict[str, str], load_id: int, records: str,
+        typed: Sequence[str],
+    ) -> int:  # fmt: skip
+        """After the replacement `load_id` is landed: stage from raw the set-aside keys that
+        staging lacks and the replacement does not hold (their surviving copy is in another
+        load). A model the window did not type (its thresholds wait) has the replacement's
+        keys read from the in-flight `records`, so they are not taken from older loads."""
         restored = 0
         for name, keys_table in kept.items():
             keys = [ident(k) for k in self.project.staging[name].key_columns]
+            if name not in typed:
+                self._forget_kept_keys(warehouse, name, keys_table, load_id, records)
             same = " AND ".join(f"s.{k} = k.{k}" for k in keys)
             missing = warehouse.scalar(
                 f"SELECT count(*) FROM {keys_table} AS k WHERE NOT EXISTS "
@@ -138,3 +148,15 @@ class StageStep:
                 restored += restage_keys(warehouse, self.project, name, keys_table)
             warehouse.execute(f"DROP TABLE {keys_table}")
         return restored
+
+    def _forget_kept_keys(
+        self, warehouse: Warehouse, name: str, keys_table: str, load_id: int, records: str
+    ) -> None:
+        """Drop from `keys_table` the keys that the replacement load holds for the model."""
+        keys = [ident(k) for k in self.project.staging[name].key_columns]
+        same = " AND ".join(f"n.{k} = k.{k}" for k in keys)
+        with typed_batch(warehouse, self.project, name, [load_id], records):
+            warehouse.execute(
+                f"DELETE FROM {keys_table} AS k WHERE EXISTS (SELECT 1 FROM {BATCH} AS n "
+                f"WHERE {same})"
+            )

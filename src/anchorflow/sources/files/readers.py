@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -39,6 +40,8 @@ FORMAT_OF = {
     ".txt": "ndjson", ".parquet": "parquet", ".pq": "parquet",
 }  # fmt: skip
 PREVIEW = 200  # characters of an unreadable file kept in its quarantine record
+BOM = b"\xef\xbb\xbf"
+TSV = re.compile(r"\.tsv(\.(gz|gzip|zst|zstd))?$")
 JSON_KINDS = {"VARCHAR": "string", "BIGINT": "number", "UBIGINT": "number", "DOUBLE": "number",
               "BOOLEAN": "boolean", "NULL": "null"}  # fmt: skip
 
@@ -91,23 +94,34 @@ def inflate(data: bytes, compression: str) -> bytes:
 def read_file(
     origin: str, data: bytes, fmt: str, compression: str, csv_options: CsvOptions
 ) -> tuple[pa.Table, list[Rejected]]:
-    """The file's records (origin, line_no, record) and what could not become a record."""
+    """The file's records (origin, line_no, record) and what could not become a record.
+
+    Never raises for what the file holds: a file no reader can take is one rejected record
+    with the reason, so it never keeps the files after it from loading.
+    """
     try:
         kind = kind_of(origin, fmt, compression)
         return read_records(origin, inflate(data, kind.compression), kind, csv_options)
     except Unreadable as error:
         return _empty(), [_unreadable(origin, "", str(error))]
+    except Exception as error:  # a reader's own failure on odd input (csv, Arrow, DuckDB)
+        reason = f"unreadable ({type(error).__name__}: {_first_line(error)})"
+        return _empty(), [_unreadable(origin, "", reason)]
 
 
 def read_records(
     origin: str, data: bytes, kind: FileKind, csv_options: CsvOptions
 ) -> tuple[pa.Table, list[Rejected]]:
     """The records of an inflated file."""
+    if kind.format in ("ndjson", "json") and data.startswith(BOM):
+        data = data[len(BOM) :]  # a byte-order mark is no part of the first record
     if kind.format == "ndjson":
         return split_lines(origin, data)
     if kind.format == "json":
         return _json_document(origin, data)
     if kind.format == "csv":
+        if TSV.search(origin.lower()) and "delimiter" not in csv_options.model_fields_set:
+            csv_options = csv_options.model_copy(update={"delimiter": "\t"})
         return _csv_rows(origin, data, csv_options)
     return _parquet_rows(origin, data)
 
@@ -122,9 +136,11 @@ def _json_document(origin: str, data: bytes) -> tuple[pa.Table, list[Rejected]]:
         return _empty(), []  # an empty file holds no record, as an empty NDJSON file
     con = duckdb.connect()
     try:
+        # A null element is a SQL NULL once the array is cast: keep it as the text `null`, so
+        # the land step quarantines it like any element that is not an object.
         values = con.sql(
-            "SELECT unnest(CASE json_type(j) WHEN 'ARRAY' THEN CAST(j AS JSON[]) "
-            "WHEN 'OBJECT' THEN [j] END)::VARCHAR FROM (SELECT ?::JSON AS j)",
+            "SELECT coalesce(unnest(CASE json_type(j) WHEN 'ARRAY' THEN CAST(j AS JSON[]) "
+            "WHEN 'OBJECT' THEN [j] END)::VARCHAR, 'null') FROM (SELECT ?::JSON AS j)",
             params=[text],
         ).to_arrow_table()
         if values.num_rows == 0:  # an empty array, or a document of another kind
@@ -142,19 +158,32 @@ def _json_document(origin: str, data: bytes) -> tuple[pa.Table, list[Rejected]]:
 
 
 def _csv_rows(origin: str, data: bytes, options: CsvOptions) -> tuple[pa.Table, list[Rejected]]:
-    header = _header(data, options)
+    data = data.lstrip(b"\r\n")  # blank lines before the header are no header
+    header, body = _header(data, options)
     if header is None:
         return _empty(), []
     problem = _header_problem(header)
     if problem:
         text = data[:PREVIEW].decode("utf-8", "replace")
         return _empty(), [_unreadable(origin, text, problem)]
+    if not body.strip():
+        return _empty(), []  # a header and no row
+    rejected: list[Rejected] = []
+
+    def set_aside(row: pa_csv.InvalidRow) -> str:
+        # A ragged row goes to the quarantine with its text; the file's other rows land.
+        where = int(row.number) if row.number is not None else 0
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        rejected.append(Rejected(origin, where, reason, str(row.text)))
+        return "skip"
+
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
+            pa.BufferReader(body),
+            read_options=pa_csv.ReadOptions(column_names=header),
             parse_options=pa_csv.ParseOptions(
-                delimiter=options.delimiter, quote_char=options.quote, newlines_in_values=True
+                delimiter=options.delimiter, quote_char=options.quote, newlines_in_values=True,
+                invalid_row_handler=set_aside,
             ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),
@@ -162,19 +191,38 @@ def _csv_rows(origin: str, data: bytes, options: CsvOptions) -> tuple[pa.Table, 
                 null_values=[""] if options.empty_as_null else [],
                 quoted_strings_can_be_null=False,
             ),
-        )
-    except pa.ArrowInvalid as error:
+        )  # fmt: skip
+    except pa.ArrowInvalid as error:  # invalid UTF-8, an unterminated quote
         text = data[:PREVIEW].decode("utf-8", "replace")
-        return _empty(), [_unreadable(origin, text, f"not readable as CSV ({error})")]
-    return _rows_as_json(origin, table), []
+        reason = f"not readable as CSV ({_first_line(error)})"
+        return _empty(), [*rejected, _unreadable(origin, text, reason)]
+    return _rows_as_json(origin, table), rejected
 
 
-def _header(data: bytes, options: CsvOptions) -> list[str] | None:
-    """The header row, parsed with the file's delimiter and quote (the first line only)."""
-    first = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", "replace")
-    if not first.strip():
-        return None
-    return next(csv.reader([first], delimiter=options.delimiter, quotechar=options.quote))
+def _header(data: bytes, options: CsvOptions) -> tuple[list[str] | None, bytes]:
+    """The header row (parsed with the file's delimiter and quote, any line ending) and the
+    bytes after it."""
+    head = data[: 1 << 20].decode("utf-8-sig", "replace")
+    if not head.strip():
+        return None, b""
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=options.delimiter,
+                        quotechar=options.quote)  # fmt: skip
+    header = next(reader)
+    # The header's own text, re-encoded, tells where the body starts (the BOM included).
+    consumed = len(_header_text(head, header, options).encode())
+    start = len(BOM) if data.startswith(BOM) else 0
+    return header, data[start + consumed :].lstrip(b"\r\n")
+
+
+def _header_text(head: str, header: list[str], options: CsvOptions) -> str:
+    """The text of the header row at the start of `head`, up to its line ending."""
+    quoted = False
+    for index, char in enumerate(head):
+        if char == options.quote:
+            quoted = not quoted
+        elif char in "\r\n" and not quoted:
+            return head[:index]
+    return head
 
 
 def _header_problem(header: list[str]) -> str | None:
@@ -219,6 +267,11 @@ def _records(origin: str, values: pa.ChunkedArray) -> pa.Table:
         },
         schema=RECORD_SCHEMA,
     )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
 def _unreadable(origin: str, text: str, reason: str) -> Rejected:

@@ -9,6 +9,7 @@ again.
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,11 +38,16 @@ class FileStore:
         self.name = name
         self.config = config
         self.remote = remote = "://" in config.path
-        url = config.path if remote or Path(config.path).is_absolute() else str(root / config.path)
+        relative = not remote and not Path(config.path).is_absolute()
+        # The project's directory is a place, not a pattern: a `[` in it must not glob.
+        url = f"{glob.escape(str(root))}/{config.path}" if relative else config.path
         self.fs, self.pattern = fsspec.core.url_to_fs(url, **self._options(remote))
-        # The directory (or bucket prefix) above the first glob character; for a path without
-        # one, its directory: a key is never empty.
-        self.base = GLOB_CHARS.split(self.pattern, maxsplit=1)[0].rpartition("/")[0]
+        # The directory (or bucket prefix) above the first glob character of the configured
+        # path; for a path without one, its directory: a key is never empty.
+        fixed = GLOB_CHARS.split(config.path, maxsplit=1)[0].rpartition("/")[0]
+        if relative:
+            fixed = str(root / fixed) if fixed else str(root)
+        self.base = self.fs._strip_protocol(fixed) if remote else fixed
 
     def _options(self, remote: bool) -> dict[str, Any]:
         if not remote:
@@ -82,10 +88,17 @@ class FileStore:
                     f"sources.{self.name}: cannot list {self.config.path} "
                     f"({self.container} does not exist)"
                 )
-        except OSError as error:  # network, permissions
+        except TerminalSourceError:
+            raise
+        except Exception as error:  # network, permissions, the store's own client errors
             raise TransientSourceError(
                 f"sources.{self.name}: cannot list {self.config.path} ({_reason(error)})"
             ) from None
+        if found and all(info.get("type") == "directory" for info in found.values()):
+            raise TerminalSourceError(
+                f"sources.{self.name}: {self.config.path} names a directory, not files; "
+                "add a glob such as /* or /**/*.csv"
+            )
         files = [
             self._stored(path, info)
             for path, info in found.items()
@@ -106,7 +119,7 @@ class FileStore:
                 return data
         except FileNotFoundError:
             return None
-        except OSError as error:
+        except Exception as error:  # network, permissions, the store's own client errors
             raise TransientSourceError(
                 f"sources.{self.name}: cannot read {file.key} ({_reason(error)})"
             ) from None
@@ -119,7 +132,10 @@ class FileStore:
         if isinstance(modified, datetime):
             modified = modified.timestamp()
         stamp = float(modified) if modified is not None else None
-        version = f"{size}:{str(etag).strip(chr(34))}" if etag else f"{size}:{stamp}"
+        if etag:
+            version = f"{size}:{str(etag).strip(chr(34))}"
+        else:  # a rewrite that keeps size and mtime (cp -p, rsync -t) still changes ctime
+            version = f"{size}:{stamp}:{info.get('created')}"
         return StoredFile(key, path, version, size, stamp)
 
 
