@@ -105,7 +105,7 @@ def erase_entity(
             [f"forget: {entity}'s key is ({', '.join(spec.key)}); give {len(spec.key)} value(s)"]
         )
     anchor_key = " AND ".join(
-        f"{ident(k)} = CAST(? AS {t})" for k, t in zip(spec.key, spec.key_types, strict=True)
+        f"{ident(k)} = TRY_CAST(? AS {t})" for k, t in zip(spec.key, spec.key_types, strict=True)
     )
     row = wh.query(f"SELECT id FROM {table(SCHEMA, entity)} WHERE {anchor_key}", key)
     if not row:

@@ -8,6 +8,7 @@ engine in one pass; only the (rare) rejected lines are looked at in Python, to w
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,8 +27,10 @@ IS_OBJECT = (
 )
 
 
-JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
-              type(None): "null"}  # fmt: skip
+# The engine's JSON types, in the words of JSON.
+JSON_KINDS = {"ARRAY": "array", "VARCHAR": "string", "BIGINT": "number", "UBIGINT": "number",
+              "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}  # fmt: skip
+LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def raw_table_name(source: str, stream: str) -> str:
@@ -74,7 +77,9 @@ def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) 
         rejected = list(batch.rejected)
         if landed < batch.rows:  # only then look for the lines that are not JSON objects
             bad = warehouse.query_arrow(
-                f"SELECT origin, line_no, record FROM {view} WHERE NOT ({IS_OBJECT})"
+                f"SELECT origin, line_no, record, json_valid(record) AS valid, "
+                f"CASE WHEN json_valid(record) THEN json_type(record) END AS kind "
+                f"FROM {view} WHERE NOT ({IS_OBJECT})"
             )
             rejected += map(_explain, bad.to_pylist())
             if landed + bad.num_rows != batch.rows:
@@ -109,10 +114,24 @@ def remove_raw(warehouse: Warehouse, source: str, stream: str, load_ids: Sequenc
 
 
 def _explain(row: dict[str, object]) -> Rejected:
+    """Why a record is not landed, in words: the engine says whether it is JSON and of which
+    type, so nothing here recurses into a deeply nested value."""
     text = "" if row["record"] is None else str(row["record"])
-    try:
-        value = json.loads(text)
-        reason = f"a JSON {JSON_KINDS.get(type(value), 'value')}, not an object"
-    except json.JSONDecodeError as error:
-        reason = f"not valid JSON: {error.msg} at column {error.colno}"
+    if row["valid"]:
+        kind = JSON_KINDS.get(str(row["kind"]), str(row["kind"]).lower())
+        reason = f"a JSON {kind}, not an object"
+    else:
+        reason = _why_invalid(text)
     return Rejected(str(row["origin"]), int(str(row["line_no"])), reason, text)
+
+
+def _why_invalid(text: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"not valid JSON: {error.msg} at column {error.colno}"
+    except RecursionError:
+        return "not valid JSON (nested too deep to say where)"
+    if LONE_SURROGATE.search(text):
+        return "not valid JSON: a lone surrogate escape (such as \\ud800) is not text"
+    return "not valid JSON for the engine"

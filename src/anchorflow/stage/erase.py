@@ -35,7 +35,7 @@ def erase_rows_with_key(
     if not warehouse.table_exists("staging", model):
         return 0
     same = " AND ".join(
-        f"{ident(c)} = CAST(? AS {t})" for c, t in zip(columns, key_types, strict=True)
+        f"{ident(c)} = TRY_CAST(? AS {t})" for c, t in zip(columns, key_types, strict=True)
     )
     return warehouse.insert(f"DELETE FROM {table('staging', model)} WHERE {same}", list(key))
 
@@ -48,7 +48,7 @@ def erase_rows_typed_from(warehouse: Warehouse, project: Project, model: str, re
     if not keys or not warehouse.table_exists("staging", model):
         return 0
     extracted = ", ".join(
-        f"CAST(json_extract_string(record, ?) AS {spec.columns[k].type}) AS {ident(k)}"
+        f"TRY_CAST(json_extract_string(record, ?) AS {spec.columns[k].type}) AS {ident(k)}"
         for k in keys
     )
     same = " AND ".join(f"s.{ident(k)} = x.{ident(k)}" for k in keys)

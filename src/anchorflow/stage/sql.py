@@ -32,7 +32,8 @@ INTEGER_TYPES = {
     "UBIGINT",
     "UHUGEINT",
 }
-NUMBER_TYPES = INTEGER_TYPES | {"DOUBLE", "FLOAT", "REAL"} | {"DECIMAL"}
+FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
+NUMBER_TYPES = INTEGER_TYPES | FLOAT_TYPES | {"DECIMAL"}
 SALT_VARIABLE = "anchorflow_pii_salt"
 ELEMENT = "__e"
 
@@ -53,6 +54,9 @@ def cast(text: str, sql_type: str) -> str:
     if sql_type in INTEGER_TYPES:  # a cast would round 1.5 to 2: a fraction is an error
         number = f"TRY_CAST({text} AS DOUBLE)"
         return f"CASE WHEN {number} % 1 = 0 THEN TRY_CAST({text} AS {sql_type}) END"
+    if sql_type in FLOAT_TYPES:  # NaN, Infinity and 1e400 are no numbers a sum can take
+        value = f"TRY_CAST({text} AS {sql_type})"
+        return f"CASE WHEN isfinite({value}) THEN {value} END"
     if sql_type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
         return f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     if sql_type.startswith("DECIMAL"):  # more digits than the scale would be rounded away
