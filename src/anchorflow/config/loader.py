@@ -54,6 +54,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Shorter values would mask unrelated text (a 1-character value is in most messages).
+MIN_MASKED = 4
+
+
 def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
     """Read, interpolate and validate the project; raise ConfigError listing every problem."""
     file = resolve_project_file(path)
@@ -63,35 +67,50 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(error, "problem", error)
+        problem = " ".join(str(getattr(error, "problem", error)).split())  # one line
         raise ConfigError([f"{label}: {where}not valid YAML ({problem})"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
     problems: list[str] = []
-    data = _interpolate(data, env if env is not None else dict(os.environ), (), problems, label)
+    used: dict[str, str] = {}
+    data = _interpolate(
+        data, env if env is not None else dict(os.environ), (), problems, label, used
+    )
     if problems:
         raise ConfigError(problems)
     try:
         project = Project.model_validate({**data, "root": file.parent.resolve(), "file": file})
     except ValidationError as error:
-        raise ConfigError(_describe(error, data, label)) from None
+        problems = [_one_line(_masked(p, used)) for p in _describe(error, data, label)]
+        raise ConfigError(problems) from None
     _check_marts(project, label)
     return project
 
 
 def _interpolate(
-    node: Any, env: dict[str, str], path: tuple[str, ...], problems: list[str], label: str
+    node: Any,
+    env: dict[str, str],
+    path: tuple[str, ...],
+    problems: list[str],
+    label: str,
+    used: dict[str, str],
 ) -> Any:
+    """`${VAR}` and `${VAR:-default}` replaced from `env`; `used` collects what was read."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, env, (*path, str(k)), problems, label) for k, v in node.items()}
+        return {
+            k: _interpolate(v, env, (*path, str(k)), problems, label, used) for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_interpolate(v, env, (*path, str(i)), problems, label) for i, v in enumerate(node)]
+        return [
+            _interpolate(v, env, (*path, str(i)), problems, label, used) for i, v in enumerate(node)
+        ]
     if not isinstance(node, str):
         return node
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
+            used[name] = env[name]
             return env[name]
         if default is not None:
             return default
@@ -99,6 +118,22 @@ def _interpolate(
         return ""
 
     return ENV_REF.sub(substitute, node)
+
+
+def _masked(problem: str, used: dict[str, str]) -> str:
+    """A problem that quotes a value read from the environment names the variable instead: the
+    value may be a secret (a key put in the wrong field, or reused in another)."""
+    for name, value in sorted(used.items(), key=lambda item: -len(item[1])):
+        if len(value) >= MIN_MASKED:
+            problem = problem.replace(value, f"${{{name}}}")
+    return problem
+
+
+def _one_line(problem: str) -> str:
+    """A key or value with a newline or another control character, escaped as Python would."""
+    if problem.isprintable():
+        return problem
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
 
 
 def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[str]:
