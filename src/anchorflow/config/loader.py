@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from sqlglot import exp
 
+from anchorflow import redact
 from anchorflow.config.project import PROJECT_FILE, Project
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import IDENTIFIER
@@ -68,7 +69,10 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
     if not isinstance(data, dict):
         raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
     problems: list[str] = []
-    data = _interpolate(data, env if env is not None else dict(os.environ), (), problems, label)
+    secrets: list[str] = []
+    data = _interpolate(
+        data, env if env is not None else dict(os.environ), (), problems, label, secrets
+    )
     if problems:
         raise ConfigError(problems)
     try:
@@ -76,22 +80,37 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
     except ValidationError as error:
         raise ConfigError(_describe(error, data, label)) from None
     _check_marts(project, label)
+    redact.add_project(project, secrets)  # before anything can print, store or send them
     return project
 
 
 def _interpolate(
-    node: Any, env: dict[str, str], path: tuple[str, ...], problems: list[str], label: str
+    node: Any,
+    env: dict[str, str],
+    path: tuple[str, ...],
+    problems: list[str],
+    label: str,
+    secrets: list[str],
 ) -> Any:
+    """Substitute `${VAR}`s; the values of variables named like secrets go to `secrets`."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, env, (*path, str(k)), problems, label) for k, v in node.items()}
+        return {
+            k: _interpolate(v, env, (*path, str(k)), problems, label, secrets)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_interpolate(v, env, (*path, str(i)), problems, label) for i, v in enumerate(node)]
+        return [
+            _interpolate(v, env, (*path, str(i)), problems, label, secrets)
+            for i, v in enumerate(node)
+        ]
     if not isinstance(node, str):
         return node
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
+            if redact.is_secret_variable(name):
+                secrets.append(env[name])
             return env[name]
         if default is not None:
             return default
