@@ -100,8 +100,8 @@ class ExportClient:
             except httpx.HTTPError as error:  # timeouts, broken connections, bad encodings
                 if deadline.cancelled:
                     raise Cancelled(f"{self.name}: {request} cancelled") from None
-                outcome = Retry(self._deadline_passed() if deadline.ended else
-                                type(error).__name__, None)  # fmt: skip
+                reason = self._deadline_passed() if deadline.ended else type(error).__name__
+                outcome = Retry(reason, None)
             except OSError as error:
                 raise TransientSourceError(
                     f"{self.name}: cannot write the download to {dest.parent} ({error.strerror})"
