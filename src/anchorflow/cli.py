@@ -7,11 +7,13 @@ exit code 1.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,8 +21,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from anchorflow.config import PROJECT_FILE, load_project
-from anchorflow.errors import AnchorflowError, ConfigError
+from anchorflow.errors import AnchorflowError, ConfigError, Terminated
 from anchorflow.project_types import parse_hour, parse_instant
+from anchorflow.redact import RedactingFilter, redact
 from anchorflow.scaffold import scaffold_project
 
 app = typer.Typer(
@@ -58,31 +61,55 @@ JsonOption = Annotated[
 ]
 
 
+INTERRUPTED = "interrupted: the window in flight was rolled back; run the command again to continue"
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt:
-        errors.print("[red]interrupted[/red]")
-        sys.exit(130)
+    except KeyboardInterrupt as stop:  # outside a command (typer turns it into exit 130 inside)
+        _interrupted(stop)
+    except Exception:  # a bug: its traceback, without the secrets it may quote
+        sys.stderr.write(redact(traceback.format_exc()))
+        sys.exit(1)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops the command like Ctrl-C does; a second one during the cleanup waits."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _interrupted(stop: KeyboardInterrupt) -> NoReturn:
+    errors.print(f"[yellow]{INTERRUPTED}[/yellow]", highlight=False, soft_wrap=True)
+    sys.exit(143 if isinstance(stop, Terminated) else 130)
 
 
 def guarded(action: Callable[[], T]) -> T:
-    """Run `action`, turning known errors into one red line each and exit code 1."""
+    """Run `action`, turning known errors into one red line each and exit code 1, and an
+    interrupt into one line and exit code 130 (143 for SIGTERM). Every line is redacted."""
     try:
         return action()
     except AnchorflowError as error:
         # An engine's message can span lines (a caret under the SQL); its first line says it.
         lines = error.problems if isinstance(error, ConfigError) else [str(error).split("\n")[0]]
         for line in lines:
-            errors.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+            errors.print(
+                f"[red]error:[/red] {escape(redact(line))}", highlight=False, soft_wrap=True
+            )
         raise typer.Exit(1) from None
+    except KeyboardInterrupt as stop:
+        _interrupted(stop)
 
 
 def _setup_logging(verbose: bool) -> None:
+    handler = RichHandler(console=errors, show_path=False, markup=False)
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=errors, show_path=False, markup=False)],
+        handlers=[handler],
         force=True,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)

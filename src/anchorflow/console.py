@@ -259,6 +259,12 @@ def print_status(console: Console, status: Status) -> None:
         [[r.run_id, r.command, r.status, r.started_at, r.detail] for r in status.runs],
     )
     console.print(f"quarantined records: {status.quarantined:,} (see {QUARANTINE})")
+    for target in status.alerts:
+        retry = f", next attempt after {target.next_attempt_at:%Y-%m-%d %H:%M} UTC" if (
+            target.next_attempt_at) else ""  # fmt: skip
+        failed = f", {target.failures} failure(s) in a row ({target.last_error})" if (
+            target.failures) else ""  # fmt: skip
+        console.print(f"alerts for {target.target}: {target.pending:,} waiting{failed}{retry}")
 
 
 def _source_row(m: SourceStatus) -> list[Any]:

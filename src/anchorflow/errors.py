@@ -41,3 +41,8 @@ class ModelError(AnchorflowError):
 
 class IntegrityError(AnchorflowError):
     """An integrity check of the anchor model failed after a load (the load was rolled back)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler: stopped like Ctrl-C (the
+    window in flight rolls back, the run is recorded as interrupted), exit code 143."""

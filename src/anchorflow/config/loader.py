@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from sqlglot import exp
 
+from anchorflow import redact
 from anchorflow.config.project import PROJECT_FILE, Project
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import IDENTIFIER
@@ -84,6 +85,8 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
         problems = [_one_line(_masked(p, used)) for p in _describe(error, data, label)]
         raise ConfigError(problems) from None
     _check_marts(project, label)
+    secrets = [value for name, value in used.items() if redact.is_secret_variable(name)]
+    redact.add_project(project, secrets)  # before anything can print, store or send them
     return project
 
 

@@ -6,6 +6,7 @@ built from `sources.registry`, so a new source kind is one registry line, not an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.staging import StagingModel, selector_paths
-from anchorflow.project_types import Identifier, Strict
+from anchorflow.project_types import Duration, Identifier, Strict
 from anchorflow.sources.base import SourceConfig
 from anchorflow.sources.registry import CONFIGS
 
@@ -44,10 +45,16 @@ class AlertTarget(Strict):
 
     kind: Literal["slack", "webhook", "log"]
     url: SecretStr | None = None
+    timeout: Duration = Field(
+        default=timedelta(seconds=10),
+        description="the longest one delivery may take, however slowly the target answers",
+    )
 
     @model_validator(mode="after")
     def _url_where_needed(self) -> AlertTarget:
         url = self.url.get_secret_value() if self.url else ""
+        if self.timeout <= timedelta(0):
+            raise ValueError("timeout: expected a duration longer than 0s")
         if self.kind != "log":
             try:
                 parts = urlsplit(url)

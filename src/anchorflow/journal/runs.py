@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from anchorflow.journal.schema import utcnow
+from anchorflow.redact import shorten
 from anchorflow.warehouse import Warehouse
+
+DETAIL_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,11 @@ def start_run(warehouse: Warehouse, command: str) -> int:
 
 
 def finish_run(warehouse: Warehouse, run_id: int, status: str, detail: str | None) -> None:
+    """`detail` is redacted and cut to DETAIL_CHARS characters."""
+    text = shorten(detail, DETAIL_CHARS) if detail is not None else None
     warehouse.execute(
         "UPDATE meta.runs SET finished_at = ?, status = ?, detail = ? WHERE run_id = ?",
-        [utcnow(), status, detail, run_id],
+        [utcnow(), status, text, run_id],
     )
 
 

@@ -15,6 +15,8 @@
 - `meta.erasures`: every `forget`, with counts and without the personal data it erased.
 - `meta.runs`: every command that ran, with its outcome (failures included).
 - `meta.alerts`: every alert and whether it was delivered.
+- `meta.alert_outbox`: alerts queued for a target and not delivered yet.
+- `meta.alert_targets`: per alert target, failures in a row and when to try it again.
 
 Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
 rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean one.
@@ -148,6 +150,23 @@ META_DDL = [
         finished_at TIMESTAMP,
         status VARCHAR NOT NULL,
         detail VARCHAR)""",
+    # Issue 10, time: alerts are queued during a run and delivered in one batch when it ends;
+    # a target that fails is backed off across runs and keeps its queue.
+    """CREATE TABLE IF NOT EXISTS meta.alert_outbox (
+        alert_id BIGINT NOT NULL,
+        target VARCHAR NOT NULL,
+        target_key VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        details VARCHAR,
+        queued_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.alert_targets (
+        target_key VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        failures INTEGER NOT NULL,
+        next_attempt_at TIMESTAMP,
+        last_error VARCHAR,
+        updated_at TIMESTAMP NOT NULL)""",
 ]
 
 

@@ -23,8 +23,9 @@ from anchorflow.anchor.load import AnchorRun, TargetRun
 from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, Terminated
 from anchorflow.journal import ensure_journal, utcnow
+from anchorflow.journal.alerts import target_states
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.field_stats import latest_stats
 from anchorflow.journal.loads import committed_totals, recent_loads
@@ -35,6 +36,7 @@ from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
 from anchorflow.marts import BuiltMart, MartsStep
+from anchorflow.redact import shorten
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
 from anchorflow.run.results import (
     FieldReport,
@@ -113,6 +115,7 @@ class Pipeline:
         self.clock = clock
         self.plan: AnchorPlan = build_plan(project)
         self.warehouse: Warehouse = connect(project)
+        self.alerts = AlertSender(project, self.warehouse, clock=clock)
         self.anchor_step = AnchorStep(project, self.plan, clock, self._alert_integrity)
         self.marts_step = MartsStep(project)
         try:
@@ -204,7 +207,9 @@ class Pipeline:
         (name,) = self._select_sources([batch.source])
         prepare_tables(self.warehouse, self.project, name, batch.stream)
         with self._opened(name) as source:
-            return WindowCommit(self.warehouse, self.project, source, self._steps())(batch)
+            result = WindowCommit(self.warehouse, self.project, source, self._steps())(batch)
+        self.deliver_alerts()
+        return result
 
     def _land(self, name: str, windows: Sequence[Window] | None = None) -> list[WindowResult]:
         """Commit the source's windows (its due ones when None), stream by stream, in order."""
@@ -279,31 +284,44 @@ class Pipeline:
     @contextmanager
     def _recorded_run(self, command: str) -> Iterator[RunSummary]:
         """Record the command in the journal with its outcome; a failure is alerted and
-        raised. Yields a summary the command may fill (its duration is set here)."""
+        raised, an interrupt (Ctrl-C, SIGTERM) is recorded as such and never alerted. The
+        alerts queued by the command are delivered when it ends, in one batch. Yields a
+        summary the command may fill (its duration is set here)."""
         summary = RunSummary()
         started = time.perf_counter()
         run_id = start_run(self.warehouse, command.strip())
         try:
             yield summary
+        except KeyboardInterrupt as stop:
+            # A person or the system stopped it: nobody needs to be paged, and the alerts
+            # queued so far wait for the next run rather than delay the exit.
+            with contextlib.suppress(Exception):
+                finish_run(self.warehouse, run_id, "interrupted", _stopped_by(stop))
+            raise
         except BaseException as error:
             # Recording and announcing the failure must never replace the error itself.
             with contextlib.suppress(Exception):
-                finish_run(self.warehouse, run_id, "failed", str(error)[:1000])
+                finish_run(self.warehouse, run_id, "failed", str(error))
             with contextlib.suppress(Exception):
                 self._alert_failure(command, error)
+            self.deliver_alerts()
             raise
         finish_run(self.warehouse, run_id, "ok", None)
         summary.seconds = time.perf_counter() - started
+        self.deliver_alerts()
+
+    def deliver_alerts(self) -> None:
+        """Send the queued alerts in one batch; delivery problems are journaled, not raised."""
+        with contextlib.suppress(Exception):
+            self.alerts.deliver()
 
     def _alert_failure(self, command: str, error: BaseException) -> None:
-        if isinstance(error, KeyboardInterrupt):
-            return  # a person stopped it; nobody needs to be paged
         alert = Alert(
             "run_failed",
             f"`anchorflow {command.strip()}` failed",
-            {"error": str(error)[:500], "error_type": type(error).__name__},
+            {"error": shorten(str(error), 500), "error_type": type(error).__name__},
         )
-        AlertSender(self.project, self.warehouse).send(alert)
+        self.alerts.queue(alert)
 
     def _alert_integrity(self, problems: list[str]) -> None:
         alert = Alert(
@@ -311,7 +329,7 @@ class Pipeline:
             f"anchor model: {len(problems)} table(s) failed their integrity check",
             {"problems": problems[:10]},
         )
-        AlertSender(self.project, self.warehouse).send(alert)
+        self.alerts.queue(alert)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -332,6 +350,7 @@ class Pipeline:
             recent_loads(self.warehouse),
             recent_runs(self.warehouse),
             count_quarantined(self.warehouse),
+            target_states(self.warehouse),
         )
 
     def totals(self) -> WarehouseTotals:
@@ -400,3 +419,7 @@ class Pipeline:
     def _stream_of(self, model: str) -> tuple[str, str]:
         config = self.project.staging[model]
         return config.source, self.project.stream_of(config)
+
+
+def _stopped_by(stop: KeyboardInterrupt) -> str:
+    return "stopped by SIGTERM" if isinstance(stop, Terminated) else "stopped by Ctrl-C (SIGINT)"

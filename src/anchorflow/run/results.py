@@ -17,6 +17,7 @@ from uuid import UUID
 import pyarrow as pa
 
 from anchorflow.anchor.load import AnchorRun
+from anchorflow.journal.alerts import TargetState
 from anchorflow.journal.field_stats import FieldStat
 from anchorflow.journal.loads import LoadInfo
 from anchorflow.journal.runs import RunInfo
@@ -72,6 +73,7 @@ class Status:
     loads: list[LoadInfo]
     runs: list[RunInfo]
     quarantined: int
+    alerts: list[TargetState] = field(default_factory=list)  # targets with alerts waiting
 
 
 @dataclass(frozen=True)

@@ -302,7 +302,9 @@ def detect_new_models(
 
 
 def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
-    """Alert every schema event not alerted yet, then mark it: called after commits."""
+    """Queue an alert for every schema event not alerted yet, then mark it: called after
+    commits. The alert queue keeps it until a target takes it; the run delivers the queue
+    when it ends."""
     events = unalerted_events(warehouse)
     sender = AlertSender(project, warehouse)
     for event in events:
@@ -314,9 +316,7 @@ def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
             **event.detail,
         }
         subject = _subject(event.kind, event.model, event.field)
-        deliveries = sender.send(Alert(event.kind, subject, details))
-        if deliveries and not any(d.delivered for d in deliveries):
-            continue  # every target failed: the next run tries again
+        sender.queue(Alert(event.kind, subject, details))
         mark_alerted(warehouse, event.event_id)
     return len(events)
 

@@ -3,8 +3,10 @@
 `GET {base_url}/api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH` with HTTP Basic auth. 200 is a
 ZIP, 404 means no data in the range, 400 means the range is too large. 429, 5xx, timeouts and
 broken connections are retried with bounded exponential backoff and jitter, honouring
-`Retry-After` (up to 15 minutes). The secret key is only ever in the Authorization header,
-never in a message.
+`Retry-After` (up to 15 minutes). `timeout` bounds each read; `deadline` bounds each request
+whole, however slowly the server sends (a request past it is retried like a timeout). The
+secret key is only ever in the Authorization header, never in a message: an answer quoted in
+an error is redacted first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from anchorflow import redact
+from anchorflow.deadline import LIMITS, Deadline, describe
 from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
 from anchorflow.project_types import format_hour
 from anchorflow.sources.amplitude.config import AmplitudeConfig
@@ -27,6 +31,8 @@ from anchorflow.sources.amplitude.config import AmplitudeConfig
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 RETRY_AFTER_CEILING = 900.0  # seconds; a longer Retry-After fails the run for a later retry
+CONNECT_SECONDS = 30.0
+QUOTED_BYTES = 200  # of an unexpected answer's body, in the error
 
 
 class Cancelled(SourceError):
@@ -65,8 +71,9 @@ class ExportClient:
         self._http = httpx.Client(
             base_url=config.base_url,
             auth=(config.api_key.get_secret_value(), config.secret_key.get_secret_value()),
-            timeout=httpx.Timeout(config.timeout.total_seconds(), connect=30.0),
+            timeout=httpx.Timeout(config.timeout.total_seconds(), connect=CONNECT_SECONDS),
             follow_redirects=True,
+            limits=LIMITS,  # a fresh connection per request, which its deadline can cut
         )
 
     def close(self) -> None:
@@ -82,14 +89,19 @@ class ExportClient:
         for attempt in range(1, retry.attempts + 1):
             if stop is not None and stop.is_set():
                 raise Cancelled(f"{self.name}: {request} cancelled")
+            deadline = Deadline(self.config.deadline.total_seconds(), stop)
             try:
-                outcome = self._attempt(params, dest, stop)
+                with deadline:
+                    outcome = self._attempt(params, dest, stop, deadline)
             except httpx.TooManyRedirects:
                 raise TerminalSourceError(
                     f"{self.name}: {request}: too many redirects; check base_url"
                 ) from None
             except httpx.HTTPError as error:  # timeouts, broken connections, bad encodings
-                outcome = Retry(type(error).__name__, None)
+                if deadline.cancelled:
+                    raise Cancelled(f"{self.name}: {request} cancelled") from None
+                reason = self._deadline_passed() if deadline.ended else type(error).__name__
+                outcome = Retry(reason, None)
             except OSError as error:
                 raise TransientSourceError(
                     f"{self.name}: cannot write the download to {dest.parent} ({error.strerror})"
@@ -112,11 +124,18 @@ class ExportClient:
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
+    def _deadline_passed(self) -> str:
+        seconds = self.config.deadline.total_seconds()
+        return f"no complete answer within the {describe(seconds)} deadline of sources.{self.name}"
+
     def _attempt(
-        self, params: dict[str, str], dest: Path, stop: threading.Event | None
+        self, params: dict[str, str], dest: Path, stop: threading.Event | None, deadline: Deadline
     ) -> bool | Retry:
         """One request: True when `dest` holds the ZIP, False for 404 (no data), or a Retry."""
-        with self._http.stream("GET", "/api/2/export", params=params) as response:
+        timeout = deadline.timeout(self.config.timeout.total_seconds(), CONNECT_SECONDS)
+        with self._http.stream(
+            "GET", "/api/2/export", params=params, timeout=timeout, extensions=deadline.extensions
+        ) as response:
             status = response.status_code
             if status == 200:
                 written = 0
@@ -133,7 +152,7 @@ class ExportClient:
                 return True
             if status == 404:
                 return False
-            body = response.read()[:200].decode("utf-8", "replace").strip()
+            body = _quoted(response)
             if status == 400:
                 raise RangeTooLarge(f"{self.name}: HTTP 400 for {params}: {body}")
             if status in (401, 403):
@@ -152,6 +171,18 @@ class ExportClient:
         cap = retry.max_delay.total_seconds()
         backoff = min(cap, retry.base_delay.total_seconds() * 2 ** (attempt - 1))
         return random.uniform(backoff / 2, backoff)  # "equal jitter": spread, never too short
+
+
+def _quoted(response: httpx.Response) -> str:
+    """The start of an answer's body for a message: bounded, read whole only up to a few KiB,
+    and redacted (a proxy may echo the Authorization header it was sent)."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= 16 * QUOTED_BYTES:
+            break
+    text = data.decode("utf-8", "replace").strip()
+    return redact.shorten(" ".join(text.split()), QUOTED_BYTES)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -24,12 +24,25 @@ class AmplitudeConfig(SourceConfig):
     start: Hour
     availability_delay: Duration = timedelta(hours=2)
     hours_per_request: int = Field(default=6, ge=1, le=24 * 31)
-    timeout: Duration = timedelta(seconds=300)
+    timeout: Duration = Field(
+        default=timedelta(seconds=300), description="the longest wait for any one read"
+    )
+    deadline: Duration = Field(
+        default=timedelta(minutes=30),
+        description="the longest one export request may take, however slowly it answers",
+    )
     retry: Retry = Retry()
     download_attempts: int = Field(
         default=3, ge=1, le=20, description="downloads of a range whose ZIP or gzip is corrupt"
     )
     decompress_workers: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("timeout", "deadline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a duration longer than 0s")
+        return value
 
     @field_validator("base_url")
     @classmethod
