@@ -199,14 +199,23 @@ def print_drift(console: Console, events: list[Any]) -> None:
     print_table(
         console,
         "schema events (acknowledge with `anchorflow drift --ack ID`)",
-        ["id", "kind", "stream", "model", "field", "detail", "first load", "seen", "status"],
+        ["id", "kind", "stream", "model", "fields", "detail", "first load", "seen", "status"],
         [_event_row(e) for e in events],
     )
 
 
+LISTED_FIELDS = 20  # fields a row of `drift` names; `drift --json` lists them all
+
+
 def _event_row(e: SchemaEventInfo) -> list[Any]:
-    detail = json.dumps(e.detail)
-    return [e.event_id, e.kind, e.stream, e.model, e.field, detail, e.first_load_id, e.seen_at,
+    """An event and its fields; the detail of a one-field event, the count of a larger one."""
+    if e.field_count == 1:
+        fields, detail = e.field, json.dumps(e.detail.get(e.field, {}))
+    else:
+        more = e.field_count - LISTED_FIELDS
+        fields = ", ".join(e.fields[:LISTED_FIELDS]) + (f" and {more} more" if more > 0 else "")
+        detail = f"{e.field_count} fields (`anchorflow drift --json` has each one's detail)"
+    return [e.event_id, e.kind, e.stream, e.model, fields, detail, e.first_load_id, e.seen_at,
             e.status]  # fmt: skip
 
 
