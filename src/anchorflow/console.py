@@ -106,6 +106,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             + (f", {replaced} replaced an earlier load" if replaced else "")
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
         )
+    for warning in summary.warnings:
+        _warn(console, warning)
     print_staging(console, summary.staging)
     if summary.anchor is not None:
         print_anchor(console, summary.anchor)
@@ -268,6 +270,19 @@ def print_status(console: Console, status: Status) -> None:
         [[r.run_id, r.command, r.status, r.started_at, r.detail] for r in status.runs],
     )
     console.print(f"quarantined records: {status.quarantined:,} (see {QUARANTINE})")
+    if status.open_schema_events:
+        console.print(
+            f"open schema events: {status.open_schema_events:,} listing "
+            f"{status.open_schema_event_fields:,} field(s) (see `anchorflow drift`)"
+        )
+    for load in status.noted_loads:
+        _warn(console, f"load {load.load_id} ({load.source} {load.stream} {load.window}): "
+                       f"{load.note}")  # fmt: skip
+
+
+def _warn(console: Console, text: str) -> None:
+    """A warning line; the text is printed as it is (it may hold [brackets])."""
+    console.print(Text.assemble(("warning: ", "bold yellow"), text))
 
 
 def _source_row(m: SourceStatus) -> list[Any]:

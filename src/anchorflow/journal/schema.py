@@ -223,3 +223,5 @@ def _migrate(warehouse: Warehouse) -> None:
     # kind and batch); an event of an older journal is about its `field` alone (fields NULL).
     warehouse.execute("ALTER TABLE meta.schema_events ADD COLUMN IF NOT EXISTS fields VARCHAR[]")
     warehouse.execute("ALTER TABLE meta.schema_events ADD COLUMN IF NOT EXISTS field_count BIGINT")
+    # Empty exports (issue 10): what was suspicious about a load's delivery (an empty archive).
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS note VARCHAR")

@@ -27,10 +27,15 @@ from anchorflow.errors import ConfigError
 from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.field_stats import latest_stats
-from anchorflow.journal.loads import committed_totals, recent_loads
+from anchorflow.journal.loads import committed_totals, noted_loads, recent_loads
 from anchorflow.journal.quarantine import count_quarantined
 from anchorflow.journal.runs import finish_run, recent_runs, start_run
-from anchorflow.journal.schema_events import SchemaEventInfo, acknowledge, schema_events
+from anchorflow.journal.schema_events import (
+    SchemaEventInfo,
+    acknowledge,
+    open_event_counts,
+    schema_events,
+)
 from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
@@ -327,11 +332,15 @@ class Pipeline:
                         SourceStatus(name, stream, state.position, state.due, state.lag_hours,
                                      state.last_available, state.note)
                     )  # fmt: skip
+        events, fields = open_event_counts(self.warehouse)
         return Status(
             sources,
             recent_loads(self.warehouse),
             recent_runs(self.warehouse),
             count_quarantined(self.warehouse),
+            noted_loads(self.warehouse),
+            events,
+            fields,
         )
 
     def totals(self) -> WarehouseTotals:

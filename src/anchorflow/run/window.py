@@ -60,6 +60,8 @@ class WindowCommit:
             except _TypingFailed as again:  # restoring replaced keys failed too: nothing landed
                 raise WarehouseError(str(again)) from again.__cause__
         send_pending_alerts(self.warehouse, self.project)
+        if result.note:
+            log.warning("%s %s: %s", batch.source, batch.window.key, result.note)
         log.info(
             "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
             batch.source, batch.window.key, result.rows, result.files, result.quarantined,
@@ -101,7 +103,7 @@ class WindowCommit:
                 load_id, batch.source, batch.stream, window.key, window.start, window.end,
                 batch.origin, batch.files, landed.rows, batch.bytes,
                 landed.quarantined + staged.quarantined, staged.rows + restored,
-                staged.type_errors, started_at,
+                staged.type_errors, started_at, batch.note,
             )  # fmt: skip
             record_load(wh, load)
             self._advance(batch, load_id)
