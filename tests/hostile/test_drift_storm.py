@@ -69,6 +69,28 @@ def open_events(project: Any) -> list[SchemaEventInfo]:
         return pipeline.schema_events()
 
 
+def test_records_that_each_bring_their_own_new_keys_are_one_event_and_one_alert(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The issue's storm: 300 keys of its own in each of 200 records, sampled at the default
+    rate, opened an event and sent an alert per sampled key (7,802)."""
+    sampled = {**EVENTS, "sample_percent": 10}
+    project = write_project(tmp_path, {"events": sampled},
+                            alerts=[{"kind": "webhook", "url": receiver.url}])  # fmt: skip
+    commit(project, 0, [{"uuid": u(i), "plan": "free"} for i in range(1, 201)])
+    own_keys = [{"uuid": u(1000 + i), "plan": "pro", **{f"r{i}_k{k}": k for k in range(300)}}
+                for i in range(200)]  # fmt: skip
+    commit(project, 1, own_keys)
+    stage(project)
+
+    ((records,),) = rows(project, "SELECT max(sampled) FROM meta.field_stats WHERE batch_id = 2")
+    assert records > 1
+    assert rows(project, "SELECT kind, field_count FROM meta.schema_events") == [
+        ("new_field", records * 300)]  # fmt: skip
+    assert [(b["kind"], b["details"]["count"]) for b in receiver.delivered] == [
+        ("new_field", records * 300)]  # fmt: skip
+
+
 def test_an_older_journal_with_an_event_per_field_still_reads_and_dedups(tmp_path: Path) -> None:
     project = write_project(tmp_path, {"events": EVENTS})
     commit(project, 0, [{"uuid": u(i), "plan": "free"} for i in range(1, 21)])  # the baseline
