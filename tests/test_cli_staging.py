@@ -94,7 +94,8 @@ def test_drift_lists_open_events_and_ack_closes_them(
 
     con = duckdb.connect(str(path))
     con.execute(
-        "INSERT INTO meta.schema_events VALUES (900, 'new_field', 'events', 'events', "
+        "INSERT INTO meta.schema_events (event_id, kind, stream, model, field, detail, "
+        "first_load_id, seen_at, status, alerted_at) VALUES (900, 'new_field', 'events', 'events', "
         "'event_properties.arm', '{}', 2, now()::TIMESTAMP, 'open', now()::TIMESTAMP)"
     )
     con.close()

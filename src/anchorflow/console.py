@@ -106,6 +106,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             + (f", {replaced} replaced an earlier load" if replaced else "")
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
         )
+    for warning in summary.warnings:
+        _warn(console, warning)
     print_staging(console, summary.staging)
     if summary.anchor is not None:
         print_anchor(console, summary.anchor)
@@ -199,14 +201,23 @@ def print_drift(console: Console, events: list[Any]) -> None:
     print_table(
         console,
         "schema events (acknowledge with `anchorflow drift --ack ID`)",
-        ["id", "kind", "stream", "model", "field", "detail", "first load", "seen", "status"],
+        ["id", "kind", "stream", "model", "fields", "detail", "first load", "seen", "status"],
         [_event_row(e) for e in events],
     )
 
 
+LISTED_FIELDS = 20  # fields a row of `drift` names; `drift --json` lists them all
+
+
 def _event_row(e: SchemaEventInfo) -> list[Any]:
-    detail = json.dumps(e.detail)
-    return [e.event_id, e.kind, e.stream, e.model, e.field, detail, e.first_load_id, e.seen_at,
+    """An event and its fields; the detail of a one-field event, the count of a larger one."""
+    if e.field_count == 1:
+        fields, detail = e.field, json.dumps(e.detail.get(e.field, {}))
+    else:
+        more = e.field_count - LISTED_FIELDS
+        fields = ", ".join(e.fields[:LISTED_FIELDS]) + (f" and {more} more" if more > 0 else "")
+        detail = f"{e.field_count} fields (`anchorflow drift --json` has each one's detail)"
+    return [e.event_id, e.kind, e.stream, e.model, fields, detail, e.first_load_id, e.seen_at,
             e.status]  # fmt: skip
 
 
@@ -265,6 +276,19 @@ def print_status(console: Console, status: Status) -> None:
         failed = f", {target.failures} failure(s) in a row ({target.last_error})" if (
             target.failures) else ""  # fmt: skip
         console.print(f"alerts for {target.target}: {target.pending:,} waiting{failed}{retry}")
+    if status.open_schema_events:
+        console.print(
+            f"open schema events: {status.open_schema_events:,} listing "
+            f"{status.open_schema_event_fields:,} field(s) (see `anchorflow drift`)"
+        )
+    for load in status.noted_loads:
+        _warn(console, f"load {load.load_id} ({load.source} {load.stream} {load.window}): "
+                       f"{load.note}")  # fmt: skip
+
+
+def _warn(console: Console, text: str) -> None:
+    """A warning line; the text is printed as it is (it may hold [brackets])."""
+    console.print(Text.assemble(("warning: ", "bold yellow"), text))
 
 
 def _source_row(m: SourceStatus) -> list[Any]:

@@ -405,7 +405,8 @@ def test_forget_scrubs_whole_json_values_and_deletes_no_one_elses_rows(tmp_path:
             [now, kind, detail],
         )
         h.wh.execute(
-            "INSERT INTO meta.schema_events VALUES "
+            "INSERT INTO meta.schema_events (event_id, kind, stream, model, field, detail, "
+            "first_load_id, seen_at, status, alerted_at) VALUES "
             "((SELECT count(*) + 1 FROM meta.schema_events), ?, 'events', 'obs', 'f', ?, 1, ?, "
             "'new', NULL)",
             [kind, detail, now],

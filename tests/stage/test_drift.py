@@ -228,5 +228,5 @@ def test_a_new_key_no_mapping_path_can_name_is_reported_without_breaking_the_bat
         project, "SELECT kind, field, detail FROM meta.schema_events WHERE status = 'open'"
     )
     assert [(k, f) for k, f, _ in found] == [("new_field", "we\"ird'key")]
-    assert "cannot name" in json.loads(found[0][2])["note"]
+    assert "cannot name" in json.loads(found[0][2])["we\"ird'key"]["note"]
     assert rows(project, "SELECT count(*) FROM staging.events") == [(40,)]

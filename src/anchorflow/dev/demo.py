@@ -144,8 +144,8 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
         models = [[m.model, m.loads, m.staged, m.type_errors, m.quarantined]
                   for m in totals.models]  # fmt: skip
         events = [
-            [e.event_id, e.kind, e.model, e.field, e.first_load_id,
-             e.detail.get("mapping") or json.dumps(e.detail)]
+            [e.event_id, e.kind, e.model, ", ".join(e.fields), e.first_load_id,
+             e.detail[e.field].get("mapping") or json.dumps(e.detail[e.field])]
             for e in reported_events(wh)
         ]  # fmt: skip
         rows = wh.query(
@@ -172,7 +172,7 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
     )  # fmt: skip
     print_table(
         console, "schema drift (alerted once each; `anchorflow drift`)",
-        ["id", "kind", "model", "field", "first load", "detail or mapping to add"], events,
+        ["id", "kind", "model", "fields", "first load", "detail or mapping to add"], events,
     )  # fmt: skip
     if anchor:
         print_model(console, anchor)

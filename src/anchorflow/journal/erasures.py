@@ -58,8 +58,7 @@ def scrub_journal(warehouse: Warehouse, key: list[str], values: Iterable[str]) -
         note("meta.quarantine", scrub_reasons(warehouse, pattern))
         note("meta.runs", scrub_runs(warehouse, pattern))
         note("meta.type_errors", delete_type_errors_with_value(warehouse, text))
-    for value in [*key, *values]:
-        note("meta.field_stats", scrub_field_stats(warehouse, value))
+    note("meta.field_stats", scrub_field_stats(warehouse, sorted({*key, *values})))
     return counts
 
 

@@ -117,12 +117,15 @@ def delete_field_stats(
     )
 
 
-def scrub_field_stats(warehouse: Warehouse, value: str) -> int:
-    """Remove `value` from every example list and min/max of the statistics."""
+def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
+    """Remove `values` from every example list and min/max of the statistics, in one statement
+    however many there are (a person's every event id)."""
     return warehouse.insert(
-        "UPDATE meta.field_stats SET examples = list_filter(examples, lambda x: x <> ?), "
-        "min_value = CASE WHEN min_value = ? THEN NULL ELSE min_value END, "
-        "max_value = CASE WHEN max_value = ? THEN NULL ELSE max_value END "
-        "WHERE list_contains(examples, ?) OR min_value = ? OR max_value = ?",
-        [value] * 6,
+        "UPDATE meta.field_stats SET "
+        "examples = list_filter(examples, lambda x: NOT list_contains($1, x)), "
+        "min_value = CASE WHEN list_contains($1, min_value) THEN NULL ELSE min_value END, "
+        "max_value = CASE WHEN list_contains($1, max_value) THEN NULL ELSE max_value END "
+        "WHERE list_has_any(examples, $1) OR list_contains($1, min_value) "
+        "OR list_contains($1, max_value)",
+        [list(values)],
     )

@@ -31,6 +31,7 @@ class LoadRecord:
     staged: int
     type_errors: int
     started_at: datetime
+    note: str | None = None  # something suspicious about the delivery (an empty archive)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class LoadInfo:
     staged: int
     status: str
     finished_at: datetime | None
+    note: str | None = None
 
 
 def next_load_id(warehouse: Warehouse) -> int:
@@ -57,11 +59,11 @@ def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
     warehouse.execute(
         "INSERT INTO meta.loads (load_id, source, stream, window_key, window_start, window_end, "
         "origin, files, rows, bytes, quarantined, staged, type_errors, status, started_at, "
-        "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
+        "finished_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?)",
         [
             load.load_id, load.source, load.stream, load.window_key, load.window_start,
             load.window_end, load.origin, load.files, load.rows, load.bytes, load.quarantined,
-            load.staged, load.type_errors, load.started_at, utcnow(),
+            load.staged, load.type_errors, load.started_at, utcnow(), load.note,
         ],
     )  # fmt: skip
 
@@ -115,7 +117,19 @@ def is_first_load(warehouse: Warehouse, source: str, stream: str, load_id: int) 
 def recent_loads(warehouse: Warehouse, limit: int = 10) -> list[LoadInfo]:
     rows = warehouse.query(
         "SELECT load_id, source, stream, coalesce(window_key, ''), files, rows, quarantined, "
-        "staged, status, finished_at FROM meta.loads ORDER BY load_id DESC LIMIT ?",
+        "staged, status, finished_at, note FROM meta.loads ORDER BY load_id DESC LIMIT ?",
+        [limit],
+    )
+    return [LoadInfo(*_ints(r, 0, 4, 5, 6, 7)) for r in rows]
+
+
+def noted_loads(warehouse: Warehouse, limit: int = 10) -> list[LoadInfo]:
+    """The latest committed loads whose delivery looked suspicious (their `note`), newest first:
+    `status` warns about them however many loads came after."""
+    rows = warehouse.query(
+        "SELECT load_id, source, stream, coalesce(window_key, ''), files, rows, quarantined, "
+        "staged, status, finished_at, note FROM meta.loads "
+        "WHERE note IS NOT NULL AND status = 'committed' ORDER BY load_id DESC LIMIT ?",
         [limit],
     )
     return [LoadInfo(*_ints(r, 0, 4, 5, 6, 7)) for r in rows]

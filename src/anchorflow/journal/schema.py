@@ -8,7 +8,8 @@
 - `meta.staging_mappings`: the mapping each staging table's rows were typed with.
 - `meta.field_stats`: per typed batch, model and field: JSON types, counts, range, examples.
 - `meta.schema_events`: drift (new model, new field, type change, vanished field, null-rate
-  jump), one row per problem, with the load it was first seen in and whether it was alerted.
+  jump), one row per model, kind and batch listing the fields it found, with the load it was
+  first seen in and whether it was alerted.
 - `meta.anchor_transfers`: per load, staging model and anchor table, that the load is in it.
 - `meta.anchor_ids`: the highest surrogate id each entity and knot has given (never reused).
 - `meta.anchor_tables`: the declaration each anchor table's rows were loaded under.
@@ -237,3 +238,9 @@ def _migrate(warehouse: Warehouse) -> None:
                 "AND c.stream = w.stream)"
             )
             warehouse.execute("DROP TABLE meta.watermarks")
+    # Drift storms (issue 10): an event lists every field it is about (one event per model,
+    # kind and batch); an event of an older journal is about its `field` alone (fields NULL).
+    warehouse.execute("ALTER TABLE meta.schema_events ADD COLUMN IF NOT EXISTS fields VARCHAR[]")
+    warehouse.execute("ALTER TABLE meta.schema_events ADD COLUMN IF NOT EXISTS field_count BIGINT")
+    # Empty exports (issue 10): what was suspicious about a load's delivery (an empty archive).
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS note VARCHAR")

@@ -1,4 +1,10 @@
-"""`meta.schema_events`: drift, one row per (kind, model, field) ever, and the outbox of its alerts.
+"""`meta.schema_events`: drift, and the outbox of its alerts.
+
+One row per model, kind and batch lists the fields the batch found (`fields`, `field_count`;
+`field` is the first of them), with each field's detail in `detail` (a JSON object keyed by
+field); a field is reported once per kind and model, ever. Rows written before events were
+grouped hold one field in `field`, `fields` NULL and that field's detail alone; they are read
+as events of one field.
 
 An event is written in the transaction of the batch that found it and alerted after the commit
 (`alerted_at` is set once a target took it), so a crash between commit and alert only delays
@@ -24,11 +30,17 @@ class SchemaEventInfo:
     kind: str
     stream: str
     model: str
-    field: str
-    detail: dict[str, Any]
+    field: str  # the first of `fields`
+    detail: dict[str, Any]  # field → what was found about it
     first_load_id: int
     seen_at: datetime
     status: str  # open | acknowledged | baseline
+    fields: list[str]  # every field the event is about, in the order found (`field` first)
+    field_count: int
+
+
+# An event of an older journal (`fields` NULL) is about its `field` alone.
+FIELDS = "coalesce(fields, [field])"
 
 
 def record_schema_event(
@@ -36,36 +48,44 @@ def record_schema_event(
     kind: str,
     stream: str,
     model: str,
-    field: str,
-    detail: dict[str, Any],
+    details: dict[str, dict[str, Any]],
     load_id: int,
     baseline: bool,
-) -> bool:
-    """Record the event unless one of its kind, model and field was ever recorded."""
-    exists = warehouse.scalar(
-        "SELECT count(*) FROM meta.schema_events WHERE kind = ? AND model = ? AND field = ?",
-        [kind, model, field],
+) -> list[str]:
+    """Record one event for the fields of `details` (field → its detail) that no event of this
+    kind and model ever listed; returns those fields (none: nothing recorded)."""
+    reported = warehouse.query(
+        f"SELECT DISTINCT f FROM (SELECT unnest({FIELDS}) AS f FROM meta.schema_events "
+        "WHERE kind = ? AND model = ?) WHERE list_contains(?, f)",
+        [kind, model, list(details)],
     )
-    if exists:
-        return False
+    known = {str(r[0]) for r in reported}
+    fresh = {field: detail for field, detail in details.items() if field not in known}
+    if not fresh:
+        return []
     event_id = warehouse.scalar("SELECT coalesce(max(event_id), 0) + 1 FROM meta.schema_events")
+    fields = list(fresh)
     warehouse.execute(
-        "INSERT INTO meta.schema_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO meta.schema_events (event_id, kind, stream, model, field, detail, "
+        "first_load_id, seen_at, status, alerted_at, fields, field_count) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            event_id, kind, stream, model, field, json.dumps(detail), load_id, utcnow(),
-            "baseline" if baseline else "open", utcnow() if baseline else None,
+            event_id, kind, stream, model, fields[0], json.dumps(fresh), load_id, utcnow(),
+            "baseline" if baseline else "open", utcnow() if baseline else None, fields,
+            len(fields),
         ],
     )  # fmt: skip
-    return True
+    return fields
 
 
 def unalerted_events(warehouse: Warehouse) -> list[SchemaEventInfo]:
     return _events(warehouse, "WHERE alerted_at IS NULL")
 
 
-def mark_alerted(warehouse: Warehouse, event_id: int) -> None:
+def mark_alerted(warehouse: Warehouse, event_ids: Sequence[int]) -> None:
     warehouse.execute(
-        "UPDATE meta.schema_events SET alerted_at = ? WHERE event_id = ?", [utcnow(), event_id]
+        "UPDATE meta.schema_events SET alerted_at = ? WHERE list_contains(?, event_id)",
+        [utcnow(), list(event_ids)],
     )
 
 
@@ -103,13 +123,29 @@ def scrub_schema_events(warehouse: Warehouse, quoted: str) -> int:
     )
 
 
+def open_event_counts(warehouse: Warehouse) -> tuple[int, int]:
+    """How many events are open, and how many fields they list."""
+    row = warehouse.query(
+        f"SELECT count(*), coalesce(sum(len({FIELDS})), 0) FROM meta.schema_events "
+        "WHERE status = 'open'"
+    )[0]
+    return int(row[0]), int(row[1])
+
+
 def _events(warehouse: Warehouse, where: str) -> list[SchemaEventInfo]:
     rows = warehouse.query(
-        "SELECT event_id, kind, stream, model, field, detail, first_load_id, seen_at, status "
-        f"FROM meta.schema_events {where} ORDER BY event_id"
+        "SELECT event_id, kind, stream, model, field, detail, first_load_id, seen_at, status, "
+        f"fields FROM meta.schema_events {where} ORDER BY event_id"
     )
-    return [
-        SchemaEventInfo(int(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5]), int(r[6]), r[7],
-                        r[8])
-        for r in rows
-    ]  # fmt: skip
+    return [_event(r) for r in rows]
+
+
+def _event(row: Sequence[Any]) -> SchemaEventInfo:
+    event_id, kind, stream, model, field, detail, first_load_id, seen_at, status, fields = row
+    details = json.loads(detail)
+    if fields is None:  # an event of an older journal: one field, its detail alone
+        fields, details = [field], {field: details}
+    return SchemaEventInfo(
+        int(event_id), kind, stream, model, field, details, int(first_load_id), seen_at, status,
+        list(fields), len(fields),
+    )  # fmt: skip

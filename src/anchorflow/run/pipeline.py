@@ -28,10 +28,15 @@ from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.alerts import target_states
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.field_stats import latest_stats
-from anchorflow.journal.loads import committed_totals, recent_loads
+from anchorflow.journal.loads import committed_totals, noted_loads, recent_loads
 from anchorflow.journal.quarantine import count_quarantined
 from anchorflow.journal.runs import finish_run, recent_runs, start_run
-from anchorflow.journal.schema_events import SchemaEventInfo, acknowledge, schema_events
+from anchorflow.journal.schema_events import (
+    SchemaEventInfo,
+    acknowledge,
+    open_event_counts,
+    schema_events,
+)
 from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
@@ -245,12 +250,7 @@ class Pipeline:
             summary.marts = self.marts_step.run(self.warehouse)
 
     def _stage(self, models: Sequence[str], force: bool = False) -> list[ModelRun]:
-        def alerts() -> None:
-            send_pending_alerts(self.warehouse, self.project)
-
-        runs = StageStep(self.project, self.clock, models, force, alerts).run(self.warehouse)
-        alerts()
-        return runs
+        return StageStep(self.project, self.clock, models, force).run(self.warehouse)
 
     def _anchor(self) -> AnchorRun | None:
         if self.plan.entities:
@@ -311,7 +311,10 @@ class Pipeline:
         self.deliver_alerts()
 
     def deliver_alerts(self) -> None:
-        """Send the queued alerts in one batch; delivery problems are journaled, not raised."""
+        """Queue the command's drift (one alert per kind), then send the queue in one batch;
+        delivery problems are journaled, not raised."""
+        with contextlib.suppress(Exception):
+            send_pending_alerts(self.warehouse, self.project)
         with contextlib.suppress(Exception):
             self.alerts.deliver()
 
@@ -345,11 +348,15 @@ class Pipeline:
                         SourceStatus(name, stream, state.position, state.due, state.lag_hours,
                                      state.last_available, state.note)
                     )  # fmt: skip
+        events, fields = open_event_counts(self.warehouse)
         return Status(
             sources,
             recent_loads(self.warehouse),
             recent_runs(self.warehouse),
             count_quarantined(self.warehouse),
+            noted_loads(self.warehouse),
+            events,
+            fields,
             target_states(self.warehouse),
         )
 

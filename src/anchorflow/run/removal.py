@@ -24,7 +24,12 @@ from anchorflow.journal.loads import load_of, mark_replaced
 from anchorflow.land.erase import erase_records, find_records
 from anchorflow.land.raw import raw_table_name
 from anchorflow.land.step import remove_landed
-from anchorflow.stage.erase import erase_rows_typed_from, erase_rows_with_key, key_paths
+from anchorflow.stage.erase import (
+    erase_rows_typed_from,
+    erase_rows_with_key,
+    key_paths,
+    record_key_values,
+)
 from anchorflow.stage.step import StageStep
 from anchorflow.warehouse import Warehouse
 
@@ -119,6 +124,8 @@ def forget_entity(
             if records is None:
                 continue
             for model in project.models_of_stream(source, stream):
+                # Their unique keys may be examples in the statistics (exploded models too).
+                values.update(record_key_values(warehouse, project, model, records))
                 typed = erase_rows_typed_from(warehouse, project, model, records)
                 counts.add({f"staging.{model}": typed})
             counts.add(erase_record_traces(warehouse, records))

@@ -53,6 +53,15 @@ class RunSummary:
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
+    @property
+    def warnings(self) -> list[str]:
+        """What looked suspicious in the windows committed (their load records keep it)."""
+        return [
+            f"{w.source} {w.stream} {w.window_key} (load {w.load_id}): {w.note}"
+            for w in self.windows
+            if w.note
+        ]
+
 
 @dataclass(frozen=True)
 class SourceStatus:
@@ -73,6 +82,9 @@ class Status:
     loads: list[LoadInfo]
     runs: list[RunInfo]
     quarantined: int
+    noted_loads: list[LoadInfo] = field(default_factory=list)  # suspicious deliveries
+    open_schema_events: int = 0
+    open_schema_event_fields: int = 0  # the fields those events list
     alerts: list[TargetState] = field(default_factory=list)  # targets with alerts waiting
 
 

@@ -25,7 +25,7 @@ from anchorflow.land.step import WindowResult, journal_view
 from anchorflow.run.removal import Steps, replace_loads
 from anchorflow.sources.base import LandBatch, Source
 from anchorflow.stage.batch import Staged
-from anchorflow.stage.drift import detect_new_models, record_events, send_pending_alerts
+from anchorflow.stage.drift import detect_new_models, record_events
 from anchorflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class WindowCommit:
                 result = self.commit(batch, type_in_window=False)
             except _TypingFailed as again:  # restoring replaced keys failed too: nothing landed
                 raise WarehouseError(str(again)) from again.__cause__
-        send_pending_alerts(self.warehouse, self.project)
+        if result.note:
+            log.warning("%s %s: %s", batch.source, batch.window.key, result.note)
         log.info(
             "%s %s: %d rows, %d files, %d quarantined, %d staged; %s",
             batch.source, batch.window.key, result.rows, result.files, result.quarantined,
@@ -101,7 +102,7 @@ class WindowCommit:
                 load_id, batch.source, batch.stream, window.key, window.start, window.end,
                 batch.origin, batch.files, landed.rows, batch.bytes,
                 landed.quarantined + staged.quarantined, staged.rows + restored,
-                staged.type_errors, started_at,
+                staged.type_errors, started_at, batch.note,
             )  # fmt: skip
             record_load(wh, load)
             self._advance(batch, load_id)

@@ -87,6 +87,7 @@ class LandBatch:
     bytes: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    note: str | None = None  # something suspicious about the delivery, kept in its load record
 
     @property
     def stream(self) -> str:

@@ -32,15 +32,22 @@ from anchorflow.config.project import Project
 from anchorflow.config.staging import JSON_KEY, StagingModel, selector_paths
 from anchorflow.journal.field_stats import batch_stats, previous_batch, seen_fields, seen_types
 from anchorflow.journal.loads import is_first_load
-from anchorflow.journal.schema_events import mark_alerted, record_schema_event, unalerted_events
+from anchorflow.journal.schema_events import (
+    SchemaEventInfo,
+    mark_alerted,
+    record_schema_event,
+    unalerted_events,
+)
 from anchorflow.stage.batch import loads_filter, raw_of
-from anchorflow.stage.sql import Structure, json_path
+from anchorflow.stage.sql import Structure
 from anchorflow.stage.stats import sample_filter
 from anchorflow.warehouse import Warehouse, literal
 
 log = logging.getLogger(__name__)
 NUMERIC = {"UBIGINT", "BIGINT", "DOUBLE"}
 EXPECTED_OCCURRENCES = 10  # a field expected this often in a sample but absent has vanished
+DESCRIBED_FIELDS = 1000  # new fields of one batch given a mapping snippet; the rest are listed
+ALERT_NAMES = 10  # names an alert lists; it counts the rest
 
 
 @dataclass(frozen=True)
@@ -187,61 +194,77 @@ def detect_drift(
                     {"column": None, "previous_rate": round(rate, 4), "sampled": sampled_now},
                 )
             )
-    for field in new_fields:  # only rarely; one small query each, for the mapping snippet
-        # A baseline event is never alerted: its snippet is `suggest-mapping`'s job.
-        detail = {} if baseline else _describe_new_field(
-            warehouse, project, name, field, load_ids, records)  # fmt: skip
+    # A baseline event is never alerted: its snippet is `suggest-mapping`'s job.
+    described = {} if baseline or not new_fields else _describe_new_fields(
+        warehouse, project, name, new_fields, load_ids, records)  # fmt: skip
+    for field in new_fields:
+        detail = dict(described.get(field, {}))
         detail["present"] = current[field][3]
         detail["sampled"] = current[field][5]
         events.append(SchemaEvent("new_field", name, field, detail, baseline))
     return events
 
 
-def _describe_new_field(
+def _describe_new_fields(
     warehouse: Warehouse,
     project: Project,
     name: str,
-    field: str,
+    fields: Sequence[str],
     load_ids: Sequence[int],
     records: str | None,
-) -> dict[str, Any]:
-    """The field's JSON types in the batch's sample, the type to map it with, and the snippet.
+) -> dict[str, dict[str, Any]]:
+    """Per field: its JSON types in the batch's sample, the type to map it with, and the
+    snippet; one query over the sample for all of them (a storm of new keys is one pass).
 
-    The field's name comes from the data: a key a mapping path cannot hold is reported as is,
-    never put into a query.
+    The fields' names come from the data: their paths are bound as parameters, never put into
+    a query, and a key a mapping path cannot hold is reported as is, with a note.
     """
-    if not all(JSON_KEY.match(key) for key in field.split(".")):
-        return {"note": "the key holds characters a mapping path cannot name"}
-    model = project.staging[name]
-    where, params = loads_filter(load_ids)
-    path = json_path(field.split("."))
-    types, timestamps = warehouse.query(
-        f"""SELECT list(DISTINCT t) FILTER (t IS NOT NULL),
-                   bool_and(t <> 'VARCHAR' OR TRY_CAST(v AS TIMESTAMP) IS NOT NULL)
-            FROM (SELECT json_type(record, {path}) AS t, json_extract_string(record, {path}) AS v
-                  FROM {records or raw_of(project, model)}
-                  WHERE {where} AND {sample_filter(model.sample_percent)})""",
-        params,
-    )[0]
-    sql_type = sql_type_for(types or [], bool(timestamps))
-    return {
-        "json_types": sorted(types or []),
-        "suggested_type": sql_type,
-        "mapping": mapping_snippet(field, sql_type),
-    }
+    described: dict[str, dict[str, Any]] = {}
+    paths: dict[str, str] = {}
+    for field in fields[:DESCRIBED_FIELDS]:
+        keys = field.split(".")
+        if all(JSON_KEY.match(key) for key in keys):
+            paths["$" + "".join(f'."{key}"' for key in keys)] = field
+        else:
+            described[field] = {"note": "the key holds characters a mapping path cannot name"}
+    if paths:
+        model = project.staging[name]
+        where, params = loads_filter(load_ids)
+        found = warehouse.query(
+            f"""SELECT p, list(DISTINCT t) FILTER (t IS NOT NULL),
+                       bool_and(t <> 'VARCHAR' OR TRY_CAST(v AS TIMESTAMP) IS NOT NULL)
+                FROM (SELECT unnest(?::VARCHAR[]) AS p,
+                             unnest(json_type(record, ?::VARCHAR[])) AS t,
+                             unnest(json_extract_string(record, ?::VARCHAR[])) AS v
+                      FROM {records or raw_of(project, model)}
+                      WHERE {where} AND {sample_filter(model.sample_percent)})
+                GROUP BY p""",
+            [list(paths)] * 3 + list(params),
+        )
+        for path, types, timestamps in found:
+            field = paths[str(path)]
+            sql_type = sql_type_for(types or [], bool(timestamps))
+            described[field] = {
+                "json_types": sorted(types or []),
+                "suggested_type": sql_type,
+                "mapping": mapping_snippet(field, sql_type),
+            }
+    return described
 
 
 def record_events(
     warehouse: Warehouse, stream: str, events: Sequence[SchemaEvent], load_id: int
 ) -> int:
-    """Insert the events not reported before (one per kind, model and field, ever)."""
+    """Record the events as one event per kind and model (listing their fields), leaving out
+    the fields reported before; returns how many events that will be alerted were recorded."""
+    groups: dict[tuple[str, str, bool], dict[str, dict[str, Any]]] = {}
+    for event in events:  # a handful of kinds and models: one row per field found
+        groups.setdefault((event.kind, event.model, event.baseline), {})[event.field] = event.detail
     added = 0
-    for event in events:
-        new = record_schema_event(
-            warehouse, event.kind, stream, event.model, event.field, event.detail, load_id,
-            event.baseline,
-        )  # fmt: skip
-        added += new and not event.baseline
+    for (kind, model, baseline), details in groups.items():
+        ordered = {field: details[field] for field in sorted(details)}  # the same on a rerun
+        recorded = record_schema_event(warehouse, kind, stream, model, ordered, load_id, baseline)
+        added += bool(recorded) and not baseline
     return added
 
 
@@ -302,23 +325,38 @@ def detect_new_models(
 
 
 def send_pending_alerts(warehouse: Warehouse, project: Project) -> int:
-    """Queue an alert for every schema event not alerted yet, then mark it: called after
-    commits. The alert queue keeps it until a target takes it; the run delivers the queue
-    when it ends."""
+    """Queue one alert per kind for the schema events not alerted yet (its counts and the first
+    few names), then mark them. The command calls it once, when it ends, just before it
+    delivers its queue: a run's drift is one alert per kind. Returns how many were pending."""
     events = unalerted_events(warehouse)
-    sender = AlertSender(project, warehouse)
+    by_kind: dict[str, list[SchemaEventInfo]] = {}
     for event in events:
-        details = {
-            "model": event.model,
-            "field": event.field,
-            "stream": event.stream,
-            "first_load_id": event.first_load_id,
-            **event.detail,
-        }
-        subject = _subject(event.kind, event.model, event.field)
-        sender.queue(Alert(event.kind, subject, details))
-        mark_alerted(warehouse, event.event_id)
+        by_kind.setdefault(event.kind, []).append(event)
+    sender = AlertSender(project, warehouse)
+    for kind, found in by_kind.items():
+        with warehouse.transaction():
+            sender.queue(drift_alert(kind, found))
+            mark_alerted(warehouse, [e.event_id for e in found])
     return len(events)
+
+
+def drift_alert(kind: str, events: Sequence[SchemaEventInfo]) -> Alert:
+    """One alert for events of one kind: how many names (fields; new models for `new_model`)
+    in how many events, the first `ALERT_NAMES` of them, and each name's detail when it is
+    the only one."""
+    models = list(dict.fromkeys(e.model for e in events))
+    names = [e.model if kind == "new_model" else f for e in events for f in e.fields]
+    first = events[0]
+    details: dict[str, Any] = {
+        "model": first.model, "field": first.field, "stream": first.stream,
+        "first_load_id": first.first_load_id, "count": len(names), "events": len(events),
+        "models": models[:ALERT_NAMES], "fields": names[:ALERT_NAMES],
+        "more": max(0, len(names) - ALERT_NAMES),
+    }  # fmt: skip
+    if len(names) == 1:
+        details.update(first.detail.get(first.field, {}))
+        return Alert(kind, _subject(kind, first.model, first.field), details)
+    return Alert(kind, _subject_of_many(kind, models, names, first.field), details)
 
 
 def _subject(kind: str, model: str, field: str) -> str:
@@ -329,3 +367,21 @@ def _subject(kind: str, model: str, field: str) -> str:
         "vanished_field": f"staging.{model}: field {field!r} stopped arriving",
         "null_rate": f"staging.{model}: nulls in {field!r} jumped",
     }.get(kind, f"{kind}: {model}.{field}")
+
+
+def _subject_of_many(kind: str, models: list[str], names: list[str], field: str) -> str:
+    listed = ", ".join(names[:ALERT_NAMES])
+    if len(names) > ALERT_NAMES:
+        listed += f" and {len(names) - ALERT_NAMES} more"
+    if kind == "new_model":
+        return (
+            f"{len(names)} new models in the data ({field}); no staging model claims them: {listed}"
+        )
+    where = f"staging.{models[0]}" if len(models) == 1 else f"{len(models)} staging models"
+    what = {
+        "new_field": "new fields are not in the mapping",
+        "type_change": "fields changed their JSON type",
+        "vanished_field": "fields stopped arriving",
+        "null_rate": "fields' nulls jumped",
+    }.get(kind, f"fields: {kind}")
+    return f"{where}: {len(names)} {what}: {listed}"

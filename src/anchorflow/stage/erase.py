@@ -40,6 +40,28 @@ def erase_rows_with_key(
     return warehouse.insert(f"DELETE FROM {table('staging', model)} WHERE {same}", list(key))
 
 
+def record_key_values(
+    warehouse: Warehouse, project: Project, model: str, records: str
+) -> list[str]:
+    """The unique key values that staging.<model> reads from the raw `records`, as text the
+    way the records hold them and the way staging types them: what the model's statistics may
+    show as examples. A value that does not fit its type is taken as it is (never an error)."""
+    spec = project.staging[model]
+    keys = [k for k in spec.key_columns if k in spec.columns and not spec.columns[k].in_element]
+    if not keys:
+        return []
+    texts = []
+    for k in keys:
+        text = "json_extract_string(record, ?)"
+        texts += [text, f"CAST(TRY_CAST({text} AS {spec.columns[k].type}) AS VARCHAR)"]
+    found = warehouse.scalar(
+        f"SELECT list(DISTINCT v) FILTER (v IS NOT NULL) FROM "
+        f"(SELECT unnest([{', '.join(texts)}]) AS v FROM {records})",
+        [json_path(spec.columns[k].keys) for k in keys for _ in range(2)],
+    )
+    return [str(v) for v in found or []]
+
+
 def erase_rows_typed_from(warehouse: Warehouse, project: Project, model: str, records: str) -> int:
     """Delete staging.<model>'s rows typed from the raw `records`, matched by the model's
     unique key read from those records."""

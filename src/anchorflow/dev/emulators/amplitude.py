@@ -372,6 +372,8 @@ class AmplitudeEmulator:
         status = self.faults.take(STATUS_KINDS, hours, first_only=True)
         if status:
             return _status_fault(status[0])
+        if self.faults.take({"empty_zip"}, hours):
+            return _zip({})
         hidden = {h for f in self.faults.take({"unavailable"}, hours) for h in f.targets(hours)}
         served = [h for h in hours if h not in hidden and self._available(h) and self.store.has(h)]
         files = {hour: self.store.files(hour) for hour in served}

@@ -26,7 +26,8 @@ _HOUR_RE = re.compile(r"\d{8}T\d{2}")  # strptime alone would accept `T5`
 STATUS_KINDS = frozenset({"rate_limit", "error_500", "error_504"})
 # Faults that damage the data of the hours they match (one ZIP member each).
 DATA_KINDS = frozenset({"corrupt_gzip", "malformed_line", "reexport"})
-KINDS = STATUS_KINDS | DATA_KINDS | {"slow", "truncated_zip", "unavailable"}
+# `empty_zip`: HTTP 200 with a ZIP of no members, where the real API answers 404 or data.
+KINDS = STATUS_KINDS | DATA_KINDS | {"slow", "truncated_zip", "unavailable", "empty_zip"}
 
 # Options each kind accepts besides `hours` and `times`.
 _KIND_PARAMS: dict[str, frozenset[str]] = {

@@ -30,6 +30,10 @@ from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Window
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 PREFETCH_HOURS = 1  # decoded hours waiting for the caller (one more is being decoded)
+EMPTY_ARCHIVE = (
+    "the export was an empty archive (HTTP 200); the real API answers 404 for no data, "
+    "so the hour may be missing: check it in Amplitude, then backfill it"
+)
 
 
 class AmplitudeExport:
@@ -154,9 +158,12 @@ class AmplitudeExport:
                     f"{self.name}: {download.request} returned files for hour "
                     f"{format_hour(stray[0])}, outside the requested range"
                 )
+            # An archive with no member at all is not how the API says "no data" (404):
+            # the hours still commit (they may be empty), with a note in their load records.
+            note = None if archive.hours() else EMPTY_ARCHIVE
             for hour in covered:
                 decoded, seconds = self._timed_decode(archive, hour)
-                yield self._batch(hour, download, decoded, seconds)
+                yield self._batch(hour, download, decoded, seconds, note)
         finally:
             archive.close()
 
@@ -165,7 +172,12 @@ class AmplitudeExport:
         return archive.decode_hour(hour, self._pool), time.perf_counter() - started
 
     def _batch(
-        self, hour: datetime, download: Download, decoded: DecodedHour, seconds: float
+        self,
+        hour: datetime,
+        download: Download,
+        decoded: DecodedHour,
+        seconds: float,
+        note: str | None = None,
     ) -> LandBatch:
         return LandBatch(
             source=self.name,
@@ -176,6 +188,7 @@ class AmplitudeExport:
             bytes=decoded.bytes,
             rejected=decoded.rejected,
             timings={"download": self._take_download_seconds(), "decode": seconds},
+            note=note,
         )
 
     def _take_download_seconds(self) -> float:
