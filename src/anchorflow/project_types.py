@@ -10,10 +10,12 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import sqlglot
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlglot import exp
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 HOUR_FORMAT = "%Y%m%dT%H"
@@ -32,6 +34,17 @@ def _identifier(value: Any) -> str:
 
 
 Identifier = Annotated[str, BeforeValidator(_identifier)]
+
+
+def check_json_path(value: Any) -> str:
+    """A dotted path of plain JSON keys (`event_properties.amount`), as the engine reads it."""
+    parts = value.split(".") if isinstance(value, str) else [None]
+    if not all(isinstance(p, str) and JSON_KEY.match(p) for p in parts):
+        raise ValueError(f"expected a dotted JSON path of plain keys, got {value!r}")
+    return str(value)
+
+
+JsonPath = Annotated[str, BeforeValidator(check_json_path)]
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -92,13 +105,57 @@ class Retry(Strict):
 
 
 def canonical_type(value: str) -> str:
-    """A SQL type as DuckDB spells it, or ValueError naming what is wrong."""
-    try:
-        sql = exp.DataType.build(value, dialect="duckdb").sql("duckdb")
-    except Exception:  # sqlglot raises several kinds for a bad type
-        raise ValueError(
-            f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
-        ) from None
+    """A SQL type as DuckDB spells it, or ValueError naming what is wrong.
+
+    The type is read the way the engine will read it, inside `CAST(NULL AS <type>)`: anything
+    after the type (`VARCHAR); DROP TABLE x; --`), a comment, a type the engine does not know
+    or a DECIMAL it cannot hold is refused, never cut off or passed on.
+    """
+    cast = _parsed_cast(value)
+    for node in cast.to.find_all(exp.DataType):
+        if node.this in {exp.DataType.Type.USERDEFINED, exp.DataType.Type.NULL}:
+            raise ValueError(f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}")
+        if node.this == exp.DataType.Type.DECIMAL:
+            _check_decimal(value, node)
+    sql = cast.to.sql("duckdb")
     # sqlglot spells DuckDB's VARCHAR (and its aliases) TEXT; keep the name DuckDB and the
     # rest of anchorflow use (statistics, messages, the default type).
     return "VARCHAR" if sql == "TEXT" else sql
+
+
+def _parsed_cast(value: Any) -> exp.Cast:
+    """`value` as the type of `SELECT CAST(NULL AS <value>)`: one statement, one cast, nothing
+    else (no trailing clause, statement or comment)."""
+    expected = f"expected a SQL type such as VARCHAR or TIMESTAMP, got {value!r}"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(expected)
+    try:
+        statements = sqlglot.parse(f"SELECT CAST(NULL AS {value})", dialect="duckdb")
+    except Exception:  # sqlglot raises several kinds for text that is no type
+        raise ValueError(expected) from None
+    (select, *rest) = statements or [None]
+    alone = isinstance(select, exp.Select) and not rest and len(select.expressions) == 1
+    cast = select.expressions[0] if alone and select else None
+    clauses = [k for k, v in (select.args.items() if select else []) if v and k != "expressions"]
+    if not isinstance(cast, exp.Cast) or not isinstance(cast.this, exp.Null) or clauses:
+        raise ValueError(f"{expected}: only the type may be written, nothing after it")
+    if any(node.comments for node in select.walk()):  # type: ignore[union-attr]
+        raise ValueError(f"{expected}: a comment is not part of a type")
+    return cast
+
+
+def _check_decimal(value: str, node: exp.DataType) -> None:
+    """DECIMAL(p, s) as DuckDB holds it: precision 1 to 38, scale 0 to the precision."""
+    params = [p.this for p in node.expressions]
+    if len(params) > 2 or not all(isinstance(p, exp.Literal) and p.is_int for p in params):
+        raise ValueError(
+            f"{value!r}: DECIMAL takes a precision and a scale, whole numbers: DECIMAL(18, 3)"
+        )
+    precision, scale = [int(p.name) for p in params] + [18, 3][len(params) :]
+    scale = 0 if len(params) == 1 else scale
+    if not 1 <= precision <= 38:
+        raise ValueError(f"{value!r}: a DECIMAL's precision must be 1 to 38, not {precision}")
+    if not 0 <= scale <= precision:
+        raise ValueError(
+            f"{value!r}: a DECIMAL's scale must be 0 to its precision ({precision}), not {scale}"
+        )

@@ -13,6 +13,7 @@ import json
 from sqlglot import exp
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, TargetPlan
+from anchorflow.config.anchor import HISTORY_AUDIT, LOAD_AUDIT, SURROGATE
 from anchorflow.errors import ModelError
 from anchorflow.journal.anchor import (
     forget_anchor_transfers,
@@ -42,13 +43,13 @@ def create_table_sql(name: str, columns: dict[str, str], dialect: str) -> str:
 
 
 def entity_columns(entity: EntityPlan) -> dict[str, str]:
-    columns = {"id": "BIGINT"}
+    columns = dict(SURROGATE)
     columns.update(zip(entity.key, entity.key_types, strict=True))
-    return columns | {"load_id": "BIGINT", "loaded_at": "TIMESTAMP"}
+    return columns | LOAD_AUDIT
 
 
 def knot_columns(sql_type: str) -> dict[str, str]:
-    return {"id": "BIGINT", "value": sql_type, "load_id": "BIGINT", "loaded_at": "TIMESTAMP"}
+    return SURROGATE | {"value": sql_type} | LOAD_AUDIT
 
 
 def target_columns(target: TargetPlan) -> dict[str, str]:
@@ -57,7 +58,7 @@ def target_columns(target: TargetPlan) -> dict[str, str]:
         columns["value"] = target.value_type or "VARCHAR"
     else:
         columns.update(dict.fromkeys(target.value_columns, "BIGINT"))
-    return columns | {"changed_at": "TIMESTAMP", "load_id": "BIGINT"}
+    return columns | HISTORY_AUDIT
 
 
 def declaration(target: TargetPlan) -> str:

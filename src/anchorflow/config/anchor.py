@@ -29,12 +29,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from anchorflow.config.staging import staging_columns
 from anchorflow.project_types import Identifier, Strict, canonical_type
 
 History = Literal["scd0", "scd1", "scd2"]
+
+# The columns anchorflow adds to the anchor tables; `anchor.ddl` makes the tables from these, so
+# a natural key or a tie role checked against them cannot take a name the engine would refuse.
+SURROGATE = {"id": "BIGINT"}  # entities and knots, before their key (or value)
+LOAD_AUDIT = {"load_id": "BIGINT", "loaded_at": "TIMESTAMP"}  # entities and knots, last
+HISTORY_AUDIT = {"changed_at": "TIMESTAMP", "load_id": "BIGINT"}  # attributes and ties, last
 
 
 def _names(value: Any) -> Any:
@@ -50,10 +56,10 @@ class Knot(Strict):
     type: str = "VARCHAR"
     description: str | None = None
 
-    @model_validator(mode="after")
-    def _type_is_sql(self) -> Knot:
-        object.__setattr__(self, "type", canonical_type(self.type))
-        return self
+    @field_validator("type")
+    @classmethod
+    def _type_is_sql(cls, value: str) -> str:
+        return canonical_type(value)
 
 
 class Attribute(Strict):
@@ -68,11 +74,10 @@ class Attribute(Strict):
     changed_at: Identifier | None = None  # default: the entity's changed_at
     description: str | None = None
 
-    @model_validator(mode="after")
-    def _type_is_sql(self) -> Attribute:
-        if self.type is not None:
-            object.__setattr__(self, "type", canonical_type(self.type))
-        return self
+    @field_validator("type")
+    @classmethod
+    def _type_is_sql(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_type(value)
 
 
 def _attribute(value: Any) -> Any:
@@ -153,6 +158,17 @@ class AnchorSpec(Strict):
     entities: dict[Identifier, Entity] = {}
     ties: dict[Identifier, Tie] = Field(default_factory=dict)
 
+    def tables(self) -> list[tuple[str, str]]:
+        """Every table, view and macro of the anchor schema, with the key that makes it."""
+        found = [(name, f"knots.{name}") for name in self.knots]
+        for name, entity in self.entities.items():
+            found.append((name, f"entities.{name}"))
+            for view in ("latest", "as_of", "history"):
+                found.append((f"{name}_{view}", f"entities.{name} (its {view} perspective)"))
+            for attr_name in entity.attributes:
+                found.append((f"{name}_{attr_name}", f"entities.{name}.attributes.{attr_name}"))
+        return found + [(name, f"ties.{name}") for name in self.ties]
+
     def problems(self, staging: dict[str, Any]) -> list[str]:
         """Every reference checked against the staging models: `anchor.<path>: <problem>`."""
         problems: list[str] = []
@@ -184,24 +200,22 @@ class AnchorSpec(Strict):
             if other != where:
                 problems.append(f"anchor.{where}: its table anchor.{name} clashes with {other}")
 
-        for name in self.knots:
-            claim(name, f"knots.{name}")
+        for name, where in self.tables():
+            claim(name, where)
         for name, entity in self.entities.items():
-            claim(name, f"entities.{name}")
-            for view in ("latest", "as_of", "history"):
-                claim(f"{name}_{view}", f"entities.{name} (its {view} perspective)")
-            taken = [a for a in entity.attributes if a in {"id", *entity.key}]
+            self._check_entity_key(name, entity, problems)
+            own = {c.lower() for c in [*SURROGATE, *entity.key]}
+            taken = [a for a in entity.attributes if a.lower() in own]
             if taken:
                 problems.append(
                     f"anchor.entities.{name}.attributes.{taken[0]}: the name is taken by the "
-                    "entity's id or natural key"
+                    "entity's id or natural key (names ignore case)"
                 )
             for model, keys in entity.sources.items():
                 self._check_keys(f"entities.{name}.sources.{model}", entity, keys, model, column,
                                  problems)  # fmt: skip
             for attr_name, attr in entity.attributes.items():
                 where = f"entities.{name}.attributes.{attr_name}"
-                claim(f"{name}_{attr_name}", where)
                 self._check_keys(where, entity, attr.key, attr.model, column, problems)
                 value_type = column(f"{where}.value", attr.model, attr.value or attr_name)
                 changed_at = attr.changed_at or entity.changed_at
@@ -220,7 +234,6 @@ class AnchorSpec(Strict):
                         f"{attr.knot}'s type {self.knots[attr.knot].type}"
                     )
         for name, tie in self.ties.items():
-            claim(name, f"ties.{name}")
             for role_name, role in tie.roles.items():
                 entity_name = tie.entity_of(role_name)
                 where = f"ties.{name}.roles.{role_name}"
@@ -233,7 +246,34 @@ class AnchorSpec(Strict):
             id_columns = [role_column(r) for r in tie.roles]
             if len({c.lower() for c in id_columns}) != len(id_columns):
                 problems.append(f"anchor.ties.{name}: role names must differ in more than case")
+            for role_name in tie.roles:
+                if role_column(role_name) in HISTORY_AUDIT:
+                    problems.append(
+                        f"anchor.ties.{name}.roles.{role_name}: its column "
+                        f"{role_column(role_name)} is one anchorflow adds to every tie "
+                        f"({', '.join(HISTORY_AUDIT)}); rename the role and name its entity "
+                        f"with entity: {tie.entity_of(role_name)}"
+                    )
         return problems
+
+    @staticmethod
+    def _check_entity_key(name: str, entity: Entity, problems: list[str]) -> None:
+        """The key's columns sit in anchor.<name> next to the ones anchorflow adds."""
+        added = [*SURROGATE, *LOAD_AUDIT]
+        model = next(iter(entity.sources), "<model>")
+        seen: dict[str, str] = {}
+        for key in entity.key:
+            if key.lower() in added:
+                problems.append(
+                    f"anchor.entities.{name}.key: {key!r} is a column anchorflow adds to "
+                    f"anchor.{name} ({', '.join(added)}); name the key otherwise and map the "
+                    f"model's column to it: sources: {{{model}: [{key}]}}"
+                )
+            elif seen.setdefault(key.lower(), key) != key:
+                problems.append(
+                    f"anchor.entities.{name}.key: {seen[key.lower()]!r} and {key!r} differ only "
+                    "in case, and the engine's names ignore case"
+                )
 
     @staticmethod
     def _check_keys(where, entity, keys, model, column, problems) -> None:  # type: ignore[no-untyped-def]

@@ -14,18 +14,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-import sqlglot
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlglot import exp
 
 from anchorflow import redact
+from anchorflow.config.marts import mart_problems
 from anchorflow.config.project import PROJECT_FILE, Project
 from anchorflow.errors import ConfigError
-from anchorflow.project_types import IDENTIFIER
 from anchorflow.sources.registry import CONFIGS
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What a project file may hold: far above any real project, far below what hurts.
+MAX_FILE_BYTES = 10 << 20
+MAX_ALIASES = 100  # `*name` uses
+MAX_NODES = 100_000  # values once the aliases are expanded
+MAX_DEPTH = 64  # mappings and lists inside each other
 
 
 def resolve_project_file(path: str | Path | None) -> Path:
@@ -40,12 +43,53 @@ def resolve_project_file(path: str | Path | None) -> Path:
     return candidate
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+class _Refused(Exception):
+    """Valid YAML, but not what a project file is: more aliases, values or nesting than one
+    needs. Raised before anything is built from the file."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.mark = mark
+
+
+class _ProjectLoader(yaml.SafeLoader):
+    """YAML for a project file. PyYAML keeps the last of a key given twice, silently, and
+    expands aliases without a limit: a recursive alias is a RecursionError, a "billion laughs"
+    file all the memory. Here each is one line naming the place in the file."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(f"more than {MAX_ALIASES} YAML aliases (*name); write the "
+                               "values out instead", mark)  # fmt: skip
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"values nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -59,19 +103,68 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 MIN_MASKED = 4
 
 
-def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
-    """Read, interpolate and validate the project; raise ConfigError listing every problem."""
-    file = resolve_project_file(path)
-    label = file.name
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse an alias used inside the value it names, and aliases that expand the file to
+    more than MAX_NODES values: counted over the node graph, each shared node once."""
+    sizes: dict[int, int] = {}
+    path: set[int] = set()  # the nodes being counted: the ancestors of the one on top
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        if counted:
+            path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[id(node)] > MAX_NODES:
+                raise _Refused(f"YAML aliases expand this value to more than {MAX_NODES} "
+                               "values; write them out instead", node.start_mark)  # fmt: skip
+        elif id(node) in path:
+            raise _Refused("a YAML alias (*name) is used inside the value it names",
+                           node.start_mark)  # fmt: skip
+        elif id(node) not in sizes:
+            path.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+def _read_yaml(file: Path, label: str) -> Any:
+    """The file's one YAML document, or ConfigError in one line naming the place."""
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError([f"{label}: the file is larger than {MAX_FILE_BYTES >> 20} MiB"])
     try:
-        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader) or {}
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_ProjectLoader)
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{label}: not UTF-8 text (byte {error.start})"]) from None
+    except _Refused as error:
+        where = f"line {error.mark.line + 1}: " if error.mark else ""
+        raise ConfigError([f"{label}: {where}{error.problem}"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = " ".join(str(getattr(error, "problem", error)).split())  # one line
         raise ConfigError([f"{label}: {where}not valid YAML ({problem})"]) from None
+
+
+def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
+    """Read, interpolate and validate the project; raise ConfigError listing every problem."""
+    file = resolve_project_file(path)
+    label = file.name
+    data = _read_yaml(file, label)
+    if data is None:
+        raise ConfigError([
+            f"{label}: the file holds no settings (it is empty, or only comments); write its "
+            "sections (sources:, staging:, ...), or make a project with `anchorflow init`"
+        ])  # fmt: skip
     if not isinstance(data, dict):
-        raise ConfigError([f"{label}: expected a mapping of sections at the top level"])
+        raise ConfigError([
+            f"{label}: expected a mapping of sections (sources:, staging:, ...) at the top "
+            f"level, not a {'list' if isinstance(data, list) else 'single value'}"
+        ])  # fmt: skip
     problems: list[str] = []
     used: dict[str, str] = {}
     data = _interpolate(
@@ -212,22 +305,8 @@ def _did_you_mean(key: str, allowed: list[str]) -> str:
 
 
 def _check_marts(project: Project, label: str) -> None:
-    """Every mart file must parse as SQL; the error names the file and sqlglot's message."""
-    if not project.marts_path.is_dir():
-        return
-    problems = []
-    for sql_file in sorted(project.marts_path.glob("*.sql")):
-        if not IDENTIFIER.match(sql_file.stem):
-            problems.append(f"{sql_file.name}: a model's file name must be a plain identifier")
-            continue
-        where = f"{project.marts.path}/{sql_file.name}"
-        try:
-            statements = [s for s in sqlglot.parse(sql_file.read_text(), dialect="duckdb") if s]
-        except sqlglot.errors.ParseError as error:
-            first = str(error).splitlines()[0]
-            problems.append(f"{where}: not valid SQL ({first})")
-            continue
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            problems.append(f"{where}: expected exactly one SELECT statement")
+    """Every mart file parses as one SELECT over tables the project makes, and no marts read
+    each other in a loop; each problem names the file."""
+    problems = mart_problems(project)
     if problems:
         raise ConfigError([f"{label}: marts: {p}" for p in problems])

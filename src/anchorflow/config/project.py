@@ -101,6 +101,18 @@ class Project(Strict):
         return self
 
     @model_validator(mode="after")
+    def _staging_tables_are_distinct(self) -> Project:
+        owners: dict[str, str] = {}
+        for name in self.staging:
+            other = owners.setdefault(name.lower(), name)  # DuckDB names ignore case
+            if other != name:
+                raise ValueError(
+                    f"staging.{name}: its table staging.{name} is staging.{other}'s (the "
+                    "engine's names ignore case); rename one of the models"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _staging_sources_exist(self) -> Project:
         for name, model in self.staging.items():
             if model.source not in self.sources:

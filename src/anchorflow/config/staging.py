@@ -6,16 +6,21 @@ engine, which `stage.checks` does as an explicit step of `validate` and `run`.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import sqlglot
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from sqlglot import exp
 
-from anchorflow.project_types import Duration, Identifier, Strict, canonical_type
+from anchorflow.project_types import JSON_KEY as JSON_KEY  # stage.drift reads it from here
+from anchorflow.project_types import (
+    Duration,
+    Identifier,
+    Strict,
+    canonical_type,
+    check_json_path,
+)
 
-JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
 RESERVED_COLUMNS = {"load_id", "origin", "line_no"}
 
 
@@ -27,14 +32,6 @@ SELECTOR_NODES = (
     exp.ILike, exp.Between, exp.Cast, exp.TryCast, exp.DataType, exp.Lower, exp.Upper,
     exp.Coalesce, exp.Neg, exp.Tuple, exp.Length,
 )  # fmt: skip
-
-
-def _json_path(value: str) -> str:
-    parts = value.split(".")
-    bad = [p for p in parts if not JSON_KEY.match(p)]
-    if bad:
-        raise ValueError(f"expected a dotted JSON path of plain keys, got {value!r}")
-    return value
 
 
 class Column(Strict):
@@ -56,8 +53,8 @@ class Column(Strict):
         if value == "[]":
             return value
         if value.startswith("[]."):
-            return "[]." + _json_path(value[3:])
-        return _json_path(value)
+            return "[]." + check_json_path(value[3:])
+        return check_json_path(value)
 
     @field_validator("type")
     @classmethod
@@ -103,7 +100,7 @@ class Explode(Strict):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        return _json_path(value)
+        return check_json_path(value)
 
     @property
     def keys(self) -> list[str]:
@@ -159,8 +156,16 @@ class StagingModel(Strict):
 
     @model_validator(mode="after")
     def _names_are_free(self) -> StagingModel:
-        reserved = RESERVED_COLUMNS | ({self.explode.position} if self.explode else set())
-        taken = sorted(c for c in self.columns if c in reserved or c.startswith("__"))
+        # The engine's names ignore case: `Load_ID` is load_id, `amount` and `Amount` one column.
+        reserved = RESERVED_COLUMNS | ({self.explode.position.lower()} if self.explode else set())
+        taken = sorted(c for c in self.columns if c.lower() in reserved or c.startswith("__"))
+        seen: dict[str, str] = {}
+        for name in self.columns:
+            if seen.setdefault(name.lower(), name) != name:
+                raise ValueError(
+                    f"columns {seen[name.lower()]!r} and {name!r} differ only in case, and the "
+                    "engine's names ignore case; rename one"
+                )
         if taken:
             raise ValueError(
                 f"column {taken[0]!r} is reserved (staging uses load_id, origin and line_no"
@@ -253,7 +258,7 @@ def parse_selector(text: str) -> exp.Expr:
                 "use comparisons, IN, LIKE, IS NULL, AND, OR, NOT and casts over record fields"
             )
     for path in selector_paths(text, tree):
-        _json_path(".".join(path))
+        check_json_path(".".join(path))
     return tree
 
 

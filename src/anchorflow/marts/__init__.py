@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
-from sqlglot import exp
 
+from anchorflow.config.marts import mart_files, marts_read
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
 from anchorflow.warehouse import Warehouse, table
@@ -38,15 +38,10 @@ class BuiltMart:
 def discover(project: Project) -> dict[str, MartModel]:
     if not project.marts_path.is_dir():
         return {}
-    texts = {p.stem: (p, p.read_text()) for p in sorted(project.marts_path.glob("*.sql"))}
+    texts = {name: (p, p.read_text()) for name, p in mart_files(project.marts_path).items()}
     models = {}
     for name, (path, sql) in texts.items():
-        tree = sqlglot.parse_one(sql, dialect="duckdb")
-        refs = {
-            t.name
-            for t in tree.find_all(exp.Table)
-            if t.db == "marts" and t.name in texts and t.name != name
-        }
+        refs = marts_read(sqlglot.parse_one(sql, dialect="duckdb"), list(texts))
         models[name] = MartModel(name, path, sql.strip().rstrip(";"), frozenset(refs))
     return models
 

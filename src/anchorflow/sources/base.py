@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from anchorflow.project_types import Identifier, Strict
+from anchorflow.project_types import Identifier, JsonPath, Strict
 
 # A source's position in a stream, stored as JSON text in the journal.
 Cursor = dict[str, Any]
@@ -46,7 +46,7 @@ class SourceConfig(Strict):
 
     kind: str
     stream: Identifier = "events"
-    model_field: str | None = None  # the JSON key naming a record's model (drift: new models)
+    model_field: JsonPath | None = None  # the JSON key naming a record's model (drift: new models)
 
     @property
     def streams(self) -> list[str]:

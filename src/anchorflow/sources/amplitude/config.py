@@ -8,13 +8,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from anchorflow.project_types import Duration, Hour, Retry
+from anchorflow.project_types import Duration, Hour, JsonPath, Retry
 from anchorflow.sources.base import SourceConfig
 
 
 class AmplitudeConfig(SourceConfig):
     kind: Literal["amplitude"]
-    model_field: str | None = Field(
+    model_field: JsonPath | None = Field(
         default="event_type",
         description="the JSON key naming a record's model; its unclaimed values are new models",
     )
