@@ -31,6 +31,7 @@ class LoadRecord:
     staged: int
     type_errors: int
     started_at: datetime
+    suppressed: int = 0  # records not landed: they carry a key erased by `forget`
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,12 @@ def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
     warehouse.execute(
         "INSERT INTO meta.loads (load_id, source, stream, window_key, window_start, window_end, "
         "origin, files, rows, bytes, quarantined, staged, type_errors, status, started_at, "
-        "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?)",
+        "finished_at, suppressed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?)",
         [
             load.load_id, load.source, load.stream, load.window_key, load.window_start,
             load.window_end, load.origin, load.files, load.rows, load.bytes, load.quarantined,
-            load.staged, load.type_errors, load.started_at, utcnow(),
+            load.staged, load.type_errors, load.started_at, utcnow(), load.suppressed,
         ],
     )  # fmt: skip
 

@@ -17,12 +17,14 @@ from uuid import UUID
 import pyarrow as pa
 
 from anchorflow.anchor.load import AnchorRun
+from anchorflow.journal.erasures import PendingErasure
 from anchorflow.journal.field_stats import FieldStat
 from anchorflow.journal.loads import LoadInfo
 from anchorflow.journal.runs import RunInfo
 from anchorflow.journal.transfers import ModelTotals
 from anchorflow.land.step import WindowResult
 from anchorflow.marts import BuiltMart
+from anchorflow.run.compaction import Compaction
 from anchorflow.stage.runner import ModelRun
 
 
@@ -35,6 +37,7 @@ class RunSummary:
     anchor: AnchorRun | None = None
     marts: list[BuiltMart] = field(default_factory=list)
     seconds: float = 0.0
+    compaction: Compaction | None = None  # the file was rewritten: erasures were due
 
     @property
     def rows(self) -> int:
@@ -47,6 +50,10 @@ class RunSummary:
     @property
     def staged(self) -> int:
         return sum(w.staged for w in self.windows)
+
+    @property
+    def suppressed(self) -> int:
+        return sum(w.suppressed for w in self.windows)
 
     @property
     def rows_per_second(self) -> float:
@@ -72,6 +79,7 @@ class Status:
     loads: list[LoadInfo]
     runs: list[RunInfo]
     quarantined: int
+    erasures: list[PendingErasure] = field(default_factory=list)  # bytes still in the file
 
 
 @dataclass(frozen=True)
