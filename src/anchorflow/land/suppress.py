@@ -1,7 +1,7 @@
 """Records of erased people are not landed again: a backfill of the hours `forget` cleaned, or a
 file delivered again, drops every record whose key is on the suppression list
 (`journal.suppressions`), before raw, staging or the anchor model see it. The load record
-counts them (`meta.loads.suppressed`).
+counts them (its `suppressed` count).
 
 One statement per window, in the engine: each record's key is read at the paths `forget` found
 it at, hashed with the salt and looked up among the stored hashes.
