@@ -77,6 +77,11 @@ def forgotten(clean: Path, root: Path, **top: Any) -> tuple[Project, str]:
     return project, key
 
 
+def beside(path: Path) -> list[str]:
+    """The warehouse file and whatever shares its name (its WAL, a rewrite's copy)."""
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
 def contents(path: Path, without: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
     """Every base table of every schema, sorted; meta.runs and the columns `without` left out."""
     found = {}
@@ -134,9 +139,7 @@ def test_compact_leaves_no_byte_of_a_forgotten_person_in_the_file(
     assert rows(path, f"SELECT * FROM raw.amplitude_events WHERE {NOT_THEM}", [key]) == others_raw
     assert staged_per_user(path) == {u: n for u, n in staged.items() if u != key}
     assert rows(path, "SELECT count(*) FROM meta.erasures WHERE compacted_at IS NULL") == [(0,)]
-    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name)) == [
-        path.name  # no copy, no WAL left beside it
-    ]
+    assert beside(path) == [path.name]  # no copy, no WAL left beside it
 
 
 @pytest.mark.parametrize("point", ["compact_copied", "compact_before_swap", "compact_swapped"])
@@ -154,6 +157,9 @@ def test_a_compaction_killed_at_any_point_leaves_a_whole_warehouse_and_finishes_
     assert killed.returncode == 86, killed.stderr
     assert copy.exists() == (point != "compact_swapped")
     assert contents(crashed) == before  # the old file or the new one, whole either way
+    (started,) = run_concurrently([["status", "--project", str(crashed.parent)]])
+    assert started.returncode == 0, started.stderr
+    assert beside(crashed) == ["warehouse.duckdb"]  # the next start removed the copy
 
     compacted = run_concurrently(
         [["compact", "--project", str(crashed.parent)],
@@ -161,7 +167,7 @@ def test_a_compaction_killed_at_any_point_leaves_a_whole_warehouse_and_finishes_
     )  # fmt: skip
     assert [r.returncode for r in compacted] == [0, 0], compacted[0].stderr
     assert "1 erasure request(s) applied" in compacted[0].stdout
-    assert not copy.exists()
+    assert beside(crashed) == ["warehouse.duckdb"]
     reference = tmp_path / "reference" / "warehouse.duckdb"
     assert contents(crashed, ("compacted_at",)) == contents(reference, ("compacted_at",))
     assert rows(crashed, "SELECT count(*) FROM meta.erasures WHERE compacted_at IS NULL") == [(0,)]
