@@ -108,8 +108,7 @@ def forget_entity(
     the erased bytes (`compact`). The key, hashed with pii_salt, is kept per raw stream, so
     landing the same windows again drops its records (`land.suppress`).
     """
-    spec = plan.entities.get(entity)
-    streams = _key_paths_per_stream(project, plan, entity) if spec is not None else {}
+    streams = _key_paths_per_stream(project, plan, entity) if entity in plan.entities else {}
     if streams and project.pii_salt is None:
         raise ConfigError(
             [
