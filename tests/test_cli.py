@@ -53,6 +53,7 @@ def test_init_creates_a_project_that_validates(tmp_path: Path) -> None:
         "models",
         "models/daily_active_users.sql",
         ".env.example",
+        ".gitignore",
     }
     checked = cli("validate", "--project", str(root))
     assert checked.returncode == 0, checked.stderr
@@ -140,6 +141,7 @@ def test_run_on_a_bad_project_writes_nothing(
         (("drift",), "Open schema events"),
         (("suggest-mapping",), "Print a staging model inferred from the raw records"),
         (("synth", "amplitude"), "Write Amplitude export files"),
+        (("compact",), "Rewrite the warehouse file so that the rows `forget` deleted"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
 )

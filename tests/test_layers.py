@@ -35,7 +35,7 @@ def test_no_module_outside_the_journal_names_a_meta_table() -> None:
 
     meta = re.compile(
         r"meta\.(loads|cursors|watermarks|transfers|runs|quarantine|type_errors|"
-        r"field_stats|schema_events|alerts|anchor_\w+|erasures|staging_mappings)"
+        r"field_stats|schema_events|alerts|anchor_\w+|erasures|staging_mappings|suppressions)"
     )
     found = [
         str(path.relative_to(SRC))

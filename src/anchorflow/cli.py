@@ -441,7 +441,8 @@ def forget(
 ) -> None:
     """Erase an entity everywhere (GDPR): its anchor rows, attribute values and ties, the staging
     rows and raw records that carry its key, and their traces in the journal. Leaves an audit
-    row in the journal (its erasures table) with counts only. Cannot be undone."""
+    row in the journal (its erasures table) with counts only, and the key hashed with pii_salt
+    so that a backfill does not bring the entity back. Cannot be undone."""
     if not yes:
         typer.confirm(f"Erase this {entity} from every layer, raw included?", abort=True)
     counts = _with_pipeline(project, lambda p: p.forget(entity, key))
@@ -449,6 +450,20 @@ def forget(
         console.print(f"erased {rows:,} row(s) from {name}")
     if not counts:
         console.print(f"no {entity} with that key was found; nothing was erased")
+    console.print(
+        "its key is kept hashed, so loading the same windows again drops its records; the "
+        "file still holds the deleted bytes until `anchorflow compact` (or a `run` near the "
+        "deadline, see `anchorflow status`)"
+    )
+
+
+@app.command()
+def compact(project: ProjectOption = None) -> None:
+    """Rewrite the warehouse file so that the rows `forget` deleted leave no byte behind;
+    applies every pending erasure request (`run` does it by itself near their deadline)."""
+    from anchorflow.console import print_compaction
+
+    print_compaction(console, _with_pipeline(project, lambda p: p.compact()))
 
 
 @app.command()

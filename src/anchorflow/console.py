@@ -28,6 +28,7 @@ from anchorflow.journal.quarantine import TABLE as QUARANTINE
 from anchorflow.journal.schema_events import SchemaEventInfo
 from anchorflow.land.step import WindowResult
 from anchorflow.run import Pipeline, RunSummary, Status, as_json
+from anchorflow.run.compaction import Compaction
 from anchorflow.run.results import FieldReport, SourceStatus
 
 
@@ -103,6 +104,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"loaded {_spans(windows)}: "
             f"{summary.rows:,} rows landed, {summary.staged:,} staged rows over all models, "
             f"{summary.quarantined:,} quarantined"
+            + (f", {summary.suppressed:,} erased (not landed)" if summary.suppressed else "")
             + (f", {replaced} replaced an earlier load" if replaced else "")
             + f" in {summary.seconds:.1f}s ({summary.rows_per_second:,.0f} events/s)"
         )
@@ -113,6 +115,16 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         print_anchor(console, summary.anchor)
     for mart in summary.marts:
         console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+    if summary.compaction is not None:
+        print_compaction(console, summary.compaction)
+
+
+def print_compaction(console: Console, done: Compaction) -> None:
+    console.print(
+        f"compacted the warehouse file: {done.erasures} erasure request(s) applied, "
+        f"{done.bytes_before / 1e6:,.1f} MB → {done.bytes_after / 1e6:,.1f} MB "
+        f"({done.seconds:.1f}s)"
+    )
 
 
 def _spans(windows: list[WindowResult]) -> str:
@@ -284,6 +296,13 @@ def print_status(console: Console, status: Status) -> None:
     for load in status.noted_loads:
         _warn(console, f"load {load.load_id} ({load.source} {load.stream} {load.window}): "
                        f"{load.note}")  # fmt: skip
+    if status.erasures:
+        print_table(
+            console,
+            "erasures waiting for `anchorflow compact`",
+            ["erasure", "entity", "erased", "compact by"],
+            [[e.erasure_id, e.entity, e.erased_at, e.compact_by] for e in status.erasures],
+        )
 
 
 def _warn(console: Console, text: str) -> None:

@@ -58,6 +58,16 @@ AMPLITUDE_SECRET_KEY=
 """
 
 
+GITIGNORE_TEMPLATE = """\
+# anchorflow: the warehouse, its state (downloads in flight hold raw data) and secrets
+.anchorflow/
+*.duckdb
+*.duckdb.wal
+*.duckdb.compacting*
+.env
+"""
+
+
 def scaffold_project(directory: Path) -> list[Path]:
     target = directory / "anchorflow.yml"
     if target.exists():
@@ -69,6 +79,7 @@ def scaffold_project(directory: Path) -> list[Path]:
         target: PROJECT_TEMPLATE.format(name=name),
         directory / "models" / "daily_active_users.sql": MART_TEMPLATE,
         directory / ".env.example": ENV_TEMPLATE,
+        directory / ".gitignore": GITIGNORE_TEMPLATE,
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

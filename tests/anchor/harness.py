@@ -72,7 +72,8 @@ def project_file(root: Path, anchor: dict[str, Any] | None = None, **extra: Any)
     obs = {"source": "app", "columns": {name: {"type": t} for name, t in OBS_COLUMNS.items()}}
     return build_project(
         root, sources={"app": amplitude_source()}, staging={"obs": obs},
-        anchor=anchor if anchor is not None else ANCHOR, **{"name": "anchor_test", **extra},
+        anchor=anchor if anchor is not None else ANCHOR,
+        **{"name": "anchor_test", "pii_salt": "test-salt", **extra},
     )  # fmt: skip
 
 

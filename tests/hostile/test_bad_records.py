@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from anchorflow.run import Pipeline
-from tests.stage.helpers import LATER, commit, rows, u, write_project
+from tests.stage.helpers import LATER, SALT, commit, rows, u, write_project
 
 pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
@@ -78,7 +78,7 @@ def test_forget_erases_a_person_whose_records_hold_a_key_that_does_not_cast(
     anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"],
               "changed_at": "t", "attributes": {"n": {"model": "events"}}}}}  # fmt: skip
     events = {**EVENTS, "columns": {**EVENTS["columns"], "user_id": "VARCHAR", "t": "TIMESTAMP"}}
-    project = write_project(tmp_path, {"events": events}, anchor=anchor)
+    project = write_project(tmp_path, {"events": events}, anchor=anchor, pii_salt=SALT)
     commit(project, 0, [
         {"uuid": u(1), "user_id": "ann", "n": 1, "t": "2024-03-01 00:00:00"},
         {"uuid": "not-a-uuid", "user_id": "ann", "n": 2, "t": "2024-03-01 00:01:00"},

@@ -431,7 +431,8 @@ def test_forget_erases_a_person_from_files_raw_and_quarantined_rows_alike(
     anchor = {"entities": {"User": {"key": "email", "sources": ["people"], "changed_at": "ts",
               "attributes": {"city": {"model": "people", "history": "scd2"}}}}}  # fmt: skip
     project = build_project(root, sources={"src": {"kind": "files", "path": "landing/*"}},
-                            staging={"people": people}, anchor=anchor)  # fmt: skip
+                            staging={"people": people}, anchor=anchor,
+                            pii_salt="test-salt")  # fmt: skip
     run(project)
     assert rows(project, "SELECT count(*) FROM meta.quarantine") == [(2,)]  # the ragged rows
 

@@ -27,7 +27,7 @@ def test_closing_the_batches_stops_a_producer_waiting_to_retry(
             em.base_url, hours_per_request=6,
             retry={"attempts": 5, "base_delay": "60s", "max_delay": "60s"},
         )  # fmt: skip
-        export = AmplitudeExport("amplitude", project.sources["amplitude"])
+        export = AmplitudeExport("amplitude", project.sources["amplitude"], project.work_path)
         batches = export.batches([hour(n) for n in range(12)])
         first_request = [next(batches).window.start for _ in range(6)]
         assert first_request == [hour(n) for n in range(6)]

@@ -21,6 +21,7 @@ from anchorflow.sources.registry import CONFIGS
 
 PROJECT_FILE = "anchorflow.yml"
 STATE_DIR = ".anchorflow"
+WORK_DIR = "work"
 
 # Every kind's config model, told apart by `kind:` (to a type checker: their common base).
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ class Project(Strict):
     marts: Marts = Marts()
     alerts: list[AlertTarget] = []
     pii_salt: SecretStr | None = None
+    # How long the bytes of a `forget` may stay in the warehouse file: `run` rewrites the file
+    # (`anchorflow compact`) once a pending request's deadline is less than a day away.
+    erasure_deadline: Duration = timedelta(days=30)
     anchor: AnchorSpec = AnchorSpec()
 
     # Set by load_project, not by the file.
@@ -178,6 +182,12 @@ class Project(Strict):
     def state_path(self) -> Path:
         """Where anchorflow keeps files of its own for this project (downloads in flight)."""
         return self.root / STATE_DIR
+
+    @property
+    def work_path(self) -> Path:
+        """Scratch space of the sources (downloads in flight, raw PII): emptied at every start
+        of a command that writes, so a killed run leaves nothing behind for long."""
+        return self.state_path / WORK_DIR
 
     def stream_of(self, model: StagingModel) -> str:
         return model.stream or self.sources[model.source].streams[0]

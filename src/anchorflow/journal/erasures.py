@@ -1,11 +1,14 @@
-"""`meta.erasures`: every `forget`, with counts per table and without the data it erased; and
-the scrubbing of an erased person out of every other journal text."""
+"""`meta.erasures`: every `forget`, with counts per table and without the data it erased, and
+whether the warehouse file has been rewritten without its bytes since; and the scrubbing of an
+erased person out of every other journal text."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from anchorflow.journal.alerts import scrub_alerts
 from anchorflow.journal.field_stats import scrub_field_stats
@@ -25,13 +28,47 @@ from anchorflow.journal.type_errors import (
 from anchorflow.warehouse import Warehouse
 
 
-def record_erasure(warehouse: Warehouse, entity: str, counts: dict[str, int]) -> int:
-    erasure_id = int(warehouse.scalar("SELECT coalesce(max(erasure_id), 0) + 1 FROM meta.erasures"))
+@dataclass(frozen=True)
+class PendingErasure:
+    """A `forget` whose deleted bytes may still be in the warehouse file (until `compact`)."""
+
+    erasure_id: int
+    entity: str
+    erased_at: datetime
+    compact_by: datetime  # the deadline: the file is rewritten before it
+
+
+def next_erasure_id(warehouse: Warehouse) -> int:
+    return int(warehouse.scalar("SELECT coalesce(max(erasure_id), 0) + 1 FROM meta.erasures"))
+
+
+def record_erasure(
+    warehouse: Warehouse, erasure_id: int, entity: str, counts: dict[str, int], compact_by: datetime
+) -> None:
     warehouse.execute(
-        "INSERT INTO meta.erasures VALUES (?, ?, ?, ?)",
-        [erasure_id, entity, utcnow(), json.dumps(counts, sort_keys=True)],
+        "INSERT INTO meta.erasures (erasure_id, entity, erased_at, counts, compact_by) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [erasure_id, entity, utcnow(), json.dumps(counts, sort_keys=True), compact_by],
     )
-    return erasure_id
+
+
+def pending_erasures(warehouse: Warehouse) -> list[PendingErasure]:
+    """Erasures the file has not been rewritten since, the most urgent first. One recorded
+    before deadlines existed is due at once."""
+    rows = warehouse.query(
+        "SELECT erasure_id, entity, erased_at, coalesce(compact_by, erased_at) AS deadline "
+        "FROM meta.erasures WHERE compacted_at IS NULL ORDER BY deadline, erasure_id"
+    )
+    return [PendingErasure(int(r[0]), str(r[1]), r[2], r[3]) for r in rows]
+
+
+def mark_compacted(warehouse: Warehouse, erasure_ids: Iterable[int], at: datetime) -> int:
+    """The file holds none of these erasures' bytes any more (it was rewritten at `at`)."""
+    return warehouse.insert(
+        "UPDATE meta.erasures SET compacted_at = ? WHERE list_contains(?, erasure_id) "
+        "AND compacted_at IS NULL",
+        [at, list(erasure_ids)],
+    )
 
 
 def scrub_journal(warehouse: Warehouse, key: list[str], values: Iterable[str]) -> dict[str, int]:

@@ -13,7 +13,10 @@
 - `meta.anchor_transfers`: per load, staging model and anchor table, that the load is in it.
 - `meta.anchor_ids`: the highest surrogate id each entity and knot has given (never reused).
 - `meta.anchor_tables`: the declaration each anchor table's rows were loaded under.
-- `meta.erasures`: every `forget`, with counts and without the personal data it erased.
+- `meta.erasures`: every `forget`, with counts and without the personal data it erased, and
+  its deadline to leave the file (`compact_by`) and when it did (`compacted_at`).
+- `meta.suppressions`: per erased key and raw stream, the key hashed with `pii_salt` and the
+  JSON paths it is read from: records that carry it are not landed again.
 - `meta.runs`: every command that ran, with its outcome (failures included).
 - `meta.alerts`: every alert and whether it was delivered.
 - `meta.alert_outbox`: alerts queued for a target and not delivered yet.
@@ -168,6 +171,14 @@ META_DDL = [
         next_attempt_at TIMESTAMP,
         last_error VARCHAR,
         updated_at TIMESTAMP NOT NULL)""",
+    # -- erasure (issue 10): keys a `forget` erased, hashed with pii_salt; records that carry
+    # one are dropped when landed again (a backfill), counted in meta.loads.suppressed.
+    """CREATE TABLE IF NOT EXISTS meta.suppressions (
+        erasure_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,
+        paths VARCHAR NOT NULL,
+        key_hash VARCHAR NOT NULL)""",
 ]
 
 
@@ -244,3 +255,8 @@ def _migrate(warehouse: Warehouse) -> None:
     warehouse.execute("ALTER TABLE meta.schema_events ADD COLUMN IF NOT EXISTS field_count BIGINT")
     # Empty exports (issue 10): what was suspicious about a load's delivery (an empty archive).
     warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS note VARCHAR")
+    # -- erasure (issue 10): a forget's deadline to leave the file, and when the file was
+    # rewritten without its bytes; records a load dropped as erased.
+    warehouse.execute("ALTER TABLE meta.erasures ADD COLUMN IF NOT EXISTS compact_by TIMESTAMP")
+    warehouse.execute("ALTER TABLE meta.erasures ADD COLUMN IF NOT EXISTS compacted_at TIMESTAMP")
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS suppressed BIGINT")

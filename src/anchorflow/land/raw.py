@@ -61,10 +61,13 @@ class Landed:
     quarantined: int
 
 
-def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) -> Landed:
+def land_batch(
+    warehouse: Warehouse, batch: LandBatch, load_id: int, view: str, suppressed: int = 0
+) -> Landed:
     """Insert the batch (registered as `view`) into raw, and its bad lines into quarantine.
 
-    The raw table exists already (`stage.prepare_tables`, before the window's transaction).
+    `suppressed` records of the batch are not in `view` (their keys were erased). The raw
+    table exists already (`stage.prepare_tables`, before the window's transaction).
     """
     target = table("raw", raw_table_name(batch.source, batch.stream))
     context = [load_id, batch.source, batch.stream]
@@ -75,16 +78,17 @@ def land_batch(warehouse: Warehouse, batch: LandBatch, load_id: int, view: str) 
             [*context, utcnow()],
         )
         rejected = list(batch.rejected)
-        if landed < batch.rows:  # only then look for the lines that are not JSON objects
+        records = batch.rows - suppressed
+        if landed < records:  # only then look for the lines that are not JSON objects
             bad = warehouse.query_arrow(
                 f"SELECT origin, line_no, record, json_valid(record) AS valid, "
                 f"CASE WHEN json_valid(record) THEN json_type(record) END AS kind "
                 f"FROM {view} WHERE NOT ({IS_OBJECT})"
             )
             rejected += map(_explain, bad.to_pylist())
-            if landed + bad.num_rows != batch.rows:
+            if landed + bad.num_rows != records:
                 raise WarehouseError(
-                    f"{batch.origin}: {batch.rows} records but {landed} landed and "
+                    f"{batch.origin}: {records} records but {landed} landed and "
                     f"{bad.num_rows} set aside; nothing of the window was committed"
                 )
         quarantine_rejected(warehouse, load_id, batch.source, batch.stream, rejected)
@@ -97,7 +101,7 @@ def landed_records(view: str, load_id: int, landed: Landed, batch: LandBatch) ->
     Same text, same filter; reading it back from the table would only cost a second pass. When
     every line landed (the usual case), the filter is skipped too: it would parse them again.
     """
-    every_line = landed.rows == batch.rows
+    every_line = landed.rows == batch.rows  # (never so when some were suppressed)
     where = "" if every_line else f" WHERE {IS_OBJECT}"
     return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where})"
 

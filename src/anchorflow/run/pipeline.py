@@ -27,6 +27,7 @@ from anchorflow.errors import ConfigError, Terminated
 from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.alerts import target_states
 from anchorflow.journal.cursors import read_cursor, write_cursor
+from anchorflow.journal.erasures import pending_erasures
 from anchorflow.journal.field_stats import latest_stats
 from anchorflow.journal.loads import committed_totals, noted_loads, recent_loads
 from anchorflow.journal.quarantine import count_quarantined
@@ -42,6 +43,7 @@ from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
 from anchorflow.marts import BuiltMart, MartsStep
 from anchorflow.redact import shorten
+from anchorflow.run.compaction import Compaction, compact, compaction_due
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
 from anchorflow.run.results import (
     FieldReport,
@@ -58,6 +60,7 @@ from anchorflow.sources.base import (
     SaveCursor,
     Source,
     Window,
+    clear_work_dir,
 )
 from anchorflow.sources.registry import open_source
 from anchorflow.stage import suggest
@@ -128,6 +131,8 @@ class Pipeline:
         except BaseException:
             self.warehouse.close()  # release the file lock
             raise
+        # The warehouse is ours: no other process fetches for this project now.
+        clear_work_dir(project.work_path)
 
     def close(self) -> None:
         self.warehouse.close()
@@ -206,6 +211,11 @@ class Pipeline:
             self.warehouse.execute("CHECKPOINT")  # erased bytes leave the file's free blocks
             return counts
 
+    def compact(self) -> Compaction:
+        """Rewrite the warehouse file now, applying every pending erasure request."""
+        with self._recorded_run("compact"):
+            return compact(self.warehouse)
+
     def commit_window(self, batch: LandBatch) -> WindowResult:
         """Commit one batch that was fetched elsewhere (its source must be in the project):
         land, type, journal and move the cursor, in one transaction, like any window."""
@@ -228,7 +238,7 @@ class Pipeline:
                 self.reporter.window_done(result)
                 return result
 
-            context = FetchContext(self.project.state_path, self._cursor_saver(name))
+            context = FetchContext(self.project.work_path, self._cursor_saver(name))
             for stream in config.streams:
                 # Also when nothing is due: a staging table dropped to retype it comes back.
                 prepare_tables(self.warehouse, self.project, name, stream)
@@ -248,6 +258,8 @@ class Pipeline:
         summary.anchor = self._anchor()
         if marts:
             summary.marts = self.marts_step.run(self.warehouse)
+        if compaction_due(self.warehouse, self.clock()):
+            summary.compaction = compact(self.warehouse)
 
     def _stage(self, models: Sequence[str], force: bool = False) -> list[ModelRun]:
         return StageStep(self.project, self.clock, models, force).run(self.warehouse)
@@ -358,6 +370,7 @@ class Pipeline:
             events,
             fields,
             target_states(self.warehouse),
+            pending_erasures(self.warehouse),
         )
 
     def totals(self) -> WarehouseTotals:

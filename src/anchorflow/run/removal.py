@@ -19,8 +19,15 @@ from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
-from anchorflow.journal.erasures import erase_record_traces, record_erasure, scrub_journal
+from anchorflow.journal import utcnow
+from anchorflow.journal.erasures import (
+    erase_record_traces,
+    next_erasure_id,
+    record_erasure,
+    scrub_journal,
+)
 from anchorflow.journal.loads import load_of, mark_replaced
+from anchorflow.journal.suppressions import suppress_key
 from anchorflow.land.erase import erase_records, find_records
 from anchorflow.land.raw import raw_table_name
 from anchorflow.land.step import remove_landed
@@ -102,21 +109,25 @@ def forget_entity(
     Its anchor rows, attribute values and ties; the staging rows and raw records that carry its
     key (found by the JSON paths its staging columns read), the rows of other models typed from
     those records; and every copy of its values in the journal. One audit row in the journal
-    keeps the counts, never the key.
+    keeps the counts, never the key, and the deadline by which the file is rewritten without
+    the erased bytes (`compact`). The key, hashed with pii_salt, is kept per raw stream, so
+    landing the same windows again drops its records (`land.suppress`).
     """
+    streams = _key_paths_per_stream(project, plan, entity) if entity in plan.entities else {}
+    if streams and project.pii_salt is None:
+        raise ConfigError(
+            [
+                "forget: set pii_salt: ${ANCHORFLOW_PII_SALT} in the project file; the erased "
+                "key is kept hashed with it, so that a backfill cannot bring the person back"
+            ]
+        )
     counts = Counts()
     with warehouse.transaction():
         erased, values = erase_entity(warehouse, plan, entity, key)
         counts.add(erased)
         spec = plan.entities[entity]
-        streams: dict[tuple[str, str], list[list[str]]] = {}
         for model, column_sets in spec.sources.items():
             for columns in column_sets:
-                paths = key_paths(project, model, columns)
-                if paths is not None:
-                    config = project.staging[model]
-                    where = (config.source, project.stream_of(config))
-                    streams.setdefault(where, []).append(paths)
                 rows = erase_rows_with_key(warehouse, model, columns, spec.key_types, key)
                 counts.add({f"staging.{model}": rows})
         for (source, stream), path_sets in streams.items():
@@ -133,5 +144,28 @@ def forget_entity(
             counts.add({f"raw.{raw_table_name(source, stream)}": raw})
             warehouse.execute(f"DROP TABLE {records}")
         counts.add(scrub_journal(warehouse, key, sorted(values | set(key))))
-        record_erasure(warehouse, entity, dict(counts))
+        erasure_id = next_erasure_id(warehouse)
+        if project.pii_salt is not None:
+            salt = project.pii_salt.get_secret_value()
+            for (source, stream), path_sets in streams.items():
+                for paths in path_sets:
+                    suppress_key(warehouse, erasure_id, source, stream, paths, key, salt)
+        deadline = utcnow() + project.erasure_deadline
+        record_erasure(warehouse, erasure_id, entity, dict(counts), deadline)
     return dict(counts)
+
+
+def _key_paths_per_stream(
+    project: Project, plan: AnchorPlan, entity: str
+) -> dict[tuple[str, str], list[list[str]]]:
+    """Per raw stream, the path sets in its records that the entity's key is read from."""
+    streams: dict[tuple[str, str], list[list[str]]] = {}
+    for model, column_sets in plan.entities[entity].sources.items():
+        for columns in column_sets:
+            paths = key_paths(project, model, columns)
+            if paths is not None:
+                config = project.staging[model]
+                where = (config.source, project.stream_of(config))
+                if paths not in streams.setdefault(where, []):
+                    streams[where].append(paths)
+    return streams

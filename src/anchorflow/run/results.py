@@ -18,12 +18,14 @@ import pyarrow as pa
 
 from anchorflow.anchor.load import AnchorRun
 from anchorflow.journal.alerts import TargetState
+from anchorflow.journal.erasures import PendingErasure
 from anchorflow.journal.field_stats import FieldStat
 from anchorflow.journal.loads import LoadInfo
 from anchorflow.journal.runs import RunInfo
 from anchorflow.journal.transfers import ModelTotals
 from anchorflow.land.step import WindowResult
 from anchorflow.marts import BuiltMart
+from anchorflow.run.compaction import Compaction
 from anchorflow.stage.runner import ModelRun
 
 
@@ -36,6 +38,7 @@ class RunSummary:
     anchor: AnchorRun | None = None
     marts: list[BuiltMart] = field(default_factory=list)
     seconds: float = 0.0
+    compaction: Compaction | None = None  # the file was rewritten: erasures were due
 
     @property
     def rows(self) -> int:
@@ -48,6 +51,10 @@ class RunSummary:
     @property
     def staged(self) -> int:
         return sum(w.staged for w in self.windows)
+
+    @property
+    def suppressed(self) -> int:
+        return sum(w.suppressed for w in self.windows)
 
     @property
     def rows_per_second(self) -> float:
@@ -86,6 +93,7 @@ class Status:
     open_schema_events: int = 0
     open_schema_event_fields: int = 0  # the fields those events list
     alerts: list[TargetState] = field(default_factory=list)  # targets with alerts waiting
+    erasures: list[PendingErasure] = field(default_factory=list)  # bytes still in the file
 
 
 @dataclass(frozen=True)

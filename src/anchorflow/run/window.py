@@ -2,9 +2,9 @@
 transaction.
 
 The window's earlier loads (a backfill, a re-delivered file) are removed from every layer, its
-records are landed in raw, typed into the staging models that can take them now, recorded as a
-load, and the source's cursor moves, all in one commit. A crash anywhere leaves the warehouse as
-it was before the window; the rerun redoes exactly it.
+records (but those of people `forget` erased) are landed in raw, typed into the staging models
+that can take them now, recorded as a load, and the source's cursor moves, all in one commit.
+A crash anywhere leaves the warehouse as it was before the window; the rerun redoes exactly it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
 from anchorflow.land import land_batch, landed_records
 from anchorflow.land.step import WindowResult, journal_view
+from anchorflow.land.suppress import drop_suppressed, release_suppressed
 from anchorflow.run.removal import Steps, replace_loads
 from anchorflow.sources.base import LandBatch, Source
 from anchorflow.stage.batch import Staged
@@ -46,6 +47,7 @@ class WindowCommit:
         self.project = project
         self.source = source
         self.steps = steps
+        self._salt = project.pii_salt.get_secret_value() if project.pii_salt else None
 
     def __call__(self, batch: LandBatch) -> WindowResult:
         """Commit the window; when its typing fails in the engine, commit it untyped: raw must
@@ -84,9 +86,12 @@ class WindowCommit:
                     wh, self.project, self.steps, batch.source, batch.stream, replaced
                 )
             load_id = next_load_id(wh)
-            with wh.registered(BATCH_VIEW, batch.records) as view:
+            with wh.registered(BATCH_VIEW, batch.records) as batch_view:
                 with _timed(timings, "land"):
-                    landed = land_batch(wh, batch, load_id, view)
+                    view, suppressed = drop_suppressed(
+                        wh, batch.source, batch.stream, batch_view, self._salt
+                    )
+                    landed = land_batch(wh, batch, load_id, view, suppressed)
                 crash_point("after_land")
                 staged, restored, typed = Staged(0, 0, 0), 0, list[str]()
                 with _timed(timings, "stage"):
@@ -97,12 +102,14 @@ class WindowCommit:
                         restored = self.steps.stage.restore_keys(wh, kept, load_id, records, typed)
                     except WarehouseError as error:
                         raise _TypingFailed(str(error)) from error
+                if suppressed:
+                    release_suppressed(wh)
             crash_point("after_stage")
             load = LoadRecord(
                 load_id, batch.source, batch.stream, window.key, window.start, window.end,
                 batch.origin, batch.files, landed.rows, batch.bytes,
                 landed.quarantined + staged.quarantined, staged.rows + restored,
-                staged.type_errors, started_at, batch.note,
+                staged.type_errors, started_at, batch.note, suppressed,
             )  # fmt: skip
             record_load(wh, load)
             self._advance(batch, load_id)

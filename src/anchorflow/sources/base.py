@@ -21,6 +21,7 @@ stream have a committed load, and `FetchContext.save_cursor`, which commits a cu
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,8 +125,24 @@ class SaveCursor(Protocol):
 class FetchContext:
     """What a fetch may use besides its windows."""
 
-    work_dir: Path  # the project's state directory: downloads, pending exports
+    # Scratch space inside the project (downloads in flight hold raw PII): a fetch makes its
+    # own directory here and removes it; what a killed process left is removed at the next
+    # start (`clear_work_dir`). Never the system's temp directory.
+    work_dir: Path
     save_cursor: SaveCursor  # commit a cursor now, alone (a pending export id before polling)
+
+
+def clear_work_dir(work_dir: Path) -> None:
+    """Remove what fetches of an earlier process left in `work_dir` (a download cut off by
+    kill -9 or SIGTERM). Only while holding the warehouse: then no other fetch of the project
+    runs."""
+    if not work_dir.is_dir():
+        return
+    for leftover in work_dir.iterdir():
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 class Source(Protocol):

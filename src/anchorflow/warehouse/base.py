@@ -49,6 +49,15 @@ class Capabilities:
     parallel_writers: int  # how many statements can usefully write at once
 
 
+@dataclass(frozen=True)
+class Rewritten:
+    """A warehouse rewritten without the bytes of deleted rows: its size before and after."""
+
+    bytes_before: int
+    bytes_after: int
+    seconds: float
+
+
 class Warehouse(ABC):
     """One connection to one warehouse."""
 
@@ -93,6 +102,11 @@ class Warehouse(ABC):
         """Another connection to the same warehouse, for a statement run in parallel; its
         transactions are its own. Engines that cannot write in parallel return themselves."""
         return self
+
+    def rewrite(self) -> Rewritten:
+        """Rewrite the warehouse's storage so that deleted rows leave no bytes behind in it
+        (erasure). An engine that cannot says so in one line."""
+        raise WarehouseError(f"the {self.dialect} warehouse cannot be compacted by anchorflow")
 
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.query(sql, params)

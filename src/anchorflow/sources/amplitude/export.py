@@ -39,9 +39,17 @@ EMPTY_ARCHIVE = (
 class AmplitudeExport:
     """Downloads and decodes hours of one Amplitude project."""
 
-    def __init__(self, name: str, config: AmplitudeConfig, client: ExportClient | None = None):
+    def __init__(
+        self,
+        name: str,
+        config: AmplitudeConfig,
+        work_dir: Path,
+        client: ExportClient | None = None,
+    ):
+        """`work_dir` is the project's scratch space: downloads go there, never to /tmp."""
         self.name = name
         self.config = config
+        self.work_dir = work_dir
         self.client = client or ExportClient(name, config)
         self._hours_per_request = config.hours_per_request
         self._download_seconds = 0.0
@@ -106,7 +114,8 @@ class AmplitudeExport:
         """Hours in order; a corrupt hour is downloaded again, from that hour on."""
         pending = list(hours)
         failures = 0
-        with tempfile.TemporaryDirectory(prefix="anchorflow-amplitude-") as tmp:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{self.name}-", dir=self.work_dir) as tmp:
             while pending:
                 chunk = pending[: self._hours_per_request]
                 started = time.perf_counter()

@@ -78,7 +78,7 @@ class AmplitudeSource:
     def fetch(self, windows: Sequence[Window], context: FetchContext) -> Iterator[LandBatch]:
         if not windows:
             return
-        export = AmplitudeExport(self.name, self.config)
+        export = AmplitudeExport(self.name, self.config, context.work_dir)
         try:
             yield from export.batches([w.start for w in windows if w.start is not None])
         finally:
