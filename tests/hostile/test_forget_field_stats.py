@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from anchorflow.run import Pipeline
-from tests.stage.helpers import LATER, commit, rows, stage, u, write_project
+from tests.stage.helpers import LATER, SALT, commit, rows, stage, u, write_project
 
 pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
@@ -36,7 +36,7 @@ def purchase(n: int, user: str, items: int) -> dict[str, Any]:
 def test_forget_leaves_no_erased_uuid_in_the_statistics_of_an_exploded_model(
     tmp_path: Path,
 ) -> None:
-    project = write_project(tmp_path, STAGING, anchor=ANCHOR)
+    project = write_project(tmp_path, STAGING, anchor=ANCHOR, pii_salt=SALT)
     # The forgotten user's purchases hold the most items: their uuids are the top values.
     commit(project, 0, [purchase(1, "mallory", 9), purchase(2, "mallory", 8),
                         purchase(3, "alice", 2), purchase(4, "bob", 1)])  # fmt: skip
