@@ -28,7 +28,7 @@ from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, 
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.land.step import WindowResult, journal_view
 from anchorflow.run.removal import Steps, replace_loads
-from anchorflow.sources.base import LandBatch, Source
+from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Source
 from anchorflow.stage.batch import Staged
 from anchorflow.stage.drift import detect_new_models, record_events, send_pending_alerts
 from anchorflow.warehouse import Warehouse, table
@@ -133,8 +133,13 @@ class WindowCommit:
             for part in chain([first], parts):
                 for step, seconds in part.timings.items():
                     timings[step] = timings.get(step, 0.0) + seconds
-                with wh.registered(BATCH_VIEW, part.records) as view, _timed(timings, "land"):
+                with (
+                    wh.registered(BATCH_VIEW, part.records, release=True) as view,
+                    _timed(timings, "land"),
+                ):
                     landed = land_batch(wh, part, load_id, view)
+                # Landed: whoever still holds the batch (the caller, the source) holds no text.
+                part.records, part.rejected = RECORD_SCHEMA.empty_table(), []
                 rows, quarantined = rows + landed.rows, quarantined + landed.quarantined
                 files, size = files + part.files, size + part.bytes
             crash_point("after_land")
