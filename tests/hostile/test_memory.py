@@ -75,6 +75,7 @@ def run_child(
         )  # fmt: skip
     peak_line = [line for line in done.stderr.splitlines() if line.startswith("VmHWM")][-1]
     peak = int(peak_line.split()[1]) * 1024
+    print(f"peak RSS of the run: {peak / MiB:,.0f} MiB")  # shown with -s: the figures in docs
     return peak, done.stdout + done.stderr
 
 
