@@ -91,3 +91,18 @@ def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(tmp_path
         "SELECT count(*) FROM meta.quarantine",
     ):
         assert table_rows(path, query) == [(0,)], query
+
+
+def test_a_corrupt_member_after_parts_already_landed_rolls_the_hour_back(
+    tmp_path: Path,
+) -> None:
+    store = serve(tmp_path, {
+        "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
+        "187520_2024-03-01_0#1.json.gz": gzip.compress(events(EVENTS, 1000))[:-20],
+    })  # fmt: skip
+    with pytest.raises(AnchorflowError, match="was not committed") as raised:
+        load(tmp_path, store, "corrupt", max_part_bytes="1MiB")
+    assert "\n" not in str(raised.value) and "20240301T00" in str(raised.value)
+    path = tmp_path / "corrupt" / "warehouse.duckdb"
+    for query in ("SELECT count(*) FROM meta.loads", "SELECT count(*) FROM raw.amplitude_events"):
+        assert table_rows(path, query) == [(0,)], query

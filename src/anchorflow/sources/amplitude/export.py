@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from anchorflow.errors import TerminalSourceError
+from anchorflow.errors import TerminalSourceError, TransientSourceError
 from anchorflow.project_types import format_hour
 from anchorflow.sources.amplitude.archive import CorruptExport, ExportArchive
 from anchorflow.sources.amplitude.client import Cancelled, Download, ExportClient, RangeTooLarge
@@ -105,15 +105,22 @@ class AmplitudeExport:
                 started = time.perf_counter()
                 download = self._download(chunk, Path(tmp) / "export.zip", stop)
                 self._download_seconds = time.perf_counter() - started
+                in_parts = False  # parts of the current hour were handed over already
                 try:
                     for batch in self._decode(download, chunk):
                         yield batch
+                        in_parts = not batch.last
                         if batch.last:
                             pending.remove(batch.window.start)  # type: ignore[arg-type]  # an hour's window has a start
                             failures = 0
                 except CorruptExport as error:
                     failures += 1
                     hour = format_hour(pending[0])
+                    if in_parts:  # its parts cannot be landed twice: the hour rolls back
+                        raise TransientSourceError(
+                            f"{self.name}: {error}; hour {hour}, in parts, was not committed "
+                            f"and the watermark stays at {hour}: run again"
+                        ) from None
                     if failures >= self.config.download_attempts:
                         raise TerminalSourceError(
                             f"{self.name}: the export of hour {hour} is still corrupt after "
