@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import random
 import zipfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -121,15 +119,7 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-@pytest.fixture
-def pool() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(2) as executor:
-        yield executor
-
-
-def test_members_are_grouped_by_hour_in_part_order(
-    tmp_path: Path, pool: ThreadPoolExecutor
-) -> None:
+def test_members_are_grouped_by_hour_in_part_order(tmp_path: Path) -> None:
     path = write_zip(
         tmp_path / "export.zip",
         {
@@ -150,7 +140,7 @@ def test_members_are_grouped_by_hour_in_part_order(
             "187520/187520_2024-03-01_5#0.json.gz",
             True,
         )
-        decoded = archive.decode_hour(H5, pool)
+        decoded = archive.decode_hour(H5)
         assert decoded.files == 3
         assert decoded.rejected == []
         assert [(r["origin"], r["line_no"], r["record"]) for r in decoded.records.to_pylist()] == [
@@ -159,19 +149,17 @@ def test_members_are_grouped_by_hour_in_part_order(
             ("187520_2024-03-01_5#10.json.gz", 1, '{"n":"5/10a"}'),
             ("187520_2024-03-01_5#10.json.gz", 2, '{"n":"5/10b"}'),
         ]
-        assert archive.decode_hour(H6, pool).records.column("record").to_pylist() == ['{"n":"6/0"}']
-        assert archive.decode_hour(datetime(2024, 3, 1, 7), pool).records.num_rows == 0
+        assert archive.decode_hour(H6).records.column("record").to_pylist() == ['{"n":"6/0"}']
+        assert archive.decode_hour(datetime(2024, 3, 1, 7)).records.num_rows == 0
     finally:
         archive.close()
 
 
-def test_a_plain_json_member_is_read_without_gunzip(
-    tmp_path: Path, pool: ThreadPoolExecutor
-) -> None:
+def test_a_plain_json_member_is_read_without_gunzip(tmp_path: Path) -> None:
     path = write_zip(tmp_path / "export.zip", {"187520/187520_2024-03-01_5#0.json": b'{"a":1}\n'})
     archive = ExportArchive(path)
     try:
-        assert archive.decode_hour(H5, pool).records.column("record").to_pylist() == ['{"a":1}']
+        assert archive.decode_hour(H5).records.column("record").to_pylist() == ['{"a":1}']
     finally:
         archive.close()
 
@@ -221,9 +209,7 @@ DAMAGED = {
         "not-gzip",
     ],
 )
-def test_a_corrupt_gzip_member_is_a_corrupt_export(
-    tmp_path: Path, pool: ThreadPoolExecutor, damage: str
-) -> None:
+def test_a_corrupt_gzip_member_is_a_corrupt_export(tmp_path: Path, damage: str) -> None:
     good, bad = GOOD_MEMBER, DAMAGED[damage]
     path = write_zip(
         tmp_path / "export.zip",
@@ -236,8 +222,8 @@ def test_a_corrupt_gzip_member_is_a_corrupt_export(
     archive = ExportArchive(path)
     try:
         with pytest.raises(CorruptExport, match=r"187520_2024-03-01_5#1\.json\.gz"):
-            archive.decode_hour(H5, pool)
-        assert archive.decode_hour(H6, pool).records.num_rows == 200  # the other hour is fine
+            archive.decode_hour(H5)
+        assert archive.decode_hour(H6).records.num_rows == 200  # the other hour is fine
     finally:
         archive.close()
 

@@ -8,10 +8,11 @@ records landing set aside.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from anchorflow.errors import TerminalSourceError
 from anchorflow.journal.cursors import read_cursor
 from anchorflow.journal.loads import LoadRecord, loaded_keys
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
@@ -47,7 +48,7 @@ class LandStep:
         self,
         source: Source,
         stream: str,
-        commit: Callable[[LandBatch], WindowResult],
+        commit: Callable[[LandBatch, Iterator[LandBatch] | None], WindowResult],
         context: FetchContext,
         now: datetime,
     ) -> None:
@@ -66,12 +67,33 @@ class LandStep:
         self, warehouse: Warehouse, windows: Sequence[Window] | None = None
     ) -> list[WindowResult]:
         """Fetch the windows (the pending ones when None) and commit each, in order; an error
-        is raised after the windows before it committed."""
+        is raised after the windows before it committed. A window that comes in parts is
+        committed as one, its parts read while it lands."""
         chosen = self.pending(warehouse) if windows is None else list(windows)
-        return [self.commit(batch) for batch in self.source.fetch(chosen, self.context)]
+        batches = iter(self.source.fetch(chosen, self.context))
+        return [
+            self.commit(batch, None if batch.last else later_parts(batch, batches))
+            for batch in batches
+        ]
 
     def remove(self, warehouse: Warehouse, load_ids: Sequence[int]) -> dict[str, int]:
         return remove_landed(warehouse, self.source.name, self.stream, load_ids)
+
+
+def later_parts(first: LandBatch, batches: Iterator[LandBatch]) -> Iterator[LandBatch]:
+    """The parts of `first`'s window after it, taken from `batches` up to its last."""
+    expected = first.part + 1
+    while True:
+        part = next(batches, None)
+        if part is None or part.window != first.window or part.part != expected:
+            raise TerminalSourceError(
+                f"{first.source}: window {first.window.key} ended after part {expected - 1} "
+                "without its last part; nothing of it was committed"
+            )
+        yield part
+        if part.last:
+            return
+        expected += 1
 
 
 def remove_landed(

@@ -233,8 +233,8 @@ class Pipeline:
         with self._opened(name) as source:
             commit = WindowCommit(self.warehouse, self.project, source, self._steps())
 
-            def committed(batch: LandBatch) -> WindowResult:
-                result = commit(batch)
+            def committed(batch: LandBatch, parts: Iterator[LandBatch] | None) -> WindowResult:
+                result = commit(batch, parts)
                 self.reporter.window_done(result)
                 return result
 

@@ -5,6 +5,10 @@ The window's earlier loads (a backfill, a re-delivered file) are removed from ev
 records (but those of people `forget` erased) are landed in raw, typed into the staging models
 that can take them now, recorded as a load, and the source's cursor moves, all in one commit.
 A crash anywhere leaves the warehouse as it was before the window; the rerun redoes exactly it.
+
+A window that comes in parts (larger than its source's `max_part_bytes`) is landed part by part
+in that one transaction, as one load, holding one part at a time; its typing is left to the
+stage step, which reads it back from raw in the engine.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 
 from anchorflow.config.project import Project
 from anchorflow.crashpoints import crash_point
@@ -20,14 +25,14 @@ from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
-from anchorflow.land import land_batch, landed_records
+from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.land.step import WindowResult, journal_view
 from anchorflow.land.suppress import drop_suppressed, release_suppressed
 from anchorflow.run.removal import Steps, replace_loads
-from anchorflow.sources.base import LandBatch, Source
+from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Source
 from anchorflow.stage.batch import Staged
 from anchorflow.stage.drift import detect_new_models, record_events
-from anchorflow.warehouse import Warehouse
+from anchorflow.warehouse import Warehouse, table
 
 log = logging.getLogger(__name__)
 BATCH_VIEW = "__anchorflow_batch"
@@ -49,12 +54,13 @@ class WindowCommit:
         self.steps = steps
         self._salt = project.pii_salt.get_secret_value() if project.pii_salt else None
 
-    def __call__(self, batch: LandBatch) -> WindowResult:
-        """Commit the window; when its typing fails in the engine, commit it untyped: raw must
-        land whatever the mapping does, and the stage step reports the error (and types the
-        window once the mapping is fixed)."""
+    def __call__(self, batch: LandBatch, parts: Iterator[LandBatch] | None = None) -> WindowResult:
+        """Commit the window (`batch`, and its later `parts` when it comes in parts); when its
+        typing fails in the engine, commit it untyped: raw must land whatever the mapping does,
+        and the stage step reports the error (and types the window once the mapping is
+        fixed)."""
         try:
-            result = self.commit(batch)
+            result = self.commit_parts(batch, parts) if parts is not None else self.commit(batch)
         except _TypingFailed as failed:
             log.warning("%s: typing failed (%s); landing it untyped", batch.origin, failed)
             try:
@@ -113,6 +119,59 @@ class WindowCommit:
             )  # fmt: skip
             record_load(wh, load)
             self._advance(batch, load_id)
+            crash_point("before_commit")
+        crash_point("after_commit")
+        return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
+
+    def commit_parts(self, first: LandBatch, parts: Iterator[LandBatch]) -> WindowResult:
+        """Land a window that comes in parts, one part at a time, as one load in a single
+        transaction with its journal and cursor. Its models are typed by the stage step."""
+        started_at = utcnow()
+        timings: dict[str, float] = {}
+        wh = self.warehouse
+        window = first.window
+        with wh.transaction():
+            replaced = committed_loads(wh, first.source, first.stream, window.key)
+            with _timed(timings, "replace"):
+                kept = replace_loads(
+                    wh, self.project, self.steps, first.source, first.stream, replaced
+                )
+            load_id = next_load_id(wh)
+            rows = quarantined = files = size = suppressed = 0
+            for part in chain([first], parts):
+                for step, seconds in part.timings.items():
+                    timings[step] = timings.get(step, 0.0) + seconds
+                with (
+                    wh.registered(BATCH_VIEW, part.records, release=True) as batch_view,
+                    _timed(timings, "land"),
+                ):
+                    view, dropped = drop_suppressed(
+                        wh, part.source, part.stream, batch_view, self._salt
+                    )
+                    landed = land_batch(wh, part, load_id, view, dropped)
+                    if dropped:
+                        release_suppressed(wh)
+                suppressed += dropped
+                # Landed: whoever still holds the batch (the caller, the source) holds no text.
+                part.records, part.rejected = RECORD_SCHEMA.empty_table(), []
+                rows, quarantined = rows + landed.rows, quarantined + landed.quarantined
+                files, size = files + part.files, size + part.bytes
+            crash_point("after_land")
+            with _timed(timings, "stage"):
+                raw = table("raw", raw_table_name(first.source, first.stream))
+                records = (
+                    f"(SELECT load_id, origin, line_no, record FROM {raw} "
+                    f"WHERE load_id = {int(load_id)})"
+                )
+                restored = self.steps.stage.restore_keys(wh, kept, load_id, records, [])
+            crash_point("after_stage")
+            load = LoadRecord(
+                load_id, first.source, first.stream, window.key, window.start, window.end,
+                first.origin, files, rows, size, quarantined, restored, 0, started_at,
+                first.note, suppressed,
+            )  # fmt: skip
+            record_load(wh, load)
+            self._advance(first, load_id)
             crash_point("before_commit")
         crash_point("after_commit")
         return WindowResult(**vars(load), replaced=len(replaced), timings=timings)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+from pydantic import ByteSize, Field
 
 from anchorflow.project_types import Identifier, JsonPath, Strict
 
@@ -48,11 +49,41 @@ class SourceConfig(Strict):
     kind: str
     stream: Identifier = "events"
     model_field: JsonPath | None = None  # the JSON key naming a record's model (drift: new models)
+    max_part_bytes: ByteSize = Field(
+        default=ByteSize(64 << 20),
+        ge=1 << 20,
+        description="a window whose text is larger is landed in several parts of one load",
+    )
+    max_line_bytes: ByteSize = Field(
+        default=ByteSize(8 << 20),
+        ge=1 << 10,
+        description="a longer line is quarantined with its length and first KiB, not its text",
+    )
+    max_inflation_ratio: int = Field(
+        default=200,
+        ge=2,
+        description="a compressed file inflating past this many times its size is refused",
+    )
+
+    @property
+    def limits(self) -> ReadLimits:
+        return ReadLimits(
+            int(self.max_part_bytes), int(self.max_line_bytes), self.max_inflation_ratio
+        )
 
     @property
     def streams(self) -> list[str]:
         """The streams this source lands, in the order they load (one raw table each)."""
         return [self.stream]
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What bounds the memory a window's reading takes (the source's settings)."""
+
+    max_part_bytes: int = 64 << 20
+    max_line_bytes: int = 8 << 20
+    max_inflation_ratio: int = 200
 
 
 @dataclass(frozen=True)
@@ -78,7 +109,12 @@ class Rejected:
 
 @dataclass
 class LandBatch:
-    """The records of one window, committed as one load."""
+    """The records of one window, committed as one load; or one part of them.
+
+    A window larger than its source's `max_part_bytes` comes as several batches of the same
+    window, numbered by `part` from 0, the last with `last` set: they are landed one after the
+    other in one transaction, as one load (`files`, `bytes` and `rejected` add up).
+    """
 
     source: str
     window: Window
@@ -89,6 +125,8 @@ class LandBatch:
     rejected: list[Rejected] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     note: str | None = None  # something suspicious about the delivery, kept in its load record
+    part: int = 0
+    last: bool = True
 
     @property
     def stream(self) -> str:
@@ -164,8 +202,8 @@ class Source(Protocol):
         ...
 
     def fetch(self, windows: Sequence[Window], context: FetchContext) -> Iterator[LandBatch]:
-        """The windows' records, one batch per window, in order. An error is raised after the
-        batches that came before it, so those still commit."""
+        """The windows' records, one batch per window (or its parts, in order), in order. An
+        error is raised after the batches that came before it, so those still commit."""
         ...
 
     def cursor_after(self, window: Window, cursor: Cursor | None, loaded: Loaded) -> Cursor | None:

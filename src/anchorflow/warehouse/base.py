@@ -83,8 +83,10 @@ class Warehouse(ABC):
 
     @abstractmethod
     @contextmanager
-    def registered(self, name: str, data: pa.Table) -> Iterator[str]:
-        """Make `data` readable in SQL under `name` for the duration of the block."""
+    def registered(self, name: str, data: pa.Table, release: bool = False) -> Iterator[str]:
+        """Make `data` readable in SQL under `name` for the duration of the block; with
+        `release`, the engine holds no reference to it after the block, even in a transaction
+        still open (the parts of a large window, landed one after the other)."""
 
     @abstractmethod
     def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int: ...

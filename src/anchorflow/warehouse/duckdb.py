@@ -127,12 +127,17 @@ class DuckDBWarehouse(Warehouse):
             self._run("COMMIT", None)
 
     @contextmanager
-    def registered(self, name: str, data: pa.Table) -> Iterator[str]:
+    def registered(self, name: str, data: pa.Table, release: bool = False) -> Iterator[str]:
+        # DuckDB keeps what was registered in a transaction alive until the transaction ends;
+        # a released registration is a holder emptied after the block, so only it is kept.
+        holder = _Released(data) if release else None
         with self._lock:
-            self._con.register(name, data)
+            self._con.register(name, holder if holder is not None else data)
             try:
                 yield ident(name)
             finally:
+                if holder is not None:
+                    holder.table = None
                 # Fails inside an aborted transaction; that must not hide the original error.
                 with contextlib.suppress(duckdb.Error):
                     self._con.unregister(name)
@@ -250,3 +255,16 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class _Released:
+    """An Arrow table behind the Arrow C stream interface, read by DuckDB through it on every
+    scan; once `table` is None it holds nothing, whoever keeps the holder."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table: pa.Table | None = table
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        if self.table is None:
+            raise RuntimeError("a released registration was read after its block")
+        return self.table.__arrow_c_stream__(requested_schema)

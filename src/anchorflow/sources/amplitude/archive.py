@@ -1,8 +1,10 @@
 """Open an Amplitude export ZIP and turn one hour of it into Arrow record columns.
 
-The hot path never makes a Python object per event: each gzip member is inflated in a worker
-thread (zlib releases the GIL), newline positions are found with numpy, and the lines become an
-Arrow string array over the inflated buffer. JSON validity is then checked by the engine.
+The hot path never makes a Python object per event: each gzip member is inflated a few MiB at
+a time, newline positions are found with numpy, and the lines become an Arrow string array
+over the inflated buffer. JSON validity is then checked by the engine. An hour comes out in
+parts of about `max_part_bytes` (see `sources.lines`), so no hour has to fit in memory; a
+member that inflates past `max_inflation_ratio` is refused.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ import re
 import zipfile
 import zlib
 from collections import defaultdict
-from concurrent.futures import Executor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow as pa
-
 from anchorflow.errors import TerminalSourceError, TransientSourceError
-from anchorflow.sources.base import RECORD_SCHEMA, Rejected
-from anchorflow.sources.inflate import GZIP_ERRORS, gunzip
-from anchorflow.sources.lines import split_lines
+from anchorflow.sources.base import RECORD_SCHEMA, ReadLimits
+from anchorflow.sources.inflate import CorruptStream, InflationRefused, inflated_pieces
+from anchorflow.sources.lines import Piece, bounded_parts, joined, split_pieces
 
 # <projectid>_<YYYY-MM-DD>_<H>#<n>.json.gz, inside a folder named by the project id.
 MEMBER = re.compile(r"(?:^|/)(\d+)_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d+)\.json(\.gz)?$")
@@ -40,12 +40,8 @@ class Member:
     gzipped: bool
 
 
-@dataclass
-class DecodedHour:
-    records: pa.Table
-    files: int
-    bytes: int
-    rejected: list[Rejected]
+class InflationBomb(TerminalSourceError):
+    """A member inflates past `max_inflation_ratio`: the window fails, the cursor stays."""
 
 
 class ExportArchive:
@@ -76,24 +72,33 @@ class ExportArchive:
     def hours(self) -> set[datetime]:
         return set(self.by_hour)
 
-    def decode_hour(self, hour: datetime, pool: Executor) -> DecodedHour:
-        """All members of `hour` as one table of (origin, line_no, record)."""
-        members = self.by_hour.get(hour, [])
-        compressed = [self._read(m) for m in members]  # zipfile reads are serialised anyway
-        inflated = list(pool.map(_inflate, members, compressed))
-        tables, rejected = [], []
-        for member, data in zip(members, inflated, strict=True):
-            table, bad = split_lines(member.name, data)
-            tables.append(table)
-            rejected.extend(bad)
-        records = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
-        return DecodedHour(records, len(members), sum(len(c) for c in compressed), rejected)
+    def hour_parts(self, hour: datetime, limits: ReadLimits) -> Iterator[tuple[Piece, bool]]:
+        """The records of `hour`'s members, (origin, line_no, record), in parts of about
+        `limits.max_part_bytes`, each with whether it is the hour's last."""
+        return bounded_parts(self._pieces(hour, limits), limits.max_part_bytes)
 
-    def _read(self, member: Member) -> bytes:
-        try:
-            return self._zip.read(member.path)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
-            raise CorruptExport(f"{member.name}: the ZIP member does not read ({error})") from None
+    def decode_hour(self, hour: datetime, limits: ReadLimits | None = None) -> Piece:
+        """All of `hour` at once (its parts joined): for small hours and tests."""
+        chosen = limits or ReadLimits()
+        return joined([piece for piece, _ in self.hour_parts(hour, chosen)])
+
+    def _pieces(self, hour: datetime, limits: ReadLimits) -> Iterator[Piece]:
+        for member in self.by_hour.get(hour, []):
+            info = self._zip.getinfo(member.path)
+            yield Piece(RECORD_SCHEMA.empty_table(), files=1, bytes=info.file_size)
+            try:
+                with self._zip.open(info) as stream:
+                    texts = inflated_pieces(stream, info.compress_size, member.gzipped,
+                                            limits.max_inflation_ratio, member.name)  # fmt: skip
+                    yield from split_pieces(member.name, texts, limits.max_line_bytes)
+            except InflationRefused as error:
+                raise InflationBomb(str(error)) from None
+            except CorruptStream as error:
+                raise CorruptExport(f"{member.name}: {error}") from None
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+                raise CorruptExport(
+                    f"{member.name}: the ZIP member does not read ({error})"
+                ) from None
 
 
 def _member(name: str) -> Member:
@@ -109,13 +114,3 @@ def _member(name: str) -> Member:
     except ValueError:
         raise TerminalSourceError(f"file {name!r} in the export names an impossible hour") from None
     return Member(name.rsplit("/", 1)[-1], name, when, int(part), gz is not None)
-
-
-def _inflate(member: Member, data: bytes) -> bytes:
-    if not member.gzipped:
-        return data
-    try:
-        inflated: bytes = gunzip(data)  # type: ignore[no-untyped-call]
-        return inflated
-    except GZIP_ERRORS as error:
-        raise CorruptExport(f"{member.name}: the gzip stream is corrupt ({error})") from None

@@ -9,27 +9,27 @@ corrupt ZIP or gzip member is downloaded again from the failing hour on; after
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
-import os
 import queue
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from anchorflow.errors import TerminalSourceError
+from anchorflow.errors import TerminalSourceError, TransientSourceError
 from anchorflow.project_types import format_hour
-from anchorflow.sources.amplitude.archive import CorruptExport, DecodedHour, ExportArchive
+from anchorflow.sources.amplitude.archive import CorruptExport, ExportArchive
 from anchorflow.sources.amplitude.client import Cancelled, Download, ExportClient, RangeTooLarge
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Window
+from anchorflow.sources.lines import Piece
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
-PREFETCH_HOURS = 1  # decoded hours waiting for the caller (one more is being decoded)
+PREFETCH_HOURS = 1  # decoded hours (or parts) waiting for the caller (one more is decoding)
 EMPTY_ARCHIVE = (
     "the export was an empty archive (HTTP 200); the real API answers 404 for no data, "
     "so the hour may be missing: check it in Amplitude, then backfill it"
@@ -53,12 +53,9 @@ class AmplitudeExport:
         self.client = client or ExportClient(name, config)
         self._hours_per_request = config.hours_per_request
         self._download_seconds = 0.0
-        workers = config.decompress_workers or os.cpu_count() or 2
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="inflate")
 
     def close(self) -> None:
         self.client.close()
-        self._pool.shutdown(wait=True)
 
     def batches(self, hours: list[datetime]) -> Iterator[LandBatch]:
         """One batch per hour, in order, while the next hours download and decode.
@@ -121,14 +118,22 @@ class AmplitudeExport:
                 started = time.perf_counter()
                 download = self._download(chunk, Path(tmp) / "export.zip", stop)
                 self._download_seconds = time.perf_counter() - started
+                in_parts = False  # parts of the current hour were handed over already
                 try:
                     for batch in self._decode(download, chunk):
                         yield batch
-                        pending.remove(batch.window.start)  # type: ignore[arg-type]  # an hour's window has a start
-                        failures = 0
+                        in_parts = not batch.last
+                        if batch.last:
+                            pending.remove(batch.window.start)  # type: ignore[arg-type]  # an hour's window has a start
+                            failures = 0
                 except CorruptExport as error:
                     failures += 1
                     hour = format_hour(pending[0])
+                    if in_parts:  # its parts cannot be landed twice: the hour rolls back
+                        raise TransientSourceError(
+                            f"{self.name}: {error}; hour {hour}, in parts, was not committed "
+                            f"and the watermark stays at {hour}: run again"
+                        ) from None
                     if failures >= self.config.download_attempts:
                         raise TerminalSourceError(
                             f"{self.name}: the export of hour {hour} is still corrupt after "
@@ -157,7 +162,7 @@ class AmplitudeExport:
         covered = [h for h in chunk if h <= download.end]
         if download.path is None:  # 404: no data in the whole range
             for hour in covered:
-                yield self._batch(hour, download, _empty(), 0.0)
+                yield self._batch(hour, download, Piece(RECORD_SCHEMA.empty_table()), 0, True)
             return
         archive = ExportArchive(download.path)
         try:
@@ -171,32 +176,39 @@ class AmplitudeExport:
             # the hours still commit (they may be empty), with a note in their load records.
             note = None if archive.hours() else EMPTY_ARCHIVE
             for hour in covered:
-                decoded, seconds = self._timed_decode(archive, hour)
-                yield self._batch(hour, download, decoded, seconds, note)
+                parts = archive.hour_parts(hour, self.config.limits)
+                for number in itertools.count():
+                    started = time.perf_counter()
+                    item = next(parts, None)
+                    if item is None:
+                        break
+                    piece, last = item
+                    batch = self._batch(hour, download, piece, number, last, note)
+                    batch.timings["decode"] = time.perf_counter() - started
+                    yield batch
         finally:
             archive.close()
-
-    def _timed_decode(self, archive: ExportArchive, hour: datetime) -> tuple[DecodedHour, float]:
-        started = time.perf_counter()
-        return archive.decode_hour(hour, self._pool), time.perf_counter() - started
 
     def _batch(
         self,
         hour: datetime,
         download: Download,
-        decoded: DecodedHour,
-        seconds: float,
+        piece: Piece,
+        part: int,
+        last: bool,
         note: str | None = None,
     ) -> LandBatch:
         return LandBatch(
             source=self.name,
             window=hour_window(self.config.stream, hour),
             origin=download.request,
-            records=decoded.records,
-            files=decoded.files,
-            bytes=decoded.bytes,
-            rejected=decoded.rejected,
-            timings={"download": self._take_download_seconds(), "decode": seconds},
+            records=piece.records,
+            files=piece.files,
+            bytes=piece.bytes,
+            rejected=piece.rejected,
+            timings={"download": self._take_download_seconds()},
+            part=part,
+            last=last,
             note=note,
         )
 
@@ -209,7 +221,3 @@ class AmplitudeExport:
 def hour_window(stream: str, hour: datetime) -> Window:
     """The window of one hour: its key is the hour as YYYYMMDDTHH."""
     return Window(stream, format_hour(hour), hour, hour + HOUR)
-
-
-def _empty() -> DecodedHour:
-    return DecodedHour(RECORD_SCHEMA.empty_table(), 0, 0, [])

@@ -10,7 +10,11 @@
 - **parquet**: every row is a JSON object keyed by column name, values as the engine writes them
   (timestamps as text, nested structs as objects).
 
-Inflating (gzip, zstd) happens first. Parsing is done by Arrow and DuckDB, never row by row in
+Inflating (gzip, zstd) happens first, with the source's `max_inflation_ratio`: a file inflating
+past it is one quarantined record saying so. NDJSON is inflated and split a few MiB at a time
+and comes out in parts of about `max_part_bytes` (one load; see `sources.lines`), with lines
+longer than `max_line_bytes` quarantined by length and prefix; the other formats are read
+whole. Parsing is done by Arrow and DuckDB, never row by row in
 Python. A file that cannot be read (an unknown extension, a corrupt stream, not its format) is
 one quarantined record saying why: it never blocks the files after it, and once it is fixed its
 new version is loaded and replaces that record's load.
@@ -21,7 +25,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -29,10 +35,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from anchorflow.sources.base import RECORD_SCHEMA, Rejected
+from anchorflow.sources.base import RECORD_SCHEMA, ReadLimits, Rejected
 from anchorflow.sources.files.config import CsvOptions
-from anchorflow.sources.inflate import GZIP_ERRORS, gunzip
-from anchorflow.sources.lines import repeated_string, split_lines
+from anchorflow.sources.inflate import CorruptStream, InflationRefused, inflated_pieces
+from anchorflow.sources.lines import (
+    Piece,
+    bounded_parts,
+    joined,
+    repeated_string,
+    split_lines,
+    split_pieces,
+)
 
 COMPRESSED = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 FORMAT_OF = {
@@ -76,37 +89,71 @@ def kind_of(path: str, fmt: str, compression: str) -> FileKind:
     return FileKind(fmt, compression)
 
 
-def inflate(data: bytes, compression: str) -> bytes:
-    if compression == "gzip":
-        try:
-            inflated: bytes = gunzip(data)  # type: ignore[no-untyped-call]
-            return inflated
-        except GZIP_ERRORS as error:
-            raise Unreadable(f"the gzip stream is corrupt ({error})") from None
+def inflated(origin: str, data: bytes, compression: str, limits: ReadLimits) -> Iterator[bytes]:
+    """The file's text a few MiB at a time; raises Unreadable for a corrupt or bomb stream."""
+    stream: BinaryIO = io.BytesIO(data)
     if compression == "zstd":
-        try:
-            return bytes(pa.input_stream(pa.BufferReader(data), compression="zstd").read())
-        except (OSError, pa.ArrowInvalid) as error:
-            raise Unreadable(f"the zstd stream is corrupt ({error})") from None
-    return data
+        stream = pa.input_stream(pa.BufferReader(data), compression="zstd")
+    try:
+        yield from inflated_pieces(
+            stream, len(data), compression == "gzip", limits.max_inflation_ratio, origin
+        )
+    except CorruptStream as error:
+        raise Unreadable(str(error)) from None
+    except (OSError, pa.ArrowInvalid) as error:  # zstd
+        raise Unreadable(f"the zstd stream is corrupt ({error})") from None
+    except InflationRefused as error:
+        raise Unreadable(str(error).removeprefix(f"{origin}: ")) from None
 
 
 def read_file(
-    origin: str, data: bytes, fmt: str, compression: str, csv_options: CsvOptions
-) -> tuple[pa.Table, list[Rejected]]:
-    """The file's records (origin, line_no, record) and what could not become a record.
+    origin: str, data: bytes, fmt: str, compression: str, csv_options: CsvOptions,
+    limits: ReadLimits | None = None,
+) -> tuple[pa.Table, list[Rejected]]:  # fmt: skip
+    """The file's records (origin, line_no, record) and what could not become a record, all
+    at once (`read_parts` gives them a part at a time)."""
+    parts = read_parts(origin, data, fmt, compression, csv_options, limits or ReadLimits())
+    whole = joined([piece for piece, _ in parts])
+    return whole.records, whole.rejected
+
+
+def read_parts(
+    origin: str, data: bytes, fmt: str, compression: str, csv_options: CsvOptions,
+    limits: ReadLimits,
+) -> Iterator[tuple[Piece, bool]]:  # fmt: skip
+    """The file's records in parts of about `limits.max_part_bytes`, each with whether it is
+    the last.
 
     Never raises for what the file holds: a file no reader can take is one rejected record
-    with the reason, so it never keeps the files after it from loading.
+    with the reason (in the part where it turned out so), so it never keeps the files after
+    it from loading.
     """
     try:
         kind = kind_of(origin, fmt, compression)
-        return read_records(origin, inflate(data, kind.compression), kind, csv_options)
+        texts = inflated(origin, data, kind.compression, limits)
+        if kind.format == "ndjson":
+            yield from bounded_parts(
+                split_pieces(origin, _without_bom(texts), limits.max_line_bytes),
+                limits.max_part_bytes,
+            )
+            return
+        records, rejected = read_records(origin, b"".join(texts), kind, csv_options)
+        yield Piece(records, rejected), True
     except Unreadable as error:
-        return _empty(), [_unreadable(origin, "", str(error))]
+        yield Piece(_empty(), [_unreadable(origin, "", str(error))]), True
     except Exception as error:  # a reader's own failure on odd input (csv, Arrow, DuckDB)
         reason = f"unreadable ({type(error).__name__}: {_first_line(error)})"
-        return _empty(), [_unreadable(origin, "", reason)]
+        yield Piece(_empty(), [_unreadable(origin, "", reason)]), True
+
+
+def _without_bom(texts: Iterator[bytes]) -> Iterator[bytes]:
+    """A byte-order mark is no part of the first record."""
+    first = True
+    for text in texts:
+        if first and text.startswith(BOM):
+            text = text[len(BOM) :]
+        first = False
+        yield text
 
 
 def read_records(

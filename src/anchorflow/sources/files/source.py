@@ -11,6 +11,7 @@ back. The next file is read and parsed while the current one commits.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from anchorflow.sources.base import (
     Window,
 )
 from anchorflow.sources.files.config import FilesConfig
-from anchorflow.sources.files.readers import read_file
+from anchorflow.sources.files.readers import read_parts
 from anchorflow.sources.files.store import FileStore, StoredFile
 
 log = logging.getLogger(__name__)
@@ -82,40 +83,56 @@ class FilesSource:
     # -- fetch ----------------------------------------------------------------------------------
 
     def fetch(self, windows: Sequence[Window], context: FetchContext) -> Iterator[LandBatch]:
-        """One batch per file, in order; the next file is read while this one commits."""
+        """One batch per file (or its parts, for a large NDJSON file), in order; the next
+        file is read while this one commits."""
         if not windows:
             return
         with ThreadPoolExecutor(1, thread_name_prefix=f"files-{self.name}") as pool:
-            ahead: Future[LandBatch | None] = pool.submit(self._batch, windows[0])
-            for index in range(len(windows)):
-                batch = ahead.result()
+            ahead: Future[tuple[bytes, float] | None] = pool.submit(self._read, windows[0])
+            for index, window in enumerate(windows):
+                read = ahead.result()
                 if index + 1 < len(windows):
-                    ahead = pool.submit(self._batch, windows[index + 1])
-                if batch is not None:
-                    yield batch
+                    ahead = pool.submit(self._read, windows[index + 1])
+                if read is not None:
+                    yield from self._batches(window, *read)
 
-    def _batch(self, window: Window) -> LandBatch | None:
+    def _read(self, window: Window) -> tuple[bytes, float] | None:
+        """The file's bytes and the seconds reading took, or None when it vanished."""
         file = self._listed.get(window.key) or self._find(window.key)
         started = time.perf_counter()
         data = self.store.read(file) if file is not None else None
         if data is None:
             log.warning("%s: %s vanished before it was read; skipped", self.name, window.key)
             return None
-        read = time.perf_counter()
+        return data, time.perf_counter() - started
+
+    def _batches(self, window: Window, data: bytes, seconds: float) -> Iterator[LandBatch]:
         config = self.config
-        records, rejected = read_file(
-            window.key, data, config.format, config.compression, config.csv
+        parts = read_parts(
+            window.key, data, config.format, config.compression, config.csv, config.limits
         )
-        return LandBatch(
-            source=self.name,
-            window=window,
-            origin=window.key,
-            records=records,
-            files=1,
-            bytes=len(data),
-            rejected=rejected,
-            timings={"download": read - started, "decode": time.perf_counter() - read},
-        )
+        for number in itertools.count():
+            started = time.perf_counter()
+            item = next(parts, None)
+            if item is None:
+                return
+            piece, last = item
+            first = number == 0
+            yield LandBatch(
+                source=self.name,
+                window=window,
+                origin=window.key,
+                records=piece.records,
+                files=1 if first else 0,
+                bytes=len(data) if first else 0,
+                rejected=piece.rejected,
+                timings={
+                    "download": seconds if first else 0.0,
+                    "decode": time.perf_counter() - started,
+                },
+                part=number,
+                last=last,
+            )
 
     def _find(self, key: str) -> StoredFile | None:
         self._listed = {f.key: f for f in self.store.list()}

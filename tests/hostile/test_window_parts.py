@@ -1,0 +1,108 @@
+"""A window larger than `max_part_bytes` is landed in parts of one load: one load id, one
+commit with its journal and cursor, line numbers running on across parts; a part that fails
+leaves nothing of the window."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.errors import AnchorflowError
+from tests.builders import API_KEY, SECRET_KEY, amplitude_source, build_project
+from tests.conftest import available_at, run_pipeline, table_rows
+
+pytestmark = [pytest.mark.hostile, pytest.mark.integration]
+
+MiB = 1 << 20
+EVENTS = 20_000  # about 4 MiB of text: five parts of 1 MiB
+
+
+def events(first: int, count: int) -> bytes:
+    lines = [
+        json.dumps({
+            "uuid": str(uuid.UUID(int=n)), "event_type": "click", "user_id": f"u{n % 97}",
+            "event_time": "2024-03-01 00:30:00", "event_properties": {"pad": "x" * 100},
+        })
+        for n in range(first, first + count)
+    ]  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+def serve(tmp_path: Path, members: dict[str, bytes]) -> ExportStore:
+    directory = tmp_path / "export"
+    directory.mkdir()
+    for name, data in members.items():
+        (directory / name).write_bytes(data)
+    return ExportStore.from_directory(directory)
+
+
+def load(tmp_path: Path, store: ExportStore, name: str, **source: Any) -> Path:
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as emulator:
+        project = build_project(
+            tmp_path / name, sources={"amplitude": amplitude_source(emulator.base_url, **source)}
+        )
+        run_pipeline(project, available_at(1))
+    return project.warehouse_path
+
+
+def test_a_window_in_parts_is_one_load_like_the_same_window_whole(tmp_path: Path) -> None:
+    store = serve(tmp_path, {
+        "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
+        "187520_2024-03-01_0#1.json.gz": gzip.compress(events(EVENTS, 10)),
+    })  # fmt: skip
+    parts = load(tmp_path, store, "parts", max_part_bytes="1MiB")
+    whole = load(tmp_path, store, "whole")
+    query = "SELECT load_id, window_key, files, rows, quarantined FROM meta.loads"
+    assert (
+        table_rows(parts, query)
+        == table_rows(whole, query)
+        == [(1, "20240301T00", 2, EVENTS + 10, 0)]
+    )
+    raw = "SELECT origin, line_no, record FROM raw.amplitude_events ORDER BY origin, line_no"
+    assert table_rows(parts, raw) == table_rows(whole, raw)
+    numbers = "SELECT max(line_no), count(DISTINCT line_no) FROM raw.amplitude_events"
+    assert table_rows(parts, numbers + " WHERE origin LIKE '%#0%'") == [(EVENTS, EVENTS)]
+    # Typed by the stage step of the same run (not in the window's transaction).
+    typed = "SELECT count(*), count(DISTINCT event_uuid) FROM staging.events"
+    assert table_rows(parts, typed) == table_rows(whole, typed) == [(EVENTS + 10, EVENTS + 10)]
+    cursor = "SELECT cursor FROM meta.cursors"
+    assert table_rows(parts, cursor) == table_rows(whole, cursor)
+
+
+def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(tmp_path: Path) -> None:
+    store = serve(tmp_path, {
+        "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
+        "187520_2024-03-01_0#1.json.gz": gzip.compress(b"\n" * (64 * MiB)),
+    })  # fmt: skip
+    with pytest.raises(AnchorflowError, match="refused as a compression bomb") as raised:
+        load(tmp_path, store, "bomb", max_part_bytes="1MiB")
+    assert "\n" not in str(raised.value) and "max_inflation_ratio" in str(raised.value)
+    path = tmp_path / "bomb" / "warehouse.duckdb"
+    for query in (
+        "SELECT count(*) FROM meta.loads",
+        "SELECT count(*) FROM meta.cursors",
+        "SELECT count(*) FROM raw.amplitude_events",
+        "SELECT count(*) FROM meta.quarantine",
+    ):
+        assert table_rows(path, query) == [(0,)], query
+
+
+def test_a_corrupt_member_after_parts_already_landed_rolls_the_hour_back(
+    tmp_path: Path,
+) -> None:
+    store = serve(tmp_path, {
+        "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
+        "187520_2024-03-01_0#1.json.gz": gzip.compress(events(EVENTS, 1000))[:-20],
+    })  # fmt: skip
+    with pytest.raises(AnchorflowError, match="was not committed") as raised:
+        load(tmp_path, store, "corrupt", max_part_bytes="1MiB")
+    assert "\n" not in str(raised.value) and "20240301T00" in str(raised.value)
+    path = tmp_path / "corrupt" / "warehouse.duckdb"
+    for query in ("SELECT count(*) FROM meta.loads", "SELECT count(*) FROM raw.amplitude_events"):
+        assert table_rows(path, query) == [(0,)], query
