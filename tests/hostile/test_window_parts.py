@@ -14,6 +14,7 @@ import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.errors import AnchorflowError
+from anchorflow.run import Pipeline
 from tests.builders import API_KEY, SECRET_KEY, amplitude_source, build_project
 from tests.conftest import available_at, run_pipeline, table_rows
 
@@ -106,3 +107,30 @@ def test_a_corrupt_member_after_parts_already_landed_rolls_the_hour_back(
     path = tmp_path / "corrupt" / "warehouse.duckdb"
     for query in ("SELECT count(*) FROM meta.loads", "SELECT count(*) FROM raw.amplitude_events"):
         assert table_rows(path, query) == [(0,)], query
+
+
+def test_a_backfill_in_parts_drops_the_records_of_a_forgotten_person(tmp_path: Path) -> None:
+    store = serve(tmp_path, {"187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS))})
+    anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"],
+                                    "changed_at": "event_time"}}}  # fmt: skip
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as emulator:
+        project = build_project(
+            tmp_path / "forget",
+            sources={"amplitude": amplitude_source(emulator.base_url, max_part_bytes="1MiB")},
+            anchor=anchor,
+            pii_salt="pepper-7f3a",
+        )
+        run_pipeline(project, available_at(1))
+        path = project.warehouse_path
+        mine = "SELECT count(*) FROM raw.amplitude_events WHERE record->>'user_id' = 'u5'"
+        ((before,),) = table_rows(path, mine)
+        assert before == len(range(5, EVENTS, 97))
+        with Pipeline(project, now=available_at(1)) as pipeline:
+            pipeline.forget("User", ["u5"])
+            summary = pipeline.backfill("amplitude", "20240301T00", "20240301T00")
+    assert [w.suppressed for w in summary.windows] == [before]
+    assert table_rows(
+        path, "SELECT suppressed, rows FROM meta.loads WHERE status = 'committed'"
+    ) == [(before, EVENTS - before)]
+    assert table_rows(path, mine) == [(0,)]
+    assert table_rows(path, "SELECT count(*) FROM staging.events WHERE user_id = 'u5'") == [(0,)]
