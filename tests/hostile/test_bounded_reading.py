@@ -4,9 +4,11 @@ long to keep is quarantined by length and prefix, and a compression bomb is refu
 from __future__ import annotations
 
 import gzip
+import io
 
 import pytest
 
+from anchorflow.sources import inflate
 from anchorflow.sources.base import ReadLimits
 from anchorflow.sources.files.config import CsvOptions
 from anchorflow.sources.files.readers import read_file, read_parts
@@ -82,3 +84,16 @@ def test_concatenated_gzip_members_are_read_like_gzip_does() -> None:
     data = gzip.compress(b'{"a":1}\n') + gzip.compress(b'{"b":2}\n')
     table, rejected = read_file("two.ndjson.gz", data, "auto", "auto", CsvOptions())
     assert (table.column("record").to_pylist(), rejected) == (['{"a":1}', '{"b":2}'], [])
+
+
+@pytest.mark.parametrize("cut", [-1, 0, 1, 2])
+def test_a_read_that_ends_inside_the_next_members_magic_still_reads_it(
+    monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    first, second = gzip.compress(b"a\nb\n"), gzip.compress(b"c\n")
+    # Reads of len(first) + cut bytes: the first read ends just before, inside or after the
+    # two magic bytes that start the second member.
+    monkeypatch.setattr(inflate, "READ_BYTES", len(first) + cut)
+    data = first + second
+    pieces = inflate.inflated_pieces(io.BytesIO(data), len(data), True, 200, "f.json.gz")
+    assert b"".join(pieces) == b"a\nb\nc\n"

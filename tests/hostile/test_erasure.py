@@ -16,8 +16,11 @@ import yaml
 
 from anchorflow.config import Project, load_project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
-from anchorflow.errors import ConfigError
+from anchorflow.errors import AnchorflowError, ConfigError
 from anchorflow.run import Pipeline
+from anchorflow.sources.amplitude.export import hour_window
+from anchorflow.sources.base import LandBatch
+from anchorflow.sources.lines import split_lines
 from tests.anchor.pipeline_project import (
     ENV,
     HOURS,
@@ -28,7 +31,7 @@ from tests.anchor.pipeline_project import (
     run_concurrently,
 )
 from tests.anchor.test_rollback_forget import busiest_user, staged_per_user, tables_holding
-from tests.conftest import available_at
+from tests.conftest import START, available_at
 from tests.hostile.erasure_helpers import needs_zstd, occurrences, readable_texts
 from tests.stage.helpers import LATER, commit, u
 from tests.stage.helpers import rows as project_rows
@@ -209,6 +212,19 @@ def test_a_run_compacts_by_itself_once_an_erasure_is_due(clean: Path, tmp_path: 
                 [key]) == [(0,)]  # fmt: skip
 
 
+def test_a_failing_run_still_compacts_an_erasure_that_is_due(clean: Path, tmp_path: Path) -> None:
+    """The clean project's emulator is gone: every run fails at its source, and still the
+    erasure leaves the file by its deadline."""
+    due, _ = forgotten(clean, tmp_path / "due", erasure_deadline="0s")
+    with Pipeline(due, now=available_at(HOURS + 3)) as pipeline:
+        with pytest.raises(AnchorflowError):
+            pipeline.run()
+        assert pipeline.status().erasures == []
+    assert rows(
+        due.warehouse_path, "SELECT status FROM meta.runs ORDER BY run_id DESC LIMIT 1"
+    ) == [("failed",)]
+
+
 # -- suppression ----------------------------------------------------------------------------------
 
 
@@ -287,3 +303,31 @@ def test_a_redelivered_window_drops_the_records_of_an_erased_key_and_keeps_the_r
         ("bob",)
     ]
     assert project_rows(project, "SELECT user_id FROM staging.events") == [("bob",)]
+
+
+def test_a_line_the_source_set_aside_is_dropped_too_when_it_carries_an_erased_key(
+    tmp_path: Path,
+) -> None:
+    """A line that is not UTF-8 never reaches the engine's record view: the source sets it
+    aside for the quarantine, with its text. It must not bring the person back either."""
+    events = {"source": "amplitude", "unique_key": "event_uuid",
+              "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "user_id": "VARCHAR",
+                          "t": "TIMESTAMP"}}  # fmt: skip
+    anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"], "changed_at": "t"}}}
+    project = staging_project(tmp_path, {"events": events}, anchor=anchor, pii_salt="s-1")
+    commit(project, 0, [{"uuid": u(1), "user_id": "ann", "t": "2024-03-01 00:00:00"}])
+    with Pipeline(project, now=LATER) as pipeline:
+        pipeline.forget("User", ["ann"])
+
+    data = (
+        b'{"uuid": "' + u(2).encode() + b'", "user_id": "ann", "note": "caf\xe9"}\n'
+        b'{"uuid": "' + u(3).encode() + b'", "user_id": "bob", "note": "caf\xe9"}\n'
+    )
+    records, rejected = split_lines("w0#0.json", data)
+    assert len(rejected) == 2  # both set aside by the source: not UTF-8
+    batch = LandBatch("amplitude", hour_window("events", START), "w0", records, 1, 0, rejected)
+    with Pipeline(project, now=LATER) as pipeline:
+        result = pipeline.commit_window(batch)
+    assert (result.suppressed, result.quarantined) == (1, 1)
+    kept = project_rows(project, "SELECT line_no, record FROM meta.quarantine")
+    assert [line for line, _ in kept] == [2] and "ann" not in str(kept)

@@ -134,3 +134,35 @@ def test_a_backfill_in_parts_drops_the_records_of_a_forgotten_person(tmp_path: P
     ) == [(before, EVENTS - before)]
     assert table_rows(path, mine) == [(0,)]
     assert table_rows(path, "SELECT count(*) FROM staging.events WHERE user_id = 'u5'") == [(0,)]
+
+
+def test_a_window_in_parts_finds_the_models_no_model_claims_like_the_window_whole(
+    tmp_path: Path,
+) -> None:
+    signups = "\n".join(
+        json.dumps({"uuid": str(uuid.UUID(int=10**6 + n)), "event_type": "sign_up"})
+        for n in range(10)
+    ).encode()
+    store = serve(tmp_path, {
+        "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
+        "187520_2024-03-01_0#1.json.gz": gzip.compress(signups),
+    })  # fmt: skip
+    clicks = {"source": "amplitude", "selector": "event_type = 'click'", "unique_key": "event_uuid",
+              "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}}}  # fmt: skip
+    found = []
+    for name, source in (("parts", {"max_part_bytes": "1MiB"}), ("whole", {})):
+        with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as emulator:
+            project = build_project(
+                tmp_path / name,
+                sources={"amplitude": amplitude_source(emulator.base_url, **source)},
+                staging={"clicks": clicks},
+            )
+            run_pipeline(project, available_at(1))
+        found.append(
+            table_rows(
+                project.warehouse_path,
+                "SELECT kind, model, field FROM meta.schema_events ORDER BY ALL",
+            )
+        )
+    assert found[0] == found[1]
+    assert ("new_model", "sign_up", "event_type") in found[0]

@@ -12,10 +12,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
-from anchorflow.journal.quarantine import quarantine_rejected
-from anchorflow.sources.base import LandBatch, Rejected
+from anchorflow.journal.quarantine import COLUMNS, quarantine_rejected
+from anchorflow.journal.quarantine import TABLE as QUARANTINE
+from anchorflow.sources.base import LandBatch
 from anchorflow.warehouse import Warehouse, table
 
 # A JSON object, possibly after JSON whitespace (space, tab, CR, LF). The trim, which copies the
@@ -30,6 +33,9 @@ IS_OBJECT = (
 # The engine's JSON types, in the words of JSON.
 JSON_KINDS = {"ARRAY": "array", "VARCHAR": "string", "BIGINT": "number", "UBIGINT": "number",
               "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}  # fmt: skip
+INVALID_JSON = "not valid JSON"
+# Invalid lines of one batch whose reason says where the parser stopped; beyond, `INVALID_JSON`.
+WORDED_REASONS = 1000
 LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -77,22 +83,57 @@ def land_batch(
             f"WHERE {IS_OBJECT}",
             [*context, utcnow()],
         )
-        rejected = list(batch.rejected)
         records = batch.rows - suppressed
+        bad = 0
         if landed < records:  # only then look for the lines that are not JSON objects
-            bad = warehouse.query_arrow(
-                f"SELECT origin, line_no, record, json_valid(record) AS valid, "
-                f"CASE WHEN json_valid(record) THEN json_type(record) END AS kind "
-                f"FROM {view} WHERE NOT ({IS_OBJECT})"
-            )
-            rejected += map(_explain, bad.to_pylist())
-            if landed + bad.num_rows != records:
+            bad = _quarantine_bad_lines(warehouse, view, context)
+            if landed + bad != records:
                 raise WarehouseError(
                     f"{batch.origin}: {records} records but {landed} landed and "
-                    f"{bad.num_rows} set aside; nothing of the window was committed"
+                    f"{bad} set aside; nothing of the window was committed"
                 )
-        quarantine_rejected(warehouse, load_id, batch.source, batch.stream, rejected)
-    return Landed(landed, len(rejected))
+        quarantine_rejected(warehouse, load_id, batch.source, batch.stream, batch.rejected)
+    return Landed(landed, bad + len(batch.rejected))
+
+
+def _quarantine_bad_lines(warehouse: Warehouse, view: str, context: list[object]) -> int:
+    """Set the batch's lines that are not JSON objects aside, in the engine: a part of
+    millions of such lines never becomes Python objects. The engine words the reason of valid
+    JSON of another type; the reason of invalid JSON is worded here, for the first
+    `WORDED_REASONS` of them (the parser's message needs Python), the rest say it plainly."""
+    kinds = " ".join(f"WHEN {_sql_string(k)} THEN {_sql_string(v)}" for k, v in JSON_KINDS.items())
+    bad = warehouse.insert(
+        f"INSERT INTO {QUARANTINE} ({COLUMNS}) SELECT ?, ?, ?, 'land', origin, line_no, "
+        f"CASE WHEN json_valid(record) THEN 'a JSON ' || "
+        f"CASE json_type(record) {kinds} ELSE lower(json_type(record)) END || ', not an object' "
+        f"ELSE '{INVALID_JSON}' END, record, NULL FROM {view} WHERE NOT ({IS_OBJECT})",
+        context,
+    )
+    if not bad:
+        return 0
+    invalid = warehouse.query_arrow(
+        f"SELECT origin, line_no, record FROM {view} "
+        f"WHERE NOT coalesce(json_valid(record), false) ORDER BY origin, line_no "
+        f"LIMIT {WORDED_REASONS}"
+    )
+    if invalid.num_rows:
+        reasons = pa.table({
+            "origin": invalid["origin"], "line_no": invalid["line_no"],
+            "reason": [_why_invalid(str(text)) for text in invalid["record"].to_pylist()],
+        })  # fmt: skip
+        with warehouse.registered("__land_reasons", reasons) as worded:
+            warehouse.execute(
+                f"UPDATE {QUARANTINE} AS q SET reason = w.reason FROM {worded} AS w "
+                "WHERE q.load_id = ? AND q.stage = 'land' AND q.origin = w.origin "
+                "AND q.line_no = w.line_no",
+                [context[0]],
+            )
+    return bad
+
+
+def _sql_string(value: str) -> str:
+    """A constant of this module as an SQL string (never a user value)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def landed_records(view: str, load_id: int, landed: Landed, batch: LandBatch) -> str:
@@ -115,18 +156,6 @@ def remove_raw(warehouse: Warehouse, source: str, stream: str, load_ids: Sequenc
         "WHERE list_contains(?, load_id)",
         [list(load_ids)],
     )
-
-
-def _explain(row: dict[str, object]) -> Rejected:
-    """Why a record is not landed, in words: the engine says whether it is JSON and of which
-    type, so nothing here recurses into a deeply nested value."""
-    text = "" if row["record"] is None else str(row["record"])
-    if row["valid"]:
-        kind = JSON_KINDS.get(str(row["kind"]), str(row["kind"]).lower())
-        reason = f"a JSON {kind}, not an object"
-    else:
-        reason = _why_invalid(text)
-    return Rejected(str(row["origin"]), int(str(row["line_no"])), reason, text)
 
 
 def _why_invalid(text: str) -> str:

@@ -219,6 +219,8 @@ class Pipeline:
     def commit_window(self, batch: LandBatch) -> WindowResult:
         """Commit one batch that was fetched elsewhere (its source must be in the project):
         land, type, journal and move the cursor, in one transaction, like any window."""
+        if batch.part or not batch.last:
+            raise ValueError("commit_window takes a whole window, not one of its parts")
         (name,) = self._select_sources([batch.source])
         prepare_tables(self.warehouse, self.project, name, batch.stream)
         with self._opened(name) as source:
@@ -314,6 +316,12 @@ class Pipeline:
             # Recording and announcing the failure must never replace the error itself.
             with contextlib.suppress(Exception):
                 finish_run(self.warehouse, run_id, "failed", str(error))
+            with contextlib.suppress(Exception):
+                # A source that keeps failing must not keep an erasure past its deadline.
+                if command.startswith(("run", "backfill")) and compaction_due(
+                    self.warehouse, self.clock()
+                ):
+                    compact(self.warehouse)
             with contextlib.suppress(Exception):
                 self._alert_failure(command, error)
             self.deliver_alerts()

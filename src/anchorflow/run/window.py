@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import chain
 
 from anchorflow.config.project import Project
@@ -27,7 +28,11 @@ from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
 from anchorflow.land import land_batch, landed_records, raw_table_name
 from anchorflow.land.step import WindowResult, journal_view
-from anchorflow.land.suppress import drop_suppressed, release_suppressed
+from anchorflow.land.suppress import (
+    drop_suppressed,
+    drop_suppressed_rejected,
+    release_suppressed,
+)
 from anchorflow.run.removal import Steps, replace_loads
 from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Source
 from anchorflow.stage.batch import Staged
@@ -62,6 +67,8 @@ class WindowCommit:
         try:
             result = self.commit_parts(batch, parts) if parts is not None else self.commit(batch)
         except _TypingFailed as failed:
+            if parts is not None:  # parts are typed by the stage step: nothing to fall back on
+                raise WarehouseError(str(failed)) from failed.__cause__
             log.warning("%s: typing failed (%s); landing it untyped", batch.origin, failed)
             try:
                 result = self.commit(batch, type_in_window=False)
@@ -97,7 +104,12 @@ class WindowCommit:
                     view, suppressed = drop_suppressed(
                         wh, batch.source, batch.stream, batch_view, self._salt
                     )
-                    landed = land_batch(wh, batch, load_id, view, suppressed)
+                    rejected, lines = drop_suppressed_rejected(
+                        wh, batch.source, batch.stream, batch.rejected, self._salt
+                    )
+                    landed = land_batch(
+                        wh, replace(batch, rejected=rejected), load_id, view, suppressed
+                    )
                 crash_point("after_land")
                 staged, restored, typed = Staged(0, 0, 0), 0, list[str]()
                 with _timed(timings, "stage"):
@@ -115,7 +127,7 @@ class WindowCommit:
                 load_id, batch.source, batch.stream, window.key, window.start, window.end,
                 batch.origin, batch.files, landed.rows, batch.bytes,
                 landed.quarantined + staged.quarantined, staged.rows + restored,
-                staged.type_errors, started_at, batch.note, suppressed,
+                staged.type_errors, started_at, batch.note, suppressed + lines,
             )  # fmt: skip
             record_load(wh, load)
             self._advance(batch, load_id)
@@ -148,10 +160,13 @@ class WindowCommit:
                     view, dropped = drop_suppressed(
                         wh, part.source, part.stream, batch_view, self._salt
                     )
+                    part.rejected, lines = drop_suppressed_rejected(
+                        wh, part.source, part.stream, part.rejected, self._salt
+                    )
                     landed = land_batch(wh, part, load_id, view, dropped)
                     if dropped:
                         release_suppressed(wh)
-                suppressed += dropped
+                suppressed += dropped + lines
                 # Landed: whoever still holds the batch (the caller, the source) holds no text.
                 part.records, part.rejected = RECORD_SCHEMA.empty_table(), []
                 rows, quarantined = rows + landed.rows, quarantined + landed.quarantined
@@ -164,6 +179,10 @@ class WindowCommit:
                     f"WHERE load_id = {int(load_id)})"
                 )
                 restored = self.steps.stage.restore_keys(wh, kept, load_id, records, [])
+                events = detect_new_models(
+                    wh, self.project, first.source, first.stream, load_id, records
+                )
+                record_events(wh, first.stream, events, load_id)
             crash_point("after_stage")
             load = LoadRecord(
                 load_id, first.source, first.stream, window.key, window.start, window.end,

@@ -95,6 +95,11 @@ def _gunzip(stream: IO[bytes]) -> Iterator[bytes]:
                 if not pending:
                     break
             if decompressor.eof:  # the next member, or padding after the last one
+                while len(pending) < len(GZIP_MAGIC):  # a read may end inside the magic
+                    more = stream.read(READ_BYTES)
+                    if not more:
+                        break
+                    pending += more
                 if not pending.startswith(GZIP_MAGIC):
                     if pending.strip(b"\0"):
                         raise CorruptStream("unexpected bytes after the last gzip member")
