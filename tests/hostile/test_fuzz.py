@@ -2,8 +2,9 @@
 
 Exports: whatever an hour's export members hold, a run either commits the hour with every
 non-empty line accounted for (landed in raw or quarantined with a reason) or fails with a
-one-line error having committed nothing. Project files: whatever the file says, loading it gives
-a project or a `ConfigError` of one-line problems, never another exception.
+one-line error having committed nothing, and it leaves no file outside the project.
+Project files: whatever the file says, loading it gives a project or a `ConfigError` of
+one-line problems, never another exception.
 """
 
 from __future__ import annotations
@@ -101,9 +102,13 @@ def test_a_malformed_export_is_loaded_line_for_line_or_refused_whole(
                 sources={"amplitude": source_settings(emulator.base_url, retry={"attempts": 2})},
             )
             broken = any(lines is None for _, lines in parts)
+            elsewhere = root / "tmp"  # the system's temp directory while the run runs
+            elsewhere.mkdir()
+            saved, tempfile.tempdir = tempfile.tempdir, str(elsewhere)
             try:
                 run_pipeline(project, available_at(1))
             except AnchorflowError as error:
+                assert not any(elsewhere.iterdir()), "the run left files outside the project"
                 assert broken, f"a well-formed export was refused: {error}"
                 assert "\n" not in str(error).strip(), str(error)
                 assert "Traceback" not in str(error)
@@ -116,6 +121,9 @@ def test_a_malformed_export_is_loaded_line_for_line_or_refused_whole(
                     project.warehouse_path, "SELECT count(*) FROM raw.amplitude_events"
                 ) == [(0,)]
                 return
+            finally:
+                tempfile.tempdir = saved
+        assert not any(elsewhere.iterdir()), "the run left files outside the project"
         assert not broken, "a broken gzip member was committed"
         expected = sum(lines or 0 for _, lines in parts)
         landed = table_rows(project.warehouse_path, "SELECT count(*) FROM raw.amplitude_events")
