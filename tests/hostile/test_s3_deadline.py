@@ -40,6 +40,7 @@ class DrippingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream).netloc
         self.drip: Drip = None
+        self.only: str | None = None  # drip only the object GETs whose path ends so
         self.arrived: list[str] = []
         self.closing = threading.Event()
         proxy = self
@@ -70,7 +71,9 @@ class DrippingProxy:
             return False
         route, _, query = path.partition("?")
         is_object = "/" in route.strip("/") and "list-type" not in query
-        return is_object if self.drip == "objects" else not is_object
+        if self.drip == "listings":
+            return not is_object
+        return is_object and (self.only is None or route.endswith(self.only))
 
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         method, path = handler.command, handler.path
@@ -168,6 +171,27 @@ def test_a_dripping_object_read_fails_at_the_deadline_and_loads_once_the_store_a
     assert [w.window_key for w in summary.windows] == ["a.ndjson"]
     loaded = table_rows(project.warehouse_path, "SELECT count(*), max(id) FROM staging.items")
     assert loaded == [(ROWS, f"r{ROWS - 1:03d}")]
+
+
+def test_the_files_read_before_the_dripping_one_stay_committed(
+    tmp_path: Path, s3: MotoS3, proxy: DrippingProxy
+) -> None:
+    s3.put("a.ndjson", ndjson(3))
+    s3.put("b.ndjson", b"".join(b'{"id": "b%d", "v": 1}\n' % i for i in range(10)))
+    project = files_project(tmp_path / "p", s3, proxy)
+    proxy.drip, proxy.only = "objects", "/b.ndjson"
+    message, elapsed = run_failing(project)
+    assert message.startswith("sources.src: cannot read b.ndjson (no complete answer within")
+    assert elapsed < 20, elapsed
+    assert table_rows(project.warehouse_path, "SELECT count(*) FROM staging.items") == [(3,)]
+    with Pipeline(project) as pipeline:
+        cursor = read_cursor(pipeline.warehouse, "src", "records")
+    assert cursor is not None and list(cursor["files"]) == ["a.ndjson"]
+
+    proxy.drip = None
+    with Pipeline(project) as pipeline:
+        assert [w.window_key for w in pipeline.run().windows] == ["b.ndjson"]
+    assert table_rows(project.warehouse_path, "SELECT count(*) FROM staging.items") == [(13,)]
 
 
 def test_a_dripping_listing_fails_at_the_deadline(
