@@ -10,6 +10,7 @@ sources:
     stream: records                   # lands in raw.exports_records
     csv: {delimiter: ",", empty_as_null: true}
     s3: {endpoint_url: ..., key: ${AWS_ACCESS_KEY_ID}, secret: ${AWS_SECRET_ACCESS_KEY}}
+    # s3.deadline: 30m bounds each whole listing and each whole file read
 ```
 """
 
@@ -45,6 +46,18 @@ class S3Options(Strict):
     secret: SecretStr | None = None
     anon: bool = False
     timeout: Duration = timedelta(seconds=60)
+    deadline: Duration = Field(
+        default=timedelta(minutes=30),
+        description="the longest one listing or one file read may take, however slowly "
+        "the store answers",
+    )
+
+    @field_validator("deadline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a duration longer than 0s")
+        return value
 
 
 class FilesConfig(SourceConfig):

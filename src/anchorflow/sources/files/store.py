@@ -5,23 +5,39 @@ A file is named by its *key*, its path below the glob's fixed prefix (`exports/*
 the bucket's endpoint can move without every file looking new. Its *version* is its size and
 modification time (local) or its ETag (object stores): a file whose version changes is loaded
 again.
+
+An object store's listing and each file read have a total deadline (`s3.deadline`): botocore's
+timeouts bound each connect and read, so a store that drips a byte every few seconds would
+otherwise keep a call, and the warehouse lock, alive for ever. The call runs as s3fs's own
+coroutine on fsspec's event loop and is cancelled there when the deadline passes, which closes
+its connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import glob
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 
-from anchorflow.errors import TerminalSourceError, TransientSourceError
+from anchorflow.deadline import describe
+from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
 from anchorflow.sources.files.config import FilesConfig
 
 GLOB_CHARS = re.compile(r"[*?\[]")
+# Seconds a call cancelled at its deadline is given to wind down before the caller stops
+# waiting for it anyway (a coroutine that ignored its cancellation is left to the loop's
+# daemon thread, which dies with the process).
+_GRACE = 5.0
+_EXPIRED = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,13 +98,13 @@ class FileStore:
         """Every file the glob matches, by key. A directory or bucket that is not there is an
         error, not an empty listing: a typo must not look like a quiet source."""
         try:
-            found = self.fs.glob(self.pattern, detail=True)
-            if not found and not self.fs.exists(self.container):
+            found, exists = self._glob() if self.remote else self._local_glob()
+            if not found and not exists:
                 raise TerminalSourceError(
                     f"sources.{self.name}: cannot list {self.config.path} "
                     f"({self.container} does not exist)"
                 )
-        except TerminalSourceError:
+        except SourceError:
             raise
         except Exception as error:  # network, permissions, the store's own client errors
             raise TransientSourceError(
@@ -114,15 +130,67 @@ class FileStore:
     def read(self, file: StoredFile) -> bytes | None:
         """The file's bytes, or None when it vanished since it was listed."""
         try:
+            if self.remote:
+
+                async def whole() -> bytes:
+                    data: bytes = await self.fs._cat_file(file.path)
+                    return data
+
+                return self._within(f"cannot read {file.key}", whole)
             with self.fs.open(file.path, "rb") as handle:
                 data: bytes = handle.read()
                 return data
         except FileNotFoundError:
             return None
+        except SourceError:
+            raise
         except Exception as error:  # network, permissions, the store's own client errors
             raise TransientSourceError(
                 f"sources.{self.name}: cannot read {file.key} ({_reason(error)})"
             ) from None
+
+    def _local_glob(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        found: dict[str, dict[str, Any]] = self.fs.glob(self.pattern, detail=True)
+        return found, bool(found) or self.fs.exists(self.container)
+
+    def _glob(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The remote listing (and, when it is empty, whether the bucket is there), under one
+        deadline for all its pages."""
+
+        async def listing() -> tuple[dict[str, dict[str, Any]], bool]:
+            found: dict[str, dict[str, Any]] = await self.fs._glob(self.pattern, detail=True)
+            return found, bool(found) or await self.fs._exists(self.container)
+
+        return self._within(f"cannot list {self.config.path}", listing)
+
+    def _within(self, what: str, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run one of s3fs's coroutines on its event loop, cancelled when `s3.deadline` passes;
+        then the call fails with one line naming what it was doing. The calling thread waits a
+        little longer than the deadline, so even a coroutine that swallowed its cancellation
+        cannot keep the run (and the warehouse) waiting."""
+        seconds = self.config.s3.deadline.total_seconds()
+
+        async def bounded() -> object:
+            scope = asyncio.timeout(seconds)
+            try:
+                async with scope:
+                    return await call()
+            except TimeoutError:
+                if scope.expired():
+                    return _EXPIRED
+                raise  # the store's own timeout, reported as any other failure
+
+        future = asyncio.run_coroutine_threadsafe(bounded(), self.fs.loop)
+        done, _ = concurrent.futures.wait([future], timeout=seconds + _GRACE)
+        if not done:
+            future.cancel()
+        result = future.result() if done else _EXPIRED
+        if result is _EXPIRED:
+            raise TransientSourceError(
+                f"sources.{self.name}: {what} (no complete answer within the "
+                f"{describe(seconds)} deadline of sources.{self.name}); run again later"
+            )
+        return result  # type: ignore[return-value]
 
     def _stored(self, path: str, info: dict[str, Any]) -> StoredFile:
         key = path[len(self.base) :].lstrip("/") if path.startswith(self.base) else path
