@@ -26,7 +26,7 @@ from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
-from anchorflow.land import land_batch, landed_records, raw_table_name
+from anchorflow.land import Landed, land_batch, landed_records, raw_table_name
 from anchorflow.land.step import WindowResult, journal_view
 from anchorflow.land.suppress import (
     drop_suppressed,
@@ -101,15 +101,7 @@ class WindowCommit:
             load_id = next_load_id(wh)
             with wh.registered(BATCH_VIEW, batch.records) as batch_view:
                 with _timed(timings, "land"):
-                    view, suppressed = drop_suppressed(
-                        wh, batch.source, batch.stream, batch_view, self._salt
-                    )
-                    rejected, lines = drop_suppressed_rejected(
-                        wh, batch.source, batch.stream, batch.rejected, self._salt
-                    )
-                    landed = land_batch(
-                        wh, replace(batch, rejected=rejected), load_id, view, suppressed
-                    )
+                    landed, view, suppressed, lines = self._land(batch, load_id, batch_view)
                 crash_point("after_land")
                 staged, restored, typed = Staged(0, 0, 0), 0, list[str]()
                 with _timed(timings, "stage"):
@@ -157,13 +149,7 @@ class WindowCommit:
                     wh.registered(BATCH_VIEW, part.records, release=True) as batch_view,
                     _timed(timings, "land"),
                 ):
-                    view, dropped = drop_suppressed(
-                        wh, part.source, part.stream, batch_view, self._salt
-                    )
-                    part.rejected, lines = drop_suppressed_rejected(
-                        wh, part.source, part.stream, part.rejected, self._salt
-                    )
-                    landed = land_batch(wh, part, load_id, view, dropped)
+                    landed, _, dropped, lines = self._land(part, load_id, batch_view)
                     if dropped:
                         release_suppressed(wh)
                 suppressed += dropped + lines
@@ -194,6 +180,20 @@ class WindowCommit:
             crash_point("before_commit")
         crash_point("after_commit")
         return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
+
+    def _land(
+        self, batch: LandBatch, load_id: int, batch_view: str
+    ) -> tuple[Landed, str, int, int]:
+        """Land the batch (registered as `batch_view`) but the records and set-aside lines that
+        carry an erased key. Returns what landed, the relation it landed from (release the
+        suppressed records after it when some were), and the records and lines dropped."""
+        wh = self.warehouse
+        view, records = drop_suppressed(wh, batch.source, batch.stream, batch_view, self._salt)
+        rejected, lines = drop_suppressed_rejected(
+            wh, batch.source, batch.stream, batch.rejected, self._salt
+        )
+        landed = land_batch(wh, replace(batch, rejected=rejected), load_id, view, records)
+        return landed, view, records, lines
 
     def _type(
         self, batch: LandBatch, load_id: int, rows: int, records: str
