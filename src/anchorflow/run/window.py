@@ -93,12 +93,7 @@ class WindowCommit:
         wh = self.warehouse
         window = batch.window
         with wh.transaction():
-            replaced = committed_loads(wh, batch.source, batch.stream, window.key)
-            with _timed(timings, "replace"):
-                kept = replace_loads(
-                    wh, self.project, self.steps, batch.source, batch.stream, replaced
-                )
-            load_id = next_load_id(wh)
+            replaced, kept, load_id = self._replace(batch, timings)
             with wh.registered(BATCH_VIEW, batch.records) as batch_view:
                 with _timed(timings, "land"):
                     landed, view, suppressed, lines = self._land(batch, load_id, batch_view)
@@ -135,12 +130,7 @@ class WindowCommit:
         wh = self.warehouse
         window = first.window
         with wh.transaction():
-            replaced = committed_loads(wh, first.source, first.stream, window.key)
-            with _timed(timings, "replace"):
-                kept = replace_loads(
-                    wh, self.project, self.steps, first.source, first.stream, replaced
-                )
-            load_id = next_load_id(wh)
+            replaced, kept, load_id = self._replace(first, timings)
             rows = quarantined = files = size = suppressed = 0
             for part in chain([first], parts):
                 for step, seconds in part.timings.items():
@@ -180,6 +170,17 @@ class WindowCommit:
             crash_point("before_commit")
         crash_point("after_commit")
         return WindowResult(**vars(load), replaced=len(replaced), timings=timings)
+
+    def _replace(
+        self, batch: LandBatch, timings: dict[str, float]
+    ) -> tuple[list[int], dict[str, str], int]:
+        """Remove the window's earlier loads (a re-delivery replaces them everywhere); returns
+        their ids, the keys replacing kept (see `replace_loads`), and the new load's id."""
+        wh = self.warehouse
+        replaced = committed_loads(wh, batch.source, batch.stream, batch.window.key)
+        with _timed(timings, "replace"):
+            kept = replace_loads(wh, self.project, self.steps, batch.source, batch.stream, replaced)
+        return replaced, kept, next_load_id(wh)
 
     def _land(
         self, batch: LandBatch, load_id: int, batch_view: str
