@@ -10,7 +10,7 @@ since its oldest untyped load), taking whole loads up to `batch_rows` rows per b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -127,7 +127,6 @@ def stage_pending(
     names: Sequence[str],
     now: datetime,
     force: bool = False,
-    after_commit: Callable[[], None] | None = None,
 ) -> list[ModelRun]:
     """Type what the transfer log does not hold yet, for each model whose thresholds are met.
 
@@ -138,7 +137,7 @@ def stage_pending(
     failures: list[BadValues] = []
     for name in names:
         try:
-            runs.append(_stage_model(warehouse, project, name, now, force, after_commit))
+            runs.append(_stage_model(warehouse, project, name, now, force))
         except BadValues as error:
             failures.append(error)
             runs.append(ModelRun(name, waiting=f"failed: {error}"))
@@ -154,7 +153,6 @@ def _stage_model(
     name: str,
     now: datetime,
     force: bool,
-    after_commit: Callable[[], None] | None,
 ) -> ModelRun:
     model = project.staging[name]
     run = ModelRun(name)
@@ -179,8 +177,6 @@ def _stage_model(
         run.quarantined += staged.quarantined
         run.type_errors += staged.type_errors
         run.events += added
-        if after_commit:
-            after_commit()
     return run
 
 

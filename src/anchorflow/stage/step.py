@@ -41,23 +41,19 @@ class StageStep:
         clock: Callable[[], datetime],
         models: Sequence[str] | None = None,
         force: bool = False,
-        after_commit: Callable[[], None] | None = None,
     ) -> None:
         """`clock` is the real time: thresholds compare load and typing times with it."""
         self.project = project
         self.clock = clock
         self.models = list(project.staging) if models is None else list(models)
         self.force = force
-        self.after_commit = after_commit
 
     def pending(self, warehouse: Warehouse) -> dict[str, list[Pending]]:
         found = {name: pending_loads(warehouse, self.project, name) for name in self.models}
         return {name: loads for name, loads in found.items() if loads}
 
     def run(self, warehouse: Warehouse) -> list[ModelRun]:
-        return stage_pending(
-            warehouse, self.project, self.models, self.clock(), self.force, self.after_commit
-        )
+        return stage_pending(warehouse, self.project, self.models, self.clock(), self.force)
 
     def type_window(
         self, warehouse: Warehouse, source: str, stream: str, load_id: int, rows: int,
