@@ -41,6 +41,12 @@ pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
 NOT_THEM = "record->>'user_id' IS DISTINCT FROM ?"
 
+# A small project for the suppression tests: events of users, and the User entity they feed.
+EVENTS = {"source": "amplitude", "unique_key": "event_uuid",
+          "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "user_id": "VARCHAR",
+                      "t": "TIMESTAMP"}}  # fmt: skip
+USERS = {"entities": {"User": {"key": "user_id", "sources": ["events"], "changed_at": "t"}}}
+
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -258,11 +264,7 @@ def test_a_backfill_after_forget_does_not_bring_the_person_back(
 def test_forget_without_a_pii_salt_refuses_in_one_line_and_erases_nothing(
     tmp_path: Path,
 ) -> None:
-    events = {"source": "amplitude", "unique_key": "event_uuid",
-              "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "user_id": "VARCHAR",
-                          "t": "TIMESTAMP"}}  # fmt: skip
-    anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"], "changed_at": "t"}}}
-    project = staging_project(tmp_path, {"events": events}, anchor=anchor)
+    project = staging_project(tmp_path, {"events": EVENTS}, anchor=USERS)
     commit(project, 0, [{"uuid": u(1), "user_id": "ann", "t": "2024-03-01 00:00:00"}])
     with Pipeline(project, now=LATER) as pipeline, pytest.raises(ConfigError) as refused:
         pipeline.forget("User", ["ann"])
@@ -277,11 +279,7 @@ def test_forget_without_a_pii_salt_refuses_in_one_line_and_erases_nothing(
 def test_a_redelivered_window_drops_the_records_of_an_erased_key_and_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
-    events = {"source": "amplitude", "unique_key": "event_uuid",
-              "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "user_id": "VARCHAR",
-                          "t": "TIMESTAMP"}}  # fmt: skip
-    anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"], "changed_at": "t"}}}
-    project = staging_project(tmp_path, {"events": events}, anchor=anchor, pii_salt="s-1")
+    project = staging_project(tmp_path, {"events": EVENTS}, anchor=USERS, pii_salt="s-1")
     window = [
         {"uuid": u(1), "user_id": "ann", "t": "2024-03-01 00:00:00"},
         {"uuid": u(2), "user_id": "bob", "t": "2024-03-01 00:01:00"},
@@ -310,11 +308,7 @@ def test_a_line_the_source_set_aside_is_dropped_too_when_it_carries_an_erased_ke
 ) -> None:
     """A line that is not UTF-8 never reaches the engine's record view: the source sets it
     aside for the quarantine, with its text. It must not bring the person back either."""
-    events = {"source": "amplitude", "unique_key": "event_uuid",
-              "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "user_id": "VARCHAR",
-                          "t": "TIMESTAMP"}}  # fmt: skip
-    anchor = {"entities": {"User": {"key": "user_id", "sources": ["events"], "changed_at": "t"}}}
-    project = staging_project(tmp_path, {"events": events}, anchor=anchor, pii_salt="s-1")
+    project = staging_project(tmp_path, {"events": EVENTS}, anchor=USERS, pii_salt="s-1")
     commit(project, 0, [{"uuid": u(1), "user_id": "ann", "t": "2024-03-01 00:00:00"}])
     with Pipeline(project, now=LATER) as pipeline:
         pipeline.forget("User", ["ann"])
