@@ -139,7 +139,10 @@ def init(
     created = guarded(lambda: scaffold_project(directory))
     for path in created:
         console.print(f"created {path}")
-    console.print("next: fill in .env, then `anchorflow validate` and `anchorflow run`")
+    console.print(
+        "next: copy .env.example to .env and fill it in, then `anchorflow validate` and "
+        "`anchorflow run`"
+    )
 
 
 @app.command()
@@ -151,15 +154,27 @@ def validate(project: ProjectOption = None) -> None:
     from anchorflow.run import check_project
 
     def action() -> Any:
-        loaded = load_project(project)
+        loaded = load_project(project, defer_source_env=True)
         check_project(loaded)
         return loaded
 
     loaded = guarded(action)
+    _warn_unset_env(loaded)
     console.print(
         f"[green]ok[/green] {loaded.file}: {len(loaded.sources)} source(s), "
         f"{len(loaded.staging)} staging model(s)"
     )
+
+
+def _warn_unset_env(project: Any) -> None:
+    """A source's variable missing is fine for reading, not for loading: say so, once each."""
+    for key, variable in project.unset_env():
+        errors.print(
+            f"[yellow]warning:[/yellow] {escape(project.file.name)}: {escape(key)}: environment "
+            f"variable {escape(variable)} is not set (`run` and `backfill` need it)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -238,7 +253,9 @@ def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | 
     from anchorflow.run import Pipeline
 
     def run() -> T:
-        with Pipeline(load_project(project), now=_now(now)) as pipeline:
+        # These commands never contact a source: its secrets may be missing (`run` needs them).
+        loaded = load_project(project, defer_source_env=True)
+        with Pipeline(loaded, now=_now(now)) as pipeline:
             return action(pipeline)
 
     return guarded(run)

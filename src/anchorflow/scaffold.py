@@ -52,9 +52,13 @@ ORDER BY day, platform
 """
 
 ENV_TEMPLATE = """\
-# Secrets for anchorflow.yml; export them (or use your scheduler's secret store).
+# The variables anchorflow.yml reads. Copy this file to .env (it stays out of git) and fill it
+# in; a variable exported in the environment (a scheduler's secret store) wins over .env.
+# Only the commands that load (`run`, `backfill`) need the keys.
 AMPLITUDE_API_KEY=
 AMPLITUDE_SECRET_KEY=
+# Amplitude's EU data center: https://analytics.eu.amplitude.com
+AMPLITUDE_BASE_URL=https://amplitude.com
 """
 
 

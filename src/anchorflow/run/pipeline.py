@@ -149,6 +149,7 @@ class Pipeline:
         """Load every due window of the named sources (all when none are named), then stage,
         anchor and build the marts."""
         names = self._select_sources(sources)
+        self.project.require_env(names)
         with self._recorded_run("run " + " ".join(sources)) as summary:
             self._check_mapping()
             self.anchor_step.prepare(self.warehouse)
@@ -161,6 +162,7 @@ class Pipeline:
         """Load the source's windows from `start` to `end` again (in the source's notation,
         e.g. YYYYMMDDTHH hours); each replaces its earlier load, if any."""
         (name,) = self._select_sources([source])
+        self.project.require_env([name])
         # A range the source refuses is the user's typo, not a failed run: checked first.
         with self._opened(name) as opened:
             windows = [
