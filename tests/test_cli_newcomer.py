@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
-from tests.conftest import API_KEY, SECRET_KEY, available_at
+from tests.conftest import API_KEY, SECRET_KEY, available_at, hour
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.e2e
@@ -65,3 +66,36 @@ def test_run_reads_the_secrets_from_the_project_s_dot_env(
                   env={"AMPLITUDE_API_KEY": "exported-but-wrong"})  # fmt: skip
     assert refused.returncode == 1
     assert "401" in refused.stderr
+
+
+def test_init_start_end_and_the_env_example_filled_in_replay_a_past_export(
+    emulator: AmplitudeEmulator, tmp_path: Path
+) -> None:
+    """The newcomer's path: init for a past range, .env from .env.example, run with no --now."""
+    root = tmp_path / "shop"
+    made = cli("init", str(root), "--start", "20240301T00", "--end", "20240301T02")
+    assert made.returncode == 0, made.stderr
+    example = (root / ".env.example").read_text()
+    assert "AMPLITUDE_BASE_URL=" in example
+    filled = {"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY,
+              "AMPLITUDE_BASE_URL": emulator.base_url}  # fmt: skip
+    lines = [
+        f"{line.split('=')[0]}={filled[line.split('=')[0]]}" if "=" in line else line
+        for line in example.splitlines()
+    ]
+    (root / ".env").write_text("\n".join(lines) + "\n")
+
+    loaded = cli("run", "--project", str(root), env={})
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 3 window(s) 20240301T00..20240301T02" in loaded.stdout
+    assert all(r.end is not None and r.end <= hour(2) for r in emulator.requests)
+
+    status = json.loads(cli("status", "--project", str(root), "--json", env={}).stdout)
+    assert status["sources"] == [
+        {"source": "amplitude", "stream": "events", "position": "20240301T03", "due": 0,
+         "lag_hours": None, "last_available": "20240301T02",
+         "note": "replay to 20240301T02: done", "replay_end": "20240301T02"}
+    ]  # fmt: skip
+    table = cli("status", "--project", str(root), env={}).stdout
+    (row,) = [line for line in table.splitlines() if line.startswith("│ amplitude")]
+    assert [c.strip() for c in row.split("│")[1:-1]][3] == "replay"

@@ -134,9 +134,29 @@ def _now(value: str | None) -> datetime | None:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    start: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOUR",
+            help="First hour to load, YYYYMMDDTHH UTC (default: midnight a week ago).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOUR",
+            help="Last hour to load, inclusive, to replay a past export (default: no end).",
+        ),
+    ] = None,
 ) -> None:
     """Create a project: anchorflow.yml, a models/ folder with one mart, and .env.example."""
-    created = guarded(lambda: scaffold_project(directory))
+    created = guarded(
+        lambda: scaffold_project(
+            directory,
+            _hour("--start", start) if start else None,
+            _hour("--end", end) if end else None,
+        )
+    )
     for path in created:
         console.print(f"created {path}")
     console.print(

@@ -368,7 +368,7 @@ class Pipeline:
                     state = source.state(stream, cursor, self.now)
                     sources.append(
                         SourceStatus(name, stream, state.position, state.due, state.lag_hours,
-                                     state.last_available, state.note)
+                                     state.last_available, state.note, state.replay_end)
                     )  # fmt: skip
         events, fields = open_event_counts(self.warehouse)
         return Status(

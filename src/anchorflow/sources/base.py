@@ -156,6 +156,7 @@ class SourceState:
     lag_hours: float | None = None
     last_available: str | None = None  # the newest window the source can deliver now
     note: str = ""
+    replay_end: str | None = None  # a replay's last window (`end:`): no lag behind now
 
 
 class Loaded(Protocol):
