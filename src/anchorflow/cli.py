@@ -413,7 +413,12 @@ def query(
         typer.Option("--as-of", help="Values in force at this instant, e.g. 2024-03-02T12:00."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="table (print), csv or parquet (needs --output).")
+        str,
+        typer.Option(
+            "--format",
+            help="table (print), or a file written by the engine (needs --output): csv, "
+            "parquet or json (one object per line).",
+        ),
     ] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows.", min=0)] = None,
@@ -424,7 +429,7 @@ def query(
     Without --as-of the values are the latest (scd0: the first); with it, each scd2 attribute
     shows the value in force then, scd0 the first value if it existed by then, scd1 the latest.
     """
-    from anchorflow.anchor.query import FORMATS, export
+    from anchorflow.anchor.query import FORMATS
     from anchorflow.console import print_arrow
 
     if fmt not in FORMATS:
@@ -434,13 +439,16 @@ def query(
     instant = guarded(lambda: _instant(as_of)) if as_of else None
     chosen = [a.strip() for a in attrs.split(",") if a.strip()] if attrs is not None else None
     related = [t.strip() for t in ties.split(",") if t.strip()] if ties else []
-    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
-    if fmt == "table":
-        print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
+    if output is not None and fmt != "table":
+        path = output.absolute()
+        written = _with_pipeline(
+            project,
+            lambda p: p.export_query(entity, chosen, related, instant, limit, fmt, path),
+        )
+        console.print(f"wrote {written:,} rows to {output}")
         return
-    assert output is not None
-    export(result, fmt, output)
-    console.print(f"wrote {result.num_rows:,} rows to {output}")
+    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
+    print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
 
 
 def _fail(message: str) -> None:

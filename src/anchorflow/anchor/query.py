@@ -13,15 +13,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
-from anchorflow.errors import ConfigError
 from anchorflow.warehouse import Warehouse
+from anchorflow.warehouse.base import FILE_FORMATS
 
-FORMATS = ("table", "csv", "parquet")
+# `table` prints; the others are files the engine writes (ties, lists of ids, as it renders them).
+FORMATS = ("table", *FILE_FORMATS)
 
 
 def query_sql(
@@ -56,10 +55,18 @@ def run_query(
     return warehouse.query_arrow(sql, params)
 
 
-def export(result: pa.Table, fmt: str, path: Path) -> None:
-    if fmt == "csv":
-        pa_csv.write_csv(result, path)
-    elif fmt == "parquet":
-        pq.write_table(result, path)
-    else:
-        raise ConfigError([f"unknown export format {fmt!r} (formats: csv, parquet)"])
+def export_query(
+    warehouse: Warehouse,
+    plan: AnchorPlan,
+    entity: str,
+    attributes: list[str] | None,
+    ties: list[str] | None,
+    as_of: datetime | None,
+    limit: int | None,
+    fmt: str,
+    path: Path,
+) -> int:
+    """The query's rows written to `path` by the engine (csv, parquet or json lines), whole or
+    not at all; returns how many."""
+    sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
+    return warehouse.write_file(sql, params, path, fmt)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -425,6 +426,25 @@ class Pipeline:
         return anchor_query.run_query(
             self.warehouse, self.plan, entity,
             list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+        )  # fmt: skip
+
+    def export_query(
+        self,
+        entity: str,
+        attributes: Sequence[str] | None,
+        ties: Sequence[str],
+        as_of: datetime | None,
+        limit: int | None,
+        fmt: str,
+        path: Path,
+    ) -> int:
+        """`query`'s rows written to a file by the engine (csv, parquet, json lines), whole or
+        not at all; returns how many."""
+        self.anchor_step.prepare(self.warehouse)
+        return anchor_query.export_query(
+            self.warehouse, self.plan, entity,
+            list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+            fmt, path,
         )  # fmt: skip
 
     # -- names ----------------------------------------------------------------------------------
