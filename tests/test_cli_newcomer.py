@@ -4,6 +4,7 @@ sources' secrets, the project's `.env`, and output that is not cut short in a pi
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,3 +100,28 @@ def test_init_start_end_and_the_env_example_filled_in_replay_a_past_export(
     table = cli("status", "--project", str(root), env={}).stdout
     (row,) = [line for line in table.splitlines() if line.startswith("│ amplitude")]
     assert [c.strip() for c in row.split("│")[1:-1]][3] == "replay"
+
+
+def test_emulate_on_a_busy_port_is_one_line_not_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("emulate", "amplitude", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: emulate amplitude: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "stop what holds it, or choose another --port (0 picks a free one)"
+    ]
+
+
+def test_validate_fails_for_a_mart_reading_a_table_that_is_not_there(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    assert cli("init", str(root)).returncode == 0
+    (root / "models" / "runs.sql").write_text("SELECT * FROM meta.run_history")
+    result = cli("validate", "--project", str(root))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: anchorflow.yml: marts: models/runs.sql: Catalog Error: Table with name "
+        "run_history does not exist!"
+    ]

@@ -42,7 +42,7 @@ from anchorflow.journal.schema_events import (
 from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
-from anchorflow.marts import BuiltMart, MartsStep
+from anchorflow.marts import BuiltMart, MartsStep, binding_problems
 from anchorflow.redact import shorten
 from anchorflow.run.compaction import Compaction, compact, compaction_due
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
@@ -101,9 +101,16 @@ class SilentReporter:
 
 def check_project(project: Project) -> None:
     """The checks of `validate` that need the engine, on an empty scratch warehouse of the
-    project's engine: the project's own warehouse is not opened."""
+    project's engine: the project's own warehouse is not opened. Every table the project
+    makes is created there, empty, and every mart is bound over them."""
     with connect_scratch(project) as scratch:
         problems = mapping_problems(scratch, project)
+        if not problems:
+            ensure_journal(scratch)
+            for source, stream in project.streams():
+                prepare_tables(scratch, project, source, stream)
+            AnchorStep(project, build_plan(project), utcnow).prepare(scratch)
+            problems = binding_problems(scratch, project)
     if problems:
         raise ConfigError(problems)
 

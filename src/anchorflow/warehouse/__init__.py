@@ -17,7 +17,8 @@ def connect(project: Project) -> Warehouse:
 
 def connect_scratch(project: Project) -> Warehouse:
     """An empty, in-memory warehouse of the project's engine, for checks that must run on the
-    engine without touching the warehouse itself (`validate`)."""
+    engine without touching the warehouse itself (`validate`), nor any file or URL that a
+    mart's SQL names."""
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(":memory:", threads=1)
+    return DuckDBWarehouse(":memory:", threads=1, external_access=False)

@@ -38,8 +38,14 @@ class DuckDBWarehouse(Warehouse):
     )
 
     def __init__(
-        self, path: str | Path, threads: int | None = None, memory_limit: str | None = None
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        external_access: bool = True,
     ) -> None:
+        """Without `external_access` the engine reads no file and no URL but its own (a
+        scratch warehouse that runs users' SQL to check it)."""
         self.path = str(path)
         # An hour of events is smaller than DuckDB's default row group (122,880 rows), so its
         # rows would go through the WAL uncompressed and be recompressed at every checkpoint.
@@ -55,6 +61,8 @@ class DuckDBWarehouse(Warehouse):
             self._config["threads"] = threads
         if memory_limit:
             self._config["memory_limit"] = memory_limit
+        if not external_access:
+            self._config["enable_external_access"] = False
         self._con = self._open()
         self._lock = threading.RLock()
         self._in_transaction = False
