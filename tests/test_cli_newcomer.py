@@ -4,8 +4,11 @@ sources' secrets, the project's `.env`, and output that is not cut short in a pi
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ import pytest
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests.conftest import API_KEY, SECRET_KEY, available_at, hour
-from tests.test_cli import cli
+from tests.test_cli import ANCHORFLOW, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -125,3 +128,55 @@ def test_validate_fails_for_a_mart_reading_a_table_that_is_not_there(tmp_path: P
         "error: anchorflow.yml: marts: models/runs.sql: Catalog Error: Table with name "
         "run_history does not exist!"
     ]
+
+
+def piped(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command as CI runs it: stdout a pipe, no COLUMNS, no terminal."""
+    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "FORCE_COLOR", "TERM"}}
+    return subprocess.run(
+        [str(ANCHORFLOW), *args], env={**env, "NO_COLOR": "1"}, capture_output=True, text=True,
+        timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_output_in_a_pipe_is_not_cut_at_80_columns(
+    emulator: AmplitudeEmulator, make_project: Callable[..., Project], tmp_path: Path
+) -> None:
+    root = str(make_project(emulator.base_url).root)
+    assert piped("run", "--project", root, "--now", NOW).returncode == 0
+    status = piped("status", "--project", root, "--now", NOW)
+    assert status.returncode == 0, status.stderr
+    assert "…" not in status.stdout
+    header = [cells for cells in table_rows(status.stdout) if "quarantined" in cells]
+    assert header == [["load", "source", "stream", "window", "files", "rows", "quarantined",
+                       "staged", "status", "finished"]]  # fmt: skip
+    made = piped("init", str(tmp_path / "new"))
+    assert made.stdout.splitlines()[-1] == (
+        "next: copy .env.example to .env and fill it in, then `anchorflow validate` and "
+        "`anchorflow run`"
+    )
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line[1:-1].split(line[0])] for line in text.splitlines()
+            if line[:1] in "│┃" and line]  # fmt: skip
+
+
+def test_version_is_the_installed_package_s() -> None:
+    result = piped("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"anchorflow {metadata.version('anchorflow')}\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(), ("drift",), ("run",), ("stage",), ("forget",), ("init",), ("query",), ("status",),
+     ("emulate", "amplitude"), ("synth", "amplitude")],
+    ids=lambda c: " ".join(c) or "anchorflow",
+)  # fmt: skip
+def test_help_shows_no_python_type_placeholders(command: tuple[str, ...]) -> None:
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+    assert "<list[" not in result.stdout

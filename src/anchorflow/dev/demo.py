@@ -103,7 +103,7 @@ def serve_amplitude(
         raise ConfigError([
             f"emulate amplitude: cannot listen on {host}:{port} ({error.strerror}); stop what "
             "holds it, or choose another --port (0 picks a free one)"
-        ]) from None
+        ]) from None  # fmt: skip
 
 
 def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: int) -> None:
