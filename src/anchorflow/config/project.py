@@ -6,12 +6,13 @@ built from `sources.registry`, so a new source kind is one registry line, not an
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.staging import StagingModel, selector_paths
@@ -30,11 +31,30 @@ else:
     AnySource = Union[tuple(CONFIGS.values())]  # noqa: UP007
 
 
+# The storage format a new warehouse file is written in: DuckDB's long-term release reads it
+# (BI drivers and notebooks lag behind the newest DuckDB), and every newer release does too.
+LTS_STORAGE_VERSION = "v1.4.0"
+STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
+
+
 class WarehouseSettings(Strict):
     engine: Literal["duckdb"] = "duckdb"
     path: str = "warehouse.duckdb"
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    storage_version: str = Field(
+        default=LTS_STORAGE_VERSION,
+        description="the oldest DuckDB release that must read a file anchorflow creates",
+    )
+
+    @field_validator("storage_version")
+    @classmethod
+    def _storage_version(cls, value: str) -> str:
+        if not STORAGE_VERSION.match(value):
+            raise ValueError(
+                f"expected a DuckDB release such as {LTS_STORAGE_VERSION}, or latest; got {value!r}"
+            )
+        return value
 
 
 class Marts(Strict):
