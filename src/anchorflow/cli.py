@@ -466,6 +466,29 @@ def compact(project: ProjectOption = None) -> None:
     print_compaction(console, _with_pipeline(project, lambda p: p.compact()))
 
 
+@app.command("export")
+def export_tables(
+    tables: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Tables to export: schema.table or a glob such as marts.* (default: the "
+            "project's exports.tables)."
+        ),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Directory of the files (default: exports.path, exports/)."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Publish tables as Parquet files, <dir>/<schema>/<table>.parquet, for tools that read
+    while anchorflow loads: each file is written under a temporary name, then renamed over the
+    previous one, so a reader sees a whole file, old or new."""
+    from anchorflow.console import print_exports
+
+    print_exports(console, _with_pipeline(project, lambda p: p.export(tables or (), to)))
+
+
 @app.command()
 def demo(
     project: ProjectOption = Path("examples/product_analytics"),

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
+from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.project_types import Duration, Identifier, Strict
 from anchorflow.sources.base import SourceConfig
@@ -93,6 +94,7 @@ class Project(Strict):
     sources: dict[Identifier, Annotated[AnySource, Field(discriminator="kind")]] = {}
     staging: dict[Identifier, StagingModel] = {}
     marts: Marts = Marts()
+    exports: Exports = Exports()
     alerts: list[AlertTarget] = []
     pii_salt: SecretStr | None = None
     # How long the bytes of a `forget` may stay in the warehouse file: `run` rewrites the file
@@ -189,6 +191,13 @@ class Project(Strict):
             raise ValueError(problems[0])
         return self
 
+    @model_validator(mode="after")
+    def _exports_name_tables(self) -> Project:
+        problems = export_problems(self)
+        if problems:
+            raise ValueError(f"exports.tables: {problems[0]}")
+        return self
+
     @property
     def warehouse_path(self) -> Path:
         path = Path(self.warehouse.path)
@@ -197,6 +206,12 @@ class Project(Strict):
     @property
     def marts_path(self) -> Path:
         return self.root / self.marts.path
+
+    @property
+    def exports_path(self) -> Path:
+        """Where `anchorflow export` publishes its Parquet files by default."""
+        path = Path(self.exports.path)
+        return path if path.is_absolute() else self.root / path
 
     @property
     def state_path(self) -> Path:
