@@ -43,6 +43,7 @@ from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
 from anchorflow.marts import BuiltMart, MartsStep
+from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
 from anchorflow.run.compaction import Compaction, compact, compaction_due
@@ -364,6 +365,11 @@ class Pipeline:
     def export(self, tables: Sequence[str] = (), to: Path | None = None) -> list[ExportedTable]:
         """Publish tables as Parquet files (default: the project's exports.tables)."""
         return export_tables(self.warehouse, self.project, tables, to)
+
+    def dbt_sources(self, schemas: Sequence[str] = (), database: str | None = None) -> str:
+        """A dbt sources.yml describing the warehouse's schemas (default: staging, anchor,
+        marts), with the project file's descriptions."""
+        return dbt_sources(self.warehouse, self.project, schemas or DEFAULT_SCHEMAS, database)
 
     # -- reading --------------------------------------------------------------------------------
 
