@@ -3,7 +3,6 @@ BI tools and `duckdb_columns()` show: for staging, the anchor model and the mart
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -14,14 +13,8 @@ from anchorflow.config.descriptions import staging_docs
 from anchorflow.stage.tables import prepare_tables
 from anchorflow.warehouse.comments import apply_comments
 from tests.builders import build_project, events_model, open_warehouse
-from tests.publish.demo import loaded_demo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    yield from loaded_demo(tmp_path_factory.mktemp("comments") / "demo")
 
 
 def comment(path: Path, sql: str, params: list[str]) -> str | None:

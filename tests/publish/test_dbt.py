@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,10 @@ from anchorflow.publish.dbt import dbt_sources
 from anchorflow.warehouse import connect
 from tests.builders import ENV
 from tests.conftest import table_rows
-from tests.publish.demo import loaded_demo
 from tests.test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "dbt_product_analytics"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    yield from loaded_demo(tmp_path_factory.mktemp("dbt") / "demo")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ all, for readers that cannot open the warehouse while anchorflow loads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,15 +17,9 @@ from anchorflow.publish.export import export_tables
 from anchorflow.warehouse import connect
 from tests.builders import ENV, amplitude_source, build_project
 from tests.conftest import available_at, run_pipeline, table_rows
-from tests.publish.demo import loaded_demo
 from tests.test_cli import cli
 
 DAILY = "SELECT platform, count(*) AS events FROM staging.events GROUP BY ALL"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    yield from loaded_demo(tmp_path_factory.mktemp("export") / "demo")
 
 
 def hidden_files(directory: Path) -> list[Path]:

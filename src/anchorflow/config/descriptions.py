@@ -25,7 +25,7 @@ class TableDoc:
 
 
 RAW_COLUMNS = {
-    "load_id": "the load that brought the record (meta.loads)",
+    "load_id": "the id of the load that brought the record",
     "source": "the source that delivered the record",
     "stream": "the source's stream",
     "origin": "the file, chunk or request the record came from",
@@ -33,7 +33,7 @@ RAW_COLUMNS = {
     "received_at": "when anchorflow received the record (UTC)",
     "record": "the record as it arrived: its JSON text",
 }
-LOAD_ID = "the load that brought the row (meta.loads)"
+LOAD_ID = "the id of the load that brought the row"
 
 
 def raw_docs(project: Project) -> dict[str, TableDoc]:
