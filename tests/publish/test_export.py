@@ -167,3 +167,17 @@ def test_export_without_tables_says_how_to_name_them(tmp_path: Path) -> None:
         "error: nothing to export: name tables (`anchorflow export marts.*`) or list them under "
         "exports.tables in anchorflow.yml"
     )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("command", "explains"),
+    [
+        ("export", "Publish tables as Parquet files"),
+        ("dbt-sources", "Print (or write) a dbt sources.yml for the warehouse"),
+    ],
+)
+def test_help_of_the_publishing_commands(command: str, explains: str) -> None:
+    result = cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert explains in " ".join(result.stdout.replace("│", " ").split())
