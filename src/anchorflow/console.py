@@ -125,11 +125,19 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 def print_exports(console: Console, exported: list[ExportedTable]) -> None:
     for done in exported:
         console.print(
-            f"exported {done.table}: {done.rows:,} rows to {done.path} "
-            f"({done.bytes / 1e6:,.1f} MB, {done.seconds:.2f}s)",
+            f"exported {done.table}: {done.rows:,} rows, {done.bytes / 1e6:,.1f} MB "
+            f"({done.seconds:.2f}s) → {_shown(done.path)}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _shown(path: Path) -> str:
+    """The path from the current directory when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def print_compaction(console: Console, done: Compaction) -> None:
