@@ -59,12 +59,13 @@ AMPLITUDE_SECRET_KEY=
 
 
 GITIGNORE_TEMPLATE = """\
-# anchorflow: the warehouse, its state (downloads in flight hold raw data) and secrets
+# anchorflow: the warehouse, its state (downloads in flight hold raw data), secrets, exports
 .anchorflow/
 *.duckdb
 *.duckdb.wal
 *.duckdb.compacting*
 .env
+exports/
 """
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import sqlglot
 
+from anchorflow.config.descriptions import mart_docs
 from anchorflow.config.marts import mart_files, marts_read
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
 from anchorflow.warehouse import Warehouse, table
+from anchorflow.warehouse.comments import apply_comments
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
             warehouse.execute(f"CREATE OR REPLACE TABLE {target} AS {models[name].sql}")
             rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
             built.append(BuiltMart(name, rows, time.perf_counter() - started))
+        # Rebuilt tables start without comments: the file's header comment describes each.
+        apply_comments(warehouse, "marts", mart_docs(project))
     return built
 
 
