@@ -3,11 +3,14 @@
 #   make test   every test tier (unit, integration, e2e, slow)
 # For work in progress: make test-fast (the unit tier, under a minute).
 # Environments are built from the committed lock files in requirements/ and rebuilt only when a
-# lock file changes.
+# lock file changes. `make test` also builds .venv-dbt (requirements/dbt.lock): dbt-duckdb with
+# DuckDB's long-term release, for the dbt example and the tests that read the warehouse as a
+# DuckDB 1.4 client.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+DBT_VENV ?= .venv-dbt
 UV_VERSION := 0.13.9
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean
@@ -15,8 +18,8 @@ UV_VERSION := 0.13.9
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
 
-test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+test: $(VENV)/.dev-installed $(DBT_VENV)/.installed
+	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m unit -q
@@ -53,5 +56,11 @@ $(VENV)/.%-installed: requirements/%.lock pyproject.toml | $(BIN)/uv
 	rm -f $(VENV)/.*-installed
 	touch $@
 
+$(DBT_VENV)/.installed: requirements/dbt.lock | $(BIN)/uv
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(BIN)/uv pip sync -q --python $(DBT_VENV)/bin/python $<
+	touch $@
+
 clean:
-	rm -rf $(VENV) examples/*/warehouse.duckdb examples/*/.data
+	rm -rf $(VENV) $(DBT_VENV) examples/*/warehouse.duckdb examples/*/.data examples/*/exports \
+	  examples/dbt_product_analytics/target examples/dbt_product_analytics/logs

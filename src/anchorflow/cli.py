@@ -581,6 +581,61 @@ def compact(project: ProjectOption = None) -> None:
     print_compaction(console, _with_pipeline(project, lambda p: p.compact()))
 
 
+@app.command("export")
+def export_tables(
+    tables: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Tables to export: schema.table or a glob such as marts.* (default: the "
+            "project's exports.tables)."
+        ),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Directory of the files (default: exports.path, exports/)."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Publish tables as Parquet files, <dir>/<schema>/<table>.parquet, for tools that read
+    while anchorflow loads: each file is written under a temporary name, then renamed over the
+    previous one, so a reader sees a whole file, old or new."""
+    from anchorflow.console import print_exports
+
+    print_exports(console, _with_pipeline(project, lambda p: p.export(tables or (), to)))
+
+
+@app.command("dbt-sources")
+def dbt_sources(
+    schema: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schema", help="A schema to describe, repeatable (default: staging, anchor, marts)."
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="The warehouse's catalog name in dbt (default: the file's name without .duckdb, "
+            "as dbt-duckdb names it; use the alias of an attach: entry)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Print (or write) a dbt sources.yml for the warehouse: one source per schema, its tables
+    and columns with the project file's descriptions, and tests for the declared keys."""
+    from anchorflow.publish.dbt import write_dbt_sources
+
+    text = _with_pipeline(project, lambda p: p.dbt_sources(schema or (), database))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_dbt_sources(text, output)
+    console.print(f"wrote {output}")
+
+
 @app.command()
 def demo(
     project: ProjectOption = Path("examples/product_analytics"),

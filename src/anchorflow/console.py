@@ -27,6 +27,7 @@ from anchorflow.config import load_project
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
 from anchorflow.journal.schema_events import SchemaEventInfo
 from anchorflow.land.step import WindowResult
+from anchorflow.publish.export import ExportedTable
 from anchorflow.run import Pipeline, RunSummary, Status, as_json
 from anchorflow.run.compaction import Compaction
 from anchorflow.run.results import FieldReport, SourceStatus
@@ -115,8 +116,28 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         print_anchor(console, summary.anchor)
     for mart in summary.marts:
         console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+    if summary.exports:
+        print_exports(console, summary.exports)
     if summary.compaction is not None:
         print_compaction(console, summary.compaction)
+
+
+def print_exports(console: Console, exported: list[ExportedTable]) -> None:
+    for done in exported:
+        console.print(
+            f"exported {done.table}: {done.rows:,} rows, {done.bytes / 1e6:,.1f} MB "
+            f"({done.seconds:.2f}s) → {_shown(done.path)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _shown(path: Path) -> str:
+    """The path from the current directory when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def print_compaction(console: Console, done: Compaction) -> None:

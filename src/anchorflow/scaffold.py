@@ -65,12 +65,13 @@ AMPLITUDE_BASE_URL=https://amplitude.com
 
 
 GITIGNORE_TEMPLATE = """\
-# anchorflow: the warehouse, its state (downloads in flight hold raw data) and secrets
+# anchorflow: the warehouse, its state (downloads in flight hold raw data), secrets, exports
 .anchorflow/
 *.duckdb
 *.duckdb.wal
 *.duckdb.compacting*
 .env
+exports/
 """
 
 

@@ -19,11 +19,13 @@ from anchorflow.anchor.erase import remove_loads
 from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, workers
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import create_views
+from anchorflow.config.descriptions import anchor_docs
 from anchorflow.config.project import Project
 from anchorflow.errors import IntegrityError
 from anchorflow.journal.anchor import anchored_loads
 from anchorflow.journal.transfers import typed_loads
 from anchorflow.warehouse import Warehouse
+from anchorflow.warehouse.comments import apply_comments
 
 
 class AnchorStep:
@@ -51,6 +53,8 @@ class AnchorStep:
         if self.plan.entities and not self._prepared:
             ensure_tables(warehouse, self.plan)
             create_views(warehouse, self.plan)
+            with warehouse.transaction():
+                apply_comments(warehouse, "anchor", anchor_docs(self.project))
             self._prepared = True
 
     def pending(self, warehouse: Warehouse) -> dict[str, list[int]]:

@@ -6,15 +6,17 @@ built from `sources.registry`, so a new source kind is one registry line, not an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
+from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, Strict
@@ -37,11 +39,30 @@ else:
     AnySource = Union[tuple(CONFIGS.values())]  # noqa: UP007
 
 
+# The storage format a new warehouse file is written in: DuckDB's long-term release reads it
+# (BI drivers and notebooks lag behind the newest DuckDB), and every newer release does too.
+LTS_STORAGE_VERSION = "v1.4.0"
+STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
+
+
 class WarehouseSettings(Strict):
     engine: Literal["duckdb"] = "duckdb"
     path: str = "warehouse.duckdb"
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    storage_version: str = Field(
+        default=LTS_STORAGE_VERSION,
+        description="the oldest DuckDB release that must read a file anchorflow creates",
+    )
+
+    @field_validator("storage_version")
+    @classmethod
+    def _storage_version(cls, value: str) -> str:
+        if not STORAGE_VERSION.match(value):
+            raise ValueError(
+                f"expected a DuckDB release such as {LTS_STORAGE_VERSION}, or latest; got {value!r}"
+            )
+        return value
 
 
 class Marts(Strict):
@@ -80,6 +101,7 @@ class Project(Strict):
     sources: dict[Identifier, Annotated[AnySource, Field(discriminator="kind")]] = {}
     staging: dict[Identifier, StagingModel] = {}
     marts: Marts = Marts()
+    exports: Exports = Exports()
     alerts: list[AlertTarget] = []
     pii_salt: SecretStr | None = None
     # How long the bytes of a `forget` may stay in the warehouse file: `run` rewrites the file
@@ -176,6 +198,13 @@ class Project(Strict):
             raise ValueError(problems[0])
         return self
 
+    @model_validator(mode="after")
+    def _exports_name_tables(self) -> Project:
+        problems = export_problems(self)
+        if problems:
+            raise ValueError(f"exports.tables: {problems[0]}")
+        return self
+
     @property
     def warehouse_path(self) -> Path:
         path = Path(self.warehouse.path)
@@ -184,6 +213,12 @@ class Project(Strict):
     @property
     def marts_path(self) -> Path:
         return self.root / self.marts.path
+
+    @property
+    def exports_path(self) -> Path:
+        """Where `anchorflow export` publishes its Parquet files by default."""
+        path = Path(self.exports.path)
+        return path if path.is_absolute() else self.root / path
 
     @property
     def state_path(self) -> Path:

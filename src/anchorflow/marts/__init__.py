@@ -17,10 +17,12 @@ from pathlib import Path
 
 import sqlglot
 
+from anchorflow.config.descriptions import mart_docs
 from anchorflow.config.marts import mart_files, marts_read
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.warehouse import Warehouse, table
+from anchorflow.warehouse.comments import apply_comments
 
 # What the engine says when a query reads a table, column or function that is not there
 # (DuckDB's exception names); other failures (a file it may not read here) are not the mart's.
@@ -77,6 +79,8 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
                 raise WarehouseError(f"{_where(project, models[name])}: {error}") from error
             rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
             built.append(BuiltMart(name, rows, time.perf_counter() - started))
+        # Rebuilt tables start without comments: the file's header comment describes each.
+        apply_comments(warehouse, "marts", mart_docs(project))
     return built
 
 

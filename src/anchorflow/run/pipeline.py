@@ -43,6 +43,8 @@ from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
 from anchorflow.marts import BuiltMart, MartsStep, binding_problems
+from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
+from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
 from anchorflow.run.compaction import Compaction, compact, compaction_due
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
@@ -270,6 +272,9 @@ class Pipeline:
         summary.anchor = self._anchor()
         if marts:
             summary.marts = self.marts_step.run(self.warehouse)
+        if self.project.exports.on_run and self.project.exports.tables:
+            # Fresh files for the readers that cannot open the warehouse while it loads.
+            summary.exports = export_tables(self.warehouse, self.project)
         if compaction_due(self.warehouse, self.clock()):
             summary.compaction = compact(self.warehouse)
 
@@ -363,6 +368,17 @@ class Pipeline:
             {"problems": problems[:10]},
         )
         self.alerts.queue(alert)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def export(self, tables: Sequence[str] = (), to: Path | None = None) -> list[ExportedTable]:
+        """Publish tables as Parquet files (default: the project's exports.tables)."""
+        return export_tables(self.warehouse, self.project, tables, to)
+
+    def dbt_sources(self, schemas: Sequence[str] = (), database: str | None = None) -> str:
+        """A dbt sources.yml describing the warehouse's schemas (default: staging, anchor,
+        marts), with the project file's descriptions."""
+        return dbt_sources(self.warehouse, self.project, schemas or DEFAULT_SCHEMAS, database)
 
     # -- reading --------------------------------------------------------------------------------
 

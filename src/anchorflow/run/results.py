@@ -25,13 +25,15 @@ from anchorflow.journal.runs import RunInfo
 from anchorflow.journal.transfers import ModelTotals
 from anchorflow.land.step import WindowResult
 from anchorflow.marts import BuiltMart
+from anchorflow.publish.export import ExportedTable
 from anchorflow.run.compaction import Compaction
 from anchorflow.stage.runner import ModelRun
 
 
 @dataclass
 class RunSummary:
-    """What `run` and `backfill` did: windows committed, staging, the anchor model, marts."""
+    """What `run` and `backfill` did: windows committed, staging, the anchor model, marts,
+    the Parquet exports."""
 
     windows: list[WindowResult] = field(default_factory=list)
     staging: list[ModelRun] = field(default_factory=list)
@@ -39,6 +41,7 @@ class RunSummary:
     marts: list[BuiltMart] = field(default_factory=list)
     seconds: float = 0.0
     compaction: Compaction | None = None  # the file was rewritten: erasures were due
+    exports: list[ExportedTable] = field(default_factory=list)  # exports.tables, after marts
 
     @property
     def rows(self) -> int:

@@ -7,6 +7,7 @@ import json
 
 from sqlglot import exp
 
+from anchorflow.config.descriptions import raw_docs, staging_docs
 from anchorflow.config.project import Project
 from anchorflow.config.staging import StagingModel, staging_columns
 from anchorflow.errors import WarehouseError
@@ -16,6 +17,7 @@ from anchorflow.journal.transfers import delete_transfers, known_mapping, store_
 from anchorflow.journal.type_errors import delete_type_errors
 from anchorflow.land import ensure_raw_table
 from anchorflow.warehouse import Warehouse, ident, table
+from anchorflow.warehouse.comments import apply_comments
 
 
 def ensure_staging_table(warehouse: Warehouse, name: str, model: StagingModel) -> bool:
@@ -60,11 +62,17 @@ def prepare_tables(warehouse: Warehouse, project: Project, source: str, stream: 
     """
     with warehouse.transaction():
         ensure_raw_table(warehouse, source, stream)
-        for name in project.models_of_stream(source, stream):
+        models = project.models_of_stream(source, stream)
+        for name in models:
             model = project.staging[name]
             if ensure_staging_table(warehouse, name, model):
                 forget_typing(warehouse, name)
             check_mapping(warehouse, name, model)
+        # The descriptions of the project file, as the warehouse's own comments.
+        raw = f"{source}_{stream}"
+        apply_comments(warehouse, "raw", {raw: raw_docs(project)[raw]})
+        docs = staging_docs(project)
+        apply_comments(warehouse, "staging", {name: docs[name] for name in models})
 
 
 def mapping_fingerprint(model: StagingModel) -> str:

@@ -12,7 +12,9 @@ def connect(project: Project) -> Warehouse:
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
     settings = project.warehouse
-    return DuckDBWarehouse(project.warehouse_path, settings.threads, settings.memory_limit)
+    return DuckDBWarehouse(
+        project.warehouse_path, settings.threads, settings.memory_limit, settings.storage_version
+    )
 
 
 def connect_scratch(project: Project) -> Warehouse:
@@ -21,4 +23,10 @@ def connect_scratch(project: Project) -> Warehouse:
     mart's SQL names."""
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(":memory:", threads=1, external_access=False)
+    # With the project's storage version, so `validate` refuses one the engine does not know.
+    return DuckDBWarehouse(
+        ":memory:",
+        threads=1,
+        storage_version=project.warehouse.storage_version,
+        external_access=False,
+    )

@@ -42,11 +42,13 @@ class DuckDBWarehouse(Warehouse):
         path: str | Path,
         threads: int | None = None,
         memory_limit: str | None = None,
+        storage_version: str | None = None,
         external_access: bool = True,
     ) -> None:
         """Without `external_access` the engine reads no file and no URL but its own (a
         scratch warehouse that runs users' SQL to check it)."""
         self.path = str(path)
+        self.storage_version = storage_version  # of a file created here; None: DuckDB's own
         # An hour of events is smaller than DuckDB's default row group (122,880 rows), so its
         # rows would go through the WAL uncompressed and be recompressed at every checkpoint.
         # With small row groups a load's rows are written compressed, straight to the file, and
@@ -75,16 +77,26 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as error:  # a bad setting, e.g. memory_limit
             raise WarehouseError(f"warehouse settings rejected by DuckDB: {error}") from None
         try:
+            # An existing file keeps the format it has: DuckDB refuses to lower it, and raising it
+            # would lock out the readers it was written for (`compact` rewrites it in ours).
+            fresh = not Path(self.path).exists()
             con.execute(
-                f"ATTACH {literal(self.path)} AS {ident(CATALOG)} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+                f"ATTACH {literal(self.path)} AS {ident(CATALOG)} ({self._attach_options(fresh)})"
             )
             con.execute(f"USE {ident(CATALOG)}")
             # Sources speak UTC; a TIMESTAMPTZ without an offset must mean UTC, not local time.
             con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as error:
             con.close()
+            _refuse_unknown_storage_version(error, self.storage_version)
             raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
         return con
+
+    def _attach_options(self, fresh: bool) -> str:
+        options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+        if fresh and self.storage_version:
+            options += f", STORAGE_VERSION {literal(self.storage_version)}"
+        return options
 
     def worker(self) -> DuckDBWarehouse:
         """A cursor: a second connection to the same database, usable from another thread."""
@@ -247,7 +259,12 @@ class DuckDBWarehouse(Warehouse):
 
     def _copy_to(self, fresh: Path) -> None:
         copy = ident("__anchorflow_rewrite")
-        self._run(f"ATTACH {literal(str(fresh))} AS {copy} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})", None)
+        try:
+            options = self._attach_options(fresh=True)
+            self._con.execute(f"ATTACH {literal(str(fresh))} AS {copy} ({options})")
+        except duckdb.Error as error:
+            _refuse_unknown_storage_version(error, self.storage_version)
+            raise WarehouseError(f"{type(error).__name__}: {error}") from error
         try:
             self._run(f"COPY FROM DATABASE {ident(CATALOG)} TO {copy}", None)
             crash_point("compact_copied")
@@ -255,6 +272,14 @@ class DuckDBWarehouse(Warehouse):
         finally:
             with contextlib.suppress(duckdb.Error):
                 self._con.execute(f"DETACH {copy}")
+
+
+def _refuse_unknown_storage_version(error: duckdb.Error, version: str | None) -> None:
+    if "not a known DuckDB version" in str(error):
+        raise WarehouseError(
+            f"warehouse.storage_version: DuckDB {duckdb.__version__} does not know {version!r}; "
+            "name a DuckDB release such as v1.4.0, or latest"
+        ) from None
 
 
 def rewrite_path(path: Path) -> Path:
