@@ -43,7 +43,7 @@ COMMANDS = {
                  "--format", "csv", "--output", "{dir}/ties.csv"],
     "json-ties": ["query", "User", "--attrs", "plan", "--ties", "Device_User",
                   "--format", "json", "--output", "{dir}/ties.json"],
-    "csv-no-directory": ["query", "User", "--format", "csv", "--output", "{dir}/nowhere/u.csv"],
+    "csv-onto-a-directory": ["query", "User", "--format", "csv", "--output", "{dir}/models"],
     "unknown-attribute": ["query", "User", "--attrs", "country,shoe_size"],
     "unknown-entity": ["query", "Customer", "--attrs", "country"],
     "bad-as-of": ["query", "User", "--as-of", "yesterday noon"],
@@ -163,12 +163,14 @@ def test_a_tie_s_list_of_ids_exports_to_csv_and_json_as_the_engine_renders_it(
 def test_an_export_that_cannot_be_written_is_one_line_and_leaves_no_file(
     ran: dict[str, CompletedProcess[str]],
 ) -> None:
-    result = ran["csv-no-directory"]
+    result = ran["csv-onto-a-directory"]
+    root = Path(result.args[-1])
     assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "nowhere" in line
-    assert not (Path(result.args[-1]) / "nowhere").exists()
-    assert not [p for p in Path(result.args[-1]).iterdir() if p.name.endswith(".partial")]
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot write {root / 'models'}: Is a directory"
+    ]
+    assert (root / "models").is_dir()
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]  # no partial file left
 
 
 def test_query_limit_and_default_attributes(model: Project) -> None:

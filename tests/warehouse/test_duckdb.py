@@ -102,23 +102,3 @@ def test_writes_go_to_the_file_and_survive_a_reopen(tmp_path: Path) -> None:
         wh.execute("CREATE TABLE raw.t AS SELECT range AS id FROM range(10000)")
     with DuckDBWarehouse(path) as wh:
         assert wh.scalar("SELECT sum(id) FROM raw.t") == sum(range(10000))
-
-
-def test_write_file_replaces_the_file_whole_or_leaves_it_as_it_was(
-    warehouse: Warehouse, tmp_path: Path
-) -> None:
-    (tmp_path / "exports").mkdir()
-    path = tmp_path / "exports" / "out.csv"
-    rows = warehouse.write_file("SELECT ? AS id, [1, 2] AS ids", [7], path, "csv")
-    assert rows == 1
-    assert path.read_text() == 'id,ids\n7,"[1, 2]"\n'
-    # Fails half-way: rows are written when the 100,001st cannot be cast.
-    failing = (
-        "SELECT CAST(CASE WHEN range < 100000 THEN '1' ELSE 'x' END AS INTEGER) FROM range(200000)"
-    )
-    with pytest.raises(WarehouseError):
-        warehouse.write_file(failing, None, path, "csv")
-    assert path.read_text() == 'id,ids\n7,"[1, 2]"\n'
-    assert [p.name for p in path.parent.iterdir()] == ["out.csv"]  # no partial file left
-    with pytest.raises(WarehouseError, match="formats: csv, parquet, json"):
-        warehouse.write_file("SELECT 1", None, path, "xlsx")

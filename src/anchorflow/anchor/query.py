@@ -16,10 +16,13 @@ import pyarrow as pa
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
-from anchorflow.warehouse import Warehouse
-from anchorflow.warehouse.base import FILE_FORMATS
+from anchorflow.errors import WarehouseError
+from anchorflow.publish.files import publish_file
+from anchorflow.warehouse import Warehouse, literal
 
-# `table` prints; the others are files the engine writes (ties, lists of ids, as it renders them).
+# `table` prints; the others are files the engine writes (a tie's list of ids as it renders it):
+# CSV with a header, Parquet, and JSON as one object per line.
+FILE_FORMATS = ("csv", "parquet", "json")
 FORMATS = ("table", *FILE_FORMATS)
 
 
@@ -66,7 +69,17 @@ def export_query(
     fmt: str,
     path: Path,
 ) -> int:
-    """The query's rows written to `path` by the engine (csv, parquet or json lines), whole or
-    not at all; returns how many."""
+    """The query's rows written to `path` by the engine (`COPY ... TO`: csv, parquet or json
+    lines), published whole or not at all (`publish_file`); returns how many."""
+    if fmt not in FILE_FORMATS:
+        raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
     sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
-    return warehouse.write_file(sql, params, path, fmt)
+
+    def write(temporary: Path) -> int:
+        copy = f"COPY ({sql}) TO {literal(str(temporary))} (FORMAT {fmt})"
+        return int(warehouse.scalar(copy, params))
+
+    try:
+        return publish_file(path, write)
+    except OSError as error:  # the directory cannot be made, or the path is a directory
+        raise WarehouseError(f"cannot write {path}: {error.strerror}") from None

@@ -21,8 +21,6 @@ from sqlglot import exp
 
 from anchorflow.errors import WarehouseError
 
-# What `write_file` writes: CSV with a header, Parquet, and JSON as one object per line.
-FILE_FORMATS = ("csv", "parquet", "json")
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,62}$")
 
 
@@ -101,11 +99,6 @@ class Warehouse(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
-
-    def write_file(self, sql: str, params: Sequence[Any] | None, path: Path, fmt: str) -> int:
-        """Write a query's rows to `path` as the engine writes files (`FILE_FORMATS`: lists
-        and structs as the engine renders them), whole or not at all; return how many rows."""
-        raise WarehouseError(f"the {self.dialect} warehouse cannot write files")
 
     def worker(self) -> Warehouse:
         """Another connection to the same warehouse, for a statement run in parallel; its

@@ -6,7 +6,6 @@ import contextlib
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,15 +16,7 @@ import pyarrow as pa
 
 from anchorflow.crashpoints import crash_point
 from anchorflow.errors import WarehouseError
-from anchorflow.warehouse.base import (
-    FILE_FORMATS,
-    Capabilities,
-    Rewritten,
-    Warehouse,
-    ident,
-    literal,
-    table,
-)
+from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, literal, table
 
 CATALOG = "warehouse"
 ROW_GROUP_SIZE = 4_096
@@ -190,23 +181,6 @@ class DuckDBWarehouse(Warehouse):
         )
         after = self.scalar(f"SELECT count(*) FROM {table(schema, name)}")
         return int(after) - int(before)
-
-    def write_file(self, sql: str, params: Sequence[Any] | None, path: Path, fmt: str) -> int:
-        """COPY to a temporary name beside `path`, then rename: a failed or interrupted
-        export leaves no partial file, and a reader of `path` sees the old file or the new."""
-        if fmt not in FILE_FORMATS:
-            raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
-        try:
-            with self._lock:
-                copy = f"COPY ({sql}) TO {literal(str(partial))} (FORMAT {fmt})"
-                row = self._run(copy, params).fetchone()
-            os.replace(partial, path)
-        except OSError as error:
-            raise WarehouseError(f"cannot write {path}: {error.strerror}") from None
-        finally:
-            partial.unlink(missing_ok=True)
-        return int(row[0]) if row else 0
 
     def table_exists(self, schema: str, name: str) -> bool:
         found = self.scalar(
