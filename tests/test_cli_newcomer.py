@@ -171,7 +171,7 @@ def test_version_is_the_installed_package_s() -> None:
 @pytest.mark.parametrize(
     "command",
     [(), ("drift",), ("run",), ("stage",), ("forget",), ("init",), ("query",), ("status",),
-     ("emulate", "amplitude"), ("synth", "amplitude")],
+     ("emulate", "amplitude"), ("synth", "amplitude"), ("export",), ("dbt-sources",)],
     ids=lambda c: " ".join(c) or "anchorflow",
 )  # fmt: skip
 def test_help_shows_no_python_type_placeholders(command: tuple[str, ...]) -> None:
