@@ -15,8 +15,8 @@ import pytest
 from anchorflow.config import Project, load_project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.dev.synth.costs import write_cost_files
-from anchorflow.errors import ConfigError
-from anchorflow.run import Pipeline
+from anchorflow.errors import ConfigError, WarehouseError
+from anchorflow.run import Pipeline, check_project
 from tests.conftest import START, available_at, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration
@@ -141,3 +141,52 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
         project.warehouse_path, "SELECT sum(staged) FROM meta.transfers WHERE model = 'events'"
     )
     assert typed == [(len(events),)]
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+def test_validate_binds_every_mart_and_names_its_file_and_what_it_reads(
+    make_project: Callable[..., Project],
+) -> None:
+    project = make_project("http://127.0.0.1:9")
+    write_models(
+        project,
+        {
+            "daily": "SELECT run_id FROM meta.run_log",  # meta's tables: not in the file's check
+            "by_country": "SELECT countryy, count(*) AS n FROM staging.events GROUP BY 1",
+            "on_daily": "SELECT * FROM marts.daily",  # fails only because daily does
+            "from_files": "SELECT * FROM read_csv('exports/*.csv')",  # a file is not the mart's
+            "fine": "SELECT r.status, e.user_id FROM meta.runs r, staging.events e",
+        },
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_project(load_project(project.root))
+    assert raised.value.problems == [
+        'anchorflow.yml: marts: models/by_country.sql: Binder Error: Referenced column "countryy" '
+        "not found in FROM clause!",
+        "anchorflow.yml: marts: models/daily.sql: Catalog Error: Table with name run_log does not "
+        "exist!",
+    ]
+
+
+def test_the_demo_project_s_marts_bind_over_the_tables_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "demo"
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env", ".data"))
+    monkeypatch.setenv("AMPLITUDE_BASE_URL", "http://127.0.0.1:9")
+    check_project(load_project(root))  # anchor perspectives, staging, raw and meta all there
+    assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "models"]
+
+
+def test_a_mart_failing_in_a_run_is_named_by_its_file(
+    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+) -> None:
+    project = make_project(
+        emulator.base_url, mart_sql="SELECT CAST(event_type AS INTEGER) AS n FROM staging.events"
+    )
+    check_project(project)  # it binds: only the rows make it fail
+    with pytest.raises(WarehouseError) as failed:
+        run_pipeline(project, available_at(1))
+    assert str(failed.value).startswith("models/daily.sql: ConversionException: ")

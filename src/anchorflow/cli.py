@@ -7,11 +7,14 @@ exit code 1.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import signal
 import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -19,12 +22,41 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from anchorflow.config import PROJECT_FILE, load_project
 from anchorflow.errors import AnchorflowError, ConfigError, Terminated
 from anchorflow.project_types import parse_hour, parse_instant
 from anchorflow.redact import RedactingFilter, redact
 from anchorflow.scaffold import scaffold_project
+
+
+class PlainHelp(TyperGroup):
+    """typer's help shows a placeholder of each parameter's Python type: `--all <bool>`,
+    `--ack <list[int]>`. A flag takes no value, and a value given several times shows what
+    one of them is: `--all`, `--ack ID`, `SOURCES... <str>`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_placeholders(super().get_params(ctx), ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, TyperGroup):
+            _plain_placeholders(command.get_params(ctx), ctx)
+        return command
+
+
+def _plain_placeholders(params: list[Any], ctx: Any) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.metavar is None and hasattr(param, "display_type"):
+            element = re.fullmatch(r"<list\[(.+)\]>", param.display_type(ctx))
+            if element is not None:  # an argument's type ignores its metavar: its own label
+                label = f"<{element.group(1)}>"
+                setattr(param, "display_type_rich", lambda ctx, label=label: label)  # noqa: B010
+    return params
+
 
 app = typer.Typer(
     name="anchorflow",
@@ -33,14 +65,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=PlainHelp,
 )
-emulate_app = typer.Typer(help="Run local emulators of the SaaS APIs that sources talk to.")
-synth_app = typer.Typer(help="Generate deterministic synthetic source data.")
+emulate_app = typer.Typer(
+    help="Run local emulators of the SaaS APIs that sources talk to.", cls=PlainHelp
+)
+synth_app = typer.Typer(help="Generate deterministic synthetic source data.", cls=PlainHelp)
 app.add_typer(emulate_app, name="emulate")
 app.add_typer(synth_app, name="synth")
 
-console = Console()
-errors = Console(stderr=True)
+# Rich cuts every line at 80 columns when it does not write to a terminal (a CI log, a pipe, a
+# file); there, a line is as long as it needs to be, unless COLUMNS says otherwise.
+PIPE_WIDTH = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
+errors = _console(stderr=True)
 T = TypeVar("T")
 
 ProjectOption = Annotated[
@@ -62,6 +109,25 @@ JsonOption = Annotated[
 
 
 INTERRUPTED = "interrupted: the window in flight was rolled back; run the command again to continue"
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"anchorflow {metadata.version('anchorflow')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    # The options of `anchorflow` itself; its help text is the Typer's, above.
+    return
 
 
 def main() -> None:
@@ -104,7 +170,10 @@ def guarded(action: Callable[[], T]) -> T:
 
 
 def _setup_logging(verbose: bool) -> None:
-    handler = RichHandler(console=errors, show_path=False, markup=False)
+    handler: logging.Handler = RichHandler(console=errors, show_path=False, markup=False)
+    if not errors.is_terminal:  # a CI log or a file: plain lines, not a table padded to its width
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(message)s"))
     handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -134,12 +203,35 @@ def _now(value: str | None) -> datetime | None:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    start: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOUR",
+            help="First hour to load, YYYYMMDDTHH UTC (default: midnight a week ago).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOUR",
+            help="Last hour to load, inclusive, to replay a past export (default: no end).",
+        ),
+    ] = None,
 ) -> None:
     """Create a project: anchorflow.yml, a models/ folder with one mart, and .env.example."""
-    created = guarded(lambda: scaffold_project(directory))
+    created = guarded(
+        lambda: scaffold_project(
+            directory,
+            _hour("--start", start) if start else None,
+            _hour("--end", end) if end else None,
+        )
+    )
     for path in created:
         console.print(f"created {path}")
-    console.print("next: fill in .env, then `anchorflow validate` and `anchorflow run`")
+    console.print(
+        "next: copy .env.example to .env and fill it in, then `anchorflow validate` and "
+        "`anchorflow run`"
+    )
 
 
 @app.command()
@@ -151,15 +243,27 @@ def validate(project: ProjectOption = None) -> None:
     from anchorflow.run import check_project
 
     def action() -> Any:
-        loaded = load_project(project)
+        loaded = load_project(project, defer_source_env=True)
         check_project(loaded)
         return loaded
 
     loaded = guarded(action)
+    _warn_unset_env(loaded)
     console.print(
         f"[green]ok[/green] {loaded.file}: {len(loaded.sources)} source(s), "
         f"{len(loaded.staging)} staging model(s)"
     )
+
+
+def _warn_unset_env(project: Any) -> None:
+    """A source's variable missing is fine for reading, not for loading: say so, once each."""
+    for key, variable in project.unset_env():
+        errors.print(
+            f"[yellow]warning:[/yellow] {escape(project.file.name)}: {escape(key)}: environment "
+            f"variable {escape(variable)} is not set (`run` and `backfill` need it)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -238,7 +342,9 @@ def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | 
     from anchorflow.run import Pipeline
 
     def run() -> T:
-        with Pipeline(load_project(project), now=_now(now)) as pipeline:
+        # These commands never contact a source: its secrets may be missing (`run` needs them).
+        loaded = load_project(project, defer_source_env=True)
+        with Pipeline(loaded, now=_now(now)) as pipeline:
             return action(pipeline)
 
     return guarded(run)
@@ -289,7 +395,8 @@ def fields(
 @app.command()
 def drift(
     ack: Annotated[
-        list[int] | None, typer.Option("--ack", help="Acknowledge (close) this event id.")
+        list[int] | None,
+        typer.Option("--ack", metavar="ID", help="Acknowledge (close) this event id; repeatable."),
     ] = None,
     all_events: Annotated[
         bool, typer.Option("--all", help="Show acknowledged events too.")
@@ -376,7 +483,12 @@ def query(
         typer.Option("--as-of", help="Values in force at this instant, e.g. 2024-03-02T12:00."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="table (print), csv or parquet (needs --output).")
+        str,
+        typer.Option(
+            "--format",
+            help="table (print), or a file written by the engine (needs --output): csv, "
+            "parquet or json (one object per line).",
+        ),
     ] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows.", min=0)] = None,
@@ -387,7 +499,7 @@ def query(
     Without --as-of the values are the latest (scd0: the first); with it, each scd2 attribute
     shows the value in force then, scd0 the first value if it existed by then, scd1 the latest.
     """
-    from anchorflow.anchor.query import FORMATS, export
+    from anchorflow.anchor.query import FORMATS
     from anchorflow.console import print_arrow
 
     if fmt not in FORMATS:
@@ -397,13 +509,16 @@ def query(
     instant = guarded(lambda: _instant(as_of)) if as_of else None
     chosen = [a.strip() for a in attrs.split(",") if a.strip()] if attrs is not None else None
     related = [t.strip() for t in ties.split(",") if t.strip()] if ties else []
-    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
-    if fmt == "table":
-        print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
+    if output is not None and fmt != "table":
+        path = output.absolute()
+        written = _with_pipeline(
+            project,
+            lambda p: p.export_query(entity, chosen, related, instant, limit, fmt, path),
+        )
+        console.print(f"wrote {written:,} rows to {output}")
         return
-    assert output is not None
-    export(result, fmt, output)
-    console.print(f"wrote {result.num_rows:,} rows to {output}")
+    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
+    print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
 
 
 def _fail(message: str) -> None:

@@ -333,7 +333,8 @@ def _warn(console: Console, text: str) -> None:
 
 def _source_row(m: SourceStatus) -> list[Any]:
     due = "?" if m.due is None else m.due
-    return [m.source, m.stream, m.position, m.lag_hours, due, m.last_available, m.note]
+    lag = "replay" if m.replay_end else m.lag_hours  # hours behind today mean nothing there
+    return [m.source, m.stream, m.position, lag, due, m.last_available, m.note]
 
 
 def print_json(result: Any) -> None:

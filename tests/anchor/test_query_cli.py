@@ -3,6 +3,8 @@ the emulator's traffic; and the query builder's SQL, which joins only what is as
 
 from __future__ import annotations
 
+import csv
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +39,11 @@ COMMANDS = {
             "--format", "csv", "--output", "{dir}/users.csv"],
     "parquet": ["query", "User", "--attrs", "country, plan", "--ties", "Device_User",
                 "--format", "parquet", "--output", "{dir}/users.parquet"],
+    "csv-ties": ["query", "User", "--attrs", "plan", "--ties", "Device_User",
+                 "--format", "csv", "--output", "{dir}/ties.csv"],
+    "json-ties": ["query", "User", "--attrs", "plan", "--ties", "Device_User",
+                  "--format", "json", "--output", "{dir}/ties.json"],
+    "csv-onto-a-directory": ["query", "User", "--format", "csv", "--output", "{dir}/models"],
     "unknown-attribute": ["query", "User", "--attrs", "country,shoe_size"],
     "unknown-entity": ["query", "Customer", "--attrs", "country"],
     "bad-as-of": ["query", "User", "--as-of", "yesterday noon"],
@@ -127,9 +134,43 @@ def test_query_exports_csv_and_parquet_with_the_rows_of_pipeline_query(
 
     with_ties = expected(model, "User", ["country", "plan"], ["Device_User"])
     assert with_ties.column_names == ["id", "user_id", "country", "plan", "Device_User"]
-    assert pq.read_table(parquet_path).equals(with_ties)
+    written = pq.read_table(parquet_path)
+    assert written.column_names == with_ties.column_names
+    assert written.to_pylist() == with_ties.to_pylist()
     devices = [r["Device_User"] for r in with_ties.to_pylist()]
     assert all(isinstance(d, list) and d for d in devices)  # every user came with a device
+
+
+def test_a_tie_s_list_of_ids_exports_to_csv_and_json_as_the_engine_renders_it(
+    model: Project, ran: dict[str, CompletedProcess[str]]
+) -> None:
+    want = expected(model, "User", ["plan"], ["Device_User"]).to_pylist()
+    as_csv, as_json = ran["csv-ties"], ran["json-ties"]
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_json.returncode == 0, as_json.stderr
+    root = Path(as_csv.args[-1])
+    with (root / "ties.csv").open(newline="") as file:
+        read = list(csv.DictReader(file))
+    assert [r["Device_User"] for r in read] == [
+        "[" + ", ".join(str(i) for i in r["Device_User"]) + "]" for r in want
+    ]
+    assert [int(r["id"]) for r in read] == [r["id"] for r in want]
+    lines = (Path(as_json.args[-1]) / "ties.json").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == want
+    assert f"wrote {len(want):,} rows to" in as_json.stdout
+
+
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_no_file(
+    ran: dict[str, CompletedProcess[str]],
+) -> None:
+    result = ran["csv-onto-a-directory"]
+    root = Path(result.args[-1])
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot write {root / 'models'}: Is a directory"
+    ]
+    assert (root / "models").is_dir()
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]  # no partial file left
 
 
 def test_query_limit_and_default_attributes(model: Project) -> None:

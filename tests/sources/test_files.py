@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from anchorflow.config import Project
+from anchorflow.config import Project, load_project
 from anchorflow.errors import ConfigError, SourceError
 from anchorflow.journal.cursors import read_cursor
 from anchorflow.run import Pipeline
@@ -326,6 +326,27 @@ def test_an_unreachable_bucket_fails_in_one_line_without_the_secret(
     assert "\n" not in message and SECRET not in message
     runs = rows(project, "SELECT status, detail FROM meta.runs")
     assert runs[0][0] == "failed" and SECRET not in runs[0][1]
+
+
+def test_status_without_the_store_s_keys_says_which_is_missing_and_lists_nothing(
+    tmp_path: Path, s3: MotoS3
+) -> None:
+    s3.put("in/a.jsonl", b'{"id": "a", "v": 1}\n')
+    options = {**s3.options(), "key": "${AF_TEST_S3_KEY}", "secret": "${AF_TEST_S3_SECRET}"}
+    config = {"kind": "files", "path": f"s3://{s3.bucket}/in/*", "s3": options}
+    env = {"AF_TEST_S3_KEY": "k1234", "AF_TEST_S3_SECRET": "s1234"}
+    root = build_project(tmp_path / "p", {"src": config}, {"items": ITEMS}, env=env).root
+    project = load_project(root, defer_source_env=True, env={"AF_TEST_S3_KEY": "k1234"})
+    with Pipeline(project, now=NOW) as pipeline:
+        (state,) = pipeline.status().sources
+        assert (state.position, state.due) == ("never loaded", None)
+        assert state.note == "unknown: AF_TEST_S3_SECRET not set"
+        with pytest.raises(ConfigError) as refused:
+            pipeline.run()
+    assert refused.value.problems == [
+        "anchorflow.yml: sources.src.s3.secret: environment variable AF_TEST_S3_SECRET is not set"
+    ]
+    assert rows(project, "SELECT count(*) FROM meta.loads") == [(0,)]
 
 
 def test_json_in_the_cursor_is_the_journal_s_own(tmp_path: Path) -> None:

@@ -13,15 +13,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
-from anchorflow.errors import ConfigError
-from anchorflow.warehouse import Warehouse
+from anchorflow.errors import WarehouseError
+from anchorflow.publish.files import publish_file
+from anchorflow.warehouse import Warehouse, literal
 
-FORMATS = ("table", "csv", "parquet")
+# `table` prints; the others are files the engine writes (a tie's list of ids as it renders it):
+# CSV with a header, Parquet, and JSON as one object per line.
+FILE_FORMATS = ("csv", "parquet", "json")
+FORMATS = ("table", *FILE_FORMATS)
 
 
 def query_sql(
@@ -56,10 +58,28 @@ def run_query(
     return warehouse.query_arrow(sql, params)
 
 
-def export(result: pa.Table, fmt: str, path: Path) -> None:
-    if fmt == "csv":
-        pa_csv.write_csv(result, path)
-    elif fmt == "parquet":
-        pq.write_table(result, path)
-    else:
-        raise ConfigError([f"unknown export format {fmt!r} (formats: csv, parquet)"])
+def export_query(
+    warehouse: Warehouse,
+    plan: AnchorPlan,
+    entity: str,
+    attributes: list[str] | None,
+    ties: list[str] | None,
+    as_of: datetime | None,
+    limit: int | None,
+    fmt: str,
+    path: Path,
+) -> int:
+    """The query's rows written to `path` by the engine (`COPY ... TO`: csv, parquet or json
+    lines), published whole or not at all (`publish_file`); returns how many."""
+    if fmt not in FILE_FORMATS:
+        raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
+    sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
+
+    def write(temporary: Path) -> int:
+        copy = f"COPY ({sql}) TO {literal(str(temporary))} (FORMAT {fmt})"
+        return int(warehouse.scalar(copy, params))
+
+    try:
+        return publish_file(path, write)
+    except OSError as error:  # the directory cannot be made, or the path is a directory
+        raise WarehouseError(f"cannot write {path}: {error.strerror}") from None

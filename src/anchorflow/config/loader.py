@@ -2,8 +2,11 @@
 
 Every problem becomes one line naming the file, the key path and what is wrong, for example
 `anchorflow.yml: sources.amplitude.start: expected YYYYMMDDTHH, got '2024-13-01T00'`. Secrets come
-from the environment through `${VAR}`; a missing variable is named, its value never printed.
-Nothing here opens a database.
+from the environment through `${VAR}` (the process's environment first, then the `.env` file
+beside the project file); a missing variable is named, its value never printed. Commands that
+never contact a source load the project with `defer_source_env`: a variable missing from a
+source's settings is then left empty and recorded on the source's config, and only the commands
+that contact the source refuse it (`Project.require_env`). Nothing here opens a database.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
 import yaml
+from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
 from anchorflow import redact
 from anchorflow.config.marts import mart_problems
-from anchorflow.config.project import PROJECT_FILE, Project
+from anchorflow.config.project import PROJECT_FILE, Project, unset_variable_problem
 from anchorflow.errors import ConfigError
 from anchorflow.sources.registry import CONFIGS
 
+ENV_FILE = ".env"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What a project file may hold: far above any real project, far below what hurts.
 MAX_FILE_BYTES = 10 << 20
@@ -150,8 +156,18 @@ def _read_yaml(file: Path, label: str) -> Any:
         raise ConfigError([f"{label}: {where}not valid YAML ({problem})"]) from None
 
 
-def load_project(path: str | Path | None = None, env: dict[str, str] | None = None) -> Project:
-    """Read, interpolate and validate the project; raise ConfigError listing every problem."""
+def load_project(
+    path: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    defer_source_env: bool = False,
+) -> Project:
+    """Read, interpolate and validate the project; raise ConfigError listing every problem.
+
+    `env` replaces the process's environment and the `.env` file (tests). With
+    `defer_source_env`, a variable missing from a source's settings is not a problem here: the
+    setting is left empty, and `Project.require_env` refuses the source where it is contacted.
+    """
     file = resolve_project_file(path)
     label = file.name
     data = _read_yaml(file, label)
@@ -167,20 +183,52 @@ def load_project(path: str | Path | None = None, env: dict[str, str] | None = No
         ])  # fmt: skip
     problems: list[str] = []
     used: dict[str, str] = {}
-    data = _interpolate(
-        data, env if env is not None else dict(os.environ), (), problems, label, used
-    )
+    unset: list[tuple[str, str]] | None = [] if defer_source_env else None
+    environment = env if env is not None else project_environment(file.parent)
+    data = _interpolate(data, environment, (), problems, label, used, unset)
     if problems:
         raise ConfigError(problems)
     try:
         project = Project.model_validate({**data, "root": file.parent.resolve(), "file": file})
     except ValidationError as error:
-        problems = [_one_line(_masked(p, used)) for p in _describe(error, data, label)]
-        raise ConfigError(problems) from None
+        raise ConfigError(_invalid(error, data, label, used, unset or [])) from None
     _check_marts(project, label)
+    _record_unset(project, unset or [])
     secrets = [value for name, value in used.items() if redact.is_secret_variable(name)]
     redact.add_project(project, secrets)  # before anything can print, store or send them
     return project
+
+
+def project_environment(directory: Path) -> dict[str, str]:
+    """The process's environment over the variables of `<directory>/.env` (python-dotenv's
+    syntax): an exported variable wins, as it does for docker compose and dbt."""
+    file = directory / ENV_FILE
+    if not file.is_file():
+        return dict(os.environ)
+    found = {k: v for k, v in dotenv_values(file).items() if v is not None}
+    return {**found, **os.environ}
+
+
+def _invalid(
+    error: ValidationError,
+    data: dict[str, Any],
+    label: str,
+    used: dict[str, str],
+    unset: list[tuple[str, str]],
+) -> list[str]:
+    """The problems of a file that does not validate. A setting left empty because its
+    variable is not set is named by its variable, not by what the empty value breaks."""
+    failed = {".".join(_key_path(item["loc"])) for item in error.errors()}
+    missing = [(key, name) for key, name in unset if key in failed]
+    problems = [unset_variable_problem(label, key, name) for key, name in missing]
+    skip = {key for key, _ in missing}
+    return problems + [_one_line(_masked(p, used)) for p in _describe(error, data, label, skip)]
+
+
+def _record_unset(project: Project, unset: list[tuple[str, str]]) -> None:
+    """Tell each source's config which of its settings wait for a variable."""
+    for name, config in project.sources.items():
+        config._unset_env = tuple((k, v) for k, v in unset if k.split(".")[1] == name)
 
 
 def _interpolate(
@@ -190,15 +238,20 @@ def _interpolate(
     problems: list[str],
     label: str,
     used: dict[str, str],
+    unset: list[tuple[str, str]] | None = None,
 ) -> Any:
-    """`${VAR}` and `${VAR:-default}` replaced from `env`; `used` collects what was read."""
+    """`${VAR}` and `${VAR:-default}` replaced from `env`; `used` collects what was read.
+    With `unset` (a list), a variable missing inside `sources.<name>` is collected there as
+    (key path, variable) and replaced by nothing, instead of being a problem."""
     if isinstance(node, dict):
         return {
-            k: _interpolate(v, env, (*path, str(k)), problems, label, used) for k, v in node.items()
+            k: _interpolate(v, env, (*path, str(k)), problems, label, used, unset)
+            for k, v in node.items()
         }
     if isinstance(node, list):
         return [
-            _interpolate(v, env, (*path, str(i)), problems, label, used) for i, v in enumerate(node)
+            _interpolate(v, env, (*path, str(i)), problems, label, used, unset)
+            for i, v in enumerate(node)
         ]
     if not isinstance(node, str):
         return node
@@ -210,7 +263,10 @@ def _interpolate(
             return env[name]
         if default is not None:
             return default
-        problems.append(f"{label}: {'.'.join(path)}: environment variable {name} is not set")
+        if unset is not None and len(path) > 2 and path[0] == "sources":
+            unset.append((".".join(path), name))
+        else:
+            problems.append(unset_variable_problem(label, ".".join(path), name))
         return ""
 
     return ENV_REF.sub(substitute, node)
@@ -232,11 +288,15 @@ def _one_line(problem: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
 
 
-def _describe(error: ValidationError, data: dict[str, Any], label: str) -> list[str]:
+def _describe(
+    error: ValidationError, data: dict[str, Any], label: str, skip: Container[str] = ()
+) -> list[str]:
     lines = []
     for item in error.errors():
         loc = _key_path(item["loc"])
         key = ".".join(loc)
+        if key in skip:
+            continue
         if item["type"] == "union_tag_invalid":
             kind = item["input"].get("kind") if isinstance(item["input"], dict) else None
             hint = _did_you_mean(str(kind), list(CONFIGS))

@@ -7,6 +7,7 @@ built from `sources.registry`, so a new source kind is one registry line, not an
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union
@@ -17,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.staging import StagingModel, selector_paths
+from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, Strict
 from anchorflow.sources.base import SourceConfig
 from anchorflow.sources.registry import CONFIGS
@@ -24,6 +26,11 @@ from anchorflow.sources.registry import CONFIGS
 PROJECT_FILE = "anchorflow.yml"
 STATE_DIR = ".anchorflow"
 WORK_DIR = "work"
+
+
+def unset_variable_problem(label: str, key: str, variable: str) -> str:
+    return f"{label}: {key}: environment variable {variable} is not set"
+
 
 # Every kind's config model, told apart by `kind:` (to a type checker: their common base).
 if TYPE_CHECKING:
@@ -223,6 +230,21 @@ class Project(Strict):
         """Scratch space of the sources (downloads in flight, raw PII): emptied at every start
         of a command that writes, so a killed run leaves nothing behind for long."""
         return self.state_path / WORK_DIR
+
+    def require_env(self, sources: Iterable[str]) -> None:
+        """Refuse, as the loader would have, sources whose settings wait for an environment
+        variable: called by the commands that contact them (`run`, `backfill`)."""
+        problems = [
+            unset_variable_problem(self.file.name, key, variable)
+            for name in sources
+            for key, variable in self.sources[name].unset_env
+        ]
+        if problems:
+            raise ConfigError(problems)
+
+    def unset_env(self) -> list[tuple[str, str]]:
+        """(key path, variable) of every source setting whose variable is not set."""
+        return [item for config in self.sources.values() for item in config.unset_env]
 
     def stream_of(self, model: StagingModel) -> str:
         return model.stream or self.sources[model.source].streams[0]

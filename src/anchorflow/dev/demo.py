@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -29,6 +30,8 @@ from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"
+# Binding the port failed: taken, not ours to take, or not an address of this machine.
+CANNOT_LISTEN = {errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL}
 
 
 def generate_amplitude(
@@ -79,19 +82,28 @@ def serve_amplitude(
         plan = [parse_fault(text) for text in faults]
     except ValueError as error:
         raise ConfigError([f"--fault: {error}"]) from None
-    run_emulator(
-        store,
-        api_key,
-        secret_key,
-        host=host,
-        port=port,
-        faults=plan,
-        now=now,
-        on_ready=lambda url: console.print(
-            f"Amplitude Export API emulator on {url}/api/2/export "
-            f"(hours {format_hour(start)}..{format_hour(end - timedelta(hours=1))}); Ctrl-C stops"
-        ),
-    )
+    try:
+        run_emulator(
+            store,
+            api_key,
+            secret_key,
+            host=host,
+            port=port,
+            faults=plan,
+            now=now,
+            on_ready=lambda url: console.print(
+                f"Amplitude Export API emulator on {url}/api/2/export "
+                f"(hours {format_hour(start)}..{format_hour(end - timedelta(hours=1))}); "
+                "Ctrl-C stops"
+            ),
+        )
+    except OSError as error:
+        if error.errno not in CANNOT_LISTEN:
+            raise
+        raise ConfigError([
+            f"emulate amplitude: cannot listen on {host}:{port} ({error.strerror}); stop what "
+            "holds it, or choose another --port (0 picks a free one)"
+        ]) from None  # fmt: skip
 
 
 def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: int) -> None:

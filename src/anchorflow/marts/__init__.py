@@ -2,6 +2,9 @@
 
 Dependencies are found by parsing the SQL with sqlglot (a reference to `marts.<other>`), so
 models build in dependency order without any configuration; a cycle is a configuration error.
+`validate` binds every mart on an empty warehouse that has every table the project makes
+(`binding_problems`), so a table or column it reads that is not there is found before a run; a
+mart that fails in a run is named by its file.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import sqlglot
 from anchorflow.config.descriptions import mart_docs
 from anchorflow.config.marts import mart_files, marts_read
 from anchorflow.config.project import Project
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.warehouse import Warehouse, table
 from anchorflow.warehouse.comments import apply_comments
+
+# What the engine says when a query reads a table, column or function that is not there
+# (DuckDB's exception names); other failures (a file it may not read here) are not the mart's.
+BINDING_ERRORS = ("CatalogException", "BinderException")
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,44 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
         for name in build_order(models):
             started = time.perf_counter()
             target = table("marts", name)
-            warehouse.execute(f"CREATE OR REPLACE TABLE {target} AS {models[name].sql}")
+            try:
+                warehouse.execute(f"CREATE OR REPLACE TABLE {target} AS {models[name].sql}")
+            except WarehouseError as error:
+                raise WarehouseError(f"{_where(project, models[name])}: {error}") from error
             rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
             built.append(BuiltMart(name, rows, time.perf_counter() - started))
         # Rebuilt tables start without comments: the file's header comment describes each.
         apply_comments(warehouse, "marts", mart_docs(project))
     return built
+
+
+def binding_problems(warehouse: Warehouse, project: Project) -> list[str]:
+    """One line per mart whose SQL the engine cannot bind, naming its file: run on an empty
+    scratch warehouse that has every table the project makes. A mart that reads one that
+    failed is not reported again."""
+    models = discover(project)
+    warehouse.create_schema("marts")
+    problems: list[str] = []
+    skipped: set[str] = set()
+    for name in build_order(models):
+        model = models[name]
+        if model.depends_on & skipped:
+            skipped.add(name)
+            continue
+        try:
+            warehouse.execute(
+                f"CREATE TABLE {table('marts', name)} AS SELECT * FROM ({model.sql}) LIMIT 0"
+            )
+        except WarehouseError as error:
+            skipped.add(name)
+            kind, _, message = str(error).split("\n")[0].partition(": ")
+            if kind in BINDING_ERRORS:
+                problems.append(f"{project.file.name}: marts: {_where(project, model)}: {message}")
+    return problems
+
+
+def _where(project: Project, model: MartModel) -> str:
+    return f"{project.marts.path}/{model.path.name}"
 
 
 class MartsStep:

@@ -42,7 +42,7 @@ from anchorflow.journal.schema_events import (
 from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
-from anchorflow.marts import BuiltMart, MartsStep
+from anchorflow.marts import BuiltMart, MartsStep, binding_problems
 from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
@@ -103,9 +103,16 @@ class SilentReporter:
 
 def check_project(project: Project) -> None:
     """The checks of `validate` that need the engine, on an empty scratch warehouse of the
-    project's engine: the project's own warehouse is not opened."""
+    project's engine: the project's own warehouse is not opened. Every table the project
+    makes is created there, empty, and every mart is bound over them."""
     with connect_scratch(project) as scratch:
         problems = mapping_problems(scratch, project)
+        if not problems:
+            ensure_journal(scratch)
+            for source, stream in project.streams():
+                prepare_tables(scratch, project, source, stream)
+            AnchorStep(project, build_plan(project), utcnow).prepare(scratch)
+            problems = binding_problems(scratch, project)
     if problems:
         raise ConfigError(problems)
 
@@ -152,6 +159,7 @@ class Pipeline:
         """Load every due window of the named sources (all when none are named), then stage,
         anchor and build the marts."""
         names = self._select_sources(sources)
+        self.project.require_env(names)
         with self._recorded_run("run " + " ".join(sources)) as summary:
             self._check_mapping()
             self.anchor_step.prepare(self.warehouse)
@@ -164,6 +172,7 @@ class Pipeline:
         """Load the source's windows from `start` to `end` again (in the source's notation,
         e.g. YYYYMMDDTHH hours); each replaces its earlier load, if any."""
         (name,) = self._select_sources([source])
+        self.project.require_env([name])
         # A range the source refuses is the user's typo, not a failed run: checked first.
         with self._opened(name) as opened:
             windows = [
@@ -383,7 +392,7 @@ class Pipeline:
                     state = source.state(stream, cursor, self.now)
                     sources.append(
                         SourceStatus(name, stream, state.position, state.due, state.lag_hours,
-                                     state.last_available, state.note)
+                                     state.last_available, state.note, state.replay_end)
                     )  # fmt: skip
         events, fields = open_event_counts(self.warehouse)
         return Status(
@@ -440,6 +449,25 @@ class Pipeline:
         return anchor_query.run_query(
             self.warehouse, self.plan, entity,
             list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+        )  # fmt: skip
+
+    def export_query(
+        self,
+        entity: str,
+        attributes: Sequence[str] | None,
+        ties: Sequence[str],
+        as_of: datetime | None,
+        limit: int | None,
+        fmt: str,
+        path: Path,
+    ) -> int:
+        """`query`'s rows written to a file by the engine (csv, parquet, json lines), whole or
+        not at all; returns how many."""
+        self.anchor_step.prepare(self.warehouse)
+        return anchor_query.export_query(
+            self.warehouse, self.plan, entity,
+            list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+            fmt, path,
         )  # fmt: skip
 
     # -- names ----------------------------------------------------------------------------------

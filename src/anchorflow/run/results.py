@@ -84,6 +84,7 @@ class SourceStatus:
     lag_hours: float | None
     last_available: str | None
     note: str
+    replay_end: str | None = None  # the last window of a replay: `lag_hours` is not measured
 
 
 @dataclass(frozen=True)

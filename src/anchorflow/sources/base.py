@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, PrivateAttr
 
 from anchorflow.project_types import Identifier, JsonPath, Strict
 
@@ -64,6 +64,15 @@ class SourceConfig(Strict):
         ge=2,
         description="a compressed file inflating past this many times its size is refused",
     )
+    # Set by the loader, never by the file: see `unset_env`.
+    _unset_env: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @property
+    def unset_env(self) -> tuple[tuple[str, str], ...]:
+        """(key path, variable) of each setting whose `${VAR}` is not set: left empty, because
+        the command that loaded the project never contacts the source (`status`, `query`).
+        A source must not contact anything with such settings."""
+        return self._unset_env
 
     @property
     def limits(self) -> ReadLimits:
@@ -147,6 +156,7 @@ class SourceState:
     lag_hours: float | None = None
     last_available: str | None = None  # the newest window the source can deliver now
     note: str = ""
+    replay_end: str | None = None  # a replay's last window (`end:`): no lag behind now
 
 
 class Loaded(Protocol):
@@ -212,7 +222,9 @@ class Source(Protocol):
         ...
 
     def state(self, stream: str, cursor: Cursor | None, now: datetime) -> SourceState:
-        """Where the stream stands, without fetching any record (a listing may be needed)."""
+        """Where the stream stands, without fetching any record (a listing may be needed).
+        With settings whose variable is not set (`config.unset_env`), nothing is contacted:
+        what needs the source is unknown, and the note says which variable is missing."""
         ...
 
     def close(self) -> None: ...

@@ -19,8 +19,14 @@ def connect(project: Project) -> Warehouse:
 
 def connect_scratch(project: Project) -> Warehouse:
     """An empty, in-memory warehouse of the project's engine, for checks that must run on the
-    engine without touching the warehouse itself (`validate`)."""
+    engine without touching the warehouse itself (`validate`), nor any file or URL that a
+    mart's SQL names."""
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
     # With the project's storage version, so `validate` refuses one the engine does not know.
-    return DuckDBWarehouse(":memory:", threads=1, storage_version=project.warehouse.storage_version)
+    return DuckDBWarehouse(
+        ":memory:",
+        threads=1,
+        storage_version=project.warehouse.storage_version,
+        external_access=False,
+    )

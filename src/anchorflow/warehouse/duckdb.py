@@ -34,7 +34,10 @@ class DuckDBWarehouse(Warehouse):
         threads: int | None = None,
         memory_limit: str | None = None,
         storage_version: str | None = None,
+        external_access: bool = True,
     ) -> None:
+        """Without `external_access` the engine reads no file and no URL but its own (a
+        scratch warehouse that runs users' SQL to check it)."""
         self.path = str(path)
         self.storage_version = storage_version  # of a file created here; None: DuckDB's own
         # An hour of events is smaller than DuckDB's default row group (122,880 rows), so its
@@ -51,6 +54,8 @@ class DuckDBWarehouse(Warehouse):
             self._config["threads"] = threads
         if memory_limit:
             self._config["memory_limit"] = memory_limit
+        if not external_access:
+            self._config["enable_external_access"] = False
         self._con = self._open()
         self._lock = threading.RLock()
         self._in_transaction = False

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from anchorflow.project_types import Duration, Hour, JsonPath, Retry
+from anchorflow.project_types import Duration, Hour, JsonPath, Retry, format_hour
 from anchorflow.sources.base import SourceConfig
 
 
@@ -22,6 +22,10 @@ class AmplitudeConfig(SourceConfig):
     api_key: SecretStr
     secret_key: SecretStr
     start: Hour
+    end: Hour | None = Field(
+        default=None,
+        description="the last hour to load, inclusive: a replay of a past export stops there",
+    )
     availability_delay: Duration = timedelta(hours=2)
     hours_per_request: int = Field(default=6, ge=1, le=24 * 31)
     timeout: Duration = Field(
@@ -42,6 +46,16 @@ class AmplitudeConfig(SourceConfig):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("expected a duration longer than 0s")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value < start:
+            raise ValueError(
+                f"the last hour {format_hour(value)} is before start: {format_hour(start)}"
+            )
         return value
 
     @field_validator("base_url")

@@ -1,7 +1,8 @@
 """Amplitude's hourly raw export behind the Source protocol: a window is one closed hour.
 
 Only closed, available hours are due: hour H is exportable once `H + 1h + availability_delay`
-has passed. The cursor is the next hour to load, `{"next_hour": "YYYYMMDDTHH"}`; it moves only
+has passed, and none after `end:` (the last hour of a replay, inclusive), whatever the clock
+says. The cursor is the next hour to load, `{"next_hour": "YYYYMMDDTHH"}`; it moves only
 over a contiguous loaded prefix, never past a gap, and passes hours that a backfill already
 loaded. A backfill names hours as YYYYMMDDTHH; each replaces the hour's earlier load.
 """
@@ -9,6 +10,7 @@ loaded. A backfill names hours as YYYYMMDDTHH; each replaces the hour's earlier 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,8 +34,13 @@ def last_available_hour(now: datetime, delay: timedelta) -> datetime:
     return closed.replace(minute=0, second=0, microsecond=0)
 
 
-def due_hours(first: datetime, now: datetime, delay: timedelta) -> list[datetime]:
+def due_hours(
+    first: datetime, now: datetime, delay: timedelta, end: datetime | None = None
+) -> list[datetime]:
+    """The hours from `first` that are available at `now`, none after `end` (inclusive)."""
     last = last_available_hour(now, delay)
+    if end is not None:
+        last = min(last, end)
     count = int((last - first) / HOUR) + 1
     return [first + i * HOUR for i in range(max(0, count))]
 
@@ -50,7 +57,8 @@ class AmplitudeSource:
     def plan(
         self, stream: str, cursor: Cursor | None, now: datetime, loaded: Loaded
     ) -> list[Window]:
-        hours = due_hours(self.position(cursor), now, self.config.availability_delay)
+        config = self.config
+        hours = due_hours(self.position(cursor), now, config.availability_delay, config.end)
         return [hour_window(stream, hour) for hour in hours]
 
     def backfill(
@@ -65,6 +73,11 @@ class AmplitudeSource:
         available = last_available_hour(now, self.config.availability_delay)
         if last < first:
             raise ConfigError([f"backfill: --end {format_hour(last)} is before --start"])
+        if self.config.end is not None and last > self.config.end:
+            raise ConfigError([
+                f"backfill: hour {format_hour(last)} is after the source's last hour "
+                f"(sources.{self.name}.end: {format_hour(self.config.end)})"
+            ])  # fmt: skip
         if last > available:
             raise ConfigError(
                 [
@@ -94,13 +107,26 @@ class AmplitudeSource:
 
     def state(self, stream: str, cursor: Cursor | None, now: datetime) -> SourceState:
         position = self.position(cursor)
-        delay = self.config.availability_delay
-        return SourceState(
+        config = self.config
+        available = last_available_hour(now, config.availability_delay)
+        state = SourceState(
             stream=stream,
             position=format_hour(position) if cursor else "never loaded",
-            due=len(due_hours(position, now, delay)),
+            due=len(due_hours(position, now, config.availability_delay, config.end)),
             lag_hours=round((now - position).total_seconds() / 3600, 1),
-            last_available=format_hour(last_available_hour(now, delay)),
+            last_available=format_hour(available),
+        )
+        if config.end is None:
+            return state
+        # A replay is measured against its last hour, not against today.
+        left = max(0, int((config.end + HOUR - position) / HOUR))
+        return replace(
+            state,
+            lag_hours=None,
+            last_available=format_hour(min(available, config.end)),
+            replay_end=format_hour(config.end),
+            note=f"replay to {format_hour(config.end)}: "
+            + (f"{left:,} hour(s) left" if left else "done"),
         )
 
     def close(self) -> None:

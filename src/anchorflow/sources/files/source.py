@@ -148,6 +148,9 @@ class FilesSource:
     def state(self, stream: str, cursor: Cursor | None, now: datetime) -> SourceState:
         seen = _files(cursor)
         position = f"{len(seen):,} file(s) loaded" if cursor else "never loaded"
+        if self.config.unset_env:  # its credentials, endpoint or path wait for a variable
+            missing = ", ".join(dict.fromkeys(name for _, name in self.config.unset_env))
+            return SourceState(stream, position, None, note=f"unknown: {missing} not set")
         try:
             files = self._list()
         except Exception as error:  # status must show the stream even when listing fails
