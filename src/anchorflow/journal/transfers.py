@@ -55,7 +55,13 @@ def typed_loads(warehouse: Warehouse, model: str) -> list[int]:
 
 
 def last_typed_at(warehouse: Warehouse, model: str) -> datetime | None:
-    value = warehouse.scalar("SELECT max(typed_at) FROM meta.transfers WHERE model = ?", [model])
+    """When the model last typed a load with rows (empty loads are typed whenever they come:
+    they are no run of the model, and must not restart its `max_age`)."""
+    value = warehouse.scalar(
+        "SELECT max(t.typed_at) FROM meta.transfers AS t JOIN meta.loads AS l USING (load_id) "
+        "WHERE t.model = ? AND l.rows > 0",
+        [model],
+    )
     return value if isinstance(value, datetime) else None
 
 
