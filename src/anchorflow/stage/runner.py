@@ -127,7 +127,8 @@ def type_loads(
         staged = stage_batch(warehouse, project, name, columns)
         record_field_stats(warehouse, model, name, BATCH, columns, load_ids, batch_id)
     record_transfers(warehouse, name, table("staging", name), load_ids, batch_id)
-    events = detect_drift(warehouse, project, name, batch_id, load_ids, records)
+    at = max((p.window_start for p in loads if p.window_start is not None), default=None)
+    events = detect_drift(warehouse, project, name, batch_id, load_ids, records, at)
     added = record_events(warehouse, stream, events, load_ids[-1])
     return staged, added
 

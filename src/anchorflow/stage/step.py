@@ -58,7 +58,7 @@ class StageStep:
 
     def type_window(
         self, warehouse: Warehouse, source: str, stream: str, load_id: int, rows: int,
-        records: str,
+        records: str, window_start: datetime | None = None,
     ) -> tuple[Staged, list[str]]:  # fmt: skip
         """Type a window, in its load transaction, into each model fed by its stream whose
         thresholds are met by this load and that has nothing older waiting: that is the usual
@@ -73,7 +73,7 @@ class StageStep:
                 typed.append(name)
                 continue
             model = self.project.staging[name]
-            this = Pending(load_id, rows, now)
+            this = Pending(load_id, rows, now, window_start)
             # An older load with rows waits: typing this one first could keep a later copy of
             # an event. Empty loads hold nothing to keep.
             older = any(p.rows for p in pending_loads(warehouse, self.project, name))
