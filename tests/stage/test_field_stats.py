@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from anchorflow.run import Pipeline
 from tests.conftest import available_at, run_pipeline
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
 
@@ -180,3 +181,15 @@ def test_two_clean_runs_of_the_same_hours_record_the_same_statistics(
         run_pipeline(project, available_at(4))
     assert len(whole_table(first)) > 100
     assert whole_table(second) == whole_table(first)
+
+
+def test_fields_of_one_path_mapped_twice_are_listed_by_column(tmp_path: Path) -> None:
+    twice = model(100)
+    twice["columns"] = {"z_amount": {"path": "event_properties.amount", "type": "VARCHAR"},
+                        **twice["columns"]}  # fmt: skip
+    project = write_project(tmp_path, {"full": twice})
+    commit(project, 0, events(1, 10))
+    with Pipeline(project) as pipeline:
+        report = pipeline.field_stats("full")
+    mapped = [(f.field, f.column) for f in report.fields if f.field == "event_properties.amount"]
+    assert [column for _, column in mapped] == ["amount", "z_amount"]

@@ -120,7 +120,7 @@ def latest_stats(warehouse: Warehouse, model: str) -> tuple[int | None, list[int
         """SELECT field, column_name, sampled, json_types, non_null, nulls, min_value, max_value,
                   min_length, max_length, approx_distinct, examples
         FROM meta.field_stats WHERE model = ? AND batch_id = ?
-        ORDER BY column_name IS NULL, field""",
+        ORDER BY column_name IS NULL, field, column_name""",
         [model, batch],
     )
     loads = warehouse.scalar(
