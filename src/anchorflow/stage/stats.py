@@ -91,9 +91,10 @@ def _frequent_values(columns: list[TypedColumn], texts: set[int]) -> str:
     top-3 aggregate over the sample (`t`) per column: half the time of one aggregate over all
     the columns' values unnested."""
     tops = [
-        f"""(SELECT {literal(column.name)} AS column_name, list(v ORDER BY n DESC, v) AS examples
-            FROM (SELECT {text} AS v, count(*) AS n FROM t WHERE {text} IS NOT NULL
-                  GROUP BY v ORDER BY n DESC, v LIMIT 3))"""
+        f"""(SELECT {literal(column.name)} AS column_name,
+                   list(__v ORDER BY __n DESC, __v) AS examples
+            FROM (SELECT {text} AS __v, count(*) AS __n FROM t WHERE {text} IS NOT NULL
+                  GROUP BY __v ORDER BY __n DESC, __v LIMIT 3))"""
         for index, column in enumerate(columns)
         if not column.spec.pii
         for text in [_text(column, index, texts)]
