@@ -14,7 +14,7 @@ with the batch typed last: a backfill replays older hours after newer ones, and 
 before a field appeared is no vanishing. A field or a type is new only if no other batch, older
 or newer, had it.
 
-Drift is change. What a model's first batch (or a stream's first load) already shows is its
+Drift is change. What a model's first batch (or a stream's first load with rows) shows is its
 baseline: recorded with status `baseline`, never alerted (`anchorflow suggest-mapping` is the tool
 for a first mapping); only what appears later is an open event and an alert.
 
