@@ -9,10 +9,19 @@ import pytest
 import yaml
 
 from anchorflow.config import load_project
-from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from tests import builders
 from tests.builders import events_model, project_data
-from tests.conftest import available_at, project_dict, table_rows
+from tests.conftest import (
+    API_KEY,
+    SECRET_KEY,
+    SMALL,
+    START,
+    available_at,
+    hour,
+    project_dict,
+    table_rows,
+)
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +153,31 @@ def test_suggest_mapping_prints_a_model_that_validates_and_types_the_stream(
     unknown = cli("suggest-mapping", "nope", "--project", str(root))
     assert unknown.returncode == 1
     assert "unknown stream 'nope' (streams: amplitude.events)" in unknown.stderr
+
+
+def test_runs_over_empty_hours_and_after_a_backfill_print_no_waiting_model(
+    tmp_path: Path,
+) -> None:
+    store = ExportStore(START, hour(3), spec=SMALL)  # data for hours 0..2, none after
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as emulator:
+        root = write_project(tmp_path / "p", emulator.base_url)
+        outputs = []
+        for now in (available_at(5), available_at(6)):  # hours 3, 4, then 5 are empty
+            ran = cli("run", "--project", str(root), "--now", f"{now:%Y%m%dT%H}")
+            assert ran.returncode == 0, ran.stderr
+            outputs.append(ran.stdout)
+        backfilled = cli(
+            "backfill", "amplitude", "--start", f"{hour(2):%Y%m%dT%H}", "--end",
+            f"{hour(4):%Y%m%dT%H}", "--project", str(root), "--now", f"{available_at(6):%Y%m%dT%H}",
+        )  # fmt: skip
+        assert backfilled.returncode == 0, backfilled.stderr
+        again = cli("run", "--project", str(root), "--now", f"{available_at(7):%Y%m%dT%H}")
+        assert again.returncode == 0, again.stderr
+    for shown in [*outputs, backfilled.stdout, again.stdout]:
+        assert "waiting" not in shown and "untyped" not in shown
+    path = load_project(root).warehouse_path
+    untyped = (
+        "SELECT count(*) FROM meta.loads WHERE status = 'committed' "
+        "AND load_id NOT IN (SELECT load_id FROM meta.transfers)"
+    )
+    assert table_rows(path, untyped) == [(0,)]

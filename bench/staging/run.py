@@ -52,7 +52,7 @@ def instrument() -> None:
         STEPS["typed_batch"] += time.perf_counter() - started  # the DROP of the temp table
 
     runner.typed_batch = typed_batch  # type: ignore[assignment]
-    wrapped = ["clear_partial", "next_batch_id", "stage_batch", "_record_transfers",
+    wrapped = ["clear_partial", "next_batch_id", "stage_batch", "record_transfers",
                "record_field_stats", "detect_drift", "record_events", "pending_loads"]  # fmt: skip
     for name in wrapped:
         setattr(runner, name, _timed(name, getattr(runner, name)))

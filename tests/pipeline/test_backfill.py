@@ -7,6 +7,7 @@ warehouse's tables and on the emulator's request log.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault, parse_fault
+from anchorflow.dev.synth.amplitude import SynthSpec, hour_files
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import format_hour
 from anchorflow.run import Pipeline
+from tests.builders import amplitude_source, build_project, events_model
 from tests.conftest import (
     API_KEY,
     NEXT_HOUR,
@@ -282,3 +285,48 @@ def test_backfill_at_the_watermark_advances_it_but_beyond_a_gap_does_not(emulato
     assert set(staged) == raw_uuids(path)
     rows = table_rows(path, "SELECT count(*) FROM raw.amplitude_events")[0][0]
     assert rows == len(staged)
+
+
+# -- drift ----------------------------------------------------------------------------------------
+
+
+def write_hours(directory: Path, spec: SynthSpec, hours: range) -> None:
+    """The export files of these hours (counted from START), as the API would serve them."""
+    for n in hours:
+        for name, data in hour_files(spec, hour(n)).items():
+            (directory / name).write_bytes(data)
+
+
+def arm_events(path: Path) -> list[tuple[Any, ...]]:
+    return table_rows(
+        path,
+        "SELECT kind, status FROM meta.schema_events "
+        "WHERE list_contains(fields, 'event_properties.experiment_arm') ORDER BY event_id",
+    )
+
+
+def test_backfill_before_a_field_appeared_opens_no_vanished_field_but_its_vanishing_does(
+    tmp_path: Path,
+) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    write_hours(exports, replace(SMALL, new_field_from=hour(3)), range(6))
+    store = ExportStore.from_directory(exports, START, hour(8))
+    # A model that reads keys inside event_properties (not the whole object), every row sampled.
+    model = events_model(sample_percent=100)
+    del model["columns"]["event_properties"]
+    with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as em:
+        sources = {"amplitude": amplitude_source(em.base_url)}
+        project = build_project(tmp_path / "p", sources=sources, staging={"events": model})
+        run_pipeline(project, available_at(6))
+        assert arm_events(project.warehouse_path) == [("new_field", "open")]
+        # The same data again: the older hours are compared with what came before them.
+        backfill(project, hour(0), hour(2), available_at(6))
+        assert arm_events(project.warehouse_path) == [("new_field", "open")]
+        backfill(project, hour(2), hour(4), available_at(6))
+        assert arm_events(project.warehouse_path) == [("new_field", "open")]
+
+        write_hours(exports, SMALL, range(6, 8))  # newer hours without the field
+        store.rescan()
+        run_pipeline(project, available_at(8))
+    assert arm_events(project.warehouse_path) == [("new_field", "open"), ("vanished_field", "open")]

@@ -176,6 +176,10 @@ def test_a_missing_value_in_a_non_nullable_column_is_a_bad_value(tmp_path: Path)
     commit(project, 0, [good, {"uuid": u(2), "user_properties": {"plan": "pro"}}])
     with pytest.raises(BadValues, match=r"first: seats is missing in load 1, w0#0.json line 2"):
         stage(project, force=True)
+    # Several bad values on the first bad line: the first column of the mapping is named.
+    commit(project, 0, [good, {"uuid": u(2), "seats": "many", "event_properties": {"amount": "x"}}])
+    with pytest.raises(BadValues, match=r"first: amount is not a DOUBLE \('x'\) in load 2,"):
+        stage(project, force=True)
     commit(project, 0, [good])  # the hour reloaded without the bad record
     stage(project, force=True)
     assert [r[0] for r in staged(project)] == [1]

@@ -189,6 +189,29 @@ def test_an_unclaimed_event_type_is_one_new_model_event(tmp_path: Path, receiver
     assert "purchase" not in recorded and "view" not in recorded
 
 
+def test_after_an_empty_first_hour_the_first_hour_with_data_is_the_baseline(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    purchases = {
+        "source": "amplitude",
+        "selector": "event_type = 'purchase'",
+        "unique_key": "event_uuid",
+        "sample_percent": 100,
+        "columns": {"event_uuid": {"path": "uuid", "type": "UUID"}, "plan": "VARCHAR"},
+    }
+    project = write_project(tmp_path, {"purchases": purchases},
+                            alerts=[{"kind": "webhook", "url": receiver.url}])  # fmt: skip
+    commit(project, 0, [])
+    commit(project, 1, [{"uuid": u(n), "event_type": "purchase" if n % 2 else "login",
+                         "plan": "pro", "legacy": 1} for n in range(40)])  # fmt: skip
+    stage(project)
+    assert rows(project, EVENTS_SQL) == [
+        ("new_field", "purchases", "legacy", "baseline", True),
+        ("new_model", "login", "event_type", "baseline", True),
+    ]
+    assert receiver.bodies == []
+
+
 def test_objects_the_selector_or_the_exploded_array_read_are_not_new_fields(
     tmp_path: Path, receiver: Receiver
 ) -> None:

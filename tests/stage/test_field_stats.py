@@ -8,6 +8,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from anchorflow.run import Pipeline
+from tests.conftest import available_at, run_pipeline
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
 
 pytestmark = pytest.mark.integration
@@ -146,3 +149,47 @@ def test_sample_percent_zero_records_no_statistics(tmp_path: Path) -> None:
     commit(project, 0, events(1, 20))
     assert rows(project, "SELECT count(*) FROM staging.none") == [(20,)]
     assert rows(project, "SELECT count(*) FROM meta.field_stats") == [(0,)]
+
+
+def whole_table(project: Any) -> list[tuple[Any, ...]]:
+    """Every statistics row, without its batch id and computing time."""
+    return rows(
+        project,
+        "SELECT * EXCLUDE (batch_id, computed_at) FROM meta.field_stats ORDER BY load_ids, field",
+    )
+
+
+def test_statistics_do_not_depend_on_the_order_the_records_come_in(tmp_path: Path) -> None:
+    ordered = write_project(tmp_path / "ordered", {"full": model(100)})
+    commit(ordered, 0, events(1, 40))
+    reversed_ = write_project(tmp_path / "reversed", {"full": model(100)})
+    commit(reversed_, 0, events(1, 40)[::-1])
+    assert whole_table(reversed_) == whole_table(ordered)
+    found = stats(ordered, "full", 1)
+    # Frequent values by count, then by value; JSON types sorted.
+    assert found["user_properties.plan"][9] == ["free", "pro"]  # 20 each
+    assert found["uuid"][9] == [u(1), u(2), u(3)]  # each once
+    assert found["event_properties.amount"][2] == ["UBIGINT", "VARCHAR"]
+
+
+def test_two_clean_runs_of_the_same_hours_record_the_same_statistics(
+    emulator: AmplitudeEmulator, make_project: Any
+) -> None:
+    first = make_project(emulator.base_url)
+    second = make_project(emulator.base_url)
+    for project in (first, second):
+        run_pipeline(project, available_at(4))
+    assert len(whole_table(first)) > 100
+    assert whole_table(second) == whole_table(first)
+
+
+def test_fields_of_one_path_mapped_twice_are_listed_by_column(tmp_path: Path) -> None:
+    twice = model(100)
+    twice["columns"] = {"z_amount": {"path": "event_properties.amount", "type": "VARCHAR"},
+                        **twice["columns"]}  # fmt: skip
+    project = write_project(tmp_path, {"full": twice})
+    commit(project, 0, events(1, 10))
+    with Pipeline(project) as pipeline:
+        report = pipeline.field_stats("full")
+    mapped = [(f.field, f.column) for f in report.fields if f.field == "event_properties.amount"]
+    assert [column for _, column in mapped] == ["amount", "z_amount"]

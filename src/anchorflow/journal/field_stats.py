@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from anchorflow.journal.schema import delete_rows
@@ -54,30 +55,56 @@ def batch_stats(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, tu
     return {r[0]: r for r in rows}
 
 
-def previous_batch(warehouse: Warehouse, model: str, batch_id: int) -> int | None:
-    """The model's last batch before `batch_id` that sampled any row."""
+# A batch's place in time: the newest window start of its loads, then its id (windows without a
+# time, such as files, are in typing order). A backfill's older hours take their own place.
+_BATCH_PLACES = """SELECT t.batch_id,
+        (coalesce(max(l.window_start), TIMESTAMP '-infinity'), t.batch_id) AS place
+    FROM meta.transfers AS t JOIN meta.loads AS l USING (load_id)
+    WHERE t.model = ? GROUP BY t.batch_id"""
+
+
+def batch_before(
+    warehouse: Warehouse, model: str, batch_id: int, at: datetime | None
+) -> int | None:
+    """The model's batch that sampled any row just before batch `batch_id`, whose loads' newest
+    window starts `at` (None: windows without a time), in time: what the batch is compared
+    with, so that older hours replayed after newer ones are compared with the hours before
+    them, not with the newest. (`at` is given: a window typed in its commit has no load record
+    yet.)"""
     found = warehouse.scalar(
-        "SELECT max(batch_id) FROM meta.field_stats WHERE model = ? AND batch_id < ? "
-        "AND sampled > 0",
-        [model, batch_id],
+        f"""WITH places AS ({_BATCH_PLACES})
+        SELECT batch_id FROM places
+        WHERE place < (coalesce(?::TIMESTAMP, TIMESTAMP '-infinity'), ?) AND batch_id IN (
+            SELECT batch_id FROM meta.field_stats WHERE model = ? AND sampled > 0)
+        ORDER BY place DESC LIMIT 1""",
+        [model, at, batch_id, model],
     )
     return int(found) if found is not None else None
 
 
+def is_first_batch(warehouse: Warehouse, model: str, batch_id: int) -> bool:
+    """No other batch of the model sampled any row: this one is its baseline."""
+    return not warehouse.scalar(
+        "SELECT count(*) FROM meta.field_stats WHERE model = ? AND batch_id <> ? AND sampled > 0",
+        [model, batch_id],
+    )
+
+
 def seen_types(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, list[str]]:
-    """field → every JSON type its values had in the batches before `batch_id`."""
+    """field → every JSON type its values had in the model's other batches (older or newer: a
+    type is new only if no batch ever had it)."""
     rows = warehouse.query(
         "SELECT field, flatten(list(json_types)) FROM meta.field_stats "
-        "WHERE model = ? AND batch_id < ? AND json_types IS NOT NULL GROUP BY field",
+        "WHERE model = ? AND batch_id <> ? AND json_types IS NOT NULL GROUP BY field",
         [model, batch_id],
     )
     return {str(f): list(t or []) for f, t in rows}
 
 
 def seen_fields(warehouse: Warehouse, model: str, batch_id: int) -> set[str]:
-    """Fields that held a value in some batch before `batch_id`."""
+    """Fields that held a value in some other batch of the model (older or newer)."""
     rows = warehouse.query(
-        "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id < ? "
+        "SELECT DISTINCT field FROM meta.field_stats WHERE model = ? AND batch_id <> ? "
         "AND non_null > 0",
         [model, batch_id],
     )
@@ -93,7 +120,7 @@ def latest_stats(warehouse: Warehouse, model: str) -> tuple[int | None, list[int
         """SELECT field, column_name, sampled, json_types, non_null, nulls, min_value, max_value,
                   min_length, max_length, approx_distinct, examples
         FROM meta.field_stats WHERE model = ? AND batch_id = ?
-        ORDER BY column_name IS NULL, field""",
+        ORDER BY column_name IS NULL, field, column_name""",
         [model, batch],
     )
     loads = warehouse.scalar(

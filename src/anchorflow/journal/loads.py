@@ -109,9 +109,11 @@ def load_of(warehouse: Warehouse, load_id: int) -> tuple[str, str, str] | None:
 
 
 def is_first_load(warehouse: Warehouse, source: str, stream: str, load_id: int) -> bool:
-    """No load of the stream came before this one (its drift is the stream's baseline)."""
+    """No load of the stream with rows came before this one (its drift is the stream's
+    baseline: a first hour without data leaves it to the first hour with some)."""
     return not warehouse.scalar(
-        "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ?",
+        "SELECT count(*) FROM meta.loads WHERE source = ? AND stream = ? AND load_id < ? "
+        "AND rows > 0",
         [source, stream, load_id],
     )
 

@@ -21,6 +21,7 @@ class Pending:
     load_id: int
     rows: int
     loaded_at: datetime
+    window_start: datetime | None = None  # the time its window covers, where it has one
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,14 @@ class ModelTotals:
 def pending_loads(warehouse: Warehouse, source: str, stream: str, model: str) -> list[Pending]:
     """Committed loads of the stream that `model` has not typed, oldest first."""
     rows = warehouse.query(
-        """SELECT l.load_id, l.rows, l.finished_at FROM meta.loads AS l
+        """SELECT l.load_id, l.rows, l.finished_at, l.window_start FROM meta.loads AS l
         WHERE l.source = ? AND l.stream = ? AND l.status = 'committed'
           AND NOT EXISTS (SELECT 1 FROM meta.transfers AS t
                           WHERE t.load_id = l.load_id AND t.model = ?)
         ORDER BY l.load_id""",
         [source, stream, model],
     )
-    return [Pending(int(r[0]), int(r[1] or 0), r[2]) for r in rows]
+    return [Pending(int(r[0]), int(r[1] or 0), r[2], r[3]) for r in rows]
 
 
 def typed_loads(warehouse: Warehouse, model: str) -> list[int]:
@@ -55,7 +56,13 @@ def typed_loads(warehouse: Warehouse, model: str) -> list[int]:
 
 
 def last_typed_at(warehouse: Warehouse, model: str) -> datetime | None:
-    value = warehouse.scalar("SELECT max(typed_at) FROM meta.transfers WHERE model = ?", [model])
+    """When the model last typed a load with rows (empty loads are typed whenever they come:
+    they are no run of the model, and must not restart its `max_age`)."""
+    value = warehouse.scalar(
+        "SELECT max(t.typed_at) FROM meta.transfers AS t JOIN meta.loads AS l USING (load_id) "
+        "WHERE t.model = ? AND l.rows > 0",
+        [model],
+    )
     return value if isinstance(value, datetime) else None
 
 

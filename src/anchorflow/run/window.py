@@ -203,7 +203,7 @@ class WindowCommit:
         and look for values of the model field that no model claims (new models)."""
         wh = self.warehouse
         staged, typed = self.steps.stage.type_window(
-            wh, batch.source, batch.stream, load_id, rows, records
+            wh, batch.source, batch.stream, load_id, rows, records, batch.window.start
         )
         events = detect_new_models(wh, self.project, batch.source, batch.stream, load_id, records)
         record_events(wh, batch.stream, events, load_id)

@@ -177,9 +177,11 @@ def _record_type_errors(warehouse: Warehouse, name: str, columns: list[TypedColu
 
 
 def _first_bad_value(warehouse: Warehouse, name: str, columns: list[TypedColumn]) -> str:
+    # Of a line with several bad values, the first column of the mapping is named.
+    order = "[" + ", ".join(literal(c.name) for c in columns) + "]"
     load_id, _, column, origin, line_no, value, wanted, count = warehouse.query(
         f"SELECT *, count(*) OVER () FROM ({_error_rows(name, columns)}) "
-        "ORDER BY load_id, origin, line_no LIMIT 1"
+        f"ORDER BY load_id, origin, line_no, list_position({order}, column_name) LIMIT 1"
     )[0]
     shown = "" if value is None else f" ({value[:40]!r})"
     what = "is missing" if wanted == "NOT NULL" else f"is not a {wanted}{shown}"

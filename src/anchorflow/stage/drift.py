@@ -9,7 +9,12 @@ Kinds of schema events (`journal.schema_events`):
   sample no accident (at least 10 expected occurrences) stopped arriving;
 - `null_rate`: a mapped field's share of nulls jumped by more than the model's threshold.
 
-Drift is change. What a model's first batch (or a stream's first load) already shows is its
+Rates are compared with the batch just before this one in time (the windows of its loads), not
+with the batch typed last: a backfill replays older hours after newer ones, and an hour from
+before a field appeared is no vanishing. A field or a type is new only if no other batch, older
+or newer, had it.
+
+Drift is change. What a model's first batch (or a stream's first load with rows) shows is its
 baseline: recorded with status `baseline`, never alerted (`anchorflow suggest-mapping` is the tool
 for a first mapping); only what appears later is an open event and an alert.
 
@@ -25,12 +30,19 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from anchorflow.alerts import Alert, AlertSender
 from anchorflow.config.project import Project
 from anchorflow.config.staging import JSON_KEY, StagingModel, selector_paths
-from anchorflow.journal.field_stats import batch_stats, previous_batch, seen_fields, seen_types
+from anchorflow.journal.field_stats import (
+    batch_before,
+    batch_stats,
+    is_first_batch,
+    seen_fields,
+    seen_types,
+)
 from anchorflow.journal.loads import is_first_load
 from anchorflow.journal.schema_events import (
     SchemaEventInfo,
@@ -121,15 +133,18 @@ def detect_drift(
     batch_id: int,
     load_ids: Sequence[int],
     records: str | None = None,
+    at: datetime | None = None,
 ) -> list[SchemaEvent]:
-    """Compare the batch's statistics with the previous batch's and with the mapping."""
+    """Compare the batch's statistics with those of the batch before it in time (rates; `at` is
+    the newest window start of its loads), with every other batch (fields and types seen) and
+    with the mapping."""
     model = project.staging[name]
     current = batch_stats(warehouse, name, batch_id)
     if not current:
         return []
-    before_batch = previous_batch(warehouse, name, batch_id)
+    before_batch = batch_before(warehouse, name, batch_id, at)
     previous = batch_stats(warehouse, name, before_batch) if before_batch is not None else {}
-    baseline = before_batch is None
+    baseline = is_first_batch(warehouse, name, batch_id)
     kinds_seen = {
         field: {json_kind(t) for t in types}
         for field, types in seen_types(warehouse, name, batch_id).items()

@@ -6,6 +6,10 @@ transfer rows, field statistics and drift events commit together. A batch that f
 left nothing; a rerun skips what is in the log and types the rest. A model's staging runs when
 at least `min_rows` untyped rows have accumulated or `max_age` has passed since its last run (or
 since its oldest untyped load), taking whole loads up to `batch_rows` rows per batch.
+
+A load without rows (an hour with no data) is typed as soon as it is seen, whatever the
+thresholds: there is nothing to stage and nothing to sample, so it is recorded in the transfer
+log alone. An empty load never waits, and so never keeps later loads from being typed.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ def pending_loads(warehouse: Warehouse, project: Project, name: str) -> list[Pen
     return journal_pending_loads(warehouse, model.source, project.stream_of(model), name)
 
 
+def consume_empty(warehouse: Warehouse, name: str, load_ids: Sequence[int]) -> None:
+    """Record loads without rows as typed by the model, in one batch of their own: no staging
+    rows, and no field statistics (an empty sample would read as every field vanishing)."""
+    record_transfers(warehouse, name, table("staging", name), load_ids, next_batch_id(warehouse))
+
+
 def waiting_reason(
     model: StagingModel, pending: Sequence[Pending], last: datetime | None, now: datetime
 ) -> str | None:
@@ -66,8 +76,9 @@ def waiting_reason(
     since = last or min(p.loaded_at for p in pending)
     if age is not None and now - since >= age:
         return None
-    more = f" or until {since + age:%Y-%m-%d %H:%M} UTC" if age is not None else ""
-    return f"{rows:,} untyped rows of the {model.thresholds.min_rows:,} that start a batch{more}"
+    more = f" or at {since + age:%Y-%m-%d %H:%M} UTC (max_age)" if age is not None else ""
+    starts = model.thresholds.min_rows
+    return f"{rows:,} untyped rows; a batch starts at {starts:,} (min_rows){more}"
 
 
 def batches_of(pending: Sequence[Pending], batch_rows: int) -> list[list[Pending]]:
@@ -116,7 +127,8 @@ def type_loads(
         staged = stage_batch(warehouse, project, name, columns)
         record_field_stats(warehouse, model, name, BATCH, columns, load_ids, batch_id)
     record_transfers(warehouse, name, table("staging", name), load_ids, batch_id)
-    events = detect_drift(warehouse, project, name, batch_id, load_ids, records)
+    at = max((p.window_start for p in loads if p.window_start is not None), default=None)
+    events = detect_drift(warehouse, project, name, batch_id, load_ids, records, at)
     added = record_events(warehouse, stream, events, load_ids[-1])
     return staged, added
 
@@ -157,6 +169,12 @@ def _stage_model(
     model = project.staging[name]
     run = ModelRun(name)
     pending = pending_loads(warehouse, project, name)
+    empty = [p.load_id for p in pending if not p.rows]
+    if empty:  # typed whatever the thresholds: they must not hold the model back
+        with warehouse.transaction():
+            consume_empty(warehouse, name, empty)
+        run.loads, run.batches = len(empty), 1
+        pending = [p for p in pending if p.rows]
     if not pending:
         return run
     run.pending_rows = sum(p.rows for p in pending)

@@ -6,12 +6,14 @@ and the sampled rows carry their record's text (`__r`): one `json_type` call wit
 path and one `json_keys` call with the top level and the mapped parents read each sampled record
 once more. Raw is not read again.
 
-Every mapped column gets its observed JSON types, non-null and null counts, min/max (numbers and
-timestamps) or lengths (text), an approximate distinct count and up to three frequent values
-(never for a column marked `pii`). Every other field the records hold, at the levels the mapping
-describes (the top level and inside the objects it reads from), gets its presence count, which
-is what drift detection needs to see a new or vanished field. In an exploded model the rows are
-the array's elements; the JSON types of element fields are not collected.
+Every mapped column gets its observed JSON types (sorted), non-null and null counts, min/max
+(numbers and timestamps) or lengths (text), an approximate distinct count and its three most
+frequent values, counted exactly, equal counts in the order of the value (never for a column
+marked `pii`): two runs over the same data record the same rows. Every other field the records
+hold, at the levels the mapping describes (the top level and inside the objects it reads from),
+gets its presence count, which is what drift detection needs to see a new or vanished field.
+In an exploded model the rows are the array's elements; the JSON types of element fields are
+not collected.
 """
 
 from __future__ import annotations
@@ -55,29 +57,50 @@ def _json_type(column: TypedColumn, paths: list[str]) -> str:
     return f"__types[{paths.index(column.spec.path) + 1}]"
 
 
+def _text(column: TypedColumn, index: int, texts: set[int]) -> str:
+    """The column's value as text: its text in the record where the batch kept it."""
+    if column.spec.pii == "hash" or index not in texts:
+        return f"CAST({ident(column.name)} AS VARCHAR)"  # text types: the text (or its hash)
+    return f"CAST(__text_{index} AS VARCHAR)"
+
+
 def _column_stats(
     model: StagingModel, column: TypedColumn, index: int, texts: set[int], paths: list[str]
 ) -> str:
     value = ident(column.name)
-    if column.spec.pii == "hash" or index not in texts:
-        text = f"CAST({value} AS VARCHAR)"  # text types: the value is the text (or its hash)
-    else:
-        text = f"CAST(__text_{index} AS VARCHAR)"
+    text = _text(column, index, texts)
     kind = _json_type(column, paths)
     ranged = column.type in RANGE_TYPES and not column.spec.pii
     lengths = column.type in TEXT_TYPES
-    examples = "NULL" if column.spec.pii else f"approx_top_k({text}, 3)"
     return f"""struct_pack(
         field := {literal(field_path(model, column))},
         column_name := {literal(column.name)},
-        json_types := list(DISTINCT {kind}) FILTER ({kind} <> 'NULL'),
+        json_types := list_sort(list(DISTINCT {kind}) FILTER ({kind} <> 'NULL')),
         non_null := count({text}),
         min_value := {f"CAST(min({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
         max_value := {f"CAST(max({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
         min_length := {f"min(length({text}))" if lengths else "NULL::BIGINT"},
         max_length := {f"max(length({text}))" if lengths else "NULL::BIGINT"},
-        approx_distinct := approx_count_distinct({text}),
-        examples := CAST({examples} AS VARCHAR[]))"""
+        approx_distinct := approx_count_distinct({text}))"""
+
+
+def _frequent_values(columns: list[TypedColumn], texts: set[int]) -> str:
+    """Per column (but `pii` ones), its three most frequent values in the sample: counted
+    exactly, ties broken by the value, so a sample gives the same list whatever order its rows
+    are read in (`approx_top_k`'s order of equal counts follows the engine's threads). One
+    top-3 aggregate over the sample (`t`) per column: half the time of one aggregate over all
+    the columns' values unnested."""
+    tops = [
+        f"""(SELECT {literal(column.name)} AS column_name,
+                   list(__v ORDER BY __n DESC, __v) AS examples
+            FROM (SELECT {text} AS __v, count(*) AS __n FROM t WHERE {text} IS NOT NULL
+                  GROUP BY __v ORDER BY __n DESC, __v LIMIT 3))"""
+        for index, column in enumerate(columns)
+        if not column.spec.pii
+        for text in [_text(column, index, texts)]
+    ]
+    empty = "SELECT NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS examples WHERE false"
+    return " UNION ALL ".join(tops) or empty
 
 
 def _present_keys(model: StagingModel) -> str:
@@ -116,7 +139,7 @@ def record_field_stats(
         else "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
         "json_types, 0::BIGINT AS non_null, NULL::VARCHAR AS min_value, NULL::VARCHAR AS "
         "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
-        "approx_distinct, NULL::VARCHAR[] AS examples WHERE false"
+        "approx_distinct WHERE false"
     )
     return insert_field_stats(
         warehouse,
@@ -124,12 +147,15 @@ def record_field_stats(
                    FROM {batch} WHERE __r IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
              mapped AS ({mapped}),
+             frequent AS ({_frequent_values(columns, texts)}),
              present AS (SELECT f AS field, count(*) AS present
                          FROM (SELECT unnest({_present_keys(model)}) AS f FROM t) GROUP BY f)
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,
                coalesce(m.non_null, p.present), s.n - coalesce(m.non_null, p.present),
                m.min_value, m.max_value, m.min_length, m.max_length, m.approx_distinct,
-               m.examples, now()::TIMESTAMP
-        FROM mapped AS m FULL JOIN present AS p ON m.field = p.field CROSS JOIN sampled AS s""",
+               f.examples, now()::TIMESTAMP
+        FROM mapped AS m FULL JOIN present AS p ON m.field = p.field
+             LEFT JOIN frequent AS f ON f.column_name = m.column_name
+             CROSS JOIN sampled AS s""",
         [batch_id, name, list(load_ids), model.sample_percent],
     )

@@ -23,6 +23,7 @@ from anchorflow.journal.type_errors import delete_type_errors
 from anchorflow.stage.batch import BATCH, BadValues, Staged, typed_batch
 from anchorflow.stage.runner import (
     ModelRun,
+    consume_empty,
     pending_loads,
     restage_keys,
     stage_pending,
@@ -57,20 +58,26 @@ class StageStep:
 
     def type_window(
         self, warehouse: Warehouse, source: str, stream: str, load_id: int, rows: int,
-        records: str,
+        records: str, window_start: datetime | None = None,
     ) -> tuple[Staged, list[str]]:  # fmt: skip
         """Type a window, in its load transaction, into each model fed by its stream whose
         thresholds are met by this load and that has nothing older waiting: that is the usual
         case, and typing the in-flight batch (`records`) saves reading raw back. The others
-        are left to `run`, which reads raw. Returns what was staged, and the models typed."""
+        are left to `run`, which reads raw. An empty window is typed by every model: it has
+        nothing to wait for. Returns what was staged, and the models typed."""
         results, typed = [], []
         now = self.clock()
         for name in self.project.models_of_stream(source, stream):
+            if not rows:  # nothing to type: never left waiting (see `consume_empty`)
+                consume_empty(warehouse, name, [load_id])
+                typed.append(name)
+                continue
             model = self.project.staging[name]
-            this = Pending(load_id, rows, now)
-            if pending_loads(warehouse, self.project, name) or waiting_reason(
-                model, [this], last_typed_at(warehouse, name), now
-            ):
+            this = Pending(load_id, rows, now, window_start)
+            # An older load with rows waits: typing this one first could keep a later copy of
+            # an event. Empty loads hold nothing to keep.
+            older = any(p.rows for p in pending_loads(warehouse, self.project, name))
+            if older or waiting_reason(model, [this], last_typed_at(warehouse, name), now):
                 continue
             try:
                 staged, _ = type_loads(warehouse, self.project, name, [this], stream, records)
