@@ -35,6 +35,16 @@ class WarehouseSettings(Strict):
     path: str = "warehouse.duckdb"
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    lock_timeout: Duration = Field(
+        default=timedelta(minutes=5),
+        description="how long a command waits for another process to let go of the file",
+    )
+
+    @model_validator(mode="after")
+    def _lock_timeout_not_negative(self) -> WarehouseSettings:
+        if self.lock_timeout < timedelta(0):
+            raise ValueError("lock_timeout: expected a duration of 0s or more")
+        return self
 
 
 class Marts(Strict):
