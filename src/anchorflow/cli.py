@@ -227,18 +227,23 @@ def status(project: ProjectOption = None, now: NowOption = None, json: JsonOptio
     and windows due, then the last loads, the last runs and the quarantine."""
     from anchorflow.console import print_json, print_status
 
-    result = _with_pipeline(project, lambda p: p.status(), now)
+    result = _with_pipeline(project, lambda p: p.status(), now, read_only=True)
     if json:
         print_json(result)
     else:
         print_status(console, result)
 
 
-def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | None = None) -> T:
+def _with_pipeline(
+    project: Path | None,
+    action: Callable[[Any], T],
+    now: str | None = None,
+    read_only: bool = False,  # a command that only reads: beside other readers, never creates
+) -> T:
     from anchorflow.run import Pipeline
 
     def run() -> T:
-        with Pipeline(load_project(project), now=_now(now)) as pipeline:
+        with Pipeline(load_project(project), now=_now(now), read_only=read_only) as pipeline:
             return action(pipeline)
 
     return guarded(run)
@@ -279,7 +284,7 @@ def fields(
     """Field statistics of a model's last typed batch, and type errors per column."""
     from anchorflow.console import print_fields, print_json
 
-    report = _with_pipeline(project, lambda p: p.field_stats(model))
+    report = _with_pipeline(project, lambda p: p.field_stats(model), read_only=True)
     if json:
         print_json(report)
     else:
@@ -304,7 +309,7 @@ def drift(
         closed = _with_pipeline(project, lambda p: p.acknowledge(ack))
         console.print(f"acknowledged {closed} event(s)")
         return
-    events = _with_pipeline(project, lambda p: p.schema_events(all_events))
+    events = _with_pipeline(project, lambda p: p.schema_events(all_events), read_only=True)
     if json:
         print_json(events)
     else:
@@ -330,8 +335,9 @@ def suggest_mapping(
 ) -> None:
     """Print a staging model inferred from the raw records, as YAML for the project file."""
     text = _with_pipeline(
-        project, lambda p: p.suggest_mapping(stream, model, selector, sample_percent)
-    )
+        project, lambda p: p.suggest_mapping(stream, model, selector, sample_percent),
+        read_only=True,
+    )  # fmt: skip
     sys.stdout.write(text)
 
 
@@ -354,7 +360,7 @@ def model(project: ProjectOption = None, json: JsonOption = False) -> None:
     kind, source model, row counts, latest change and loads still to anchor."""
     from anchorflow.console import print_json, print_model
 
-    infos = _with_pipeline(project, lambda p: p.describe_model())
+    infos = _with_pipeline(project, lambda p: p.describe_model(), read_only=True)
     if json:
         print_json(infos)
     else:
@@ -397,7 +403,9 @@ def query(
     instant = guarded(lambda: _instant(as_of)) if as_of else None
     chosen = [a.strip() for a in attrs.split(",") if a.strip()] if attrs is not None else None
     related = [t.strip() for t in ties.split(",") if t.strip()] if ties else []
-    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
+    result = _with_pipeline(
+        project, lambda p: p.query(entity, chosen, related, instant, limit), read_only=True
+    )
     if fmt == "table":
         print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
         return
