@@ -40,12 +40,6 @@ class WarehouseSettings(Strict):
         description="how long a command waits for another process to let go of the file",
     )
 
-    @model_validator(mode="after")
-    def _lock_timeout_not_negative(self) -> WarehouseSettings:
-        if self.lock_timeout < timedelta(0):
-            raise ValueError("lock_timeout: expected a duration of 0s or more")
-        return self
-
 
 class Marts(Strict):
     path: str = "models"

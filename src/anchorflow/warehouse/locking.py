@@ -71,7 +71,8 @@ def describe_process(pid: int | None) -> str:
     if not words:
         return f"PID {pid}"
     words[0] = Path(words[0]).name
-    return f"PID {pid} ({shorten(' '.join(words), COMMAND_CHARS)})"
+    line = " ".join(" ".join(words).split())  # one line, whatever the arguments hold
+    return f"PID {pid} ({shorten(line, COMMAND_CHARS)})"
 
 
 def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
