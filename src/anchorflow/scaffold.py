@@ -64,6 +64,7 @@ GITIGNORE_TEMPLATE = """\
 *.duckdb
 *.duckdb.wal
 *.duckdb.compacting*
+*.duckdb.writer.lock
 .env
 """
 
