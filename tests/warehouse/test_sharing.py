@@ -105,3 +105,9 @@ def test_a_writer_that_let_go_of_the_file_keeps_other_writers_out(path: Path) ->
             DuckDBWarehouse(path, lock_timeout=0.2)
     with DuckDBWarehouse(path, lock_timeout=0) as wh:  # the claim went with its process
         assert wh.scalar("SELECT count(*) FROM raw.t") == 10
+
+
+def test_a_writer_in_a_directory_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match=r"^cannot open the DuckDB file .*w\.duckdb: No such"):
+        DuckDBWarehouse(tmp_path / "missing" / "w.duckdb")
+    assert list(tmp_path.iterdir()) == []

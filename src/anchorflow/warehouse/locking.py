@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from anchorflow.deadline import describe
-from anchorflow.errors import WarehouseLocked
+from anchorflow.errors import WarehouseError, WarehouseLocked
 from anchorflow.redact import shorten
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,12 @@ class WriterClaim:
         wait_for_lock(self._try, f"the warehouse {self.database}", timeout)
 
     def _try(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # no such directory, no permission: the file cannot be either
+            raise WarehouseError(
+                f"cannot open the DuckDB file {self.database}: {error.strerror} ({self.path})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
