@@ -133,6 +133,25 @@ def test_a_reader_sees_what_the_last_run_built_without_creating_what_was_declare
             reader.query("Session", ["platform"])
 
 
+def test_a_reader_of_a_journal_older_than_the_code_says_to_run_a_writing_command_first(
+    tmp_path: Path,
+) -> None:
+    project = build_project(tmp_path / "p")
+    with open_warehouse(project) as wh:  # as the release before erasure left it
+        wh.execute("ALTER TABLE meta.loads DROP COLUMN suppressed")
+    with Pipeline(project, read_only=True) as reader, pytest.raises(WarehouseError) as failed:
+        reader.status()
+    assert str(failed.value) == (
+        f"the journal in {project.warehouse_path} was written by an older anchorflow (it has no "
+        "meta.loads.suppressed): run a writing command such as `anchorflow run` once to bring "
+        "it up to date"
+    )
+    with Pipeline(project) as writer:  # a writer brings it up to date
+        writer.status()
+    with Pipeline(project, read_only=True) as reader:
+        assert reader.status().runs == []
+
+
 def test_a_run_waits_for_a_reader_that_lets_go_and_loads(
     tmp_path: Path, emulator: AmplitudeEmulator
 ) -> None:
