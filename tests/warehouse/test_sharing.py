@@ -5,6 +5,7 @@ process is always a real one (DuckDB's locks are per process)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -105,6 +106,8 @@ def test_a_writer_that_let_go_of_the_file_keeps_other_writers_out(path: Path) ->
             DuckDBWarehouse(path, lock_timeout=0.2)
     with DuckDBWarehouse(path, lock_timeout=0) as wh:  # the claim went with its process
         assert wh.scalar("SELECT count(*) FROM raw.t") == 10
+        assert path.with_name("w.duckdb.writer.lock").read_text() == f"{os.getpid()}\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["w.duckdb"]  # nothing left beside
 
 
 def test_a_writer_in_a_directory_that_is_not_there_is_one_line(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The run log: one JSON line per writing command in `<project>/.anchorflow/runs.jsonl`.
 
-`meta.runs` in the warehouse is the journal of runs; this file is its witness outside the
+The journal in the warehouse records every run too; this file is its witness outside the
 warehouse, so that a command that could not open the warehouse (another process held it past
 `warehouse.lock_timeout`) is on record too. Each line holds `command`, `started`, `finished`
 (ISO 8601, UTC), `outcome` (ok, failed, interrupted) and `error` (redacted, one line, or null).

@@ -106,7 +106,8 @@ def _duration(seconds: float) -> str:
 
 class WriterClaim:
     """The flock on `<file>.writer.lock` that a writer holds while it is open (see the module
-    docstring). The file holds the claimant's PID; it is left in place when released."""
+    docstring). The file holds the claimant's PID and is removed when the claim is released (a
+    killed writer leaves it behind, unlocked: it claims nothing)."""
 
     def __init__(self, database: Path) -> None:
         self.database = database
@@ -117,27 +118,42 @@ class WriterClaim:
         wait_for_lock(self._try, f"the warehouse {self.database}", timeout)
 
     def _try(self) -> None:
+        while self._fd is None:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _pid_in(fd)
+                os.close(fd)
+                raise Held(holder) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            if not self._still_there(fd):  # removed by the claimant before us: lock anew
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+
+    def _open(self) -> int:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:  # no such directory, no permission: the file cannot be either
             raise WarehouseError(
                 f"cannot open the DuckDB file {self.database}: {error.strerror} ({self.path})"
             ) from None
+
+    def _still_there(self, fd: int) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _pid_in(fd)
-            os.close(fd)
-            raise Held(holder) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def release(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # while still locked: nobody locks a file on its way out
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
