@@ -114,3 +114,10 @@ def test_a_writer_in_a_directory_that_is_not_there_is_one_line(tmp_path: Path) -
     with pytest.raises(WarehouseError, match=r"^cannot open the DuckDB file .*w\.duckdb: No such"):
         DuckDBWarehouse(tmp_path / "missing" / "w.duckdb")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_open_in_the_same_process_names_this_process(path: Path) -> None:
+    with DuckDBWarehouse(path) as first:
+        first.scalar("SELECT 1")
+        with pytest.raises(WarehouseLocked, match=rf"in use by this process \(PID {os.getpid()}\)"):
+            DuckDBWarehouse(path, read_only=True, lock_timeout=0.1)

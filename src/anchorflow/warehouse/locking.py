@@ -60,9 +60,12 @@ def held_by(message: str) -> Held | None:
 
 
 def describe_process(pid: int | None) -> str:
-    """`PID 1234 (anchorflow run)`: the command line when /proc shows it, else the PID alone."""
+    """`PID 1234 (anchorflow run)`: the command line when /proc shows it, else the PID alone;
+    `this process (PID 1234)` when it is this one."""
     if pid is None:
         return "another process"
+    if pid == os.getpid():  # a second open in this process (a notebook that opened it itself)
+        return f"this process (PID {pid})"
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
