@@ -6,6 +6,8 @@ deadline. A target that fails is backed off across runs (1 minute after the firs
 doubling up to an hour) and keeps its queue, which it gets when it answers again; a healthy
 target's failing post is retried twice at once, a target already failing is tried once per run.
 A failure to deliver never fails the pipeline; every delivery is recorded in the journal.
+A command that could not open the warehouse (held by another process) sends its failure
+straight away instead, once per target, without the journal (`send_without_journal`).
 Webhook URLs carry secrets (a Slack URL is its own token), so targets are named by their kind
 and position, never by their URL, and every text sent is redacted.
 """
@@ -142,41 +144,68 @@ class AlertSender:
         return deliveries
 
     def _deliver(self, alert: QueuedAlert, target: _Target, tries: int, ends: float) -> Delivery:
-        if target.config.kind == "log":
-            details = json.dumps(redact_value(alert.details))
-            log.warning("alert %s: %s %s", alert.kind, redact(alert.subject), details)
-            return Delivery(target.name, True, 1, None, alert.kind)
-        payload = self._payload(alert, target.config)
-        error: str | None = "out of time"
-        attempt = 0
-        for attempt in range(1, tries + 1):
-            seconds = min(target.config.timeout.total_seconds(), ends - time.monotonic())
-            if seconds <= 0:
-                break
-            error = _post(target.config, payload, seconds)
-            if error is None:
-                return Delivery(target.name, True, attempt, None, alert.kind)
-            delay = 0.5 * 2 ** (attempt - 1)
-            if attempt < tries and time.monotonic() + delay < ends:
-                self._sleep(delay)
-            else:
-                break
-        return Delivery(target.name, False, attempt, error, alert.kind)
-
-    def _payload(self, alert: QueuedAlert, target: AlertTarget) -> dict[str, Any]:
-        subject, details = redact(alert.subject), redact_value(alert.details)
-        if target.kind == "slack":
-            lines = [f"*{self.project.name}*: {subject}"]
-            lines += [f"• {key}: {value}" for key, value in details.items()]
-            return {"text": "\n".join(lines)}
-        return {"project": self.project.name, "kind": alert.kind, "subject": subject,
-                "details": details}  # fmt: skip
+        return _deliver(self.project.name, alert, target, tries, ends, self._sleep)
 
     def _record(self, alert: QueuedAlert, delivery: Delivery) -> None:
         record_delivery(
             self.warehouse, alert.kind, alert.subject, alert.details, delivery.target,
             delivery.delivered, delivery.attempts, delivery.error,
         )  # fmt: skip
+
+
+def send_without_journal(project: Project, alert: Alert) -> list[Delivery]:
+    """Post one alert to every target now, once each, each within its own timeout, without the
+    journal: for a command that could not open the warehouse (its outbox and the targets'
+    backoffs are in there). Nothing is queued for later; a failure is logged."""
+    ends = time.monotonic() + BATCH_SECONDS
+    queued = QueuedAlert(0, alert.kind, alert.subject, alert.details)
+    deliveries = []
+    for index, config in enumerate(project.alerts):
+        delivery = _deliver(project.name, queued, _target(index, config), 1, ends, time.sleep)
+        if not delivery.delivered:
+            log.warning("alert %s could not be delivered to %s (%s)", alert.kind,
+                        delivery.target, delivery.error)  # fmt: skip
+        deliveries.append(delivery)
+    return deliveries
+
+
+def _deliver(
+    project: str,
+    alert: QueuedAlert,
+    target: _Target,
+    tries: int,
+    ends: float,
+    sleep: Callable[[float], None],
+) -> Delivery:
+    if target.config.kind == "log":
+        details = json.dumps(redact_value(alert.details))
+        log.warning("alert %s: %s %s", alert.kind, redact(alert.subject), details)
+        return Delivery(target.name, True, 1, None, alert.kind)
+    payload = _payload(project, alert, target.config)
+    error: str | None = "out of time"
+    attempt = 0
+    for attempt in range(1, tries + 1):
+        seconds = min(target.config.timeout.total_seconds(), ends - time.monotonic())
+        if seconds <= 0:
+            break
+        error = _post(target.config, payload, seconds)
+        if error is None:
+            return Delivery(target.name, True, attempt, None, alert.kind)
+        delay = 0.5 * 2 ** (attempt - 1)
+        if attempt < tries and time.monotonic() + delay < ends:
+            sleep(delay)
+        else:
+            break
+    return Delivery(target.name, False, attempt, error, alert.kind)
+
+
+def _payload(project: str, alert: QueuedAlert, target: AlertTarget) -> dict[str, Any]:
+    subject, details = redact(alert.subject), redact_value(alert.details)
+    if target.kind == "slack":
+        lines = [f"*{project}*: {subject}"]
+        lines += [f"• {key}: {value}" for key, value in details.items()]
+        return {"text": "\n".join(lines)}
+    return {"project": project, "kind": alert.kind, "subject": subject, "details": details}
 
 
 def _target(index: int, config: AlertTarget) -> _Target:

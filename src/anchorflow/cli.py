@@ -331,20 +331,25 @@ def status(project: ProjectOption = None, now: NowOption = None, json: JsonOptio
     and windows due, then the last loads, the last runs and the quarantine."""
     from anchorflow.console import print_json, print_status
 
-    result = _with_pipeline(project, lambda p: p.status(), now)
+    result = _with_pipeline(project, lambda p: p.status(), now, read_only=True)
     if json:
         print_json(result)
     else:
         print_status(console, result)
 
 
-def _with_pipeline(project: Path | None, action: Callable[[Any], T], now: str | None = None) -> T:
+def _with_pipeline(
+    project: Path | None,
+    action: Callable[[Any], T],
+    now: str | None = None,
+    read_only: bool = False,  # a command that only reads: beside other readers, never creates
+) -> T:
     from anchorflow.run import Pipeline
 
     def run() -> T:
         # These commands never contact a source: its secrets may be missing (`run` needs them).
         loaded = load_project(project, defer_source_env=True)
-        with Pipeline(loaded, now=_now(now)) as pipeline:
+        with Pipeline(loaded, now=_now(now), read_only=read_only) as pipeline:
             return action(pipeline)
 
     return guarded(run)
@@ -385,7 +390,7 @@ def fields(
     """Field statistics of a model's last typed batch, and type errors per column."""
     from anchorflow.console import print_fields, print_json
 
-    report = _with_pipeline(project, lambda p: p.field_stats(model))
+    report = _with_pipeline(project, lambda p: p.field_stats(model), read_only=True)
     if json:
         print_json(report)
     else:
@@ -411,7 +416,7 @@ def drift(
         closed = _with_pipeline(project, lambda p: p.acknowledge(ack))
         console.print(f"acknowledged {closed} event(s)")
         return
-    events = _with_pipeline(project, lambda p: p.schema_events(all_events))
+    events = _with_pipeline(project, lambda p: p.schema_events(all_events), read_only=True)
     if json:
         print_json(events)
     else:
@@ -437,8 +442,9 @@ def suggest_mapping(
 ) -> None:
     """Print a staging model inferred from the raw records, as YAML for the project file."""
     text = _with_pipeline(
-        project, lambda p: p.suggest_mapping(stream, model, selector, sample_percent)
-    )
+        project, lambda p: p.suggest_mapping(stream, model, selector, sample_percent),
+        read_only=True,
+    )  # fmt: skip
     sys.stdout.write(text)
 
 
@@ -461,7 +467,7 @@ def model(project: ProjectOption = None, json: JsonOption = False) -> None:
     kind, source model, row counts, latest change and loads still to anchor."""
     from anchorflow.console import print_json, print_model
 
-    infos = _with_pipeline(project, lambda p: p.describe_model())
+    infos = _with_pipeline(project, lambda p: p.describe_model(), read_only=True)
     if json:
         print_json(infos)
     else:
@@ -514,10 +520,13 @@ def query(
         written = _with_pipeline(
             project,
             lambda p: p.export_query(entity, chosen, related, instant, limit, fmt, path),
+            read_only=True,
         )
         console.print(f"wrote {written:,} rows to {output}")
         return
-    result = _with_pipeline(project, lambda p: p.query(entity, chosen, related, instant, limit))
+    result = _with_pipeline(
+        project, lambda p: p.query(entity, chosen, related, instant, limit), read_only=True
+    )
     print_arrow(console, result, f"{entity}" + (f" as of {as_of}" if as_of else ""))
 
 
@@ -601,7 +610,8 @@ def export_tables(
     previous one, so a reader sees a whole file, old or new."""
     from anchorflow.console import print_exports
 
-    print_exports(console, _with_pipeline(project, lambda p: p.export(tables or (), to)))
+    exported = _with_pipeline(project, lambda p: p.export(tables or (), to), read_only=True)
+    print_exports(console, exported)
 
 
 @app.command("dbt-sources")
@@ -628,7 +638,7 @@ def dbt_sources(
     and columns with the project file's descriptions, and tests for the declared keys."""
     from anchorflow.publish.dbt import write_dbt_sources
 
-    text = _with_pipeline(project, lambda p: p.dbt_sources(schema or (), database))
+    text = _with_pipeline(project, lambda p: p.dbt_sources(schema or (), database), read_only=True)
     if output is None:
         sys.stdout.write(text)
         return

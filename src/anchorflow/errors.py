@@ -35,6 +35,14 @@ class WarehouseError(AnchorflowError):
     """The warehouse refused a statement or is in a state we cannot continue from."""
 
 
+class WarehouseLocked(WarehouseError):
+    """Another process held the warehouse for longer than `warehouse.lock_timeout`."""
+
+
+class NoWarehouse(WarehouseError):
+    """A command that only reads found no warehouse file (nothing has been loaded yet)."""
+
+
 class ModelError(AnchorflowError):
     """The anchor model in the warehouse cannot take the declared change without a migration."""
 

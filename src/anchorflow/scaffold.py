@@ -70,6 +70,7 @@ GITIGNORE_TEMPLATE = """\
 *.duckdb
 *.duckdb.wal
 *.duckdb.compacting*
+*.duckdb.writer.lock
 .env
 exports/
 """

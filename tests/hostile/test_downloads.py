@@ -125,6 +125,7 @@ def test_a_run_killed_mid_download_leaves_nothing_outside_the_project_and_the_ne
     (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     project = load_project(root, env=ENV)
     with Pipeline(project, now=available_at(HOURS)) as pipeline:
+        pipeline.warehouse.acquire()  # what a writing command's first statement does
         assert not download.exists()  # removed on opening, before anything is fetched
         summary = pipeline.run()
     assert len(summary.windows) == HOURS and summary.rows > 0

@@ -166,9 +166,9 @@ def test_a_compaction_killed_at_any_point_leaves_a_whole_warehouse_and_finishes_
     assert killed.returncode == 86, killed.stderr
     assert copy.exists() == (point != "compact_swapped")
     assert contents(crashed) == before  # the old file or the new one, whole either way
-    (started,) = run_concurrently([["status", "--project", str(crashed.parent)]])
+    (started,) = run_concurrently([["anchor", "--project", str(crashed.parent)]])
     assert started.returncode == 0, started.stderr
-    assert beside(crashed) == ["warehouse.duckdb"]  # the next start removed the copy
+    assert beside(crashed) == ["warehouse.duckdb"]  # the next writer removed the copy
 
     compacted = run_concurrently(
         [["compact", "--project", str(crashed.parent)],

@@ -54,6 +54,10 @@ class WarehouseSettings(Strict):
         default=LTS_STORAGE_VERSION,
         description="the oldest DuckDB release that must read a file anchorflow creates",
     )
+    lock_timeout: Duration = Field(
+        default=timedelta(minutes=5),
+        description="how long a command waits for another process to let go of the file",
+    )
 
     @field_validator("storage_version")
     @classmethod

@@ -226,6 +226,16 @@ def ensure_journal(warehouse: Warehouse) -> None:
     _migrate(warehouse)
 
 
+def journal_columns(warehouse: Warehouse) -> set[str]:
+    """Every `table.column` of the journal in the warehouse (to tell an older journal, which a
+    reader cannot migrate, from a current one)."""
+    rows = warehouse.query(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'meta'"
+    )
+    return {str(row[0]) for row in rows}
+
+
 def _migrate(warehouse: Warehouse) -> None:
     """Columns and tables changed since the first release; a journal made by it is upgraded."""
     warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS type_errors BIGINT")

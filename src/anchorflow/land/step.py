@@ -2,8 +2,9 @@
 
 What is pending is the source's plan from the stored cursor and the clock; running it fetches
 those windows and hands each batch to the window commit (`run.window`), which lands, types,
-journals and moves the cursor in one transaction. Removing a load deletes its raw rows and the
-records landing set aside.
+journals and moves the cursor in one transaction. While the source waits on the network for
+the next window, the warehouse is let go of (see `next_batch`). Removing a load deletes its raw
+rows and the records landing set aside.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from anchorflow.journal.quarantine import TABLE as QUARANTINE
 from anchorflow.journal.quarantine import delete_quarantined
 from anchorflow.land.raw import raw_table_name, remove_raw
 from anchorflow.sources.base import FetchContext, LandBatch, Loaded, Source, Window
+from anchorflow.sources.prefetch import Prefetch, prefetched
 from anchorflow.warehouse import Warehouse
+
+# Seconds a window's batch may keep the land step waiting before it lets go of the warehouse:
+# longer than a decode of the next hour on loopback, shorter than any network wait worth it.
+RELEASE_AFTER = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,26 @@ class LandStep:
         is raised after the windows before it committed. A window that comes in parts is
         committed as one, its parts read while it lands."""
         chosen = self.pending(warehouse) if windows is None else list(windows)
-        batches = iter(self.source.fetch(chosen, self.context))
-        return [
-            self.commit(batch, None if batch.last else later_parts(batch, batches))
-            for batch in batches
-        ]
+        results = []
+        fetched = self.source.fetch(chosen, self.context)
+        with prefetched(fetched, f"fetch-{self.source.name}") as batches:
+            while (batch := next_batch(batches, warehouse)) is not None:
+                parts = None if batch.last else later_parts(batch, batches)
+                results.append(self.commit(batch, parts))
+        return results
 
     def remove(self, warehouse: Warehouse, load_ids: Sequence[int]) -> dict[str, int]:
         return remove_landed(warehouse, self.source.name, self.stream, load_ids)
+
+
+def next_batch(batches: Prefetch[LandBatch], warehouse: Warehouse) -> LandBatch | None:
+    """The next window's first batch (None after the last). When it is not there within
+    `RELEASE_AFTER`, the source is waiting on the network (a download, a rate limit): the
+    warehouse is let go of meanwhile, so that readers can open it, and taken back by the commit.
+    Never between the parts of a window: they are one transaction."""
+    if not batches.ready(RELEASE_AFTER):
+        warehouse.release()
+    return next(batches, None)
 
 
 def later_parts(first: LandBatch, batches: Iterator[LandBatch]) -> Iterator[LandBatch]:

@@ -3,7 +3,9 @@
 - `window`: a window's records landed, typed, journaled and its cursor moved, in one commit;
 - `removal`: replacing, rolling back and forgetting, composed from the steps' removals;
 - `pipeline`: the façade (`Pipeline`) that orders the steps and returns typed results;
-- `results`: those results, and their JSON form.
+- `results`: those results, and their JSON form;
+- `reading`: what a command that only reads checks instead of preparing the warehouse;
+- `runlog`: every writing command's outcome in a file outside the warehouse.
 """
 
 from __future__ import annotations

@@ -17,14 +17,14 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from anchorflow.alerts import Alert, AlertSender
+from anchorflow.alerts import Alert, AlertSender, send_without_journal
 from anchorflow.anchor import describe as anchor_describe
 from anchorflow.anchor import query as anchor_query
 from anchorflow.anchor.load import AnchorRun, TargetRun
 from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
-from anchorflow.errors import ConfigError, Terminated
+from anchorflow.errors import ConfigError, Terminated, WarehouseError, WarehouseLocked
 from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.alerts import target_states
 from anchorflow.journal.cursors import read_cursor, write_cursor
@@ -47,6 +47,7 @@ from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
 from anchorflow.run.compaction import Compaction, compact, compaction_due
+from anchorflow.run.reading import missing_anchor_table, require_current_journal
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
 from anchorflow.run.results import (
     FieldReport,
@@ -55,6 +56,7 @@ from anchorflow.run.results import (
     Status,
     WarehouseTotals,
 )
+from anchorflow.run.runlog import log_run, timestamp
 from anchorflow.run.window import WindowCommit
 from anchorflow.sources.base import (
     Cursor,
@@ -124,25 +126,38 @@ class Pipeline:
         reporter: Reporter | None = None,
         now: datetime | None = None,
         clock: Callable[[], datetime] = utcnow,
+        read_only: bool = False,
     ) -> None:
         """`now` decides which windows are due (`--now` replays); `clock` is the real time
-        that load and typing times are recorded in, and that staging thresholds compare with."""
+        that load and typing times are recorded in, and that staging thresholds compare with.
+
+        The warehouse is opened at the first statement, waiting up to `warehouse.lock_timeout`
+        for another process to let go of it. `read_only` is for the commands that only read:
+        the file is opened read-only, beside other readers, and never created or changed."""
         self.project = project
         self.reporter: Reporter = reporter or SilentReporter()
         self.now = now or utcnow()
         self.clock = clock
+        self.read_only = read_only
         self.plan: AnchorPlan = build_plan(project)
-        self.warehouse: Warehouse = connect(project)
+        self._prepared = False
+        self.warehouse: Warehouse = connect(project, read_only, lazy=True, on_open=self._prepare)
         self.alerts = AlertSender(project, self.warehouse, clock=clock)
         self.anchor_step = AnchorStep(project, self.plan, clock, self._alert_integrity)
         self.marts_step = MartsStep(project)
-        try:
-            ensure_journal(self.warehouse)
-        except BaseException:
-            self.warehouse.close()  # release the file lock
-            raise
-        # The warehouse is ours: no other process fetches for this project now.
-        clear_work_dir(project.work_path)
+
+    def _prepare(self, warehouse: Warehouse) -> None:
+        """Run at every open of the warehouse; the first one prepares it for the command."""
+        if self._prepared:
+            return
+        if self.read_only:
+            require_current_journal(warehouse, self.project)
+        else:
+            ensure_journal(warehouse)
+            # The warehouse is ours (its writer claim, held until we close it, also while the
+            # file is let go of): no other process fetches for this project now.
+            clear_work_dir(self.project.work_path)
+        self._prepared = True
 
     def close(self) -> None:
         self.warehouse.close()
@@ -312,22 +327,34 @@ class Pipeline:
 
     @contextmanager
     def _recorded_run(self, command: str) -> Iterator[RunSummary]:
-        """Record the command in the journal with its outcome; a failure is alerted and
-        raised, an interrupt (Ctrl-C, SIGTERM) is recorded as such and never alerted. The
-        alerts queued by the command are delivered when it ends, in one batch. Yields a
-        summary the command may fill (its duration is set here)."""
+        """Record the command in the journal and the run log with its outcome; a failure is
+        alerted and raised, an interrupt (Ctrl-C, SIGTERM) is recorded as such and never
+        alerted. The alerts queued by the command are delivered when it ends, in one batch.
+        A command that could not open the warehouse is in the run log only, and alerted
+        directly. Yields a summary the command may fill (its duration is set here)."""
         summary = RunSummary()
-        started = time.perf_counter()
-        run_id = start_run(self.warehouse, command.strip())
+        started, logged = time.perf_counter(), timestamp()
+        try:
+            run_id = start_run(self.warehouse, command.strip())  # opens the warehouse
+        except WarehouseLocked as error:
+            self._not_opened(command, logged, error)
+            raise
         try:
             yield summary
         except KeyboardInterrupt as stop:
             # A person or the system stopped it: nobody needs to be paged, and the alerts
-            # queued so far wait for the next run rather than delay the exit.
-            with contextlib.suppress(Exception):
-                finish_run(self.warehouse, run_id, "interrupted", _stopped_by(stop))
+            # queued so far wait for the next run rather than delay the exit, which never
+            # waits for the file either (the next run marks a run left 'running' interrupted).
+            if not self.warehouse.released:
+                with contextlib.suppress(Exception):
+                    finish_run(self.warehouse, run_id, "interrupted", _stopped_by(stop))
+            log_run(self.project.state_path, command, logged, "interrupted", _stopped_by(stop))
             raise
         except BaseException as error:
+            if isinstance(error, WarehouseLocked) or not self._reachable():
+                self._not_opened(command, logged, error)
+                raise
+            log_run(self.project.state_path, command, logged, "failed", str(error))
             # Recording and announcing the failure must never replace the error itself.
             with contextlib.suppress(Exception):
                 finish_run(self.warehouse, run_id, "failed", str(error))
@@ -343,7 +370,23 @@ class Pipeline:
             raise
         finish_run(self.warehouse, run_id, "ok", None)
         summary.seconds = time.perf_counter() - started
+        log_run(self.project.state_path, command, logged, "ok", None)
         self.deliver_alerts()
+
+    def _not_opened(self, command: str, started: str, error: BaseException) -> None:
+        """A command that failed without the warehouse (another process held it): recorded in
+        the run log and alerted directly (the journal and its alert outbox are in there)."""
+        log_run(self.project.state_path, command, started, "failed", str(error))
+        with contextlib.suppress(Exception):
+            send_without_journal(self.project, self._failure_alert(command, error))
+
+    def _reachable(self) -> bool:
+        """Whether the warehouse is open, or could be taken back after it was let go of."""
+        try:
+            self.warehouse.acquire()
+        except Exception:  # held past the lock timeout, or worse: the journal is out of reach
+            return False
+        return True
 
     def deliver_alerts(self) -> None:
         """Queue the command's drift (one alert per kind), then send the queue in one batch;
@@ -354,12 +397,15 @@ class Pipeline:
             self.alerts.deliver()
 
     def _alert_failure(self, command: str, error: BaseException) -> None:
-        alert = Alert(
+        self.alerts.queue(self._failure_alert(command, error))
+
+    @staticmethod
+    def _failure_alert(command: str, error: BaseException) -> Alert:
+        return Alert(
             "run_failed",
             f"`anchorflow {command.strip()}` failed",
             {"error": shorten(str(error), 500), "error_type": type(error).__name__},
         )
-        self.alerts.queue(alert)
 
     def _alert_integrity(self, problems: list[str]) -> None:
         alert = Alert(
@@ -433,7 +479,7 @@ class Pipeline:
         )
 
     def describe_model(self) -> list[anchor_describe.TableInfo]:
-        self.anchor_step.prepare(self.warehouse)
+        self._prepare_anchor()
         return anchor_describe.describe(self.warehouse, self.plan)
 
     def query(
@@ -445,11 +491,24 @@ class Pipeline:
         limit: int | None = None,
     ) -> pa.Table:
         """An entity with only the chosen attributes and ties, now or as of `as_of`."""
-        self.anchor_step.prepare(self.warehouse)
-        return anchor_query.run_query(
-            self.warehouse, self.plan, entity,
-            list(attributes) if attributes is not None else None, list(ties), as_of, limit,
-        )  # fmt: skip
+        self._prepare_anchor()
+        try:
+            return anchor_query.run_query(
+                self.warehouse, self.plan, entity,
+                list(attributes) if attributes is not None else None, list(ties), as_of, limit,
+            )  # fmt: skip
+        except WarehouseError:
+            missing = missing_anchor_table(self.warehouse, self.plan)
+            if missing:  # declared after the last run: a reader does not create it
+                raise WarehouseError(
+                    f"{missing} is not in the warehouse yet: `anchorflow run` creates it"
+                ) from None
+            raise
+
+    def _prepare_anchor(self) -> None:
+        """Create what the anchor declaration added; a reader reads what the last run made."""
+        if not self.read_only:
+            self.anchor_step.prepare(self.warehouse)
 
     def export_query(
         self,
@@ -463,7 +522,7 @@ class Pipeline:
     ) -> int:
         """`query`'s rows written to a file by the engine (csv, parquet, json lines), whole or
         not at all; returns how many."""
-        self.anchor_step.prepare(self.warehouse)
+        self._prepare_anchor()
         return anchor_query.export_query(
             self.warehouse, self.plan, entity,
             list(attributes) if attributes is not None else None, list(ties), as_of, limit,

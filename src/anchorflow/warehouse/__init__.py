@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from anchorflow.config.project import Project
 from anchorflow.warehouse.base import Capabilities, Warehouse, ident, literal, table
 
 __all__ = ["Capabilities", "Warehouse", "connect", "connect_scratch", "ident", "literal", "table"]
 
 
-def connect(project: Project) -> Warehouse:
+def connect(
+    project: Project,
+    read_only: bool = False,
+    lazy: bool = False,
+    on_open: Callable[[Warehouse], None] | None = None,
+) -> Warehouse:
+    """The project's warehouse. `read_only`: never created, never written, shared with other
+    readers. `lazy`: opened at the first statement. `on_open` runs after every open (see
+    `Warehouse.release`)."""
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
     settings = project.warehouse
     return DuckDBWarehouse(
-        project.warehouse_path, settings.threads, settings.memory_limit, settings.storage_version
-    )
+        project.warehouse_path, settings.threads, settings.memory_limit, settings.storage_version,
+        read_only=read_only,
+        lock_timeout=settings.lock_timeout.total_seconds(), lazy=lazy, on_open=on_open,
+    )  # fmt: skip
 
 
 def connect_scratch(project: Project) -> Warehouse:

@@ -100,6 +100,21 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @property
+    def released(self) -> bool:
+        """Whether the warehouse is let go of now (`release`): the next statement waits for it."""
+        return False
+
+    def release(self) -> None:
+        """Let other processes open the warehouse until the next statement, which takes it back
+        (waiting for them, up to the lock timeout). Engines that serve many clients at once (a
+        database server) have nothing to let go of."""
+        return None
+
+    def acquire(self) -> None:
+        """Open the warehouse now, waiting for its lock, rather than at the next statement."""
+        return None
+
     def worker(self) -> Warehouse:
         """Another connection to the same warehouse, for a statement run in parallel; its
         transactions are its own. Engines that cannot write in parallel return themselves."""

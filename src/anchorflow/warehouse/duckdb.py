@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ import duckdb
 import pyarrow as pa
 
 from anchorflow.crashpoints import crash_point
-from anchorflow.errors import WarehouseError
+from anchorflow.errors import NoWarehouse, WarehouseError
 from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, literal, table
+from anchorflow.warehouse.locking import WriterClaim, held_by, wait_for_lock
 
 CATALOG = "warehouse"
 ROW_GROUP_SIZE = 4_096
+DEFAULT_LOCK_TIMEOUT = 300.0  # seconds; a project's is `warehouse.lock_timeout`
 
 
 class DuckDBWarehouse(Warehouse):
@@ -35,11 +37,22 @@ class DuckDBWarehouse(Warehouse):
         memory_limit: str | None = None,
         storage_version: str | None = None,
         external_access: bool = True,
+        *,
+        read_only: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lazy: bool = False,
+        on_open: Callable[[DuckDBWarehouse], None] | None = None,
     ) -> None:
-        """Without `external_access` the engine reads no file and no URL but its own (a
-        scratch warehouse that runs users' SQL to check it)."""
+        """`storage_version`: the format of a file created here (None: DuckDB's own). Without
+        `external_access` the engine reads no file and no URL but its own (a scratch warehouse
+        that runs users' SQL to check it). `read_only`: attach the file read-only; it must exist
+        (it is never created). `lock_timeout`: seconds to wait for another process to let go of
+        the file. `lazy`: open the file at the first statement rather than now. `on_open` runs
+        after every open: the first, and each one after a `release`."""
         self.path = str(path)
-        self.storage_version = storage_version  # of a file created here; None: DuckDB's own
+        self.storage_version = storage_version
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
         # An hour of events is smaller than DuckDB's default row group (122,880 rows), so its
         # rows would go through the WAL uncompressed and be recompressed at every checkpoint.
         # With small row groups a load's rows are written compressed, straight to the file, and
@@ -56,13 +69,77 @@ class DuckDBWarehouse(Warehouse):
             self._config["memory_limit"] = memory_limit
         if not external_access:
             self._config["enable_external_access"] = False
-        self._con = self._open()
+        self._on_open = on_open
         self._lock = threading.RLock()
         self._in_transaction = False
-        if self.path != ":memory:":  # the file is ours now: a cut-off rewrite's leftovers go
-            remove_rewrite_leftovers(Path(self.path))
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._owner: DuckDBWarehouse | None = None  # set on a worker
+        self._workers = 0  # workers open on this connection
+        self._closed = False
+        self._opened_before = False
+        self._claim = WriterClaim(Path(self.path)) if self._writes_a_file else None
+        if not lazy:
+            self.acquire()
+
+    @property
+    def _writes_a_file(self) -> bool:
+        return not self.read_only and self.path != ":memory:"
+
+    @property
+    def released(self) -> bool:
+        """Whether the file is let go of now (the next statement opens it again)."""
+        return self._con is None
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._connection()
+
+    def release(self) -> None:
+        """Close the connection, and with it the file lock, until the next statement opens the
+        file again (waiting for the lock): meanwhile other processes can open it. The writer
+        claim stays (see `locking`). Refused inside a transaction or while workers are open."""
+        with self._lock:
+            if self._owner is not None or self._in_transaction or self._workers:
+                raise WarehouseError(
+                    "the warehouse cannot be let go of inside a transaction or while its "
+                    "workers are open"
+                )
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The open connection: opened first when lazy or released (call it under the lock)."""
+        if self._con is not None:
+            return self._con
+        if self._closed:
+            raise WarehouseError(f"the warehouse {self.path} was closed")
+        first = not self._opened_before
+        try:
+            if first and self._claim is not None:
+                self._claim.acquire(self.lock_timeout)
+            self._con = self._open()
+            if first and self._writes_a_file:  # the file is ours: a cut-off rewrite's leftovers go
+                remove_rewrite_leftovers(Path(self.path))
+            self._opened_before = True
+            if self._on_open is not None:
+                self._on_open(self)
+        except BaseException:
+            if self._con is not None:
+                self._con.close()  # the file lock goes with it
+                self._con = None
+            if first and self._claim is not None:
+                self._claim.release()
+            raise
+        return self._con
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        """A connection with the file attached, once whoever holds the file lets go of it."""
+        if self.read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise NoWarehouse(f"no warehouse yet at {self.path}: run `anchorflow run` first")
+        return wait_for_lock(self._open_once, f"the warehouse {self.path}", self.lock_timeout)
+
+    def _open_once(self) -> duckdb.DuckDBPyConnection:
         try:
             con = duckdb.connect(config=self._config)
         except duckdb.Error as error:  # a bad setting, e.g. memory_limit
@@ -71,14 +148,16 @@ class DuckDBWarehouse(Warehouse):
             # An existing file keeps the format it has: DuckDB refuses to lower it, and raising it
             # would lock out the readers it was written for (`compact` rewrites it in ours).
             fresh = not Path(self.path).exists()
-            con.execute(
-                f"ATTACH {literal(self.path)} AS {ident(CATALOG)} ({self._attach_options(fresh)})"
-            )
+            options = "READ_ONLY" if self.read_only else self._attach_options(fresh)
+            con.execute(f"ATTACH {literal(self.path)} AS {ident(CATALOG)} ({options})")
             con.execute(f"USE {ident(CATALOG)}")
             # Sources speak UTC; a TIMESTAMPTZ without an offset must mean UTC, not local time.
             con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as error:
             con.close()
+            held = held_by(str(error))
+            if held is not None:
+                raise held from None
             _refuse_unknown_storage_version(error, self.storage_version)
             raise WarehouseError(f"cannot open the DuckDB file {self.path}: {error}") from None
         return con
@@ -92,18 +171,23 @@ class DuckDBWarehouse(Warehouse):
     def worker(self) -> DuckDBWarehouse:
         """A cursor: a second connection to the same database, usable from another thread."""
         other = object.__new__(DuckDBWarehouse)
-        other.path = self.path
-        with self._lock:
-            other._con = self._con.cursor()
-        other._con.execute(f"USE {ident(CATALOG)}")
-        other._con.execute("SET TimeZone = 'UTC'")
+        other.path, other.read_only, other.lock_timeout = self.path, self.read_only, 0.0
+        other.storage_version = self.storage_version
+        other._config, other._on_open, other._claim = self._config, None, None
         other._lock = threading.RLock()
-        other._in_transaction = False
+        other._in_transaction, other._workers, other._closed = False, 0, False
+        other._opened_before, other._owner = True, self
+        with self._lock:
+            cursor = self._connection().cursor()
+            self._workers += 1
+        cursor.execute(f"USE {ident(CATALOG)}")
+        cursor.execute("SET TimeZone = 'UTC'")
+        other._con = cursor
         return other
 
     def _run(self, sql: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyConnection:
         try:
-            return self._con.execute(sql, params or None)
+            return self._connection().execute(sql, params or None)
         except duckdb.Error as error:
             raise WarehouseError(f"{type(error).__name__}: {error}") from error
 
@@ -123,7 +207,7 @@ class DuckDBWarehouse(Warehouse):
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         with self._lock:
             try:
-                return self._con.sql(sql, params=params or None).to_arrow_table()
+                return self._connection().sql(sql, params=params or None).to_arrow_table()
             except duckdb.Error as error:
                 raise WarehouseError(f"{type(error).__name__}: {error}") from error
 
@@ -141,7 +225,7 @@ class DuckDBWarehouse(Warehouse):
                 self._in_transaction = False
                 # The original error is what the user must see, not a failure to roll back.
                 with contextlib.suppress(duckdb.Error):
-                    self._con.execute("ROLLBACK")
+                    self._connection().execute("ROLLBACK")
                 raise
             self._in_transaction = False
             self._run("COMMIT", None)
@@ -152,7 +236,7 @@ class DuckDBWarehouse(Warehouse):
         # a released registration is a holder emptied after the block, so only it is kept.
         holder = _Released(data) if release else None
         with self._lock:
-            self._con.register(name, holder if holder is not None else data)
+            self._connection().register(name, holder if holder is not None else data)
             try:
                 yield ident(name)
             finally:
@@ -160,7 +244,7 @@ class DuckDBWarehouse(Warehouse):
                     holder.table = None
                 # Fails inside an aborted transaction; that must not hide the original error.
                 with contextlib.suppress(duckdb.Error):
-                    self._con.unregister(name)
+                    self._connection().unregister(name)
 
     def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int:
         columns = ", ".join(ident(c) for c in data.column_names)
@@ -192,7 +276,17 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         with self._lock:
-            self._con.close()  # a worker's cursor only; the owner's closes the database
+            if self._closed:
+                return
+            self._closed = True
+            if self._con is not None:
+                self._con.close()  # a worker's cursor only; the owner's closes the database
+                self._con = None
+            if self._claim is not None:
+                self._claim.release()
+        if self._owner is not None:
+            with self._owner._lock:
+                self._owner._workers -= 1
 
     def rewrite(self) -> Rewritten:
         """Copy the database into a new file and swap it in for the old one, so that nothing
@@ -227,7 +321,8 @@ class DuckDBWarehouse(Warehouse):
                 raise
             _fsync_directory(path.parent)
             crash_point("compact_swapped")
-            self._con.close()
+            self._connection().close()
+            self._con = None
             self._con = self._open()
         return Rewritten(before, path.stat().st_size, time.perf_counter() - started)
 
@@ -235,7 +330,7 @@ class DuckDBWarehouse(Warehouse):
         copy = ident("__anchorflow_rewrite")
         try:
             options = self._attach_options(fresh=True)
-            self._con.execute(f"ATTACH {literal(str(fresh))} AS {copy} ({options})")
+            self._connection().execute(f"ATTACH {literal(str(fresh))} AS {copy} ({options})")
         except duckdb.Error as error:
             _refuse_unknown_storage_version(error, self.storage_version)
             raise WarehouseError(f"{type(error).__name__}: {error}") from error
@@ -245,7 +340,7 @@ class DuckDBWarehouse(Warehouse):
             self._run(f"CHECKPOINT {copy}", None)
         finally:
             with contextlib.suppress(duckdb.Error):
-                self._con.execute(f"DETACH {copy}")
+                self._connection().execute(f"DETACH {copy}")
 
 
 def _refuse_unknown_storage_version(error: duckdb.Error, version: str | None) -> None:

@@ -8,15 +8,14 @@ corrupt ZIP or gzip member is downloaded again from the failing hour on; after
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import queue
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from anchorflow.errors import TerminalSourceError, TransientSourceError
@@ -26,10 +25,11 @@ from anchorflow.sources.amplitude.client import Cancelled, Download, ExportClien
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Window
 from anchorflow.sources.lines import Piece
+from anchorflow.sources.prefetch import Prefetch
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
-PREFETCH_HOURS = 1  # decoded hours (or parts) waiting for the caller (one more is decoding)
+PREFETCH_HOURS = 2  # hours (or parts) decoded or decoding ahead of the one the caller holds
 EMPTY_ARCHIVE = (
     "the export was an empty archive (HTTP 200); the real API answers 404 for no data, "
     "so the hour may be missing: check it in Amplitude, then backfill it"
@@ -57,53 +57,23 @@ class AmplitudeExport:
     def close(self) -> None:
         self.client.close()
 
-    def batches(self, hours: list[datetime]) -> Iterator[LandBatch]:
+    def batches(self, hours: list[datetime]) -> Prefetch[LandBatch]:
         """One batch per hour, in order, while the next hours download and decode.
 
         A producer thread downloads and decodes ahead of the caller, across request boundaries,
-        holding at most `PREFETCH_HOURS` decoded hours; an error reaches the caller after the
-        hours decoded before it, so those still commit.
+        holding at most `PREFETCH_HOURS` decoded hours (or parts) beyond the caller's; an error
+        reaches the caller after the hours decoded before it, so those still commit. The
+        export's HTTP client is closed when the batches end or are closed.
         """
-        handoff: queue.Queue[LandBatch | BaseException | None] = queue.Queue(PREFETCH_HOURS)
-        stop = threading.Event()
-        producer = threading.Thread(
-            target=self._produce, args=(hours, handoff, stop), name="amplitude", daemon=True
-        )
-        producer.start()
-        try:
-            while (item := handoff.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()  # the producer checks it between hours, retries and download chunks
-            while producer.is_alive():  # unblock a producer waiting to hand over an hour
-                with contextlib.suppress(queue.Empty):
-                    handoff.get_nowait()
-                producer.join(0.05)
+        return Prefetch(partial(self._produce, hours), PREFETCH_HOURS, "amplitude")
 
-    def _produce(
-        self,
-        hours: list[datetime],
-        handoff: queue.Queue[LandBatch | BaseException | None],
-        stop: threading.Event,
-    ) -> None:
-        def hand_over(item: LandBatch | BaseException | None) -> bool:
-            while not stop.is_set():
-                with contextlib.suppress(queue.Full):
-                    handoff.put(item, timeout=0.1)
-                    return True
-            return False
-
+    def _produce(self, hours: list[datetime], stop: threading.Event) -> Iterator[LandBatch]:
         try:
-            for batch in self._download_and_decode(hours, stop):
-                if not hand_over(batch):
-                    return
-            hand_over(None)
-        except Cancelled:
+            yield from self._download_and_decode(hours, stop)
+        except Cancelled:  # the caller stopped: nobody waits for the rest
             return
-        except BaseException as error:  # handed to the caller's thread, raised there
-            hand_over(error)
+        finally:
+            self.close()
 
     def _download_and_decode(
         self, hours: list[datetime], stop: threading.Event

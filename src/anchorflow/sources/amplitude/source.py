@@ -89,13 +89,12 @@ class AmplitudeSource:
         return [hour_window(stream, first + i * HOUR) for i in range(hours)]
 
     def fetch(self, windows: Sequence[Window], context: FetchContext) -> Iterator[LandBatch]:
+        """The hours' batches, downloaded and decoded ahead in a thread (a `Prefetch`, which
+        the land step can ask whether the next hour is there before it waits for it)."""
         if not windows:
-            return
+            return iter(())
         export = AmplitudeExport(self.name, self.config, context.work_dir)
-        try:
-            yield from export.batches([w.start for w in windows if w.start is not None])
-        finally:
-            export.close()
+        return export.batches([w.start for w in windows if w.start is not None])
 
     def cursor_after(self, window: Window, cursor: Cursor | None, loaded: Loaded) -> Cursor | None:
         if window.start != self.position(cursor) or window.end is None:

@@ -1,0 +1,124 @@
+"""Sharing the DuckDB file with other processes: read-only opens, waiting for a held lock up to
+the lock timeout, letting go of the file and taking it back, and the writer claim. The other
+process is always a real one (DuckDB's locks are per process)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from anchorflow.errors import NoWarehouse, WarehouseError, WarehouseLocked
+from anchorflow.warehouse.duckdb import DuckDBWarehouse
+from tests.warehouse.holders import holding, let_go, peek
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A warehouse file holding raw.t (ids 0..9), closed."""
+    file = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(file) as wh:
+        wh.create_schema("raw")
+        wh.execute("CREATE TABLE raw.t AS SELECT range AS id FROM range(10)")
+    return file
+
+
+def test_a_read_only_open_never_creates_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "nothing.duckdb"
+    reader = DuckDBWarehouse(file, read_only=True, lazy=True)
+    with pytest.raises(NoWarehouse, match=r"^no warehouse yet at .*nothing\.duckdb: run "):
+        reader.scalar("SELECT 1")
+    reader.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_readers_in_two_processes_share_the_file(path: Path) -> None:
+    with holding(path, "read"), DuckDBWarehouse(path, read_only=True, lock_timeout=0) as reader:
+        assert reader.scalar("SELECT sum(id) FROM raw.t") == 45
+        with pytest.raises(WarehouseError, match="read-only"):
+            reader.execute("INSERT INTO raw.t VALUES (10)")
+
+
+def test_a_writer_that_waits_past_the_timeout_names_the_holder(path: Path) -> None:
+    with holding(path, "read") as holder, pytest.raises(WarehouseLocked) as failed:
+        DuckDBWarehouse(path, lock_timeout=0.3)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert f"in use by PID {holder.pid} (python" in message and " -c " in message
+    assert re.search(r"; waited \d+(\.\d)?s \(warehouse\.lock_timeout is 0\.3s\): ", message)
+
+
+def test_a_writer_waits_for_a_reader_that_lets_go(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    opened: list[DuckDBWarehouse] = []
+    with holding(path, "read") as holder:
+        caplog.set_level(logging.WARNING, logger="anchorflow.warehouse.locking")
+        writer = threading.Thread(target=lambda: opened.append(DuckDBWarehouse(path)))
+        writer.start()
+        deadline = time.monotonic() + 30
+        while not any("in use by" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline and writer.is_alive(), opened
+            time.sleep(0.05)
+        let_go(holder)
+        writer.join(timeout=30)
+    (wh,) = opened
+    with wh:
+        wh.execute("INSERT INTO raw.t VALUES (10)")
+        assert wh.scalar("SELECT count(*) FROM raw.t") == 11
+
+
+def test_a_released_writer_lets_a_reader_in_and_takes_the_file_back(path: Path) -> None:
+    with DuckDBWarehouse(path) as wh:
+        wh.execute("INSERT INTO raw.t VALUES (10)")
+        wh.release()
+        assert wh.released
+        assert peek(path, "SELECT count(*) FROM raw.t") == "[(11,)]"  # another process reads
+        assert wh.scalar("SELECT count(*) FROM raw.t") == 11  # opened again
+        assert not wh.released
+        assert peek(path, "SELECT count(*) FROM raw.t") == "IOException"  # and held again
+
+
+def test_the_file_is_never_let_go_of_inside_a_transaction_or_with_workers(path: Path) -> None:
+    with DuckDBWarehouse(path) as wh:
+        with wh.transaction(), pytest.raises(WarehouseError, match="inside a transaction"):
+            wh.release()
+        worker = wh.worker()
+        with pytest.raises(WarehouseError, match="workers"):
+            wh.release()
+        worker.close()
+        wh.release()
+        assert wh.released
+
+
+def test_a_writer_that_let_go_of_the_file_keeps_other_writers_out(path: Path) -> None:
+    """A run waiting on the network holds its writer claim: readers may come, writers wait."""
+    with holding(path, "claim") as holder:
+        with DuckDBWarehouse(path, read_only=True, lock_timeout=0) as reader:
+            assert reader.scalar("SELECT count(*) FROM raw.t") == 10
+        with pytest.raises(WarehouseLocked, match=rf"in use by PID {holder.pid} \(python"):
+            DuckDBWarehouse(path, lock_timeout=0.2)
+    with DuckDBWarehouse(path, lock_timeout=0) as wh:  # the claim went with its process
+        assert wh.scalar("SELECT count(*) FROM raw.t") == 10
+        assert path.with_name("w.duckdb.writer.lock").read_text() == f"{os.getpid()}\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["w.duckdb"]  # nothing left beside
+
+
+def test_a_writer_in_a_directory_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match=r"^cannot open the DuckDB file .*w\.duckdb: No such"):
+        DuckDBWarehouse(tmp_path / "missing" / "w.duckdb")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_open_in_the_same_process_names_this_process(path: Path) -> None:
+    with DuckDBWarehouse(path) as first:
+        first.scalar("SELECT 1")
+        with pytest.raises(WarehouseLocked, match=rf"in use by this process \(PID {os.getpid()}\)"):
+            DuckDBWarehouse(path, read_only=True, lock_timeout=0.1)
