@@ -3,7 +3,7 @@
 An embedded DuckDB file has one writer and no readers while it is open for writing, or any number
 of read-only readers (see docs/concurrency.md). A command that meets a held lock waits for it,
 retrying with a bounded backoff, up to `warehouse.lock_timeout`, then fails with one line
-naming the process that holds it (its PID and command line, from /proc where readable).
+naming the process that holds it (its PID and program, from /proc where readable).
 
 A writer also holds a *writer claim* for as long as it is open, including while it has let go
 of the file during a network wait: a flock on `<file>.writer.lock`. It keeps a second anchorflow
@@ -38,6 +38,8 @@ COMMAND_CHARS = 120
 # already through another database instance.
 _CONFLICT = re.compile(r"Could not set lock on file|Conflicting lock is held|file handle conflict")
 _HOLDER = re.compile(r"\(PID (\d+)\)")
+_PYTHON = re.compile(r"python[\d.]*[dmu]*")
+_PYTHON_TAKES_VALUE = {"-W", "-X", "--check-hash-based-pycs"}
 
 
 class Held(Exception):
@@ -60,8 +62,9 @@ def held_by(message: str) -> Held | None:
 
 
 def describe_process(pid: int | None) -> str:
-    """`PID 1234 (anchorflow run)`: the command line when /proc shows it, else the PID alone;
-    `this process (PID 1234)` when it is this one."""
+    """`PID 1234 (python -m jupyter)`: the program when /proc shows it, else the PID alone;
+    `this process (PID 1234)` when it is this one. Only the program is named, never its other
+    arguments: they may hold a token, a password or a URL with credentials."""
     if pid is None:
         return "another process"
     if pid == os.getpid():  # a second open in this process (a notebook that opened it itself)
@@ -71,11 +74,34 @@ def describe_process(pid: int | None) -> str:
     except OSError:
         return f"PID {pid}"
     words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
-    if not words:
-        return f"PID {pid}"
-    words[0] = Path(words[0]).name
-    line = " ".join(" ".join(words).split())  # one line, whatever the arguments hold
-    return f"PID {pid} ({shorten(line, COMMAND_CHARS)})"
+    program = _program(words)
+    return f"PID {pid} ({shorten(program, COMMAND_CHARS)})" if program else f"PID {pid}"
+
+
+def _program(argv: list[str]) -> str:
+    """The program a command line runs: argv[0]'s name, and for Python the module (`-m`), the
+    script's name or `-c`."""
+    if not argv:
+        return ""
+    name = " ".join(Path(argv[0]).name.split())
+    if not _PYTHON.fullmatch(name):
+        return name
+    words = iter(argv[1:])
+    for word in words:
+        if word in _PYTHON_TAKES_VALUE:
+            next(words, None)
+        elif word == "-" or not word.startswith("-"):
+            return f"{name} {' '.join(Path(word).name.split())}"
+        elif word.startswith(("--", "-W", "-X")):
+            continue
+        else:  # a cluster of one-letter flags ends at -c (code follows) or -m (the module)
+            ends = [i for i, letter in enumerate(word) if letter in "cm"]
+            if ends and word[ends[0]] == "c":
+                return f"{name} -c"
+            if ends:
+                module = word[ends[0] + 1 :] or next(words, "")
+                return f"{name} -m {' '.join(module.split())}".rstrip()
+    return name
 
 
 def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
