@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -104,10 +105,14 @@ def _program(argv: list[str]) -> str:
     return name
 
 
-def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
-    """`attempt()` until it does not raise `Held`, for up to `timeout` seconds, then fail with
-    one line naming the holder and how long it waited."""
-    started = time.monotonic()
+def wait_for_lock(
+    attempt: Callable[[], T], what: str, timeout: float, started: float | None = None
+) -> T:
+    """`attempt()` until it does not raise `Held`, until `timeout` seconds after `started` (a
+    `time.monotonic()`; now when None: waits one after another share one deadline), then fail
+    with one line naming the holder and how long it waited. A lock this process holds itself
+    cannot be let go of while it waits: that fails at once."""
+    started = time.monotonic() if started is None else started
     delay = FIRST_RETRY
     told = False
     while True:
@@ -115,6 +120,11 @@ def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
             return attempt()
         except Held as held:
             waited = time.monotonic() - started
+            if held.holder == os.getpid():
+                raise WarehouseLocked(
+                    f"{what} is in use by {describe_process(held.holder)} already, which "
+                    "cannot let go of it while it waits: close its other connection first"
+                ) from None
             if waited >= timeout:
                 raise WarehouseLocked(
                     f"{what} is in use by {describe_process(held.holder)}; waited "
@@ -142,9 +152,12 @@ class WriterClaim:
         self.database = database
         self.path = database.with_name(database.name + ".writer.lock")
         self._fd: int | None = None
+        # A claim dropped without `release` (a warehouse never closed, in a notebook) lets go
+        # when it is collected, not when the process ends.
+        self._finalizer: weakref.finalize[[Path, int], WriterClaim] | None = None
 
-    def acquire(self, timeout: float) -> None:
-        wait_for_lock(self._try, f"the warehouse {self.database}", timeout)
+    def acquire(self, timeout: float, started: float | None = None) -> None:
+        wait_for_lock(self._try, f"the warehouse {self.database}", timeout, started)
 
     def _try(self) -> None:
         while self._fd is None:
@@ -164,6 +177,7 @@ class WriterClaim:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self._fd = fd
+            self._finalizer = weakref.finalize(self, _let_go, self.path, fd)
 
     def _open(self) -> int:
         try:
@@ -180,12 +194,16 @@ class WriterClaim:
             return False
 
     def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()  # while still locked: nobody locks a file on its way out
-            with contextlib.suppress(OSError):
-                os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+        if self._finalizer is not None:
+            self._finalizer()
+        self._fd = self._finalizer = None
+
+
+def _let_go(path: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()  # while still locked: nobody locks a file on its way out
+    with contextlib.suppress(OSError):
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _pid_in(fd: int) -> int | None:
