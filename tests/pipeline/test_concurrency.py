@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anchorflow.config.loader import load_project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
-from anchorflow.errors import WarehouseError
+from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.run import Pipeline
 from anchorflow.run.runlog import logged_runs
 from tests.builders import amplitude_source, build_project, open_warehouse
@@ -281,3 +282,41 @@ def waited_for(lines: queue.Queue[str], text: str, seconds: float = 60) -> None:
         assert remaining > 0, seen
         with contextlib.suppress(queue.Empty):
             seen += lines.get(timeout=remaining)
+
+
+def test_a_run_that_cannot_open_the_warehouse_fails_in_one_line_logged_and_alerted(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    project = build_project(
+        tmp_path / "p", warehouse={"path": "warehouse.duckdb", "lock_timeout": "1s"},
+        alerts=[{"kind": "webhook", "url": receiver.url}],
+    )  # fmt: skip
+    project.warehouse_path.write_bytes(b"not a database, " * 1024)
+    done = finish(start(project.root, "run", "--now", now_arg(3)))
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: cannot open the DuckDB file {project.warehouse_path}: ")
+    (logged,) = logged_runs(project.state_path)
+    assert (logged["command"], logged["outcome"]) == ("run", "failed")
+    assert logged["error"].startswith("cannot open the DuckDB file ")
+    (alert,) = receiver.delivered
+    assert (alert["kind"], alert["subject"]) == ("run_failed", "`anchorflow run` failed")
+    assert alert["details"]["error_type"] == "WarehouseError"
+
+
+def test_a_run_missing_a_secret_is_logged_and_alerted(tmp_path: Path, receiver: Receiver) -> None:
+    """In cron nobody reads stderr: a missing secret is a failed run like any other."""
+    root = build_project(tmp_path / "p", alerts=[{"kind": "webhook", "url": receiver.url}]).root
+    without = {k: v for k, v in env().items() if k != "AMPLITUDE_SECRET_KEY"}
+    project = load_project(root, env=without, defer_source_env=True)
+    with Pipeline(project) as pipeline, pytest.raises(ConfigError, match="AMPLITUDE_SECRET_KEY"):
+        pipeline.run()
+    (logged,) = logged_runs(project.state_path)
+    assert (logged["command"], logged["outcome"]) == ("run", "failed")
+    assert "AMPLITUDE_SECRET_KEY" in logged["error"]
+    (alert,) = receiver.delivered
+    assert (alert["subject"], alert["details"]["error_type"]) == (
+        "`anchorflow run` failed",
+        "ConfigError",
+    )
+    assert not project.warehouse_path.exists()

@@ -99,3 +99,24 @@ def test_a_plain_iterator_is_produced_on_demand_in_a_thread() -> None:
     already = Prefetch(lambda stop: iter([1]), 0, "again")
     assert prefetched(already, "other") is already
     already.close()
+
+
+def test_close_leaves_behind_a_producer_that_never_looks_at_stop() -> None:
+    """A plain generator blocked on a read (a slow file server) must not hold up Ctrl-C."""
+    blocked, never = threading.Event(), threading.Event()
+
+    def stuck() -> Iterator[int]:
+        blocked.set()
+        never.wait()  # a read that does not return
+        yield 1
+
+    items = prefetched(stuck(), "test-stuck")
+    assert not items.ready(0)  # asks for the first item: the generator starts
+    assert blocked.wait(30)
+    closing = threading.Thread(target=items.close)
+    closing.start()
+    closing.join(timeout=60)  # a deadline, not a measure: without a bound it never returns
+    try:
+        assert not closing.is_alive()
+    finally:
+        never.set()

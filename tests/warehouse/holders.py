@@ -52,9 +52,10 @@ def peek(path: Path, sql: str) -> str:
 
 
 @contextmanager
-def holding(path: Path, mode: str) -> Iterator[subprocess.Popen[str]]:
+def holding(path: Path, mode: str, *more: str) -> Iterator[subprocess.Popen[str]]:
+    """`more`: further arguments on the holder's command line (it ignores them)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(path), mode],
+        [sys.executable, "-c", HOLD, str(path), mode, *more],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

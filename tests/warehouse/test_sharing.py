@@ -4,9 +4,11 @@ process is always a real one (DuckDB's locks are per process)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from anchorflow.errors import NoWarehouse, WarehouseError, WarehouseLocked
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
+from anchorflow.warehouse.locking import WriterClaim
 from tests.warehouse.holders import holding, let_go, peek
 
 pytestmark = pytest.mark.integration
@@ -46,12 +49,17 @@ def test_two_readers_in_two_processes_share_the_file(path: Path) -> None:
             reader.execute("INSERT INTO raw.t VALUES (10)")
 
 
-def test_a_writer_that_waits_past_the_timeout_names_the_holder(path: Path) -> None:
-    with holding(path, "read") as holder, pytest.raises(WarehouseLocked) as failed:
+def test_a_writer_that_waits_past_the_timeout_names_the_holder_and_its_program_only(
+    path: Path,
+) -> None:
+    """The holder's other arguments may be secrets (a notebook server's token): never shown."""
+    token = "--ServerApp.token=s3cr3t"
+    with holding(path, "read", token) as holder, pytest.raises(WarehouseLocked) as failed:
         DuckDBWarehouse(path, lock_timeout=0.3)
     message = str(failed.value)
-    assert "\n" not in message
-    assert f"in use by PID {holder.pid} (python" in message and " -c " in message
+    assert "\n" not in message and "s3cr3t" not in message
+    python = Path(sys.executable).name
+    assert f" is in use by PID {holder.pid} ({python} -c); waited " in message
     assert re.search(r"; waited \d+(\.\d)?s \(warehouse\.lock_timeout is 0\.3s\): ", message)
 
 
@@ -122,3 +130,63 @@ def test_a_second_open_in_the_same_process_names_this_process(path: Path) -> Non
         first.scalar("SELECT 1")
         with pytest.raises(WarehouseLocked, match=rf"in use by this process \(PID {os.getpid()}\)"):
             DuckDBWarehouse(path, read_only=True, lock_timeout=0.1)
+
+
+def test_a_second_writer_in_the_same_process_fails_at_once(path: Path) -> None:
+    """This process cannot let go of what it holds while it waits: no use waiting."""
+    with DuckDBWarehouse(path) as first:
+        first.scalar("SELECT 1")
+        started = time.monotonic()
+        with pytest.raises(WarehouseLocked, match=rf"in use by this process \(PID {os.getpid()}\)"):
+            DuckDBWarehouse(path, lock_timeout=60)
+        assert time.monotonic() - started < 30
+
+
+def test_a_writer_dropped_without_close_lets_go_of_its_claim(path: Path) -> None:
+    wh = DuckDBWarehouse(path)
+    wh.execute("INSERT INTO raw.t VALUES (10)")
+    del wh
+    gc.collect()
+    with DuckDBWarehouse(path, lock_timeout=0) as again:
+        assert again.scalar("SELECT count(*) FROM raw.t") == 11
+
+
+def test_a_first_open_that_failed_claims_again_at_the_next(path: Path) -> None:
+    failures = [RuntimeError("the journal could not be prepared")]
+
+    def prepare(wh: DuckDBWarehouse) -> None:
+        if failures:
+            raise failures.pop()
+
+    with DuckDBWarehouse(path, lazy=True, on_open=prepare) as wh:
+        with pytest.raises(RuntimeError, match="could not be prepared"):
+            wh.scalar("SELECT 1")
+        assert wh.scalar("SELECT count(*) FROM raw.t") == 10
+        with pytest.raises(WarehouseLocked, match="this process"):
+            WriterClaim(path).acquire(0)
+
+
+def test_the_waits_for_the_claim_and_for_the_file_share_one_deadline(path: Path) -> None:
+    """The claim comes free late in the wait and a reader keeps the file: the writer gives up at
+    the lock timeout, not a second lock timeout later."""
+    timeout = 4.0
+    with holding(path, "claim") as claimant, holding(path, "read") as reader:
+        failed: list[BaseException] = []
+
+        def open_writer() -> None:
+            try:
+                DuckDBWarehouse(path, lock_timeout=timeout).close()
+            except WarehouseLocked as error:
+                failed.append(error)
+
+        started = time.monotonic()
+        writer = threading.Thread(target=open_writer)
+        writer.start()
+        while time.monotonic() < started + 0.8 * timeout:
+            time.sleep(0.05)
+        let_go(claimant)
+        writer.join(timeout=60)
+        elapsed = time.monotonic() - started
+    (error,) = failed
+    assert f"in use by PID {reader.pid} (" in str(error)
+    assert elapsed < timeout + 2

@@ -174,7 +174,7 @@ class Pipeline:
         """Load every due window of the named sources (all when none are named), then stage,
         anchor and build the marts."""
         names = self._select_sources(sources)
-        self.project.require_env(names)
+        self._require_env("run " + " ".join(sources), names)
         with self._recorded_run("run " + " ".join(sources)) as summary:
             self._check_mapping()
             self.anchor_step.prepare(self.warehouse)
@@ -187,14 +187,14 @@ class Pipeline:
         """Load the source's windows from `start` to `end` again (in the source's notation,
         e.g. YYYYMMDDTHH hours); each replaces its earlier load, if any."""
         (name,) = self._select_sources([source])
-        self.project.require_env([name])
+        command = f"backfill {name} {start or ''} {end or ''}"
+        self._require_env(command, [name])
         # A range the source refuses is the user's typo, not a failed run: checked first.
         with self._opened(name) as opened:
             windows = [
                 w for stream in self.project.sources[name].streams
                 for w in opened.backfill(stream, start, end, self.now)
             ]  # fmt: skip
-        command = f"backfill {name} {start or ''} {end or ''}"
         with self._recorded_run(command) as summary:
             self._check_mapping()
             self.anchor_step.prepare(self.warehouse)
@@ -330,13 +330,16 @@ class Pipeline:
         """Record the command in the journal and the run log with its outcome; a failure is
         alerted and raised, an interrupt (Ctrl-C, SIGTERM) is recorded as such and never
         alerted. The alerts queued by the command are delivered when it ends, in one batch.
-        A command that could not open the warehouse is in the run log only, and alerted
-        directly. Yields a summary the command may fill (its duration is set here)."""
+        A command that could not open or prepare the warehouse is in the run log only, and
+        alerted directly. Yields a summary the command may fill (its duration is set here)."""
         summary = RunSummary()
         started, logged = time.perf_counter(), timestamp()
         try:
             run_id = start_run(self.warehouse, command.strip())  # opens the warehouse
-        except WarehouseLocked as error:
+        except KeyboardInterrupt as stop:  # while it waited for the file
+            log_run(self.project.state_path, command, logged, "interrupted", _stopped_by(stop))
+            raise
+        except Exception as error:  # held, missing, unreadable, not a database, not migrated
             self._not_opened(command, logged, error)
             raise
         try:
@@ -373,17 +376,27 @@ class Pipeline:
         log_run(self.project.state_path, command, logged, "ok", None)
         self.deliver_alerts()
 
+    def _require_env(self, command: str, sources: Sequence[str]) -> None:
+        """A secret missing in cron is a failed run: on record and alerted like one."""
+        try:
+            self.project.require_env(sources)
+        except ConfigError as error:
+            self._not_opened(command, timestamp(), error)
+            raise
+
     def _not_opened(self, command: str, started: str, error: BaseException) -> None:
-        """A command that failed without the warehouse (another process held it): recorded in
-        the run log and alerted directly (the journal and its alert outbox are in there)."""
+        """A command that failed without the warehouse (another process held it, it could not
+        be opened or prepared, a secret is missing): recorded in the run log and alerted
+        directly (the journal and its alert outbox are in there)."""
         log_run(self.project.state_path, command, started, "failed", str(error))
         with contextlib.suppress(Exception):
             send_without_journal(self.project, self._failure_alert(command, error))
 
     def _reachable(self) -> bool:
-        """Whether the warehouse is open, or could be taken back after it was let go of."""
+        """Whether the warehouse is open, or can be taken back at once after it was let go of:
+        a failing command does not wait for the file a second time."""
         try:
-            self.warehouse.acquire()
+            self.warehouse.acquire(timeout=0)
         except Exception:  # held past the lock timeout, or worse: the journal is out of reach
             return False
         return True

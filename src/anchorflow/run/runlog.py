@@ -2,9 +2,10 @@
 
 The journal in the warehouse records every run too; this file is its witness outside the
 warehouse, so that a command that could not open the warehouse (another process held it past
-`warehouse.lock_timeout`) is on record too. Each line holds `command`, `started`, `finished`
-(ISO 8601, UTC), `outcome` (ok, failed, interrupted) and `error` (redacted, one line, or null).
-The file keeps the newest lines: past `KEEP_BYTES` the older half is dropped.
+`warehouse.lock_timeout`, the file is not a database, a secret is missing) is on record too.
+Each line holds `command`, `started`, `finished` (ISO 8601, UTC), `outcome` (ok, failed,
+interrupted) and `error` (redacted, one line, or null). The file keeps the newest lines: past
+`KEEP_BYTES` the older half is dropped.
 """
 
 from __future__ import annotations

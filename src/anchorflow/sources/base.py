@@ -171,7 +171,12 @@ class SaveCursor(Protocol):
 
 @dataclass(frozen=True)
 class FetchContext:
-    """What a fetch may use besides its windows."""
+    """What a fetch may use besides its windows.
+
+    `fetch` runs off the main thread (the land step's producer thread, see `sources.prefetch`),
+    so `save_cursor` runs there too: it commits under the warehouse's own lock and, when the
+    land step has let go of the file during a network wait, opens it again (waiting up to the
+    lock timeout for a reader), so call it between downloads (see docs/sources.md)."""
 
     # Scratch space inside the project (downloads in flight hold raw PII): a fetch makes its
     # own directory here and removes it; what a killed process left is removed at the next

@@ -14,6 +14,7 @@ before it, so those still commit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 POLL = 0.1  # seconds between the producer's looks at `stop` while it waits to be asked
+CLOSE_WAIT = 5.0  # seconds `close` waits for the producer to stop
+log = logging.getLogger(__name__)
 
 
 class _End:
@@ -61,10 +64,15 @@ class Prefetch(Iterator[T]):
         return self._next is not None
 
     def close(self) -> None:
-        """Stop the producer and wait for it: it ends the item under way (a download checks
-        `stop`), closes what `produce` returned, and exits. What it produced is dropped."""
+        """Stop the producer and wait for it, up to `CLOSE_WAIT` seconds: it ends the item under
+        way (a download checks `stop`), closes what `produce` returned, and exits. A producer
+        that does not look at `stop` (a plain generator blocked on a slow read) is left behind,
+        a daemon thread, so that an interrupt still ends the command at once; what it leaves in
+        the work directory goes at the next start. What it produced is dropped."""
         self._stop.set()
-        self._thread.join()
+        self._thread.join(CLOSE_WAIT)
+        if self._thread.is_alive():
+            log.debug("%s did not stop within %ss; left behind", self._thread.name, CLOSE_WAIT)
         self._next = None
         while not self._items.empty():
             self._items.get_nowait()

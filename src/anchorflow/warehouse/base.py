@@ -111,8 +111,9 @@ class Warehouse(ABC):
         database server) have nothing to let go of."""
         return None
 
-    def acquire(self) -> None:
-        """Open the warehouse now, waiting for its lock, rather than at the next statement."""
+    def acquire(self, timeout: float | None = None) -> None:
+        """Open the warehouse now, waiting for its lock (up to `timeout` seconds; the lock
+        timeout when None), rather than at the next statement."""
         return None
 
     def worker(self) -> Warehouse:

@@ -90,9 +90,10 @@ class DuckDBWarehouse(Warehouse):
         """Whether the file is let go of now (the next statement opens it again)."""
         return self._con is None
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> None:
+        """`timeout`: seconds to wait for the file (the lock timeout when None)."""
         with self._lock:
-            self._connection()
+            self._connection(timeout)
 
     def release(self) -> None:
         """Close the connection, and with it the file lock, until the next statement opens the
@@ -108,22 +109,25 @@ class DuckDBWarehouse(Warehouse):
                 self._con.close()
                 self._con = None
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        """The open connection: opened first when lazy or released (call it under the lock)."""
+    def _connection(self, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+        """The open connection: opened first when lazy or released (call it under the lock).
+        The waits for the writer claim and for the file share one deadline."""
         if self._con is not None:
             return self._con
         if self._closed:
             raise WarehouseError(f"the warehouse {self.path} was closed")
         first = not self._opened_before
+        timeout = self.lock_timeout if timeout is None else timeout
+        started = time.monotonic()
         try:
             if first and self._claim is not None:
-                self._claim.acquire(self.lock_timeout)
-            self._con = self._open()
+                self._claim.acquire(timeout, started)
+            self._con = self._open(timeout, started)
             if first and self._writes_a_file:  # the file is ours: a cut-off rewrite's leftovers go
                 remove_rewrite_leftovers(Path(self.path))
-            self._opened_before = True
             if self._on_open is not None:
                 self._on_open(self)
+            self._opened_before = True  # only now: a failed first open claims again
         except BaseException:
             if self._con is not None:
                 self._con.close()  # the file lock goes with it
@@ -133,11 +137,11 @@ class DuckDBWarehouse(Warehouse):
             raise
         return self._con
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self, timeout: float, started: float) -> duckdb.DuckDBPyConnection:
         """A connection with the file attached, once whoever holds the file lets go of it."""
         if self.read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise NoWarehouse(f"no warehouse yet at {self.path}: run `anchorflow run` first")
-        return wait_for_lock(self._open_once, f"the warehouse {self.path}", self.lock_timeout)
+        return wait_for_lock(self._open_once, f"the warehouse {self.path}", timeout, started)
 
     def _open_once(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -323,7 +327,7 @@ class DuckDBWarehouse(Warehouse):
             crash_point("compact_swapped")
             self._connection().close()
             self._con = None
-            self._con = self._open()
+            self._con = self._open(self.lock_timeout, time.monotonic())
         return Rewritten(before, path.stat().st_size, time.perf_counter() - started)
 
     def _copy_to(self, fresh: Path) -> None:

@@ -3,7 +3,7 @@
 An embedded DuckDB file has one writer and no readers while it is open for writing, or any number
 of read-only readers (see docs/concurrency.md). A command that meets a held lock waits for it,
 retrying with a bounded backoff, up to `warehouse.lock_timeout`, then fails with one line
-naming the process that holds it (its PID and command line, from /proc where readable).
+naming the process that holds it (its PID and program, from /proc where readable).
 
 A writer also holds a *writer claim* for as long as it is open, including while it has let go
 of the file during a network wait: a flock on `<file>.writer.lock`. It keeps a second anchorflow
@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -38,6 +39,8 @@ COMMAND_CHARS = 120
 # already through another database instance.
 _CONFLICT = re.compile(r"Could not set lock on file|Conflicting lock is held|file handle conflict")
 _HOLDER = re.compile(r"\(PID (\d+)\)")
+_PYTHON = re.compile(r"python[\d.]*[dmu]*")
+_PYTHON_TAKES_VALUE = {"-W", "-X", "--check-hash-based-pycs"}
 
 
 class Held(Exception):
@@ -60,8 +63,9 @@ def held_by(message: str) -> Held | None:
 
 
 def describe_process(pid: int | None) -> str:
-    """`PID 1234 (anchorflow run)`: the command line when /proc shows it, else the PID alone;
-    `this process (PID 1234)` when it is this one."""
+    """`PID 1234 (python -m jupyter)`: the program when /proc shows it, else the PID alone;
+    `this process (PID 1234)` when it is this one. Only the program is named, never its other
+    arguments: they may hold a token, a password or a URL with credentials."""
     if pid is None:
         return "another process"
     if pid == os.getpid():  # a second open in this process (a notebook that opened it itself)
@@ -71,17 +75,44 @@ def describe_process(pid: int | None) -> str:
     except OSError:
         return f"PID {pid}"
     words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
-    if not words:
-        return f"PID {pid}"
-    words[0] = Path(words[0]).name
-    line = " ".join(" ".join(words).split())  # one line, whatever the arguments hold
-    return f"PID {pid} ({shorten(line, COMMAND_CHARS)})"
+    program = _program(words)
+    return f"PID {pid} ({shorten(program, COMMAND_CHARS)})" if program else f"PID {pid}"
 
 
-def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
-    """`attempt()` until it does not raise `Held`, for up to `timeout` seconds, then fail with
-    one line naming the holder and how long it waited."""
-    started = time.monotonic()
+def _program(argv: list[str]) -> str:
+    """The program a command line runs: argv[0]'s name, and for Python the module (`-m`), the
+    script's name or `-c`."""
+    if not argv:
+        return ""
+    name = " ".join(Path(argv[0]).name.split())
+    if not _PYTHON.fullmatch(name):
+        return name
+    words = iter(argv[1:])
+    for word in words:
+        if word in _PYTHON_TAKES_VALUE:
+            next(words, None)
+        elif word == "-" or not word.startswith("-"):
+            return f"{name} {' '.join(Path(word).name.split())}"
+        elif word.startswith(("--", "-W", "-X")):
+            continue
+        else:  # a cluster of one-letter flags ends at -c (code follows) or -m (the module)
+            ends = [i for i, letter in enumerate(word) if letter in "cm"]
+            if ends and word[ends[0]] == "c":
+                return f"{name} -c"
+            if ends:
+                module = word[ends[0] + 1 :] or next(words, "")
+                return f"{name} -m {' '.join(module.split())}".rstrip()
+    return name
+
+
+def wait_for_lock(
+    attempt: Callable[[], T], what: str, timeout: float, started: float | None = None
+) -> T:
+    """`attempt()` until it does not raise `Held`, until `timeout` seconds after `started` (a
+    `time.monotonic()`; now when None: waits one after another share one deadline), then fail
+    with one line naming the holder and how long it waited. A lock this process holds itself
+    cannot be let go of while it waits: that fails at once."""
+    started = time.monotonic() if started is None else started
     delay = FIRST_RETRY
     told = False
     while True:
@@ -89,6 +120,11 @@ def wait_for_lock(attempt: Callable[[], T], what: str, timeout: float) -> T:
             return attempt()
         except Held as held:
             waited = time.monotonic() - started
+            if held.holder == os.getpid():
+                raise WarehouseLocked(
+                    f"{what} is in use by {describe_process(held.holder)} already, which "
+                    "cannot let go of it while it waits: close its other connection first"
+                ) from None
             if waited >= timeout:
                 raise WarehouseLocked(
                     f"{what} is in use by {describe_process(held.holder)}; waited "
@@ -116,9 +152,12 @@ class WriterClaim:
         self.database = database
         self.path = database.with_name(database.name + ".writer.lock")
         self._fd: int | None = None
+        # A claim dropped without `release` (a warehouse never closed, in a notebook) lets go
+        # when it is collected, not when the process ends.
+        self._finalizer: weakref.finalize[[Path, int], WriterClaim] | None = None
 
-    def acquire(self, timeout: float) -> None:
-        wait_for_lock(self._try, f"the warehouse {self.database}", timeout)
+    def acquire(self, timeout: float, started: float | None = None) -> None:
+        wait_for_lock(self._try, f"the warehouse {self.database}", timeout, started)
 
     def _try(self) -> None:
         while self._fd is None:
@@ -138,6 +177,7 @@ class WriterClaim:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self._fd = fd
+            self._finalizer = weakref.finalize(self, _let_go, self.path, fd)
 
     def _open(self) -> int:
         try:
@@ -154,12 +194,16 @@ class WriterClaim:
             return False
 
     def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()  # while still locked: nobody locks a file on its way out
-            with contextlib.suppress(OSError):
-                os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+        if self._finalizer is not None:
+            self._finalizer()
+        self._fd = self._finalizer = None
+
+
+def _let_go(path: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()  # while still locked: nobody locks a file on its way out
+    with contextlib.suppress(OSError):
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _pid_in(fd: int) -> int | None:
