@@ -15,6 +15,7 @@ import pytest
 
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from tests.builders import amplitude_source, project_data, write_project
 from tests.conftest import API_KEY, SECRET_KEY, available_at, hour
 from tests.test_cli import ANCHORFLOW, cli
 
@@ -180,3 +181,24 @@ def test_help_shows_no_python_type_placeholders(command: tuple[str, ...]) -> Non
     assert "--help" in result.stdout
     assert "<bool>" not in result.stdout
     assert "<list[" not in result.stdout
+
+
+def test_run_of_one_source_needs_only_that_source_s_variables(
+    emulator: AmplitudeEmulator, tmp_path: Path
+) -> None:
+    other = amplitude_source(emulator.base_url, api_key="${AF_TEST_OTHER_KEY}")
+    data = project_data(sources={"amplitude": amplitude_source(emulator.base_url), "other": other})
+    root = str(write_project(tmp_path / "p", data))
+
+    loaded = cli("run", "amplitude", "--project", root, "--now", NOW)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 2 window(s)" in loaded.stdout
+
+    for command in (["run"], ["run", "other"], ["backfill", "other", "--start", "20240301T00",
+                                                "--end", "20240301T00"]):  # fmt: skip
+        refused = cli(*command, "--project", root, "--now", NOW)
+        assert refused.returncode == 1
+        assert refused.stderr.splitlines() == [
+            "error: anchorflow.yml: sources.other.api_key: environment variable "
+            "AF_TEST_OTHER_KEY is not set"
+        ]

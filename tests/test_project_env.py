@@ -116,3 +116,35 @@ def test_a_variable_outside_the_sources_is_still_required(tmp_path: Path) -> Non
     assert raised.value.problems == [
         "anchorflow.yml: pii_salt: environment variable AF_TEST_NO_SUCH_SALT is not set"
     ]
+
+
+@pytest.mark.usefixtures("no_secrets")
+def test_a_source_variable_set_but_empty_is_refused_like_a_missing_one(tmp_path: Path) -> None:
+    """`.env` copied from `.env.example` and not filled in: no request with empty keys."""
+    root = write(tmp_path / "p")
+    (root / ".env").write_text(f"AMPLITUDE_API_KEY=\nAMPLITUDE_SECRET_KEY={SECRET_KEY}\n")
+    empty = [
+        "anchorflow.yml: sources.amplitude.api_key: environment variable AMPLITUDE_API_KEY is "
+        "set but empty"
+    ]
+    with pytest.raises(ConfigError) as raised:
+        load_project(root)
+    assert raised.value.problems == empty
+
+    project = load_project(root, defer_source_env=True)
+    assert project.unset_env() == [("sources.amplitude.api_key", "AMPLITUDE_API_KEY")]
+    with pytest.raises(ConfigError) as refused:
+        project.require_env(["amplitude"])
+    assert refused.value.problems == empty
+
+
+@pytest.mark.usefixtures("no_secrets")
+def test_an_empty_variable_that_breaks_a_source_setting_is_named(tmp_path: Path) -> None:
+    source = amplitude_source(base_url="${AF_TEST_URL}")
+    root = write(tmp_path / "p", sources={"amplitude": source})
+    with pytest.raises(ConfigError) as raised:
+        load_project(root, env={"AF_TEST_URL": ""}, defer_source_env=True)
+    assert raised.value.problems[0] == (
+        "anchorflow.yml: sources.amplitude.base_url: environment variable AF_TEST_URL is set but "
+        "empty"
+    )

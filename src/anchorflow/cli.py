@@ -257,10 +257,12 @@ def validate(project: ProjectOption = None) -> None:
 
 def _warn_unset_env(project: Any) -> None:
     """A source's variable missing is fine for reading, not for loading: say so, once each."""
+    empty = {v for config in project.sources.values() for v in config.empty_env}
     for key, variable in project.unset_env():
+        state = "is set but empty" if variable in empty else "is not set"
         errors.print(
             f"[yellow]warning:[/yellow] {escape(project.file.name)}: {escape(key)}: environment "
-            f"variable {escape(variable)} is not set (`run` and `backfill` need it)",
+            f"variable {escape(variable)} {state} (`run` and `backfill` need it)",
             highlight=False,
             soft_wrap=True,
         )

@@ -78,7 +78,9 @@ def run_with_progress(
     now: datetime | None,
     action: Callable[[Pipeline], RunSummary],
 ) -> RunSummary:
-    loaded = load_project(project)
+    # Only the sources the command loads need their variables: `Pipeline.run` and `backfill`
+    # refuse those (`Project.require_env`), not another source's.
+    loaded = load_project(project, defer_source_env=True)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.fields[hour]}"),

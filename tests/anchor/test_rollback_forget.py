@@ -9,12 +9,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from anchorflow.anchor.plan import AnchorPlan
+from anchorflow.config import Project, load_project
 from anchorflow.errors import ConfigError
 from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import (
+    ENV,
     HOURS,
     anchored_project,
     copy_project,
@@ -247,3 +252,43 @@ def test_forget_on_the_command_line_exits_0_and_leaves_one_audit_row(
     assert count(path, "anchor.User", "user_id = ?", [key]) == 0
     assert rows(path, "SELECT entity FROM meta.erasures") == [("User",)]
     assert tables_holding(path, f"{re.escape(key)}([^0-9]|$)") == {}
+
+
+def with_exports(clean: Path, root: Path, **exports: Any) -> Project:
+    """A copy of the clean project that publishes staging.events and anchor.User_latest."""
+    copy_project(clean, root)
+    data = yaml.safe_load((root / "anchorflow.yml").read_text())
+    data["exports"] = {"tables": ["staging.events", "anchor.User_latest"], **exports}
+    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    project = load_project(root, env=ENV)
+    with Pipeline(project) as pipeline:
+        pipeline.export()
+    return project
+
+
+def published(project: Project, name: str) -> pa.Table:
+    schema, table = name.split(".")
+    return pq.read_table(project.exports_path / schema / f"{table}.parquet")
+
+
+def test_forget_erases_the_user_from_the_published_exports_too(clean: Path, tmp_path: Path) -> None:
+    project = with_exports(clean, tmp_path / "p", on_run=False)  # files the run never writes
+    key = busiest_user(project.warehouse_path)
+    for name in ("staging.events", "anchor.User_latest"):
+        assert key in published(project, name).column("user_id").to_pylist()
+
+    with Pipeline(project) as pipeline:
+        pipeline.forget("User", [key])
+
+    for name in ("staging.events", "anchor.User_latest"):
+        users = published(project, name).column("user_id").to_pylist()
+        assert key not in users and len(users) > 0
+    assert not any(p.name.startswith(".") for p in project.exports_path.rglob("*"))
+
+
+def test_rollback_republishes_the_exports_when_the_runs_do(clean: Path, tmp_path: Path) -> None:
+    project = with_exports(clean, tmp_path / "p")
+    assert ROLLED_BACK in published(project, "staging.events").column("load_id").to_pylist()
+    with Pipeline(project) as pipeline:
+        pipeline.rollback(ROLLED_BACK)
+    assert ROLLED_BACK not in published(project, "staging.events").column("load_id").to_pylist()

@@ -181,3 +181,16 @@ def test_help_of_the_publishing_commands(command: str, explains: str) -> None:
     result = cli(command, "--help")
     assert result.returncode == 0, result.stderr
     assert explains in " ".join(result.stdout.replace("│", " ").split())
+
+
+@pytest.mark.e2e
+def test_an_export_directory_that_cannot_be_written_is_one_line(
+    demo: Project, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    done = cli("export", "staging.events", "--project", str(demo.root), "--to", str(blocked))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: cannot write {blocked / 'staging' / 'events.parquet'}: Not a directory"
+    ]

@@ -191,9 +191,9 @@ def load_project(
     try:
         project = Project.model_validate({**data, "root": file.parent.resolve(), "file": file})
     except ValidationError as error:
-        raise ConfigError(_invalid(error, data, label, used, unset or [])) from None
+        raise ConfigError(_invalid(error, data, label, used, unset or [], environment)) from None
     _check_marts(project, label)
-    _record_unset(project, unset or [])
+    _record_unset(project, unset or [], environment)
     secrets = [value for name, value in used.items() if redact.is_secret_variable(name)]
     redact.add_project(project, secrets)  # before anything can print, store or send them
     return project
@@ -215,20 +215,27 @@ def _invalid(
     label: str,
     used: dict[str, str],
     unset: list[tuple[str, str]],
+    environment: dict[str, str],
 ) -> list[str]:
     """The problems of a file that does not validate. A setting left empty because its
     variable is not set is named by its variable, not by what the empty value breaks."""
     failed = {".".join(_key_path(item["loc"])) for item in error.errors()}
     missing = [(key, name) for key, name in unset if key in failed]
-    problems = [unset_variable_problem(label, key, name) for key, name in missing]
+    problems = [
+        unset_variable_problem(label, key, name, name in environment) for key, name in missing
+    ]
     skip = {key for key, _ in missing}
     return problems + [_one_line(_masked(p, used)) for p in _describe(error, data, label, skip)]
 
 
-def _record_unset(project: Project, unset: list[tuple[str, str]]) -> None:
-    """Tell each source's config which of its settings wait for a variable."""
+def _record_unset(
+    project: Project, unset: list[tuple[str, str]], environment: dict[str, str]
+) -> None:
+    """Tell each source's config which of its settings wait for a variable (missing, or set
+    to nothing)."""
     for name, config in project.sources.items():
         config._unset_env = tuple((k, v) for k, v in unset if k.split(".")[1] == name)
+        config._empty_env = frozenset(v for _, v in config._unset_env if v in environment)
 
 
 def _interpolate(
@@ -256,17 +263,23 @@ def _interpolate(
     if not isinstance(node, str):
         return node
 
+    in_source = len(path) > 2 and path[0] == "sources"
+
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env:
-            used[name] = env[name]
-            return env[name]
+        value = env.get(name)
+        # In a source's settings an empty value without a default is refused like a missing
+        # one: `NAME=` copied from `.env.example` and never filled in would otherwise send
+        # empty credentials (and get a 401).
+        if value is not None and (value or default is not None or not in_source):
+            used[name] = value
+            return value
         if default is not None:
             return default
-        if unset is not None and len(path) > 2 and path[0] == "sources":
+        if unset is not None and in_source:
             unset.append((".".join(path), name))
         else:
-            problems.append(unset_variable_problem(label, ".".join(path), name))
+            problems.append(unset_variable_problem(label, ".".join(path), name, value == ""))
         return ""
 
     return ENV_REF.sub(substitute, node)

@@ -28,8 +28,10 @@ STATE_DIR = ".anchorflow"
 WORK_DIR = "work"
 
 
-def unset_variable_problem(label: str, key: str, variable: str) -> str:
-    return f"{label}: {key}: environment variable {variable} is not set"
+def unset_variable_problem(label: str, key: str, variable: str, empty: bool = False) -> str:
+    """`empty`: the variable is set to nothing (`NAME=` copied from `.env.example`)."""
+    state = "is set but empty" if empty else "is not set"
+    return f"{label}: {key}: environment variable {variable} {state}"
 
 
 # Every kind's config model, told apart by `kind:` (to a type checker: their common base).
@@ -239,7 +241,9 @@ class Project(Strict):
         """Refuse, as the loader would have, sources whose settings wait for an environment
         variable: called by the commands that contact them (`run`, `backfill`)."""
         problems = [
-            unset_variable_problem(self.file.name, key, variable)
+            unset_variable_problem(
+                self.file.name, key, variable, variable in self.sources[name].empty_env
+            )
             for name in sources
             for key, variable in self.sources[name].unset_env
         ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from anchorflow.config.exports import EXPORTABLE, matching, pattern_problem
 from anchorflow.config.project import Project
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.publish.files import publish_file
 from anchorflow.warehouse import Warehouse, literal, table
 
@@ -91,7 +91,10 @@ def export_table(warehouse: Warehouse, schema: str, name: str, directory: Path) 
             )
         )
 
-    rows = publish_file(path, write)
+    try:
+        rows = publish_file(path, write)
+    except OSError as error:  # the directory cannot be made or written, or the path is one
+        raise WarehouseError(f"cannot write {path}: {error.strerror}") from None
     return ExportedTable(
         f"{schema}.{name}", path, rows, path.stat().st_size, time.perf_counter() - started
     )

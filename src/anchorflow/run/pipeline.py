@@ -227,6 +227,7 @@ class Pipeline:
             self.anchor_step.prepare(self.warehouse)
             counts = rollback_load(self.warehouse, self.project, self._steps(), load_id)
             self.marts_step.run(self.warehouse)
+            self._republish(always=False)
             return counts
 
     def forget(self, entity: str, key: Sequence[str]) -> dict[str, int]:
@@ -235,6 +236,7 @@ class Pipeline:
             self.anchor_step.prepare(self.warehouse)
             counts = forget_entity(self.warehouse, self.project, self.plan, entity, list(key))
             self.marts_step.run(self.warehouse)
+            self._republish(always=True)  # the erased rows leave the published files too
             self.warehouse.execute("CHECKPOINT")  # erased bytes leave the file's free blocks
             return counts
 
@@ -429,6 +431,16 @@ class Pipeline:
         self.alerts.queue(alert)
 
     # -- publishing -----------------------------------------------------------------------------
+
+    def _republish(self, always: bool) -> list[ExportedTable]:
+        """Publish the project's `exports.tables` again after rows were taken out: after a
+        `rollback` when `on_run` says the files follow the warehouse, after a `forget` always
+        (an erasure that stays in a published file is no erasure). Files written elsewhere
+        (`export --to DIR`, `query -o`) are not known here and keep what they hold."""
+        exports = self.project.exports
+        if exports.tables and (always or exports.on_run):
+            return export_tables(self.warehouse, self.project)
+        return []
 
     def export(self, tables: Sequence[str] = (), to: Path | None = None) -> list[ExportedTable]:
         """Publish tables as Parquet files (default: the project's exports.tables)."""

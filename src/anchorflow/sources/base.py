@@ -66,6 +66,7 @@ class SourceConfig(Strict):
     )
     # Set by the loader, never by the file: see `unset_env`.
     _unset_env: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+    _empty_env: frozenset[str] = PrivateAttr(default=frozenset())
 
     @property
     def unset_env(self) -> tuple[tuple[str, str], ...]:
@@ -73,6 +74,11 @@ class SourceConfig(Strict):
         the command that loaded the project never contacts the source (`status`, `query`).
         A source must not contact anything with such settings."""
         return self._unset_env
+
+    @property
+    def empty_env(self) -> frozenset[str]:
+        """The variables of `unset_env` that are set, to nothing (`NAME=` in `.env`)."""
+        return self._empty_env
 
     @property
     def limits(self) -> ReadLimits:
