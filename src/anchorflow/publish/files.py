@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from anchorflow.crashpoints import crash_point
+from anchorflow.durable import fsync, fsync_directory
 
 T = TypeVar("T")
 TEMPORARY = ".{name}.{pid}.tmp"  # hidden: a reader's glob (`*.parquet`) never matches it
@@ -74,25 +75,3 @@ def publish_file(target: Path, write: Callable[[Path], T]) -> T:
         raise
     fsync_directory(target.parent)
     return result
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename in `directory` durable (where the platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from anchorflow.crashpoints import crash_point
+from anchorflow.durable import fsync, fsync_directory
 from anchorflow.errors import NoWarehouse, WarehouseError
 from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, literal, table
 from anchorflow.warehouse.locking import WriterClaim, held_by, wait_for_lock
@@ -313,7 +314,7 @@ class DuckDBWarehouse(Warehouse):
             remove_rewrite_leftovers(path)
             try:
                 self._copy_to(fresh)
-                _fsync(fresh)
+                fsync(fresh)
                 for stray in (Path(f"{path}.wal"), Path(f"{fresh}.wal")):
                     if stray.exists() and stray.stat().st_size:
                         raise WarehouseError(f"rewrite of {path}: {stray} is not empty; try again")
@@ -323,7 +324,7 @@ class DuckDBWarehouse(Warehouse):
                 with contextlib.suppress(OSError):
                     remove_rewrite_leftovers(path)
                 raise
-            _fsync_directory(path.parent)
+            fsync_directory(path.parent)
             crash_point("compact_swapped")
             self._connection().close()
             self._con = None
@@ -365,28 +366,6 @@ def remove_rewrite_leftovers(path: Path) -> None:
     fresh = rewrite_path(path)
     for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         leftover.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in `directory` durable (where the platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _Released:
