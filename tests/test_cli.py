@@ -14,7 +14,7 @@ import pytest
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from tests.conftest import API_KEY, NEXT_HOUR, SECRET_KEY, available_at, hour, table_rows
-from tests.test_project import BAD_PROJECTS, BadProject
+from tests.test_project import BAD_PROJECTS, MISSING_VAR, BadProject
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +121,16 @@ def test_run_on_a_bad_project_writes_nothing(
     result = cli("run", "--project", str(root), "--now", available_at(2).strftime("%Y%m%dT%H"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"error: {case.expected}"]
-    assert files_under(root) == before
+    written = files_under(root) - before
+    if case.id == "missing-env-var":
+        # The project loaded, so the refusal is a recorded command: the run log keeps it (for
+        # cron) and the alerts announce it; the warehouse is never created.
+        assert written == {".anchorflow", ".anchorflow/runs.jsonl"}
+        (line,) = (root / ".anchorflow/runs.jsonl").read_text().splitlines()
+        assert json.loads(line)["outcome"] == "failed"
+        assert MISSING_VAR in json.loads(line)["error"]
+    else:
+        assert written == set()
     assert not (root / "warehouse.duckdb").exists()
     assert emulator.requests == []  # not even a download
 
