@@ -1,0 +1,95 @@
+"""The commands for trying anchorflow out: demo, emulate, synth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anchorflow.cli.base import (
+    NowOption,
+    ProjectOption,
+    VerboseOption,
+    _hour,
+    _now,
+    _setup_logging,
+    app,
+    console,
+    emulate_app,
+    guarded,
+    synth_app,
+)
+from anchorflow.project_types import parse_hour
+
+
+@app.command()
+def demo(
+    project: ProjectOption = Path("examples/product_analytics"),
+    hours: Annotated[int, typer.Option(help="Hours of traffic to generate and load.")] = 72,
+    events_per_hour: Annotated[int, typer.Option(help="Average events per hour.")] = 15_000,
+    verbose: VerboseOption = False,
+) -> None:
+    """Generate traffic, serve it from the local Amplitude emulator, and run the pipeline."""
+    from anchorflow.dev.demo import run_demo
+
+    _setup_logging(verbose)
+    guarded(lambda: run_demo(console, project or Path("."), hours, events_per_hour))
+
+
+@emulate_app.command("amplitude")
+def emulate_amplitude(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8787,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    data: Annotated[Path | None, typer.Option(help="Directory of export files to serve.")] = None,
+    start: Annotated[str, typer.Option(help="First hour served, YYYYMMDDTHH.")] = "20240301T00",
+    hours: Annotated[int, typer.Option(help="Hours served from --start.")] = 72,
+    events_per_hour: Annotated[int, typer.Option(help="Generated events per hour.")] = 15_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 42,
+    api_key: Annotated[str, typer.Option(envvar="AMPLITUDE_API_KEY")] = "demo-key",
+    secret_key: Annotated[str, typer.Option(envvar="AMPLITUDE_SECRET_KEY")] = "demo-secret",
+    now: NowOption = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject a fault, e.g. rate_limit:times=2 or corrupt_gzip:hours=20240301T05."
+        ),
+    ] = None,
+) -> None:
+    """Serve Amplitude's Export API (GET /api/2/export) on loopback, with optional faults."""
+    from anchorflow.dev.demo import serve_amplitude
+
+    guarded(
+        lambda: serve_amplitude(
+            console,
+            host,
+            port,
+            data,
+            parse_hour(start),
+            hours,
+            events_per_hour,
+            seed,
+            api_key,
+            secret_key,
+            _now(now),
+            fault or [],
+        )
+    )
+
+
+@synth_app.command("amplitude")
+def synth_amplitude(
+    out: Annotated[Path, typer.Option(help="Directory to write the export files to.")],
+    start: Annotated[str, typer.Option(help="First hour, YYYYMMDDTHH.")] = "20240301T00",
+    hours: Annotated[int, typer.Option(help="How many hours.")] = 72,
+    events_per_hour: Annotated[int, typer.Option(help="Average events per hour.")] = 15_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 42,
+) -> None:
+    """Write Amplitude export files (<project>_<day>_<H>#<n>.json.gz) for a range of hours."""
+    from anchorflow.dev.demo import generate_amplitude
+
+    guarded(
+        lambda: generate_amplitude(
+            console, out, _hour("--start", start), hours, events_per_hour, seed
+        )
+    )
