@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from anchorflow.config.loader import load_project
+from anchorflow.config.project import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
 from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.run import Pipeline
@@ -173,13 +174,18 @@ def test_a_run_waits_for_a_reader_that_lets_go_and_loads(
     assert [r["outcome"] for r in logged_runs(project.state_path)] == ["ok"]
 
 
-def test_a_run_that_waits_past_the_lock_timeout_fails_in_one_line_logged_and_alerted(
-    tmp_path: Path, receiver: Receiver
-) -> None:
-    project = build_project(
+def alerting_project(tmp_path: Path, receiver: Receiver) -> Project:
+    """A project whose warehouse waits 1 s for a held lock and whose alerts go to `receiver`."""
+    return build_project(
         tmp_path / "p", warehouse={"path": "warehouse.duckdb", "lock_timeout": "1s"},
         alerts=[{"kind": "webhook", "url": receiver.url}],
     )  # fmt: skip
+
+
+def test_a_run_that_waits_past_the_lock_timeout_fails_in_one_line_logged_and_alerted(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    project = alerting_project(tmp_path, receiver)
     open_warehouse(project).close()
     with holding(project.warehouse_path, "read") as holder:
         done = finish(start(project.root, "run", "--now", now_arg(3)))
@@ -287,10 +293,7 @@ def waited_for(lines: queue.Queue[str], text: str, seconds: float = 60) -> None:
 def test_a_run_that_cannot_open_the_warehouse_fails_in_one_line_logged_and_alerted(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    project = build_project(
-        tmp_path / "p", warehouse={"path": "warehouse.duckdb", "lock_timeout": "1s"},
-        alerts=[{"kind": "webhook", "url": receiver.url}],
-    )  # fmt: skip
+    project = alerting_project(tmp_path, receiver)
     project.warehouse_path.write_bytes(b"not a database, " * 1024)
     done = finish(start(project.root, "run", "--now", now_arg(3)))
     assert done.returncode == 1
