@@ -20,6 +20,7 @@ import yaml
 from anchorflow.config import Project, load_project
 from anchorflow.journal import ensure_journal
 from anchorflow.warehouse import Warehouse, connect
+from tests import engines
 
 START = datetime(2024, 3, 1, 0)
 API_KEY, SECRET_KEY = "test-key", "test-secret"
@@ -72,7 +73,7 @@ def project_data(
     """The project file's content: by default one Amplitude source and `staging.events`."""
     data: dict[str, Any] = {
         "name": "test",
-        "warehouse": {"path": "warehouse.duckdb"},
+        "warehouse": {"path": "warehouse.duckdb"},  # the engine's, once the root is known
         "sources": {"amplitude": amplitude_source()} if sources is None else sources,
         "staging": {"events": events_model()} if staging is None else staging,
     }
@@ -85,6 +86,8 @@ def project_data(
 def write_project(root: Path, data: dict[str, Any], marts: dict[str, str] | None = None) -> Path:
     """Write `anchorflow.yml` (and the marts' SQL files) into `root`; returns `root`."""
     (root / "models").mkdir(parents=True, exist_ok=True)
+    if data.get("warehouse") == {"path": "warehouse.duckdb"}:
+        data = {**data, "warehouse": engines.warehouse_settings(root)}
     (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     for name, sql in (marts or {}).items():
         (root / "models" / f"{name}.sql").write_text(sql)

@@ -17,6 +17,7 @@ from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.dev.synth.amplitude import SynthSpec
 from anchorflow.run import Pipeline
 from anchorflow.warehouse import Warehouse
+from tests import engines
 from tests.builders import (
     API_KEY,
     SECRET_KEY,
@@ -43,6 +44,17 @@ def hour(n: int) -> datetime:
 def available_at(n_hours: int, delay_hours: int = 2) -> datetime:
     """A clock at which exactly the first `n_hours` hours are closed and available."""
     return START + timedelta(hours=n_hours + delay_hours)
+
+
+@pytest.fixture(params=engines.enabled())
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test on each engine: the projects it builds use this one (see tests/engines.py)."""
+    engines.current = request.param
+    try:
+        yield request.param
+    finally:
+        engines.current = "duckdb"
+        engines.drop_databases()
 
 
 @pytest.fixture
@@ -80,8 +92,8 @@ def make_project(tmp_path: Path) -> Callable[..., Project]:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    """A fresh warehouse of the default engine, its journal made, closed after the test."""
+def warehouse(engine: str, tmp_path: Path) -> Iterator[Warehouse]:
+    """A fresh warehouse of each engine, its journal made, closed after the test."""
     project = build_project(tmp_path / "warehouse_project")
     with open_warehouse(project) as opened:
         yield opened
@@ -92,8 +104,15 @@ def run_pipeline(project: Project, now: datetime) -> Any:
         return pipeline.run()
 
 
-def table_rows(path: Path | str, sql: str) -> list[tuple[Any, ...]]:
-    """Read from a warehouse file with a separate connection (what a user would see)."""
+def table_rows(where: Project | Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Read from a warehouse with a separate, read-only connection (what a user would see):
+    a project's warehouse on its engine, or a DuckDB file."""
+    if isinstance(where, Project):
+        from anchorflow.warehouse import connect
+
+        with connect(where, read_only=True) as reader:
+            return reader.query(sql)
+    path = where
     con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(sql).fetchall()

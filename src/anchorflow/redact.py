@@ -156,3 +156,14 @@ def _register(forms: set[str]) -> None:
         _secrets.update(new)
         ordered = sorted(_secrets, key=len, reverse=True)  # the longest form wins
         _pattern = re.compile("|".join(map(re.escape, ordered)))
+
+
+_DSN_PASSWORD = re.compile(r"(?i)(://[^:/@\s]*:)[^@\s]*(@)|(password\s*=\s*)('[^']*'|\S+)")
+
+
+def redact_dsn(dsn: str) -> str:
+    """A connection string without its password (URL or key=value form), and without any
+    registered secret."""
+    return redact(
+        _DSN_PASSWORD.sub(lambda m: f"{m[1]}{MASK}{m[2]}" if m[1] else f"{m[3]}{MASK}", dsn)
+    )

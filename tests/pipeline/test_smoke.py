@@ -7,11 +7,11 @@ from tests.conftest import available_at, run_pipeline, table_rows
 pytestmark = pytest.mark.integration
 
 
-def test_loads_closed_hours_into_raw_and_staging(emulator, make_project):
+def test_loads_closed_hours_into_raw_and_staging(engine, emulator, make_project):
     project = make_project(emulator.base_url)
     summary = run_pipeline(project, available_at(3))
     assert [w.window_start.hour for w in summary.windows] == [0, 1, 2]
-    raw = table_rows(project.warehouse_path, "SELECT count(*) FROM raw.amplitude_events")[0][0]
-    staged = table_rows(project.warehouse_path, "SELECT count(*) FROM staging.events")[0][0]
+    raw = table_rows(project, "SELECT count(*) FROM raw.amplitude_events")[0][0]
+    staged = table_rows(project, "SELECT count(*) FROM staging.events")[0][0]
     assert raw == summary.rows > 0
     assert staged == raw

@@ -48,8 +48,13 @@ STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
 
 
 class WarehouseSettings(Strict):
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "postgres"] = "duckdb"
     path: str = "warehouse.duckdb"
+    dsn: str | None = Field(
+        default=None,
+        description="postgres: the connection string (URL or key=value); a password in it "
+        "comes from the environment, e.g. postgresql://anchorflow:${PGPASSWORD}@localhost/warehouse",
+    )
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
     storage_version: str = Field(
@@ -60,6 +65,14 @@ class WarehouseSettings(Strict):
         default=timedelta(minutes=5),
         description="how long a command waits for another process to let go of the file",
     )
+
+    @model_validator(mode="after")
+    def _engine_needs(self) -> WarehouseSettings:
+        if self.engine == "postgres" and not self.dsn:
+            raise ValueError("engine postgres needs dsn: the database's connection string")
+        if self.engine == "duckdb" and self.dsn:
+            raise ValueError("dsn is for engine postgres; DuckDB's file is `path`")
+        return self
 
     @field_validator("storage_version")
     @classmethod

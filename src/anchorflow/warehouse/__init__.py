@@ -19,9 +19,17 @@ def connect(
     """The project's warehouse. `read_only`: never created, never written, shared with other
     readers. `lazy`: opened at the first statement. `on_open` runs after every open (see
     `Warehouse.release`)."""
+    settings = project.warehouse
+    if settings.engine == "postgres":
+        from anchorflow.warehouse.postgres import PostgresWarehouse
+
+        assert settings.dsn is not None  # the config requires it
+        return PostgresWarehouse(
+            settings.dsn, read_only=read_only, lock_timeout=settings.lock_timeout.total_seconds(),
+            lazy=lazy, on_open=on_open,
+        )  # fmt: skip
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
-    settings = project.warehouse
     return DuckDBWarehouse(
         project.warehouse_path, settings.threads, settings.memory_limit, settings.storage_version,
         read_only=read_only,

@@ -20,6 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from anchorflow.errors import WarehouseError
+from anchorflow.warehouse.dialect import Dialect
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,62}$")
 
@@ -61,7 +62,8 @@ class Rewritten:
 class Warehouse(ABC):
     """One connection to one warehouse."""
 
-    dialect: str
+    dialect: str  # sqlglot's name of the engine's SQL
+    sql: Dialect  # the engine's spelling of what differs (see `warehouse.dialect`)
     capabilities: Capabilities
 
     @abstractmethod

@@ -18,6 +18,7 @@ from anchorflow.crashpoints import crash_point
 from anchorflow.durable import fsync, fsync_directory
 from anchorflow.errors import NoWarehouse, WarehouseError
 from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, literal, table
+from anchorflow.warehouse.duckdb.dialect import DuckDBDialect
 from anchorflow.warehouse.locking import WriterClaim, held_by, wait_for_lock
 
 CATALOG = "warehouse"
@@ -27,6 +28,7 @@ DEFAULT_LOCK_TIMEOUT = 300.0  # seconds; a project's is `warehouse.lock_timeout`
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    sql = DuckDBDialect()
     capabilities = Capabilities(
         transactions=True, arrow_scan=True, column_compression=True, parallel_writers=4
     )

@@ -1,0 +1,135 @@
+"""What differs between engines in the SQL the steps write: one method per construct.
+
+Steps write portable SQL in DuckDB's spelling (the canonical one: `::` casts, `FILTER (WHERE`,
+`list_contains`, `strftime`, `?` parameters), and an engine whose SQL differs transpiles it with
+sqlglot (`transpile`). What sqlglot cannot translate, because the engine spells it with another
+structure or has no equivalent, is a method here, and each engine's dialect implements it:
+JSON field extraction and typing, try-cast, the latest value per key, array explode, table
+macros, compression, the hash used for sampling and the PII hash, session variables.
+
+Every method returns a SQL fragment in the canonical spelling that the engine's `transpile`
+turns into its own (for DuckDB, the fragment as it runs). Arguments that are SQL are trusted
+fragments built by anchorflow; values come in through parameters or sqlglot literals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+
+def _string(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")
+
+
+def json_path(keys: Sequence[str]) -> str:
+    """A JSONPath of object keys (`$."a"."b"`), as a string literal."""
+    return _string("$" + "".join(f'."{key}"' for key in keys))
+
+
+class Dialect:
+    """The canonical (DuckDB) spelling of every engine-specific construct."""
+
+    name = "duckdb"
+
+    def transpile(self, sql: str) -> str:
+        """Canonical SQL as this engine runs it."""
+        return sql
+
+    # -- JSON ------------------------------------------------------------------------------
+
+    def parse_record(self, text: str, keys: dict[str, str]) -> str:
+        """`text` parsed once into a value whose top-level `keys` (key → VARCHAR or JSON) are
+        read with `record_field`."""
+        import json
+
+        return f"json_transform({text}, {_string(json.dumps(keys))})"
+
+    def record_field(self, parsed: str, key: str, how: str) -> str:
+        """The top-level `key` of a `parse_record` value, as text (VARCHAR) or JSON."""
+        return f"{parsed}.{exp.to_identifier(key, quoted=True).sql('duckdb')}"
+
+    def json_text(self, json: str, keys: Sequence[str] = ()) -> str:
+        """The value at `keys` inside a JSON value, as text (a string without its quotes)."""
+        return f"json_extract_string({json}, {json_path(keys)})"
+
+    def json_value(self, json: str, keys: Sequence[str]) -> str:
+        """The value at `keys` inside a JSON value, as JSON."""
+        return f"json_extract({json}, {json_path(keys)})"
+
+    def json_type(self, json: str) -> str:
+        """The JSON type of a value: ARRAY, OBJECT, NULL, VARCHAR, BOOLEAN, BIGINT, UBIGINT or
+        DOUBLE (DuckDB's names)."""
+        return f"json_type({json})"
+
+    def json_valid(self, text: str) -> str:
+        """Whether `text` is one JSON value this engine can store and read back."""
+        return f"json_valid({text})"
+
+    def json_keys(self, json: str) -> str:
+        """The keys of a JSON object, as a list of text."""
+        return f"json_keys({json})"
+
+    def json_array_elements(self, json: str) -> str:
+        """A JSON array as a list of JSON values (for `unnest`)."""
+        return f"CAST({json} AS JSON[])"
+
+    # -- typing ----------------------------------------------------------------------------
+
+    def try_cast(self, text: str, sql_type: str) -> str:
+        """`text` as `sql_type`, NULL where it does not convert."""
+        return f"TRY_CAST({text} AS {sql_type})"
+
+    def is_finite(self, number: str) -> str:
+        return f"isfinite({number})"
+
+    # -- aggregation -----------------------------------------------------------------------
+
+    def latest(self, value: str, order: str) -> str:
+        """The aggregate: `value` of the row with the greatest `order` (rows where either is NULL
+        are skipped)."""
+        return f"arg_max({value}, {order})"
+
+    # -- hashing ---------------------------------------------------------------------------
+
+    def sha256_hex(self, text: str) -> str:
+        """The SHA-256 of a text, as 64 hex digits (the PII hash: the same on every engine)."""
+        return f"sha256({text})"
+
+    def sample_hash(self, *values: str) -> str:
+        """A well-spread unsigned 64-bit-range hash of the values, for sampling (engine's own;
+        samples may differ between engines)."""
+        return f"hash({', '.join(values)})"
+
+    # -- session -----------------------------------------------------------------------------
+
+    def variable(self, name: str) -> str:
+        """The session variable `name` (set with `set_variable`)."""
+        return f"getvariable({_string(name)})"
+
+    def set_variable(self, name: str) -> str:
+        """A statement that sets the session variable `name` to the one parameter."""
+        return f"SET VARIABLE {exp.to_identifier(name).sql('duckdb')} = ?"
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def compressed(self, sql_type: str) -> str:
+        """A column type for large, repetitive text (the raw records)."""
+        return f"{sql_type} USING COMPRESSION zstd"
+
+    def create_or_replace_table(self, name: str, select: str) -> str:
+        return f"CREATE OR REPLACE TABLE {name} AS {select}"
+
+    def table_macro(self, name: str, params: Sequence[tuple[str, str]], body: str) -> str:
+        """A statement creating (or replacing) a function of `params` ((name, type) pairs)
+        that returns the rows of `body`; inside `body`, a parameter is `param(name)`."""
+        names = ", ".join(p for p, _ in params)
+        return f"CREATE OR REPLACE MACRO {name}({names}) AS TABLE {body}"
+
+    def param(self, name: str) -> str:
+        """A `table_macro` parameter inside its body."""
+        return name
+
+    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
+        return f"DROP MACRO TABLE IF EXISTS {name}"

@@ -1,0 +1,248 @@
+"""PostgreSQL's dialect: the steps' canonical SQL transpiled by sqlglot, and the constructs
+PostgreSQL spells otherwise, mostly as calls to the helper functions in `functions.sql`
+(installed in the `anchorflow` schema when the warehouse is opened)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.generator import Generator
+
+from anchorflow.errors import WarehouseError
+from anchorflow.warehouse.dialect import Dialect
+
+# A statement that starts with this marker is PostgreSQL already (DDL that the canonical
+# spelling cannot say, such as a function's body): it is sent as written.
+NATIVE = "/*native*/"
+PARAM = "\x00anchorflow-param\x00"
+SETTING_PREFIX = "anchorflow."
+
+# TRY_CAST targets with a helper `af_try_<name>(text)`; any other type goes through the generic
+# one, which is slower (dynamic SQL per value).
+_TRY_FUNCTIONS = {
+    "BIGINT": "bigint",
+    "INT": "integer",
+    "INTEGER": "integer",
+    "SMALLINT": "smallint",
+    "DOUBLE PRECISION": "double",
+    "REAL": "real",
+    "BOOLEAN": "boolean",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMPTZ": "timestamptz",
+    "DATE": "date",
+    "TIME": "time",
+    "INTERVAL": "interval",
+    "UUID": "uuid",
+    "JSONB": "jsonb",
+    "JSON": "jsonb",
+}
+
+
+def _try_cast(self: Generator, expression: exp.TryCast) -> str:
+    target = expression.args["to"]
+    text = f"CAST({self.sql(expression, 'this')} AS TEXT)"
+    name = self.sql(target)
+    helper = _TRY_FUNCTIONS.get(name.upper())
+    if helper:
+        return f"af_try_{helper}({text})"
+    if target.is_type(*exp.DataType.TEXT_TYPES):
+        return text
+    if target.is_type(exp.DataType.Type.DECIMAL):
+        params = [self.sql(p) for p in target.expressions] or ["18", "3"]
+        if len(params) == 1:
+            params.append("0")
+        return f"CAST(af_try_numeric({text}, {params[0]}, {params[1]}) AS {name})"
+    return f"CAST(af_try_cast({text}, {self.sql(exp.Literal.string(name))}) AS {name})"
+
+
+def _arg_max(self: Generator, expression: exp.ArgMax) -> str:
+    value, order = self.sql(expression, "this"), self.sql(expression, "expression")
+    return (
+        f"(ARRAY_AGG({value} ORDER BY {order} DESC) "
+        f"FILTER(WHERE {value} IS NOT NULL AND {order} IS NOT NULL))[1]"
+    )
+
+
+def _arg_min(self: Generator, expression: exp.ArgMin) -> str:
+    value, order = self.sql(expression, "this"), self.sql(expression, "expression")
+    return (
+        f"(ARRAY_AGG({value} ORDER BY {order}) "
+        f"FILTER(WHERE {value} IS NOT NULL AND {order} IS NOT NULL))[1]"
+    )
+
+
+_TO_CHAR = {
+    "Y": "YYYY",
+    "m": "MM",
+    "d": "DD",
+    "H": "HH24",
+    "M": "MI",
+    "S": "SS",
+    "f": "US",
+    "j": "DDD",
+    "y": "YY",
+    "g": "MS",
+}
+
+
+def to_char_format(strftime: str) -> str:
+    """A strftime format as `to_char`'s, every other character quoted as literal text (so
+    the T of `%Y%m%dT%H` is not read as an ordinal suffix)."""
+    out, literal_run, i = [], "", 0
+    while i < len(strftime):
+        char = strftime[i]
+        if char == "%" and i + 1 < len(strftime) and strftime[i + 1] in _TO_CHAR:
+            if literal_run:
+                out.append('"' + literal_run.replace('"', '\\"') + '"')
+                literal_run = ""
+            out.append(_TO_CHAR[strftime[i + 1]])
+            i += 2
+            continue
+        if char == "%" and strftime[i + 1 : i + 2] == "%":
+            i += 1
+        literal_run += char
+        i += 1
+    if literal_run:
+        out.append('"' + literal_run.replace('"', '\\"') + '"')
+    return "".join(out)
+
+
+def _time_to_str(self: Generator, expression: exp.TimeToStr) -> str:
+    fmt = expression.args["format"]
+    if not isinstance(fmt, exp.Literal):
+        raise WarehouseError("strftime on PostgreSQL needs a literal format")
+    pattern = self.sql(exp.Literal.string(to_char_format(fmt.this)))
+    return f"TO_CHAR({self.sql(expression, 'this')}, {pattern})"
+
+
+class AnchorflowPostgres(Postgres):
+    """sqlglot's PostgreSQL, with DuckDB's TRY_CAST and arg_max kept exact, and parameters
+    left for the adapter to number."""
+
+    class Generator(Postgres.Generator):  # type: ignore[misc,valid-type]
+        TRANSFORMS = {  # noqa: RUF012
+            **Postgres.Generator.TRANSFORMS,
+            exp.TryCast: _try_cast,
+            exp.ArgMax: _arg_max,
+            exp.ArgMin: _arg_min,
+            exp.Placeholder: lambda self, e: PARAM,
+            exp.TimeToStr: _time_to_str,
+        }
+
+
+@lru_cache(maxsize=4096)
+def transpile(sql: str) -> str:
+    """Canonical (DuckDB-spelled) SQL as PostgreSQL runs it, parameters marked for `bind`."""
+    if sql.lstrip().startswith(NATIVE):
+        return _parameters(sql)
+    try:
+        trees = sqlglot.parse(sql, read="duckdb")
+    except sqlglot.errors.ParseError as error:
+        raise WarehouseError(f"cannot translate SQL for PostgreSQL: {error}") from None
+    out: list[str] = []
+    for tree in trees:
+        if tree is None:
+            continue
+        if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
+            tree = tree.copy()
+            tree.set("replace", False)
+            out.append(f"DROP TABLE IF EXISTS {tree.this.sql(dialect=AnchorflowPostgres)}")
+        out.append(tree.sql(dialect=AnchorflowPostgres))
+    return "; ".join(out)
+
+
+def bind(statement: str, with_params: bool) -> str:
+    """A transpiled statement as psycopg takes it: with parameters, `%s` for each and every
+    other `%` doubled; without, as it is (psycopg reads no placeholder then)."""
+    if not with_params:
+        if PARAM in statement:
+            raise WarehouseError("a statement with ? parameters was run without values")
+        return statement
+    return statement.replace("%", "%%").replace(PARAM, "%s")
+
+
+_QUOTED_OR_PARAM = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?)")
+
+
+def _parameters(sql: str) -> str:
+    """Native SQL with each `?` outside quotes marked as a parameter."""
+
+    def swap(match: re.Match[str]) -> str:
+        token = match.group(0)
+        return PARAM if token == "?" else token
+
+    return _QUOTED_OR_PARAM.sub(swap, sql.replace(NATIVE, "", 1))
+
+
+def _text(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+
+    def transpile(self, sql: str) -> str:
+        return transpile(sql)
+
+    def parse_record(self, text: str, keys: dict[str, str]) -> str:
+        return f"CAST({text} AS JSONB)"
+
+    def record_field(self, parsed: str, key: str, how: str) -> str:
+        helper = "af_json" if how == "JSON" else "af_text"
+        return f"{helper}({parsed}, {_text(key)})"
+
+    def json_text(self, json: str, keys: Sequence[str] = ()) -> str:
+        if not keys:
+            return f"af_text0({json})"
+        return f"af_text({json}, {', '.join(_text(k) for k in keys)})"
+
+    def json_value(self, json: str, keys: Sequence[str]) -> str:
+        return f"af_json({json}, {', '.join(_text(k) for k in keys)})"
+
+    def json_type(self, json: str) -> str:
+        return f"af_json_type({json})"
+
+    def json_valid(self, text: str) -> str:
+        return f"af_json_valid({text})"
+
+    def json_keys(self, json: str) -> str:
+        return f"af_json_keys({json})"
+
+    def json_array_elements(self, json: str) -> str:
+        return f"af_json_elements({json})"
+
+    def is_finite(self, number: str) -> str:
+        return f"af_isfinite({number})"
+
+    def sha256_hex(self, text: str) -> str:
+        return f"af_sha256({text})"
+
+    def sample_hash(self, *values: str) -> str:
+        return f"af_hash(concat_ws('|', {', '.join(values)}))"
+
+    def variable(self, name: str) -> str:
+        return f"current_setting({_text(SETTING_PREFIX + name)})"
+
+    def set_variable(self, name: str) -> str:
+        return f"SELECT set_config({_text(SETTING_PREFIX + name)}, ?, false)"
+
+    def compressed(self, sql_type: str) -> str:
+        return sql_type  # TOAST compresses large values (lz4 where the server has it)
+
+    def create_or_replace_table(self, name: str, select: str) -> str:
+        return f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} AS {select}"
+
+    def table_macro(self, name: str, params: Sequence[tuple[str, str]], body: str) -> str:
+        raise WarehouseError("table functions on PostgreSQL need their columns: use a view")
+
+    def param(self, name: str) -> str:
+        return name
+
+    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
+        types = ", ".join(sql_type for _, sql_type in params)
+        return f"{NATIVE}DROP FUNCTION IF EXISTS {name}({types})"

@@ -1,0 +1,104 @@
+-- Helper functions anchorflow's PostgreSQL dialect calls (see dialect.py). Installed in the
+-- `anchorflow` schema, which is on every anchorflow connection's search_path.
+-- Version: 1 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
+
+CREATE OR REPLACE FUNCTION anchorflow.af_try_jsonb(t text) RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json_valid(t text) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN t IS NULL THEN NULL ELSE anchorflow.af_try_jsonb(t) IS NOT NULL END $$;
+
+CREATE OR REPLACE FUNCTION anchorflow.af_text(j jsonb, VARIADIC p text[]) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #>> p $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_text(j text, VARIADIC p text[]) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> p $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_text0(j jsonb) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #>> '{}' $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_text0(j text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> '{}' $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json(j jsonb, VARIADIC p text[]) RETURNS jsonb
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #> p $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json(j text, VARIADIC p text[]) RETURNS jsonb
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #> p $$;
+
+-- DuckDB's names for JSON types, so that statistics and drift read the same on both engines.
+CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j jsonb) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(j)
+    WHEN 'string' THEN 'VARCHAR' WHEN 'boolean' THEN 'BOOLEAN' WHEN 'array' THEN 'ARRAY'
+    WHEN 'object' THEN 'OBJECT' WHEN 'null' THEN 'NULL'
+    WHEN 'number' THEN CASE
+      WHEN j::text ~ '^-?[0-9]+$' THEN
+        CASE WHEN j::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN 'BIGINT'
+             WHEN j::numeric BETWEEN 0 AND 18446744073709551615 THEN 'UBIGINT'
+             ELSE 'DOUBLE' END
+      ELSE 'DOUBLE' END
+  END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_json_type(anchorflow.af_try_jsonb(j)) $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json_keys(j jsonb) RETURNS text[]
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'object' THEN ARRAY(SELECT jsonb_object_keys(j)) END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_json_elements(j jsonb) RETURNS jsonb[]
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN ARRAY(SELECT jsonb_array_elements(j)) END $$;
+
+-- TRY_CAST: NULL where the text does not convert.
+CREATE OR REPLACE FUNCTION anchorflow.af_try_bigint(t text) RETURNS bigint
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::bigint; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_integer(t text) RETURNS integer
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::integer; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_smallint(t text) RETURNS smallint
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::smallint; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_double(t text) RETURNS double precision
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::double precision; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_real(t text) RETURNS real
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::real; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_boolean(t text) RETURNS boolean
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::boolean; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamp(t text) RETURNS timestamp
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::timestamp; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamptz(t text) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_date(t text) RETURNS date
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::date; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_time(t text) RETURNS time
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::time; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_interval(t text) RETURNS interval
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::interval; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_uuid(t text) RETURNS uuid
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN RETURN t::uuid; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_numeric(t text, p integer, s integer) RETURNS numeric
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  DECLARE v numeric;
+  BEGIN
+    v := round(t::numeric, s);
+    IF abs(v) >= 10::numeric ^ (p - s) THEN RETURN NULL; END IF;
+    RETURN v;
+  EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_cast(t text, target text) RETURNS text
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  BEGIN EXECUTE format('SELECT CAST(CAST($1 AS %s) AS text)', target) INTO t USING t; RETURN t;
+  EXCEPTION WHEN others THEN RETURN NULL; END $$;
+
+CREATE OR REPLACE FUNCTION anchorflow.af_isfinite(x double precision) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT x NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_sha256(t text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT encode(sha256(convert_to(t, 'UTF8')), 'hex') $$;
+-- Non-negative, like DuckDB's unsigned hash, so `hash % 100` is a bucket.
+CREATE OR REPLACE FUNCTION anchorflow.af_hash(t text) RETURNS bigint
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT hashtextextended(t, 0) & 9223372036854775807 $$;

@@ -1,0 +1,62 @@
+"""The engines the suite runs on: embedded DuckDB, and PostgreSQL in a throwaway cluster
+(`initdb`/`pg_ctl` on a free loopback port, started at the first test that needs it and stopped
+when the session ends). Each project a test builds on PostgreSQL gets its own database, dropped
+after the test, as each DuckDB project gets its own file."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from anchorflow.dev.postgres import LocalPostgres
+
+ENGINES = ("duckdb", "postgres")
+_cluster: LocalPostgres | None = None
+_created: list[str] = []
+current = "duckdb"  # the engine the projects a test builds use (set by the `engine` fixture)
+
+
+def cluster() -> LocalPostgres:
+    global _cluster
+    if _cluster is None:
+        _cluster = LocalPostgres().start()
+        atexit.register(_cluster.stop)
+    return _cluster
+
+
+def database_for(root: Path) -> str:
+    """The DSN of the database of the project in `root`, created empty the first time."""
+    name = "af_" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:20]
+    pg = cluster()
+    if name not in _created:
+        pg.create_database(name)
+        _created.append(name)
+    return pg.dsn(name)
+
+
+def warehouse_settings(root: Path) -> dict[str, Any]:
+    """The project file's `warehouse:` for a project in `root` on the current engine."""
+    if current == "postgres":
+        return {"engine": "postgres", "dsn": database_for(root)}
+    return {"path": "warehouse.duckdb"}
+
+
+def drop_databases() -> None:
+    """Drop the databases the test made (their connections closed or not)."""
+    if _cluster is None or not _created:
+        return
+    import psycopg
+
+    with psycopg.connect(_cluster.dsn(), autocommit=True) as con:
+        for name in _created:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _created.clear()
+
+
+def enabled() -> tuple[str, ...]:
+    """Engines to run: all, or those named in ANCHORFLOW_TEST_ENGINES (e.g. `duckdb`)."""
+    chosen = os.environ.get("ANCHORFLOW_TEST_ENGINES")
+    return tuple(e for e in ENGINES if not chosen or e in chosen.split(","))
