@@ -16,20 +16,10 @@ def apply_comments(warehouse: Warehouse, schema: str, docs: dict[str, TableDoc])
     says; a comment without a description is removed. Returns how many comments changed."""
     if not docs:
         return 0
-    tables = dict(
-        warehouse.query(
-            "SELECT table_name, TABLE_COMMENT FROM information_schema.tables "
-            "WHERE table_catalog = current_database() AND table_schema = ?",
-            [schema],
-        )
-    )
+    tables = dict(warehouse.query(warehouse.sql.table_comments(), [schema]))
     columns: dict[tuple[str, str], str | None] = {
         (name, column): comment
-        for name, column, comment in warehouse.query(
-            "SELECT table_name, column_name, COLUMN_COMMENT FROM information_schema.columns "
-            "WHERE table_catalog = current_database() AND table_schema = ?",
-            [schema],
-        )
+        for name, column, comment in warehouse.query(warehouse.sql.column_comments(), [schema])
     }
     statements = []
     for name, doc in docs.items():

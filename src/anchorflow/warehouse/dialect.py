@@ -133,3 +133,19 @@ class Dialect:
 
     def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
         return f"DROP MACRO TABLE IF EXISTS {name}"
+
+    # -- catalog -----------------------------------------------------------------------------
+
+    def table_comments(self) -> str:
+        """A query of (table, comment) for the schema given as its one parameter."""
+        return (
+            "SELECT table_name, TABLE_COMMENT FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = ?"
+        )
+
+    def column_comments(self) -> str:
+        """A query of (table, column, comment) for the schema given as its one parameter."""
+        return (
+            "SELECT table_name, column_name, COLUMN_COMMENT FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = ?"
+        )

@@ -39,6 +39,9 @@ DEFAULT_LOCK_TIMEOUT = 300.0
 _ARROW_TO_PG = {
     pa.string(): "TEXT",
     pa.large_string(): "TEXT",
+    pa.string_view(): "TEXT",
+    pa.binary(): "BYTEA",
+    pa.large_binary(): "BYTEA",
     pa.int8(): "SMALLINT",
     pa.int16(): "SMALLINT",
     pa.int32(): "INTEGER",
@@ -334,6 +337,10 @@ def _copyable(data: pa.Table) -> pa.Table:
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
             values = column.to_pylist()
             column = pa.array([None if v is None else _array_literal(v) for v in values])
+        elif pa.types.is_string_view(column.type) or pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        elif pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
         columns.append(column)
     return pa.table(columns, names=data.column_names)
 

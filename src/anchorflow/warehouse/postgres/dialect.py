@@ -246,3 +246,18 @@ class PostgresDialect(Dialect):
     def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
         types = ", ".join(sql_type for _, sql_type in params)
         return f"{NATIVE}DROP FUNCTION IF EXISTS {name}({types})"
+
+    def table_comments(self) -> str:
+        return (
+            f"{NATIVE}SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class AS c "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ? AND c.relkind IN ('r', 'v', 'm', 'p', 'f')"
+        )
+
+    def column_comments(self) -> str:
+        return (
+            f"{NATIVE}SELECT c.relname, a.attname, col_description(c.oid, a.attnum) "
+            "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ? "
+            "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped"
+        )
