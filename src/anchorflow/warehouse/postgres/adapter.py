@@ -119,7 +119,9 @@ class PostgresWarehouse(Warehouse):
 
         timeout = self.lock_timeout if timeout is None else timeout
         try:
-            con = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            con = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=10, application_name="anchorflow"
+            )
         except psycopg.OperationalError as error:
             message = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
             if "does not exist" in message and self.read_only:
@@ -135,6 +137,9 @@ class PostgresWarehouse(Warehouse):
             if self.read_only:
                 con.execute("SET default_transaction_read_only = on")
             else:
+                # DDL that meets a reader's lock (a BI query on a mart being rebuilt) waits for
+                # it as long as for the writer claim, then fails in one line, never forever.
+                con.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
                 self._install_functions(con)
             con.execute(f"SET search_path = public, {FUNCTIONS_SCHEMA}")
             if self._claim:
