@@ -149,3 +149,11 @@ class Dialect:
             "SELECT table_name, column_name, COLUMN_COMMENT FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = ?"
         )
+
+    # -- marts -------------------------------------------------------------------------------
+
+    def dependent_views(self) -> str | None:
+        """A query of the views (schema, name) that depend on the table given as its two
+        parameters (schema, name); None where views are bound when read, so that replacing
+        a table never meets them (DuckDB)."""
+        return None

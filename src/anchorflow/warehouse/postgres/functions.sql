@@ -1,6 +1,6 @@
 -- Helper functions anchorflow's PostgreSQL dialect calls (see dialect.py). Installed in the
 -- `anchorflow` schema, which is on every anchorflow connection's search_path.
--- Version: 1 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
+-- Version: 2 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
 
 CREATE OR REPLACE FUNCTION anchorflow.af_try_jsonb(t text) RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -102,3 +102,7 @@ CREATE OR REPLACE FUNCTION anchorflow.af_sha256(t text) RETURNS text
 -- Non-negative, like DuckDB's unsigned hash, so `hash % 100` is a bucket.
 CREATE OR REPLACE FUNCTION anchorflow.af_hash(t text) RETURNS bigint
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT hashtextextended(t, 0) & 9223372036854775807 $$;
+
+-- marts: DuckDB's round(DOUBLE, n), which PostgreSQL has only for numeric; a double stays one.
+CREATE OR REPLACE FUNCTION anchorflow.round(x double precision, n integer) RETURNS double precision
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT round(x::numeric, n)::double precision $$;
