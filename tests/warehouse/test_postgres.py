@@ -7,8 +7,8 @@ test_duckdb.py through the parametrized `warehouse` fixture.
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
