@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 
 from anchorflow.errors import NoWarehouse, WarehouseError
 from anchorflow.redact import redact_dsn
-from anchorflow.warehouse.base import Capabilities, Warehouse, ident, table
+from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, table
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
@@ -35,6 +35,7 @@ FUNCTIONS_VERSION = 2
 # The writer claim: one advisory lock key for "anchorflow writes this database".
 WRITER_LOCK_KEY = 0x616E63686F72  # "anchor"
 DEFAULT_LOCK_TIMEOUT = 300.0
+SCHEMAS = ("raw", "staging", "anchor", "meta", "marts")  # the layers (journal.schema.LAYERS)
 
 _ARROW_TO_PG = {
     pa.string(): "TEXT",
@@ -311,6 +312,24 @@ class PostgresWarehouse(Warehouse):
             [schema, name],
         )
         return bool(found)
+
+    def rewrite(self) -> Rewritten:
+        """`VACUUM FULL` of every table of anchorflow's schemas: each is rewritten without the
+        dead rows that a `forget` left, so their bytes leave the table files. (Earlier WAL
+        segments and base backups are the server operator's to expire.)"""
+        started = time.perf_counter()
+        with self._lock:
+            if self._in_transaction:
+                raise WarehouseError("the warehouse can only be rewritten outside a transaction")
+            before = int(self.scalar("/*native*/SELECT pg_database_size(current_database())"))
+            tables = self.query(
+                "/*native*/SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(?)",
+                [list(SCHEMAS)],
+            )
+            for schema, name in tables:
+                self._run(f"/*native*/VACUUM (FULL) {table(schema, name)}", None)
+            after = int(self.scalar("/*native*/SELECT pg_database_size(current_database())"))
+        return Rewritten(before, after, time.perf_counter() - started)
 
     def close(self) -> None:
         with self._lock:
