@@ -28,6 +28,7 @@ MODELS = {
     "  (SELECT SUM(d.events) FROM marts.daily AS d WHERE d.day = m.day) AS day_events\n"
     "FROM marts.daily AS m ORDER BY day, platform",
 }
+IOS_VIEW = "CREATE VIEW marts.ios AS SELECT * FROM marts.daily WHERE platform = 'ios'"
 EVENTS = [
     ("purchase", datetime(2024, 3, 1, 1), "u1", "d1", "ios", 10.0),
     ("purchase", datetime(2024, 3, 1, 2), "u2", "d2", "ios", 5.5),
@@ -80,7 +81,7 @@ def test_views_on_a_mart_survive_its_rebuild(engine: str, tmp_path: Path) -> Non
         _stage(warehouse, EVENTS[:2])
         build_marts(warehouse, project)
         # An analyst's views: one on a mart, one on that view.
-        warehouse.execute("CREATE VIEW marts.ios AS SELECT * FROM marts.daily WHERE platform = 'ios'")
+        warehouse.execute(IOS_VIEW)
         warehouse.execute("CREATE VIEW marts.ios_total AS SELECT sum(events) AS n FROM marts.ios")
         _stage(warehouse, EVENTS)
         build_marts(warehouse, project)
@@ -103,9 +104,10 @@ def test_a_mart_whose_columns_change_under_a_view_is_refused_naming_the_view(
     with connect(project) as warehouse:
         _stage(warehouse, EVENTS)
         build_marts(warehouse, project)
-        warehouse.execute("CREATE VIEW marts.ios AS SELECT * FROM marts.daily WHERE platform = 'ios'")
+        warehouse.execute(IOS_VIEW)
     daily = project.marts_path / "daily.sql"
-    daily.write_text(daily.read_text().replace(" AS users\n", " AS users, max(event_time) AS last\n"))
+    wider = daily.read_text().replace(" AS users\n", " AS users, max(event_time) AS last\n")
+    daily.write_text(wider)
     with connect(project) as warehouse:
         if not warehouse.sql.dependent_views():  # DuckDB binds a view when it is read
             build_marts(warehouse, project)
@@ -118,3 +120,30 @@ def test_a_mart_whose_columns_change_under_a_view_is_refused_naming_the_view(
     )
     # The transaction rolled back: the previous mart and the view are as they were.
     assert table_rows(project, "SELECT count(*) FROM marts.ios") == [(1,)]
+
+
+def test_marts_are_exported_and_described_for_dbt_on_every_engine(
+    engine: str, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+    import yaml
+
+    from anchorflow.publish.dbt import dbt_sources
+    from anchorflow.publish.export import export_tables
+
+    project = _project(tmp_path / "p")
+    with connect(project) as warehouse:
+        _stage(warehouse, EVENTS)
+        build_marts(warehouse, project)
+    with connect(project, read_only=True) as reader:
+        exported = export_tables(reader, project, ["marts.*"], tmp_path / "out")
+        sources = yaml.safe_load(dbt_sources(reader, project, ["marts"]))
+        database = reader.scalar("SELECT current_database()")
+    assert [(e.table, e.rows) for e in exported] == [("marts.daily", 3), ("marts.per_user", 3)]
+    daily = pq.read_table(tmp_path / "out" / "marts" / "daily.parquet")
+    assert daily.column_names == ["day", "platform", "events", "revenue", "users"]
+    assert sorted(daily.column("revenue").to_pylist(), key=str) == [1.0, 15.5, None]
+    (source,) = sources["sources"]
+    assert source["database"] == (database if engine == "postgres" else "warehouse")
+    tables = {t["name"]: [c["name"] for c in t["columns"]] for t in source["tables"]}
+    assert tables["daily"] == ["day", "platform", "events", "revenue", "users"]

@@ -264,7 +264,6 @@ class PostgresDialect(Dialect):
             "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped"
         )
 
-
     # -- marts -------------------------------------------------------------------------------
 
     def dependent_views(self) -> str | None:
@@ -277,6 +276,7 @@ class PostgresDialect(Dialect):
             "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
             "AND tn.nspname = ? AND t.relname = ? AND v.oid <> t.oid ORDER BY 1, 2"
         )
+
 
 # -- marts: DuckDB's GROUP BY ALL and ORDER BY ALL, which PostgreSQL does not have -----------------
 
