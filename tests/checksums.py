@@ -121,7 +121,8 @@ def table_sums(
         listed = ", ".join(f'"{c}"' for c in columns)
         with connect(project, read_only=True) as reader:
             sql = f"SELECT {listed} FROM {table(schema, name)}"
-            sums[engine] = checksum(reader, sql, columns, {c: how[c] for c in json_columns if c in how})
+            kinds = {c: how[c] for c in json_columns if c in how}
+            sums[engine] = checksum(reader, sql, columns, kinds)
     return sums
 
 

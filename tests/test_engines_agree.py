@@ -93,9 +93,7 @@ def test_anchor_perspectives_agree(loaded: dict[str, Project]) -> None:
         _agree(history, f'anchor."{entity}_history"')
 
 
-def _history_sums(
-    projects: dict[str, Project], entity: str, key: list[str]
-) -> dict[str, TableSum]:
+def _history_sums(projects: dict[str, Project], entity: str, key: list[str]) -> dict[str, TableSum]:
     keys = ", ".join(f'e."{k}"' for k in key)
     sql = (
         f"SELECT {keys}, h.attribute, h.history, h.value, h.changed_at, h.load_id "
