@@ -147,3 +147,20 @@ def test_marts_are_exported_and_described_for_dbt_on_every_engine(
     assert source["database"] == (database if engine == "postgres" else "warehouse")
     tables = {t["name"]: [c["name"] for c in t["columns"]] for t in source["tables"]}
     assert tables["daily"] == ["day", "platform", "events", "revenue", "users"]
+
+
+def test_the_read_only_commands_answer_on_every_engine(engine: str, tmp_path: Path) -> None:
+    """status, fields, drift and query of a project whose marts were built and nothing loaded:
+    each answers through a read-only connection, on the project's engine."""
+    from anchorflow.run import Pipeline
+
+    project = _project(tmp_path / "p")
+    with Pipeline(project) as writer:
+        _stage(writer.warehouse, EVENTS)
+        writer.build_marts()
+    with Pipeline(project, read_only=True) as reader:
+        status = reader.status()
+        assert [(s.source, s.position) for s in status.sources] == [("amplitude", "never loaded")]
+        assert reader.field_stats("events").fields == []
+        assert reader.schema_events() == []
+        assert reader.totals().loads == 0

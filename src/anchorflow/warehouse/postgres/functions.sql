@@ -106,3 +106,11 @@ CREATE OR REPLACE FUNCTION anchorflow.af_hash(t text) RETURNS bigint
 -- marts: DuckDB's round(DOUBLE, n), which PostgreSQL has only for numeric; a double stays one.
 CREATE OR REPLACE FUNCTION anchorflow.round(x double precision, n integer) RETURNS double precision
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT round(x::numeric, n)::double precision $$;
+-- DuckDB's len(list) (sqlglot writes length(...)), which PostgreSQL has only for text and bytes.
+CREATE OR REPLACE FUNCTION anchorflow.length(a anyarray) RETURNS integer
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT cardinality(a) $$;
+-- DuckDB's any_value (PostgreSQL 16 has its own, found first in pg_catalog): the first non-NULL.
+CREATE OR REPLACE FUNCTION anchorflow.af_any_value_step(state anyelement, v anyelement)
+  RETURNS anyelement LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(state, v) $$;
+CREATE OR REPLACE AGGREGATE anchorflow.any_value(anyelement) (
+  SFUNC = anchorflow.af_any_value_step, STYPE = anyelement);
