@@ -158,6 +158,62 @@ def transpile(sql: str) -> str:
     return "; ".join(out)
 
 
+# -- marts: DuckDB's GROUP BY ALL and ORDER BY ALL, which PostgreSQL does not have -----------------
+
+
+def _aggregates(expression: exp.Expr) -> bool:
+    """Whether an expression aggregates at its own level (not inside a subquery or window)."""
+    if isinstance(expression, exp.AggFunc):
+        return True
+    if isinstance(expression, exp.Subquery | exp.Query | exp.Window):
+        return False
+    return any(_aggregates(child) for child in expression.iter_expressions())
+
+
+def expand_all(tree: exp.Expr) -> exp.Expr:
+    """`GROUP BY ALL` as the positions of the SELECT items that do not aggregate (as DuckDB
+    groups), and `ORDER BY ALL` as every position, left to right."""
+    selects = [s for s in tree.find_all(exp.Select) if _has_all(s)]
+    if not selects:
+        return tree
+    tree = tree.copy()
+    for select in tree.find_all(exp.Select):
+        items = select.expressions
+        group = select.args.get("group")
+        if isinstance(group, exp.Group) and group.args.get("all"):
+            keys = [
+                exp.Literal.number(i + 1)
+                for i, item in enumerate(items)
+                if not _aggregates(item) and not isinstance(item.unalias(), exp.Window)
+            ]
+            select.set("group", exp.Group(expressions=keys) if keys else None)
+        order = select.args.get("order")
+        if isinstance(order, exp.Order) and _order_all(order):
+            how = order.expressions[0]
+            ordered = [
+                exp.Ordered(this=exp.Literal.number(i + 1), desc=how.args.get("desc"),
+                            nulls_first=how.args.get("nulls_first"))
+                for i in range(len(items))
+            ]  # fmt: skip
+            select.set("order", exp.Order(expressions=ordered))
+    return tree
+
+
+def _order_all(order: exp.Order) -> bool:
+    first = order.expressions[0] if len(order.expressions) == 1 else None
+    return isinstance(first, exp.Ordered) and (
+        isinstance(first.this, exp.Var) and first.this.name.upper() == "ALL"
+    )
+
+
+def _has_all(select: exp.Select) -> bool:
+    group, order = select.args.get("group"), select.args.get("order")
+    return bool(
+        (isinstance(group, exp.Group) and group.args.get("all"))
+        or (isinstance(order, exp.Order) and _order_all(order))
+    )
+
+
 def bind(statement: str, with_params: bool) -> str:
     """A transpiled statement as psycopg takes it: with parameters, `%s` for each and every
     other `%` doubled; without, as it is (psycopg reads no placeholder then)."""
@@ -276,59 +332,3 @@ class PostgresDialect(Dialect):
             "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
             "AND tn.nspname = ? AND t.relname = ? AND v.oid <> t.oid ORDER BY 1, 2"
         )
-
-
-# -- marts: DuckDB's GROUP BY ALL and ORDER BY ALL, which PostgreSQL does not have -----------------
-
-
-def _aggregates(expression: exp.Expr) -> bool:
-    """Whether an expression aggregates at its own level (not inside a subquery or window)."""
-    if isinstance(expression, exp.AggFunc):
-        return True
-    if isinstance(expression, exp.Subquery | exp.Query | exp.Window):
-        return False
-    return any(_aggregates(child) for child in expression.iter_expressions())
-
-
-def expand_all(tree: exp.Expr) -> exp.Expr:
-    """`GROUP BY ALL` as the positions of the SELECT items that do not aggregate (as DuckDB
-    groups), and `ORDER BY ALL` as every position, left to right."""
-    selects = [s for s in tree.find_all(exp.Select) if _has_all(s)]
-    if not selects:
-        return tree
-    tree = tree.copy()
-    for select in tree.find_all(exp.Select):
-        items = select.expressions
-        group = select.args.get("group")
-        if isinstance(group, exp.Group) and group.args.get("all"):
-            keys = [
-                exp.Literal.number(i + 1)
-                for i, item in enumerate(items)
-                if not _aggregates(item) and not isinstance(item.unalias(), exp.Window)
-            ]
-            select.set("group", exp.Group(expressions=keys) if keys else None)
-        order = select.args.get("order")
-        if isinstance(order, exp.Order) and _order_all(order):
-            how = order.expressions[0]
-            ordered = [
-                exp.Ordered(this=exp.Literal.number(i + 1), desc=how.args.get("desc"),
-                            nulls_first=how.args.get("nulls_first"))
-                for i in range(len(items))
-            ]  # fmt: skip
-            select.set("order", exp.Order(expressions=ordered))
-    return tree
-
-
-def _order_all(order: exp.Order) -> bool:
-    first = order.expressions[0] if len(order.expressions) == 1 else None
-    return isinstance(first, exp.Ordered) and (
-        isinstance(first.this, exp.Var) and first.this.name.upper() == "ALL"
-    )
-
-
-def _has_all(select: exp.Select) -> bool:
-    group, order = select.args.get("group"), select.args.get("order")
-    return bool(
-        (isinstance(group, exp.Group) and group.args.get("all"))
-        or (isinstance(order, exp.Order) and _order_all(order))
-    )
