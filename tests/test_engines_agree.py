@@ -77,7 +77,7 @@ def test_staging_tables_agree(loaded: dict[str, Project]) -> None:
         sums = table_sums(loaded, "staging", name)
         _agree(sums, f"staging.{name}")
         rows += sums["duckdb"].rows
-    assert rows > 500  # the data is there to compare
+    assert rows > 400  # the data is there to compare (446 events in six hours)
 
 
 def test_anchor_perspectives_agree(loaded: dict[str, Project]) -> None:
