@@ -74,7 +74,8 @@ def batch_before(
     found = warehouse.scalar(
         f"""WITH places AS ({_BATCH_PLACES})
         SELECT batch_id FROM places
-        WHERE place < (coalesce(CAST(? AS TIMESTAMP), TIMESTAMP '-infinity'), ?) AND batch_id IN (
+        WHERE place < (coalesce(CAST(? AS TIMESTAMP), TIMESTAMP '-infinity'), CAST(? AS BIGINT))
+        AND batch_id IN (
             SELECT batch_id FROM meta.field_stats WHERE model = ? AND sampled > 0)
         ORDER BY place DESC LIMIT 1""",
         [model, at, batch_id, model],
@@ -141,7 +142,11 @@ def delete_field_stats(
 ) -> int:
     """Delete the statistics of batches that read any of these loads, or of one model."""
     return delete_rows(
-        warehouse, "meta.field_stats", load_ids, "list_has_any(load_ids, ?)", model=model
+        warehouse,
+        "meta.field_stats",
+        load_ids,
+        "list_has_any(load_ids, CAST(? AS BIGINT[]))",
+        model=model,
     )
 
 

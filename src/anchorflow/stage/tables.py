@@ -41,7 +41,8 @@ def ensure_staging_table(warehouse: Warehouse, name: str, model: StagingModel) -
             warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {ident(col)} {sql_type}")
         elif _canonical(existing[col], engine) != _canonical(sql_type, "duckdb", engine):
             raise WarehouseError(
-                f"staging.{name}.{col} is {existing[col]} in the warehouse but {sql_type} in the "
+                f"staging.{name}.{col} is {existing[col].upper()} in the warehouse "
+                f"but {sql_type} in the "
                 f"project; to retype it, drop the table (DROP TABLE staging.{name}) and run "
                 f"`anchorflow stage {name}` (the transfer log is cleared with it)"
             )

@@ -29,9 +29,10 @@ CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j jsonb) RETURNS text
     WHEN 'string' THEN 'VARCHAR' WHEN 'boolean' THEN 'BOOLEAN' WHEN 'array' THEN 'ARRAY'
     WHEN 'object' THEN 'OBJECT' WHEN 'null' THEN 'NULL'
     WHEN 'number' THEN CASE
+      -- as DuckDB: a non-negative integer is UBIGINT, a negative one BIGINT, if it fits
       WHEN j::text ~ '^-?[0-9]+$' THEN
-        CASE WHEN j::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN 'BIGINT'
-             WHEN j::numeric BETWEEN 0 AND 18446744073709551615 THEN 'UBIGINT'
+        CASE WHEN j::numeric BETWEEN 0 AND 18446744073709551615 THEN 'UBIGINT'
+             WHEN j::numeric BETWEEN -9223372036854775808 AND -1 THEN 'BIGINT'
              ELSE 'DOUBLE' END
       ELSE 'DOUBLE' END
   END $$;
