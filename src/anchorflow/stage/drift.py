@@ -315,7 +315,8 @@ def detect_new_models(
         f"""SELECT v, count(*) FROM (
                 SELECT {value} AS v, {claimed} AS claimed FROM (
                     SELECT {structure.parse("record")} AS s
-                    FROM {records} AS r WHERE {sample_filter(10.0, warehouse.sql)}) AS p) AS c
+                    FROM {records} AS r WHERE {sample_filter(10.0, warehouse.sql)}
+                    {warehouse.sql.computed_once()}) AS p) AS c
             WHERE v IS NOT NULL GROUP BY v HAVING NOT bool_or(claimed) ORDER BY v"""
     )
     baseline = is_first_load(warehouse, source, stream, load_id)

@@ -332,7 +332,7 @@ def typed_select(
     transform = structure.parse("record")
     kept = f", CASE WHEN {sample} THEN record END AS __r" if sample else ""
     parsed = f"""SELECT load_id, origin, line_no, {transform} AS s{kept}
-        FROM {source} AS __source WHERE {where}"""
+        FROM {source} AS __source WHERE {where}{sql.computed_once()}"""
     selector = structure.selector()
     if selector:
         # Materialized, so the engine parses each record once: pushed into the scan's filter,
@@ -359,7 +359,7 @@ def typed_select(
     select = f"""SELECT load_id, origin, line_no{position}, {names}{kept_texts}{extras},
                {" OR ".join(checks) or "false"} AS __bad
         FROM (SELECT load_id, origin, line_no{position}, {typed}{texts}{extras}
-              FROM ({parsed}) AS __p) AS __t"""
+              FROM ({parsed}) AS __p{sql.computed_once()}) AS __t"""
     return select, columns
 
 

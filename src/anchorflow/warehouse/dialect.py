@@ -156,6 +156,11 @@ class Dialect:
         """Whether a DOUBLE is a whole number (NULL for NULL)."""
         return f"{number} % 1 = 0"
 
+    def computed_once(self) -> str:
+        """What ends a subquery whose computed columns the query around it reads several times
+        (a parsed record): the engine computes each once per row, not once per reference."""
+        return ""
+
     def json_null_list(self) -> str:
         """A list of one SQL NULL, of the type `json_array_elements` returns."""
         return "[NULL::JSON]"
