@@ -129,7 +129,9 @@ def test_a_ten_percent_sample_reads_fewer_rows_and_the_same_ones_on_a_rerun(
     (first,) = rows(project, "SELECT batch_id FROM meta.transfers WHERE model = 'sampled'")[0]
     full, sampled = stats(project, "full", full_batch), stats(project, "sampled", first)
     assert full["uuid"][1] == 600
-    assert 30 <= sampled["uuid"][1] <= 90  # about 60
+    # About 60: which rows a sample takes follows the engine's own hash, so the count (and
+    # what the sample holds) differs between engines; each engine always takes the same rows.
+    assert 30 <= sampled["uuid"][1] <= 90
     assert sampled.keys() == full.keys()
     assert sampled["city"][3] < full["city"][3]
 
