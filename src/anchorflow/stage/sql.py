@@ -1,10 +1,11 @@
 """The SQL of typing, generated from a model's mapping: one statement per model and batch.
 
-The engine parses each record once: `json_transform` reads every top-level key the mapping (or
-the selector, or the exploded array) needs, as text, or as JSON when something inside it is
-wanted. Nested values are read from their parent's JSON, the selector filters on the same
-structure, and typing is a cast. The value's text is kept next to its typed value wherever the
-cast can fail, so a value that does not fit its type is visible instead of vanishing into NULL.
+The engine parses each record once (the dialect's `parse_record`), reading every top-level
+key the mapping (or the selector, or the exploded array) needs, as text, or as JSON when
+something inside it is wanted. Nested values are read from their parent's JSON, the selector
+filters on the same structure, and typing is a cast. The value's text is kept next to its typed
+value wherever the cast can fail, so a value that does not fit its type is visible instead of
+vanishing into NULL.
 """
 
 from __future__ import annotations
@@ -37,11 +38,6 @@ FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
 NUMBER_TYPES = INTEGER_TYPES | FLOAT_TYPES | {"DECIMAL"}
 SALT_VARIABLE = "anchorflow_pii_salt"
 ELEMENT = "__e"
-
-
-def field(name: str) -> str:
-    """A struct field named by a JSON key (validated by the project against JSON_KEY), quoted."""
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
 def json_path(keys: Sequence[str]) -> str:
