@@ -10,6 +10,7 @@ import yaml
 
 from anchorflow.config import load_project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.warehouse import connect
 from tests import builders
 from tests.builders import events_model, project_data
 from tests.conftest import (
@@ -24,7 +25,7 @@ from tests.conftest import (
 )
 from tests.test_cli import cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("engine")]
 
 
 def write_project(root: Path, base_url: str, **models: dict[str, Any]) -> Path:
@@ -54,7 +55,7 @@ def test_stage_waits_for_its_threshold_then_force_types_and_fields_show_statisti
     ran = cli("run", "--project", str(root), "--now", now)
     assert ran.returncode == 0, ran.stderr
     assert "waiting purchases:" in ran.stdout
-    path = load_project(root).warehouse_path
+    path = load_project(root)
     assert table_rows(path, "SELECT count(*) FROM staging.purchases") == [(0,)]
 
     waiting = cli("stage", "purchases", "--project", str(root), "--now", now)
@@ -66,8 +67,8 @@ def test_stage_waits_for_its_threshold_then_force_types_and_fields_show_statisti
     assert "staged purchases: 3 load(s) in 1 batch(es)" in forced.stdout
     expected = table_rows(
         path,
-        "SELECT count(DISTINCT record->>'uuid') FROM raw.amplitude_events "
-        "WHERE record->>'event_type' = 'purchase'",
+        "SELECT count(DISTINCT CAST(record AS JSON)->>'uuid') FROM raw.amplitude_events "
+        "WHERE CAST(record AS JSON)->>'event_type' = 'purchase'",
     )[0][0]
     assert expected > 0
     assert table_rows(path, "SELECT count(*) FROM staging.purchases") == [(expected,)]
@@ -97,17 +98,14 @@ def test_drift_lists_open_events_and_ack_closes_them(
     project = load_project(root)
     ran = cli("run", "--project", str(root), "--now", available_at(2).strftime("%Y%m%dT%H"))
     assert ran.returncode == 0, ran.stderr
-    path = project.warehouse_path
     # An event as a later batch would have found it (the first batch is the baseline).
-    import duckdb
-
-    con = duckdb.connect(str(path))
-    con.execute(
-        "INSERT INTO meta.schema_events (event_id, kind, stream, model, field, detail, "
-        "first_load_id, seen_at, status, alerted_at) VALUES (900, 'new_field', 'events', 'events', "
-        "'event_properties.arm', '{}', 2, now()::TIMESTAMP, 'open', now()::TIMESTAMP)"
-    )
-    con.close()
+    with connect(project) as warehouse:
+        warehouse.execute(
+            "INSERT INTO meta.schema_events (event_id, kind, stream, model, field, detail, "
+            "first_load_id, seen_at, status, alerted_at) VALUES (900, 'new_field', 'events', "
+            "'events', 'event_properties.arm', '{}', 2, now()::TIMESTAMP, 'open', "
+            "now()::TIMESTAMP)"
+        )
     listed = cli("drift", "--project", str(root))
     assert listed.returncode == 0, listed.stderr
     assert "event_properties.arm" in listed.stdout and "new_field" in listed.stdout
@@ -143,11 +141,11 @@ def test_suggest_mapping_prints_a_model_that_validates_and_types_the_stream(
     (root / "anchorflow.yml").write_text(yaml.safe_dump(data))
     staged = cli("stage", "deposits", "--project", str(root), "--now", now)
     assert staged.returncode == 0, staged.stderr
-    path = load_project(root).warehouse_path
+    path = load_project(root)
     assert table_rows(path, "SELECT count(*) FROM staging.deposits") == table_rows(
         path,
-        "SELECT count(DISTINCT record->>'uuid') FROM raw.amplitude_events "
-        "WHERE record->>'event_type' = 'deposit'",
+        "SELECT count(DISTINCT CAST(record AS JSON)->>'uuid') FROM raw.amplitude_events "
+        "WHERE CAST(record AS JSON)->>'event_type' = 'deposit'",
     )
 
     unknown = cli("suggest-mapping", "nope", "--project", str(root))
@@ -175,7 +173,7 @@ def test_runs_over_empty_hours_and_after_a_backfill_print_no_waiting_model(
         assert again.returncode == 0, again.stderr
     for shown in [*outputs, backfilled.stdout, again.stdout]:
         assert "waiting" not in shown and "untyped" not in shown
-    path = load_project(root).warehouse_path
+    path = load_project(root)
     untyped = (
         "SELECT count(*) FROM meta.loads WHERE status = 'committed' "
         "AND load_id NOT IN (SELECT load_id FROM meta.transfers)"

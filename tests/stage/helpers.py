@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from anchorflow.config import Project
 from anchorflow.land.step import WindowResult
 from anchorflow.run import Pipeline
@@ -18,6 +16,7 @@ from anchorflow.sources.amplitude.export import hour_window
 from anchorflow.sources.base import LandBatch
 from anchorflow.sources.lines import split_lines
 from anchorflow.stage import ModelRun
+from anchorflow.warehouse import connect
 from tests.builders import build_project
 from tests.conftest import START, table_rows
 
@@ -55,17 +54,38 @@ def stage(
 
 
 def rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
-    return table_rows(project.warehouse_path, sql)
+    return table_rows(project, sql)
+
+
+def every_row(
+    project: Project, name: str, exclude: tuple[str, ...] = (), where: str = "true"
+) -> list[tuple[Any, ...]]:
+    """Every row of the table `name` (schema.table) but the `exclude` columns, in one order
+    whatever the engine (sorted here: `ORDER BY ALL` and `EXCLUDE` are DuckDB's)."""
+    schema, table = name.split(".")
+    columns = [
+        str(c)
+        for (c,) in rows(
+            project,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            f"'{schema}' AND table_name = '{table}' ORDER BY ordinal_position",
+        )
+        if c not in exclude
+    ]
+    found = rows(project, f"SELECT {', '.join(columns)} FROM {name} WHERE {where}")
+    return sorted(found, key=lambda row: [(v is None, str(v)) for v in row])
+
+
+def execute(project: Project, *statements: str) -> None:
+    """Run statements on the project's warehouse, as a user would in a SQL client."""
+    with connect(project) as warehouse:
+        for statement in statements:
+            warehouse.execute(statement)
 
 
 def drop_tables(project: Project, *names: str) -> None:
     """`DROP TABLE staging.<name>`, as a user would run it in a SQL client."""
-    con = duckdb.connect(str(project.warehouse_path))
-    try:
-        for name in names:
-            con.execute(f"DROP TABLE staging.{name}")
-    finally:
-        con.close()
+    execute(project, *(f"DROP TABLE staging.{name}" for name in names))
 
 
 def u(n: int) -> str:

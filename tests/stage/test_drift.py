@@ -11,7 +11,7 @@ import pytest
 from tests.stage.conftest import Receiver
 from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("engine")]
 
 EVENTS_SQL = (
     "SELECT kind, model, field, status, alerted_at IS NOT NULL FROM meta.schema_events "

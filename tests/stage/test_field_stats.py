@@ -5,15 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.run import Pipeline
+from anchorflow.warehouse import connect
 from tests.conftest import available_at, run_pipeline
-from tests.stage.helpers import commit, drop_tables, rows, stage, u, write_project
+from tests.stage.helpers import (
+    commit,
+    drop_tables,
+    every_row,
+    rows,
+    stage,
+    u,
+    write_project,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("engine")]
 
 
 def model(sample_percent: float, **extra: Any) -> dict[str, Any]:
@@ -56,11 +64,8 @@ STATS = (
 
 
 def stats(project: Any, name: str, batch_id: int) -> dict[str, tuple[Any, ...]]:
-    con = duckdb.connect(str(project.warehouse_path), read_only=True)
-    try:
-        found = con.execute(STATS, [name, batch_id]).fetchall()
-    finally:
-        con.close()
+    with connect(project, read_only=True) as reader:
+        found = reader.query(STATS, [name, batch_id])
     return {r[0]: r[1:] for r in found}
 
 
@@ -96,7 +101,7 @@ def test_every_mapped_field_gets_its_statistics_per_batch(tmp_path: Path) -> Non
     batches = rows(
         project,
         "SELECT batch_id, load_ids, count(*), count(DISTINCT field) FROM meta.field_stats "
-        "GROUP BY ALL ORDER BY batch_id",
+        "GROUP BY batch_id, load_ids ORDER BY batch_id",
     )
     assert [(b[1], b[2], b[3]) for b in batches] == [([1], 9, 9), ([2], 9, 9)]
     assert stats(project, "full", batches[1][0])["uuid"][:5] == ("event_uuid", 10, ["VARCHAR"],
@@ -110,7 +115,7 @@ def test_a_batch_of_several_loads_has_one_row_per_field(tmp_path: Path) -> None:
     stage(project, force=True)
     found = rows(
         project,
-        "SELECT load_ids, count(*), max(sampled) FROM meta.field_stats GROUP BY ALL",
+        "SELECT load_ids, count(*), max(sampled) FROM meta.field_stats GROUP BY load_ids",
     )
     assert found == [([1, 2], 9, 20)]
 
@@ -124,7 +129,9 @@ def test_a_ten_percent_sample_reads_fewer_rows_and_the_same_ones_on_a_rerun(
     (first,) = rows(project, "SELECT batch_id FROM meta.transfers WHERE model = 'sampled'")[0]
     full, sampled = stats(project, "full", full_batch), stats(project, "sampled", first)
     assert full["uuid"][1] == 600
-    assert 30 <= sampled["uuid"][1] <= 90  # about 60
+    # About 60: which rows a sample takes follows the engine's own hash, so the count (and
+    # what the sample holds) differs between engines; each engine always takes the same rows.
+    assert 30 <= sampled["uuid"][1] <= 90
     assert sampled.keys() == full.keys()
     assert sampled["city"][3] < full["city"][3]
 
@@ -153,10 +160,7 @@ def test_sample_percent_zero_records_no_statistics(tmp_path: Path) -> None:
 
 def whole_table(project: Any) -> list[tuple[Any, ...]]:
     """Every statistics row, without its batch id and computing time."""
-    return rows(
-        project,
-        "SELECT * EXCLUDE (batch_id, computed_at) FROM meta.field_stats ORDER BY load_ids, field",
-    )
+    return every_row(project, "meta.field_stats", ("batch_id", "computed_at"))
 
 
 def test_statistics_do_not_depend_on_the_order_the_records_come_in(tmp_path: Path) -> None:

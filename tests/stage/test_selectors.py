@@ -11,6 +11,8 @@ import pytest
 from anchorflow.errors import ConfigError
 from tests.stage.helpers import commit, rows, u, write_project
 
+pytestmark = pytest.mark.usefixtures("engine")
+
 KEY = {"event_uuid": {"path": "uuid", "type": "UUID"}}
 
 
@@ -127,7 +129,7 @@ def test_explode_makes_one_row_per_element_numbered_from_zero(tmp_path: Path) ->
     ])  # fmt: skip
     staged = rows(
         project,
-        "SELECT event_uuid, item_index, item, sku, qty FROM staging.items ORDER BY ALL",
+        "SELECT event_uuid, item_index, item, sku, qty FROM staging.items ORDER BY 1, 2",
     )
     assert [(r[0].int, r[1], json.loads(r[2]), r[3], r[4]) for r in staged] == [
         (1, 0, {"sku": "a", "qty": 1}, "a", 1),
@@ -140,6 +142,8 @@ def test_explode_makes_one_row_per_element_numbered_from_zero(tmp_path: Path) ->
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'staging' AND table_name = 'items' ORDER BY ordinal_position",
     )
+    # PostgreSQL reports its types in lower case, and stores VARCHAR as text.
+    columns = [(name, sql_type.upper().replace("TEXT", "VARCHAR")) for name, sql_type in columns]
     assert columns == [("load_id", "BIGINT"), ("item_index", "INTEGER"), ("event_uuid", "UUID"),
                        ("item", "JSON"), ("sku", "VARCHAR"), ("qty", "INTEGER")]  # fmt: skip
 
@@ -151,7 +155,7 @@ def test_composite_key_dedupes_child_rows_across_loads_and_replacements(tmp_path
     commit(project, 0, [first])
     # The same event again in a later hour (a re-export), with one more event.
     commit(project, 1, [first, purchase(2, {"sku": "z"})])
-    query = "SELECT load_id, event_uuid, item_index, sku FROM staging.items ORDER BY ALL"
+    query = "SELECT load_id, event_uuid, item_index, sku FROM staging.items ORDER BY 1, 2, 3, 4"
     assert [(r[0], r[1].int, r[2], r[3]) for r in rows(project, query)] == [
         (1, 1, 0, "a"), (1, 1, 1, "b"), (2, 2, 0, "z"),
     ]  # fmt: skip
@@ -168,7 +172,7 @@ def test_composite_key_dedupes_child_rows_across_loads_and_replacements(tmp_path
     dupes = rows(
         project,
         "SELECT count(*) FROM (SELECT event_uuid, item_index FROM staging.items "
-        "GROUP BY ALL HAVING count(*) > 1)",
+        "GROUP BY event_uuid, item_index HAVING count(*) > 1) AS d",
     )
     assert dupes == [(0,)]
 
@@ -201,5 +205,5 @@ def test_the_text_prefilter_never_drops_a_record_the_selector_takes(tmp_path: Pa
     )
     buys = rows(project, "SELECT event_uuid::VARCHAR FROM staging.buys ORDER BY 1")
     assert buys == [(u(1),), (u(2),)]
-    inner = rows(project, "SELECT event_uuid::VARCHAR FROM staging.inner ORDER BY 1")
+    inner = rows(project, 'SELECT event_uuid::VARCHAR FROM staging."inner" ORDER BY 1')
     assert inner == [(u(4),), (u(5),)]

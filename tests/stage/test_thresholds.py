@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
@@ -19,9 +18,9 @@ from tests.conftest import (
     hour,
     run_pipeline,
 )
-from tests.stage.helpers import LATER, commit, rows, stage, u, write_project
+from tests.stage.helpers import LATER, commit, execute, rows, stage, u, write_project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("engine")]
 
 
 def model(**thresholds: Any) -> dict[str, Any]:
@@ -92,8 +91,7 @@ def test_an_empty_load_left_untyped_is_typed_whatever_the_thresholds(tmp_path: P
     load_windows(project, [0, 3])
     assert [b[1:] for b in typed(project, "m")] == [([1], 0)]  # typed in its own commit
     # As an older version left it: the empty load untyped, so the model waited on 0 rows.
-    with duckdb.connect(str(project.warehouse_path)) as con:
-        con.execute("DELETE FROM meta.transfers WHERE load_id = 1")
+    execute(project, "DELETE FROM meta.transfers WHERE load_id = 1")
     (run,) = stage(project, now=utcnow())
     assert (run.loads, run.rows, run.pending_rows) == (1, 0, 3)
     assert run.waiting == "3 untyped rows; a batch starts at 1,000 (min_rows)"
@@ -103,8 +101,8 @@ def test_an_empty_load_left_untyped_is_typed_whatever_the_thresholds(tmp_path: P
 def test_empty_loads_typed_since_do_not_restart_max_age(tmp_path: Path) -> None:
     project = write_project(tmp_path, {"m": model(min_rows=1000, max_age="1h")})
     load_windows(project, [2])
-    with duckdb.connect(str(project.warehouse_path)) as con:  # as if it landed 2 hours ago
-        con.execute("UPDATE meta.loads SET finished_at = finished_at - INTERVAL 2 HOUR")
+    # As if it landed 2 hours ago.
+    execute(project, "UPDATE meta.loads SET finished_at = finished_at - INTERVAL 2 HOUR")
     commit(project, 1, [])  # an empty hour now: typed at once, it is no run of the model
     (run,) = stage(project, now=utcnow())
     assert (run.loads, run.rows, run.waiting) == (1, 2, None)

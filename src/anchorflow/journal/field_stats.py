@@ -74,7 +74,8 @@ def batch_before(
     found = warehouse.scalar(
         f"""WITH places AS ({_BATCH_PLACES})
         SELECT batch_id FROM places
-        WHERE place < (coalesce(?::TIMESTAMP, TIMESTAMP '-infinity'), ?) AND batch_id IN (
+        WHERE place < (coalesce(CAST(? AS TIMESTAMP), TIMESTAMP '-infinity'), CAST(? AS BIGINT))
+        AND batch_id IN (
             SELECT batch_id FROM meta.field_stats WHERE model = ? AND sampled > 0)
         ORDER BY place DESC LIMIT 1""",
         [model, at, batch_id, model],
@@ -94,8 +95,9 @@ def seen_types(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, lis
     """field → every JSON type its values had in the model's other batches (older or newer: a
     type is new only if no batch ever had it)."""
     rows = warehouse.query(
-        "SELECT field, flatten(list(json_types)) FROM meta.field_stats "
-        "WHERE model = ? AND batch_id <> ? AND json_types IS NOT NULL GROUP BY field",
+        "SELECT field, list(DISTINCT t ORDER BY t) FROM (SELECT field, unnest(json_types) AS t "
+        "FROM meta.field_stats WHERE model = ? AND batch_id <> ? AND json_types IS NOT NULL) "
+        "AS s GROUP BY field",
         [model, batch_id],
     )
     return {str(f): list(t or []) for f, t in rows}
@@ -140,19 +142,23 @@ def delete_field_stats(
 ) -> int:
     """Delete the statistics of batches that read any of these loads, or of one model."""
     return delete_rows(
-        warehouse, "meta.field_stats", load_ids, "list_has_any(load_ids, ?)", model=model
+        warehouse,
+        "meta.field_stats",
+        load_ids,
+        "list_has_any(load_ids, CAST(? AS BIGINT[]))",
+        model=model,
     )
 
 
 def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
     """Remove `values` from every example list and min/max of the statistics, in one statement
     however many there are (a person's every event id)."""
+    kept = warehouse.sql.list_without("examples", "?")
     return warehouse.insert(
-        "UPDATE meta.field_stats SET "
-        "examples = list_filter(examples, lambda x: NOT list_contains($1, x)), "
-        "min_value = CASE WHEN list_contains($1, min_value) THEN NULL ELSE min_value END, "
-        "max_value = CASE WHEN list_contains($1, max_value) THEN NULL ELSE max_value END "
-        "WHERE list_has_any(examples, $1) OR list_contains($1, min_value) "
-        "OR list_contains($1, max_value)",
-        [list(values)],
+        f"UPDATE meta.field_stats SET examples = {kept}, "
+        "min_value = CASE WHEN list_contains(?, min_value) THEN NULL ELSE min_value END, "
+        "max_value = CASE WHEN list_contains(?, max_value) THEN NULL ELSE max_value END "
+        "WHERE list_has_any(examples, ?) OR list_contains(?, min_value) "
+        "OR list_contains(?, max_value)",
+        [list(values)] * 6,
     )

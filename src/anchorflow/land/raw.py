@@ -20,14 +20,17 @@ from anchorflow.journal.quarantine import COLUMNS, quarantine_rejected
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
 from anchorflow.sources.base import LandBatch
 from anchorflow.warehouse import Warehouse, table
+from anchorflow.warehouse.dialect import Dialect
+
 
 # A JSON object, possibly after JSON whitespace (space, tab, CR, LF). The trim, which copies the
 # string, only runs for the rare record that does not start with '{' (OR stops early). Never
 # NULL: a record is landed or quarantined, it cannot fall between the two.
-IS_OBJECT = (
-    "coalesce(json_valid(record) AND (starts_with(record, '{') OR "
-    "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'), false)"
-)
+def is_object(sql: Dialect) -> str:
+    return (
+        f"coalesce({sql.json_valid('record')} AND (starts_with(record, '{{') OR "
+        "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'), false)"
+    )
 
 
 # The engine's JSON types, in the words of JSON.
@@ -80,7 +83,7 @@ def land_batch(
     with warehouse.transaction():
         landed = warehouse.insert(
             f"INSERT INTO {target} SELECT ?, ?, ?, origin, line_no, ?, record FROM {view} "
-            f"WHERE {IS_OBJECT}",
+            f"WHERE {is_object(warehouse.sql)}",
             [*context, utcnow()],
         )
         records = batch.rows - suppressed
@@ -101,19 +104,21 @@ def _quarantine_bad_lines(warehouse: Warehouse, view: str, context: list[object]
     millions of such lines never becomes Python objects. The engine words the reason of valid
     JSON of another type; the reason of invalid JSON is worded here, for the first
     `WORDED_REASONS` of them (the parser's message needs Python), the rest say it plainly."""
+    sql = warehouse.sql
+    kind = sql.json_type("record")
     kinds = " ".join(f"WHEN {_sql_string(k)} THEN {_sql_string(v)}" for k, v in JSON_KINDS.items())
     bad = warehouse.insert(
         f"INSERT INTO {QUARANTINE} ({COLUMNS}) SELECT ?, ?, ?, 'land', origin, line_no, "
-        f"CASE WHEN json_valid(record) THEN 'a JSON ' || "
-        f"CASE json_type(record) {kinds} ELSE lower(json_type(record)) END || ', not an object' "
-        f"ELSE '{INVALID_JSON}' END, record, NULL FROM {view} WHERE NOT ({IS_OBJECT})",
+        f"CASE WHEN {sql.json_valid('record')} THEN 'a JSON ' || "
+        f"CASE {kind} {kinds} ELSE lower({kind}) END || ', not an object' "
+        f"ELSE '{INVALID_JSON}' END, record, NULL FROM {view} WHERE NOT ({is_object(sql)})",
         context,
     )
     if not bad:
         return 0
     invalid = warehouse.query_arrow(
         f"SELECT origin, line_no, record FROM {view} "
-        f"WHERE NOT coalesce(json_valid(record), false) ORDER BY origin, line_no "
+        f"WHERE NOT coalesce({sql.json_valid('record')}, false) ORDER BY origin, line_no "
         f"LIMIT {WORDED_REASONS}"
     )
     if invalid.num_rows:
@@ -136,14 +141,14 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def landed_records(view: str, load_id: int, landed: Landed, batch: LandBatch) -> str:
+def landed_records(sql: Dialect, view: str, load_id: int, landed: Landed, batch: LandBatch) -> str:
     """The rows `land_batch` put in raw, read from the in-flight batch instead of from raw.
 
     Same text, same filter; reading it back from the table would only cost a second pass. When
     every line landed (the usual case), the filter is skipped too: it would parse them again.
     """
     every_line = landed.rows == batch.rows  # (never so when some were suppressed)
-    where = "" if every_line else f" WHERE {IS_OBJECT}"
+    where = "" if every_line else f" WHERE {is_object(sql)}"
     return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where})"
 
 

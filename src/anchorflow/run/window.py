@@ -100,7 +100,7 @@ class WindowCommit:
                 crash_point("after_land")
                 staged, restored, typed = Staged(0, 0, 0), 0, list[str]()
                 with _timed(timings, "stage"):
-                    records = landed_records(view, load_id, landed, batch)
+                    records = landed_records(wh.sql, view, load_id, landed, batch)
                     try:
                         if type_in_window:
                             staged, typed = self._type(batch, load_id, landed.rows, records)

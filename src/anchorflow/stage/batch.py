@@ -73,13 +73,19 @@ def typed_batch(
     """
     model = project.staging[name]
     if project.pii_salt and any(c.pii == "hash" for c in model.columns.values()):
-        warehouse.execute(
-            f"SET VARIABLE {SALT_VARIABLE} = ?", [project.pii_salt.get_secret_value()]
-        )
+        salt = project.pii_salt.get_secret_value()
+        warehouse.execute(warehouse.sql.set_variable(SALT_VARIABLE), [salt])
     where, params = loads_filter(load_ids)
-    sampled = sample_filter(model.sample_percent) if sample and model.sample_percent > 0 else None
-    select, columns = typed_select(model, records or raw_of(project, model), where, sampled)
-    warehouse.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH} AS {select}", params)
+    sampled = (
+        sample_filter(model.sample_percent, warehouse.sql)
+        if sample and model.sample_percent > 0
+        else None
+    )
+    select, columns = typed_select(
+        model, warehouse.sql, records or raw_of(project, model), where, sampled
+    )
+    warehouse.execute(f"DROP TABLE IF EXISTS {BATCH}")  # (one statement each: parameters)
+    warehouse.execute(f"CREATE TEMP TABLE {BATCH} AS {select}", params)
     try:
         yield columns
     finally:
@@ -178,10 +184,10 @@ def _record_type_errors(warehouse: Warehouse, name: str, columns: list[TypedColu
 
 def _first_bad_value(warehouse: Warehouse, name: str, columns: list[TypedColumn]) -> str:
     # Of a line with several bad values, the first column of the mapping is named.
-    order = "[" + ", ".join(literal(c.name) for c in columns) + "]"
+    order = " ".join(f"WHEN {literal(c.name)} THEN {i}" for i, c in enumerate(columns))
     load_id, _, column, origin, line_no, value, wanted, count = warehouse.query(
-        f"SELECT *, count(*) OVER () FROM ({_error_rows(name, columns)}) "
-        f"ORDER BY load_id, origin, line_no, list_position({order}, column_name) LIMIT 1"
+        f"SELECT *, count(*) OVER () FROM ({_error_rows(name, columns)}) AS e "
+        f"ORDER BY load_id, origin, line_no, CASE column_name {order} END LIMIT 1"
     )[0]
     shown = "" if value is None else f" ({value[:40]!r})"
     what = "is missing" if wanted == "NOT NULL" else f"is not a {wanted}{shown}"

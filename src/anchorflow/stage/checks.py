@@ -39,7 +39,7 @@ def mapping_problems(warehouse: Warehouse, project: Project) -> list[str]:
 
 def selector_failure(warehouse: Warehouse, model: StagingModel) -> tuple[str, str] | None:
     """The odd value (as JSON) the model's selector fails on, and the engine's message."""
-    structure = Structure(model)
+    structure = Structure(model, warehouse.sql)
     sql = structure.selector()
     if sql is None:
         return None
@@ -61,7 +61,7 @@ def _first_failure(warehouse: Warehouse, sql: str, structure: Structure) -> tupl
             node[path[-1]] = value
         try:
             warehouse.query(
-                f"SELECT {sql} FROM (SELECT json_transform(?, {structure.transform()}) AS s)",
+                f"SELECT {sql} FROM (SELECT {structure.parse('CAST(? AS VARCHAR)')} AS s) AS r",
                 [json.dumps(record)],
             )
         except WarehouseError as error:

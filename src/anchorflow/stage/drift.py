@@ -244,15 +244,16 @@ def _describe_new_fields(
             described[field] = {"note": "the key holds characters a mapping path cannot name"}
     if paths:
         model = project.staging[name]
+        sql = warehouse.sql
         where, params = loads_filter(load_ids)
         found = warehouse.query(
             f"""SELECT p, list(DISTINCT t) FILTER (t IS NOT NULL),
                        bool_and(t <> 'VARCHAR' OR TRY_CAST(v AS TIMESTAMP) IS NOT NULL)
-                FROM (SELECT unnest(?::VARCHAR[]) AS p,
-                             unnest(json_type(record, ?::VARCHAR[])) AS t,
-                             unnest(json_extract_string(record, ?::VARCHAR[])) AS v
-                      FROM {records or raw_of(project, model)}
-                      WHERE {where} AND {sample_filter(model.sample_percent)})
+                FROM (SELECT unnest(CAST(? AS VARCHAR[])) AS p,
+                             unnest({sql.json_types_at("record", "CAST(? AS VARCHAR[])")}) AS t,
+                             unnest({sql.json_texts_at("record", "CAST(? AS VARCHAR[])")}) AS v
+                      FROM {records or raw_of(project, model)} AS r
+                      WHERE {where} AND {sample_filter(model.sample_percent, sql)}) AS f
                 GROUP BY p""",
             [list(paths)] * 3 + list(params),
         )
@@ -302,6 +303,7 @@ def detect_new_models(
         return []
     structure = Structure(
         selective[0],
+        warehouse.sql,
         extra_paths=[field.split(".")]
         + [path for model in selective for path in selector_paths(model.selector)],
     )
@@ -312,8 +314,9 @@ def detect_new_models(
     rows = warehouse.query(
         f"""SELECT v, count(*) FROM (
                 SELECT {value} AS v, {claimed} AS claimed FROM (
-                    SELECT json_transform(record, {structure.transform()}) AS s
-                    FROM {records} WHERE {sample_filter(10.0)}))
+                    SELECT {structure.parse("record")} AS s
+                    FROM {records} AS r WHERE {sample_filter(10.0, warehouse.sql)}
+                    {warehouse.sql.computed_once()}) AS p) AS c
             WHERE v IS NOT NULL GROUP BY v HAVING NOT bool_or(claimed) ORDER BY v"""
     )
     baseline = is_first_load(warehouse, source, stream, load_id)

@@ -52,11 +52,11 @@ def record_key_values(
         return []
     texts = []
     for k in keys:
-        text = "json_extract_string(record, ?)"
+        text = warehouse.sql.json_text_at("record", "?")
         texts += [text, f"CAST(TRY_CAST({text} AS {spec.columns[k].type}) AS VARCHAR)"]
     found = warehouse.scalar(
         f"SELECT list(DISTINCT v) FILTER (v IS NOT NULL) FROM "
-        f"(SELECT unnest([{', '.join(texts)}]) AS v FROM {records})",
+        f"(SELECT unnest([{', '.join(texts)}]) AS v FROM {records} AS r) AS k",
         [json_path(spec.columns[k].keys) for k in keys for _ in range(2)],
     )
     return [str(v) for v in found or []]
@@ -70,12 +70,13 @@ def erase_rows_typed_from(warehouse: Warehouse, project: Project, model: str, re
     if not keys or not warehouse.table_exists("staging", model):
         return 0
     extracted = ", ".join(
-        f"TRY_CAST(json_extract_string(record, ?) AS {spec.columns[k].type}) AS {ident(k)}"
+        f"TRY_CAST({warehouse.sql.json_text_at('record', '?')} AS {spec.columns[k].type}) "
+        f"AS {ident(k)}"
         for k in keys
     )
     same = " AND ".join(f"s.{ident(k)} = x.{ident(k)}" for k in keys)
     return warehouse.insert(
-        f"DELETE FROM {table('staging', model)} AS s USING (SELECT {extracted} FROM {records}) "
-        f"AS x WHERE {same}",
+        f"DELETE FROM {table('staging', model)} AS s "
+        f"USING (SELECT {extracted} FROM {records} AS r) AS x WHERE {same}",
         [json_path(spec.columns[k].keys) for k in keys],
     )

@@ -1,10 +1,11 @@
 """The SQL of typing, generated from a model's mapping: one statement per model and batch.
 
-The engine parses each record once: `json_transform` reads every top-level key the mapping (or
-the selector, or the exploded array) needs, as text, or as JSON when something inside it is
-wanted. Nested values are read from their parent's JSON, the selector filters on the same
-structure, and typing is a cast. The value's text is kept next to its typed value wherever the
-cast can fail, so a value that does not fit its type is visible instead of vanishing into NULL.
+The engine parses each record once (the dialect's `parse_record`), reading every top-level
+key the mapping (or the selector, or the exploded array) needs, as text, or as JSON when
+something inside it is wanted. Nested values are read from their parent's JSON, the selector
+filters on the same structure, and typing is a cast. The value's text is kept next to its typed
+value wherever the cast can fail, so a value that does not fit its type is visible instead of
+vanishing into NULL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlglot import exp
 
 from anchorflow.config.staging import Column, StagingModel, parse_selector, selector_paths
 from anchorflow.warehouse import ident, literal
+from anchorflow.warehouse.dialect import Dialect
 
 TEXT_TYPES = {"VARCHAR", "TEXT", "JSON"}
 INTEGER_TYPES = {
@@ -38,34 +40,29 @@ SALT_VARIABLE = "anchorflow_pii_salt"
 ELEMENT = "__e"
 
 
-def field(name: str) -> str:
-    """A struct field named by a JSON key (validated by the project against JSON_KEY), quoted."""
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
 def json_path(keys: Sequence[str]) -> str:
     return literal("$" + "".join(f'."{key}"' for key in keys))
 
 
-def cast(text: str, sql_type: str) -> str:
+def cast(text: str, sql_type: str, sql: Dialect) -> str:
     """`text` as `sql_type`, NULL when it does not fit (never rounded, never shifted)."""
     if sql_type in TEXT_TYPES:
         return text
     if sql_type in INTEGER_TYPES:  # a cast would round 1.5 to 2: a fraction is an error
-        number = f"TRY_CAST({text} AS DOUBLE)"
-        return f"CASE WHEN {number} % 1 = 0 THEN TRY_CAST({text} AS {sql_type}) END"
+        number = sql.try_cast(text, "DOUBLE")
+        return f"CASE WHEN {sql.is_whole(number)} THEN {sql.try_cast(text, sql_type)} END"
     if sql_type in FLOAT_TYPES:  # NaN, Infinity and 1e400 are no numbers a sum can take
-        value = f"TRY_CAST({text} AS {sql_type})"
-        return f"CASE WHEN isfinite({value}) THEN {value} END"
+        value = sql.try_cast(text, sql_type)
+        return f"CASE WHEN {sql.is_finite(value)} THEN {value} END"
     if sql_type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
-        return f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+        return sql.try_cast(f"{sql.try_cast(text, 'TIMESTAMPTZ')} AT TIME ZONE 'UTC'", sql_type)
     if sql_type.startswith("DECIMAL"):  # more digits than the scale would be rounded away
-        value = f"TRY_CAST({text} AS {sql_type})"
-        return f"CASE WHEN {value} = TRY_CAST({text} AS DOUBLE) THEN {value} END"
+        value = sql.try_cast(text, sql_type)
+        return f"CASE WHEN {value} = {sql.try_cast(text, 'DOUBLE')} THEN {value} END"
     if sql_type == "DATE":  # a time of day would be dropped
-        value = f"TRY_CAST({text} AS DATE)"
-        return f"CASE WHEN {value} = TRY_CAST({text} AS TIMESTAMP) THEN {value} END"
-    return f"TRY_CAST({text} AS {sql_type})"
+        value = sql.try_cast(text, "DATE")
+        return f"CASE WHEN {value} = {sql.try_cast(text, 'TIMESTAMP')} THEN {value} END"
+    return sql.try_cast(text, sql_type)
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,7 @@ class TypedColumn:
     name: str
     spec: Column
     text: str  # the value as the record holds it (text, or JSON for JSON columns)
+    sql: Dialect
 
     @property
     def type(self) -> str:
@@ -81,8 +79,8 @@ class TypedColumn:
     @property
     def typed(self) -> str:
         if self.spec.pii == "hash":
-            return f"sha256(getvariable({literal(SALT_VARIABLE)}) || {self.text})"
-        return cast(self.text, self.type)
+            return self.sql.sha256_hex(f"{self.sql.variable(SALT_VARIABLE)} || {self.text}")
+        return cast(self.text, self.type, self.sql)
 
     @property
     def can_fail(self) -> bool:
@@ -102,8 +100,11 @@ def mapped_parents(model: StagingModel) -> list[list[str]]:
 class Structure:
     """The top-level keys a model reads, and how (text or JSON), plus text expressions."""
 
-    def __init__(self, model: StagingModel, extra_paths: Sequence[list[str]] = ()) -> None:
+    def __init__(
+        self, model: StagingModel, sql: Dialect, extra_paths: Sequence[list[str]] = ()
+    ) -> None:
         self.model = model
+        self.sql = sql
         wanted: dict[str, str] = {}
         for spec in model.stored_columns.values():
             if spec.in_element or not spec.keys:
@@ -128,21 +129,27 @@ class Structure:
     def transform(self) -> str:
         return literal(json.dumps(self.keys))
 
+    def parse(self, text: str) -> str:
+        """The record `text` parsed once into the structure the other expressions read (`s`)."""
+        return self.sql.parse_record(text, self.keys)
+
     def text(self, keys: Sequence[str], as_json: bool = False, base: str = "s") -> str:
         """The value at `keys` (from the record's structure `s`) as text, or as JSON."""
-        head = f"{base}.{field(keys[0])}"
+        head = self.sql.record_field(base, keys[0], self.keys[keys[0]])
         if len(keys) == 1 and (self.keys[keys[0]] == "VARCHAR" or as_json):
             return head
         if len(keys) == 1:  # the key is read as JSON for another column: its text
-            return f"json_extract_string({head}, '$')"
-        extract = "json_extract" if as_json else "json_extract_string"
-        return f"{extract}({head}, {json_path(keys[1:])})"
+            return self.sql.json_text(head)
+        if as_json:
+            return self.sql.json_value(head, keys[1:])
+        return self.sql.json_text(head, keys[1:])
 
     def element_text(self, keys: Sequence[str], as_json: bool) -> str:
         if not keys:
-            return ELEMENT if as_json else f"json_extract_string({ELEMENT}, '$')"
-        extract = "json_extract" if as_json else "json_extract_string"
-        return f"{extract}({ELEMENT}, {json_path(keys)})"
+            return ELEMENT if as_json else self.sql.json_text(ELEMENT)
+        if as_json:
+            return self.sql.json_value(ELEMENT, keys)
+        return self.sql.json_text(ELEMENT, keys)
 
     def value(self, spec: Column, as_json: bool) -> str:
         if spec.in_element:
@@ -151,7 +158,7 @@ class Structure:
 
     def columns(self) -> list[TypedColumn]:
         return [
-            TypedColumn(name, spec, self.value(spec, spec.type == "JSON"))
+            TypedColumn(name, spec, self.value(spec, spec.type == "JSON"), self.sql)
             for name, spec in self.model.stored_columns.items()
         ]
 
@@ -302,7 +309,7 @@ def sqlglot_raw(sql: str) -> exp.Expression:
 
 
 def typed_select(
-    model: StagingModel, source: str, where: str, sample: str | None = None
+    model: StagingModel, sql: Dialect, source: str, where: str, sample: str | None = None
 ) -> tuple[str, list[TypedColumn]]:
     """The typed batch: load_id, origin, line_no, [position], typed columns, error flags.
 
@@ -313,15 +320,15 @@ def typed_select(
     With `sample` (a condition on load_id, origin and line_no), the rows it picks also carry
     `__r`, their record's text, for the field statistics.
     """
-    structure = Structure(model)
+    structure = Structure(model, sql)
     columns = structure.columns()
     prefilter = text_prefilter(model.selector)
     if prefilter:
         where = f"{where} AND {prefilter}"
-    transform = f"json_transform(record, {structure.transform()})"
+    transform = structure.parse("record")
     kept = f", CASE WHEN {sample} THEN record END AS __r" if sample else ""
     parsed = f"""SELECT load_id, origin, line_no, {transform} AS s{kept}
-        FROM {source} WHERE {where}"""
+        FROM {source} AS __source WHERE {where}{sql.computed_once()}"""
     selector = structure.selector()
     if selector:
         # Materialized, so the engine parses each record once: pushed into the scan's filter,
@@ -331,17 +338,7 @@ def typed_select(
     position = ""
     extras = ", __r" if sample else ""
     if model.explode:
-        array = structure.text(model.explode.keys, as_json=True)
-        kind = f"json_type({array})"
-        # No array (missing, or JSON null) gives no rows; a value that is not an array gives
-        # one row flagged `__not_array`, which is quarantined with the reason, never dropped.
-        items = (f"CASE WHEN {kind} = 'ARRAY' THEN CAST({array} AS JSON[]) "
-                 f"WHEN {kind} <> 'NULL' THEN [NULL::JSON] END")  # fmt: skip
-        position = f", {ident(model.explode.position)}"
-        parsed = f"""SELECT * EXCLUDE (s), s, unnest({items}) AS {ELEMENT},
-                   CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]},
-                   coalesce({kind} NOT IN ('ARRAY', 'NULL'), false) AS __not_array
-            FROM ({parsed})"""
+        parsed, position = _exploded(model, structure, parsed, extras)
         extras += ", __not_array"
     failing = [(i, c) for i, c in enumerate(columns) if c.can_fail]
     typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in columns)
@@ -355,10 +352,31 @@ def typed_select(
     )
     checks = [bad_value(c, i, text="__t_") for i, c in failing]
     names = ", ".join(ident(c.name) for c in columns)
-    sql = f"""SELECT load_id, origin, line_no{position}, {names}{kept_texts}{extras},
+    select = f"""SELECT load_id, origin, line_no{position}, {names}{kept_texts}{extras},
                {" OR ".join(checks) or "false"} AS __bad
-        FROM (SELECT load_id, origin, line_no{position}, {typed}{texts}{extras} FROM ({parsed}))"""
-    return sql, columns
+        FROM (SELECT load_id, origin, line_no{position}, {typed}{texts}{extras}
+              FROM ({parsed}) AS __p{sql.computed_once()}) AS __t"""
+    return select, columns
+
+
+def _exploded(
+    model: StagingModel, structure: Structure, parsed: str, extras: str
+) -> tuple[str, str]:
+    """The parsed rows, one per element of the exploded array, and the position column."""
+    assert model.explode is not None
+    sql = structure.sql
+    array = structure.text(model.explode.keys, as_json=True)
+    kind = sql.json_type(array)
+    # No array (missing, or JSON null) gives no rows; a value that is not an array gives
+    # one row flagged `__not_array`, which is quarantined with the reason, never dropped.
+    items = (f"CASE WHEN {kind} = 'ARRAY' THEN {sql.json_array_elements(array)} "
+             f"WHEN {kind} <> 'NULL' THEN {sql.json_null_list()} END")  # fmt: skip
+    position = f", {ident(model.explode.position)}"
+    exploded = f"""SELECT load_id, origin, line_no, s{extras}, unnest({items}) AS {ELEMENT},
+               CAST(generate_subscripts({items}, 1) - 1 AS INTEGER){position[1:]},
+               coalesce({kind} NOT IN ('ARRAY', 'NULL'), false) AS __not_array
+        FROM ({parsed}) AS __x"""
+    return exploded, position
 
 
 def bad_value(column: TypedColumn, index: int, row: str = "", text: str = "__text_") -> str:

@@ -24,14 +24,15 @@ from anchorflow.config.staging import StagingModel
 from anchorflow.journal.field_stats import record_field_stats as insert_field_stats
 from anchorflow.stage.sql import NUMBER_TYPES, TEXT_TYPES, TypedColumn, json_path, mapped_parents
 from anchorflow.warehouse import Warehouse, ident, literal
+from anchorflow.warehouse.dialect import Dialect
 
 RANGE_TYPES = NUMBER_TYPES | {"TIMESTAMP", "DATE", "TIMESTAMPTZ", "TIME"}
 
 
-def sample_filter(percent: float) -> str:
+def sample_filter(percent: float, sql: Dialect) -> str:
     if percent >= 100:
         return "true"
-    return f"hash(load_id, origin, line_no) % 10000 < {round(percent * 100)}"
+    return f"{sql.sample_hash('load_id', 'origin', 'line_no')} % 10000 < {round(percent * 100)}"
 
 
 def field_path(model: StagingModel, column: TypedColumn) -> str:
@@ -64,24 +65,54 @@ def _text(column: TypedColumn, index: int, texts: set[int]) -> str:
     return f"CAST(__text_{index} AS VARCHAR)"
 
 
+# The statistics of one mapped column, in the order of `MAPPED`.
+MAPPED = ("json_types", "non_null", "min_value", "max_value", "min_length", "max_length",
+          "approx_distinct")  # fmt: skip
+
+
 def _column_stats(
-    model: StagingModel, column: TypedColumn, index: int, texts: set[int], paths: list[str]
-) -> str:
+    column: TypedColumn, index: int, texts: set[int], paths: list[str], sql: Dialect
+) -> list[str]:
+    """The column's aggregates over the sample `t`, in the order of `MAPPED`."""
     value = ident(column.name)
     text = _text(column, index, texts)
     kind = _json_type(column, paths)
     ranged = column.type in RANGE_TYPES and not column.spec.pii
     lengths = column.type in TEXT_TYPES
-    return f"""struct_pack(
-        field := {literal(field_path(model, column))},
-        column_name := {literal(column.name)},
-        json_types := list_sort(list(DISTINCT {kind}) FILTER ({kind} <> 'NULL')),
-        non_null := count({text}),
-        min_value := {f"CAST(min({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
-        max_value := {f"CAST(max({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR"},
-        min_length := {f"min(length({text}))" if lengths else "NULL::BIGINT"},
-        max_length := {f"max(length({text}))" if lengths else "NULL::BIGINT"},
-        approx_distinct := approx_count_distinct({text}))"""
+    return [
+        f"list(DISTINCT {kind} ORDER BY {kind}) FILTER ({kind} <> 'NULL')",
+        f"count({text})",
+        f"CAST(min({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR",
+        f"CAST(max({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR",
+        f"min(length({text}))" if lengths else "NULL::BIGINT",
+        f"max(length({text}))" if lengths else "NULL::BIGINT",
+        sql.approx_distinct(text),
+    ]
+
+
+def _mapped(model: StagingModel, columns: list[TypedColumn], texts: set[int],
+            paths: list[str], sql: Dialect) -> str:  # fmt: skip
+    """One row per mapped column: its aggregates, computed in one pass over the sample `t`
+    (into one row, `a`), then one row per column read from it."""
+    if not columns:
+        return (
+            "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
+            "json_types, 0::BIGINT AS non_null, NULL::VARCHAR AS min_value, NULL::VARCHAR AS "
+            "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
+            "approx_distinct WHERE false"
+        )
+    aggregates = ", ".join(
+        f"{aggregate} AS __c{i}_{name}"
+        for i, c in enumerate(columns)
+        for name, aggregate in zip(MAPPED, _column_stats(c, i, texts, paths, sql), strict=True)
+    )
+    rows = " UNION ALL ".join(
+        f"SELECT {literal(field_path(model, c))} AS field, {literal(c.name)} AS column_name, "
+        + ", ".join(f"__c{i}_{name} AS {name}" for name in MAPPED)
+        + " FROM a"
+        for i, c in enumerate(columns)
+    )
+    return f"WITH a AS (SELECT {aggregates} FROM t) {rows}"
 
 
 def _frequent_values(columns: list[TypedColumn], texts: set[int]) -> str:
@@ -94,22 +125,13 @@ def _frequent_values(columns: list[TypedColumn], texts: set[int]) -> str:
         f"""(SELECT {literal(column.name)} AS column_name,
                    list(__v ORDER BY __n DESC, __v) AS examples
             FROM (SELECT {text} AS __v, count(*) AS __n FROM t WHERE {text} IS NOT NULL
-                  GROUP BY __v ORDER BY __n DESC, __v LIMIT 3))"""
+                  GROUP BY __v ORDER BY __n DESC, __v LIMIT 3) AS top)"""
         for index, column in enumerate(columns)
         if not column.spec.pii
         for text in [_text(column, index, texts)]
     ]
     empty = "SELECT NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS examples WHERE false"
     return " UNION ALL ".join(tops) or empty
-
-
-def _present_keys(model: StagingModel) -> str:
-    """The field paths a sampled record holds, from `__keys` (top level, then each parent)."""
-    lists = ["coalesce(__keys[1], [])"]
-    for index, parent in enumerate(mapped_parents(model), start=2):
-        prefix = literal(".".join(parent) + ".")
-        lists.append(f"list_transform(coalesce(__keys[{index}], []), lambda k: {prefix} || k)")
-    return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
 
 
 def record_field_stats(
@@ -129,27 +151,22 @@ def record_field_stats(
         return 0
     texts = {i for i, c in enumerate(columns) if c.can_fail}
     paths = _record_paths(columns)
-    structs = ", ".join(_column_stats(model, c, i, texts, paths) for i, c in enumerate(columns))
-    path_list = "[" + ", ".join(json_path(p.split(".")) for p in paths) + "]::VARCHAR[]"
-    key_list = "[" + ", ".join(["'$'"] + [json_path(p) for p in mapped_parents(model)]) + "]"
-    types = f"json_type(__r, {path_list})" if paths else "NULL::VARCHAR[]"
-    mapped = (
-        f"SELECT unnest([{structs}], recursive := true) FROM t"
-        if columns
-        else "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
-        "json_types, 0::BIGINT AS non_null, NULL::VARCHAR AS min_value, NULL::VARCHAR AS "
-        "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
-        "approx_distinct WHERE false"
+    sql = warehouse.sql
+    listed = ", ".join(json_path(p.split(".")) for p in paths)
+    types = (
+        sql.json_types_at("__r", f"CAST([{listed}] AS VARCHAR[])") if paths else "NULL::VARCHAR[]"
     )
+    parents = [".".join(p) for p in mapped_parents(model)]
     return insert_field_stats(
         warehouse,
-        f"""WITH t AS (SELECT *, {types} AS __types, json_keys(__r, {key_list}) AS __keys
+        f"""WITH t AS (SELECT *, {types} AS __types, {sql.object_keys("__r", parents)} AS __keys
                    FROM {batch} WHERE __r IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
-             mapped AS ({mapped}),
+             mapped AS ({_mapped(model, columns, texts, paths, sql)}),
              frequent AS ({_frequent_values(columns, texts)}),
              present AS (SELECT f AS field, count(*) AS present
-                         FROM (SELECT unnest({_present_keys(model)}) AS f FROM t) GROUP BY f)
+                         FROM (SELECT unnest({sql.field_paths("__keys", parents)}) AS f FROM t) AS k
+                         GROUP BY f)
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,
                coalesce(m.non_null, p.present), s.n - coalesce(m.non_null, p.present),
                m.min_value, m.max_value, m.min_length, m.max_length, m.approx_distinct,

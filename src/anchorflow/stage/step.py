@@ -120,8 +120,9 @@ class StageStep:
             if not keys or not warehouse.table_exists("staging", name):
                 continue
             keys_table = ident(f"__replaced_keys_{index}")
+            warehouse.execute(f"DROP TABLE IF EXISTS {keys_table}")  # (parameters: one each)
             warehouse.execute(
-                f"CREATE OR REPLACE TEMP TABLE {keys_table} AS SELECT "
+                f"CREATE TEMP TABLE {keys_table} AS SELECT "
                 f"{', '.join(ident(k) for k in keys)} "
                 f"FROM {table('staging', name)} WHERE list_contains(?, load_id)",
                 [list(load_ids)],

@@ -14,6 +14,7 @@ from anchorflow.stage.drift import column_name_for, sql_type_for
 from anchorflow.stage.sql import Structure
 from anchorflow.stage.stats import sample_filter
 from anchorflow.warehouse import Warehouse, table
+from anchorflow.warehouse.dialect import Dialect
 
 SUGGEST_LIMIT = 200_000  # sampled records a suggestion reads at most
 
@@ -64,23 +65,26 @@ def suggest_mapping(
             parse_selector(selector)
         except ValueError as error:
             raise ConfigError([f"--selector: {error}"]) from None
-        where = _selector_where(selector)
-    sample = f"""SELECT record FROM {stream.raw} WHERE {sample_filter(sample_percent)}
+        where = _selector_where(selector, warehouse.sql)
+    sql = warehouse.sql
+    sample = f"""SELECT record FROM {stream.raw} WHERE {sample_filter(sample_percent, sql)}
                  AND {where} LIMIT {SUGGEST_LIMIT}"""
     rows = warehouse.query(
         f"""WITH s AS MATERIALIZED ({sample}),
         n AS (SELECT count(*) AS n FROM s),
-        top AS (SELECT unnest(map_keys(m)) AS k, unnest(map_values(m)) AS v
-                FROM (SELECT json_transform(record, '"MAP(VARCHAR, JSON)"') AS m FROM s)),
-        nested AS (SELECT k || '.' || unnest(map_keys(m)) AS k, unnest(map_values(m)) AS v
-                   FROM (SELECT k, json_transform(v, '"MAP(VARCHAR, JSON)"') AS m
-                         FROM top WHERE json_type(v) = 'OBJECT')),
-        fields AS (SELECT k, v, json_type(v) AS t FROM top WHERE json_type(v) <> 'OBJECT'
-                   UNION ALL SELECT k, v, json_type(v) FROM nested)
+        top AS (SELECT unnest({sql.map_keys("m")}) AS k, unnest({sql.map_values("m")}) AS v
+                FROM (SELECT {sql.json_map("record")} AS m FROM s) AS r),
+        nested AS (SELECT k || '.' || unnest({sql.map_keys("m")}) AS k,
+                          unnest({sql.map_values("m")}) AS v
+                   FROM (SELECT k, {sql.json_map("v")} AS m
+                         FROM top WHERE {sql.json_type("v")} = 'OBJECT') AS o),
+        fields AS (SELECT k, v, {sql.json_type("v")} AS t FROM top
+                   WHERE {sql.json_type("v")} <> 'OBJECT'
+                   UNION ALL SELECT k, v, {sql.json_type("v")} FROM nested)
         SELECT k, list(DISTINCT t) FILTER (t <> 'NULL'), count(*) FILTER (t <> 'NULL'),
-               bool_and(t <> 'VARCHAR' OR TRY_CAST(json_extract_string(v, '$') AS TIMESTAMP)
+               bool_and(t <> 'VARCHAR' OR TRY_CAST({sql.json_text("v")} AS TIMESTAMP)
                         IS NOT NULL) FILTER (t <> 'NULL'),
-               approx_count_distinct(v) FILTER (t <> 'NULL'), any_value(n.n)
+               {sql.approx_distinct("v")} FILTER (t <> 'NULL'), max(n.n)
         FROM fields CROSS JOIN n GROUP BY k ORDER BY k"""
     )
     if not rows:
@@ -93,13 +97,13 @@ def suggest_mapping(
     return _as_yaml(stream, model or stream.stream, selector, rows)
 
 
-def _selector_where(selector: str) -> str:
+def _selector_where(selector: str, sql: Dialect) -> str:
     """The selector over raw records (each field read with its own JSON path)."""
     model = StagingModel(source="x", selector=selector, columns={})
-    structure = Structure(model)
+    structure = Structure(model, sql)
     return (
         f"coalesce((SELECT {structure.selector_sql(selector)} FROM (SELECT "
-        f"json_transform(record, {structure.transform()}) AS s)), false)"
+        f"{structure.parse('record')} AS s) AS r), false)"
     )
 
 

@@ -26,28 +26,23 @@ def ensure_staging_table(warehouse: Warehouse, name: str, model: StagingModel) -
     compress = warehouse.capabilities.column_compression
     wanted = staging_columns(model)
     columns = [
-        f"{ident(col)} {sql_type}"
-        + (" USING COMPRESSION zstd" if compress and sql_type == "JSON" else "")
+        f"{ident(col)} "
+        + (warehouse.sql.compressed(sql_type) if compress and sql_type == "JSON" else sql_type)
         for col, sql_type in wanted.items()
     ]
     target = table("staging", name)
     warehouse.execute(
         f"CREATE TABLE IF NOT EXISTS {target} (load_id BIGINT NOT NULL, {', '.join(columns)})"
     )
-    existing = dict(
-        warehouse.query(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_catalog = current_database() AND table_schema = 'staging' "
-            "AND table_name = ?",
-            [name],
-        )
-    )
+    existing = dict(warehouse.query(warehouse.sql.column_types(), ["staging", name]))
+    engine = warehouse.dialect
     for col, sql_type in wanted.items():
         if col not in existing:
             warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {ident(col)} {sql_type}")
-        elif _canonical(existing[col]) != _canonical(sql_type):
+        elif _canonical(existing[col], engine) != _canonical(sql_type, "duckdb", engine):
             raise WarehouseError(
-                f"staging.{name}.{col} is {existing[col]} in the warehouse but {sql_type} in the "
+                f"staging.{name}.{col} is {existing[col].upper()} in the warehouse "
+                f"but {sql_type} in the "
                 f"project; to retype it, drop the table (DROP TABLE staging.{name}) and run "
                 f"`anchorflow stage {name}` (the transfer log is cleared with it)"
             )
@@ -115,5 +110,7 @@ def forget_typing(warehouse: Warehouse, name: str) -> None:
     delete_field_stats(warehouse, model=name)
 
 
-def _canonical(sql_type: str) -> str:
-    return exp.DataType.build(sql_type, dialect="duckdb").sql("duckdb")
+def _canonical(sql_type: str, read: str, write: str | None = None) -> str:
+    """A type as the engine spells it: a type of the project (DuckDB's spelling) and the type
+    the engine reports for its column compare equal when they are the same."""
+    return exp.DataType.build(sql_type, dialect=read).sql(write or read)

@@ -157,3 +157,72 @@ class Dialect:
         parameters (schema, name); None where views are bound when read, so that replacing
         a table never meets them (DuckDB)."""
         return None
+
+    # -- stage -------------------------------------------------------------------------------
+
+    def is_whole(self, number: str) -> str:
+        """Whether a DOUBLE is a whole number (NULL for NULL)."""
+        return f"{number} % 1 = 0"
+
+    def computed_once(self) -> str:
+        """What ends a subquery whose computed columns the query around it reads several times
+        (a parsed record): the engine computes each once per row, not once per reference."""
+        return ""
+
+    def json_null_list(self) -> str:
+        """A list of one SQL NULL, of the type `json_array_elements` returns."""
+        return "[NULL::JSON]"
+
+    def json_types_at(self, text: str, paths: str) -> str:
+        """The JSON types (as `json_type`) at each JSONPath of the list `paths` (SQL: a
+        VARCHAR[] of `json_path`s) in the JSON `text`, as a list; the text is parsed once."""
+        return f"json_type({text}, {paths})"
+
+    def json_texts_at(self, text: str, paths: str) -> str:
+        """The values (as `json_text`) at each JSONPath of the list `paths`, as a list."""
+        return f"json_extract_string({text}, {paths})"
+
+    def object_keys(self, text: str, parents: Sequence[str]) -> str:
+        """The keys of the JSON object `text`, and of the objects at the dotted paths `parents`
+        (parsed once), for `field_paths`."""
+        listed = ", ".join(["'$'"] + [json_path(p.split(".")) for p in parents])
+        return f"json_keys({text}, [{listed}])"
+
+    def field_paths(self, keys: str, parents: Sequence[str]) -> str:
+        """The field paths of an `object_keys` value, as a list: the keys, and `parent.key`."""
+        lists = [f"coalesce({keys}[1], [])"]
+        for index, parent in enumerate(parents, start=2):
+            prefix = _string(parent + ".")
+            lists.append(f"list_transform(coalesce({keys}[{index}], []), lambda k: {prefix} || k)")
+        return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
+
+    def approx_distinct(self, value: str) -> str:
+        return f"approx_count_distinct({value})"
+
+    def list_without(self, items: str, values: str) -> str:
+        """The list `items` without the elements that are in the list `values`."""
+        return f"list_filter({items}, lambda x: NOT list_contains({values}, x))"
+
+    def json_map(self, json: str) -> str:
+        """A JSON object (text or JSON) parsed into a value of its top-level entries, read with
+        `map_keys` and `map_values` (two lists in the same order)."""
+        return f"json_transform({json}, '\"MAP(VARCHAR, JSON)\"')"
+
+    def map_keys(self, parsed: str) -> str:
+        return f"map_keys({parsed})"
+
+    def map_values(self, parsed: str) -> str:
+        return f"map_values({parsed})"
+
+    def json_text_at(self, text: str, path: str) -> str:
+        """The value at the JSONPath `path` (SQL: a `json_path` text, e.g. a parameter) inside
+        the JSON `text`, as text."""
+        return f"json_extract_string({text}, {path})"
+
+    def column_types(self) -> str:
+        """A query of (column, type) of the table whose schema and name are its parameters."""
+        return (
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position"
+        )

@@ -31,7 +31,8 @@ from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident,
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
-FUNCTIONS_VERSION = 2
+
+FUNCTIONS_VERSION = 10
 # The writer claim: one advisory lock key for "anchorflow writes this database".
 WRITER_LOCK_KEY = 0x616E63686F72  # "anchor"
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -131,6 +132,11 @@ class PostgresWarehouse(Warehouse):
                 f"cannot connect to PostgreSQL at {self.path}: {redact_dsn(message)}"
             ) from None
         try:
+            # JSON comes back as its text, as from DuckDB (not parsed into Python objects).
+            from psycopg.types.string import TextLoader
+
+            for json_type in ("json", "jsonb"):
+                con.adapters.register_loader(json_type, TextLoader)
             con.execute("SET TIME ZONE 'UTC'")
             con.execute("SET datestyle = 'ISO, YMD'")
             con.execute("SET intervalstyle = 'postgres'")

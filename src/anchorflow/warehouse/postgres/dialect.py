@@ -332,3 +332,53 @@ class PostgresDialect(Dialect):
             "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
             "AND tn.nspname = ? AND t.relname = ? AND v.oid <> t.oid ORDER BY 1, 2"
         )
+
+    # -- stage -------------------------------------------------------------------------------
+
+    def is_whole(self, number: str) -> str:
+        return f"af_is_whole({number})"  # no % on double precision
+
+    def computed_once(self) -> str:
+        return " OFFSET 0"  # keeps the planner from inlining the expressions into each reference
+
+    def json_null_list(self) -> str:
+        return "ARRAY[CAST(NULL AS JSONB)]"
+
+    def json_types_at(self, text: str, paths: str) -> str:
+        return f"af_json_types(CAST({text} AS JSONB), {paths})"
+
+    def json_texts_at(self, text: str, paths: str) -> str:
+        return f"af_json_texts(CAST({text} AS JSONB), {paths})"
+
+    def object_keys(self, text: str, parents: Sequence[str]) -> str:
+        listed = ", ".join(_text(p) for p in parents)
+        return f"af_field_paths(CAST({text} AS JSONB), CAST(ARRAY[{listed}] AS TEXT[]))"
+
+    def field_paths(self, keys: str, parents: Sequence[str]) -> str:
+        return keys  # `object_keys` gave the paths already
+
+    def approx_distinct(self, value: str) -> str:
+        return f"count(DISTINCT {value})"  # exact: PostgreSQL has no sketch built in
+
+    def list_without(self, items: str, values: str) -> str:
+        return f"ARRAY(SELECT x FROM unnest({items}) AS x WHERE NOT x = ANY({values}))"
+
+    def json_map(self, json: str) -> str:
+        return f"CAST({json} AS JSONB)"
+
+    def map_keys(self, parsed: str) -> str:
+        return f"af_json_keys({parsed})"
+
+    def map_values(self, parsed: str) -> str:
+        return f"af_json_values({parsed})"
+
+    def json_text_at(self, text: str, path: str) -> str:
+        return f"af_text_at(CAST({text} AS TEXT), CAST({path} AS TEXT))"
+
+    def column_types(self) -> str:
+        return (
+            f"{NATIVE}SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
+            "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ? "
+            "AND c.relname = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+        )
