@@ -126,7 +126,7 @@ def _anonymous(self: Generator, expression: exp.Anonymous) -> str:
     name = expression.this
     if isinstance(name, exp.Identifier) and name.quoted:
         return f"{self.sql(name)}({self.expressions(expression, flat=True)})"
-    return Postgres.Generator.anonymous_sql(self, expression)  # type: ignore[no-any-return]
+    return Postgres.Generator.anonymous_sql(self, expression)
 
 
 class AnchorflowPostgres(Postgres):
