@@ -169,3 +169,7 @@ class Dialect:
         """`table_macro`, for a body whose rows have the columns of the view `rows_like`
         (an engine that needs the columns of a function's rows takes them from it)."""
         return self.table_macro(name, params, body)
+
+    def comment_on_table(self, name: str, comment: str) -> str:
+        """COMMENT ON the table or view `name`; `comment` is a string literal or NULL."""
+        return f"COMMENT ON TABLE {name} IS {comment}"

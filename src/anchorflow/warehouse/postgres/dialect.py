@@ -306,3 +306,17 @@ class PostgresDialect(Dialect):
             f"{NATIVE}CREATE OR REPLACE FUNCTION {name}({args}) RETURNS SETOF {rows_like} "
             f"LANGUAGE sql STABLE AS $af_fn${self.transpile(body)}$af_fn$"
         )
+
+    def comment_on_table(self, name: str, comment: str) -> str:
+        # PostgreSQL says which kind of relation it comments on (TABLE is refused on a view).
+        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
+        kind = (
+            "CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass(%(name)s)) "
+            "WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' "
+            "WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END"
+        ) % {"name": _text(target)}
+        text = self.transpile(f"SELECT {comment}")[len("SELECT ") :]
+        return (
+            f"{NATIVE}DO $af_do$ BEGIN EXECUTE format('COMMENT ON %s %s IS %L', {kind}, "
+            f"{_text(target)}, CAST({text} AS TEXT)); END $af_do$"
+        )
