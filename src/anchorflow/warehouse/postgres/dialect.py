@@ -311,10 +311,10 @@ class PostgresDialect(Dialect):
         # PostgreSQL says which kind of relation it comments on (TABLE is refused on a view).
         target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
         kind = (
-            "CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass(%(name)s)) "
+            f"CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass({_text(target)})) "
             "WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' "
             "WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END"
-        ) % {"name": _text(target)}
+        )
         text = self.transpile(f"SELECT {comment}")[len("SELECT ") :]
         return (
             f"{NATIVE}DO $af_do$ BEGIN EXECUTE format('COMMENT ON %s %s IS %L', {kind}, "
