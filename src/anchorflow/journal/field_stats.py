@@ -139,9 +139,8 @@ def delete_field_stats(
     warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
 ) -> int:
     """Delete the statistics of batches that read any of these loads, or of one model."""
-    return delete_rows(
-        warehouse, "meta.field_stats", load_ids, "list_has_any(load_ids, ?)", model=model
-    )
+    loads_test = "list_has_any(load_ids, CAST(? AS BIGINT[]))"
+    return delete_rows(warehouse, "meta.field_stats", load_ids, loads_test, model=model)
 
 
 def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
