@@ -27,6 +27,7 @@ from anchorflow.config import Project, load_project
 from anchorflow.crashpoints import CRASH_ENV
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.run import Pipeline
+from anchorflow.stage import ensure_staging_table
 from anchorflow.warehouse import Warehouse, connect
 from tests import engines
 from tests.builders import amplitude_source, build_project
@@ -107,6 +108,45 @@ def anchored_project(factory: pytest.TempPathFactory) -> Path:
         assert summary.anchor is not None and summary.anchor.inserted > 0
 
     return built_once(factory, "anchored", build)
+
+
+# The land and stage steps on PostgreSQL are ported apart from the anchor step; until they are
+# in, a PostgreSQL model of the demo is staged on DuckDB and anchored on PostgreSQL.
+PIPELINE_ON_POSTGRES = False
+
+
+def needs_pipeline(engine: str) -> None:
+    """Skip a test that runs land or stage on PostgreSQL while they are not ported."""
+    if engine == "postgres" and not PIPELINE_ON_POSTGRES:
+        pytest.skip("land and stage on PostgreSQL: their ports are not merged yet")
+
+
+def anchored_model(factory: pytest.TempPathFactory) -> Path:
+    """The demo's anchor model of hours 0..3 on the current engine: `anchored_project`, or
+    (PostgreSQL before land and stage run there) its staging and typed loads copied from a
+    DuckDB run, then anchored by `anchorflow anchor` on PostgreSQL."""
+    if engines.current != "postgres" or PIPELINE_ON_POSTGRES:
+        return anchored_project(factory)
+
+    def build(root: Path) -> None:
+        engines.current = "duckdb"
+        try:
+            staged = anchored_project(factory)
+        finally:
+            engines.current = "postgres"
+        target = write_project(root, "http://127.0.0.1:9")
+        source = load_project(staged, env=ENV)
+        with connect(source, read_only=True) as duck, Pipeline(target) as pipeline:
+            wh = pipeline.warehouse
+            ensure_staging_table(wh, "events", target.staging["events"])
+            with wh.transaction():
+                for name in ("staging.events", "meta.transfers"):
+                    schema, table = name.split(".")
+                    wh.insert_arrow(schema, table, duck.query_arrow(f"SELECT * FROM {name}"))
+            run = pipeline.anchor()
+        assert run.inserted > 0 and not run.problems
+
+    return built_once(factory, "anchored_model", build)
 
 
 # -- the command in subprocesses ------------------------------------------------------------------

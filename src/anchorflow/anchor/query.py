@@ -18,7 +18,7 @@ from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
 from anchorflow.errors import WarehouseError
 from anchorflow.publish.files import publish_file
-from anchorflow.warehouse import Warehouse, literal
+from anchorflow.warehouse import Warehouse
 
 # `table` prints; the others are files the engine writes (a tie's list of ids as it renders it):
 # CSV with a header, Parquet, and JSON as one object per line.
@@ -69,15 +69,14 @@ def export_query(
     fmt: str,
     path: Path,
 ) -> int:
-    """The query's rows written to `path` by the engine (`COPY ... TO`: csv, parquet or json
-    lines), published whole or not at all (`publish_file`); returns how many."""
+    """The query's rows written to `path` by the engine (`write_query_file`: csv, parquet or
+    json lines), published whole or not at all (`publish_file`); returns how many."""
     if fmt not in FILE_FORMATS:
         raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
     sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
 
     def write(temporary: Path) -> int:
-        copy = f"COPY ({sql}) TO {literal(str(temporary))} (FORMAT {fmt})"
-        return int(warehouse.scalar(copy, params))
+        return warehouse.write_query_file(sql, params, temporary, fmt)
 
     try:
         return publish_file(path, write)

@@ -128,6 +128,12 @@ class Warehouse(ABC):
         (erasure). An engine that cannot says so in one line."""
         raise WarehouseError(f"the {self.dialect} warehouse cannot be compacted by anchorflow")
 
+    def write_query_file(self, sql: str, params: Sequence[Any] | None, path: Path, fmt: str) -> int:
+        """The rows of `sql` written to `path` by the engine: csv (with a header), parquet or
+        json (one object per line); returns how many."""
+        copy = f"COPY ({sql}) TO {literal(str(path))} (FORMAT {fmt})"
+        return int(self.scalar(copy, params))
+
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
