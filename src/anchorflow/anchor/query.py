@@ -69,14 +69,14 @@ def export_query(
     fmt: str,
     path: Path,
 ) -> int:
-    """The query's rows written to `path` by the engine (`write_query_file`: csv, parquet or
-    json lines), published whole or not at all (`publish_file`); returns how many."""
+    """The query's rows written to `path` (`Warehouse.write_file`: csv, parquet or json
+    lines), published whole or not at all (`publish_file`); returns how many."""
     if fmt not in FILE_FORMATS:
         raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
     sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
 
     def write(temporary: Path) -> int:
-        return warehouse.write_query_file(sql, params, temporary, fmt)
+        return warehouse.write_file(sql, temporary, fmt, params)
 
     try:
         return publish_file(path, write)

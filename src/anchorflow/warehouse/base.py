@@ -128,18 +128,36 @@ class Warehouse(ABC):
         (erasure). An engine that cannot says so in one line."""
         raise WarehouseError(f"the {self.dialect} warehouse cannot be compacted by anchorflow")
 
-    def write_query_file(self, sql: str, params: Sequence[Any] | None, path: Path, fmt: str) -> int:
-        """The rows of `sql` written to `path` by the engine: csv (with a header), parquet or
-        json (one object per line); returns how many."""
-        copy = f"COPY ({sql}) TO {literal(str(path))} (FORMAT {fmt})"
-        return int(self.scalar(copy, params))
-
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
 
     def create_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema, self.dialect)}")
+
+    def write_file(
+        self,
+        sql: str,
+        path: Path,
+        fmt: str,
+        params: Sequence[Any] | None = None,
+        compression: str | None = None,
+    ) -> int:
+        """The query's rows written to `path` (csv with a header, parquet, or json: one object
+        per line), as DuckDB's `COPY ... TO` writes them; returns how many. Engines that cannot
+        write files where the caller runs fetch the rows as Arrow and an in-memory DuckDB
+        writes them."""
+        import duckdb
+
+        data = self.query_arrow(sql, params)
+        options = f"FORMAT {fmt}" + (f", COMPRESSION {compression}" if compression else "")
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("rows", data)
+            con.execute(f"COPY (SELECT * FROM rows) TO {literal(str(path))} ({options})")
+        finally:
+            con.close()
+        return int(data.num_rows)
 
     def __enter__(self) -> Warehouse:
         return self

@@ -290,33 +290,6 @@ class PostgresWarehouse(Warehouse):
             self._copy_in(table(schema, name), data.column_names, data)
         return int(data.num_rows)
 
-    def write_query_file(self, sql: str, params: Sequence[Any] | None, path: Path, fmt: str) -> int:
-        """Parquet through Arrow; csv and json lines as the server renders them, streamed by
-        COPY TO STDOUT (json: one `row_to_json` per line, written as it is)."""
-        import psycopg
-        import pyarrow.parquet as pq
-
-        if fmt == "parquet":
-            data = self.query_arrow(sql, params)
-            pq.write_table(data, path)
-            return int(data.num_rows)
-        if fmt == "json":
-            sql = f"SELECT CAST(row_to_json(q) AS TEXT) FROM ({sql}) AS q"
-            options = "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'"  # lines as they are
-        else:
-            options = "FORMAT csv, HEADER"
-        statement = f"COPY ({bind(transpile(sql), bool(params))}) TO STDOUT ({options})"
-        with self._lock:
-            try:
-                cursor = self._connection().cursor()
-                with path.open("wb") as out, cursor.copy(statement, _params(params or [])) as copy:
-                    for chunk in copy:
-                        out.write(chunk)
-                return max(int(cursor.rowcount), 0)
-            except psycopg.Error as error:
-                detail = str(error).strip().splitlines()[0]
-                raise WarehouseError(f"{type(error).__name__}: {detail}") from error
-
     def insert_files(self, schema: str, name: str, paths: Sequence[Path], fmt: str) -> int:
         import pyarrow.json as pajson
         import pyarrow.parquet as pq
