@@ -28,6 +28,7 @@ from anchorflow.run import Pipeline
 from anchorflow.warehouse import Warehouse
 from tests.anchor import harness as harness_module
 from tests.anchor.harness import ANCHOR, Harness
+from tests.anchor.pipeline_project import needs_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +69,6 @@ def restage(wh: Warehouse, load_id: int, rows: list[dict[str, Any]]) -> None:
                 "INSERT INTO meta.transfers VALUES (?, 'obs', ?, 0, 0, 0, ?)",
                 [load_id, load_id, datetime(2024, 1, 1)],
             )
-
-
-def needs_forget_ports(engine: str) -> None:
-    if engine == "postgres":
-        pytest.skip(
-            "forget on PostgreSQL waits for the land and stage ports (the suppressions' "
-            "hash, the field statistics' scrub)"
-        )
 
 
 def anchored(h: Harness) -> None:
@@ -372,7 +365,7 @@ def given_ids(wh: Warehouse) -> dict[str, set[int]]:
 def test_after_forget_of_the_highest_id_a_new_key_gets_a_new_id(
     tmp_path: Path, engine: str
 ) -> None:
-    needs_forget_ports(engine)
+    needs_pipeline(engine)  # forget runs the land and stage erasures
     h = Harness(tmp_path)
     h.deliver([obs("alice", "d1", "DE", 1), obs("zoe", "d9", "US", 1)])
     anchored(h)
@@ -411,7 +404,7 @@ def test_after_rollback_of_the_newest_keys_new_keys_get_new_ids(
 def test_forget_scrubs_whole_json_values_and_deletes_no_one_elses_rows(
     tmp_path: Path, engine: str
 ) -> None:
-    needs_forget_ports(engine)
+    needs_pipeline(engine)  # forget runs the land and stage erasures
     h = Harness(tmp_path)
     h.deliver([
         obs("1", "d1", "DE", 1, plan="free"),
