@@ -27,9 +27,13 @@ def cluster() -> LocalPostgres:
     return _cluster
 
 
+def _name(root: Path) -> str:
+    return "af_" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:20]
+
+
 def database_for(root: Path) -> str:
     """The DSN of the database of the project in `root`, created empty the first time."""
-    name = "af_" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:20]
+    name = _name(root)
     pg = cluster()
     if name not in _created:
         pg.create_database(name)
@@ -60,3 +64,27 @@ def enabled() -> tuple[str, ...]:
     """Engines to run: all, or those named in ANCHORFLOW_TEST_ENGINES (e.g. `duckdb`)."""
     chosen = os.environ.get("ANCHORFLOW_TEST_ENGINES")
     return tuple(e for e in ENGINES if not chosen or e in chosen.split(","))
+
+
+# -- copies of a built warehouse (the anchor tests) -------------------------------------------
+
+
+def keep_database(root: Path) -> None:
+    """Keep the database of the project in `root` after the test (a project built once per
+    session and copied by the tests); the cluster goes with the session anyway."""
+    if _name(root) in _created:
+        _created.remove(_name(root))
+
+
+def clone_database(source: Path, root: Path) -> str:
+    """The DSN of a new database for the project in `root`, a copy of the one of `source`
+    (no one may be connected to it), dropped after the test."""
+    import psycopg
+
+    name, pg = _name(root), cluster()
+    with psycopg.connect(pg.dsn(), autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_name(source)}"')
+    if name not in _created:
+        _created.append(name)
+    return pg.dsn(name)

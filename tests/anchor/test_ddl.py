@@ -10,14 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 
 from anchorflow.anchor.ddl import ensure_tables
-from anchorflow.config import load_project
+from anchorflow.config import Project, load_project
 from anchorflow.errors import ConfigError, ModelError
 from anchorflow.run import Pipeline
+from anchorflow.warehouse import connect
 from tests.anchor.harness import ANCHOR, ENV, Harness, project_file
 from tests.anchor.pipeline_project import rows, snapshot
 
@@ -59,7 +59,7 @@ def without_attribute(name: str) -> dict[str, Any]:
     return anchor
 
 
-def harness(root: Path, anchor: dict[str, Any] | None = None, loads: int = 2) -> Path:
+def harness(root: Path, anchor: dict[str, Any] | None = None, loads: int = 2) -> Project:
     """A warehouse with the first `loads` loads anchored under `anchor`; closed again."""
     root.mkdir(parents=True, exist_ok=True)
     h = Harness(root, anchor)
@@ -69,10 +69,10 @@ def harness(root: Path, anchor: dict[str, Any] | None = None, loads: int = 2) ->
         assert not h.anchor().problems
     finally:
         h.close()
-    return h.project.warehouse_path
+    return h.project
 
 
-def exists(path: Path, name: str) -> bool:
+def exists(path: Project, name: str) -> bool:
     found = rows(path, "SELECT count(*) FROM information_schema.tables "
                        "WHERE table_schema = 'anchor' AND table_name = ?", [name])  # fmt: skip
     return bool(found[0][0])
@@ -86,7 +86,7 @@ def anchor_step(root: Path, anchor: dict[str, Any]) -> Any:
 
 
 def test_a_new_attribute_gets_its_table_and_its_history_from_every_typed_load(
-    tmp_path: Path,
+    tmp_path: Path, engine: str
 ) -> None:
     clean = harness(tmp_path / "clean")
     path = harness(tmp_path / "p", without_attribute("plan"))
@@ -125,7 +125,7 @@ def test_a_new_attribute_gets_its_table_and_its_history_from_every_typed_load(
 
 
 def test_an_attribute_added_later_equals_one_declared_from_the_start_after_more_loads(
-    tmp_path: Path,
+    tmp_path: Path, engine: str
 ) -> None:
     (tmp_path / "clean").mkdir()
     clean = Harness(tmp_path / "clean")
@@ -144,9 +144,9 @@ def test_an_attribute_added_later_equals_one_declared_from_the_start_after_more_
         assert not h.anchor().problems
     finally:
         h.close()
-    assert snapshot(path) == snapshot(clean.project.warehouse_path)
+    assert snapshot(path) == snapshot(clean.project)
     country = rows(path, 'SELECT e.user_id, a.value, a.changed_at FROM anchor."User_country" AS a '
-                         'JOIN anchor."User" AS e USING (id) ORDER BY ALL')  # fmt: skip
+                         'JOIN anchor."User" AS e USING (id) ORDER BY 1, 2, 3')  # fmt: skip
     assert country == [
         ("u1", "AT", at(30)), ("u1", "CH", at(15)), ("u1", "DE", at(0)),
         ("u2", "FR", at(5)), ("u3", "DE", at(31)),
@@ -189,9 +189,10 @@ INCOMPATIBLE = [
 
 @pytest.mark.parametrize(("change", "statement", "changed", "migrated_rows"), INCOMPATIBLE)
 def test_an_incompatible_change_stops_with_the_migration_and_recreates_nothing(
-    tmp_path: Path, change: Any, statement: str, changed: str, migrated_rows: int
+    tmp_path: Path, engine: str, change: Any, statement: str, changed: str, migrated_rows: int
 ) -> None:
     path = harness(tmp_path / "p")
+    statement = connect(path, lazy=True).sql.transpile(statement)  # in the engine's words
     before = snapshot(path)
     anchor = copy.deepcopy(ANCHOR)
     change(anchor)
@@ -213,16 +214,23 @@ def test_an_incompatible_change_stops_with_the_migration_and_recreates_nothing(
     assert rows(path, "SELECT command, status FROM meta.runs") == [("anchor", "failed")]
 
     # The statement it names is the migration: run it, and the same step goes through.
-    con = duckdb.connect(str(path))
-    con.execute(statement)
-    con.close()
+    if engine == "postgres" and change is not _renamed_key:
+        # PostgreSQL will not retype or drop a table that a view reads: the perspectives go
+        # first (the step makes them again).
+        with connect(path) as wh:
+            for view in ("User_latest", "User_history"):
+                wh.execute(f'DROP VIEW IF EXISTS anchor."{view}" CASCADE')
+    with connect(path) as wh:
+        wh.execute(statement)
     run = anchor_step(tmp_path / "p", anchor)
     assert not run.problems
     assert rows(path, 'SELECT count(*) FROM anchor."User_first_plan"') == [(3,)]
     assert rows(path, f'SELECT count(*) FROM anchor."{changed}"') == [(migrated_rows,)]
 
 
-def test_scd1_and_scd2_store_the_same_rows_so_switching_needs_no_migration(tmp_path: Path) -> None:
+def test_scd1_and_scd2_store_the_same_rows_so_switching_needs_no_migration(
+    tmp_path: Path, engine: str
+) -> None:
     path = harness(tmp_path / "p")
     before = snapshot(path)
     anchor = copy.deepcopy(ANCHOR)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -18,10 +17,13 @@ import pytest
 
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.query import query_sql
-from anchorflow.config import Project
+from anchorflow.config import Project, load_project
 from anchorflow.run import Pipeline
+from tests import engines
 from tests.anchor.pipeline_project import (
-    anchored_project,
+    ENV,
+    anchored_model,
+    built_once,
     copy_project,
     plan_of,
     rows,
@@ -51,24 +53,37 @@ COMMANDS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    clean = anchored_project(tmp_path_factory)
-    return copy_project(clean, tmp_path_factory.mktemp("query") / "p")
+@pytest.fixture
+def model(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The demo's model, copied once per engine (the query commands prepare it: a writer)."""
+    clean = anchored_model(tmp_path_factory)
+
+    def build(root: Path) -> None:
+        copy_project(clean, root / "p")
+        engines.keep_database(root / "p")
+
+    return load_project(built_once(tmp_path_factory, "query", build) / "p", env=ENV)
 
 
-@pytest.fixture(scope="module")
+_RAN: dict[str, dict[str, CompletedProcess[str]]] = {}
+
+
+@pytest.fixture
 def ran(
-    model: Project, tmp_path_factory: pytest.TempPathFactory
+    engine: str, model: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, CompletedProcess[str]]:
-    """Every command at once, each on its own copy of the warehouse (one writer per file)."""
-    base = tmp_path_factory.mktemp("runs")
-    commands = []
-    for name, args in COMMANDS.items():
-        root = base / name
-        shutil.copytree(model.root, root)
-        commands.append([a.format(dir=root) for a in args] + ["--project", str(root)])
-    return dict(zip(COMMANDS, run_concurrently(commands), strict=True))
+    """Every command at once, each on its own copy of the warehouse (one writer per file),
+    once per engine."""
+    if engine not in _RAN:
+        base = tmp_path_factory.mktemp(f"runs_{engine}")
+        commands = []
+        for name, args in COMMANDS.items():
+            root = base / name
+            copy_project(model.root, root)
+            engines.keep_database(root)
+            commands.append([a.format(dir=root) for a in args] + ["--project", str(root)])
+        _RAN[engine] = dict(zip(COMMANDS, run_concurrently(commands), strict=True))
+    return _RAN[engine]
 
 
 def expected(model: Project, *args: Any, **kwargs: Any) -> pa.Table:
@@ -107,7 +122,7 @@ def test_query_prints_the_attributes_asked_for_as_of_an_instant(
 def test_query_as_of_gives_the_value_in_force_then(model: Project) -> None:
     found = expected(model, "User", ["country"], as_of=INSTANT).to_pylist()
     staged = dict(
-        rows(model.warehouse_path, "SELECT user_id, arg_max(country, event_time) FROM "
+        rows(model, "SELECT user_id, arg_max(country, event_time) FROM "
              "staging.events WHERE user_id IS NOT NULL AND country IS NOT NULL AND event_time "
              "<= ? GROUP BY user_id", [INSTANT])
     )  # fmt: skip
@@ -212,7 +227,7 @@ def test_model_prints_every_table_of_the_model_with_its_rows(
     assert len(names) == 19
     assert sorted(printed) == sorted(names)
     for name in names:
-        (count,) = rows(model.warehouse_path, f'SELECT count(*) FROM anchor."{name}"')[0]
+        (count,) = rows(model, f'SELECT count(*) FROM anchor."{name}"')[0]
         assert printed[name][4] == f"{count:,}" != "0", name
         assert printed[name][8] == "0", name  # nothing left to anchor
     assert printed["User_country"][1:4] == ["attribute", "scd2 BIGINT knot Country", "events"]

@@ -28,6 +28,7 @@ from anchorflow.run import Pipeline
 from anchorflow.warehouse import Warehouse
 from tests.anchor import harness as harness_module
 from tests.anchor.harness import ANCHOR, Harness
+from tests.anchor.pipeline_project import needs_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,8 @@ def users(wh: Warehouse, plan: Any) -> list[tuple[Any, ...]]:
     """User_latest without surrogate ids."""
     create_views(wh, plan)
     return wh.query(
-        'SELECT user_id, country, plan, score, platform FROM anchor."User_latest" ORDER BY ALL'
+        'SELECT user_id, country, plan, score, platform FROM anchor."User_latest" '
+        "ORDER BY 1, 2, 3, 4, 5"
     )
 
 
@@ -106,7 +108,7 @@ def anchor_tables(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'anchor' "
         "AND table_type = 'BASE TABLE' ORDER BY 1"
     )
-    return {n: wh.query(f'SELECT * FROM anchor."{n}" ORDER BY ALL') for (n,) in names}
+    return {n: sorted(wh.query(f'SELECT * FROM anchor."{n}"'), key=repr) for (n,) in names}
 
 
 # -- B1: a missing entity or knot table ---------------------------------------------------------
@@ -133,13 +135,17 @@ USER_HOLDERS = ["User_country", "User_plan", "User_score", "User_platform", "Dev
     ],
 )
 def test_a_missing_entity_or_knot_table_stops_instead_of_numbering_its_keys_anew(
-    tmp_path: Path, name: str, how: str, holders: list[str]
+    tmp_path: Path, engine: str, name: str, how: str, holders: list[str]
 ) -> None:
     h = Harness(tmp_path)
     for rows in FULL:  # two loads: u5 is numbered first, u1 second
         h.deliver(rows)
         anchored(h)
     wanted = users(h.wh, h.plan)
+    if engine == "postgres":  # where views, and the functions of their rows, depend on tables
+        for entity in h.plan.entities:
+            for view in ("latest", "history"):
+                h.wh.execute(f'DROP VIEW IF EXISTS anchor."{entity}_{view}" CASCADE')
     h.wh.execute(f'DROP VIEW IF EXISTS anchor."{name}_latest"')  # so the table can be dropped
     h.wh.execute(how)
     before = anchor_tables(h.wh)
@@ -168,6 +174,7 @@ def test_a_missing_entity_or_knot_table_stops_instead_of_numbering_its_keys_anew
 
 def test_rollback_brings_back_an_entity_whose_other_loads_only_restated_it(
     tmp_path: Path,
+    engine: str,
 ) -> None:
     first = [obs("u1", "d1", "DE", 1, plan="free", score=1, platform="ios")]
     second = [
@@ -199,6 +206,7 @@ def test_rollback_brings_back_an_entity_whose_other_loads_only_restated_it(
 
 def test_a_replaced_load_whose_observation_hid_a_restatement_leaves_the_clean_model(
     tmp_path: Path,
+    engine: str,
 ) -> None:
     """Backfill (run.removal.replace_loads) removes the replaced load with reopen=[its models]."""
     first = [obs("u1", "d1", "DE", 1, score=1)]
@@ -223,7 +231,9 @@ def test_a_replaced_load_whose_observation_hid_a_restatement_leaves_the_clean_mo
     h.close()
 
 
-def test_rows_restored_into_an_anchored_load_by_a_backfill_are_anchored(tmp_path: Path) -> None:
+def test_rows_restored_into_an_anchored_load_by_a_backfill_are_anchored(
+    tmp_path: Path, engine: str
+) -> None:
     """Hours 1 and 2 both exported event E of u1; staging kept hour 1's copy. The backfill of
     hour 1 stages E again under load 2, which the anchor model already holds."""
     event = obs("u1", "d1", "DE", 1)
@@ -264,7 +274,7 @@ def referrals(wh: Warehouse) -> list[tuple[Any, ...]]:
     return wh.query(
         'SELECT u.user_id, r.user_id FROM anchor."User_Referrer" AS t '
         'JOIN anchor."User" AS u ON u.id = t.user_id '
-        'JOIN anchor."User" AS r ON r.id = t.referrer_id ORDER BY ALL'
+        'JOIN anchor."User" AS r ON r.id = t.referrer_id ORDER BY 1, 2'
     )
 
 
@@ -273,7 +283,7 @@ def user_keys(wh: Warehouse) -> list[str]:
 
 
 def test_a_second_role_of_the_same_entity_from_the_same_model_gets_entity_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(harness_module.OBS_COLUMNS, "referrer_id", "VARCHAR")
     h = Harness(tmp_path, anchor=with_referrer(ANCHOR))
@@ -289,7 +299,7 @@ def test_a_second_role_of_the_same_entity_from_the_same_model_gets_entity_rows(
 
 
 def test_a_tie_added_later_reads_its_new_key_column_in_every_load(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(harness_module.OBS_COLUMNS, "referrer_id", "VARCHAR")
     h = Harness(tmp_path)
@@ -309,7 +319,7 @@ def test_a_tie_added_later_reads_its_new_key_column_in_every_load(
 
 
 def test_a_knotted_attribute_added_later_to_an_existing_knot_gets_its_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(harness_module.OBS_COLUMNS, "os", "VARCHAR")
     h = Harness(tmp_path)
@@ -332,7 +342,9 @@ def test_a_knotted_attribute_added_later_to_an_existing_knot_gets_its_values(
     h.deliver([obs("u2", "d2", "US", 2, platform="web", os="android")])
     anchored(h)
     create_views(h.wh, h.plan)
-    assert h.wh.query('SELECT user_id, platform, os FROM anchor."User_latest" ORDER BY ALL') == [
+    assert h.wh.query(
+        'SELECT user_id, platform, os FROM anchor."User_latest" ORDER BY 1, 2, 3'
+    ) == [
         ("u1", "ios", "web"),
         ("u2", "web", "android"),
     ]
@@ -350,7 +362,10 @@ def given_ids(wh: Warehouse) -> dict[str, set[int]]:
     }
 
 
-def test_after_forget_of_the_highest_id_a_new_key_gets_a_new_id(tmp_path: Path) -> None:
+def test_after_forget_of_the_highest_id_a_new_key_gets_a_new_id(
+    tmp_path: Path, engine: str
+) -> None:
+    needs_pipeline(engine)  # forget runs the land and stage erasures
     h = Harness(tmp_path)
     h.deliver([obs("alice", "d1", "DE", 1), obs("zoe", "d9", "US", 1)])
     anchored(h)
@@ -365,7 +380,9 @@ def test_after_forget_of_the_highest_id_a_new_key_gets_a_new_id(tmp_path: Path) 
     h.close()
 
 
-def test_after_rollback_of_the_newest_keys_new_keys_get_new_ids(tmp_path: Path) -> None:
+def test_after_rollback_of_the_newest_keys_new_keys_get_new_ids(
+    tmp_path: Path, engine: str
+) -> None:
     h = Harness(tmp_path)
     deliver(h, [obs("alice", "d1", "DE", 1, platform="ios")])
     deliver(h, [obs("zoe", "d9", "US", 2, platform="web")])  # the highest ids of all three
@@ -384,7 +401,10 @@ def test_after_rollback_of_the_newest_keys_new_keys_get_new_ids(tmp_path: Path) 
 # -- B7: forget scrubs whole values only ---------------------------------------------------------
 
 
-def test_forget_scrubs_whole_json_values_and_deletes_no_one_elses_rows(tmp_path: Path) -> None:
+def test_forget_scrubs_whole_json_values_and_deletes_no_one_elses_rows(
+    tmp_path: Path, engine: str
+) -> None:
+    needs_pipeline(engine)  # forget runs the land and stage erasures
     h = Harness(tmp_path)
     h.deliver([
         obs("1", "d1", "DE", 1, plan="free"),

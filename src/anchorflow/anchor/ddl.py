@@ -176,10 +176,12 @@ def _check_columns(
         )
     for column, sql_type in wanted.items():
         if existing[column] != canonical_type(sql_type):
+            convert = warehouse.sql.transpile(
+                f"ALTER TABLE {target} ALTER COLUMN {ident(column)} TYPE {canonical_type(sql_type)}"
+            )  # in the engine's words: the user runs it as it is
             raise ModelError(
                 f"anchor.{name}.{column} is {existing[column]} in the warehouse but {sql_type} "
-                f"in the project; to convert it run: ALTER TABLE {target} ALTER COLUMN "
-                f"{ident(column)} TYPE {canonical_type(sql_type)}"
+                f"in the project; to convert it run: {convert}"
             )
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from anchorflow.anchor.ddl import entity_columns, knot_columns
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan
 from anchorflow.errors import ConfigError
 from anchorflow.journal.anchor import forget_anchor_transfers
@@ -24,6 +25,13 @@ def _referencing(plan: AnchorPlan, name: str) -> list[tuple[str, str]]:
         if target.knot == name:
             found.append((target.table, "value"))
     return found
+
+
+def _columns(plan: AnchorPlan, name: str) -> list[str]:
+    """The columns of an entity's or knot's table, in their order."""
+    if name in plan.entities:
+        return list(entity_columns(plan.entities[name]))
+    return list(knot_columns(plan.knots[name].type))
 
 
 def _remove_rows(
@@ -50,8 +58,13 @@ def _remove_rows(
             f"SELECT r.{ident(column)} AS id, r.load_id FROM {table(SCHEMA, t)} AS r"
             for t, column in references
         )
+        kept_columns = ", ".join(
+            "u.load_id AS load_id" if c == "load_id" else f"a.{ident(c)}"
+            for c in _columns(plan, name)
+        )
+        wh.execute("DROP TABLE IF EXISTS __kept")  # (a statement with parameters replaces none)
         wh.execute(
-            "CREATE OR REPLACE TEMP TABLE __kept AS SELECT a.* REPLACE (u.load_id AS load_id) "
+            f"CREATE TEMP TABLE __kept AS SELECT {kept_columns} "
             f"FROM {target} AS a JOIN (SELECT id, min(load_id) AS load_id FROM ({refs}) AS r "
             f"WHERE id IN (SELECT id FROM {target} WHERE list_contains(?, load_id)) "
             "GROUP BY id) AS u ON u.id = a.id WHERE list_contains(?, a.load_id)",

@@ -249,9 +249,10 @@ def load_target(
     seen = sorted(anchored_loads(wh, target.table, target.model))
     high_water = high_water_of(wh, target.table, target.model)
     with wh.transaction():
+        # Two statements: one with parameters (PostgreSQL prepares it) cannot replace a table.
+        wh.execute(f"DROP TABLE IF EXISTS {sql.rows}")
         wh.execute(
-            f"CREATE OR REPLACE TEMP TABLE {sql.rows} AS "
-            f"{sql.staged_rows(_loads_filter('s', loads))}",
+            f"CREATE TEMP TABLE {sql.rows} AS {sql.staged_rows(_loads_filter('s', loads))}",
             [loads],
         )
         counts = wh.query(
@@ -342,7 +343,8 @@ def check_target(
             raise IntegrityError(f"{orphans} value(s) point at no {target.knot}")
     twice = wh.scalar(
         f"SELECT count(*) FROM (SELECT {', '.join('a.' + k for k in sql.keys)}, a.changed_at "
-        f"FROM {sql.table} AS a WHERE {touched} GROUP BY ALL HAVING count(*) > 1) AS d"
+        f"FROM {sql.table} AS a WHERE {touched} "
+        f"GROUP BY {', '.join('a.' + k for k in sql.keys)}, a.changed_at HAVING count(*) > 1) AS d"
     )
     if twice:
         raise IntegrityError(f"{twice} duplicate ({', '.join(target.key_columns)}, changed_at)")
@@ -356,10 +358,12 @@ def check_target(
         )
     else:
         differs = " OR ".join(f"a.{v} IS DISTINCT FROM o.{v}" for v in sql.values)
+        in_force = wh.sql.asof_left_join(
+            sql.recent([*sql.keys, *sql.values, "changed_at"]), "a", on_keys,
+            "o.changed_at", "a.changed_at",
+        )  # fmt: skip
         unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o ASOF LEFT JOIN "
-            f"({sql.recent([*sql.keys, *sql.values, 'changed_at'])}) AS a "
-            f"ON {on_keys} AND o.changed_at >= a.changed_at "
+            f"SELECT count(*) FROM {sql.obs} AS o {in_force} "
             f"WHERE a.changed_at IS NULL OR (a.changed_at < o.changed_at AND ({differs}))"
         )
     if unexplained:

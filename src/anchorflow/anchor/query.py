@@ -69,7 +69,7 @@ def export_query(
     fmt: str,
     path: Path,
 ) -> int:
-    """The query's rows written to `path` by the engine (`COPY ... TO`: csv, parquet or json
+    """The query's rows written to `path` (`Warehouse.write_file`: csv, parquet or json
     lines), published whole or not at all (`publish_file`); returns how many."""
     if fmt not in FILE_FORMATS:
         raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")

@@ -1,7 +1,8 @@
 """Perspectives of the anchor model: the SQL that turns its narrow tables into rows.
 
 - `anchor.<Entity>_latest`: one row per entity, every attribute's value now;
-- `anchor.<Entity>_as_of(ts)`: the same at any instant (a DuckDB table macro);
+- `anchor.<Entity>_as_of(ts)`: the same at any instant (a table macro on DuckDB, a
+  set-returning SQL function on PostgreSQL);
 - `anchor.<Entity>_history`: every change of every attribute, one row each, restatements removed.
 
 What "the value at T" means follows the attribute's history kind: scd2 is the last change at or
@@ -165,17 +166,17 @@ def history_sql(plan: AnchorPlan, entity: str) -> str:
 
 def create_views(warehouse: Warehouse, plan: AnchorPlan) -> None:
     """(Re)create every perspective; cheap, so done whenever the model is prepared."""
+    sql = warehouse.sql
+    params = [("ts", "TIMESTAMP")]
     with warehouse.transaction():
         for entity in plan.entities:
+            latest = table(SCHEMA, entity + "_latest")
+            as_of = table(SCHEMA, entity + "_as_of")
+            # The function goes first: where it returns the latest view's rows, it holds it.
+            warehouse.execute(sql.drop_table_macro(as_of, params))
+            warehouse.execute(sql.replace_view(latest, perspective(plan, entity)))
+            body = perspective(plan, entity, as_of=f"CAST({sql.param('ts')} AS TIMESTAMP)")
+            warehouse.execute(sql.table_function(as_of, params, body, latest))
             warehouse.execute(
-                f"CREATE OR REPLACE VIEW {table(SCHEMA, entity + '_latest')} AS "
-                f"{perspective(plan, entity)}"
-            )
-            warehouse.execute(
-                f"CREATE OR REPLACE MACRO {table(SCHEMA, entity + '_as_of')}(ts) AS TABLE "
-                f"{perspective(plan, entity, as_of='CAST(ts AS TIMESTAMP)')}"
-            )
-            warehouse.execute(
-                f"CREATE OR REPLACE VIEW {table(SCHEMA, entity + '_history')} AS "
-                f"{history_sql(plan, entity)}"
+                sql.replace_view(table(SCHEMA, entity + "_history"), history_sql(plan, entity))
             )

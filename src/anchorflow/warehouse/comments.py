@@ -26,7 +26,9 @@ def apply_comments(warehouse: Warehouse, schema: str, docs: dict[str, TableDoc])
         if name not in tables:
             continue
         if tables[name] != doc.description:
-            statements.append(f"COMMENT ON TABLE {table(schema, name)} IS {_text(doc.description)}")
+            statements.append(
+                warehouse.sql.comment_on_table(table(schema, name), _text(doc.description))
+            )
         for (owner, column), comment in columns.items():
             wanted = doc.columns.get(column)
             if owner == name and comment != wanted:

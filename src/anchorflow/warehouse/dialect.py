@@ -226,3 +226,27 @@ class Dialect:
             "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
             "ORDER BY ordinal_position"
         )
+
+    # -- anchor model ------------------------------------------------------------------------
+
+    def asof_left_join(
+        self, right: str, alias: str, on: str, left_time: str, right_time: str
+    ) -> str:
+        """A join clause: per left row, the one row of `right` (a subquery, as `alias`) matching
+        `on` with the greatest `right_time` at or before `left_time` (NULLs where none)."""
+        return f"ASOF LEFT JOIN ({right}) AS {alias} ON {on} AND {left_time} >= {right_time}"
+
+    def replace_view(self, name: str, select: str) -> str:
+        """A statement creating the view, or replacing it (its columns may change)."""
+        return f"CREATE OR REPLACE VIEW {name} AS {select}"
+
+    def table_function(
+        self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
+    ) -> str:
+        """`table_macro`, for a body whose rows have the columns of the view `rows_like`
+        (an engine that needs the columns of a function's rows takes them from it)."""
+        return self.table_macro(name, params, body)
+
+    def comment_on_table(self, name: str, comment: str) -> str:
+        """COMMENT ON the table or view `name`; `comment` is a string literal or NULL."""
+        return f"COMMENT ON TABLE {name} IS {comment}"

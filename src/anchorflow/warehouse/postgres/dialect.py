@@ -120,6 +120,15 @@ def _time_to_str(self: Generator, expression: exp.TimeToStr) -> str:
     return f"TO_CHAR({self.sql(expression, 'this')}, {pattern})"
 
 
+def _anonymous(self: Generator, expression: exp.Anonymous) -> str:
+    """A function of no known name; a quoted name (a table function such as
+    `anchor."User_as_of"(...)`) keeps its quotes and case."""
+    name = expression.this
+    if isinstance(name, exp.Identifier) and name.quoted:
+        return f"{self.sql(name)}({self.expressions(expression, flat=True)})"
+    return Postgres.Generator.anonymous_sql(self, expression)
+
+
 class AnchorflowPostgres(Postgres):
     """sqlglot's PostgreSQL, with DuckDB's TRY_CAST and arg_max kept exact, and parameters
     left for the adapter to number."""
@@ -132,6 +141,7 @@ class AnchorflowPostgres(Postgres):
             exp.ArgMin: _arg_min,
             exp.Placeholder: lambda self, e: PARAM,
             exp.TimeToStr: _time_to_str,
+            exp.Anonymous: _anonymous,
         }
 
 
@@ -381,4 +391,53 @@ class PostgresDialect(Dialect):
             "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
             "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ? "
             "AND c.relname = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+        )
+
+    # -- anchor model ------------------------------------------------------------------------
+
+    def asof_left_join(
+        self, right: str, alias: str, on: str, left_time: str, right_time: str
+    ) -> str:
+        return (
+            f"LEFT JOIN LATERAL (SELECT * FROM ({right}) AS {alias} WHERE {on} "
+            f"AND {left_time} >= {right_time} ORDER BY {right_time} DESC LIMIT 1) AS {alias} "
+            "ON TRUE"
+        )
+
+    def replace_view(self, name: str, select: str) -> str:
+        # CREATE OR REPLACE VIEW cannot drop, rename or retype a column: then the view is
+        # dropped and made anew (refused, in one line, while another view depends on it).
+        create = self.transpile(f"CREATE OR REPLACE VIEW {name} AS {select}")
+        fresh = self.transpile(f"CREATE VIEW {name} AS {select}")
+        return (
+            f"{NATIVE}DO $af_do$ BEGIN EXECUTE $af_sql${create}$af_sql$; "
+            "EXCEPTION WHEN invalid_table_definition THEN "
+            f"EXECUTE $af_sql$DROP VIEW {name}$af_sql$; EXECUTE $af_sql${fresh}$af_sql$; "
+            "END $af_do$"
+        )
+
+    def table_function(
+        self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
+    ) -> str:
+        args = ", ".join(
+            f"{p} {exp.DataType.build(t, dialect='duckdb').sql(AnchorflowPostgres)}"
+            for p, t in params
+        )
+        return (
+            f"{NATIVE}CREATE OR REPLACE FUNCTION {name}({args}) RETURNS SETOF {rows_like} "
+            f"LANGUAGE sql STABLE AS $af_fn${self.transpile(body)}$af_fn$"
+        )
+
+    def comment_on_table(self, name: str, comment: str) -> str:
+        # PostgreSQL says which kind of relation it comments on (TABLE is refused on a view).
+        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
+        kind = (
+            f"CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass({_text(target)})) "
+            "WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' "
+            "WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END"
+        )
+        text = self.transpile(f"SELECT {comment}")[len("SELECT ") :]
+        return (
+            f"{NATIVE}DO $af_do$ BEGIN EXECUTE format('COMMENT ON %s %s IS %L', {kind}, "
+            f"{_text(target)}, CAST({text} AS TEXT)); END $af_do$"
         )
