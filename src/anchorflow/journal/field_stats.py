@@ -74,7 +74,7 @@ def batch_before(
     found = warehouse.scalar(
         f"""WITH places AS ({_BATCH_PLACES})
         SELECT batch_id FROM places
-        WHERE place < (coalesce(?::TIMESTAMP, TIMESTAMP '-infinity'), ?) AND batch_id IN (
+        WHERE place < (coalesce(CAST(? AS TIMESTAMP), TIMESTAMP '-infinity'), ?) AND batch_id IN (
             SELECT batch_id FROM meta.field_stats WHERE model = ? AND sampled > 0)
         ORDER BY place DESC LIMIT 1""",
         [model, at, batch_id, model],
@@ -94,8 +94,9 @@ def seen_types(warehouse: Warehouse, model: str, batch_id: int) -> dict[str, lis
     """field → every JSON type its values had in the model's other batches (older or newer: a
     type is new only if no batch ever had it)."""
     rows = warehouse.query(
-        "SELECT field, flatten(list(json_types)) FROM meta.field_stats "
-        "WHERE model = ? AND batch_id <> ? AND json_types IS NOT NULL GROUP BY field",
+        "SELECT field, list(seen_type) FROM (SELECT field, unnest(json_types) AS seen_type "
+        "FROM meta.field_stats WHERE model = ? AND batch_id <> ? AND json_types IS NOT NULL) "
+        "AS seen GROUP BY field",
         [model, batch_id],
     )
     return {str(f): list(t or []) for f, t in rows}
@@ -139,9 +140,8 @@ def delete_field_stats(
     warehouse: Warehouse, load_ids: Sequence[int] | None = None, model: str | None = None
 ) -> int:
     """Delete the statistics of batches that read any of these loads, or of one model."""
-    return delete_rows(
-        warehouse, "meta.field_stats", load_ids, "list_has_any(load_ids, ?)", model=model
-    )
+    loads_test = "list_has_any(load_ids, CAST(? AS BIGINT[]))"
+    return delete_rows(warehouse, "meta.field_stats", load_ids, loads_test, model=model)
 
 
 def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
@@ -149,10 +149,10 @@ def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
     however many there are (a person's every event id)."""
     return warehouse.insert(
         "UPDATE meta.field_stats SET "
-        "examples = list_filter(examples, lambda x: NOT list_contains($1, x)), "
-        "min_value = CASE WHEN list_contains($1, min_value) THEN NULL ELSE min_value END, "
-        "max_value = CASE WHEN list_contains($1, max_value) THEN NULL ELSE max_value END "
-        "WHERE list_has_any(examples, $1) OR list_contains($1, min_value) "
-        "OR list_contains($1, max_value)",
-        [list(values)],
+        "examples = list_filter(examples, lambda x: NOT list_contains(?, x)), "
+        "min_value = CASE WHEN list_contains(?, min_value) THEN NULL ELSE min_value END, "
+        "max_value = CASE WHEN list_contains(?, max_value) THEN NULL ELSE max_value END "
+        "WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR list_contains(?, min_value) "
+        "OR list_contains(?, max_value)",
+        [list(values)] * 6,
     )

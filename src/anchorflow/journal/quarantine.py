@@ -68,7 +68,8 @@ def delete_unparsable_mentioning(warehouse: Warehouse, pattern: str) -> int:
     """Delete quarantined records that are not JSON (a CSV row, a broken line) in which the
     regular expression `pattern` (an erased key as a whole word) matches."""
     return warehouse.insert(
-        "DELETE FROM meta.quarantine WHERE NOT json_valid(record) AND regexp_matches(record, ?)",
+        f"DELETE FROM meta.quarantine WHERE NOT {warehouse.sql.json_valid('record')} "
+        "AND regexp_matches(record, ?)",
         [pattern],
     )
 
@@ -85,6 +86,7 @@ def scrub_reasons(warehouse: Warehouse, pattern: str) -> int:
 def delete_unparsable_quoting(warehouse: Warehouse, quoted: str) -> int:
     """Delete quarantined records that are not JSON and hold `quoted` (a JSON string)."""
     return warehouse.insert(
-        "DELETE FROM meta.quarantine WHERE NOT json_valid(record) AND strpos(record, ?) > 0",
+        f"DELETE FROM meta.quarantine WHERE NOT {warehouse.sql.json_valid('record')} "
+        "AND strpos(record, ?) > 0",
         [quoted],
     )

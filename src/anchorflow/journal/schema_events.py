@@ -56,7 +56,7 @@ def record_schema_event(
     kind and model ever listed; returns those fields (none: nothing recorded)."""
     reported = warehouse.query(
         f"SELECT DISTINCT f FROM (SELECT unnest({FIELDS}) AS f FROM meta.schema_events "
-        "WHERE kind = ? AND model = ?) WHERE list_contains(?, f)",
+        "WHERE kind = ? AND model = ?) AS reported WHERE list_contains(?, f)",
         [kind, model, list(details)],
     )
     known = {str(r[0]) for r in reported}
@@ -126,7 +126,8 @@ def scrub_schema_events(warehouse: Warehouse, quoted: str) -> int:
 def open_event_counts(warehouse: Warehouse) -> tuple[int, int]:
     """How many events are open, and how many fields they list."""
     row = warehouse.query(
-        f"SELECT count(*), coalesce(sum(len({FIELDS})), 0) FROM meta.schema_events "
+        f"SELECT count(*), coalesce(sum({warehouse.sql.list_length(FIELDS)}), 0) "
+        "FROM meta.schema_events "
         "WHERE status = 'open'"
     )[0]
     return int(row[0]), int(row[1])

@@ -80,7 +80,7 @@ def record_transfers(
     lo, hi = min(ids), max(ids)
     warehouse.execute(
         f"""INSERT INTO meta.transfers
-        WITH loads AS (SELECT unnest(?::BIGINT[]) AS load_id),
+        WITH loads AS (SELECT unnest(CAST(? AS BIGINT[])) AS load_id),
              staged AS (SELECT load_id, count(*) AS n FROM {staging_table}
                         WHERE load_id BETWEEN ? AND ? AND list_contains(?, load_id) GROUP BY 1),
              quarantined AS (SELECT load_id, count(*) AS n FROM meta.quarantine

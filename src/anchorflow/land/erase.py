@@ -24,7 +24,7 @@ def find_records(
     if not warehouse.table_exists("raw", raw_table_name(source, stream)):
         return None
     matches = " OR ".join(
-        "(" + " AND ".join("json_extract_string(record, ?) = ?" for _ in paths) + ")"
+        "(" + " AND ".join(f"{warehouse.sql.json_text_at('record', '?')} = ?" for _ in paths) + ")"
         for paths in path_sets
     )
     params = [v for paths in path_sets for p, k in zip(paths, key, strict=True) for v in (p, k)]

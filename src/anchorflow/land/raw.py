@@ -10,32 +10,40 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.quarantine import COLUMNS, quarantine_rejected
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
-from anchorflow.sources.base import LandBatch
+from anchorflow.sources.base import LandBatch, Rejected
 from anchorflow.warehouse import Warehouse, table
 
-# A JSON object, possibly after JSON whitespace (space, tab, CR, LF). The trim, which copies the
-# string, only runs for the rare record that does not start with '{' (OR stops early). Never
-# NULL: a record is landed or quarantined, it cannot fall between the two.
-IS_OBJECT = (
-    "coalesce(json_valid(record) AND (starts_with(record, '{') OR "
-    "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'), false)"
-)
+
+def is_object(warehouse: Warehouse) -> str:
+    """Whether `record` is a JSON object, possibly after JSON whitespace (space, tab, CR, LF).
+    The trim, which copies the string, only runs for the rare record that does not start with
+    '{' (OR stops early). Never NULL: a record is landed or quarantined, never neither."""
+    return (
+        f"coalesce({warehouse.sql.json_valid('record')} AND (starts_with(record, '{{') OR "
+        "left(ltrim(record, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'), false)"
+    )
 
 
 # The engine's JSON types, in the words of JSON.
 JSON_KINDS = {"ARRAY": "array", "VARCHAR": "string", "BIGINT": "number", "UBIGINT": "number",
               "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}  # fmt: skip
 INVALID_JSON = "not valid JSON"
+# A NUL character (U+0000) in a line: on an engine whose text cannot hold one, the line is
+# quarantined with this reason, its NULs written as the escape `\u0000`.
+HOLDS_NUL = "holds a NUL character (U+0000), which the warehouse's text cannot store"
 # Invalid lines of one batch whose reason says where the parser stopped; beyond, `INVALID_JSON`.
 WORDED_REASONS = 1000
+NUL = "\x00"
+NUL_ESCAPE = re.compile(r"\\u0000")
 LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -47,7 +55,11 @@ def ensure_raw_table(warehouse: Warehouse, source: str, stream: str) -> str:
     name = raw_table_name(source, stream)
     # Long JSON text compresses several times better, and writes faster, with zstd than with
     # DuckDB's default string compression.
-    compress = " USING COMPRESSION zstd" if warehouse.capabilities.column_compression else ""
+    record = (
+        warehouse.sql.compressed("VARCHAR")
+        if warehouse.capabilities.column_compression
+        else "VARCHAR"
+    )
     warehouse.execute(
         f"""CREATE TABLE IF NOT EXISTS {table("raw", name)} (
             load_id BIGINT NOT NULL,
@@ -56,7 +68,7 @@ def ensure_raw_table(warehouse: Warehouse, source: str, stream: str) -> str:
             origin VARCHAR NOT NULL,
             line_no BIGINT NOT NULL,
             received_at TIMESTAMP NOT NULL,
-            record VARCHAR{compress} NOT NULL)"""
+            record {record} NOT NULL)"""
     )
     return name
 
@@ -80,7 +92,7 @@ def land_batch(
     with warehouse.transaction():
         landed = warehouse.insert(
             f"INSERT INTO {target} SELECT ?, ?, ?, origin, line_no, ?, record FROM {view} "
-            f"WHERE {IS_OBJECT}",
+            f"WHERE {is_object(warehouse)}",
             [*context, utcnow()],
         )
         records = batch.rows - suppressed
@@ -102,18 +114,21 @@ def _quarantine_bad_lines(warehouse: Warehouse, view: str, context: list[object]
     JSON of another type; the reason of invalid JSON is worded here, for the first
     `WORDED_REASONS` of them (the parser's message needs Python), the rest say it plainly."""
     kinds = " ".join(f"WHEN {_sql_string(k)} THEN {_sql_string(v)}" for k, v in JSON_KINDS.items())
+    sql = warehouse.sql
+    kind = sql.json_type("record")
     bad = warehouse.insert(
         f"INSERT INTO {QUARANTINE} ({COLUMNS}) SELECT ?, ?, ?, 'land', origin, line_no, "
-        f"CASE WHEN json_valid(record) THEN 'a JSON ' || "
-        f"CASE json_type(record) {kinds} ELSE lower(json_type(record)) END || ', not an object' "
-        f"ELSE '{INVALID_JSON}' END, record, NULL FROM {view} WHERE NOT ({IS_OBJECT})",
+        f"CASE WHEN {sql.json_valid('record')} THEN 'a JSON ' || "
+        f"CASE {kind} {kinds} ELSE lower({kind}) END || ', not an object' "
+        f"ELSE '{INVALID_JSON}' END, record, NULL FROM {view} "
+        f"WHERE NOT ({is_object(warehouse)})",
         context,
     )
     if not bad:
         return 0
     invalid = warehouse.query_arrow(
         f"SELECT origin, line_no, record FROM {view} "
-        f"WHERE NOT coalesce(json_valid(record), false) ORDER BY origin, line_no "
+        f"WHERE NOT coalesce({sql.json_valid('record')}, false) ORDER BY origin, line_no "
         f"LIMIT {WORDED_REASONS}"
     )
     if invalid.num_rows:
@@ -131,19 +146,51 @@ def _quarantine_bad_lines(warehouse: Warehouse, view: str, context: list[object]
     return bad
 
 
+def set_aside_nul(warehouse: Warehouse, batch: LandBatch) -> LandBatch:
+    """The batch without its lines that hold a NUL character, on an engine whose text cannot
+    store one: they join the lines the source set aside (quarantined with `HOLDS_NUL`), their
+    NULs escaped as `\\u0000`, so that the rest of the window lands. (A line with a NUL is not
+    valid JSON anyway: JSON escapes its control characters.) Elsewhere, the batch as it is."""
+    if warehouse.sql.text_holds_nul:
+        return batch
+    rejected = [
+        replace(r, text=_escape_nul(r.text)) if NUL in r.text else r for r in batch.rejected
+    ]
+    text = batch.records.column("record").cast(pa.large_string())
+    holds_nul = pc.match_substring(text, NUL)
+    if not pc.any(holds_nul).as_py():
+        return replace(batch, rejected=rejected)
+    nul = batch.records.filter(holds_nul)
+    escaped = pc.replace_substring(nul.column("record").cast(pa.large_string()), NUL, "\\u0000")
+    rejected += [
+        Rejected(origin, line_no, HOLDS_NUL, line)
+        for origin, line_no, line in zip(
+            nul.column("origin").to_pylist(), nul.column("line_no").to_pylist(),
+            escaped.to_pylist(), strict=True,
+        )
+    ]  # fmt: skip
+    return replace(batch, records=batch.records.filter(pc.invert(holds_nul)), rejected=rejected)
+
+
+def _escape_nul(text: str) -> str:
+    return text.replace(NUL, "\\u0000")
+
+
 def _sql_string(value: str) -> str:
     """A constant of this module as an SQL string (never a user value)."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def landed_records(view: str, load_id: int, landed: Landed, batch: LandBatch) -> str:
+def landed_records(
+    warehouse: Warehouse, view: str, load_id: int, landed: Landed, batch: LandBatch
+) -> str:
     """The rows `land_batch` put in raw, read from the in-flight batch instead of from raw.
 
     Same text, same filter; reading it back from the table would only cost a second pass. When
     every line landed (the usual case), the filter is skipped too: it would parse them again.
     """
     every_line = landed.rows == batch.rows  # (never so when some were suppressed)
-    where = "" if every_line else f" WHERE {IS_OBJECT}"
+    where = "" if every_line else f" WHERE {is_object(warehouse)}"
     return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where})"
 
 
@@ -167,4 +214,6 @@ def _why_invalid(text: str) -> str:
         return "not valid JSON (nested too deep to say where)"
     if LONE_SURROGATE.search(text):
         return "not valid JSON: a lone surrogate escape (such as \\ud800) is not text"
+    if NUL_ESCAPE.search(text):
+        return "not valid JSON for the engine: it cannot store the NUL escape \\u0000"
     return "not valid JSON for the engine"

@@ -149,3 +149,22 @@ class Dialect:
             "SELECT table_name, column_name, COLUMN_COMMENT FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = ?"
         )
+
+    # -- land, journal, run ------------------------------------------------------------------
+
+    # Whether text columns can hold the NUL character (U+0000); where not, a record that
+    # holds one is quarantined instead of landed (see `land.raw.set_aside_nul`).
+    text_holds_nul = True
+
+    def json_text_at(self, json: str, path: str) -> str:
+        """The value at a JSONPath given as SQL (a parameter), as text; NULL where the text is
+        not JSON or holds nothing there."""
+        return f"try(json_extract_string({json}, {path}))"
+
+    def temp_table(self, name: str) -> str:
+        """A (quoted) temporary table's name qualified by the temporary schema."""
+        return f"temp.{name}"
+
+    def list_length(self, values: str) -> str:
+        """How many elements a list has."""
+        return f"len({values})"

@@ -120,6 +120,16 @@ def _time_to_str(self: Generator, expression: exp.TimeToStr) -> str:
     return f"TO_CHAR({self.sql(expression, 'this')}, {pattern})"
 
 
+def _str_to_time(self: Generator, expression: exp.StrToTime) -> str:
+    """strptime as to_timestamp with the format's literal text quoted, as a TIMESTAMP (DuckDB's
+    strptime of a format without a zone)."""
+    fmt = expression.args["format"]
+    if not isinstance(fmt, exp.Literal):
+        raise WarehouseError("strptime on PostgreSQL needs a literal format")
+    pattern = self.sql(exp.Literal.string(to_char_format(fmt.this)))
+    return f"CAST(TO_TIMESTAMP({self.sql(expression, 'this')}, {pattern}) AS TIMESTAMP)"
+
+
 class AnchorflowPostgres(Postgres):
     """sqlglot's PostgreSQL, with DuckDB's TRY_CAST and arg_max kept exact, and parameters
     left for the adapter to number."""
@@ -132,6 +142,7 @@ class AnchorflowPostgres(Postgres):
             exp.ArgMin: _arg_min,
             exp.Placeholder: lambda self, e: PARAM,
             exp.TimeToStr: _time_to_str,
+            exp.StrToTime: _str_to_time,  # land, journal, run
         }
 
 
@@ -261,3 +272,16 @@ class PostgresDialect(Dialect):
             "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ? "
             "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped"
         )
+
+    # -- land, journal, run ------------------------------------------------------------------
+
+    text_holds_nul = False
+
+    def json_text_at(self, json: str, path: str) -> str:
+        return f"af_text_path({json}, {path})"
+
+    def temp_table(self, name: str) -> str:
+        return f"pg_temp.{name}"
+
+    def list_length(self, values: str) -> str:
+        return f"cardinality({values})"

@@ -102,3 +102,8 @@ CREATE OR REPLACE FUNCTION anchorflow.af_sha256(t text) RETURNS text
 -- Non-negative, like DuckDB's unsigned hash, so `hash % 100` is a bucket.
 CREATE OR REPLACE FUNCTION anchorflow.af_hash(t text) RETURNS bigint
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT hashtextextended(t, 0) & 9223372036854775807 $$;
+
+-- land, journal, run: the text at a JSONPath (a parameter) of a text that may not be JSON.
+CREATE OR REPLACE FUNCTION anchorflow.af_text_path(j text, p text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT jsonb_path_query_first(anchorflow.af_try_jsonb(j), p::jsonpath) #>> '{}' $$;
