@@ -156,12 +156,15 @@ def set_aside_nul(warehouse: Warehouse, batch: LandBatch) -> LandBatch:
     rejected = [
         replace(r, text=_escape_nul(r.text)) if NUL in r.text else r for r in batch.rejected
     ]
-    text = batch.records.column("record").cast(pa.large_string())
+    records = batch.records
+    text = records.column("record").cast(pa.large_string())
     holds_nul = pc.match_substring(text, NUL)
     if not pc.any(holds_nul).as_py():
         return replace(batch, rejected=rejected)
-    nul = batch.records.filter(holds_nul)
-    escaped = pc.replace_substring(nul.column("record").cast(pa.large_string()), NUL, "\\u0000")
+    # (Arrow cannot filter string_view columns: the text is filtered as large strings.)
+    readable = records.set_column(records.schema.get_field_index("record"), "record", text)
+    nul = readable.filter(holds_nul)
+    escaped = pc.replace_substring(nul.column("record"), NUL, "\\u0000")
     rejected += [
         Rejected(origin, line_no, HOLDS_NUL, line)
         for origin, line_no, line in zip(
@@ -169,7 +172,8 @@ def set_aside_nul(warehouse: Warehouse, batch: LandBatch) -> LandBatch:
             escaped.to_pylist(), strict=True,
         )
     ]  # fmt: skip
-    return replace(batch, records=batch.records.filter(pc.invert(holds_nul)), rejected=rejected)
+    kept = readable.filter(pc.invert(holds_nul)).cast(records.schema)
+    return replace(batch, records=kept, rejected=rejected)
 
 
 def _escape_nul(text: str) -> str:
