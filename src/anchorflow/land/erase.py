@@ -28,8 +28,10 @@ def find_records(
         for paths in path_sets
     )
     params = [v for paths in path_sets for p, k in zip(paths, key, strict=True) for v in (p, k)]
+    # Dropped, then created: a statement with parameters must be one statement on every engine.
+    warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.sql.temp_table(ERASED)}")
     warehouse.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ERASED} AS SELECT load_id, origin, line_no, record "
+        f"CREATE TEMP TABLE {ERASED} AS SELECT load_id, origin, line_no, record "
         f"FROM {table('raw', raw_table_name(source, stream))} WHERE {matches}",
         params,
     )

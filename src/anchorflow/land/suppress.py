@@ -23,15 +23,17 @@ def drop_suppressed(
     warehouse: Warehouse, source: str, stream: str, view: str, salt: str | None
 ) -> tuple[str, int]:
     """The batch `view` without the records that carry an erased key, as a relation to land
-    from, and how many were dropped. Call `release_suppressed` after the window."""
+    from (read as `FROM <relation>`: it is aliased already), and how many were dropped. Call
+    `release_suppressed` after the window."""
     path_sets = suppressed_paths(warehouse, source, stream)
     if not path_sets:
         return view, 0
     if salt is None:
         raise _salt_missing(source)
     test, params = _carries_erased_key(warehouse, source, stream, path_sets, salt)
+    release_suppressed(warehouse)  # (a statement with parameters must be one on every engine)
     dropped = warehouse.insert(
-        f"CREATE OR REPLACE TEMP TABLE {SUPPRESSED} AS SELECT b.origin, b.line_no "
+        f"CREATE TEMP TABLE {SUPPRESSED} AS SELECT b.origin, b.line_no "
         f"FROM {view} AS b WHERE {test}",
         params,
     )
@@ -40,7 +42,7 @@ def drop_suppressed(
         return view, 0
     kept = (
         f"(SELECT b.* FROM {view} AS b ANTI JOIN {SUPPRESSED} AS s "
-        "ON b.origin = s.origin AND b.line_no = s.line_no)"
+        "ON b.origin = s.origin AND b.line_no = s.line_no) AS kept"
     )
     return kept, dropped
 

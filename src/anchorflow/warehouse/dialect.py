@@ -168,3 +168,8 @@ class Dialect:
     def list_length(self, values: str) -> str:
         """How many elements a list has."""
         return f"len({values})"
+
+    def reclaim_deleted(self) -> str | None:
+        """A statement after which deleted rows' bytes are free space, not data (erasure);
+        None where the engine does that itself (`compact` rewrites the whole store)."""
+        return "CHECKPOINT"

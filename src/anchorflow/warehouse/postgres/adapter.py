@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 
 from anchorflow.errors import NoWarehouse, WarehouseError
 from anchorflow.redact import redact_dsn
-from anchorflow.warehouse.base import Capabilities, Warehouse, ident, table
+from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, table
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
@@ -306,6 +306,22 @@ class PostgresWarehouse(Warehouse):
             [schema, name],
         )
         return bool(found)
+
+    # -- land, journal, run: compaction after `forget` -------------------------------------
+
+    def rewrite(self) -> Rewritten:
+        """Rewrite every table of the database (`VACUUM FULL`), so that the rows `forget`
+        deleted leave no dead tuple in its files. Readers wait for each table while it is
+        rewritten (an exclusive lock); the server's WAL recycles the old pages' images."""
+        started = time.perf_counter()
+        size = "SELECT pg_database_size(current_database())"
+        with self._lock:
+            if self._in_transaction:
+                raise WarehouseError("the warehouse can only be rewritten outside a transaction")
+            before = int(self.scalar(f"/*native*/{size}"))
+            self._run("/*native*/VACUUM (FULL, ANALYZE)", None)
+            after = int(self.scalar(f"/*native*/{size}"))
+        return Rewritten(before, after, time.perf_counter() - started)
 
     def close(self) -> None:
         with self._lock:

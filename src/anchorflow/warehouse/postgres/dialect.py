@@ -285,3 +285,6 @@ class PostgresDialect(Dialect):
 
     def list_length(self, values: str) -> str:
         return f"cardinality({values})"
+
+    def reclaim_deleted(self) -> str | None:
+        return None  # autovacuum frees dead rows; CHECKPOINT needs a superuser and frees nothing
