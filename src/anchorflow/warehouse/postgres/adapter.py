@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -119,7 +120,10 @@ class PostgresWarehouse(Warehouse):
 
         timeout = self.lock_timeout if timeout is None else timeout
         try:
-            con = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            con = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=10,
+                application_name=f"anchorflow (PID {os.getpid()})",  # what a waiter is told
+            )  # fmt: skip
         except psycopg.OperationalError as error:
             message = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
             if "does not exist" in message and self.read_only:
