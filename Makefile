@@ -1,6 +1,9 @@
 # Two commands on a fresh Debian machine with Python 3.11:
 #   make demo   the demo pipeline end to end on embedded DuckDB
-#   make test   every test tier (unit, integration, e2e, slow)
+#   make test   every test tier (unit, integration, e2e, slow), on DuckDB and PostgreSQL
+# make demo ENGINE=postgres runs the demo on PostgreSQL: the database ANCHORFLOW_PG_DSN names, or
+# a local cluster in examples/product_analytics/.postgres (left running; the demo prints its DSN
+# and how to stop it). PostgreSQL's server is installed with apt-get when initdb is missing.
 # For work in progress: make test-fast (the unit tier, under a minute).
 # Environments are built from the committed lock files in requirements/ and rebuilt only when a
 # lock file changes. `make test` also builds .venv-dbt (requirements/dbt.lock): dbt-duckdb with
@@ -12,13 +15,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DBT_VENV ?= .venv-dbt
 UV_VERSION := 0.13.9
+ENGINE ?= duckdb
+DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
-.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean
+.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean \
+  postgres-server
 
-demo: $(VENV)/.main-installed
-	$(BIN)/anchorflow demo --project examples/product_analytics
+demo: $(VENV)/.main-installed $(DEMO_PG)
+	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
 
-test: $(VENV)/.dev-installed $(DBT_VENV)/.installed
+# The tests (and the demo) start their own throwaway cluster with initdb/pg_ctl; Debian keeps them
+# in /usr/lib/postgresql/<version>/bin. No cluster of the package's own is used.
+postgres-server:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server
 	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed
@@ -62,5 +74,9 @@ $(DBT_VENV)/.installed: requirements/dbt.lock | $(BIN)/uv
 	touch $@
 
 clean:
+	-@for data in examples/*/.postgres/data; do [ -f $$data/postmaster.pid ] && \
+	  $(BIN)/python -c "import sys; from anchorflow.dev.postgres import LocalPostgres; \
+	  LocalPostgres(sys.argv[1], keep=True).stop()" $$(dirname $$data); done; true
 	rm -rf $(VENV) $(DBT_VENV) examples/*/warehouse.duckdb examples/*/.data examples/*/exports \
+	  examples/*/.postgres \
 	  examples/dbt_product_analytics/target examples/dbt_product_analytics/logs

@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from anchorflow.config import load_project
+from anchorflow.config import Project, load_project
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
 from anchorflow.journal.schema_events import SchemaEventInfo
 from anchorflow.land.step import WindowResult
@@ -74,13 +74,16 @@ class ProgressReporter:
 
 def run_with_progress(
     console: Console,
-    project: Path | None,
+    project: Path | Project | None,
     now: datetime | None,
     action: Callable[[Pipeline], RunSummary],
 ) -> RunSummary:
     # Only the sources the command loads need their variables: `Pipeline.run` and `backfill`
     # refuse those (`Project.require_env`), not another source's.
-    loaded = load_project(project, defer_source_env=True)
+    if isinstance(project, Project):
+        loaded = project
+    else:
+        loaded = load_project(project, defer_source_env=True)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.fields[hour]}"),

@@ -18,7 +18,7 @@ from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
 from anchorflow.errors import WarehouseError
 from anchorflow.publish.files import publish_file
-from anchorflow.warehouse import Warehouse, literal
+from anchorflow.warehouse import Warehouse
 
 # `table` prints; the others are files the engine writes (a tie's list of ids as it renders it):
 # CSV with a header, Parquet, and JSON as one object per line.
@@ -76,8 +76,7 @@ def export_query(
     sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
 
     def write(temporary: Path) -> int:
-        copy = f"COPY ({sql}) TO {literal(str(temporary))} (FORMAT {fmt})"
-        return int(warehouse.scalar(copy, params))
+        return warehouse.write_file(sql, temporary, fmt, params)
 
     try:
         return publish_file(path, write)

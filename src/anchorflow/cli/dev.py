@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,18 +24,45 @@ from anchorflow.cli.base import (
 from anchorflow.project_types import parse_hour
 
 
+class Engine(StrEnum):
+    """The demo's warehouse engines."""
+
+    duckdb = "duckdb"
+    postgres = "postgres"
+
+
 @app.command()
 def demo(
     project: ProjectOption = Path("examples/product_analytics"),
     hours: Annotated[int, typer.Option(help="Hours of traffic to generate and load.")] = 72,
     events_per_hour: Annotated[int, typer.Option(help="Average events per hour.")] = 15_000,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="The warehouse: the project's (duckdb), or a PostgreSQL database: --dsn, or a "
+            "local cluster in <project>/.postgres, started with initdb/pg_ctl and left running."
+        ),
+    ] = Engine.duckdb,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ANCHORFLOW_PG_DSN",
+            show_envvar=True,
+            help="The PostgreSQL database for --engine postgres (postgresql://user@host/db).",
+        ),
+    ] = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Generate traffic, serve it from the local Amplitude emulator, and run the pipeline."""
     from anchorflow.dev.demo import run_demo
 
     _setup_logging(verbose)
-    guarded(lambda: run_demo(console, project or Path("."), hours, events_per_hour))
+    chosen = dsn if engine is Engine.postgres else None
+    guarded(
+        lambda: run_demo(
+            console, project or Path("."), hours, events_per_hour, engine.value, chosen
+        )
+    )
 
 
 @emulate_app.command("amplitude")

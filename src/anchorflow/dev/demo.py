@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from anchorflow.config import load_project, resolve_project_file
+from anchorflow.config import Project, load_project, resolve_project_file
+from anchorflow.config.project import WarehouseSettings
 from anchorflow.console import (
     print_arrow,
     print_model,
@@ -21,11 +22,13 @@ from anchorflow.console import (
 )
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
 from anchorflow.dev.emulators.amplitude_faults import parse_fault
+from anchorflow.dev.postgres import LocalPostgres
 from anchorflow.dev.synth.amplitude import SynthSpec
 from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.errors import ConfigError
 from anchorflow.journal.schema_events import reported_events
 from anchorflow.project_types import format_hour
+from anchorflow.redact import redact_dsn
 from anchorflow.run import Pipeline
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 
@@ -106,12 +109,27 @@ def serve_amplitude(
         ]) from None  # fmt: skip
 
 
-def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: int) -> None:
-    """Generate, serve and load `hours` of traffic, then show what landed and the mart."""
+def run_demo(
+    console: Console,
+    project_dir: Path,
+    hours: int,
+    events_per_hour: int,
+    engine: str = "duckdb",
+    dsn: str | None = None,
+) -> None:
+    """Generate, serve and load `hours` of traffic, then show what landed and the mart. With
+    `engine` postgres, the warehouse is the database `dsn` names, or one in a local cluster
+    kept in the project's `.postgres` folder (started, or found running, and left running)."""
     project_file = resolve_project_file(project_dir)
     os.environ.setdefault("AMPLITUDE_API_KEY", DEMO_KEY)
     os.environ.setdefault("AMPLITUDE_SECRET_KEY", DEMO_SECRET)
     project = load_project(project_file)  # validate before generating anything
+    cluster = None
+    if engine == "postgres" and not dsn:
+        cluster = demo_cluster(console, project.root)
+        dsn = cluster.ensure_database(project.name)
+    if dsn:
+        project = on_postgres(project, dsn)
     config = project.sources["amplitude"]
     if not isinstance(config, AmplitudeConfig):
         raise ConfigError(
@@ -142,14 +160,59 @@ def run_demo(console: Console, project_dir: Path, hours: int, events_per_hour: i
         console.print(
             f"emulator: {emulator.base_url}/api/2/export, replaying as of {now:%Y-%m-%d %H:00} UTC"
         )
-        summary = run_with_progress(console, project_file, now, lambda p: p.run())
+        loaded = load_project(project_file, defer_source_env=True)
+        loaded = on_postgres(loaded, dsn) if dsn else loaded
+        summary = run_with_progress(console, loaded, now, lambda p: p.run())
     print_summary(console, summary)
-    with Pipeline(load_project(project_file), now=now) as pipeline:
+    _show(console, on_postgres(load_project(project_file), dsn) if dsn else project, now, start)
+    if dsn:
+        _explore_postgres(console, project, dsn, cluster)
+
+
+def on_postgres(project: Project, dsn: str) -> Project:
+    """The project with its warehouse in the PostgreSQL database `dsn` names."""
+    settings = WarehouseSettings(
+        engine="postgres", dsn=dsn, lock_timeout=project.warehouse.lock_timeout
+    )
+    return project.model_copy(update={"warehouse": settings})
+
+
+def demo_cluster(console: Console, root: Path) -> LocalPostgres:
+    """The demo's PostgreSQL cluster in `<project>/.postgres`: made the first time, started
+    when it is not running (on a free loopback port)."""
+    cluster = LocalPostgres(root / ".postgres", keep=True)
+    with console.status(f"starting PostgreSQL in {cluster.directory}"):
+        cluster.start()
+    console.print(f"PostgreSQL {cluster.dsn()} (cluster in {cluster.directory})")
+    return cluster
+
+
+def _explore_postgres(
+    console: Console, project: Project, dsn: str, cluster: LocalPostgres | None
+) -> None:
+    shown = redact_dsn(dsn)
+    console.print(
+        f"warehouse: PostgreSQL {shown}. The other commands read it with the project's "
+        f"warehouse set to it: ANCHORFLOW_ENGINE=postgres ANCHORFLOW_DEMO_DSN={shown} "
+        f"anchorflow status --project {project.root}"
+    )
+    if cluster is not None:
+        console.print(f"the cluster keeps running; stop it with: {cluster.stop_command()}")
+
+
+def _warehouse_name(project: Project) -> str:
+    dsn = project.warehouse.dsn
+    return f"PostgreSQL {redact_dsn(dsn)}" if dsn else str(project.warehouse_path)
+
+
+def _show(console: Console, project: Project, now: datetime, start: datetime) -> None:
+    """What the demo loaded: counts, staging models, drift, the anchor model, a query, marts."""
+    with Pipeline(project, now=now) as pipeline:
         wh = pipeline.warehouse
         totals = pipeline.totals()
         staged = wh.scalar("SELECT count(*) FROM staging.events")
         console.print(
-            f"warehouse {project.warehouse_path}: {totals.loads} loads (hours and files), "
+            f"warehouse {_warehouse_name(project)}: {totals.loads} loads (hours and files), "
             f"{totals.raw_rows:,} raw records, {staged:,} events staged (unique), "
             f"{totals.quarantined:,} quarantined"
         )

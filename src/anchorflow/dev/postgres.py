@@ -74,6 +74,8 @@ class LocalPostgres:
                     break
                 with contextlib.suppress(OSError):
                     os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        if self.running():
+            return self
         if not (self.data / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
                       "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
@@ -104,6 +106,42 @@ class LocalPostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         if self._own_dir and not self.keep:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    def running(self) -> bool:
+        """Whether this cluster's server runs now (started earlier, by this process or another,
+        as the demo's is): then its port is read from its pid file."""
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        status = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        lines = pid_file.read_text().splitlines()
+        if status.returncode or len(lines) < 4 or not lines[3].strip().isdigit():
+            return False
+        self.port = int(lines[3])
+        return True
+
+    def ensure_database(self, name: str) -> str:
+        """The DSN of database `name`, created empty the first time (never dropped)."""
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as con:
+            found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not found:
+                con.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        return self.dsn(name)
+
+    def stop_command(self) -> str:
+        """The shell command that stops this cluster's server."""
+        command = f"{self.bin / 'pg_ctl'} -D {self.data} stop"
+        return f"runuser -u postgres -- {command}" if self._as_postgres else command
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

@@ -27,6 +27,8 @@ from anchorflow.warehouse.comments import apply_comments
 # What the engine says when a query reads a table, column or function that is not there
 # (DuckDB's exception names); other failures (a file it may not read here) are not the mart's.
 BINDING_ERRORS = ("CatalogException", "BinderException")
+# Where a mart's new rows wait while views depend on its table (`replace_mart`).
+NEXT = "af__next_mart"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
             started = time.perf_counter()
             target = table("marts", name)
             try:
-                warehouse.execute(f"CREATE OR REPLACE TABLE {target} AS {models[name].sql}")
+                replace_mart(warehouse, name, models[name].sql)
             except WarehouseError as error:
                 raise WarehouseError(f"{_where(project, models[name])}: {error}") from error
             rows = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
@@ -82,6 +84,40 @@ def build_marts(warehouse: Warehouse, project: Project) -> list[BuiltMart]:
         # Rebuilt tables start without comments: the file's header comment describes each.
         apply_comments(warehouse, "marts", mart_docs(project))
     return built
+
+
+def replace_mart(warehouse: Warehouse, name: str, sql: str) -> None:
+    """`marts.<name>` rebuilt from `sql`. Where views depend on the table and the engine would
+    refuse to drop it under them (PostgreSQL: a BI tool's or an analyst's view on a mart), its
+    rows are replaced in place instead, so those views survive (and readers keep seeing the
+    last commit meanwhile); when the mart's columns change under such views, the error names
+    them."""
+    target = table("marts", name)
+    query = warehouse.sql.dependent_views()
+    views = warehouse.query(query, ["marts", name]) if query else []
+    if not views:
+        warehouse.execute(warehouse.sql.create_or_replace_table(target, sql))
+        return
+    scratch = table("marts", NEXT)
+    warehouse.execute(warehouse.sql.create_or_replace_table(scratch, sql))
+    if _columns(warehouse, name) != _columns(warehouse, NEXT):
+        shown = ", ".join(f"{schema}.{view}" for schema, view in views)
+        raise WarehouseError(
+            f"its columns changed, and views depend on marts.{name} ({shown}): drop them "
+            "(they are not anchorflow's) or keep the mart's columns and types"
+        )
+    warehouse.execute(f"DELETE FROM {target}")
+    warehouse.execute(f"INSERT INTO {target} SELECT * FROM {scratch}")
+    warehouse.execute(f"DROP TABLE {scratch}")
+
+
+def _columns(warehouse: Warehouse, name: str) -> list[tuple[object, ...]]:
+    return warehouse.query(
+        "SELECT column_name, data_type, numeric_precision, numeric_scale, "
+        "character_maximum_length FROM information_schema.columns "
+        "WHERE table_schema = 'marts' AND table_name = ? ORDER BY ordinal_position",
+        [name],
+    )
 
 
 def binding_problems(warehouse: Warehouse, project: Project) -> list[str]:

@@ -9,7 +9,8 @@ unique and not null.
 
 `database` is the catalog that dbt sees the warehouse as: with dbt-duckdb, the file's name
 without its extension when the profile's `path:` is the warehouse file, or the `alias:` of an
-`attach:` entry (the example project attaches it read-only as `warehouse`).
+`attach:` entry (the example project attaches it read-only as `warehouse`); with dbt-postgres,
+the database the DSN names. Column types are the warehouse's own names for them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def dbt_sources(
         )
     docs = describe(project)
     held = _columns(warehouse, schemas)
-    catalog = database or Path(project.warehouse.path).stem
+    catalog = database or _catalog(warehouse, project)
     sources = [
         {
             "name": schema,
@@ -73,6 +74,14 @@ def dbt_sources(
         {"version": 2, "sources": sources}, sort_keys=False, allow_unicode=True, width=100
     )
     return HEADER.format(file=project.file.name) + body
+
+
+def _catalog(warehouse: Warehouse, project: Project) -> str:
+    """The warehouse's catalog as dbt names it by default: a server's database (dbt-postgres),
+    or the DuckDB file's name without its extension (dbt-duckdb)."""
+    if project.warehouse.dsn:
+        return str(warehouse.scalar("SELECT current_database()"))
+    return Path(project.warehouse.path).stem
 
 
 def write_dbt_sources(text: str, path: Path) -> None:

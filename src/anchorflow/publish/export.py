@@ -2,8 +2,9 @@
 
 A tool that cannot open the warehouse while anchorflow loads (DuckDB has one writer and no
 readers beside it) reads these files instead: `<exports>/<schema>/<table>.parquet`, one per
-table, each replaced whole (`publish.files`), so a reader never sees half a file. The engine
-writes them (`COPY (SELECT ...) TO ... (FORMAT parquet)`): no row passes through Python.
+table, each replaced whole (`publish.files`), so a reader never sees half a file. DuckDB
+writes them itself (`COPY (SELECT ...) TO ... (FORMAT parquet)`): no row passes through Python;
+a server engine (PostgreSQL) sends the rows, which are written here (`Warehouse.write_file`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from anchorflow.config.exports import EXPORTABLE, matching, pattern_problem
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.publish.files import publish_file
-from anchorflow.warehouse import Warehouse, literal, table
+from anchorflow.warehouse import Warehouse, table
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,8 @@ def export_table(warehouse: Warehouse, schema: str, name: str, directory: Path) 
 
     def write(temporary: Path) -> int:
         # One statement: the file is one consistent snapshot of the table.
-        return int(
-            warehouse.scalar(
-                f"COPY (SELECT * FROM {table(schema, name)}) TO {literal(str(temporary))} "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+        return warehouse.write_file(
+            f"SELECT * FROM {table(schema, name)}", temporary, "parquet", compression="zstd"
         )
 
     try:

@@ -135,6 +135,30 @@ class Warehouse(ABC):
     def create_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema, self.dialect)}")
 
+    def write_file(
+        self,
+        sql: str,
+        path: Path,
+        fmt: str,
+        params: Sequence[Any] | None = None,
+        compression: str | None = None,
+    ) -> int:
+        """The query's rows written to `path` (csv with a header, parquet, or json: one object
+        per line), as DuckDB's `COPY ... TO` writes them; returns how many. Engines that cannot
+        write files where the caller runs fetch the rows as Arrow and an in-memory DuckDB
+        writes them."""
+        import duckdb
+
+        data = self.query_arrow(sql, params)
+        options = f"FORMAT {fmt}" + (f", COMPRESSION {compression}" if compression else "")
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("rows", data)
+            con.execute(f"COPY (SELECT * FROM rows) TO {literal(str(path))} ({options})")
+        finally:
+            con.close()
+        return int(data.num_rows)
+
     def __enter__(self) -> Warehouse:
         return self
 

@@ -150,6 +150,14 @@ class Dialect:
             "WHERE table_catalog = current_database() AND table_schema = ?"
         )
 
+    # -- marts -------------------------------------------------------------------------------
+
+    def dependent_views(self) -> str | None:
+        """A query of the views (schema, name) that depend on the table given as its two
+        parameters (schema, name); None where views are bound when read, so that replacing
+        a table never meets them (DuckDB)."""
+        return None
+
     # -- land, journal, run ------------------------------------------------------------------
 
     # Whether text columns can hold the NUL character (U+0000); where not, a record that

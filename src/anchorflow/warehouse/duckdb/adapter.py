@@ -273,6 +273,19 @@ class DuckDBWarehouse(Warehouse):
         after = self.scalar(f"SELECT count(*) FROM {table(schema, name)}")
         return int(after) - int(before)
 
+    def write_file(
+        self,
+        sql: str,
+        path: Path,
+        fmt: str,
+        params: Sequence[Any] | None = None,
+        compression: str | None = None,
+    ) -> int:
+        """The engine writes the file (`COPY (...) TO`): no row passes through Python."""
+        options = f"FORMAT {fmt}" + (f", COMPRESSION {compression}" if compression else "")
+        copy = f"COPY ({sql}) TO {literal(str(path))} ({options})"
+        return int(self.scalar(copy, params))
+
     def table_exists(self, schema: str, name: str) -> bool:
         found = self.scalar(
             "SELECT count(*) FROM information_schema.tables "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,10 +31,11 @@ from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident,
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
-FUNCTIONS_VERSION = 2
+FUNCTIONS_VERSION = 3
 # The writer claim: one advisory lock key for "anchorflow writes this database".
 WRITER_LOCK_KEY = 0x616E63686F72  # "anchor"
 DEFAULT_LOCK_TIMEOUT = 300.0
+SCHEMAS = ("raw", "staging", "anchor", "meta", "marts")  # the layers (journal.schema.LAYERS)
 
 _ARROW_TO_PG = {
     pa.string(): "TEXT",
@@ -121,9 +121,8 @@ class PostgresWarehouse(Warehouse):
         timeout = self.lock_timeout if timeout is None else timeout
         try:
             con = psycopg.connect(
-                self.dsn, autocommit=True, connect_timeout=10,
-                application_name=f"anchorflow (PID {os.getpid()})",  # what a waiter is told
-            )  # fmt: skip
+                self.dsn, autocommit=True, connect_timeout=10, application_name="anchorflow"
+            )
         except psycopg.OperationalError as error:
             message = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
             if "does not exist" in message and self.read_only:
@@ -139,6 +138,9 @@ class PostgresWarehouse(Warehouse):
             if self.read_only:
                 con.execute("SET default_transaction_read_only = on")
             else:
+                # DDL that meets a reader's lock (a BI query on a mart being rebuilt) waits for
+                # it as long as for the writer claim, then fails in one line, never forever.
+                con.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
                 self._install_functions(con)
             con.execute(f"SET search_path = public, {FUNCTIONS_SCHEMA}")
             if self._claim:
@@ -311,20 +313,22 @@ class PostgresWarehouse(Warehouse):
         )
         return bool(found)
 
-    # -- land, journal, run: compaction after `forget` -------------------------------------
-
     def rewrite(self) -> Rewritten:
-        """Rewrite every table of the database (`VACUUM FULL`), so that the rows `forget`
-        deleted leave no dead tuple in its files. Readers wait for each table while it is
-        rewritten (an exclusive lock); the server's WAL recycles the old pages' images."""
+        """`VACUUM FULL` of every table of anchorflow's schemas: each is rewritten without the
+        dead rows that a `forget` left, so their bytes leave the table files. (Earlier WAL
+        segments and base backups are the server operator's to expire.)"""
         started = time.perf_counter()
-        size = "SELECT pg_database_size(current_database())"
         with self._lock:
             if self._in_transaction:
                 raise WarehouseError("the warehouse can only be rewritten outside a transaction")
-            before = int(self.scalar(f"/*native*/{size}"))
-            self._run("/*native*/VACUUM (FULL, ANALYZE)", None)
-            after = int(self.scalar(f"/*native*/{size}"))
+            before = int(self.scalar("/*native*/SELECT pg_database_size(current_database())"))
+            tables = self.query(
+                "/*native*/SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(?)",
+                [list(SCHEMAS)],
+            )
+            for schema, name in tables:
+                self._run(f"/*native*/VACUUM (FULL) {table(schema, name)}", None)
+            after = int(self.scalar("/*native*/SELECT pg_database_size(current_database())"))
         return Rewritten(before, after, time.perf_counter() - started)
 
     def close(self) -> None:

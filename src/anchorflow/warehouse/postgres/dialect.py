@@ -159,12 +159,70 @@ def transpile(sql: str) -> str:
     for tree in trees:
         if tree is None:
             continue
+        tree = expand_all(tree)
         if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
             tree = tree.copy()
             tree.set("replace", False)
-            out.append(f"DROP TABLE IF EXISTS {tree.this.sql(dialect=AnchorflowPostgres)}")
+            name = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            out.append(f"DROP TABLE IF EXISTS {name.sql(dialect=AnchorflowPostgres)}")
         out.append(tree.sql(dialect=AnchorflowPostgres))
     return "; ".join(out)
+
+
+# -- marts: DuckDB's GROUP BY ALL and ORDER BY ALL, which PostgreSQL does not have -----------------
+
+
+def _aggregates(expression: exp.Expr) -> bool:
+    """Whether an expression aggregates at its own level (not inside a subquery or window)."""
+    if isinstance(expression, exp.AggFunc):
+        return True
+    if isinstance(expression, exp.Subquery | exp.Query | exp.Window):
+        return False
+    return any(_aggregates(child) for child in expression.iter_expressions())
+
+
+def expand_all(tree: exp.Expr) -> exp.Expr:
+    """`GROUP BY ALL` as the positions of the SELECT items that do not aggregate (as DuckDB
+    groups), and `ORDER BY ALL` as every position, left to right."""
+    selects = [s for s in tree.find_all(exp.Select) if _has_all(s)]
+    if not selects:
+        return tree
+    tree = tree.copy()
+    for select in tree.find_all(exp.Select):
+        items = select.expressions
+        group = select.args.get("group")
+        if isinstance(group, exp.Group) and group.args.get("all"):
+            keys = [
+                exp.Literal.number(i + 1)
+                for i, item in enumerate(items)
+                if not _aggregates(item) and not isinstance(item.unalias(), exp.Window)
+            ]
+            select.set("group", exp.Group(expressions=keys) if keys else None)
+        order = select.args.get("order")
+        if isinstance(order, exp.Order) and _order_all(order):
+            how = order.expressions[0]
+            ordered = [
+                exp.Ordered(this=exp.Literal.number(i + 1), desc=how.args.get("desc"),
+                            nulls_first=how.args.get("nulls_first"))
+                for i in range(len(items))
+            ]  # fmt: skip
+            select.set("order", exp.Order(expressions=ordered))
+    return tree
+
+
+def _order_all(order: exp.Order) -> bool:
+    first = order.expressions[0] if len(order.expressions) == 1 else None
+    return isinstance(first, exp.Ordered) and (
+        isinstance(first.this, exp.Var) and first.this.name.upper() == "ALL"
+    )
+
+
+def _has_all(select: exp.Select) -> bool:
+    group, order = select.args.get("group"), select.args.get("order")
+    return bool(
+        (isinstance(group, exp.Group) and group.args.get("all"))
+        or (isinstance(order, exp.Order) and _order_all(order))
+    )
 
 
 def bind(statement: str, with_params: bool) -> str:
@@ -271,6 +329,19 @@ class PostgresDialect(Dialect):
             "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
             "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ? "
             "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped"
+        )
+
+    # -- marts -------------------------------------------------------------------------------
+
+    def dependent_views(self) -> str | None:
+        return (
+            f"{NATIVE}SELECT DISTINCT vn.nspname, v.relname FROM pg_depend AS d "
+            "JOIN pg_rewrite AS r ON r.oid = d.objid JOIN pg_class AS v ON v.oid = r.ev_class "
+            "JOIN pg_namespace AS vn ON vn.oid = v.relnamespace "
+            "JOIN pg_class AS t ON t.oid = d.refobjid "
+            "JOIN pg_namespace AS tn ON tn.oid = t.relnamespace "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND tn.nspname = ? AND t.relname = ? AND v.oid <> t.oid ORDER BY 1, 2"
         )
 
     # -- land, journal, run ------------------------------------------------------------------

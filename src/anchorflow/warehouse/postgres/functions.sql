@@ -1,6 +1,6 @@
 -- Helper functions anchorflow's PostgreSQL dialect calls (see dialect.py). Installed in the
 -- `anchorflow` schema, which is on every anchorflow connection's search_path.
--- Version: 1 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
+-- Version: 2 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
 
 CREATE OR REPLACE FUNCTION anchorflow.af_try_jsonb(t text) RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -102,6 +102,18 @@ CREATE OR REPLACE FUNCTION anchorflow.af_sha256(t text) RETURNS text
 -- Non-negative, like DuckDB's unsigned hash, so `hash % 100` is a bucket.
 CREATE OR REPLACE FUNCTION anchorflow.af_hash(t text) RETURNS bigint
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT hashtextextended(t, 0) & 9223372036854775807 $$;
+
+-- marts: DuckDB's round(DOUBLE, n), which PostgreSQL has only for numeric; a double stays one.
+CREATE OR REPLACE FUNCTION anchorflow.round(x double precision, n integer) RETURNS double precision
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT round(x::numeric, n)::double precision $$;
+-- DuckDB's len(list) (sqlglot writes length(...)), which PostgreSQL has only for text and bytes.
+CREATE OR REPLACE FUNCTION anchorflow.length(a anyarray) RETURNS integer
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT cardinality(a) $$;
+-- DuckDB's any_value (PostgreSQL 16 has its own, found first in pg_catalog): the first non-NULL.
+CREATE OR REPLACE FUNCTION anchorflow.af_any_value_step(state anyelement, v anyelement)
+  RETURNS anyelement LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(state, v) $$;
+CREATE OR REPLACE AGGREGATE anchorflow.any_value(anyelement) (
+  SFUNC = anchorflow.af_any_value_step, STYPE = anyelement);
 
 -- land, journal, run: the text at a JSONPath (a parameter) of a text that may not be JSON.
 CREATE OR REPLACE FUNCTION anchorflow.af_text_path(j text, p text) RETURNS text
