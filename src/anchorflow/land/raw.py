@@ -188,14 +188,18 @@ def _sql_string(value: str) -> str:
 def landed_records(
     warehouse: Warehouse, view: str, load_id: int, landed: Landed, batch: LandBatch
 ) -> str:
-    """The rows `land_batch` put in raw, read from the in-flight batch instead of from raw.
+    """The rows `land_batch` put in raw, read from the in-flight batch instead of from raw (a
+    relation read as `FROM <relation>`: it is aliased already).
 
     Same text, same filter; reading it back from the table would only cost a second pass. When
     every line landed (the usual case), the filter is skipped too: it would parse them again.
     """
     every_line = landed.rows == batch.rows  # (never so when some were suppressed)
     where = "" if every_line else f" WHERE {is_object(warehouse)}"
-    return f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where})"
+    return (
+        f"(SELECT {int(load_id)}::BIGINT AS load_id, origin, line_no, record FROM {view}{where}) "
+        "AS records"
+    )
 
 
 def remove_raw(warehouse: Warehouse, source: str, stream: str, load_ids: Sequence[int]) -> int:
