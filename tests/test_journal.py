@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 import pytest
 
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
+from anchorflow.warehouse import connect
 from tests.conftest import available_at, hour, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration
@@ -17,24 +17,22 @@ pytestmark = pytest.mark.integration
 
 def make_it_old(project: Project) -> None:
     """Turn the journal into the first release's: a TIMESTAMP watermark, loads without keys."""
-    con = duckdb.connect(str(project.warehouse_path))
-    try:
+    with connect(project) as con:
         con.execute(
             "CREATE TABLE meta.watermarks (source VARCHAR NOT NULL, stream VARCHAR NOT NULL, "
             "position TIMESTAMP NOT NULL, load_id BIGINT, updated_at TIMESTAMP NOT NULL)"
         )
         con.execute(
-            "INSERT INTO meta.watermarks SELECT source, stream, strptime(cursor->>'next_hour', "
-            "'%Y%m%dT%H'), load_id, updated_at FROM meta.cursors"
+            "INSERT INTO meta.watermarks SELECT source, stream, "
+            "strptime(CAST(cursor AS JSON)->>'next_hour', '%Y%m%dT%H'), load_id, updated_at "
+            "FROM meta.cursors"
         )
         con.execute("DROP TABLE meta.cursors")
         con.execute("ALTER TABLE meta.loads DROP COLUMN window_key")
-    finally:
-        con.close()
 
 
 def test_an_old_journal_is_upgraded_and_loading_resumes_at_its_watermark(
-    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+    engine: str, emulator: AmplitudeEmulator, make_project: Callable[..., Project]
 ) -> None:
     project = make_project(emulator.base_url)
     run_pipeline(project, available_at(2))
@@ -42,7 +40,7 @@ def test_an_old_journal_is_upgraded_and_loading_resumes_at_its_watermark(
 
     summary = run_pipeline(project, available_at(4))
     assert [w.window_start for w in summary.windows] == [hour(2), hour(3)]
-    path = project.warehouse_path
+    path = project
     assert table_rows(path, "SELECT load_id, window_key FROM meta.loads ORDER BY 1") == [
         (1, "20240301T00"), (2, "20240301T01"), (3, "20240301T02"), (4, "20240301T03"),
     ]  # fmt: skip

@@ -13,6 +13,7 @@ from anchorflow.journal import utcnow
 from anchorflow.marts import MartsStep
 from anchorflow.stage.step import StageStep
 from tests.anchor.harness import Harness
+from tests.conftest import needs_staging
 from tests.stage.helpers import LATER, commit, write_project
 
 pytestmark = pytest.mark.integration
@@ -20,8 +21,9 @@ T = "2024-03-01 00:00:00"
 
 
 def test_the_stage_step_takes_what_the_journal_says_is_untyped_and_can_give_it_back(
-    tmp_path: Path,
+    engine: str, tmp_path: Path
 ) -> None:
+    needs_staging()
     columns = {"event_uuid": {"path": "uuid", "type": "UUID"}}
     slow = {"source": "amplitude", "unique_key": "event_uuid",
             "thresholds": {"min_rows": 1000}, "columns": columns}  # fmt: skip
@@ -42,8 +44,9 @@ def test_the_stage_step_takes_what_the_journal_says_is_untyped_and_can_give_it_b
 
 
 def test_the_anchor_step_takes_what_staging_typed_and_the_marts_step_rebuilds_all(
-    tmp_path: Path,
+    engine: str, tmp_path: Path
 ) -> None:
+    needs_staging()
     h = Harness(tmp_path)
     try:
         h.deliver([{"user_id": "u1", "country": "DE", "t": T}])

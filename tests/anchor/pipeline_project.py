@@ -113,7 +113,7 @@ def anchored_project(factory: pytest.TempPathFactory) -> Path:
 # The land and stage steps on PostgreSQL are ported apart from the anchor step; until they are
 # in, a PostgreSQL model of the demo is staged on DuckDB and anchored on PostgreSQL, and tests
 # that run land or stage there are skipped. Set True once both ports are merged.
-PIPELINE_ON_POSTGRES = False
+PIPELINE_ON_POSTGRES = True
 
 
 def needs_pipeline(engine: str) -> None:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from anchorflow.config import Project, load_project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.errors import AnchorflowError
 from anchorflow.run import Pipeline
-from tests.builders import API_KEY, SECRET_KEY, amplitude_source, build_project
+from tests import engines
+from tests.builders import API_KEY, ENV, SECRET_KEY, amplitude_source, build_project
 from tests.conftest import available_at, run_pipeline, table_rows
 
 pytestmark = [pytest.mark.hostile, pytest.mark.integration]
@@ -43,16 +46,25 @@ def serve(tmp_path: Path, members: dict[str, bytes]) -> ExportStore:
     return ExportStore.from_directory(directory)
 
 
-def load(tmp_path: Path, store: ExportStore, name: str, **source: Any) -> Path:
+def load(tmp_path: Path, store: ExportStore, name: str, **source: Any) -> Project:
+    """Run the project `name` (without staging models where the stage step does not run)."""
     with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as emulator:
         project = build_project(
-            tmp_path / name, sources={"amplitude": amplitude_source(emulator.base_url, **source)}
-        )
+            tmp_path / name, sources={"amplitude": amplitude_source(emulator.base_url, **source)},
+            staging=None if engines.staging_ported() else {},
+        )  # fmt: skip
         run_pipeline(project, available_at(1))
-    return project.warehouse_path
+    return project
 
 
-def test_a_window_in_parts_is_one_load_like_the_same_window_whole(tmp_path: Path) -> None:
+def project_in(root: Path) -> Project:
+    """The project a failed `load` wrote in `root`."""
+    return load_project(root, env={**ENV, **os.environ})
+
+
+def test_a_window_in_parts_is_one_load_like_the_same_window_whole(
+    engine: str, tmp_path: Path
+) -> None:
     store = serve(tmp_path, {
         "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
         "187520_2024-03-01_0#1.json.gz": gzip.compress(events(EVENTS, 10)),
@@ -71,12 +83,15 @@ def test_a_window_in_parts_is_one_load_like_the_same_window_whole(tmp_path: Path
     assert table_rows(parts, numbers + " WHERE origin LIKE '%#0%'") == [(EVENTS, EVENTS)]
     # Typed by the stage step of the same run (not in the window's transaction).
     typed = "SELECT count(*), count(DISTINCT event_uuid) FROM staging.events"
-    assert table_rows(parts, typed) == table_rows(whole, typed) == [(EVENTS + 10, EVENTS + 10)]
+    if engines.staging_ported():
+        assert table_rows(parts, typed) == table_rows(whole, typed) == [(EVENTS + 10,) * 2]
     cursor = "SELECT cursor FROM meta.cursors"
     assert table_rows(parts, cursor) == table_rows(whole, cursor)
 
 
-def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(tmp_path: Path) -> None:
+def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(
+    engine: str, tmp_path: Path
+) -> None:
     store = serve(tmp_path, {
         "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
         "187520_2024-03-01_0#1.json.gz": gzip.compress(b"\n" * (64 * MiB)),
@@ -84,7 +99,7 @@ def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(tmp_path
     with pytest.raises(AnchorflowError, match="refused as a compression bomb") as raised:
         load(tmp_path, store, "bomb", max_part_bytes="1MiB")
     assert "\n" not in str(raised.value) and "max_inflation_ratio" in str(raised.value)
-    path = tmp_path / "bomb" / "warehouse.duckdb"
+    path = project_in(tmp_path / "bomb")
     for query in (
         "SELECT count(*) FROM meta.loads",
         "SELECT count(*) FROM meta.cursors",
@@ -95,7 +110,7 @@ def test_a_bomb_after_parts_already_landed_leaves_nothing_of_the_window(tmp_path
 
 
 def test_a_corrupt_member_after_parts_already_landed_rolls_the_hour_back(
-    tmp_path: Path,
+    engine: str, tmp_path: Path
 ) -> None:
     store = serve(tmp_path, {
         "187520_2024-03-01_0#0.json.gz": gzip.compress(events(0, EVENTS)),
@@ -104,7 +119,7 @@ def test_a_corrupt_member_after_parts_already_landed_rolls_the_hour_back(
     with pytest.raises(AnchorflowError, match="was not committed") as raised:
         load(tmp_path, store, "corrupt", max_part_bytes="1MiB")
     assert "\n" not in str(raised.value) and "20240301T00" in str(raised.value)
-    path = tmp_path / "corrupt" / "warehouse.duckdb"
+    path = project_in(tmp_path / "corrupt")
     for query in ("SELECT count(*) FROM meta.loads", "SELECT count(*) FROM raw.amplitude_events"):
         assert table_rows(path, query) == [(0,)], query
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
+from tests import engines
 from tests.builders import amplitude_source, build_project
 from tests.conftest import (
     API_KEY,
@@ -61,8 +62,8 @@ def run(project: Project, crash_at: str | None = None) -> subprocess.CompletedPr
     )
 
 
-def snapshot(project: Project) -> dict[str, list[tuple[Any, ...]]]:
-    return {name: table_rows(project.warehouse_path, sql) for name, sql in COMPARED.items()}
+def snapshot(project: Project, compared: Sequence[str] = tuple(COMPARED)) -> dict[str, Any]:
+    return {name: table_rows(project, COMPARED[name]) for name in compared}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_a_crashed_run_rerun_equals_a_clean_run(
     result = run(crashed, crash_at=point)
     assert result.returncode == CRASH_EXIT, result.stderr
     committed = 1 if point == "after_commit" else 0  # the crash hits the first window
-    path = crashed.warehouse_path
+    path = crashed
     assert table_rows(path, "SELECT window_start FROM meta.loads ORDER BY load_id") == [
         (hour(n),) for n in range(committed)
     ]
@@ -122,3 +123,35 @@ def test_a_crashed_run_rerun_equals_a_clean_run(
     result = run(crashed)
     assert result.returncode == 0, result.stderr
     assert snapshot(crashed) == clean
+
+
+def test_a_run_killed_mid_window_on_each_engine_reruns_to_what_a_clean_run_leaves(
+    engine: str, faulty_emulator: AmplitudeEmulator, tmp_path: Path
+) -> None:
+    """The process dies (no cleanup, its connection cut) with the first window landed but not
+    committed: the engine rolls the window back, and the rerun redoes it."""
+    staged = engines.staging_ported()
+    compared = [name for name in COMPARED if staged or name not in {"staging", "mart"}]
+
+    def make(name: str) -> Project:
+        source = amplitude_source(faulty_emulator.base_url, hours_per_request=2)
+        return build_project(
+            tmp_path / name, sources={"amplitude": source},
+            staging=None if staged else {}, marts={"daily": MART} if staged else None,
+        )  # fmt: skip
+
+    clean = make("clean")
+    assert run(clean).returncode == 0
+    crashed = make("crashed")
+    result = run(crashed, crash_at="after_land")
+    assert result.returncode == CRASH_EXIT, result.stderr
+    assert table_rows(crashed, "SELECT count(*) FROM meta.loads") == [(0,)]
+    assert table_rows(crashed, "SELECT count(*) FROM raw.amplitude_events") == [(0,)]
+    assert table_rows(crashed, "SELECT status FROM meta.runs") == [("running",)]
+
+    result = run(crashed)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(crashed, compared) == snapshot(clean, compared)
+    assert table_rows(crashed, "SELECT status FROM meta.runs ORDER BY run_id") == [
+        ("interrupted",), ("ok",),
+    ]  # fmt: skip

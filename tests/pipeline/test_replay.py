@@ -21,7 +21,7 @@ END = "20240301T03"
 
 
 def test_a_replay_loads_up_to_its_end_and_never_plans_an_hour_after_it(
-    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+    engine: str, emulator: AmplitudeEmulator, make_project: Callable[..., Project]
 ) -> None:
     project = make_project(emulator.base_url, end=END)
     summary = run_pipeline(project, TODAY)
@@ -29,7 +29,7 @@ def test_a_replay_loads_up_to_its_end_and_never_plans_an_hour_after_it(
         "20240301T00", "20240301T01", "20240301T02", "20240301T03",
     ]  # fmt: skip
     assert all(r.end is not None and r.end <= hour(3) for r in emulator.requests)
-    assert table_rows(project.warehouse_path, NEXT_HOUR) == [(hour(4),)]
+    assert table_rows(project, NEXT_HOUR) == [(hour(4),)]
 
     asked = len(emulator.requests)
     assert run_pipeline(project, TODAY).windows == []
@@ -43,7 +43,7 @@ def test_a_replay_loads_up_to_its_end_and_never_plans_an_hour_after_it(
 
 
 def test_a_replay_under_way_counts_the_hours_left_to_its_end(
-    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+    engine: str, emulator: AmplitudeEmulator, make_project: Callable[..., Project]
 ) -> None:
     project = make_project(emulator.base_url, end=END)
     run_pipeline(project, available_at(2))  # hours 0 and 1 were available then
@@ -55,7 +55,7 @@ def test_a_replay_under_way_counts_the_hours_left_to_its_end(
 
 
 def test_a_backfill_past_the_end_is_refused_in_one_line(
-    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+    engine: str, emulator: AmplitudeEmulator, make_project: Callable[..., Project]
 ) -> None:
     project = make_project(emulator.base_url, end=END)
     with Pipeline(project, now=TODAY) as pipeline, pytest.raises(ConfigError) as refused:
@@ -68,6 +68,7 @@ def test_a_backfill_past_the_end_is_refused_in_one_line(
 
 
 def test_an_end_before_the_start_is_a_one_line_config_error(
+    engine: str,
     make_project: Callable[..., Project],
 ) -> None:
     with pytest.raises(ConfigError) as refused:

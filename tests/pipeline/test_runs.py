@@ -16,12 +16,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_run_left_running_by_a_crash_is_marked_interrupted(
-    emulator: AmplitudeEmulator, make_project: Callable[..., Project]
+    engine: str, emulator: AmplitudeEmulator, make_project: Callable[..., Project]
 ) -> None:
     project = make_project(emulator.base_url)
     with Pipeline(project, now=available_at(1)) as pipeline:
         start_run(pipeline.warehouse, "run")  # never finished: as after a kill -9
     with Pipeline(project, now=available_at(1)) as pipeline:
         pipeline.run()
-    runs = table_rows(project.warehouse_path, "SELECT run_id, status FROM meta.runs ORDER BY 1")
+    runs = table_rows(project, "SELECT run_id, status FROM meta.runs ORDER BY 1")
     assert runs == [(1, "interrupted"), (2, "ok")]

@@ -15,6 +15,7 @@ import pytest
 
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, Fault
 from anchorflow.run import Pipeline
+from tests import engines
 from tests.conftest import (
     API_KEY,
     NEXT_HOUR,
@@ -31,6 +32,12 @@ pytestmark = pytest.mark.integration
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+STAGED = "load_id, event_uuid, event_type, event_time, user_id, device_id, platform, amount"
+LOADED = (
+    "load_id, source, stream, window_start, window_end, origin, files, rows, bytes, "
+    "quarantined, staged, type_errors, status, window_key, note, suppressed"
+)
 
 
 def emulator_line_count(store: ExportStore, at: datetime) -> int:
@@ -76,12 +83,13 @@ def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         ),
         "staging": table_rows(
             path,
-            "SELECT * EXCLUDE (event_properties), event_properties::VARCHAR "
-            "FROM staging.events ORDER BY event_uuid",
-        ),
+            f"SELECT {STAGED}, event_properties::VARCHAR FROM staging.events ORDER BY event_uuid",
+        )
+        if engines.staging_ported()
+        else [],
         "loads": table_rows(
             path,
-            "SELECT * EXCLUDE (started_at, finished_at) FROM meta.loads ORDER BY load_id",
+            f"SELECT {LOADED} FROM meta.loads ORDER BY load_id",
         ),
         "watermarks": table_rows(path, "SELECT source, stream, cursor, load_id FROM meta.cursors"),
         "quarantine": table_rows(path, "SELECT * FROM meta.quarantine ORDER BY origin, line_no"),
@@ -91,75 +99,79 @@ def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 # -- only closed, available hours ---------------------------------------------------------------
 
 
-def test_only_closed_available_hours_load(emulator, make_project):
+def test_only_closed_available_hours_load(engine, emulator, make_project):
     project = make_project(emulator.base_url)
     summary = run_pipeline(project, available_at(3))
 
     assert [w.window_start for w in summary.windows] == [hour(0), hour(1), hour(2)]
-    assert watermark(project.warehouse_path) == hour(3)
+    assert watermark(project) == hour(3)
     assert all(r.end is not None and r.end <= hour(2) for r in emulator.requests)
-    per_hour = raw_rows_per_hour(project.warehouse_path)
+    per_hour = raw_rows_per_hour(project)
     assert per_hour == {h: emulator_line_count(emulator.store, h) for h in map(hour, range(3))}
 
 
 def test_a_clock_one_minute_early_does_not_load_the_hour_that_is_not_available_yet(
-    emulator, make_project
+    engine: str, emulator, make_project
 ):
     project = make_project(emulator.base_url)
     summary = run_pipeline(project, available_at(3) - timedelta(minutes=1))
 
     assert [w.window_start for w in summary.windows] == [hour(0), hour(1)]
-    assert watermark(project.warehouse_path) == hour(2)
+    assert watermark(project) == hour(2)
     # Hour 2 was never asked for, so no part of it can be in the warehouse.
     assert all(r.end is not None and r.end <= hour(1) for r in emulator.requests)
-    assert set(raw_rows_per_hour(project.warehouse_path)) == {hour(0), hour(1)}
-    origins = table_rows(project.warehouse_path, "SELECT DISTINCT origin FROM raw.amplitude_events")
+    assert set(raw_rows_per_hour(project)) == {hour(0), hour(1)}
+    origins = table_rows(project, "SELECT DISTINCT origin FROM raw.amplitude_events")
     assert all("_2024-03-01_2#" not in origin for (origin,) in origins)
 
 
-def test_each_loaded_hour_is_complete_never_partial(emulator, make_project):
+def test_each_loaded_hour_is_complete_never_partial(engine, emulator, make_project):
     project = make_project(emulator.base_url)
     run_pipeline(project, available_at(2) + timedelta(minutes=59))  # hour 2 closes but not yet
     run_pipeline(project, available_at(4))
 
-    per_hour = raw_rows_per_hour(project.warehouse_path)
+    per_hour = raw_rows_per_hour(project)
     assert per_hour == {h: emulator_line_count(emulator.store, h) for h in map(hour, range(4))}
-    loads = committed_loads(project.warehouse_path)
+    loads = committed_loads(project)
     assert [start for start, *_ in loads] == [hour(0), hour(1), hour(2), hour(3)]
 
 
 # -- no skip ------------------------------------------------------------------------------------
 
 
-def test_hours_load_in_order_one_committed_load_each_without_skipping(emulator, make_project):
+def test_hours_load_in_order_one_committed_load_each_without_skipping(
+    engine, emulator, make_project
+):
     project = make_project(emulator.base_url)
     run_pipeline(project, available_at(8))
 
-    loads = committed_loads(project.warehouse_path)
+    loads = committed_loads(project)
     assert [start for start, *_ in loads] == [hour(i) for i in range(8)]
     assert all(status == "committed" for *_, status in loads)
     assert all(end == start + timedelta(hours=1) for start, end, *_ in loads)
-    ids = table_rows(project.warehouse_path, "SELECT load_id FROM meta.loads ORDER BY load_id")
+    ids = table_rows(project, "SELECT load_id FROM meta.loads ORDER BY load_id")
     assert [i for (i,) in ids] == list(range(1, 9))
     # Raw holds every line the emulator has for each hour, under that hour's load.
-    per_hour = raw_rows_per_hour(project.warehouse_path)
+    per_hour = raw_rows_per_hour(project)
     assert per_hour == {h: emulator_line_count(emulator.store, h) for h in map(hour, range(8))}
     assert [rows for _, _, rows, _ in loads] == [per_hour[hour(i)] for i in range(8)]
     # Each load holds only files of its own hour.
     mismatched = table_rows(
-        project.warehouse_path,
+        project,
         "SELECT count(*) FROM raw.amplitude_events AS r JOIN meta.loads AS l USING (load_id) "
         "WHERE r.origin NOT LIKE '%\\_' || strftime(l.window_start, '%Y-%m-%d') || '\\_' "
-        "|| hour(l.window_start) || '#%' ESCAPE '\\'",
+        "|| CAST(extract(hour FROM l.window_start) AS INTEGER) || '#%' ESCAPE '\\'",
     )
     assert mismatched == [(0,)]
-    assert watermark(project.warehouse_path) == hour(8)
+    assert watermark(project) == hour(8)
 
 
-def test_gap_catch_up_asks_hours_per_request_but_commits_hour_by_hour(emulator, make_project):
+def test_gap_catch_up_asks_hours_per_request_but_commits_hour_by_hour(
+    engine, emulator, make_project
+):
     project = make_project(emulator.base_url, hours_per_request=6)
     run_pipeline(project, available_at(2))
-    assert watermark(project.warehouse_path) == hour(2)
+    assert watermark(project) == hour(2)
     before = len(emulator.requests)
 
     summary = run_pipeline(project, available_at(20))
@@ -171,31 +183,35 @@ def test_gap_catch_up_asks_hours_per_request_but_commits_hour_by_hour(emulator, 
         (hour(14), hour(19), 200),
     ]  # ceil(18 / 6) = 3 requests
     assert [w.window_start for w in summary.windows] == [hour(i) for i in range(2, 20)]
-    loads = committed_loads(project.warehouse_path)
+    loads = committed_loads(project)
     assert [start for start, *_ in loads] == [hour(i) for i in range(20)]
     assert len({w.load_id for w in summary.windows}) == 18
-    assert watermark(project.warehouse_path) == hour(20)
-    per_hour = raw_rows_per_hour(project.warehouse_path)
+    assert watermark(project) == hour(20)
+    per_hour = raw_rows_per_hour(project)
     assert per_hour == {h: emulator_line_count(emulator.store, h) for h in map(hour, range(20))}
 
 
 # -- reruns -------------------------------------------------------------------------------------
 
 
-def test_rerun_with_the_same_clock_loads_nothing_and_changes_nothing(emulator, make_project):
+def test_rerun_with_the_same_clock_loads_nothing_and_changes_nothing(
+    engine, emulator, make_project
+):
     project = make_project(emulator.base_url)
     run_pipeline(project, available_at(4))
-    before = snapshot(project.warehouse_path)
+    before = snapshot(project)
     requests_before = len(emulator.requests)
 
     summary = run_pipeline(project, available_at(4))
 
     assert summary.windows == []
     assert len(emulator.requests) == requests_before
-    after = snapshot(project.warehouse_path)
+    after = snapshot(project)
     assert after == before
-    assert len(after["raw"]) == len(after["staging"]) > 0
-    runs = table_rows(project.warehouse_path, "SELECT status FROM meta.runs ORDER BY run_id")
+    assert len(after["raw"]) > 0
+    if engines.staging_ported():
+        assert len(after["staging"]) == len(after["raw"])
+    runs = table_rows(project, "SELECT status FROM meta.runs ORDER BY run_id")
     assert runs == [("ok",), ("ok",)]
 
 
@@ -203,6 +219,7 @@ def test_rerun_with_the_same_clock_loads_nothing_and_changes_nothing(emulator, m
 
 
 def test_hours_absent_from_the_zip_load_as_empty_windows_and_the_watermark_passes_them(
+    engine: str,
     make_project,
 ):
     store = ExportStore(START, hour(3), spec=SMALL)  # data only for hours 0..2
@@ -217,21 +234,21 @@ def test_hours_absent_from_the_zip_load_as_empty_windows_and_the_watermark_passe
         (hour(4), 0),
         (hour(5), 0),
     ]
-    loads = committed_loads(project.warehouse_path)
+    loads = committed_loads(project)
     assert [(start, rows, status) for start, _, rows, status in loads][3:] == [
         (hour(3), 0, "committed"),
         (hour(4), 0, "committed"),
         (hour(5), 0, "committed"),
     ]
-    assert watermark(project.warehouse_path) == hour(6)
-    per_hour = raw_rows_per_hour(project.warehouse_path)
+    assert watermark(project) == hour(6)
+    per_hour = raw_rows_per_hour(project)
     assert per_hour == {
         **{hour(i): emulator_line_count(store, hour(i)) for i in range(3)},
         **{hour(i): 0 for i in range(3, 6)},
     }
 
 
-def test_a_404_range_loads_as_empty_windows_and_the_watermark_passes_them(make_project):
+def test_a_404_range_loads_as_empty_windows_and_the_watermark_passes_them(engine, make_project):
     store = ExportStore(START, hour(2), spec=SMALL)  # data only for hours 0..1
     with AmplitudeEmulator(store, API_KEY, SECRET_KEY) as em:
         project = make_project(em.base_url, hours_per_request=4)
@@ -244,11 +261,11 @@ def test_a_404_range_loads_as_empty_windows_and_the_watermark_passes_them(make_p
     assert [(w.window_start, w.rows, w.files) for w in summary.windows] == [
         (hour(i), 0, 0) for i in range(2, 10)
     ]
-    loads = committed_loads(project.warehouse_path)
+    loads = committed_loads(project)
     assert [start for start, *_ in loads] == [hour(i) for i in range(10)]
     assert all(status == "committed" for *_, status in loads)
-    assert watermark(project.warehouse_path) == hour(10)
-    assert raw_rows_per_hour(project.warehouse_path) == {
+    assert watermark(project) == hour(10)
+    assert raw_rows_per_hour(project) == {
         hour(0): emulator_line_count(store, hour(0)),
         hour(1): emulator_line_count(store, hour(1)),
         **{hour(i): 0 for i in range(2, 10)},
@@ -258,7 +275,7 @@ def test_a_404_range_loads_as_empty_windows_and_the_watermark_passes_them(make_p
 # -- availability -------------------------------------------------------------------------------
 
 
-def test_hours_the_api_cannot_export_yet_are_never_requested(make_project):
+def test_hours_the_api_cannot_export_yet_are_never_requested(engine, make_project):
     now = available_at(5)
     not_yet = Fault("unavailable", hours={hour(5), hour(6), hour(7)})
     store = ExportStore(START, hour(12), spec=SMALL)
@@ -272,8 +289,8 @@ def test_hours_the_api_cannot_export_yet_are_never_requested(make_project):
     assert requests and all(r.end is not None and r.end <= last_available for r in requests)
     assert uses == 0
     assert [w.window_start for w in summary.windows] == [hour(i) for i in range(5)]
-    assert watermark(project.warehouse_path) == hour(5)
-    assert raw_rows_per_hour(project.warehouse_path) == {
+    assert watermark(project) == hour(5)
+    assert raw_rows_per_hour(project) == {
         hour(i): emulator_line_count(store, hour(i)) for i in range(5)
     }
 
@@ -281,7 +298,7 @@ def test_hours_the_api_cannot_export_yet_are_never_requested(make_project):
 # -- status -------------------------------------------------------------------------------------
 
 
-def test_status_shows_the_watermark_and_the_due_hours(emulator, make_project):
+def test_status_shows_the_watermark_and_the_due_hours(engine, emulator, make_project):
     project = make_project(emulator.base_url)
     with Pipeline(project, now=available_at(3)) as pipeline:
         fresh = pipeline.status().sources

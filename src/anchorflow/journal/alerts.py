@@ -134,7 +134,7 @@ def record_target(
 def target_states(warehouse: Warehouse) -> list[TargetState]:
     """Every target with alerts waiting or a failure on record, by name."""
     rows = warehouse.query(
-        "WITH queued AS (SELECT target_key, any_value(target) AS target, count(*) AS pending "
+        "WITH queued AS (SELECT target_key, min(target) AS target, count(*) AS pending "
         "FROM meta.alert_outbox GROUP BY target_key) "
         "SELECT coalesce(t.target, q.target), coalesce(q.pending, 0), coalesce(t.failures, 0), "
         "t.next_attempt_at, t.last_error FROM queued AS q "

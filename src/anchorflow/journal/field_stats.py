@@ -158,7 +158,7 @@ def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
         f"UPDATE meta.field_stats SET examples = {kept}, "
         "min_value = CASE WHEN list_contains(?, min_value) THEN NULL ELSE min_value END, "
         "max_value = CASE WHEN list_contains(?, max_value) THEN NULL ELSE max_value END "
-        "WHERE list_has_any(examples, ?) OR list_contains(?, min_value) "
+        "WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR list_contains(?, min_value) "
         "OR list_contains(?, max_value)",
         [list(values)] * 6,
     )

@@ -253,7 +253,7 @@ def _migrate(warehouse: Warehouse) -> None:
         with warehouse.transaction():
             warehouse.execute(
                 "INSERT INTO meta.cursors SELECT w.source, w.stream, "
-                "json_object('next_hour', strftime(w.position, '%Y%m%dT%H'))::VARCHAR, "
+                "'{\"next_hour\":\"' || strftime(w.position, '%Y%m%dT%H') || '\"}', "
                 "w.load_id, w.updated_at FROM meta.watermarks AS w WHERE NOT EXISTS "
                 "(SELECT 1 FROM meta.cursors AS c WHERE c.source = w.source "
                 "AND c.stream = w.stream)"

@@ -126,7 +126,8 @@ def scrub_schema_events(warehouse: Warehouse, quoted: str) -> int:
 def open_event_counts(warehouse: Warehouse) -> tuple[int, int]:
     """How many events are open, and how many fields they list."""
     row = warehouse.query(
-        f"SELECT count(*), coalesce(sum(array_length({FIELDS})), 0) FROM meta.schema_events "
+        f"SELECT count(*), coalesce(sum({warehouse.sql.list_length(FIELDS)}), 0) "
+        "FROM meta.schema_events "
         "WHERE status = 'open'"
     )[0]
     return int(row[0]), int(row[1])

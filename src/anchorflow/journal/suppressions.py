@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from anchorflow.warehouse import Warehouse
 
 
-def key_hash_sql(values: Sequence[str]) -> str:
+def key_hash_sql(warehouse: Warehouse, values: Sequence[str]) -> str:
     """The hash of a key whose values are the SQL expressions `values` (VARCHAR); it takes the
     salt as its first parameter."""
-    return f"sha256(? || to_json([{', '.join(values)}]::VARCHAR[]))"
+    key = f"CAST(to_json(CAST([{', '.join(values)}] AS VARCHAR[])) AS VARCHAR)"
+    return warehouse.sql.sha256_hex(f"? || {key}")
 
 
 def suppress_key(
@@ -31,8 +32,9 @@ def suppress_key(
     salt: str,
 ) -> None:
     """Keep the key, hashed, as one to drop from the stream's records read at `paths`."""
+    hashed = key_hash_sql(warehouse, ["?"] * len(key))
     warehouse.execute(
-        f"INSERT INTO meta.suppressions SELECT ?, ?, ?, ?, {key_hash_sql(['?'] * len(key))}",
+        f"INSERT INTO meta.suppressions SELECT ?, ?, ?, ?, {hashed}",
         [erasure_id, source, stream, json.dumps(list(paths)), salt, *key],
     )
 

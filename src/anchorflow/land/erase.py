@@ -24,12 +24,14 @@ def find_records(
     if not warehouse.table_exists("raw", raw_table_name(source, stream)):
         return None
     matches = " OR ".join(
-        "(" + " AND ".join("json_extract_string(record, ?) = ?" for _ in paths) + ")"
+        "(" + " AND ".join(f"{warehouse.sql.json_text_at('record', '?')} = ?" for _ in paths) + ")"
         for paths in path_sets
     )
     params = [v for paths in path_sets for p, k in zip(paths, key, strict=True) for v in (p, k)]
+    # Dropped, then created: a statement with parameters must be one statement on every engine.
+    warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.sql.temp_table(ERASED)}")
     warehouse.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ERASED} AS SELECT load_id, origin, line_no, record "
+        f"CREATE TEMP TABLE {ERASED} AS SELECT load_id, origin, line_no, record "
         f"FROM {table('raw', raw_table_name(source, stream))} WHERE {matches}",
         params,
     )

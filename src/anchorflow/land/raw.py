@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.quarantine import COLUMNS, quarantine_rejected
 from anchorflow.journal.quarantine import TABLE as QUARANTINE
-from anchorflow.sources.base import LandBatch
+from anchorflow.sources.base import LandBatch, Rejected
 from anchorflow.warehouse import Warehouse, table
 from anchorflow.warehouse.dialect import Dialect
 
@@ -37,8 +38,13 @@ def is_object(sql: Dialect) -> str:
 JSON_KINDS = {"ARRAY": "array", "VARCHAR": "string", "BIGINT": "number", "UBIGINT": "number",
               "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}  # fmt: skip
 INVALID_JSON = "not valid JSON"
+# A NUL character (U+0000) in a line: on an engine whose text cannot hold one, the line is
+# quarantined with this reason, its NULs written as the escape `\u0000`.
+HOLDS_NUL = "holds a NUL character (U+0000), which the warehouse's text cannot store"
 # Invalid lines of one batch whose reason says where the parser stopped; beyond, `INVALID_JSON`.
 WORDED_REASONS = 1000
+NUL = "\x00"
+NUL_ESCAPE = re.compile(r"\\u0000")
 LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -50,7 +56,11 @@ def ensure_raw_table(warehouse: Warehouse, source: str, stream: str) -> str:
     name = raw_table_name(source, stream)
     # Long JSON text compresses several times better, and writes faster, with zstd than with
     # DuckDB's default string compression.
-    compress = " USING COMPRESSION zstd" if warehouse.capabilities.column_compression else ""
+    record = (
+        warehouse.sql.compressed("VARCHAR")
+        if warehouse.capabilities.column_compression
+        else "VARCHAR"
+    )
     warehouse.execute(
         f"""CREATE TABLE IF NOT EXISTS {table("raw", name)} (
             load_id BIGINT NOT NULL,
@@ -59,7 +69,7 @@ def ensure_raw_table(warehouse: Warehouse, source: str, stream: str) -> str:
             origin VARCHAR NOT NULL,
             line_no BIGINT NOT NULL,
             received_at TIMESTAMP NOT NULL,
-            record VARCHAR{compress} NOT NULL)"""
+            record {record} NOT NULL)"""
     )
     return name
 
@@ -136,6 +146,40 @@ def _quarantine_bad_lines(warehouse: Warehouse, view: str, context: list[object]
     return bad
 
 
+def set_aside_nul(warehouse: Warehouse, batch: LandBatch) -> LandBatch:
+    """The batch without its lines that hold a NUL character, on an engine whose text cannot
+    store one: they join the lines the source set aside (quarantined with `HOLDS_NUL`), their
+    NULs escaped as `\\u0000`, so that the rest of the window lands. (A line with a NUL is not
+    valid JSON anyway: JSON escapes its control characters.) Elsewhere, the batch as it is."""
+    if warehouse.sql.text_holds_nul:
+        return batch
+    rejected = [
+        replace(r, text=_escape_nul(r.text)) if NUL in r.text else r for r in batch.rejected
+    ]
+    records = batch.records
+    text = records.column("record").cast(pa.large_string())
+    holds_nul = pc.match_substring(text, NUL)
+    if not pc.any(holds_nul).as_py():
+        return replace(batch, rejected=rejected)
+    # (Arrow cannot filter string_view columns: the text is filtered as large strings.)
+    readable = records.set_column(records.schema.get_field_index("record"), "record", text)
+    nul = readable.filter(holds_nul)
+    escaped = pc.replace_substring(nul.column("record"), NUL, "\\u0000")
+    rejected += [
+        Rejected(origin, line_no, HOLDS_NUL, line)
+        for origin, line_no, line in zip(
+            nul.column("origin").to_pylist(), nul.column("line_no").to_pylist(),
+            escaped.to_pylist(), strict=True,
+        )
+    ]  # fmt: skip
+    kept = readable.filter(pc.invert(holds_nul)).cast(records.schema)
+    return replace(batch, records=kept, rejected=rejected)
+
+
+def _escape_nul(text: str) -> str:
+    return text.replace(NUL, "\\u0000")
+
+
 def _sql_string(value: str) -> str:
     """A constant of this module as an SQL string (never a user value)."""
     return "'" + value.replace("'", "''") + "'"
@@ -172,4 +216,6 @@ def _why_invalid(text: str) -> str:
         return "not valid JSON (nested too deep to say where)"
     if LONE_SURROGATE.search(text):
         return "not valid JSON: a lone surrogate escape (such as \\ud800) is not text"
+    if NUL_ESCAPE.search(text):
+        return "not valid JSON for the engine: it cannot store the NUL escape \\u0000"
     return "not valid JSON for the engine"

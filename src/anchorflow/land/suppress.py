@@ -23,15 +23,17 @@ def drop_suppressed(
     warehouse: Warehouse, source: str, stream: str, view: str, salt: str | None
 ) -> tuple[str, int]:
     """The batch `view` without the records that carry an erased key, as a relation to land
-    from, and how many were dropped. Call `release_suppressed` after the window."""
+    from (read as `FROM <relation>`: it is aliased already), and how many were dropped. Call
+    `release_suppressed` after the window."""
     path_sets = suppressed_paths(warehouse, source, stream)
     if not path_sets:
         return view, 0
     if salt is None:
         raise _salt_missing(source)
-    test, params = _carries_erased_key(source, stream, path_sets, salt)
+    test, params = _carries_erased_key(warehouse, source, stream, path_sets, salt)
+    release_suppressed(warehouse)  # (a statement with parameters must be one on every engine)
     dropped = warehouse.insert(
-        f"CREATE OR REPLACE TEMP TABLE {SUPPRESSED} AS SELECT b.origin, b.line_no "
+        f"CREATE TEMP TABLE {SUPPRESSED} AS SELECT b.origin, b.line_no "
         f"FROM {view} AS b WHERE {test}",
         params,
     )
@@ -40,13 +42,13 @@ def drop_suppressed(
         return view, 0
     kept = (
         f"(SELECT b.* FROM {view} AS b ANTI JOIN {SUPPRESSED} AS s "
-        "ON b.origin = s.origin AND b.line_no = s.line_no)"
+        "ON b.origin = s.origin AND b.line_no = s.line_no) AS kept"
     )
     return kept, dropped
 
 
 def release_suppressed(warehouse: Warehouse) -> None:
-    warehouse.execute(f"DROP TABLE IF EXISTS temp.{SUPPRESSED}")
+    warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.sql.temp_table(SUPPRESSED)}")
 
 
 def drop_suppressed_rejected(
@@ -62,7 +64,7 @@ def drop_suppressed_rejected(
         return rejected, 0
     if salt is None:
         raise _salt_missing(source)
-    test, params = _carries_erased_key(source, stream, path_sets, salt)
+    test, params = _carries_erased_key(warehouse, source, stream, path_sets, salt)
     texts = pa.table({"i": pa.array(range(len(rejected)), pa.int64()),
                       "record": [r.text for r in rejected]})  # fmt: skip
     with warehouse.registered("__rejected_texts", texts) as view:
@@ -73,7 +75,7 @@ def drop_suppressed_rejected(
 
 
 def _carries_erased_key(
-    source: str, stream: str, path_sets: list[list[str]], salt: str
+    warehouse: Warehouse, source: str, stream: str, path_sets: list[list[str]], salt: str
 ) -> tuple[str, list[object]]:
     """A condition on `b.record`: its key, read at each set of paths, hashed with the salt, is
     on the suppression list. Returns it with its parameters."""
@@ -82,8 +84,8 @@ def _carries_erased_key(
     for paths in path_sets:
         hashes, where = hashes_at(source, stream, paths)
         # A line that is not JSON reads as NULL here (it is quarantined by landing).
-        values = ["try(json_extract_string(b.record, ?))"] * len(paths)
-        tests.append(f"{key_hash_sql(values)} IN {hashes}")
+        values = [warehouse.sql.json_text_at("b.record", "?")] * len(paths)
+        tests.append(f"{key_hash_sql(warehouse, values)} IN {hashes}")
         params += [salt, *paths, *where]
     return " OR ".join(tests), params
 

@@ -237,7 +237,9 @@ class Pipeline:
             counts = forget_entity(self.warehouse, self.project, self.plan, entity, list(key))
             self.marts_step.run(self.warehouse)
             self._republish(always=True)  # the erased rows leave the published files too
-            self.warehouse.execute("CHECKPOINT")  # erased bytes leave the file's free blocks
+            reclaim = self.warehouse.sql.reclaim_deleted()
+            if reclaim:  # erased bytes leave the file's free blocks
+                self.warehouse.execute(reclaim)
             return counts
 
     def compact(self) -> Compaction:

@@ -27,6 +27,7 @@ from anchorflow.journal import utcnow
 from anchorflow.journal.cursors import read_cursor, write_cursor
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
 from anchorflow.land import Landed, land_batch, landed_records, raw_table_name
+from anchorflow.land.raw import set_aside_nul
 from anchorflow.land.step import WindowResult, journal_view
 from anchorflow.land.suppress import (
     drop_suppressed,
@@ -92,6 +93,7 @@ class WindowCommit:
         timings = dict(batch.timings)
         wh = self.warehouse
         window = batch.window
+        batch = set_aside_nul(wh, batch)
         with wh.transaction():
             replaced, kept, load_id = self._replace(batch, timings)
             with wh.registered(BATCH_VIEW, batch.records) as batch_view:
@@ -132,7 +134,8 @@ class WindowCommit:
         with wh.transaction():
             replaced, kept, load_id = self._replace(first, timings)
             rows = quarantined = files = size = suppressed = 0
-            for part in chain([first], parts):
+            for whole in chain([first], parts):
+                part = set_aside_nul(wh, whole)
                 for step, seconds in part.timings.items():
                     timings[step] = timings.get(step, 0.0) + seconds
                 with (
@@ -144,7 +147,8 @@ class WindowCommit:
                         release_suppressed(wh)
                 suppressed += dropped + lines
                 # Landed: whoever still holds the batch (the caller, the source) holds no text.
-                part.records, part.rejected = RECORD_SCHEMA.empty_table(), []
+                whole.records, whole.rejected = RECORD_SCHEMA.empty_table(), []
+                part.records, part.rejected = whole.records, []
                 rows, quarantined = rows + landed.rows, quarantined + landed.quarantined
                 files, size = files + part.files, size + part.bytes
             crash_point("after_land")
@@ -152,7 +156,7 @@ class WindowCommit:
                 raw = table("raw", raw_table_name(first.source, first.stream))
                 records = (
                     f"(SELECT load_id, origin, line_no, record FROM {raw} "
-                    f"WHERE load_id = {int(load_id)})"
+                    f"WHERE load_id = {int(load_id)}) AS records"
                 )
                 restored = self.steps.stage.restore_keys(wh, kept, load_id, records, [])
                 events = detect_new_models(

@@ -214,11 +214,6 @@ class Dialect:
     def map_values(self, parsed: str) -> str:
         return f"map_values({parsed})"
 
-    def json_text_at(self, text: str, path: str) -> str:
-        """The value at the JSONPath `path` (SQL: a `json_path` text, e.g. a parameter) inside
-        the JSON `text`, as text."""
-        return f"json_extract_string({text}, {path})"
-
     def column_types(self) -> str:
         """A query of (column, type) of the table whose schema and name are its parameters."""
         return (
@@ -250,3 +245,27 @@ class Dialect:
     def comment_on_table(self, name: str, comment: str) -> str:
         """COMMENT ON the table or view `name`; `comment` is a string literal or NULL."""
         return f"COMMENT ON TABLE {name} IS {comment}"
+
+    # -- land, journal, run ------------------------------------------------------------------
+
+    # Whether text columns can hold the NUL character (U+0000); where not, a record that
+    # holds one is quarantined instead of landed (see `land.raw.set_aside_nul`).
+    text_holds_nul = True
+
+    def json_text_at(self, json: str, path: str) -> str:
+        """The value at a JSONPath given as SQL (a parameter), as text; NULL where the text is
+        not JSON or holds nothing there."""
+        return f"try(json_extract_string({json}, {path}))"
+
+    def temp_table(self, name: str) -> str:
+        """A (quoted) temporary table's name qualified by the temporary schema."""
+        return f"temp.{name}"
+
+    def list_length(self, values: str) -> str:
+        """How many elements a list has."""
+        return f"len({values})"
+
+    def reclaim_deleted(self) -> str | None:
+        """A statement after which deleted rows' bytes are free space, not data (erasure);
+        None where the engine does that itself (`compact` rewrites the whole store)."""
+        return "CHECKPOINT"

@@ -129,6 +129,16 @@ def _anonymous(self: Generator, expression: exp.Anonymous) -> str:
     return Postgres.Generator.anonymous_sql(self, expression)
 
 
+def _str_to_time(self: Generator, expression: exp.StrToTime) -> str:
+    """strptime as to_timestamp with the format's literal text quoted, as a TIMESTAMP (DuckDB's
+    strptime of a format without a zone)."""
+    fmt = expression.args["format"]
+    if not isinstance(fmt, exp.Literal):
+        raise WarehouseError("strptime on PostgreSQL needs a literal format")
+    pattern = self.sql(exp.Literal.string(to_char_format(fmt.this)))
+    return f"CAST(TO_TIMESTAMP({self.sql(expression, 'this')}, {pattern}) AS TIMESTAMP)"
+
+
 class AnchorflowPostgres(Postgres):
     """sqlglot's PostgreSQL, with DuckDB's TRY_CAST and arg_max kept exact, and parameters
     left for the adapter to number."""
@@ -142,6 +152,7 @@ class AnchorflowPostgres(Postgres):
             exp.Placeholder: lambda self, e: PARAM,
             exp.TimeToStr: _time_to_str,
             exp.Anonymous: _anonymous,
+            exp.StrToTime: _str_to_time,  # land, journal, run
         }
 
 
@@ -382,9 +393,6 @@ class PostgresDialect(Dialect):
     def map_values(self, parsed: str) -> str:
         return f"af_json_values({parsed})"
 
-    def json_text_at(self, text: str, path: str) -> str:
-        return f"af_text_at(CAST({text} AS TEXT), CAST({path} AS TEXT))"
-
     def column_types(self) -> str:
         return (
             f"{NATIVE}SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
@@ -441,3 +449,19 @@ class PostgresDialect(Dialect):
             f"{NATIVE}DO $af_do$ BEGIN EXECUTE format('COMMENT ON %s %s IS %L', {kind}, "
             f"{_text(target)}, CAST({text} AS TEXT)); END $af_do$"
         )
+
+    # -- land, journal, run ------------------------------------------------------------------
+
+    text_holds_nul = False
+
+    def json_text_at(self, json: str, path: str) -> str:
+        return f"af_text_path({json}, {path})"
+
+    def temp_table(self, name: str) -> str:
+        return f"pg_temp.{name}"
+
+    def list_length(self, values: str) -> str:
+        return f"cardinality({values})"
+
+    def reclaim_deleted(self) -> str | None:
+        return None  # autovacuum frees dead rows; CHECKPOINT needs a superuser and frees nothing

@@ -178,6 +178,7 @@ CREATE OR REPLACE FUNCTION anchorflow.af_json_values(j jsonb) RETURNS jsonb[]
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(j) = 'object' THEN ARRAY(SELECT v FROM jsonb_each(j) AS e(k, v))
   END $$;
-CREATE OR REPLACE FUNCTION anchorflow.af_text_at(j text, p text) RETURNS text
+-- land, journal, run: the text at a JSONPath (a parameter) of a text that may not be JSON.
+CREATE OR REPLACE FUNCTION anchorflow.af_text_path(j text, p text) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT anchorflow.af_try_jsonb(j) #>> anchorflow.af_path(p) $$;
+  SELECT jsonb_path_query_first(anchorflow.af_try_jsonb(j), p::jsonpath) #>> '{}' $$;
