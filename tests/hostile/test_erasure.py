@@ -95,22 +95,22 @@ def contents(path: Path, without: tuple[str, ...] = ()) -> dict[str, list[tuple[
     """Every base table of every schema, sorted; meta.runs and the columns `without` left out."""
     found = {}
     with reading(path) as con:
-        tables = con.execute(
+        tables = con.query(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_type = 'BASE TABLE' ORDER BY ALL"
-        ).fetchall()
+        )
         for schema, name in tables:
             if (schema, name) == ("meta", "runs"):
                 continue
-            names = con.execute(
+            names = con.query(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
                 "AND table_name = ? ORDER BY ordinal_position",
                 [schema, name],
-            ).fetchall()
+            )
             listed = ", ".join(f'"{c}"' for (c,) in names if c not in without)
-            found[f"{schema}.{name}"] = con.execute(
+            found[f"{schema}.{name}"] = con.query(
                 f'SELECT {listed} FROM "{schema}"."{name}" ORDER BY ALL'
-            ).fetchall()
+            )
     return found
 
 

@@ -6,6 +6,7 @@ and by `anchorflow fields`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -152,13 +153,45 @@ def delete_field_stats(
 
 def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
     """Remove `values` from every example list and min/max of the statistics, in one statement
-    however many there are (a person's every event id)."""
+    however many there are (a person's every event id). A min or max is compared as a number
+    too: an id `100000299` is the maximum `100000299.0` of a DOUBLE field on one engine and
+    `100000299` on another."""
     kept = warehouse.sql.list_without("examples", "?")
+    numbers = [number for number in map(_number, values) if number is not None]
+    matches = "(list_contains(?, {0}) OR list_contains(?, TRY_CAST({0} AS DOUBLE)))"
+    low, high = matches.format("min_value"), matches.format("max_value")
+    texts, numeric = list(values), numbers
     return warehouse.insert(
         f"UPDATE meta.field_stats SET examples = {kept}, "
-        "min_value = CASE WHEN list_contains(?, min_value) THEN NULL ELSE min_value END, "
-        "max_value = CASE WHEN list_contains(?, max_value) THEN NULL ELSE max_value END "
-        "WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR list_contains(?, min_value) "
-        "OR list_contains(?, max_value)",
-        [list(values)] * 6,
+        f"min_value = CASE WHEN {low} THEN NULL ELSE min_value END, "
+        f"max_value = CASE WHEN {high} THEN NULL ELSE max_value END "
+        f"WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR {low} OR {high}",
+        [texts, texts, numeric, texts, numeric, texts, texts, numeric, texts, numeric],
     )
+
+
+def scrub_field_extremes(
+    warehouse: Warehouse, model: str, column: str, values: Sequence[str]
+) -> int:
+    """Clear a column's minimum and maximum where they equal (as text or as a number) a value
+    an erased record held for it: the extreme may have been that person's (an id)."""
+    numbers = [number for number in map(_number, values) if number is not None]
+    matches = "(list_contains(?, {0}) OR list_contains(?, TRY_CAST({0} AS DOUBLE)))"
+    low, high = matches.format("min_value"), matches.format("max_value")
+    texts = list(values)
+    return warehouse.insert(
+        f"UPDATE meta.field_stats SET "
+        f"min_value = CASE WHEN {low} THEN NULL ELSE min_value END, "
+        f"max_value = CASE WHEN {high} THEN NULL ELSE max_value END "
+        f"WHERE model = ? AND column_name = ? AND ({low} OR {high})",
+        [texts, numbers, texts, numbers, model, column, texts, numbers, texts, numbers],
+    )
+
+
+def _number(text: str) -> float | None:
+    """The number a text spells, if it is a finite one."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

@@ -26,6 +26,7 @@ from anchorflow.journal.erasures import (
     record_erasure,
     scrub_journal,
 )
+from anchorflow.journal.field_stats import scrub_field_extremes
 from anchorflow.journal.loads import load_of, mark_replaced
 from anchorflow.journal.suppressions import suppress_key
 from anchorflow.land.erase import erase_records, find_records
@@ -35,6 +36,7 @@ from anchorflow.stage.erase import (
     erase_rows_typed_from,
     erase_rows_with_key,
     key_paths,
+    record_column_values,
     record_key_values,
 )
 from anchorflow.stage.step import StageStep
@@ -137,6 +139,11 @@ def forget_entity(
             for model in project.models_of_stream(source, stream):
                 # Their unique keys may be examples in the statistics (exploded models too).
                 values.update(record_key_values(warehouse, project, model, records))
+                for column, held in record_column_values(
+                    warehouse, project, model, records
+                ).items():
+                    scrubbed = scrub_field_extremes(warehouse, model, column, held)
+                    counts.add({"meta.field_stats": scrubbed})
                 typed = erase_rows_typed_from(warehouse, project, model, records)
                 counts.add({f"staging.{model}": typed})
             counts.add(erase_record_traces(warehouse, records))

@@ -62,6 +62,29 @@ def record_key_values(
     return [str(v) for v in found or []]
 
 
+def record_column_values(
+    warehouse: Warehouse, project: Project, model: str, records: str
+) -> dict[str, list[str]]:
+    """Per column of staging.<model> read from the record itself, every value the raw
+    `records` hold for it, as text and as staging types it: what the column's minimum or maximum
+    in the statistics may be."""
+    spec = project.staging[model]
+    found: dict[str, list[str]] = {}
+    for name, column in spec.stored_columns.items():
+        if column.in_element or not column.keys:
+            continue
+        text = warehouse.sql.json_text_at("record", "?")
+        typed = f"CAST(TRY_CAST({text} AS {column.type}) AS VARCHAR)"
+        values = warehouse.scalar(
+            f"SELECT list(DISTINCT v) FILTER (v IS NOT NULL) FROM "
+            f"(SELECT unnest([{text}, {typed}]) AS v FROM {records} AS r) AS k",
+            [json_path(column.keys)] * 2,
+        )
+        if values:
+            found[name] = [str(v) for v in values]
+    return found
+
+
 def erase_rows_typed_from(warehouse: Warehouse, project: Project, model: str, records: str) -> int:
     """Delete staging.<model>'s rows typed from the raw `records`, matched by the model's
     unique key read from those records."""
