@@ -155,6 +155,23 @@ BAD_PROJECTS = [
         marts={"daily.sql": "SELECT 1;\nSELECT 2;"},
     ),
     BadProject(
+        "postgres-without-dsn",
+        "anchorflow.yml: warehouse: engine postgres needs dsn: the database's connection string",
+        text="name: pg\nwarehouse:\n  engine: postgres\n",
+    ),
+    BadProject(
+        "postgres-with-duckdb-settings",
+        "anchorflow.yml: warehouse: memory_limit, threads: DuckDB's settings; engine postgres "
+        "takes dsn only",
+        text="name: pg\nwarehouse:\n  engine: postgres\n  dsn: postgresql://h/db\n"
+        "  threads: 2\n  memory_limit: 1GB\n",
+    ),
+    BadProject(
+        "dsn-on-duckdb",
+        "anchorflow.yml: warehouse: dsn is for engine postgres; DuckDB's file is `path`",
+        text="name: pg\nwarehouse:\n  dsn: postgresql://h/db\n",
+    ),
+    BadProject(
         "duplicate-key",
         "anchorflow.yml: line 4: not valid YAML (the key 'path' is given twice)",
         text="name: twice\nwarehouse:\n  path: a.duckdb\n  path: b.duckdb\n",

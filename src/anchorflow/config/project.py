@@ -72,6 +72,10 @@ class WarehouseSettings(Strict):
             raise ValueError("engine postgres needs dsn: the database's connection string")
         if self.engine == "duckdb" and self.dsn:
             raise ValueError("dsn is for engine postgres; DuckDB's file is `path`")
+        duckdb_only = {"threads", "memory_limit", "storage_version"} & self.model_fields_set
+        if self.engine == "postgres" and duckdb_only:
+            names = ", ".join(sorted(duckdb_only))
+            raise ValueError(f"{names}: DuckDB's settings; engine postgres takes dsn only")
         return self
 
     @field_validator("storage_version")
