@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 DBT_VENV ?= .venv-dbt
 UV_VERSION := 0.13.9
 
-.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean
+.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files bench-engines clean
 
 demo: $(VENV)/.main-installed
 	$(BIN)/anchorflow demo --project examples/product_analytics
@@ -43,6 +43,9 @@ bench-anchor: $(VENV)/.bench-installed
 
 bench-files: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.files_ingest
+
+bench-engines: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.engines
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
