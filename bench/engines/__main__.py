@@ -111,7 +111,7 @@ class Cluster:
     def settings(self) -> dict[str, Any]:
         if not self.pg:
             return {"error": self.error}
-        return {"version": database_version(self.pg.dsn()), "options": POSTGRES_OPTIONS}
+        return database_settings(self.pg.dsn())
 
     def stop(self) -> None:
         if self.pg:
@@ -235,16 +235,21 @@ def run(events: int, work: Path) -> dict[str, Any]:
     }
 
 
-# What LocalPostgres starts the cluster with (a throwaway cluster: no durability is needed).
-POSTGRES_OPTIONS = "fsync=off synchronous_commit=off full_page_writes=off shared_buffers=256MB"
+# The settings a PostgreSQL figure depends on (LocalPostgres turns durability off: a throwaway).
+SETTINGS = ["server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
+            "work_mem", "maintenance_work_mem", "max_wal_size",
+            "max_parallel_workers_per_gather"]  # fmt: skip
 
 
-def database_version(dsn: str) -> str:
+def database_settings(dsn: str) -> dict[str, str]:
     import psycopg
 
+    found = {}
     with psycopg.connect(dsn) as con:
-        row = con.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else ""
+        for name in SETTINGS:  # names of ours, not values: SHOW takes no parameter
+            row = con.execute(f"SHOW {name}").fetchone()
+            found[name] = str(row[0]) if row else ""
+    return found
 
 
 def main() -> None:
