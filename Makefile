@@ -18,8 +18,8 @@ UV_VERSION := 0.13.9
 ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
-.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files clean \
-  postgres-server
+.PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
+  bench-engines clean postgres-server
 
 demo: $(VENV)/.main-installed $(DEMO_PG)
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -55,6 +55,9 @@ bench-anchor: $(VENV)/.bench-installed
 
 bench-files: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.files_ingest
+
+bench-engines: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.engines
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \

@@ -39,9 +39,9 @@ SUBSETS = {"pandas": 20_000, "dlt_dicts": 3_000, "dlt_parquet": 20_000}
 console = Console(width=120)
 
 
-def manifest(files: list[Path]) -> dict[str, dict[str, int]]:
+def manifest(files: list[Path], directory: Path = DATA) -> dict[str, dict[str, int]]:
     """Lines and uncompressed bytes of every file, computed once and cached next to the data."""
-    path = DATA / "manifest.json"
+    path = directory / "manifest.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     for file in files:
         if file.name not in known:
@@ -51,9 +51,12 @@ def manifest(files: list[Path]) -> dict[str, dict[str, int]]:
     return known
 
 
-def run_child(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Run one contender in a fresh process; add its peak resident memory (wait4)."""
-    command = [sys.executable, "-m", "bench.amplitude_ingest.contenders", name, json.dumps(args)]
+def run_child(
+    name: str, args: dict[str, Any], module: str = "bench.amplitude_ingest.contenders"
+) -> dict[str, Any]:
+    """Run one contender (`python -m MODULE NAME ARGS_JSON`) in a fresh process; add its peak
+    resident memory and CPU time (wait4)."""
+    command = [sys.executable, "-m", module, name, json.dumps(args)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
@@ -61,10 +64,11 @@ def run_child(name: str, args: dict[str, Any]) -> dict[str, Any]:
         out.seek(0)
         err.seek(0)
         if child.returncode != 0:
-            tail = err.read().decode(errors="replace")[-2000:]
+            tail = err.read().decode(errors="replace")[-4000:]
             return {"error": f"exit {child.returncode}: {tail}"}
         result: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
     result["peak_mb"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     return result
 
 

@@ -83,22 +83,40 @@ def duckdb_read_json(args: dict[str, Any]) -> dict[str, Any]:
     return {"events": events.fetchone()[0], "seconds": seconds}  # type: ignore[index]
 
 
-def _dlt_run(args: dict[str, Any], resource: Callable[[], Iterator[Any]], fmt: str | None):
+def dlt_run(
+    args: dict[str, Any],
+    resource: Callable[[], Iterator[Any]],
+    fmt: str | None,
+    columns: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`resource` into the table `events` of dlt's postgres destination (args["dsn"]) or its
+    duckdb one (args["db"]); with the file format dlt loaded the events with."""
     import dlt
 
+    destination = (
+        dlt.destinations.postgres(args["dsn"])
+        if args.get("dsn")
+        else dlt.destinations.duckdb(args["db"])
+    )
     pipeline = dlt.pipeline(
         pipeline_name=args["name"],
-        destination=dlt.destinations.duckdb(args["db"]),
+        destination=destination,
         dataset_name="raw",
         pipelines_dir=args["work"],
     )
     started = time.perf_counter()
     kwargs = {"loader_file_format": fmt} if fmt else {}
-    pipeline.run(dlt.resource(resource, name="events"), **kwargs)
+    info = pipeline.run(dlt.resource(resource, name="events", columns=columns), **kwargs)
     seconds = time.perf_counter() - started
     with pipeline.sql_client() as client:
         events = client.execute_sql("SELECT count(*) FROM events")[0][0]
-    return {"events": events, "seconds": seconds}
+    formats = {
+        job.job_file_info.file_format
+        for package in info.load_packages
+        for job in package.jobs["completed_jobs"]
+        if job.job_file_info.table_name == "events"
+    }
+    return {"events": events, "seconds": seconds, "file_format": ",".join(sorted(formats))}
 
 
 def dlt_dicts(args: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +124,7 @@ def dlt_dicts(args: dict[str, Any]) -> dict[str, Any]:
         for line in lines_of(args["files"], args.get("limit")):
             yield json.loads(line)
 
-    return _dlt_run(args, events, args.get("format"))
+    return dlt_run(args, events, args.get("format"))
 
 
 def _arrow_schema() -> Any:
@@ -131,17 +149,18 @@ def _arrow_schema() -> Any:
     return pa.schema([(c, types.get(c, text)) for c in COLUMNS])
 
 
-def dlt_arrow(args: dict[str, Any]) -> dict[str, Any]:
+def arrow_tables(files: list[str]) -> Iterator[Any]:
+    """One Arrow table per file, with the explicit schema."""
     import pyarrow.json as pj
 
     options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+    for path in files:
+        with gzip.open(path, "rb") as stream:
+            yield pj.read_json(io.BytesIO(stream.read()), parse_options=options)
 
-    def tables() -> Iterator[Any]:
-        for path in args["files"]:
-            with gzip.open(path, "rb") as stream:
-                yield pj.read_json(io.BytesIO(stream.read()), parse_options=options)
 
-    return _dlt_run(args, tables, None)
+def dlt_arrow(args: dict[str, Any]) -> dict[str, Any]:
+    return dlt_run(args, lambda: arrow_tables(args["files"]), args.get("format"))
 
 
 def pandas(args: dict[str, Any]) -> dict[str, Any]:
