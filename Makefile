@@ -56,7 +56,7 @@ bench-anchor: $(VENV)/.bench-installed
 bench-files: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.files_ingest
 
-bench-engines: $(VENV)/.bench-installed
+bench-engines: $(VENV)/.bench-installed postgres-server
 	$(BIN)/python -m bench.engines
 
 $(BIN)/uv:

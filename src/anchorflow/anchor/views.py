@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
 from anchorflow.errors import ConfigError
 from anchorflow.warehouse import Warehouse, ident, literal, table
+from anchorflow.warehouse.dialect import CANONICAL
 
 
 @dataclass(frozen=True)
@@ -30,22 +31,22 @@ class Part:
     columns: list[tuple[str, str]]  # (expression over the alias, output name)
 
 
-def _value_at(target: TargetPlan, as_of: str | None) -> tuple[str, str]:
-    """(aggregate, WHERE) choosing the value in force: as_of is a SQL expression or None."""
+def _value_at(target: TargetPlan, as_of: str | None, column: str = "value") -> tuple[str, str]:
+    """(aggregate of `column`, WHERE) choosing the value in force: as_of is a SQL expression or
+    None."""
     history = target.effective_history
     if history == "scd0":
-        return "arg_min", f"WHERE changed_at <= {as_of}" if as_of else ""
+        first = CANONICAL.earliest(column, "changed_at")
+        return first, f"WHERE changed_at <= {as_of}" if as_of else ""
+    latest = CANONICAL.latest(column, "changed_at")
     if history == "scd1" or as_of is None:
-        return "arg_max", ""
-    return "arg_max", f"WHERE changed_at <= {as_of}"
+        return latest, ""
+    return latest, f"WHERE changed_at <= {as_of}"
 
 
 def attribute_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None) -> Part:
-    aggregate, where = _value_at(target, as_of)
-    inner = (
-        f"SELECT id, {aggregate}(value, changed_at) AS value FROM {table(SCHEMA, target.table)} "
-        f"{where} GROUP BY id"
-    )
+    value, where = _value_at(target, as_of)
+    inner = f"SELECT id, {value} AS value FROM {table(SCHEMA, target.table)} {where} GROUP BY id"
     name = target.attribute or target.table
     if target.knot:
         inner = (
@@ -73,10 +74,10 @@ def tie_part(plan: AnchorPlan, tie: TargetPlan, entity: str, alias: str, as_of: 
     keys = ", ".join(ident(c) for c in tie.key_columns)
     source = table(SCHEMA, tie.table)
     if tie.value_columns:
-        aggregate, where = _value_at(tie, as_of)
         values = ", ".join(
-            f"{aggregate}({ident(c)}, changed_at) AS {ident(c)}" for c in tie.value_columns
+            f"{_value_at(tie, as_of, ident(c))[0]} AS {ident(c)}" for c in tie.value_columns
         )
+        where = _value_at(tie, as_of)[1]
         current = f"SELECT {keys}, {values} FROM {source} {where} GROUP BY {keys}"
     else:
         where = f"WHERE changed_at <= {as_of}" if as_of else ""

@@ -170,6 +170,15 @@ def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
     )
 
 
+def scrub_record_values(
+    warehouse: Warehouse, model: str, held: dict[str, list[str]]
+) -> dict[str, int]:
+    """`scrub_field_extremes` for every column of `held` (column → the erased records' values of
+    it); rows changed per journal table."""
+    changed = sum(scrub_field_extremes(warehouse, model, c, v) for c, v in held.items())
+    return {"meta.field_stats": changed}
+
+
 def scrub_field_extremes(
     warehouse: Warehouse, model: str, column: str, values: Sequence[str]
 ) -> int:

@@ -26,7 +26,7 @@ from anchorflow.journal.erasures import (
     record_erasure,
     scrub_journal,
 )
-from anchorflow.journal.field_stats import scrub_field_extremes
+from anchorflow.journal.field_stats import scrub_record_values
 from anchorflow.journal.loads import load_of, mark_replaced
 from anchorflow.journal.suppressions import suppress_key
 from anchorflow.land.erase import erase_records, find_records
@@ -139,11 +139,8 @@ def forget_entity(
             for model in project.models_of_stream(source, stream):
                 # Their unique keys may be examples in the statistics (exploded models too).
                 values.update(record_key_values(warehouse, project, model, records))
-                for column, held in record_column_values(
-                    warehouse, project, model, records
-                ).items():
-                    scrubbed = scrub_field_extremes(warehouse, model, column, held)
-                    counts.add({"meta.field_stats": scrubbed})
+                held = record_column_values(warehouse, project, model, records)
+                counts.add(scrub_record_values(warehouse, model, held))
                 typed = erase_rows_typed_from(warehouse, project, model, records)
                 counts.add({f"staging.{model}": typed})
             counts.add(erase_record_traces(warehouse, records))

@@ -91,6 +91,10 @@ class Dialect:
         are skipped)."""
         return f"arg_max({value}, {order})"
 
+    def earliest(self, value: str, order: str) -> str:
+        """The aggregate: `value` of the row with the least `order` (NULLs skipped)."""
+        return f"arg_min({value}, {order})"
+
     # -- hashing ---------------------------------------------------------------------------
 
     def sha256_hex(self, text: str) -> str:
@@ -269,3 +273,8 @@ class Dialect:
         """A statement after which deleted rows' bytes are free space, not data (erasure);
         None where the engine does that itself (`compact` rewrites the whole store)."""
         return "CHECKPOINT"
+
+
+# The canonical spelling, for SQL built where no warehouse is at hand (a view's definition);
+# the engine that runs it translates it (`transpile`).
+CANONICAL = Dialect()
