@@ -167,6 +167,14 @@ BAD_PROJECTS = [
         "  threads: 2\n  memory_limit: 1GB\n",
     ),
     BadProject(
+        "postgres-without-unsigned-types",
+        "anchorflow.yml: staging.events.columns.big.type: UBIGINT has no PostgreSQL type; use "
+        "DECIMAL(20,0)",
+        text="name: pg\nwarehouse:\n  engine: postgres\n  dsn: postgresql://h/db\n"
+        "sources:\n  f:\n    kind: files\n    path: in/*.json\nstaging:\n  events:\n"
+        "    source: f\n    columns:\n      big: UBIGINT\n",
+    ),
+    BadProject(
         "dsn-on-duckdb",
         "anchorflow.yml: warehouse: dsn is for engine postgres; DuckDB's file is `path`",
         text="name: pg\nwarehouse:\n  dsn: postgresql://h/db\n",

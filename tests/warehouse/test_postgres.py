@@ -131,3 +131,45 @@ def test_a_wrong_password_is_not_in_the_error(dsn: str) -> None:
         PostgresWarehouse(wrong)
     assert "hunter22" not in str(raised.value)
     assert "***" in str(raised.value)
+
+
+def test_arrow_out_keeps_types_of_empty_and_null_columns(dsn: str) -> None:
+    with PostgresWarehouse(dsn) as wh:
+        wh.execute("CREATE TABLE t (i BIGINT, u UUID, ts TIMESTAMP, s VARCHAR)")
+        empty = wh.query_arrow("SELECT * FROM t")
+        wh.execute(
+            "INSERT INTO t VALUES (NULL, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', NULL, NULL)"
+        )
+        one = wh.query_arrow("SELECT * FROM t")
+    assert [f.type for f in empty.schema] == [
+        pa.int64(),
+        pa.string(),
+        pa.timestamp("us"),
+        pa.string(),
+    ]
+    assert one.schema == empty.schema
+    assert one.column("u").to_pylist() == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]
+
+
+def test_dates_are_read_in_iso_8601_only_as_on_duckdb(dsn: str) -> None:
+    with PostgresWarehouse(dsn) as wh:
+        row = wh.query(
+            "SELECT TRY_CAST('today' AS DATE), TRY_CAST('January 8, 1999' AS TIMESTAMP), "
+            "TRY_CAST('2024-03-01T05:06:07Z' AS TIMESTAMPTZ) IS NOT NULL, "
+            "TRY_CAST('2024-03-01' AS DATE) IS NOT NULL, TRY_CAST('300' AS TINYINT)"
+        )[0]
+    assert row == (None, None, True, True, None)
+
+
+def test_json_paths_do_not_look_inside_arrays(dsn: str) -> None:
+    with PostgresWarehouse(dsn) as wh:
+        text = wh.sql.json_text_at("?", "?")
+        found = wh.scalar(f"SELECT {text}", ['{"user": [{"id": "u1"}]}', '$."user"."id"'])
+        direct = wh.scalar(f"SELECT {text}", ['{"user": {"id": "u1"}}', '$."user"."id"'])
+    assert (found, direct) == (None, "u1")
+
+
+def test_a_malformed_dsn_is_one_line_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError) as raised:
+        PostgresWarehouse("host=127.0.0.1 password=s3cr3t-pw junk")
+    assert "s3cr3t" not in str(raised.value)

@@ -47,6 +47,17 @@ LTS_STORAGE_VERSION = "v1.4.0"
 STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
 
 
+# Staging types DuckDB has and PostgreSQL has not, with what to write instead.
+DUCKDB_ONLY_TYPES = {
+    "UTINYINT": "SMALLINT",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "UBIGINT": "DECIMAL(20,0)",
+    "HUGEINT": "DECIMAL(38,0)",
+    "UHUGEINT": "DECIMAL(38,0)",
+}
+
+
 class WarehouseSettings(Strict):
     engine: Literal["duckdb", "postgres"] = "duckdb"
     path: str = "warehouse.duckdb"
@@ -219,6 +230,20 @@ class Project(Strict):
         problems = self.anchor.problems(self.staging)
         if problems:
             raise ValueError(problems[0])
+        return self
+
+    @model_validator(mode="after")
+    def _types_the_engine_has(self) -> Project:
+        if self.warehouse.engine != "postgres":
+            return self
+        for model, spec in self.staging.items():
+            for name, column in spec.columns.items():
+                base = column.type.split("(")[0].upper()
+                if base in DUCKDB_ONLY_TYPES:
+                    raise ValueError(
+                        f"staging.{model}.columns.{name}.type: {column.type} has no PostgreSQL "
+                        f"type; use {DUCKDB_ONLY_TYPES[base]}"
+                    )
         return self
 
     @model_validator(mode="after")

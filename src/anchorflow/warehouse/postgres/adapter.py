@@ -31,7 +31,7 @@ from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident,
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
-FUNCTIONS_VERSION = 11
+FUNCTIONS_VERSION = 12
 # The writer claim: one advisory lock key for "anchorflow writes this database".
 WRITER_LOCK_KEY = 0x616E63686F72  # "anchor"
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -59,6 +59,32 @@ _ARROW_TO_PG = {
 }
 
 
+# Result columns by type OID, so that an empty or all-NULL column keeps its type (an export).
+_UUID_OID = 2950
+_OID_TO_ARROW = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    114: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1042: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    _UUID_OID: pa.string(),
+    3802: pa.string(),
+    1007: pa.list_(pa.int32()),
+    1016: pa.list_(pa.int64()),
+    1009: pa.list_(pa.string()),
+    1015: pa.list_(pa.string()),
+    1022: pa.list_(pa.float64()),
+}
+
+
 def pg_type(arrow_type: pa.DataType) -> str:
     """The PostgreSQL column type that holds an Arrow column's values."""
     if arrow_type in _ARROW_TO_PG:
@@ -70,7 +96,10 @@ def pg_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_dictionary(arrow_type):
         return pg_type(arrow_type.value_type)
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return pg_type(arrow_type.value_type) + "[]"
+        inner = arrow_type.value_type
+        if pa.types.is_nested(inner) or pa.types.is_binary(inner):
+            raise WarehouseError(f"no PostgreSQL column type for Arrow type {arrow_type}")
+        return pg_type(inner) + "[]"
     raise WarehouseError(f"no PostgreSQL column type for Arrow type {arrow_type}")
 
 
@@ -123,8 +152,9 @@ class PostgresWarehouse(Warehouse):
             con = psycopg.connect(
                 self.dsn, autocommit=True, connect_timeout=10, application_name="anchorflow"
             )
-        except psycopg.OperationalError as error:
+        except psycopg.Error as error:  # a bad DSN is a ProgrammingError, a refusal Operational
             message = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+            message = redact_dsn(message)
             if "does not exist" in message and self.read_only:
                 raise NoWarehouse(f"no warehouse yet at {self.path}: {message}") from None
             raise WarehouseError(
@@ -196,8 +226,9 @@ class PostgresWarehouse(Warehouse):
     def worker(self) -> PostgresWarehouse:
         """A second connection (its own transactions), for a statement run in parallel."""
         other = PostgresWarehouse(
-            self.dsn, read_only=self.read_only, lock_timeout=0.0, lazy=True, claim=False
-        )
+            self.dsn, read_only=self.read_only, lock_timeout=self.lock_timeout, lazy=True,
+            claim=False,
+        )  # fmt: skip
         other._owner = self
         return other
 
@@ -230,12 +261,18 @@ class PostgresWarehouse(Warehouse):
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         with self._lock:
             cursor = self._run(sql, params)
-            names = [d.name for d in cursor.description or []]
+            described = list(cursor.description or [])
             rows = cursor.fetchall()
         columns: list[list[Any]] = (
-            [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in names]
+            [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in described]
         )
-        return pa.table({name: pa.array(col) for name, col in zip(names, columns, strict=True)})
+        arrays = {}
+        for column, values in zip(described, columns, strict=True):
+            arrow_type = _OID_TO_ARROW.get(column.type_code)
+            if column.type_code == _UUID_OID:
+                values = [None if v is None else str(v) for v in values]
+            arrays[column.name] = pa.array(values, type=arrow_type)
+        return pa.table(arrays)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -253,6 +290,9 @@ class PostgresWarehouse(Warehouse):
                     self._connection().execute("ROLLBACK")
                 raise
             self._in_transaction = False
+            if _aborted(self._connection()):  # COMMIT would roll back without a word
+                self._connection().execute("ROLLBACK")
+                raise WarehouseError("a statement of the transaction failed; nothing was committed")
             self._run("COMMIT", None)
 
     # -- bulk data -------------------------------------------------------------------------
@@ -368,6 +408,9 @@ def _copyable(data: pa.Table) -> pa.Table:
             column = pa.array([None if v is None else _array_literal(v) for v in values])
         elif pa.types.is_string_view(column.type) or pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
+        elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            # bytea's hex input; no bulk path carries bytes (raw records are text)
+            column = pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()])
         elif pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         columns.append(column)

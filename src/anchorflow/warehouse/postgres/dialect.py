@@ -47,6 +47,8 @@ def _try_cast(self: Generator, expression: exp.TryCast) -> str:
     target = expression.args["to"]
     text = f"CAST({self.sql(expression, 'this')} AS TEXT)"
     name = self.sql(target)
+    if target.is_type(exp.DataType.Type.TINYINT):  # written SMALLINT: its range is kept
+        return f"af_try_tinyint({text})"
     helper = _TRY_FUNCTIONS.get(name.upper())
     if helper:
         return f"af_try_{helper}({text})"
@@ -60,20 +62,25 @@ def _try_cast(self: Generator, expression: exp.TryCast) -> str:
     return f"CAST(af_try_cast({text}, {self.sql(exp.Literal.string(name))}) AS {name})"
 
 
-def _arg_max(self: Generator, expression: exp.ArgMax) -> str:
+def _pick(self: Generator, expression: exp.ArgMax | exp.ArgMin) -> str:
+    """DuckDB's arg_max/arg_min: the first of the values ordered by `order`, rows where either
+    is NULL skipped."""
     value, order = self.sql(expression, "this"), self.sql(expression, "expression")
+    direction = " DESC" if isinstance(expression, exp.ArgMax) else ""
     return (
-        f"(ARRAY_AGG({value} ORDER BY {order} DESC) "
+        f"(ARRAY_AGG({value} ORDER BY {order}{direction}) "
         f"FILTER(WHERE {value} IS NOT NULL AND {order} IS NOT NULL))[1]"
     )
 
 
-def _arg_min(self: Generator, expression: exp.ArgMin) -> str:
-    value, order = self.sql(expression, "this"), self.sql(expression, "expression")
-    return (
-        f"(ARRAY_AGG({value} ORDER BY {order}) "
-        f"FILTER(WHERE {value} IS NOT NULL AND {order} IS NOT NULL))[1]"
-    )
+def _window(self: Generator, expression: exp.Window) -> str:
+    if isinstance(expression.this, exp.ArgMax | exp.ArgMin):
+        # PostgreSQL has no ordered aggregate as a window function: say so, not a syntax error
+        raise WarehouseError(
+            "arg_max/arg_min as a window function has no PostgreSQL translation; write "
+            "first_value(value) OVER (PARTITION BY ... ORDER BY ... DESC)"
+        )
+    return str(Postgres.Generator.window_sql(self, expression))
 
 
 _TO_CHAR = {
@@ -87,6 +94,12 @@ _TO_CHAR = {
     "j": "DDD",
     "y": "YY",
     "g": "MS",
+    "b": "Mon",
+    "B": "FMMonth",
+    "a": "Dy",
+    "A": "FMDay",
+    "I": "HH12",
+    "p": "AM",
 }
 
 
@@ -105,6 +118,11 @@ def to_char_format(strftime: str) -> str:
             continue
         if char == "%" and strftime[i + 1 : i + 2] == "%":
             i += 1
+        elif char == "%":
+            raise WarehouseError(
+                f"the date format {strftime!r}: %{strftime[i + 1 : i + 2]} has no PostgreSQL "
+                "equivalent that anchorflow knows"
+            )
         literal_run += char
         i += 1
     if literal_run:
@@ -147,8 +165,9 @@ class AnchorflowPostgres(Postgres):
         TRANSFORMS = {  # noqa: RUF012
             **Postgres.Generator.TRANSFORMS,
             exp.TryCast: _try_cast,
-            exp.ArgMax: _arg_max,
-            exp.ArgMin: _arg_min,
+            exp.ArgMax: _pick,
+            exp.ArgMin: _pick,
+            exp.Window: _window,
             exp.Placeholder: lambda self, e: PARAM,
             exp.TimeToStr: _time_to_str,
             exp.Anonymous: _anonymous,

@@ -95,15 +95,29 @@ CREATE OR REPLACE FUNCTION anchorflow.af_try_real(t text) RETURNS real
 CREATE OR REPLACE FUNCTION anchorflow.af_try_boolean(t text) RETURNS boolean
   LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
   BEGIN RETURN t::boolean; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+-- Dates and times in ISO 8601 only, as DuckDB reads them: PostgreSQL alone would also take
+-- 'today', 'now', 'January 8, 1999' or 'J2451187' (a value that changes with the day it loads).
 CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamp(t text) RETURNS timestamp
   LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-  BEGIN RETURN t::timestamp; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+  BEGIN
+    IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|UTC|[+-][0-9]{1,2}(:?[0-9]{2})?)?\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
+    RETURN t::timestamp;
+  EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamptz(t text) RETURNS timestamptz
   LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-  BEGIN RETURN t::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+  BEGIN
+    IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|UTC|[+-][0-9]{1,2}(:?[0-9]{2})?)?\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
+    RETURN t::timestamptz;
+  EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_date(t text) RETURNS date
   LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-  BEGIN RETURN t::date; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+  BEGIN
+    IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
+    RETURN t::date;
+  EXCEPTION WHEN others THEN RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION anchorflow.af_try_tinyint(t text) RETURNS smallint
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN v BETWEEN -128 AND 127 THEN v END FROM (SELECT anchorflow.af_try_smallint(t) AS v) AS s $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_time(t text) RETURNS time
   LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
   BEGIN RETURN t::time; EXCEPTION WHEN others THEN RETURN NULL; END $$;
@@ -181,4 +195,5 @@ CREATE OR REPLACE FUNCTION anchorflow.af_json_values(j jsonb) RETURNS jsonb[]
 -- land, journal, run: the text at a JSONPath (a parameter) of a text that may not be JSON.
 CREATE OR REPLACE FUNCTION anchorflow.af_text_path(j text, p text) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT jsonb_path_query_first(anchorflow.af_try_jsonb(j), p::jsonpath) #>> '{}' $$;
+  SELECT jsonb_path_query_first(anchorflow.af_try_jsonb(j), ('strict ' || p)::jsonpath, '{}', true)
+    #>> '{}' $$;
