@@ -153,48 +153,48 @@ def delete_field_stats(
 
 def scrub_field_stats(warehouse: Warehouse, values: Sequence[str]) -> int:
     """Remove `values` from every example list and min/max of the statistics, in one statement
-    however many there are (a person's every event id). A min or max is compared as a number
-    too: an id `100000299` is the maximum `100000299.0` of a DOUBLE field on one engine and
-    `100000299` on another."""
+    however many there are (a person's every event id)."""
     kept = warehouse.sql.list_without("examples", "?")
-    numbers = [number for number in map(_number, values) if number is not None]
-    matches = "(list_contains(?, {0}) OR list_contains(?, TRY_CAST({0} AS DOUBLE)))"
-    low, high = matches.format("min_value"), matches.format("max_value")
-    texts, numeric = list(values), numbers
+    clear, condition, params = _extremes(values)
     return warehouse.insert(
-        f"UPDATE meta.field_stats SET examples = {kept}, "
-        f"min_value = CASE WHEN {low} THEN NULL ELSE min_value END, "
-        f"max_value = CASE WHEN {high} THEN NULL ELSE max_value END "
-        f"WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR {low} OR {high}",
-        [texts, texts, numeric, texts, numeric, texts, texts, numeric, texts, numeric],
+        f"UPDATE meta.field_stats SET examples = {kept}, {clear} "
+        f"WHERE list_has_any(examples, CAST(? AS VARCHAR[])) OR {condition}",
+        [list(values), *params, list(values), *params],
     )
 
 
 def scrub_record_values(
     warehouse: Warehouse, model: str, held: dict[str, list[str]]
 ) -> dict[str, int]:
-    """`scrub_field_extremes` for every column of `held` (column → the erased records' values of
-    it); rows changed per journal table."""
-    changed = sum(scrub_field_extremes(warehouse, model, c, v) for c, v in held.items())
+    """Clear each column's minimum and maximum where they equal a value an erased record held
+    for it (`held`: column → values): the extreme may have been that person's (an id). Rows
+    changed per journal table."""
+    changed = 0
+    for column, values in held.items():
+        clear, condition, params = _extremes(values)
+        changed += warehouse.insert(
+            f"UPDATE meta.field_stats SET {clear} "
+            f"WHERE model = ? AND column_name = ? AND ({condition})",
+            [*params, model, column, *params],
+        )
     return {"meta.field_stats": changed}
 
 
-def scrub_field_extremes(
-    warehouse: Warehouse, model: str, column: str, values: Sequence[str]
-) -> int:
-    """Clear a column's minimum and maximum where they equal (as text or as a number) a value
-    an erased record held for it: the extreme may have been that person's (an id)."""
-    numbers = [number for number in map(_number, values) if number is not None]
-    matches = "(list_contains(?, {0}) OR list_contains(?, TRY_CAST({0} AS DOUBLE)))"
-    low, high = matches.format("min_value"), matches.format("max_value")
+def _extremes(values: Sequence[str]) -> tuple[str, str, list[object]]:
+    """(SET clearing min/max equal to one of `values`, the condition that one is, their
+    parameters). Compared as text and as a number: an id `100000299` is the maximum
+    `100000299.0` of a DOUBLE field on one engine and `100000299` on another."""
     texts = list(values)
-    return warehouse.insert(
-        f"UPDATE meta.field_stats SET "
-        f"min_value = CASE WHEN {low} THEN NULL ELSE min_value END, "
-        f"max_value = CASE WHEN {high} THEN NULL ELSE max_value END "
-        f"WHERE model = ? AND column_name = ? AND ({low} OR {high})",
-        [texts, numbers, texts, numbers, model, column, texts, numbers, texts, numbers],
+    numbers = [number for number in map(_number, values) if number is not None]
+    low, high = (
+        f"(list_contains(?, {c}) OR list_contains(?, TRY_CAST({c} AS DOUBLE)))"
+        for c in ("min_value", "max_value")
     )
+    clear = (
+        f"min_value = CASE WHEN {low} THEN NULL ELSE min_value END, "
+        f"max_value = CASE WHEN {high} THEN NULL ELSE max_value END"
+    )
+    return clear, f"{low} OR {high}", [texts, numbers, texts, numbers]
 
 
 def _number(text: str) -> float | None:
