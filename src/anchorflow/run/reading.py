@@ -22,7 +22,7 @@ def require_current_journal(warehouse: Warehouse, project: Project) -> None:
     missing = sorted(_current_journal(project) - journal_columns(warehouse))
     if missing:
         raise WarehouseError(
-            f"the journal in {project.warehouse_path} was written by an older anchorflow (it "
+            f"the journal in {warehouse.path} was written by an older anchorflow (it "
             f"has no meta.{missing[0]}): run a writing command such as `anchorflow run` once "
             "to bring it up to date"
         )

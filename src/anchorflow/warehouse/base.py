@@ -62,6 +62,7 @@ class Rewritten:
 class Warehouse(ABC):
     """One connection to one warehouse."""
 
+    path: str  # what messages name: the file, or the server without its password
     dialect: str  # sqlglot's name of the engine's SQL
     sql: Dialect  # the engine's spelling of what differs (see `warehouse.dialect`)
     capabilities: Capabilities
