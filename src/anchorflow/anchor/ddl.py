@@ -92,11 +92,25 @@ def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
                 # A new table has loaded nothing: every typed load is pending for it.
                 forget_anchor_transfers(warehouse, target=name)
                 created.append(name)
+        for name, lookups in _lookups(plan).items():
+            for looked_up in lookups:
+                statement = warehouse.sql.lookup_index(SCHEMA, name, looked_up)
+                if statement:
+                    warehouse.execute(statement)
         for name, target in plan.targets.items():
             _check_declaration(warehouse, name, target)
         for name, shape in _id_sources(plan).items():
             _renew_sources(warehouse, name, shape)
     return created
+
+
+def _lookups(plan: AnchorPlan) -> dict[str, list[list[str]]]:
+    """The columns each table is looked up by: an entity by id and by natural key, a knot by id
+    and by value, a target by its key and time (the value in force, the anti-joins)."""
+    found = {name: [["id"], list(e.key)] for name, e in plan.entities.items()}
+    found |= {name: [["id"], ["value"]] for name in plan.knots}
+    found |= {name: [[*t.key_columns, "changed_at"]] for name, t in plan.targets.items()}
+    return found
 
 
 def _holders(warehouse: Warehouse, name: str, plan: AnchorPlan) -> list[str]:

@@ -360,7 +360,7 @@ def check_target(
         differs = " OR ".join(f"a.{v} IS DISTINCT FROM o.{v}" for v in sql.values)
         in_force = wh.sql.asof_left_join(
             sql.recent([*sql.keys, *sql.values, "changed_at"]), "a", on_keys,
-            "o.changed_at", "a.changed_at",
+            "o.changed_at", sql.keys, "changed_at",
         )  # fmt: skip
         unexplained = wh.scalar(
             f"SELECT count(*) FROM {sql.obs} AS o {in_force} "

@@ -122,6 +122,11 @@ class Dialect:
         """A column type for large, repetitive text (the raw records)."""
         return f"{sql_type} USING COMPRESSION zstd"
 
+    def lookup_index(self, schema: str, name: str, columns: list[str]) -> str | None:
+        """A statement creating (if missing) an index for lookups by `columns`, or None where
+        the engine finds rows without one (DuckDB's zone maps and hash joins)."""
+        return None
+
     def create_or_replace_table(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TABLE {name} AS {select}"
 
@@ -229,11 +234,12 @@ class Dialect:
     # -- anchor model ------------------------------------------------------------------------
 
     def asof_left_join(
-        self, right: str, alias: str, on: str, left_time: str, right_time: str
+        self, right: str, alias: str, on: str, left_time: str, keys: Sequence[str], time: str
     ) -> str:
         """A join clause: per left row, the one row of `right` (a subquery, as `alias`) matching
-        `on` with the greatest `right_time` at or before `left_time` (NULLs where none)."""
-        return f"ASOF LEFT JOIN ({right}) AS {alias} ON {on} AND {left_time} >= {right_time}"
+        `on` (equality on its `keys` columns) with the greatest `time` column at or before
+        `left_time` (NULLs where none)."""
+        return f"ASOF LEFT JOIN ({right}) AS {alias} ON {on} AND {left_time} >= {alias}.{time}"
 
     def replace_view(self, name: str, select: str) -> str:
         """A statement creating the view, or replacing it (its columns may change)."""

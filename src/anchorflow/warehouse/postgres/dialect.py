@@ -4,6 +4,7 @@ PostgreSQL spells otherwise, mostly as calls to the helper functions in `functio
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -14,6 +15,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.generator import Generator
 
 from anchorflow.errors import WarehouseError
+from anchorflow.warehouse.base import ident, table
 from anchorflow.warehouse.dialect import Dialect
 
 # A statement that starts with this marker is PostgreSQL already (DDL that the canonical
@@ -332,6 +334,14 @@ class PostgresDialect(Dialect):
     def compressed(self, sql_type: str) -> str:
         return sql_type  # TOAST compresses large values (lz4 where the server has it)
 
+    def lookup_index(self, schema: str, name: str, columns: list[str]) -> str | None:
+        # A row store finds the value in force (LATERAL ... ORDER BY ... LIMIT 1) and the rows
+        # not stored yet (NOT EXISTS) by index; without one, each is a scan per row.
+        digest = hashlib.sha1("\x00".join(columns).encode()).hexdigest()[:8]
+        index = ident(f"{name[:40]}__{digest}")
+        listed = ", ".join(ident(c) for c in columns)
+        return f"{NATIVE}CREATE INDEX IF NOT EXISTS {index} ON {table(schema, name)} ({listed})"
+
     def create_or_replace_table(self, name: str, select: str) -> str:
         return f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} AS {select}"
 
@@ -423,12 +433,17 @@ class PostgresDialect(Dialect):
     # -- anchor model ------------------------------------------------------------------------
 
     def asof_left_join(
-        self, right: str, alias: str, on: str, left_time: str, right_time: str
+        self, right: str, alias: str, on: str, left_time: str, keys: Sequence[str], time: str
     ) -> str:
+        # Each right row with the time the next one of its key takes over: an equality join on
+        # the key with a range test, where a LATERAL lookup per left row would run `right` again
+        # for every row (seconds for thousands of rows).
+        keys_listed = ", ".join(f"r.{k}" for k in keys)
         return (
-            f"LEFT JOIN LATERAL (SELECT * FROM ({right}) AS {alias} WHERE {on} "
-            f"AND {left_time} >= {right_time} ORDER BY {right_time} DESC LIMIT 1) AS {alias} "
-            "ON TRUE"
+            f"LEFT JOIN (SELECT r.*, lead(r.{time}) OVER (PARTITION BY {keys_listed} "
+            f"ORDER BY r.{time}) AS __until FROM ({right}) AS r) AS {alias} "
+            f"ON {on} AND {left_time} >= {alias}.{time} "
+            f"AND ({alias}.__until IS NULL OR {left_time} < {alias}.__until)"
         )
 
     def replace_view(self, name: str, select: str) -> str:
