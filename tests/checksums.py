@@ -3,7 +3,7 @@
 Each value is normalised before it is hashed, so that what two engines return for the same
 value compares equal: timestamps as ISO 8601 in UTC, dates and times as ISO, numbers that are
 not whole to 9 significant digits (whole ones as integers), JSON re-serialised with sorted keys
-(DuckDB returns JSON text, PostgreSQL's jsonb a Python value), UUIDs and bytes as text, lists
+(both adapters return JSON as its text), UUIDs and bytes as text, lists
 element by element. A table's digest is the SHA-256 of its rows' digests, sorted.
 """
 
@@ -115,8 +115,7 @@ def table_sums(
     json_columns = {c for found in types.values() for c, t in found if t in JSON_TYPES}
     sums = {}
     for engine, project in projects.items():
-        parsed = project.warehouse.engine == "postgres"  # psycopg parses json and jsonb
-        how = {c: "value" if parsed and t in JSON_TYPES else "text" for c, t in types[engine]}
+        how = {c: "text" for c, _ in types[engine]}  # both adapters return JSON as its text
         columns = [c for c, _ in types[engine] if c not in drop]
         listed = ", ".join(f'"{c}"' for c in columns)
         with connect(project, read_only=True) as reader:

@@ -156,7 +156,7 @@ class WindowCommit:
                 raw = table("raw", raw_table_name(first.source, first.stream))
                 records = (
                     f"(SELECT load_id, origin, line_no, record FROM {raw} "
-                    f"WHERE load_id = {int(load_id)}) AS records"
+                    f"WHERE load_id = {int(load_id)})"  # a relation its readers alias
                 )
                 restored = self.steps.stage.restore_keys(wh, kept, load_id, records, [])
                 events = detect_new_models(
