@@ -173,3 +173,19 @@ def test_a_malformed_dsn_is_one_line_without_its_password(tmp_path: Path) -> Non
     with pytest.raises(WarehouseError) as raised:
         PostgresWarehouse("host=127.0.0.1 password=s3cr3t-pw junk")
     assert "s3cr3t" not in str(raised.value)
+
+
+def test_error_catching_helpers_run_in_a_query_the_planner_makes_parallel(dsn: str) -> None:
+    # A PL/pgSQL EXCEPTION block opens a subtransaction, which a parallel query refuses: the
+    # helpers that catch errors must keep the planner from going parallel (found at 1M events).
+    with PostgresWarehouse(dsn) as wh:
+        wh.execute("SET parallel_setup_cost = 0")
+        wh.execute("SET parallel_tuple_cost = 0")
+        wh.execute("SET min_parallel_table_scan_size = 0")
+        wh.execute("CREATE TABLE t AS SELECT CAST(i AS VARCHAR) AS s FROM range(50000) AS r(i)")
+        wh.execute("ANALYZE t")
+        found = wh.scalar(
+            "SELECT count(*) FROM t WHERE TRY_CAST(s AS TIMESTAMP) IS NULL "
+            f"AND {wh.sql.json_valid('s')} AND TRY_CAST(s AS DECIMAL(10, 2)) IS NOT NULL"
+        )
+    assert found == 50000

@@ -31,7 +31,7 @@ from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident,
 from anchorflow.warehouse.postgres.dialect import PostgresDialect, bind, transpile
 
 FUNCTIONS_SCHEMA = "anchorflow"
-FUNCTIONS_VERSION = 12
+FUNCTIONS_VERSION = 14
 # The writer claim: one advisory lock key for "anchorflow writes this database".
 WRITER_LOCK_KEY = 0x616E63686F72  # "anchor"
 DEFAULT_LOCK_TIMEOUT = 300.0

@@ -1,26 +1,28 @@
 -- Helper functions anchorflow's PostgreSQL dialect calls (see dialect.py). Installed in the
 -- `anchorflow` schema, which is on every anchorflow connection's search_path.
--- Version: 2 (bump FUNCTIONS_VERSION in adapter.py when this file changes).
+-- Version: see FUNCTIONS_VERSION in adapter.py (bump it when this file changes).
+-- A function that catches an error (an EXCEPTION block opens a subtransaction), or calls one
+-- that does, is PARALLEL UNSAFE: PostgreSQL refuses subtransactions in a parallel query.
 
 CREATE OR REPLACE FUNCTION anchorflow.af_try_jsonb(t text) RETURNS jsonb
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_json_valid(t text) RETURNS boolean
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$
   SELECT CASE WHEN t IS NULL THEN NULL ELSE anchorflow.af_try_jsonb(t) IS NOT NULL END $$;
 
 CREATE OR REPLACE FUNCTION anchorflow.af_text(j jsonb, VARIADIC p text[]) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #>> p $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_text(j text, VARIADIC p text[]) RETURNS text
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> p $$;
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> p $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_text0(j jsonb) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #>> '{}' $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_text0(j text) RETURNS text
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> '{}' $$;
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #>> '{}' $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_json(j jsonb, VARIADIC p text[]) RETURNS jsonb
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT j #> p $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_json(j text, VARIADIC p text[]) RETURNS jsonb
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #> p $$;
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$ SELECT anchorflow.af_try_jsonb(j) #> p $$;
 
 -- DuckDB's names for JSON types, so that statistics and drift read the same on both engines.
 CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j jsonb) RETURNS text
@@ -37,7 +39,7 @@ CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j jsonb) RETURNS text
       ELSE 'DOUBLE' END
   END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_json_type(j text) RETURNS text
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT anchorflow.af_json_type(anchorflow.af_try_jsonb(j)) $$;
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$ SELECT anchorflow.af_json_type(anchorflow.af_try_jsonb(j)) $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_json_keys(j jsonb) RETURNS text[]
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(j) = 'object' THEN ARRAY(SELECT jsonb_object_keys(j)) END $$;
@@ -72,10 +74,10 @@ CREATE OR REPLACE FUNCTION anchorflow.af_try_smallint(t text) RETURNS smallint
                 BETWEEN -32768 AND 32767 THEN round(t::numeric)::smallint END END $$;
 -- Exponents of three digits (1e300, 1e400) take the slow path: they may overflow.
 CREATE OR REPLACE FUNCTION anchorflow.af_try_double_slow(t text) RETURNS double precision
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::double precision; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_double(t text) RETURNS double precision
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$
   SELECT CASE
     WHEN length(t) < 200
       AND t ~ '^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9][0-9]?)?\s*$'
@@ -83,52 +85,52 @@ CREATE OR REPLACE FUNCTION anchorflow.af_try_double(t text) RETURNS double preci
     WHEN t ~* '^\s*[-+]?(nan|inf|infinity)\s*$' THEN t::double precision
     WHEN anchorflow.af_is_number(t) THEN anchorflow.af_try_double_slow(t) END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_real_slow(t text) RETURNS real
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::real; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_real(t text) RETURNS real
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$
   SELECT CASE
     WHEN length(t) < 30 AND t ~ '^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9])?\s*$'
       THEN t::real
     WHEN t ~* '^\s*[-+]?(nan|inf|infinity)\s*$' THEN t::real
     WHEN anchorflow.af_is_number(t) THEN anchorflow.af_try_real_slow(t) END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_boolean(t text) RETURNS boolean
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::boolean; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 -- Dates and times in ISO 8601 only, as DuckDB reads them: PostgreSQL alone would also take
 -- 'today', 'now', 'January 8, 1999' or 'J2451187' (a value that changes with the day it loads).
 CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamp(t text) RETURNS timestamp
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN
     IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|UTC|[+-][0-9]{1,2}(:?[0-9]{2})?)?\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
     RETURN t::timestamp;
   EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_timestamptz(t text) RETURNS timestamptz
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN
     IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|UTC|[+-][0-9]{1,2}(:?[0-9]{2})?)?\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
     RETURN t::timestamptz;
   EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_date(t text) RETURNS date
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN
     IF NOT (t ~ '^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$' OR lower(btrim(t)) IN ('infinity', '-infinity', 'epoch')) THEN RETURN NULL; END IF;
     RETURN t::date;
   EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_tinyint(t text) RETURNS smallint
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$
   SELECT CASE WHEN v BETWEEN -128 AND 127 THEN v END FROM (SELECT anchorflow.af_try_smallint(t) AS v) AS s $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_time(t text) RETURNS time
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::time; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_interval(t text) RETURNS interval
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::interval; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_uuid(t text) RETURNS uuid
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   BEGIN RETURN t::uuid; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_numeric(t text, p integer, s integer) RETURNS numeric
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $$
   DECLARE v numeric;
   BEGIN
     v := round(t::numeric, s);
@@ -136,7 +138,7 @@ CREATE OR REPLACE FUNCTION anchorflow.af_try_numeric(t text, p integer, s intege
     RETURN v;
   EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION anchorflow.af_try_cast(t text, target text) RETURNS text
-  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
   BEGIN EXECUTE format('SELECT CAST(CAST($1 AS %s) AS text)', target) INTO t USING t; RETURN t;
   EXCEPTION WHEN others THEN RETURN NULL; END $$;
 
@@ -194,6 +196,6 @@ CREATE OR REPLACE FUNCTION anchorflow.af_json_values(j jsonb) RETURNS jsonb[]
   END $$;
 -- land, journal, run: the text at a JSONPath (a parameter) of a text that may not be JSON.
 CREATE OR REPLACE FUNCTION anchorflow.af_text_path(j text, p text) RETURNS text
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $$
   SELECT jsonb_path_query_first(anchorflow.af_try_jsonb(j), ('strict ' || p)::jsonpath, '{}', true)
     #>> '{}' $$;
