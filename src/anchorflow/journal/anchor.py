@@ -121,3 +121,13 @@ def known_declaration(warehouse: Warehouse, name: str) -> str | None:
 def store_declaration(warehouse: Warehouse, name: str, shape: str) -> None:
     warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
     warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
+
+
+def mark_dirty(warehouse: Warehouse, entity: str, target: str, ids: str) -> None:
+    """Record that these ids' serving rows lag `target` from `since` on; `ids` is a relation
+    of (id, since). `since` NULL: read the target's rows of the id again from the start."""
+    warehouse.execute(
+        f"INSERT INTO meta.anchor_dirty SELECT ?, d.id, ?, d.since FROM ({ids}) AS d "
+        "WHERE d.id IS NOT NULL",
+        [entity, target],
+    )

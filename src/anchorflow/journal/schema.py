@@ -13,6 +13,14 @@
 - `meta.anchor_transfers`: per load, staging model and anchor table, that the load is in it.
 - `meta.anchor_ids`: the highest surrogate id each entity and knot has given (never reused).
 - `meta.anchor_tables`: the declaration each anchor table's rows were loaded under.
+- `meta.anchor_keys`: every natural key (and knot value) with the surrogate id it was given, for
+  the life of the warehouse: a key that comes back (backfill, rollback, re-anchoring) gets it
+  again; only `forget` retires it.
+- `meta.anchor_conflicts`: two different values observed for one key at one instant, with the
+  loads that brought them and whether the conflict was alerted.
+- `meta.anchor_dirty`: per entity, the ids whose serving row (`anchor.<Entity>_current`) lags
+  their attribute and tie rows, and the instant from which to read them again; written in the
+  transaction of those rows, cleared when the serving row is refreshed.
 - `meta.erasures`: every `forget`, with counts and without the personal data it erased, and
   its deadline to leave the file (`compact_by`) and when it did (`compacted_at`).
 - `meta.suppressions`: per erased key and raw stream, the key hashed with `pii_salt` and the
@@ -142,6 +150,25 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.anchor_tables (
         table_name VARCHAR NOT NULL,
         declaration VARCHAR NOT NULL)""",
+    # -- issue 13, anchor for readers: stable ids, conflicts recorded, serving tables.
+    """CREATE TABLE IF NOT EXISTS meta.anchor_keys (
+        table_name VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.anchor_conflicts (
+        target VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        changed_at TIMESTAMP NOT NULL,
+        value VARCHAR NOT NULL,
+        load_id BIGINT NOT NULL,
+        kept BOOLEAN NOT NULL,
+        found_at TIMESTAMP NOT NULL,
+        alerted BOOLEAN NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.anchor_dirty (
+        entity VARCHAR NOT NULL,
+        id BIGINT NOT NULL,
+        target VARCHAR NOT NULL,
+        since TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS meta.erasures (
         erasure_id BIGINT NOT NULL,
         entity VARCHAR NOT NULL,
