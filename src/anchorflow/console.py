@@ -187,7 +187,8 @@ def print_anchor(console: Console, run: Any) -> None:
     observed = sum(t.observed for t in loaded if t.kind in ("attribute", "tie"))
     console.print(
         f"anchor model: {len(loaded)} table(s) loaded, {run.inserted:,} rows inserted from "
-        f"{observed:,} observations in {run.seconds:.1f}s"
+        f"{observed:,} observations in {run.seconds:.1f}s "
+        f"(serving tables: {run.serving_rows:,} rows in {run.serving_seconds:.1f}s)"
     )
 
 

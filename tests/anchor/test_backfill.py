@@ -100,5 +100,7 @@ def test_no_anchor_row_keeps_the_replaced_load_id(backfilled: Project) -> None:
 
 
 def _load_ids(path: Project) -> dict[str, list[tuple[int]]]:
-    names = [n for n in snapshot(path) if n.startswith("anchor.")]
+    names = [  # the serving tables are derived: they hold no load ids
+        n for n in snapshot(path) if n.startswith("anchor.") and not n.endswith("_current")
+    ]
     return {n: rows(path, f'SELECT load_id FROM anchor."{n.split(".")[1]}"') for n in names}

@@ -13,6 +13,8 @@ The reference model (`Reference`) says what the perspectives must show:
 - scd0 (score): the earliest observation's value, once it exists; `_history` shows that one row.
 - Device_User (a device's user, scd2) like an scd2 attribute keyed by device; User_Device (all
   roles identify) the devices a user was seen with at or before T.
+- Existence: an entity is listed as of T only if it was known at T: one of its attributes or
+  ties held a value dated at or before T. `_latest` lists every entity, known or key-only.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Reference:
     observed: dict[tuple[str, str], list[tuple[datetime, Any]]] = field(init=False)
     device_user: dict[str, list[tuple[datetime, str]]] = field(init=False)
     user_device: dict[tuple[str, str], datetime] = field(init=False)
+    known: dict[str, datetime] = field(init=False)  # entity key → its first dated value
 
     def __post_init__(self) -> None:
         self.users = {r["user_id"] for r in self.rows if r["user_id"] is not None}
@@ -107,6 +110,12 @@ class Reference:
                 self.user_device[pair] = min(self.user_device.get(pair, r["t"]), r["t"])
         self.observed = {k: sorted(v) for k, v in observed.items()}
         self.device_user = {k: sorted(v) for k, v in device_user.items()}
+        self.known = {}
+        for (user, _), points in self.observed.items():
+            self.known[user] = min(self.known.get(user, points[0][0]), points[0][0])
+        for (user, device), t in self.user_device.items():
+            for key in (user, device):
+                self.known[key] = min(self.known.get(key, t), t)
         for points in [*self.observed.values(), *self.device_user.values()]:
             instants = [t for t, _ in points]
             assert len(instants) == len(set(instants)), "generator made a same-instant conflict"
@@ -122,8 +131,15 @@ class Reference:
             return last_at(points, None)
         return last_at(points, when)
 
+    def known_at(self, key: str, when: datetime | None) -> bool:
+        return when is None or (key in self.known and self.known[key] <= when)
+
     def users_at(self, when: datetime | None) -> dict[str, tuple[Any, ...]]:
-        return {u: tuple(self.value(u, a, when) for a in ATTRIBUTES) for u in self.users}
+        return {
+            u: tuple(self.value(u, a, when) for a in ATTRIBUTES)
+            for u in self.users
+            if self.known_at(u, when)
+        }
 
     def history(self) -> set[tuple[str, str, str, datetime]]:
         out = set()
@@ -133,11 +149,17 @@ class Reference:
         return out
 
     def device_users_at(self, when: datetime | None) -> dict[str, str | None]:
-        return {d: last_at(self.device_user.get(d, []), when) for d in self.devices}
+        return {
+            d: last_at(self.device_user.get(d, []), when)
+            for d in self.devices
+            if self.known_at(d, when)
+        }
 
     def user_devices_at(self, when: datetime | None) -> dict[str, list[str] | None]:
         out: dict[str, list[str] | None] = {}
         for user in self.users:
+            if not self.known_at(user, when):
+                continue
             seen = [d for (u, d), t in self.user_device.items() if u == user]
             seen = [d for d in seen if when is None or self.user_device[user, d] <= when]
             out[user] = sorted(seen) or None
@@ -472,7 +494,7 @@ def test_late_first_value_replaces_the_scd0_value(engine: str) -> None:
         assert inserted_into(h, "User_score") == 1
         assert latest(h)["u1"][2] == 7
         assert user_as_of(h, at(2))["u1"][2] == 7
-        assert user_as_of(h, at(0.5))["u1"][2] is None
+        assert "u1" not in user_as_of(h, at(0.5))  # not known yet at 0.5
         assert attribute_history(h, "score") == [("u1", "7", at(1))]
 
 
@@ -497,7 +519,8 @@ def test_scd1_as_of_is_the_latest_value(engine: str) -> None:
         anchor(h)
         create_views(h.wh, h.plan)
         assert latest(h)["u1"][1] == "pro"
-        for hour in (0, 1, 2, 3, 4):
+        assert "u1" not in user_as_of(h, at(0))  # not known yet
+        for hour in (1, 2, 3, 4):
             assert user_as_of(h, at(hour))["u1"][1] == "pro"
         assert attribute_history(h, "plan") == [("u1", "free", at(1)), ("u1", "pro", at(3))]
 
@@ -514,7 +537,7 @@ def test_late_device_move_between_users(engine: str) -> None:
         assert device_users(h, at(4)) == {"d1": "u2"}
         assert device_users(h, at(6)) == {"d1": "u1"}
         assert device_users(h, None) == {"d1": "u1"}
-        assert user_devices(h, at(2)) == {"u1": ["d1"], "u2": None}
+        assert user_devices(h, at(2)) == {"u1": ["d1"]}  # u2 is known from 3 on
         assert user_devices(h, at(3)) == {"u1": ["d1"], "u2": ["d1"]}
 
 

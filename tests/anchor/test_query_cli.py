@@ -114,9 +114,9 @@ def test_query_prints_the_attributes_asked_for_as_of_an_instant(
         for r in want.slice(0, 50).to_pylist()
     ]
     assert f"… {want.num_rows - 50:,} more row(s)" in result.stdout
-    # Some users had a country by then and some had not been seen yet.
-    countries = [r[2] for r in printed]
-    assert "" in countries and any(countries)
+    # Only users known by then are listed, some of them with a country already.
+    (users,) = rows(model, 'SELECT count(*) FROM anchor."User"')[0]
+    assert any(r[2] for r in printed) and want.num_rows < users
 
 
 def test_query_as_of_gives_the_value_in_force_then(model: Project) -> None:
@@ -127,7 +127,12 @@ def test_query_as_of_gives_the_value_in_force_then(model: Project) -> None:
              "<= ? GROUP BY user_id", [INSTANT])
     )  # fmt: skip
     assert {r["user_id"]: r["country"] for r in found if r["country"]} == staged
-    assert len(staged) < len(found)  # the others were first seen later
+    # Listed: the users known by then (a dated value of theirs at or before it), no one else.
+    known = rows(model, "SELECT DISTINCT user_id FROM staging.events WHERE user_id IS NOT NULL "
+                 "AND event_time <= ?", [INSTANT])  # fmt: skip
+    assert {r["user_id"] for r in found} <= {k for (k,) in known}
+    (users,) = rows(model, 'SELECT count(*) FROM anchor."User"')[0]
+    assert len(staged) <= len(found) < users  # the others were first seen later
 
 
 def test_query_exports_csv_and_parquet_with_the_rows_of_pipeline_query(
@@ -243,13 +248,23 @@ def attribute_tables(plan: AnchorPlan) -> set[str]:
 
 @pytest.mark.parametrize("as_of", [None, INSTANT])
 def test_the_query_sql_joins_only_the_attributes_asked_for(model: Project, as_of: Any) -> None:
+    """Two branches: users whose serving row is current read anchor.User_current (and, as of an
+    instant, the history of a scd2 attribute for those whose value changed after it); users
+    marked as lagging are computed from the attribute tables (as of an instant, every table of
+    User tells whether they were known by then)."""
     plan = plan_of(model)
     sql, params = query_sql(plan, "User", ["country", "plan"], as_of=as_of)
-    assert '"User_country"' in sql and '"User_plan"' in sql
-    named = {t for t in attribute_tables(plan) | set(plan.targets) if f'"{t}"' in sql}
-    assert named == {"User_country", "User_plan"}
-    assert sql.count("JOIN") == 3  # the two attributes and the country's knot
-    assert params == ([as_of] if as_of else [])  # scd2 country; scd1 plan takes no instant
+    served, lagging = sql.split(" UNION ALL ", 1)
+    tables = attribute_tables(plan) | set(plan.targets)
+    assert '"User_current"' in served
+    assert {t for t in tables if f'"{t}"' in served} == ({"User_country"} if as_of else set())
+    asked = {"User_country", "User_plan"}
+    involving = {t.table for t in plan.targets.values() if any(r.entity == "User" for r in t.roles)}
+    assert {t for t in tables if f'"{t}"' in lagging} == (involving if as_of else asked)
+    assert params == [as_of] * sql.count("?")
+    # With no marked user in its snapshot, the builder reads the serving rows alone.
+    alone, _ = query_sql(plan, "User", ["country", "plan"], as_of=as_of, lagging=False)
+    assert "UNION" not in alone and "anchor_dirty" not in alone and '"User_current"' in alone
 
     sql, _ = query_sql(plan, "User", ["city"], ["Device_User"])
     named = {t for t in plan.targets if f'"{t}"' in sql}

@@ -13,6 +13,7 @@ import json
 from sqlglot import exp
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, EntityPlan, TargetPlan
+from anchorflow.anchor.serving import ensure_serving
 from anchorflow.config.anchor import HISTORY_AUDIT, LOAD_AUDIT, SURROGATE
 from anchorflow.errors import ModelError
 from anchorflow.journal.anchor import (
@@ -24,21 +25,28 @@ from anchorflow.project_types import canonical_type
 from anchorflow.warehouse import Warehouse, ident, table
 
 
-def _column(name: str, sql_type: str) -> exp.ColumnDef:
+def _column(name: str, sql_type: str, not_null: bool = True) -> exp.ColumnDef:
     ident(name)  # validated before it reaches any SQL
     return exp.ColumnDef(
         this=exp.to_identifier(name, quoted=True),
         kind=exp.DataType.build(sql_type, dialect="duckdb"),
-        constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())],
+        constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())] if not_null else [],
     )
 
 
-def create_table_sql(name: str, columns: dict[str, str], dialect: str) -> str:
+def create_table_sql(
+    name: str, columns: dict[str, str], dialect: str, not_null: list[str] | None = None
+) -> str:
+    """CREATE TABLE IF NOT EXISTS anchor.<name>; every column NOT NULL unless `not_null` lists
+    the ones that are."""
     ident(name)
     target = exp.Table(
         this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(SCHEMA, quoted=True)
     )
-    schema = exp.Schema(this=target, expressions=[_column(c, t) for c, t in columns.items()])
+    schema = exp.Schema(
+        this=target,
+        expressions=[_column(c, t, not_null is None or c in not_null) for c, t in columns.items()],
+    )
     return exp.Create(this=schema, kind="TABLE", exists=True).sql(dialect)
 
 
@@ -101,6 +109,7 @@ def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
             _check_declaration(warehouse, name, target)
         for name, shape in _id_sources(plan).items():
             _renew_sources(warehouse, name, shape)
+    ensure_serving(warehouse, plan)
     return created
 
 

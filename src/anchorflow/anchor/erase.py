@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from anchorflow.anchor import serving
 from anchorflow.anchor.ddl import entity_columns, knot_columns
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan
 from anchorflow.errors import ConfigError
@@ -94,6 +95,10 @@ def remove_loads(
         return {}
     counts: dict[str, int] = {}
     with wh.transaction():
+        for target in plan.targets.values():  # their ids' serving rows are read again
+            serving.mark_rows(wh, plan, target, "list_contains(?, a.load_id)", [load_ids])
+        for name in plan.entities:
+            serving.mark_entity_rows(wh, name, "list_contains(?, a.load_id)", [load_ids])
         for name in plan.targets:
             counts[name] = wh.insert(
                 f"DELETE FROM {table(SCHEMA, name)} WHERE list_contains(?, load_id)", [load_ids]
@@ -101,6 +106,8 @@ def remove_loads(
         for name in [*plan.entities, *plan.knots]:
             counts[name] = _remove_rows(wh, plan, name, load_ids, reattribute)
         forget_anchor_transfers(wh, load_ids=load_ids, models=reopen)
+        for name in plan.entities:
+            serving.refresh(wh, plan, name, in_transaction=True)
     return {k: v for k, v in counts.items() if v}
 
 
@@ -126,6 +133,11 @@ def erase_entity(
     entity_id = row[0][0]
     values = _attribute_values(wh, plan, entity, entity_id)
     counts: dict[str, int] = {}
+    for target in plan.targets.values():  # its partners' serving rows are read again
+        for role in target.roles:
+            if role.entity == entity:
+                serving.mark_rows(wh, plan, target, f"a.{ident(role.column)} = ?", [entity_id])
+    serving.mark_entity_rows(wh, entity, "a.id = ?", [entity_id])
     for target in plan.targets.values():
         for role in target.roles:
             if role.entity == entity:
@@ -136,6 +148,8 @@ def erase_entity(
     counts[f"anchor.{entity}"] = wh.insert(
         f"DELETE FROM {table(SCHEMA, entity)} WHERE id = ?", [entity_id]
     )
+    for name in plan.entities:
+        serving.refresh(wh, plan, name, in_transaction=True)
     return {k: v for k, v in counts.items() if v}, values
 
 

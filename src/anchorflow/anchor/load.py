@@ -34,6 +34,7 @@ from functools import partial
 from typing import Any
 
 from anchorflow import journal
+from anchorflow.anchor import serving
 from anchorflow.anchor.plan import AnchorPlan, EntityPlan, KnotPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
 from anchorflow.crashpoints import crash_point
@@ -66,6 +67,8 @@ class TargetRun:
 class AnchorRun:
     targets: list[TargetRun] = field(default_factory=list)
     seconds: float = 0.0
+    serving_rows: int = 0  # serving rows recomputed at the end (`anchor.serving`)
+    serving_seconds: float = 0.0
 
     @property
     def inserted(self) -> int:
@@ -138,6 +141,8 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             [now, *params, top_id(wh, entity.name)],
         )
         _record_top_id(wh, entity.name, run.inserted)
+        if run.inserted:
+            serving.mark_new_entities(wh, entity.name, now)
         for model, loads in pending.items():
             counts = _entity_counts(wh, entity, model, loads)
             log_anchor_transfers(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
@@ -295,6 +300,7 @@ def load_target(
                 late = sql.late_observations(since)
                 params = [seen, earliest, high_water]
             run.inserted = wh.insert(sql.insert_changes(late), params)
+        serving.mark_touched(wh, plan, target, sql)
         inserted = dict(
             wh.query(
                 f"SELECT load_id, count(*) FROM {sql.table} AS a "
@@ -440,5 +446,10 @@ def load_anchor(
             for con in connections:
                 if con is not wh:
                     con.close()
+    # The serving tables catch up with what the targets committed (also a crashed run's).
+    began = time.perf_counter()
+    result.serving_rows = serving.refresh_all(wh, plan)
+    result.serving_seconds = time.perf_counter() - began
+    crash_point("anchor_after_serving")
     result.seconds = time.perf_counter() - started
     return result

@@ -18,6 +18,7 @@ from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.erase import remove_loads
 from anchorflow.anchor.load import AnchorRun, TargetRun, load_anchor, workers
 from anchorflow.anchor.plan import AnchorPlan
+from anchorflow.anchor.serving import rebuild
 from anchorflow.anchor.views import create_views
 from anchorflow.config.descriptions import anchor_docs
 from anchorflow.config.project import Project
@@ -93,6 +94,13 @@ class AnchorStep:
                 f"{len(result.problems)} table(s) failed in all)"
             )
         return result
+
+    def rebuild_serving(self, warehouse: Warehouse) -> dict[str, int]:
+        """Every serving table recomputed from the anchor tables; rows per table."""
+        if not self.plan.entities:
+            return {}
+        self.prepare(warehouse)
+        return rebuild(warehouse, self.plan)
 
     def remove(
         self,

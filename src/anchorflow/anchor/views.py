@@ -18,7 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
+from anchorflow.anchor.serving import (
+    FIRST_SEEN,
+    at_column,
+    attribute_name,
+    current_name,
+    involving,
+)
 from anchorflow.errors import ConfigError
+from anchorflow.journal.anchor import dirty_relation
 from anchorflow.warehouse import Warehouse, ident, literal, table
 from anchorflow.warehouse.dialect import CANONICAL
 
@@ -44,8 +52,14 @@ def _value_at(target: TargetPlan, as_of: str | None, column: str = "value") -> t
     return latest, f"WHERE changed_at <= {as_of}"
 
 
-def attribute_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None) -> Part:
+def attribute_part(
+    plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None, only: str | None = None
+) -> Part:
+    """The attribute's value per id, computed from its table (for the ids in `only`, a
+    relation of ids, when given)."""
     value, where = _value_at(target, as_of)
+    if only:
+        where = f"{where} AND id IN ({only})" if where else f"WHERE id IN ({only})"
     inner = f"SELECT id, {value} AS value FROM {table(SCHEMA, target.table)} {where} GROUP BY id"
     name = target.attribute or target.table
     if target.knot:
@@ -56,6 +70,35 @@ def attribute_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str 
     return Part(
         f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
         [(f"{alias}.value", name)],
+    )
+
+
+def served_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None) -> Part:
+    """The attribute's value per id from the serving table (alias `e`): now, its value; as of
+    T, its value when it was already in force at T, else (scd2 only: a change after T) the
+    value in force at T, read from the attribute table for those ids alone."""
+    name = attribute_name(target)
+    value, at = f"e.{ident(name)}", f"e.{ident(at_column(name))}"
+    history = target.effective_history
+    if as_of is None or history == "scd1":
+        return Part("", [(value, name)])
+    if history == "scd0":
+        return Part("", [(f"CASE WHEN {at} <= {as_of} THEN {value} END", name)])
+    latest = CANONICAL.latest("a.value", "a.changed_at")
+    current = table(SCHEMA, current_name(target.entity or ""))
+    inner = (
+        f"SELECT a.id, {latest} AS value FROM {table(SCHEMA, target.table)} AS a "
+        f"WHERE a.changed_at <= {as_of} AND a.id IN (SELECT c.id FROM {current} AS c "
+        f"WHERE c.{ident(at_column(name))} > {as_of}) GROUP BY a.id"
+    )
+    if target.knot:
+        inner = (
+            f"SELECT c.id, k.value FROM ({inner}) AS c "
+            f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = c.value"
+        )
+    return Part(
+        f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
+        [(f"CASE WHEN {at} <= {as_of} THEN {value} ELSE {alias}.value END", name)],
     )
 
 
@@ -99,15 +142,9 @@ def tie_part(plan: AnchorPlan, tie: TargetPlan, entity: str, alias: str, as_of: 
     )
 
 
-def perspective(
-    plan: AnchorPlan,
-    entity: str,
-    attributes: list[str] | None = None,
-    ties: list[str] | None = None,
-    as_of: str | None = None,
-) -> str:
-    """SELECT id, natural key, the chosen attributes (all when None) and ties, as of `as_of`
-    (a SQL expression: a parameter or a macro argument) or now."""
+def _chosen(
+    plan: AnchorPlan, entity: str, attributes: list[str] | None, ties: list[str] | None
+) -> tuple[list[TargetPlan], list[TargetPlan]]:
     if entity not in plan.entities:
         known = ", ".join(plan.entities) or "none"
         raise ConfigError([f"unknown entity {entity!r} (entities: {known})"])
@@ -124,12 +161,69 @@ def perspective(
         raise ConfigError(
             [f"{entity} is in no tie {unknown[0]!r} (ties: {', '.join(related) or 'none'})"]
         )
-    parts = [attribute_part(plan, own[a], f"a{i}", as_of) for i, a in enumerate(chosen)]
-    parts += [tie_part(plan, related[t], entity, f"t{i}", as_of) for i, t in enumerate(ties or [])]
+    return [own[a] for a in chosen], [related[t] for t in ties or []]
+
+
+def _select(plan: AnchorPlan, entity: str, source: str, parts: list[Part], where: str) -> str:
     keys = ", ".join(f"e.{ident(k)}" for k in plan.entities[entity].key)
     columns = "".join(f", {expr} AS {ident(name)}" for part in parts for expr, name in part.columns)
-    joins = " ".join(part.sql for part in parts)
-    return f"SELECT e.id, {keys}{columns} FROM {table(SCHEMA, entity)} AS e {joins}"
+    joins = " ".join(part.sql for part in parts if part.sql)
+    return f"SELECT e.id, {keys}{columns} FROM {source} AS e {joins} WHERE {where}"
+
+
+def known_by(plan: AnchorPlan, entity: str, as_of: str, only: str) -> str:
+    """A join keeping the entities (alias `e`, ids in `only`) known at `as_of`: one of their
+    attributes or ties holds a value dated at or before it. Each table is read for the ids in
+    `only` alone (no correlated subquery: those cost a scan each, even for no id)."""
+    firsts = [
+        f"SELECT x.{ident(column)} AS id FROM {table(SCHEMA, target.table)} AS x "
+        f"WHERE x.{ident(column)} IN ({only}) AND x.changed_at <= {as_of}"
+        for target, column in involving(plan, entity)
+    ]
+    if not firsts:
+        return "JOIN (SELECT CAST(NULL AS BIGINT) AS id WHERE FALSE) AS known ON known.id = e.id"
+    return (
+        f"JOIN (SELECT DISTINCT id FROM ({' UNION ALL '.join(firsts)}) AS u) AS known "
+        "ON known.id = e.id"
+    )
+
+
+def perspective(
+    plan: AnchorPlan,
+    entity: str,
+    attributes: list[str] | None = None,
+    ties: list[str] | None = None,
+    as_of: str | None = None,
+    lagging: bool = True,
+) -> str:
+    """SELECT id, natural key, the chosen attributes (all when None) and ties, as of `as_of`
+    (a SQL expression: a parameter or a macro argument) or now. An entity is listed as of T
+    only if it was known at T. `lagging=False`: the caller saw no marked id in the snapshot
+    the query reads, and the serving rows alone are read.
+
+    Two branches: ids whose serving row is current read it (`anchor.<Entity>_current`); ids
+    marked as lagging (`meta.anchor_dirty`, empty between runs) are computed from the
+    attribute tables. Together they are exact at every moment."""
+    own, related = _chosen(plan, entity, attributes, ties)
+    marked = f"SELECT id FROM ({dirty_relation(entity)}) AS d"
+    ties_parts = [tie_part(plan, t, entity, f"t{i}", as_of) for i, t in enumerate(related)]
+    served = [served_part(plan, t, f"a{i}", as_of) for i, t in enumerate(own)]
+    where = f"NOT EXISTS (SELECT 1 FROM ({dirty_relation(entity)}) AS d WHERE d.id = e.id)"
+    if not lagging:
+        where = "TRUE"
+    if as_of is not None:
+        where += f" AND e.{ident(FIRST_SEEN)} <= {as_of}"
+    current = table(SCHEMA, current_name(entity))
+    if not lagging:
+        return _select(plan, entity, current, served + ties_parts, where)
+    computed = [attribute_part(plan, t, f"a{i}", as_of, marked) for i, t in enumerate(own)]
+    if as_of is not None:
+        computed.insert(0, Part(known_by(plan, entity, as_of, marked), []))
+    marked_only = f"e.id IN ({marked})"
+    return (
+        f"{_select(plan, entity, current, served + ties_parts, where)} UNION ALL "
+        f"{_select(plan, entity, table(SCHEMA, entity), computed + ties_parts, marked_only)}"
+    )
 
 
 def history_sql(plan: AnchorPlan, entity: str) -> str:

@@ -24,15 +24,32 @@ from anchorflow.cli.base import (
 
 
 @app.command()
-def anchor(project: ProjectOption = None, verbose: VerboseOption = False) -> None:
+def anchor(
+    project: ProjectOption = None,
+    verbose: VerboseOption = False,
+    rebuild_serving: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-serving",
+            help="Recompute every serving table (anchor.<Entity>_current) from the attribute "
+            "and tie tables, then exit; nothing is loaded.",
+        ),
+    ] = False,
+) -> None:
     """Load typed staging rows that the anchor model does not hold yet (`run` does it too).
 
     Entities and knots first, then every attribute and tie, each in its own transaction and
-    checked for integrity; a failed check alerts, rolls that table back and exits 1.
+    checked for integrity; a failed check alerts, rolls that table back and exits 1. Then the
+    serving tables (anchor.<Entity>_current, what the perspectives read) catch up.
     """
     from anchorflow.console import print_anchor
 
     _setup_logging(verbose)
+    if rebuild_serving:
+        counts = _with_pipeline(project, lambda p: p.rebuild_serving())
+        for name, rows in sorted(counts.items()):
+            console.print(f"rebuilt {name}: {rows:,} row(s)")
+        return
     print_anchor(console, _with_pipeline(project, lambda p: p.anchor()))
 
 

@@ -165,6 +165,7 @@ class AnchorSpec(Strict):
             found.append((name, f"entities.{name}"))
             for view in ("latest", "as_of", "history"):
                 found.append((f"{name}_{view}", f"entities.{name} (its {view} perspective)"))
+            found.append((f"{name}_current", f"entities.{name} (its serving table)"))
             for attr_name in entity.attributes:
                 found.append((f"{name}_{attr_name}", f"entities.{name}.attributes.{attr_name}"))
         return found + [(name, f"ties.{name}") for name in self.ties]

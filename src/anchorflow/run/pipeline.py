@@ -218,6 +218,11 @@ class Pipeline:
         with self._recorded_run("anchor"):
             return self._anchor() or AnchorRun()
 
+    def rebuild_serving(self) -> dict[str, int]:
+        """Recompute the serving tables from the anchor tables; rows per table."""
+        with self._recorded_run("anchor --rebuild-serving"):
+            return self.anchor_step.rebuild_serving(self.warehouse)
+
     def build_marts(self) -> list[BuiltMart]:
         return self.marts_step.run(self.warehouse)
 
