@@ -26,6 +26,7 @@ import json
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
+from anchorflow.crashpoints import crash_point
 from anchorflow.journal.anchor import (
     clear_dirty,
     dirty_count,
@@ -216,6 +217,7 @@ def _refresh(wh: Warehouse, plan: AnchorPlan, entity: str) -> int:
     clear_dirty(wh, entity)
     for name in ("__serve_rows", "__serve_ids"):
         wh.execute(f"DROP TABLE {name}")
+    crash_point("anchor_serving_before_commit")
     return written
 
 
