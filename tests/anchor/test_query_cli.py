@@ -248,24 +248,15 @@ def attribute_tables(plan: AnchorPlan) -> set[str]:
 
 @pytest.mark.parametrize("as_of", [None, INSTANT])
 def test_the_query_sql_joins_only_the_attributes_asked_for(model: Project, as_of: Any) -> None:
-    """Two branches: users whose serving row is current read anchor.User_current (and, as of an
-    instant, the history of a scd2 attribute for those whose value changed after it); users
-    marked as lagging are computed from the attribute tables (as of an instant, every table of
-    User tells whether they were known by then)."""
+    """The builder reads the serving table (anchor.User_current); as of an instant, also the
+    history of an scd2 attribute, for the users whose value changed after it."""
     plan = plan_of(model)
     sql, params = query_sql(plan, "User", ["country", "plan"], as_of=as_of)
-    served, lagging = sql.split(" UNION ALL ", 1)
     tables = attribute_tables(plan) | set(plan.targets)
-    assert '"User_current"' in served
-    assert {t for t in tables if f'"{t}"' in served} == ({"User_country"} if as_of else set())
-    asked = {"User_country", "User_plan"}
-    involving = {t.table for t in plan.targets.values() if any(r.entity == "User" for r in t.roles)}
-    assert {t for t in tables if f'"{t}"' in lagging} == (involving if as_of else asked)
+    assert '"User_current"' in sql and "UNION" not in sql
+    assert {t for t in tables if f'"{t}"' in sql} == ({"User_country"} if as_of else set())
     assert params == [as_of] * sql.count("?")
-    # With no marked user in its snapshot, the builder reads the serving rows alone.
-    alone, _ = query_sql(plan, "User", ["country", "plan"], as_of=as_of, lagging=False)
-    assert "UNION" not in alone and "anchor_dirty" not in alone and '"User_current"' in alone
 
     sql, _ = query_sql(plan, "User", ["city"], ["Device_User"])
     named = {t for t in plan.targets if f'"{t}"' in sql}
-    assert named == {"User_city", "Device_User"}
+    assert named == {"Device_User"}  # the city from the serving table, the tie from its own

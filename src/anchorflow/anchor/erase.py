@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from anchorflow.anchor import serving
 from anchorflow.anchor.ddl import entity_columns, knot_columns
-from anchorflow.anchor.plan import SCHEMA, AnchorPlan
+from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
 from anchorflow.errors import ConfigError
 from anchorflow.journal.anchor import forget_anchor_transfers, key_text, retire_key
 from anchorflow.warehouse import Warehouse, ident, table
@@ -81,6 +81,31 @@ def _remove_rows(
     return deleted - kept
 
 
+def _collect_ids(
+    wh: Warehouse,
+    plan: AnchorPlan,
+    where: str,
+    params: list[object],
+    targets: list[TargetPlan] | None = None,
+) -> None:
+    """Before rows matching `where` (over alias `a`) are deleted: the entity ids they hold,
+    whose serving rows are recomputed after (`serving.recompute_collected`)."""
+    for target in targets if targets is not None else list(plan.targets.values()):
+        for role in target.roles:
+            if role.entity in plan.entities:
+                serving.collect(
+                    wh, role.entity,
+                    f"SELECT DISTINCT a.{ident(role.column)} AS id "
+                    f"FROM {table(SCHEMA, target.table)} AS a WHERE {where}",
+                    params,
+                )  # fmt: skip
+    if targets is None:
+        for name in plan.entities:
+            serving.collect(
+                wh, name, f"SELECT a.id FROM {table(SCHEMA, name)} AS a WHERE {where}", params
+            )
+
+
 def remove_loads(
     wh: Warehouse,
     plan: AnchorPlan,
@@ -98,10 +123,7 @@ def remove_loads(
         return {}
     counts: dict[str, int] = {}
     with wh.transaction():
-        for target in plan.targets.values():  # their ids' serving rows are read again
-            serving.mark_rows(wh, plan, target, "list_contains(?, a.load_id)", [load_ids])
-        for name in plan.entities:
-            serving.mark_entity_rows(wh, name, "list_contains(?, a.load_id)", [load_ids])
+        _collect_ids(wh, plan, "list_contains(?, a.load_id)", [load_ids])
         for name in plan.targets:
             counts[name] = wh.insert(
                 f"DELETE FROM {table(SCHEMA, name)} WHERE list_contains(?, load_id)", [load_ids]
@@ -109,8 +131,7 @@ def remove_loads(
         for name in [*plan.entities, *plan.knots]:
             counts[name] = _remove_rows(wh, plan, name, load_ids, reattribute)
         forget_anchor_transfers(wh, load_ids=load_ids, models=reopen)
-        for name in plan.entities:
-            serving.refresh(wh, plan, name, in_transaction=True)
+        serving.recompute_collected(wh, plan)
     return {k: v for k, v in counts.items() if v}
 
 
@@ -142,11 +163,11 @@ def erase_entity(
     entity_id = row[0][0]
     values = _attribute_values(wh, plan, entity, entity_id)
     counts: dict[str, int] = {}
-    for target in plan.targets.values():  # its partners' serving rows are read again
+    for target in plan.targets.values():  # its partners' serving rows are recomputed
         for role in target.roles:
             if role.entity == entity:
-                serving.mark_rows(wh, plan, target, f"a.{ident(role.column)} = ?", [entity_id])
-    serving.mark_entity_rows(wh, entity, "a.id = ?", [entity_id])
+                _collect_ids(wh, plan, f"a.{ident(role.column)} = ?", [entity_id], [target])
+    serving.collect(wh, entity, "SELECT CAST(? AS BIGINT) AS id", [entity_id])
     for target in plan.targets.values():
         for role in target.roles:
             if role.entity == entity:
@@ -157,8 +178,7 @@ def erase_entity(
     counts[f"anchor.{entity}"] = wh.insert(
         f"DELETE FROM {table(SCHEMA, entity)} WHERE id = ?", [entity_id]
     )
-    for name in plan.entities:
-        serving.refresh(wh, plan, name, in_transaction=True)
+    serving.recompute_collected(wh, plan)
     return {k: v for k, v in counts.items() if v}, values
 
 

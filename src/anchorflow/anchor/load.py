@@ -65,14 +65,23 @@ class TargetRun:
     inserted: int = 0
     seconds: float = 0.0
     problem: str | None = None
+    serving_rows: int = 0  # serving rows updated in the table's transaction
+    serving_seconds: float = 0.0
 
 
 @dataclass
 class AnchorRun:
     targets: list[TargetRun] = field(default_factory=list)
     seconds: float = 0.0
-    serving_rows: int = 0  # serving rows recomputed at the end (`anchor.serving`)
-    serving_seconds: float = 0.0
+
+    @property
+    def serving_rows(self) -> int:
+        """Serving rows updated (`anchor.serving`), in the tables' transactions."""
+        return sum(t.serving_rows for t in self.targets)
+
+    @property
+    def serving_seconds(self) -> float:
+        return sum(t.serving_seconds for t in self.targets)
 
     @property
     def inserted(self) -> int:
@@ -166,7 +175,7 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             params, now,
         )  # fmt: skip
         if run.inserted:
-            serving.mark_new_entities(wh, entity.name, now)
+            serving.add_entities(wh, entity.name, entity.key, now)
         for model, loads in pending.items():
             counts = _entity_counts(wh, entity, model, loads)
             log_anchor_transfers(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
@@ -319,7 +328,9 @@ def load_target(
                 late = sql.late_observations(since)
                 params = [seen, earliest, high_water]
             run.inserted = wh.insert(sql.insert_changes(late), params)
-        serving.mark_touched(wh, plan, target, sql)
+        began = time.perf_counter()
+        run.serving_rows = serving.apply(wh, plan, target, sql)
+        run.serving_seconds = time.perf_counter() - began
         inserted = dict(
             wh.query(
                 f"SELECT load_id, count(*) FROM {sql.table} AS a "
@@ -465,10 +476,5 @@ def load_anchor(
             for con in connections:
                 if con is not wh:
                     con.close()
-    # The serving tables catch up with what the targets committed (also a crashed run's).
-    began = time.perf_counter()
-    result.serving_rows = serving.refresh_all(wh, plan)
-    result.serving_seconds = time.perf_counter() - began
-    crash_point("anchor_after_serving")
     result.seconds = time.perf_counter() - started
     return result

@@ -17,7 +17,6 @@ import pyarrow as pa
 from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.views import perspective
 from anchorflow.errors import WarehouseError
-from anchorflow.journal.anchor import dirty_count
 from anchorflow.publish.files import publish_file
 from anchorflow.warehouse import Warehouse
 
@@ -34,16 +33,14 @@ def query_sql(
     ties: list[str] | None = None,
     as_of: datetime | None = None,
     limit: int | None = None,
-    lagging: bool = True,
 ) -> tuple[str, list[object]]:
-    """The SQL and its parameters: joins only the chosen attributes and ties. `lagging=False`
-    reads the serving table alone: only when no id is marked in the snapshot it runs in."""
+    """The SQL and its parameters: joins only the chosen attributes and ties."""
     instant = "CAST(? AS TIMESTAMP)" if as_of else None
-    sql = perspective(plan, entity, attributes, ties, instant, lagging)
+    sql = perspective(plan, entity, attributes, ties, instant)
     params: list[object] = []
     if as_of is not None:
         params = [as_of] * sql.count("CAST(? AS TIMESTAMP)")
-    sql = f"SELECT * FROM ({sql}) AS p ORDER BY p.id"
+    sql += " ORDER BY e.id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, params
@@ -58,10 +55,8 @@ def run_query(
     as_of: datetime | None = None,
     limit: int | None = None,
 ) -> pa.Table:
-    with warehouse.snapshot():  # the marks and the rows of one moment
-        lagging = dirty_count(warehouse, entity) > 0
-        sql, params = query_sql(plan, entity, attributes, ties, as_of, limit, lagging)
-        return warehouse.query_arrow(sql, params)
+    sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
+    return warehouse.query_arrow(sql, params)
 
 
 def export_query(
@@ -80,11 +75,10 @@ def export_query(
     if fmt not in FILE_FORMATS:
         raise WarehouseError(f"cannot write {fmt!r} files (formats: {', '.join(FILE_FORMATS)})")
 
+    sql, params = query_sql(plan, entity, attributes, ties, as_of, limit)
+
     def write(temporary: Path) -> int:
-        with warehouse.snapshot():
-            lagging = dirty_count(warehouse, entity) > 0
-            sql, params = query_sql(plan, entity, attributes, ties, as_of, limit, lagging)
-            return warehouse.write_file(sql, temporary, fmt, params)
+        return warehouse.write_file(sql, temporary, fmt, params)
 
     try:
         return publish_file(path, write)

@@ -1,44 +1,34 @@
-"""Serving tables: the anchor model made fast to read, without giving up exactness.
+"""Serving tables: the anchor model made fast to read.
 
-`anchor.<Entity>_current` holds one row per entity: its id, natural key, `__first_seen` (the
-earliest instant any of its attributes or ties holds a value: when it became known), and per
-attribute the value a reader sees now (a knot's value, not its id) and `__at_<attribute>`, the
-instant of that value (the latest change; for scd0 the first value's). It is derived: the
-attribute and tie tables stay the truth (insert-only), and the serving table can be rebuilt from
-them at any time (`anchorflow anchor --rebuild-serving`).
+`anchor.<Entity>_current` holds one row per entity: its id and natural key; per attribute the
+value a reader sees now (a knot's value, not its id) and `__at_<attribute>`, the instant of that
+value (the latest change; for scd0 the first value's); and per attribute or tie role of the
+entity, `__first_<table>`, the earliest instant that table holds a value of it. The least of
+those is when the entity became known (`first_seen_sql`).
 
-How it is kept exact:
+It is derived and kept in the same transactions as the rows it serves, so it is never behind:
 
-- every target's transaction records, with its rows, which entity ids it touched and from which
-  instant (`mark_touched` → `meta.anchor_dirty`); the entity step records new entities; a
-  rollback or forget records the ids it took rows from (read again from the start);
-- at the end of the anchor step (and of a rollback or forget), `refresh` recomputes the serving
-  rows of those ids from their rows since that instant, and clears their marks, in one
-  transaction per entity;
-- perspectives read the serving row of an id with no mark, and compute the others from the
-  attribute tables as before (`anchor.views`): between a target's commit and the refresh, or
-  after a crash between them, readers still see exact values, only slower for those ids.
+- the entity step inserts the row of every new entity (`add_entities`);
+- each attribute or tie transaction, after its insert, updates its own columns for the ids the
+  batch touched (`apply`), reading each id's rows from the change in force just before the
+  batch's earliest observation on: the cost follows the batch, not the history. Attribute and
+  tie transactions run at once on several connections and write different columns (DuckDB
+  allows that; PostgreSQL would lock the rows in any order, so they take a lock per entity);
+- a rollback or forget recomputes the rows of the ids it took rows from (`recompute`), and
+  `anchorflow anchor --rebuild-serving` every row (`rebuild`), from the attribute and tie
+  tables, which stay insert-only and the truth.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
-from anchorflow.crashpoints import crash_point
-from anchorflow.journal.anchor import (
-    clear_dirty,
-    dirty_count,
-    dirty_relation,
-    known_declaration,
-    mark_dirty,
-    store_declaration,
-)
-from anchorflow.warehouse import Warehouse, ident, table
+from anchorflow.journal.anchor import known_declaration, store_declaration
+from anchorflow.warehouse import Warehouse, ident
 from anchorflow.warehouse.dialect import CANONICAL
-
-FIRST_SEEN = "__first_seen"
 
 
 def current_name(entity: str) -> str:
@@ -60,17 +50,6 @@ def shown_type(plan: AnchorPlan, target: TargetPlan) -> str:
     return target.value_type or "VARCHAR"
 
 
-def serving_columns(plan: AnchorPlan, entity: str) -> dict[str, str]:
-    spec = plan.entities[entity]
-    columns = {"id": "BIGINT"} | dict(zip(spec.key, spec.key_types, strict=True))
-    columns[FIRST_SEEN] = "TIMESTAMP"
-    for target in plan.attributes_of(entity):
-        name = attribute_name(target)
-        columns[name] = shown_type(plan, target)
-        columns[at_column(name)] = "TIMESTAMP"
-    return columns
-
-
 def involving(plan: AnchorPlan, entity: str) -> list[tuple[TargetPlan, str]]:
     """(target, column holding the entity's id) for every attribute and tie role of it."""
     found = []
@@ -79,69 +58,118 @@ def involving(plan: AnchorPlan, entity: str) -> list[tuple[TargetPlan, str]]:
     return found
 
 
-# -- marking --------------------------------------------------------------------------------------
+def first_column(plan: AnchorPlan, entity: str, target: TargetPlan, column: str) -> str:
+    """`__first_<table>`, or `__first_<table>__<column>` where the entity has two roles."""
+    roles = [r for r in target.roles if r.entity == entity]
+    return f"__first_{target.table}" + (f"__{column}" if len(roles) > 1 else "")
 
 
-def mark_touched(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> None:
-    """In the target's transaction, after its insert: every entity id the batch touched lags
-    in its serving row from the stored change in force at its earliest new instant (the
-    `bounds` temp table) on."""
-    for role in target.roles:
-        if role.entity not in plan.entities:
-            continue
-        column = ident(role.column)
-        if role.column in target.key_columns:
-            ids = f"SELECT {column} AS id, min(start) AS since FROM {sql.bounds} GROUP BY {column}"
-        else:  # a tie's value role: the partner ids the batch observed, from their instants
-            ids = (
-                f"SELECT {column} AS id, min(changed_at) AS since FROM {sql.obs} GROUP BY {column}"
-            )
-        mark_dirty(wh, role.entity, target.table, ids)
+def serving_columns(plan: AnchorPlan, entity: str) -> dict[str, str]:
+    spec = plan.entities[entity]
+    columns = {"id": "BIGINT"} | dict(zip(spec.key, spec.key_types, strict=True))
+    for target in plan.attributes_of(entity):
+        name = attribute_name(target)
+        columns[name] = shown_type(plan, target)
+        columns[at_column(name)] = "TIMESTAMP"
+    for target, column in involving(plan, entity):
+        columns[first_column(plan, entity, target, column)] = "TIMESTAMP"
+    return columns
 
 
-def mark_new_entities(wh: Warehouse, entity: str, loaded_at: object) -> None:
-    """In the entity step's transaction: the rows it inserted need a serving row."""
-    mark_dirty(
-        wh, entity, "",
-        f"SELECT id, CAST(NULL AS TIMESTAMP) AS since FROM {anchor_table(entity)} "
-        "WHERE loaded_at = ?",
+def first_seen_sql(plan: AnchorPlan, entity: str, alias: str) -> str:
+    """When the entity (a serving row, `alias`) became known: its earliest dated value in any
+    attribute or tie (NULL: never; least() skips NULLs on both engines)."""
+    firsts = [
+        f"{alias}.{ident(first_column(plan, entity, t, c))}" for t, c in involving(plan, entity)
+    ]
+    if not firsts:
+        return "CAST(NULL AS TIMESTAMP)"
+    return firsts[0] if len(firsts) == 1 else f"least({', '.join(firsts)})"
+
+
+# -- kept with the rows ---------------------------------------------------------------------------
+
+
+def add_entities(wh: Warehouse, entity: str, key: list[str], loaded_at: Any) -> None:
+    """In the entity step's transaction: a serving row for each entity it inserted."""
+    keys = "".join(f", {ident(k)}" for k in key)
+    wh.execute(
+        f"INSERT INTO {anchor_table(current_name(entity))} (id{keys}) "
+        f"SELECT id{keys} FROM {anchor_table(entity)} WHERE loaded_at = ?",
         [loaded_at],
-    )  # fmt: skip
+    )
 
 
-def mark_rows(
-    wh: Warehouse, plan: AnchorPlan, target: TargetPlan, where: str, params: list[object]
-) -> None:
-    """The ids of `target`'s rows matching `where` (over alias `a`, before they are deleted)
-    are read again from the start."""
+def apply(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
+    """In the target's transaction, after its insert: the target's columns of the serving rows
+    of the ids the batch touched (the `bounds` temp table: per key, its earliest new instant).
+    Returns the serving rows updated."""
+    updated = 0
+    for entity in sorted({r.entity for r in target.roles if r.entity in plan.entities}):
+        lock = wh.sql.serialize(f"anchorflow.serving.{entity}")
+        if lock:
+            wh.execute(lock)
+    if target.kind == "attribute" and target.entity in plan.entities:
+        updated += _apply_value(wh, plan, target, sql)
     for role in target.roles:
-        if role.entity in plan.entities:
-            column = ident(role.column)
-            mark_dirty(
-                wh, role.entity, target.table,
-                f"SELECT DISTINCT a.{column} AS id, CAST(NULL AS TIMESTAMP) AS since "
-                f"FROM {anchor_table(target.table)} AS a WHERE {where}",
-                params,
-            )  # fmt: skip
+        if role.entity in plan.entities and target.kind == "tie":
+            updated += _apply_first(wh, plan, target, role.entity, role.column, sql)
+    return updated
 
 
-def mark_entity_rows(wh: Warehouse, entity: str, where: str, params: list[object]) -> None:
-    """Entity rows matching `where` (alias `a`, before they are deleted) lose their serving row
-    or get it read again."""
-    mark_dirty(
-        wh, entity, "",
-        f"SELECT a.id, CAST(NULL AS TIMESTAMP) AS since FROM {anchor_table(entity)} AS a "
-        f"WHERE {where}",
-        params,
-    )  # fmt: skip
+def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
+    """The value in force now is the latest of the key's rows from the change in force just
+    before the batch's earliest instant on (rows before that are as they were); scd0's is the
+    earliest of the stored one and the rows since; the first instant, the least of both."""
+    entity = target.entity or ""
+    name = attribute_name(target)
+    value, at = ident(name), ident(at_column(name))
+    first = ident(first_column(plan, entity, target, "id"))
+    scd0 = target.effective_history == "scd0"
+    pick = CANONICAL.earliest if scd0 else CANONICAL.latest
+    source, shown = f"{anchor_table(target.table)} AS a", "a.value"
+    if target.knot:
+        source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
+        shown = "k.value"
+    since = (
+        f"SELECT b.id, coalesce(max(x.changed_at) FILTER (WHERE x.changed_at < b.t0), b.t0) "
+        f"AS since FROM {sql.bounds} AS b LEFT JOIN {anchor_table(target.table)} AS x "
+        "ON x.id = b.id GROUP BY b.id, b.t0"
+    )
+    newer = f"n.at <= c.{at}" if scd0 else f"n.at >= c.{at}"
+    take = f"c.{at} IS NULL OR {newer}"
+    return wh.insert(
+        f"UPDATE {anchor_table(current_name(entity))} AS c SET "
+        f"{value} = CASE WHEN {take} THEN n.value ELSE c.{value} END, "
+        f"{at} = CASE WHEN {take} THEN n.at ELSE c.{at} END, "
+        f"{first} = least(c.{first}, n.first) "
+        f"FROM (SELECT a.id, {pick(shown, 'a.changed_at')} AS value, "
+        f"{'min' if scd0 else 'max'}(a.changed_at) AS at, min(a.changed_at) AS first "
+        f"FROM {source} JOIN ({since}) AS s ON s.id = a.id AND a.changed_at >= s.since "
+        "GROUP BY a.id) AS n WHERE c.id = n.id"
+    )
 
 
-# -- the tables -----------------------------------------------------------------------------------
+def _apply_first(
+    wh: Warehouse, plan: AnchorPlan, target: TargetPlan, entity: str, column: str, sql: TargetSQL
+) -> int:
+    """A tie role: the earliest stored row of each id the batch observed in that role."""
+    role = ident(column)
+    first = ident(first_column(plan, entity, target, column))
+    return wh.insert(
+        f"UPDATE {anchor_table(current_name(entity))} AS c SET {first} = n.first "
+        f"FROM (SELECT a.{role} AS id, min(a.changed_at) AS first "
+        f"FROM {anchor_table(target.table)} AS a WHERE a.{role} IN "
+        f"(SELECT o.{role} FROM {sql.obs} AS o) GROUP BY a.{role}) AS n WHERE c.id = n.id"
+    )
+
+
+# -- recomputed -----------------------------------------------------------------------------------
 
 
 def ensure_serving(wh: Warehouse, plan: AnchorPlan) -> None:
     """Create each entity's serving table; one whose columns no longer match the declaration
-    (an attribute added or retyped) is built anew from the anchor tables."""
+    (an attribute or tie added, retyped or renamed) is built anew from the anchor tables."""
     from anchorflow.anchor.ddl import create_table_sql  # ddl calls this function
 
     for entity in plan.entities:
@@ -156,15 +184,7 @@ def ensure_serving(wh: Warehouse, plan: AnchorPlan) -> None:
                 wh.execute(f"DROP TABLE {anchor_table(name)}")
             wh.execute(create_table_sql(name, columns, wh.dialect, not_null=["id"]))
             store_declaration(wh, name, shape)
-            _mark_all(wh, entity)
-        refresh(wh, plan, entity)
-
-
-def _mark_all(wh: Warehouse, entity: str) -> None:
-    clear_dirty(wh, entity)
-    mark_dirty(
-        wh, entity, "", f"SELECT id, CAST(NULL AS TIMESTAMP) AS since FROM {anchor_table(entity)}"
-    )
+            recompute(wh, plan, entity, f"SELECT id FROM {anchor_table(entity)}")
 
 
 def rebuild(wh: Warehouse, plan: AnchorPlan) -> dict[str, int]:
@@ -173,117 +193,73 @@ def rebuild(wh: Warehouse, plan: AnchorPlan) -> dict[str, int]:
     for entity in plan.entities:
         with wh.transaction():
             wh.execute(f"DELETE FROM {anchor_table(current_name(entity))}")
-            _mark_all(wh, entity)
-        counts[f"anchor.{current_name(entity)}"] = refresh(wh, plan, entity)
+            written = recompute(wh, plan, entity, f"SELECT id FROM {anchor_table(entity)}")
+        counts[f"anchor.{current_name(entity)}"] = written
     return counts
 
 
-# -- the refresh ----------------------------------------------------------------------------------
+def collect(wh: Warehouse, entity: str, ids: str, params: list[Any]) -> None:
+    """Remember ids (a relation of `id`, with its parameters) whose serving rows a removal will
+    recompute (`recompute_collected`), before their rows are deleted."""
+    wh.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_collected(entity)} (id BIGINT)")
+    wh.execute(f"INSERT INTO {_collected(entity)} SELECT c.id FROM ({ids}) AS c", params)
 
 
-def refresh_all(wh: Warehouse, plan: AnchorPlan) -> int:
-    """Refresh every entity with marked ids; returns the serving rows written."""
-    return sum(refresh(wh, plan, entity) for entity in plan.entities)
+def recompute_collected(wh: Warehouse, plan: AnchorPlan) -> None:
+    for entity in plan.entities:
+        wh.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_collected(entity)} (id BIGINT)")
+        recompute(wh, plan, entity, f"SELECT id FROM {_collected(entity)}")
+        wh.execute(f"DROP TABLE {_collected(entity)}")
 
 
-def refresh(wh: Warehouse, plan: AnchorPlan, entity: str, in_transaction: bool = False) -> int:
-    """Recompute the serving rows of the entity's marked ids, then clear the marks. An id
-    marked from the start (since NULL) is recomputed from all its rows; otherwise each marked
-    attribute's rows since its instant are merged with the value the row held."""
-    if not dirty_count(wh, entity):
-        return 0
-    if in_transaction:
-        return _refresh(wh, plan, entity)
-    with wh.transaction():
-        return _refresh(wh, plan, entity)
+def _collected(entity: str) -> str:
+    return ident(f"__serving_ids_{entity}")
 
 
-def _refresh(wh: Warehouse, plan: AnchorPlan, entity: str) -> int:
+def recompute(wh: Warehouse, plan: AnchorPlan, entity: str, ids: str) -> int:
+    """The serving rows of these ids (a relation of `id`) recomputed from all their rows; an id
+    whose entity row is gone loses its serving row. Returns the rows written."""
     current = anchor_table(current_name(entity))
-    wh.execute("DROP TABLE IF EXISTS __serve_ids")
-    # Per id, the earliest instant any mark asks for (every target of the id is read from
-    # there: a target the batch did not touch only has rows the serving row already holds);
-    # full: an id marked from the start.
-    wh.execute(
-        "CREATE TEMP TABLE __serve_ids AS SELECT id, count(since) < count(*) AS from_start, "
-        f"CASE WHEN count(since) < count(*) THEN {BEGINNING} ELSE min(since) END AS since "
-        f"FROM ({dirty_relation(entity)}) AS d GROUP BY id"
-    )
-    wh.execute("DROP TABLE IF EXISTS __serve_rows")
-    wh.execute(f"CREATE TEMP TABLE __serve_rows AS {_rows_sql(plan, entity)}")
-    wh.execute(f"DELETE FROM {current} WHERE id IN (SELECT id FROM __serve_ids)")
+    wh.execute("DROP TABLE IF EXISTS __serving_ids")
+    wh.execute(f"CREATE TEMP TABLE __serving_ids AS SELECT DISTINCT id FROM ({ids}) AS i")
+    wh.execute(f"DELETE FROM {current} WHERE id IN (SELECT id FROM __serving_ids)")
     columns = ", ".join(ident(c) for c in serving_columns(plan, entity))
-    written = wh.insert(f"INSERT INTO {current} ({columns}) SELECT {columns} FROM __serve_rows")
-    clear_dirty(wh, entity)
-    for name in ("__serve_rows", "__serve_ids"):
-        wh.execute(f"DROP TABLE {name}")
-    crash_point("anchor_serving_before_commit")
+    written = wh.insert(f"INSERT INTO {current} ({columns}) {_rows_sql(plan, entity)}")
+    wh.execute("DROP TABLE __serving_ids")
     return written
 
 
-BEGINNING = "CAST('-infinity' AS TIMESTAMP)"
-
-
-def _reading(alias: str, column: str) -> str:
-    """A join keeping the rows (alias, its id column) that the marks ask to read."""
-    return f"JOIN __serve_ids AS r ON r.id = {alias}.{column} AND {alias}.changed_at >= r.since"
-
-
 def _rows_sql(plan: AnchorPlan, entity: str) -> str:
+    """Serving rows of the ids in `__serving_ids`, from all their rows, columns in order."""
     spec = plan.entities[entity]
     keys = "".join(f", e.{ident(k)}" for k in spec.key)
-    joins, columns, earliest = [], [], []
+    joins, columns = [], []
     for index, target in enumerate(plan.attributes_of(entity)):
-        name, alias = attribute_name(target), f"c{index}"
+        alias = f"c{index}"
         scd0 = target.effective_history == "scd0"
         pick = CANONICAL.earliest if scd0 else CANONICAL.latest
-        when = "min" if scd0 else "max"
-        value = "a.value"
-        source = f"{anchor_table(target.table)} AS a {_reading('a', 'id')}"
+        source, shown = f"{anchor_table(target.table)} AS a", "a.value"
         if target.knot:
             source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
-            value = "k.value"
+            shown = "k.value"
         joins.append(
-            f"LEFT JOIN (SELECT a.id, {pick(value, 'a.changed_at')} AS value, "
-            f"{when}(a.changed_at) AS at, min(a.changed_at) AS first FROM {source} "
+            f"LEFT JOIN (SELECT a.id, {pick(shown, 'a.changed_at')} AS value, "
+            f"{'min' if scd0 else 'max'}(a.changed_at) AS at FROM {source} "
+            "WHERE a.id IN (SELECT id FROM __serving_ids) "
             f"GROUP BY a.id) AS {alias} ON {alias}.id = e.id"
         )
-        earliest.append(f"{alias}.first")
-        newer = f"{alias}.at >= o.{ident(at_column(name))}"
-        if scd0:
-            newer = f"{alias}.at <= o.{ident(at_column(name))}"
-        take_new = (
-            f"ids.from_start OR ({alias}.at IS NOT NULL AND "
-            f"(o.{ident(at_column(name))} IS NULL OR {newer}))"
-        )
-        for column, new in ((name, "value"), (at_column(name), "at")):
-            columns.append(
-                f"CASE WHEN {take_new} THEN {alias}.{new} ELSE o.{ident(column)} END "
-                f"AS {ident(column)}"
-            )
-    ties = [(t, c) for t, c in involving(plan, entity) if t.kind == "tie"]
-    firsts = " UNION ALL ".join(
-        f"SELECT a.{ident(column)} AS id, min(a.changed_at) AS first "
-        f"FROM {anchor_table(target.table)} AS a {_reading('a', ident(column))} "
-        f"GROUP BY a.{ident(column)}"
-        for target, column in ties
-    )
-    if firsts:
+        columns += [f"{alias}.value", f"{alias}.at"]
+    for index, (target, column) in enumerate(involving(plan, entity)):
+        alias, role = f"f{index}", ident(column)
         joins.append(
-            f"LEFT JOIN (SELECT id, min(first) AS first FROM ({firsts}) AS u GROUP BY id) "
-            "AS fs ON fs.id = e.id"
+            f"LEFT JOIN (SELECT a.{role} AS id, min(a.changed_at) AS first "
+            f"FROM {anchor_table(target.table)} AS a "
+            f"WHERE a.{role} IN (SELECT id FROM __serving_ids) GROUP BY a.{role}) AS {alias} "
+            f"ON {alias}.id = e.id"
         )
-        earliest.append("fs.first")
-    first = "CAST(NULL AS TIMESTAMP)"
-    if earliest:  # least() skips NULLs on both engines
-        seen = f"least({', '.join(earliest)})" if len(earliest) > 1 else earliest[0]
-        first = (
-            f"CASE WHEN ids.from_start THEN {seen} ELSE least(o.{ident(FIRST_SEEN)}, {seen}) END"
-        )
+        columns.append(f"{alias}.first")
     listed = "".join(f", {c}" for c in columns)
     return (
-        f"SELECT e.id{keys}, {first} AS {ident(FIRST_SEEN)}{listed} "
-        f"FROM {anchor_table(entity)} AS e "
-        f"JOIN __serve_ids AS ids ON ids.id = e.id "
-        f"LEFT JOIN {table(SCHEMA, current_name(entity))} AS o ON o.id = e.id {' '.join(joins)}"
+        f"SELECT e.id{keys}{listed} FROM {anchor_table(entity)} AS e "
+        f"JOIN __serving_ids AS ids ON ids.id = e.id {' '.join(joins)}"
     )

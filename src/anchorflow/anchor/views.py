@@ -19,14 +19,12 @@ from dataclasses import dataclass
 
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
 from anchorflow.anchor.serving import (
-    FIRST_SEEN,
     at_column,
     attribute_name,
     current_name,
-    involving,
+    first_seen_sql,
 )
 from anchorflow.errors import ConfigError
-from anchorflow.journal.anchor import dirty_relation
 from anchorflow.warehouse import Warehouse, ident, literal, table
 from anchorflow.warehouse.dialect import CANONICAL
 
@@ -85,11 +83,13 @@ def served_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | N
     if history == "scd0":
         return Part("", [(f"CASE WHEN {at} <= {as_of} THEN {value} END", name)])
     latest = CANONICAL.latest("a.value", "a.changed_at")
-    current = table(SCHEMA, current_name(target.entity or ""))
+    source = table(SCHEMA, target.table)
+    # The ids with a change after T: rows are appended in about time order, so the engine
+    # skips most of the table by its zone maps (min/max per row group).
     inner = (
-        f"SELECT a.id, {latest} AS value FROM {table(SCHEMA, target.table)} AS a "
-        f"WHERE a.changed_at <= {as_of} AND a.id IN (SELECT c.id FROM {current} AS c "
-        f"WHERE c.{ident(at_column(name))} > {as_of}) GROUP BY a.id"
+        f"SELECT a.id, {latest} AS value FROM {source} AS a "
+        f"WHERE a.changed_at <= {as_of} AND a.id IN (SELECT x.id FROM {source} AS x "
+        f"WHERE x.changed_at > {as_of}) GROUP BY a.id"
     )
     if target.knot:
         inner = (
@@ -171,59 +171,22 @@ def _select(plan: AnchorPlan, entity: str, source: str, parts: list[Part], where
     return f"SELECT e.id, {keys}{columns} FROM {source} AS e {joins} WHERE {where}"
 
 
-def known_by(plan: AnchorPlan, entity: str, as_of: str, only: str) -> str:
-    """A join keeping the entities (alias `e`, ids in `only`) known at `as_of`: one of their
-    attributes or ties holds a value dated at or before it. Each table is read for the ids in
-    `only` alone (no correlated subquery: those cost a scan each, even for no id)."""
-    firsts = [
-        f"SELECT x.{ident(column)} AS id FROM {table(SCHEMA, target.table)} AS x "
-        f"WHERE x.{ident(column)} IN ({only}) AND x.changed_at <= {as_of}"
-        for target, column in involving(plan, entity)
-    ]
-    if not firsts:
-        return "JOIN (SELECT CAST(NULL AS BIGINT) AS id WHERE FALSE) AS known ON known.id = e.id"
-    return (
-        f"JOIN (SELECT DISTINCT id FROM ({' UNION ALL '.join(firsts)}) AS u) AS known "
-        "ON known.id = e.id"
-    )
-
-
 def perspective(
     plan: AnchorPlan,
     entity: str,
     attributes: list[str] | None = None,
     ties: list[str] | None = None,
     as_of: str | None = None,
-    lagging: bool = True,
 ) -> str:
     """SELECT id, natural key, the chosen attributes (all when None) and ties, as of `as_of`
-    (a SQL expression: a parameter or a macro argument) or now. An entity is listed as of T
-    only if it was known at T. `lagging=False`: the caller saw no marked id in the snapshot
-    the query reads, and the serving rows alone are read.
-
-    Two branches: ids whose serving row is current read it (`anchor.<Entity>_current`); ids
-    marked as lagging (`meta.anchor_dirty`, empty between runs) are computed from the
-    attribute tables. Together they are exact at every moment."""
+    (a SQL expression: a parameter or a macro argument) or now, from the serving table
+    (`anchor.<Entity>_current`, kept with the rows it serves). An entity is listed as of T
+    only if it was known at T."""
     own, related = _chosen(plan, entity, attributes, ties)
-    marked = f"SELECT id FROM ({dirty_relation(entity)}) AS d"
-    ties_parts = [tie_part(plan, t, entity, f"t{i}", as_of) for i, t in enumerate(related)]
-    served = [served_part(plan, t, f"a{i}", as_of) for i, t in enumerate(own)]
-    where = f"NOT EXISTS (SELECT 1 FROM ({dirty_relation(entity)}) AS d WHERE d.id = e.id)"
-    if not lagging:
-        where = "TRUE"
-    if as_of is not None:
-        where += f" AND e.{ident(FIRST_SEEN)} <= {as_of}"
-    current = table(SCHEMA, current_name(entity))
-    if not lagging:
-        return _select(plan, entity, current, served + ties_parts, where)
-    computed = [attribute_part(plan, t, f"a{i}", as_of, marked) for i, t in enumerate(own)]
-    if as_of is not None:
-        computed.insert(0, Part(known_by(plan, entity, as_of, marked), []))
-    marked_only = f"e.id IN ({marked})"
-    return (
-        f"{_select(plan, entity, current, served + ties_parts, where)} UNION ALL "
-        f"{_select(plan, entity, table(SCHEMA, entity), computed + ties_parts, marked_only)}"
-    )
+    parts = [served_part(plan, t, f"a{i}", as_of) for i, t in enumerate(own)]
+    parts += [tie_part(plan, t, entity, f"t{i}", as_of) for i, t in enumerate(related)]
+    where = "TRUE" if as_of is None else f"{first_seen_sql(plan, entity, 'e')} <= {as_of}"
+    return _select(plan, entity, table(SCHEMA, current_name(entity)), parts, where)
 
 
 def history_sql(plan: AnchorPlan, entity: str) -> str:

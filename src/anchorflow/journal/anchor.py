@@ -9,7 +9,6 @@
   is retired: `meta.anchor_ids` keeps it from being given again).
 - `meta.anchor_tables`: the declaration each table's rows were loaded under, and the sources an
   entity or knot reads its keys from.
-- `meta.anchor_dirty`: entity ids whose serving row lags their rows (`anchor.serving`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from anchorflow.warehouse import Warehouse, literal
+from anchorflow.warehouse import Warehouse
 
 
 def anchored_loads(warehouse: Warehouse, target: str, model: str) -> set[int]:
@@ -125,36 +124,6 @@ def known_declaration(warehouse: Warehouse, name: str) -> str | None:
 def store_declaration(warehouse: Warehouse, name: str, shape: str) -> None:
     warehouse.execute("DELETE FROM meta.anchor_tables WHERE table_name = ?", [name])
     warehouse.execute("INSERT INTO meta.anchor_tables VALUES (?, ?)", [name, shape])
-
-
-# -- serving marks (`anchor.serving`) -------------------------------------------------------------
-
-
-def mark_dirty(
-    warehouse: Warehouse, entity: str, target: str, ids: str, params: Sequence[Any] = ()
-) -> None:
-    """Record that these ids' serving rows lag `target` ('' for the entity row itself) from
-    `since` on; `ids` is a relation of (id, since) taking `params`. `since` NULL: read every
-    row of the id again."""
-    warehouse.execute(
-        f"INSERT INTO meta.anchor_dirty SELECT ?, d.id, ?, d.since FROM ({ids}) AS d "
-        "WHERE d.id IS NOT NULL",
-        [entity, target, *params],
-    )
-
-
-def dirty_relation(entity: str) -> str:
-    """The marks of an entity, (id, target, since), as SQL without parameters (views read it)."""
-    return f"SELECT id, target, since FROM meta.anchor_dirty WHERE entity = {literal(entity)}"
-
-
-def dirty_count(warehouse: Warehouse, entity: str | None = None) -> int:
-    where, params = ("WHERE entity = ?", [entity]) if entity else ("", [])
-    return int(warehouse.scalar(f"SELECT count(*) FROM meta.anchor_dirty {where}", params))
-
-
-def clear_dirty(warehouse: Warehouse, entity: str) -> None:
-    warehouse.execute("DELETE FROM meta.anchor_dirty WHERE entity = ?", [entity])
 
 
 # -- the key registry: an id per natural key for the life of the warehouse ------------------------

@@ -18,9 +18,6 @@
   again; only `forget` retires it.
 - `meta.anchor_conflicts`: two different values observed for one key at one instant, with the
   loads that brought them and whether the conflict was alerted.
-- `meta.anchor_dirty`: per entity, the ids whose serving row (`anchor.<Entity>_current`) lags
-  their attribute and tie rows, and the instant from which to read them again; written in the
-  transaction of those rows, cleared when the serving row is refreshed.
 - `meta.erasures`: every `forget`, with counts and without the personal data it erased, and
   its deadline to leave the file (`compact_by`) and when it did (`compacted_at`).
 - `meta.suppressions`: per erased key and raw stream, the key hashed with `pii_salt` and the
@@ -150,7 +147,7 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.anchor_tables (
         table_name VARCHAR NOT NULL,
         declaration VARCHAR NOT NULL)""",
-    # -- issue 13, anchor for readers: stable ids, conflicts recorded, serving tables.
+    # -- issue 13, anchor for readers: stable ids, conflicts recorded.
     """CREATE TABLE IF NOT EXISTS meta.anchor_keys (
         table_name VARCHAR NOT NULL,
         key VARCHAR NOT NULL,
@@ -164,11 +161,6 @@ META_DDL = [
         kept BOOLEAN NOT NULL,
         found_at TIMESTAMP NOT NULL,
         alerted BOOLEAN NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS meta.anchor_dirty (
-        entity VARCHAR NOT NULL,
-        id BIGINT NOT NULL,
-        target VARCHAR NOT NULL,
-        since TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS meta.erasures (
         erasure_id BIGINT NOT NULL,
         entity VARCHAR NOT NULL,

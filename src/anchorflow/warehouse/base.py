@@ -84,13 +84,6 @@ class Warehouse(ABC):
     @contextmanager
     def transaction(self) -> Iterator[None]: ...
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Statements in the block read one snapshot of the warehouse (a transaction where
-        every transaction is one, as on DuckDB)."""
-        with self.transaction():
-            yield
-
     @abstractmethod
     @contextmanager
     def registered(self, name: str, data: pa.Table, release: bool = False) -> Iterator[str]:

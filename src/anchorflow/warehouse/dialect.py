@@ -127,6 +127,13 @@ class Dialect:
         the engine finds rows without one (DuckDB's zone maps and hash joins)."""
         return None
 
+    def serialize(self, name: str) -> str | None:
+        """A statement making transactions that run it under the same `name` take turns until
+        they end (where concurrent writers of the same rows would otherwise lock each other in
+        any order), or None where they need none (DuckDB: writers of different columns of the
+        same rows do not conflict)."""
+        return None
+
     def create_or_replace_table(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE TABLE {name} AS {select}"
 

@@ -276,22 +276,11 @@ class PostgresWarehouse(Warehouse):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._begin("BEGIN"):
-            yield
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        # READ COMMITTED takes a snapshot per statement; REPEATABLE READ one per transaction.
-        with self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ"):
-            yield
-
-    @contextmanager
-    def _begin(self, begin: str) -> Iterator[None]:
         with self._lock:
             if self._in_transaction:
                 yield
                 return
-            self._connection().execute(begin)
+            self._connection().execute("BEGIN")
             self._in_transaction = True
             try:
                 yield

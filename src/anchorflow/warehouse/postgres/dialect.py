@@ -342,6 +342,9 @@ class PostgresDialect(Dialect):
         listed = ", ".join(ident(c) for c in columns)
         return f"{NATIVE}CREATE INDEX IF NOT EXISTS {index} ON {table(schema, name)} ({listed})"
 
+    def serialize(self, name: str) -> str | None:
+        return f"{NATIVE}SELECT pg_advisory_xact_lock(hashtext({_text(name)}))"
+
     def create_or_replace_table(self, name: str, select: str) -> str:
         return f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} AS {select}"
 
