@@ -34,7 +34,7 @@ from anchorflow.journal.anchor import (
     mark_dirty,
     store_declaration,
 )
-from anchorflow.warehouse import Warehouse, ident, literal, table
+from anchorflow.warehouse import Warehouse, ident, table
 from anchorflow.warehouse.dialect import CANONICAL
 
 FIRST_SEEN = "__first_seen"
@@ -199,64 +199,59 @@ def refresh(wh: Warehouse, plan: AnchorPlan, entity: str, in_transaction: bool =
 
 def _refresh(wh: Warehouse, plan: AnchorPlan, entity: str) -> int:
     current = anchor_table(current_name(entity))
-    wh.execute("DROP TABLE IF EXISTS __serve_marks")
+    wh.execute("DROP TABLE IF EXISTS __serve_ids")
+    # Per id, the earliest instant any mark asks for (every target of the id is read from
+    # there: a target the batch did not touch only has rows the serving row already holds);
+    # full: an id marked from the start.
     wh.execute(
-        "CREATE TEMP TABLE __serve_marks AS SELECT id, target, "
-        "CASE WHEN count(since) < count(*) THEN NULL ELSE min(since) END AS since "
-        f"FROM ({dirty_relation(entity)}) AS d GROUP BY id, target"
-    )
-    wh.execute("DROP TABLE IF EXISTS __serve_full")
-    wh.execute(
-        "CREATE TEMP TABLE __serve_full AS SELECT DISTINCT id FROM __serve_marks "
-        "WHERE since IS NULL"
+        "CREATE TEMP TABLE __serve_ids AS SELECT id, count(since) < count(*) AS from_start, "
+        f"CASE WHEN count(since) < count(*) THEN {BEGINNING} ELSE min(since) END AS since "
+        f"FROM ({dirty_relation(entity)}) AS d GROUP BY id"
     )
     wh.execute("DROP TABLE IF EXISTS __serve_rows")
     wh.execute(f"CREATE TEMP TABLE __serve_rows AS {_rows_sql(plan, entity)}")
-    wh.execute(f"DELETE FROM {current} WHERE id IN (SELECT id FROM __serve_marks)")
+    wh.execute(f"DELETE FROM {current} WHERE id IN (SELECT id FROM __serve_ids)")
     columns = ", ".join(ident(c) for c in serving_columns(plan, entity))
     written = wh.insert(f"INSERT INTO {current} ({columns}) SELECT {columns} FROM __serve_rows")
     clear_dirty(wh, entity)
-    for name in ("__serve_rows", "__serve_full", "__serve_marks"):
+    for name in ("__serve_rows", "__serve_ids"):
         wh.execute(f"DROP TABLE {name}")
     return written
 
 
-def _read_again(alias: str, column: str, target: str) -> str:
-    """The rows of `target` (alias, its id column) that the marks ask to read again."""
-    return (
-        f"({alias}.{column} IN (SELECT id FROM __serve_full) OR EXISTS (SELECT 1 FROM "
-        f"__serve_marks AS m WHERE m.id = {alias}.{column} AND m.target = {literal(target)} "
-        f"AND {alias}.changed_at >= m.since))"
-    )
+BEGINNING = "CAST('-infinity' AS TIMESTAMP)"
+
+
+def _reading(alias: str, column: str) -> str:
+    """A join keeping the rows (alias, its id column) that the marks ask to read."""
+    return f"JOIN __serve_ids AS r ON r.id = {alias}.{column} AND {alias}.changed_at >= r.since"
 
 
 def _rows_sql(plan: AnchorPlan, entity: str) -> str:
     spec = plan.entities[entity]
     keys = "".join(f", e.{ident(k)}" for k in spec.key)
-    joins, columns = [], []
+    joins, columns, earliest = [], [], []
     for index, target in enumerate(plan.attributes_of(entity)):
         name, alias = attribute_name(target), f"c{index}"
         scd0 = target.effective_history == "scd0"
         pick = CANONICAL.earliest if scd0 else CANONICAL.latest
         when = "min" if scd0 else "max"
         value = "a.value"
-        source = f"{anchor_table(target.table)} AS a"
+        source = f"{anchor_table(target.table)} AS a {_reading('a', 'id')}"
         if target.knot:
             source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
             value = "k.value"
         joins.append(
             f"LEFT JOIN (SELECT a.id, {pick(value, 'a.changed_at')} AS value, "
-            f"{when}(a.changed_at) AS at FROM {source} "
-            f"WHERE {_read_again('a', 'id', target.table)} "
-            f"GROUP BY a.id) AS {alias} ON {alias}.id = e.id "
-            f"LEFT JOIN (SELECT id FROM __serve_marks WHERE target = {literal(target.table)}) "
-            f"AS d{index} ON d{index}.id = e.id"
+            f"{when}(a.changed_at) AS at, min(a.changed_at) AS first FROM {source} "
+            f"GROUP BY a.id) AS {alias} ON {alias}.id = e.id"
         )
+        earliest.append(f"{alias}.first")
         newer = f"{alias}.at >= o.{ident(at_column(name))}"
         if scd0:
             newer = f"{alias}.at <= o.{ident(at_column(name))}"
         take_new = (
-            f"f.id IS NOT NULL OR (d{index}.id IS NOT NULL AND {alias}.at IS NOT NULL AND "
+            f"ids.from_start OR ({alias}.at IS NOT NULL AND "
             f"(o.{ident(at_column(name))} IS NULL OR {newer}))"
         )
         for column, new in ((name, "value"), (at_column(name), "at")):
@@ -264,28 +259,29 @@ def _rows_sql(plan: AnchorPlan, entity: str) -> str:
                 f"CASE WHEN {take_new} THEN {alias}.{new} ELSE o.{ident(column)} END "
                 f"AS {ident(column)}"
             )
+    ties = [(t, c) for t, c in involving(plan, entity) if t.kind == "tie"]
     firsts = " UNION ALL ".join(
         f"SELECT a.{ident(column)} AS id, min(a.changed_at) AS first "
-        f"FROM {anchor_table(target.table)} AS a "
-        f"WHERE {_read_again('a', ident(column), target.table)} "
+        f"FROM {anchor_table(target.table)} AS a {_reading('a', ident(column))} "
         f"GROUP BY a.{ident(column)}"
-        for target, column in involving(plan, entity)
+        for target, column in ties
     )
-    first = "CAST(NULL AS TIMESTAMP)"
     if firsts:
         joins.append(
             f"LEFT JOIN (SELECT id, min(first) AS first FROM ({firsts}) AS u GROUP BY id) "
             "AS fs ON fs.id = e.id"
         )
+        earliest.append("fs.first")
+    first = "CAST(NULL AS TIMESTAMP)"
+    if earliest:  # least() skips NULLs on both engines
+        seen = f"least({', '.join(earliest)})" if len(earliest) > 1 else earliest[0]
         first = (
-            f"CASE WHEN f.id IS NOT NULL THEN fs.first "
-            f"ELSE least(o.{ident(FIRST_SEEN)}, fs.first) END"
+            f"CASE WHEN ids.from_start THEN {seen} ELSE least(o.{ident(FIRST_SEEN)}, {seen}) END"
         )
     listed = "".join(f", {c}" for c in columns)
     return (
         f"SELECT e.id{keys}, {first} AS {ident(FIRST_SEEN)}{listed} "
         f"FROM {anchor_table(entity)} AS e "
-        f"JOIN (SELECT DISTINCT id FROM __serve_marks) AS ids ON ids.id = e.id "
-        f"LEFT JOIN __serve_full AS f ON f.id = e.id "
+        f"JOIN __serve_ids AS ids ON ids.id = e.id "
         f"LEFT JOIN {table(SCHEMA, current_name(entity))} AS o ON o.id = e.id {' '.join(joins)}"
     )
