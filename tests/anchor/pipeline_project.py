@@ -314,6 +314,20 @@ def resolved(
     return result
 
 
+def id_pairs(where: Where, plan: AnchorPlan) -> dict[str, list[tuple[Any, ...]]]:
+    """Every (natural key, id) of every entity, and (value, id) of every knot."""
+    with reading(where) as con:
+        found = {}
+        for name, entity in plan.entities.items():
+            keys = ", ".join(f'"{k}"' for k in entity.key)
+            found[name] = con.query(f'SELECT {keys}, id FROM anchor."{name}" ORDER BY id')
+        found |= {
+            name: con.query(f'SELECT value, id FROM anchor."{name}" ORDER BY id')
+            for name in plan.knots
+        }
+    return found
+
+
 def latest(where: Where, entity: str) -> list[tuple[Any, ...]]:
     """The entity's latest perspective without its surrogate ids (ties hold partner ids)."""
     with reading(where) as con:

@@ -19,6 +19,7 @@ from tests.anchor.pipeline_project import (
     built_once,
     copy_project,
     emulator_running,
+    id_pairs,
     latest,
     needs_pipeline,
     plan_of,
@@ -54,6 +55,34 @@ def backfilled(clean: Project, tmp_path_factory: pytest.TempPathFactory) -> Proj
         assert summary.anchor is not None and summary.anchor.inserted > 0
 
     return load_project(built_once(tmp_path_factory, "backfilled", build) / "p", env=ENV)
+
+
+@pytest.fixture
+def backfilled_every_hour(clean: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The clean warehouse after a backfill of every hour it holds (loads 1..4 replaced)."""
+
+    def build(root: Path) -> None:
+        with emulator_running() as emulator:
+            project = copy_project(clean.root, root / "p", emulator.base_url)
+            engines.keep_database(root / "p")
+            with Pipeline(project, now=available_at(HOURS)) as pipeline:
+                summary = pipeline.backfill(
+                    "amplitude", format_hour(hour(0)), format_hour(hour(HOURS - 1))
+                )
+        assert [w.replaced for w in summary.windows] == [1] * HOURS
+
+    return load_project(built_once(tmp_path_factory, "backfilled_all", build) / "p", env=ENV)
+
+
+def test_a_backfill_of_every_hour_keeps_every_surrogate_id(
+    clean: Project, backfilled_every_hour: Project
+) -> None:
+    plan = plan_of(clean)
+    found, wanted = id_pairs(backfilled_every_hour, plan), id_pairs(clean, plan)
+    for name in [*plan.entities, *plan.knots]:
+        assert wanted[name] and found[name] == wanted[name], name
+    for entity in plan.entities:
+        assert latest(backfilled_every_hour, entity) == latest(clean, entity), entity
 
 
 TRANSFER_COUNTS = "model, target, kind, observed, inserted, without_key, max_changed_at"

@@ -24,6 +24,7 @@ from tests.anchor.pipeline_project import (
     HOURS,
     anchored_project,
     copy_project,
+    id_pairs,
     latest,
     needs_pipeline,
     plan_of,
@@ -124,17 +125,14 @@ def test_rollback_removes_a_load_above_raw_and_the_next_run_restores_the_model(
     assert snapshot(path)["meta.anchor_transfers"] == snapshot(clean)["meta.anchor_transfers"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="by design: rollback deletes the entity rows only the rolled-back load pointed at, "
-    "and anchoring the load again numbers those natural keys after the current maximum id; the "
-    "model is equal by natural key (the test above), not by surrogate id",
-)
 def test_rollback_then_run_restores_the_same_surrogate_ids(clean: Project, tmp_path: Path) -> None:
+    """Keys only the rolled-back load knew get their ids back from the registry."""
     project = copy_project(clean.root, tmp_path / "p")
     with Pipeline(project, now=available_at(HOURS)) as pipeline:
         pipeline.rollback(ROLLED_BACK)
         pipeline.run()
+    plan = plan_of(project)
+    assert id_pairs(project, plan) == id_pairs(clean, plan)
     assert snapshot(project) == snapshot(clean)
 
 

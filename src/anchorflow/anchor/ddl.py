@@ -18,8 +18,11 @@ from anchorflow.config.anchor import HISTORY_AUDIT, LOAD_AUDIT, SURROGATE
 from anchorflow.errors import ModelError
 from anchorflow.journal.anchor import (
     forget_anchor_transfers,
+    key_index,
     known_declaration,
+    register_missing_keys,
     store_declaration,
+    unregistered_ids,
 )
 from anchorflow.project_types import canonical_type
 from anchorflow.warehouse import Warehouse, ident, table
@@ -105,6 +108,12 @@ def ensure_tables(warehouse: Warehouse, plan: AnchorPlan) -> list[str]:
                 statement = warehouse.sql.lookup_index(SCHEMA, name, looked_up)
                 if statement:
                     warehouse.execute(statement)
+        key_index(warehouse)
+        for name in [*plan.entities, *plan.knots]:
+            if name not in created:  # (a table anchored before the registry existed)
+                register_missing_keys(
+                    warehouse, name, table(SCHEMA, name), _key_columns(plan, name)
+                )
         for name, target in plan.targets.items():
             _check_declaration(warehouse, name, target)
         for name, shape in _id_sources(plan).items():
@@ -122,21 +131,35 @@ def _lookups(plan: AnchorPlan) -> dict[str, list[list[str]]]:
     return found
 
 
-def _holders(warehouse: Warehouse, name: str, plan: AnchorPlan) -> list[str]:
-    """Tables with rows that hold ids of the entity or knot `name`."""
-    found = []
+def _key_columns(plan: AnchorPlan, name: str) -> list[str]:
+    return (
+        [ident(k) for k in plan.entities[name].key] if name in plan.entities else [ident("value")]
+    )
+
+
+def _held_ids(plan: AnchorPlan, name: str) -> dict[str, str]:
+    """Per table holding ids of the entity or knot `name`, a relation (id) of them."""
+    found = {}
     for target in plan.targets.values():
-        uses = target.knot == name or any(r.entity == name for r in target.roles)
-        exists = uses and warehouse.table_exists(SCHEMA, target.table)
-        if exists and warehouse.scalar(f"SELECT count(*) FROM {table(SCHEMA, target.table)}"):
-            found.append(target.table)
+        columns = [r.column for r in target.roles if r.entity == name]
+        columns += ["value"] if target.knot == name else []
+        if columns:
+            found[target.table] = " UNION ALL ".join(
+                f"SELECT {ident(c)} AS id FROM {table(SCHEMA, target.table)}" for c in columns
+            )
     return found
 
 
 def _refuse_new_ids(warehouse: Warehouse, name: str, plan: AnchorPlan) -> None:
-    """A new entity (or knot) table would number its keys anew, under rows that hold the old
-    ids: they would point at other people. Stop instead."""
-    holders = _holders(warehouse, name, plan)
+    """A new entity (or knot) table takes its ids from the journal's key registry: rows
+    that hold ids it knows get them back when the keys are anchored again from staging. An id
+    it does not know would be numbered anew, under rows that would then point at other
+    people: stop instead."""
+    holders = [
+        holder
+        for holder, ids in _held_ids(plan, name).items()
+        if warehouse.table_exists(SCHEMA, holder) and unregistered_ids(warehouse, name, ids)
+    ]
     if holders:
         drops = "; ".join(f"DROP TABLE {table(SCHEMA, h, warehouse.dialect)}" for h in holders)
         raise ModelError(

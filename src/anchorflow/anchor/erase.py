@@ -4,8 +4,11 @@
   load created, and that another load's rows still point at, keeps its id (it must not change
   under them). A replaced load is gone for good: such a row is re-attributed to the earliest
   load that uses it. A rolled-back load comes back: the row keeps its load id.
-- `erase_entity` deletes one entity's row, attribute values and ties, and returns every value
-  its attributes held, so the journal can be scrubbed of them too.
+- `erase_entity` deletes one entity's row, attribute values and ties, and its key's row of the
+  id registry (the id is retired: never given again, even to the same key), and returns every
+  value its attributes held, so the journal can be scrubbed of them too.
+- Neither touches the id registry otherwise: a key a removed load brought keeps its id for
+  when it comes back.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from anchorflow.anchor import serving
 from anchorflow.anchor.ddl import entity_columns, knot_columns
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan
 from anchorflow.errors import ConfigError
-from anchorflow.journal.anchor import forget_anchor_transfers
+from anchorflow.journal.anchor import forget_anchor_transfers, key_text, retire_key
 from anchorflow.warehouse import Warehouse, ident, table
 
 
@@ -127,6 +130,12 @@ def erase_entity(
     anchor_key = " AND ".join(
         f"{ident(k)} = TRY_CAST(? AS {t})" for k, t in zip(spec.key, spec.key_types, strict=True)
     )
+    typed = ", ".join(
+        f"TRY_CAST(? AS {t}) AS {ident(k)}" for k, t in zip(spec.key, spec.key_types, strict=True)
+    )
+    # Whether or not a row holds it (a rolled-back load may have been its only one).
+    retire_key(wh, entity, f"SELECT {key_text([f'k.{ident(c)}' for c in spec.key])} "
+                           f"FROM (SELECT {typed}) AS k", key)  # fmt: skip
     row = wh.query(f"SELECT id FROM {table(SCHEMA, entity)} WHERE {anchor_key}", key)
     if not row:
         return {}, set()

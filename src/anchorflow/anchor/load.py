@@ -2,9 +2,10 @@
 
 A load reaches the anchor model per (load, staging model, table), recorded in the journal
 (`journal.anchor`) in the same transaction as the rows, so a rerun skips what is done and a
-crash loses nothing. Entities and knots go first (new natural keys get new ids, numbered in key
-order so a rerun numbers them the same), then every attribute and tie, each in its own
-transaction, on parallel connections where the engine gives them.
+crash loses nothing. Entities and knots go first (a natural key keeps its id for the life of the
+warehouse, kept in the journal's key registry; a new key gets the next id, numbered in key
+order), then every attribute and tie, each in its own transaction, on parallel connections
+where the engine gives them.
 
 History is one algorithm for attributes and ties: a target maps identifier ids to value(s) over
 `changed_at`.
@@ -41,8 +42,11 @@ from anchorflow.crashpoints import crash_point
 from anchorflow.errors import IntegrityError
 from anchorflow.journal.anchor import (
     anchored_loads,
+    key_text,
     log_anchor_transfers,
     record_top_id,
+    register_keys,
+    registered_ids,
     top_id,
 )
 from anchorflow.journal.anchor import high_water as high_water_of
@@ -100,9 +104,35 @@ def _top_id(target: str) -> str:
     return f"SELECT greatest((SELECT coalesce(max(id), 0) FROM {target}), ?) AS top"
 
 
-def _record_top_id(wh: Warehouse, name: str, inserted: int) -> None:
+def _give_ids(
+    wh: Warehouse, name: str, keys: list[str], new: str, params: list[Any], now: datetime
+) -> int:
+    """Insert a row per key of `new` (the key columns and load_id) that the entity or knot
+    `name` lacks. A key the registry knows gets its id back (a backfill, a rollback, a table
+    rebuilt); another gets the next id after the top, in key order, so a rerun numbers them the
+    same, and is registered in this transaction. Returns the rows inserted."""
+    target = anchor_table(name)
+    top = int(wh.scalar(_top_id(target), [top_id(wh, name)]))
+    listed = ", ".join(f"n.{k}" for k in keys)
+    same = " AND ".join(f"e.{k} = n.{k}" for k in keys)
+    inserted = wh.insert(
+        f"INSERT INTO {target} (id, {', '.join(keys)}, load_id, loaded_at) "
+        f"SELECT coalesce(r.id, CAST(? AS BIGINT) + row_number() OVER "
+        f"(PARTITION BY r.id IS NULL ORDER BY {listed})), {listed}, n.load_id, ? "
+        f"FROM ({new}) AS n LEFT JOIN ({registered_ids()}) AS r "
+        f"ON r.key = {key_text([f'n.{k}' for k in keys])} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE {same})",
+        [top, now, *params, name],
+    )
     if inserted:
-        record_top_id(wh, name, int(wh.scalar(f"SELECT max(id) FROM {anchor_table(name)}")))
+        register_keys(
+            wh, name,
+            f"SELECT {key_text([f'e.{k}' for k in keys])} AS key, e.id FROM {target} AS e "
+            "WHERE e.id > ?",
+            [top],
+        )  # fmt: skip
+        record_top_id(wh, name, int(wh.scalar(f"SELECT max(id) FROM {target}")))
+    return inserted
 
 
 def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
@@ -127,20 +157,14 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
                 f"WHERE {_loads_filter('s', model_loads)} AND {not_null}"
             )
             params.append(model_loads)
-    same = " AND ".join(f"e.{k} = n.{k}" for k in keys)
     target = anchor_table(entity.name)
     with wh.transaction():
-        run.inserted = wh.insert(
-            f"INSERT INTO {target} (id, {', '.join(keys)}, load_id, loaded_at) "
-            f"SELECT base.top + row_number() OVER (ORDER BY {', '.join('n.' + k for k in keys)}), "
-            f"{', '.join('n.' + k for k in keys)}, n.load_id, ? "
-            f"FROM (SELECT {', '.join(keys)}, min(load_id) AS load_id "
-            f"FROM ({' UNION ALL '.join(selects)}) AS u GROUP BY {', '.join(keys)}) AS n "
-            f"CROSS JOIN ({_top_id(target)}) AS base "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE {same})",
-            [now, *params, top_id(wh, entity.name)],
-        )
-        _record_top_id(wh, entity.name, run.inserted)
+        run.inserted = _give_ids(
+            wh, entity.name, keys,
+            f"SELECT {', '.join(keys)}, min(load_id) AS load_id "
+            f"FROM ({' UNION ALL '.join(selects)}) AS u GROUP BY {', '.join(keys)}",
+            params, now,
+        )  # fmt: skip
         if run.inserted:
             serving.mark_new_entities(wh, entity.name, now)
         for model, loads in pending.items():
@@ -192,7 +216,6 @@ def _entity_counts(
 
 def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
     run = TargetRun(knot.name, "knot")
-    target = anchor_table(knot.name)
     selects, params, pending = [], [], {}
     for model, column in knot.feeders:
         loads = sorted(typed_loads(wh, model) - anchored_loads(wh, knot.name, model))
@@ -208,16 +231,12 @@ def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
     if not selects:
         return run
     with wh.transaction():
-        run.inserted = wh.insert(
-            f"INSERT INTO {target} (id, value, load_id, loaded_at) "
-            "SELECT base.top + row_number() OVER (ORDER BY n.value), n.value, n.load_id, ? "
-            f"FROM (SELECT value, min(load_id) AS load_id FROM ({' UNION ALL '.join(selects)}) "
-            "AS u GROUP BY value) AS n "
-            f"CROSS JOIN ({_top_id(target)}) AS base "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS k WHERE k.value = n.value)",
-            [now, *params, top_id(wh, knot.name)],
-        )
-        _record_top_id(wh, knot.name, run.inserted)
+        run.inserted = _give_ids(
+            wh, knot.name, [ident("value")],
+            f"SELECT value, min(load_id) AS load_id FROM ({' UNION ALL '.join(selects)}) AS u "
+            "GROUP BY value",
+            params, now,
+        )  # fmt: skip
         for model, loads in pending.items():
             empty = [(x, 0, 0, 0, None) for x in loads]
             log_anchor_transfers(wh, knot.name, "knot", model, empty, now)

@@ -14,7 +14,8 @@ the only coupling between stages. One module per concern:
 - `field_stats`: `meta.field_stats`, per typed batch, model and field;
 - `schema_events`: `meta.schema_events`, drift, with an outbox for its alerts;
 - `alerts`: `meta.alerts`, every delivery;
-- `anchor`: `meta.anchor_transfers`, `meta.anchor_ids` and `meta.anchor_tables`;
+- `anchor`: `meta.anchor_transfers`, `meta.anchor_ids`, `meta.anchor_keys` and
+  `meta.anchor_tables`;
 - `erasures`: `meta.erasures`, and scrubbing an erased person out of every journal text.
 
 Other modules call these functions and never name a `meta` table.

@@ -4,6 +4,9 @@
   table, with its counts; written in the table's load transaction.
 - `meta.anchor_ids`: the highest surrogate id each entity and knot ever gave, so ids of rows
   erased or rolled back are never given to someone else.
+- `meta.anchor_keys`: every natural key (and knot value) with the id it was given, for the life
+  of the warehouse: a key that comes back gets its id again; `forget` deletes the row (the id
+  is retired: `meta.anchor_ids` keeps it from being given again).
 - `meta.anchor_tables`: the declaration each table's rows were loaded under, and the sources an
   entity or knot reads its keys from.
 - `meta.anchor_dirty`: entity ids whose serving row lags their rows (`anchor.serving`).
@@ -152,3 +155,66 @@ def dirty_count(warehouse: Warehouse, entity: str | None = None) -> int:
 
 def clear_dirty(warehouse: Warehouse, entity: str) -> None:
     warehouse.execute("DELETE FROM meta.anchor_dirty WHERE entity = ?", [entity])
+
+
+# -- the key registry: an id per natural key for the life of the warehouse ------------------------
+
+
+def key_text(columns: Sequence[str]) -> str:
+    """The registry's text of a typed natural key, from SQL expressions of its columns: the
+    text of a one-column key, else each column as `<length>:<text>` (no two keys give one)."""
+    texts = [f"CAST({c} AS VARCHAR)" for c in columns]
+    if len(texts) == 1:
+        return texts[0]
+    return " || ".join(f"CAST(length({t}) AS VARCHAR) || ':' || {t}" for t in texts)
+
+
+def registered_ids() -> str:
+    """A relation (key, id) of the registry of one table; one parameter: the table's name."""
+    return "SELECT key, id FROM meta.anchor_keys WHERE table_name = ?"
+
+
+def register_keys(warehouse: Warehouse, name: str, keys: str, params: Sequence[Any]) -> int:
+    """Record the ids of a relation (key, id) of new keys, with its parameters."""
+    return warehouse.insert(
+        f"INSERT INTO meta.anchor_keys SELECT ?, n.key, n.id FROM ({keys}) AS n", [name, *params]
+    )
+
+
+def register_missing_keys(
+    warehouse: Warehouse, name: str, source: str, key_columns: Sequence[str]
+) -> int:
+    """Record every (key, id) of the entity or knot table `source` that the registry lacks
+    (a warehouse anchored before the registry existed); a no-op the second time."""
+    key = key_text([f"e.{c}" for c in key_columns])
+    return warehouse.insert(
+        f"INSERT INTO meta.anchor_keys SELECT ?, {key}, e.id FROM {source} AS e WHERE NOT EXISTS "
+        "(SELECT 1 FROM meta.anchor_keys AS r WHERE r.table_name = ? AND r.id = e.id)",
+        [name, name],
+    )
+
+
+def unregistered_ids(warehouse: Warehouse, name: str, ids: str) -> int:
+    """How many ids of a relation (id) the registry of `name` does not know."""
+    return int(
+        warehouse.scalar(
+            f"SELECT count(*) FROM ({ids}) AS h WHERE NOT EXISTS (SELECT 1 FROM "
+            "meta.anchor_keys AS r WHERE r.table_name = ? AND r.id = h.id)",
+            [name],
+        )
+    )
+
+
+def retire_key(warehouse: Warehouse, name: str, key: str, params: Sequence[Any]) -> int:
+    """Delete the registry row of a key (a query of its key text, with its parameters): the
+    key is personal data, and its id is never given again (`meta.anchor_ids` keeps the top)."""
+    return warehouse.insert(
+        f"DELETE FROM meta.anchor_keys WHERE table_name = ? AND key IN ({key})", [name, *params]
+    )
+
+
+def key_index(warehouse: Warehouse) -> None:
+    """An index for looking keys up where the engine needs one."""
+    statement = warehouse.sql.lookup_index("meta", "anchor_keys", ["table_name", "key"])
+    if statement:
+        warehouse.execute(statement)
