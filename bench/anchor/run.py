@@ -38,18 +38,24 @@ from anchorflow.anchor.ddl import ensure_tables
 from anchorflow.anchor.load import load_anchor
 from anchorflow.anchor.plan import build_plan
 from anchorflow.anchor.query import query_sql, run_query
+from anchorflow.anchor.views import create_views
 from anchorflow.warehouse import Warehouse, connect
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
 from bench.anchor.workload import ATTRIBUTES, MODEL, QUERY_PAIRS, open_project
 
 PROFILE: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0])
 LOAD_FILE = "anchor/load.py"
+SERVING_FILE = "anchor/serving.py"
+SERVING_REFRESH = "serving: refresh"
+SERVING_MARKS = "serving: marks"
 
 
 def _kind(function: str, sql: str) -> str:
     """A short name for a statement of the loader, the same for every target (the loader is
     edited often: known shapes get a name, any other is its first words, names blanked)."""
     text = " ".join(sql.split())
+    if text.startswith("INSERT INTO meta.anchor_dirty"):
+        return SERVING_MARKS
     text = re.sub(r'"anchor"\."[^"]+"', "anchor.<t>", text)
     text = re.sub(r"(__[a-z]+)_\d+", r"\1_<n>", text)
     if function == "check_target":
@@ -99,16 +105,22 @@ def instrument() -> None:
     def _run(self: DuckDBWarehouse, sql: str, params: Any) -> Any:
         frame: FrameType | None = sys._getframe(1)
         function = "?"
+        serving_function = ""  # the outermost function of serving.py on the way to load.py
         while frame is not None:
+            if frame.f_code.co_filename.endswith(SERVING_FILE):
+                serving_function = frame.f_code.co_name
             if frame.f_code.co_filename.endswith(LOAD_FILE):
                 function = frame.f_code.co_name
                 break
             frame = frame.f_back
+        kind = None
+        if serving_function:  # a statement of anchor/serving.py, or of what it calls
+            kind = SERVING_MARKS if serving_function.startswith("mark") else SERVING_REFRESH
         started = time.perf_counter()
         try:
             return original(self, sql, params)
         finally:
-            entry = PROFILE[f"{function} | {_kind(function, sql)}"]
+            entry = PROFILE[f"{function} | {kind or _kind(function, sql)}"]
             entry[0] += time.perf_counter() - started
             entry[1] += 1
 
@@ -151,6 +163,8 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         for t in run.targets
     ]  # fmt: skip
     attributes = [t for t in targets if t["kind"] == "attribute"]
+    refresh = getattr(run, "serving_seconds", 0.0)  # inside load_anchor's time
+    marks = sum(v[0] for k, v in PROFILE.items() if k.endswith(f"| {SERVING_MARKS}"))
     return {
         "parallel": parallel,
         "verify": verify,
@@ -163,6 +177,11 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         "observed": sum(t["observed"] for t in attributes),
         "inserted": sum(t["inserted"] for t in attributes),
         "inserted_all": run.inserted,
+        "serving_refresh_seconds": refresh,
+        "serving_marks_seconds": marks,
+        "serving_seconds": refresh + marks,
+        "serving_share": (refresh + marks) / (loaded - opened),
+        "serving_rows": getattr(run, "serving_rows", 0),
         "problems": run.problems,
         "targets": targets,
         "profile": {k: {"seconds": v[0], "count": v[1]} for k, v in PROFILE.items()},
@@ -244,6 +263,7 @@ def query(root: Path, repeat: int, as_of: datetime) -> dict[str, Any]:
     plan = build_plan(project)
     wh = connect(project)
     assert isinstance(wh, DuckDBWarehouse)
+    create_views(wh, plan)  # what the anchor step does before it loads
     built = build_wide(wh)
     results = []
     for pair in QUERY_PAIRS:
@@ -253,13 +273,20 @@ def query(root: Path, repeat: int, as_of: datetime) -> dict[str, Any]:
             f"SELECT id, user_id, {a}, {b} FROM wide.user_scd2 "
             "WHERE valid_from <= ? AND ? < valid_to ORDER BY id"
         )
-        cases: list[tuple[str, Callable[[], pa.Table], Callable[[], pa.Table], str]] = [
-            ("latest", partial(run_query, wh, plan, "User", pair),
+        moment = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'"  # our own instant, not user input
+        view_latest = f'SELECT id, user_id, {a}, {b} FROM anchor."User_latest" ORDER BY id'
+        view_as_of = f'SELECT id, user_id, {a}, {b} FROM anchor."User_as_of"({moment}) ORDER BY id'
+        cases: list[tuple[str, str, Callable[[], pa.Table], Callable[[], pa.Table], str]] = [
+            ("latest", "query builder", partial(run_query, wh, plan, "User", pair),
              partial(wh.query_arrow, wide_latest), "wide.user_latest"),
-            ("as_of", partial(run_query, wh, plan, "User", pair, as_of=as_of),
+            ("latest", "view User_latest", partial(wh.query_arrow, view_latest),
+             partial(wh.query_arrow, wide_latest), "wide.user_latest"),
+            ("as_of", "query builder", partial(run_query, wh, plan, "User", pair, as_of=as_of),
+             partial(wh.query_arrow, wide_as_of, [as_of, as_of]), "wide.user_scd2"),
+            ("as_of", "macro User_as_of", partial(wh.query_arrow, view_as_of),
              partial(wh.query_arrow, wide_as_of, [as_of, as_of]), "wide.user_scd2"),
         ]  # fmt: skip
-        for kind, anchored, wide, table_name in cases:
+        for kind, via, anchored, wide, table_name in cases:
             anchored()  # one untimed run each: both read from DuckDB's cache afterwards
             wide()
             # interleaved, so a change of the machine's speed hits both alike
@@ -284,6 +311,10 @@ def query(root: Path, repeat: int, as_of: datetime) -> dict[str, Any]:
                 {
                     "attributes": pair,
                     "kind": kind,
+                    "via": via,
+                    "sql": None
+                    if via == "query builder"
+                    else (view_latest if kind == "latest" else view_as_of),
                     "wide_table": table_name,
                     "anchor_seconds": statistics.median(anchor_s),
                     "wide_seconds": statistics.median(wide_s),
@@ -297,7 +328,9 @@ def query(root: Path, repeat: int, as_of: datetime) -> dict[str, Any]:
                     "anchor_rows_both_null": nulls,
                     "builder_sql": query_sql(
                         plan, "User", pair, as_of=as_of if kind == "as_of" else None
-                    )[0],
+                    )[0]
+                    if via == "query builder"
+                    else None,
                 }
             )
     wh.execute("DROP SCHEMA wide CASCADE")  # the warehouse goes on as a history
