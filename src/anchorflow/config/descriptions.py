@@ -102,6 +102,13 @@ def _entity_docs(project: Project, name: str, entity: Entity) -> dict[str, Table
         f"every {name} with the latest value of each attribute",
         {"id": f"surrogate key of the {name}"} | keys | attributes,
     )
+    at = {f"__at_{a}": f"when the {a} shown took effect (UTC)" for a in attributes}
+    found[f"{name}_current"] = TableDoc(
+        f"serving table of the {name}s, kept with the attribute rows (read "
+        f"anchor.{name}_latest): the latest value of each attribute, when it took effect, and "
+        "per attribute or tie its first dated value (__first_<table>)",
+        {"id": f"surrogate key of the {name}"} | keys | attributes | at,
+    )
     found[f"{name}_history"] = TableDoc(
         f"every change of every attribute of the {name}s, one row per change",
         {
