@@ -93,13 +93,31 @@ class TargetSQL:
 
     def deduped(self, rows: str) -> str:
         """One observation per (key, instant): the largest value (the largest tuple of its
-        sort columns, see `ordered`), then the earliest load that brought it."""
+        sort columns, see `ordered`), then the earliest load that brought it. An instant with
+        one value (nearly all) is a hash aggregate; only conflicts are sorted."""
         keys = ", ".join(self.keys)
         columns = ", ".join([*self.keys, *self.values, "changed_at", "load_id"])
+        if not self.values:
+            return (
+                f"SELECT {keys}, changed_at, min(load_id) AS load_id FROM ({rows}) AS r "
+                f"GROUP BY {keys}, changed_at"
+            )
+        spans = ", ".join(
+            f"min({v}) AS {v}, max({v}) AS __max{i}" for i, v in enumerate(self.values)
+        )
+        single = " AND ".join(f"{v} = __max{i}" for i, v in enumerate(self.values))
         order = ", ".join([*(f"{v} DESC" for v in self.sorts), "load_id"])
+        several = " OR ".join(f"g.{v} <> g.__max{i}" for i, v in enumerate(self.values))
+        conflicted = (
+            f"SELECT r.* FROM __r AS r JOIN __g AS g ON {self.same_instant('r', 'g')} "
+            f"WHERE {several}"
+        )
         return (
+            f"WITH __r AS ({rows}), __g AS (SELECT {keys}, changed_at, {spans}, "
+            f"min(load_id) AS load_id FROM __r GROUP BY {keys}, changed_at) "
+            f"SELECT {columns} FROM __g WHERE {single} UNION ALL "
             f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
-            f"changed_at ORDER BY {order}) AS __rn FROM ({self.ordered(rows)}) AS r) AS d "
+            f"changed_at ORDER BY {order}) AS __rn FROM ({self.ordered(conflicted)}) AS r) AS d "
             "WHERE __rn = 1"
         )
 
@@ -194,15 +212,19 @@ class TargetSQL:
     def create_losers(self, stored: str) -> str:
         """Stored rows at an instant where the batch brings a larger value: the losers of a
         conflict, by (key, instant)."""
+        differ = " OR ".join(f"w.{v} <> a.{v}" for v in self.values)
         at_fresh = (
             f"SELECT a.* FROM {stored} AS a WHERE EXISTS (SELECT 1 FROM {self.fresh} AS w "
-            f"WHERE {self.same_instant('w', 'a')})"
+            f"WHERE {self.same_instant('w', 'a')} AND ({differ}))"
+        )
+        at_stored = (  # (few rows: the instants in conflict with the table, then ordered)
+            f"SELECT w.* FROM {self.fresh} AS w WHERE EXISTS (SELECT 1 FROM {stored} AS a "
+            f"WHERE {self.same_instant('w', 'a')} AND ({differ}))"
         )
         return (
             f"CREATE OR REPLACE TEMP TABLE {self.losers} AS SELECT "
             f"{', '.join('a.' + k for k in self.keys)}, a.changed_at "
-            f"FROM ({self.ordered(at_fresh)}) AS a "
-            f"JOIN ({self.ordered(f'SELECT * FROM {self.fresh}')}) AS w "
+            f"FROM ({self.ordered(at_fresh)}) AS a JOIN ({self.ordered(at_stored)}) AS w "
             f"ON {self.same_instant('w', 'a')} WHERE {self.larger('w', 'a')}"
         )
 
