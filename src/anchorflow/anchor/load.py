@@ -21,7 +21,7 @@ History is one algorithm for attributes and ties: a target maps identifier ids t
   (`TargetSQL.ordered`: a knot's value, a tie's natural keys), with the earliest load that
   brought it, whatever the batching. A stored loser is deleted and replaced (the one delete:
   a correction of a conflict, never of history). Every conflict is recorded in
-  `meta.anchor_conflicts`, once.
+  the journal (`journal.anchor.record_conflicts`), once.
 - More staged rows than `batch_rows` are loaded in passes by key, in the one transaction.
 """
 

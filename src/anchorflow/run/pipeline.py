@@ -440,7 +440,7 @@ class Pipeline:
                 "anchor_conflicts",
                 f"anchor model: {sum(found.values())} same-instant conflict(s) in "
                 f"{len(found)} table(s) (the largest value was kept)",
-                {"tables": found, "journal": "meta.anchor_conflicts"},
+                {"tables": found},
             )
         )
 
