@@ -353,7 +353,9 @@ def _load_pass(
     if sql.values:  # (a tie whose roles all identify has no value to conflict)
         record_conflicts(wh, target.table, sql.conflicts(late, scd0), now)
     wh.execute(f"DROP TABLE {sql.rows}")
-    wh.execute(sql.create_fresh(late))
+    sql.fresh = sql.obs
+    if late:
+        wh.execute(sql.create_fresh())
     if sql.values:
         # A stored conflict loser is among the recent rows (scd0: at a batch instant); the
         # table is searched for it only when there is one.
@@ -366,10 +368,9 @@ def _load_pass(
     inserted = wh.insert(sql.insert_first_values() if scd0 else sql.insert_changes())
     serving.mark_touched(wh, plan, target, sql)
     check_target(wh, target, sql, verify_history)
-    for temp in (sql.obs, sql.bounds, sql.fresh, *([] if scd0 else [sql.recent_rows])):
+    temps = [sql.obs, sql.bounds, *([] if scd0 else [sql.recent_rows])]
+    for temp in temps + ([sql.late, sql.merged] if late else []):
         wh.execute(f"DROP TABLE {temp}")
-    if late:
-        wh.execute(f"DROP TABLE {sql.late}")
     return list(counts), inserted
 
 

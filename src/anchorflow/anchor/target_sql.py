@@ -24,7 +24,8 @@ class TargetSQL:
         self.bounds = ident(f"__bounds_{name_suffix}")
         self.recent_rows = ident(f"__recent_{name_suffix}")
         self.late = ident(f"__late_{name_suffix}")
-        self.fresh = ident(f"__fresh_{name_suffix}")
+        self.merged = ident(f"__fresh_{name_suffix}")
+        self.fresh = self.obs  # the batch's observations; with re-read ones: `create_fresh`
         self.losers = ident(f"__losers_{name_suffix}")
         self.columns = [*self.keys, *self.values, "changed_at", "load_id"]
         self.table = anchor_table(target.table)
@@ -200,14 +201,13 @@ class TargetSQL:
             f"SELECT {', '.join('l.' + c for c in self.columns)} FROM ({late}) AS l"
         )
 
-    def create_fresh(self, with_late: bool) -> str:
-        """The batch's observations and the re-read ones, one per (key, instant) by the
-        conflict rule (the largest value wins)."""
-        if not with_late:
-            return f"CREATE OR REPLACE TEMP TABLE {self.fresh} AS SELECT * FROM {self.obs}"
+    def create_fresh(self) -> str:
+        """The batch's observations and the re-read ones (`late`), one per (key, instant) by
+        the conflict rule (the largest value wins); `fresh` names them from now on."""
+        self.fresh = self.merged
         listed = ", ".join(self.columns)
         both = f"SELECT {listed} FROM {self.obs} UNION ALL SELECT {listed} FROM {self.late}"
-        return f"CREATE OR REPLACE TEMP TABLE {self.fresh} AS {self.deduped(both)}"
+        return f"CREATE OR REPLACE TEMP TABLE {self.merged} AS {self.deduped(both)}"
 
     def create_losers(self, stored: str) -> str:
         """Stored rows at an instant where the batch brings a larger value: the losers of a
