@@ -336,8 +336,8 @@ def _load_pass(
     wh.execute(sql.create_bounds())
     scd0 = target.effective_history == "scd0"
     late = False
+    wh.execute(sql.create_recent())
     if not scd0:
-        wh.execute(sql.create_recent())
         earliest = wh.scalar(f"SELECT min(changed_at) FROM {sql.obs}")
         if seen and high_water is not None and earliest is not None and earliest <= high_water:
             # Only rows from the earliest new observation on: with staging in load order
@@ -351,24 +351,23 @@ def _load_pass(
             )
             late = True
     if sql.values:  # (a tie whose roles all identify has no value to conflict)
-        record_conflicts(wh, target.table, sql.conflicts(late, scd0), now)
+        record_conflicts(wh, target.table, sql.conflicts(late), now)
     wh.execute(f"DROP TABLE {sql.rows}")
     sql.fresh = sql.obs
     if late:
         wh.execute(sql.create_fresh())
     if sql.values:
-        # A stored conflict loser is among the recent rows (scd0: at a batch instant); the
-        # table is searched for it only when there is one.
-        wh.execute(sql.create_losers(sql.table if scd0 else sql.recent_rows))
+        # A stored conflict loser is among the recent rows: the table is searched for it
+        # only when there is one.
+        wh.execute(sql.create_losers(sql.recent_rows))
         if wh.scalar(f"SELECT count(*) FROM {sql.losers}"):
             wh.execute(sql.delete_losers(sql.table))
-            if not scd0:
-                wh.execute(sql.delete_losers(sql.recent_rows))
+            wh.execute(sql.delete_losers(sql.recent_rows))
         wh.execute(f"DROP TABLE {sql.losers}")
     inserted = wh.insert(sql.insert_first_values() if scd0 else sql.insert_changes())
     serving.mark_touched(wh, plan, target, sql)
     check_target(wh, target, sql, verify_history)
-    temps = [sql.obs, sql.bounds, *([] if scd0 else [sql.recent_rows])]
+    temps = [sql.obs, sql.bounds, sql.recent_rows]
     for temp in temps + ([sql.late, sql.merged] if late else []):
         wh.execute(f"DROP TABLE {temp}")
     return list(counts), inserted

@@ -195,12 +195,6 @@ class TargetSQL:
         its "stored at this instant" tests read these, never the whole table."""
         return f"CREATE OR REPLACE TEMP TABLE {self.recent_rows} AS {self.recent(self.columns)}"
 
-    def create_late(self, late: str) -> str:
-        return (
-            f"CREATE OR REPLACE TEMP TABLE {self.late} AS "
-            f"SELECT {', '.join('l.' + c for c in self.columns)} FROM ({late}) AS l"
-        )
-
     def create_fresh(self) -> str:
         """The batch's observations and the re-read ones (`late`), one per (key, instant) by
         the conflict rule (the largest value wins); `fresh` names them from now on."""
@@ -236,7 +230,7 @@ class TargetSQL:
             f"WHERE {self.same_instant('w', 'a')})"
         )
 
-    def conflicts(self, with_late: bool, scd0: bool) -> str:
+    def conflicts(self, with_late: bool) -> str:
         """Every distinct (key, instant, value, load) at an instant with more than one value,
         among the batch's rows, the re-read ones and the stored row: key and value as text,
         and whether the value is the one kept."""
@@ -244,7 +238,7 @@ class TargetSQL:
         parts = [f"SELECT {listed} FROM ({self.placed()}) AS p"]
         if with_late:
             parts.append(f"SELECT {listed} FROM {self.late}")
-        stored = self.table if scd0 else self.recent_rows
+        stored = self.recent_rows
         instant = ", ".join([*self.keys, "changed_at"])
         instants = f"SELECT {instant} FROM {self.obs}" + (
             f" UNION ALL SELECT {instant} FROM {self.late}" if with_late else ""
