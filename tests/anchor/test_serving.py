@@ -45,7 +45,16 @@ def check_serving(scenario: Scenario) -> None:
     with harness() as h:
         play(h, scenario)
         kept = serving_rows(h)
-        assert kept == rebuilt(h)
+        again = rebuilt(h)
+        columns = [c for (c,) in h.wh.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'User_current' "
+            "ORDER BY ordinal_position")]  # fmt: skip
+        differs = [
+            {c: (x, y) for c, x, y in zip(columns, a, b, strict=True) if x != y}
+            for a, b in zip(kept["User"], again["User"], strict=False)
+            if a != b
+        ]
+        assert (differs, kept) == ([], again)
         assert len(kept["User"]) == h.wh.scalar('SELECT count(*) FROM anchor."User"')
 
 

@@ -17,7 +17,13 @@ from anchorflow.anchor import serving
 from anchorflow.anchor.ddl import entity_columns, knot_columns
 from anchorflow.anchor.plan import SCHEMA, AnchorPlan, TargetPlan
 from anchorflow.errors import ConfigError
-from anchorflow.journal.anchor import forget_anchor_transfers, key_text, retire_key
+from anchorflow.journal.anchor import (
+    forget_anchor_transfers,
+    forget_conflicts,
+    forget_conflicts_of,
+    key_text,
+    retire_key,
+)
 from anchorflow.warehouse import Warehouse, ident, table
 
 
@@ -132,6 +138,7 @@ def remove_loads(
             counts[name] = _remove_rows(wh, plan, name, load_ids, reattribute)
         forget_anchor_transfers(wh, load_ids=load_ids, models=reopen)
         serving.recompute_collected(wh, plan)
+        forget_conflicts(wh, load_ids)
     return {k: v for k, v in counts.items() if v}
 
 
@@ -175,11 +182,19 @@ def erase_entity(
                     wh.insert(
                         f"DELETE FROM {table(SCHEMA, target.table)} "
                         f"WHERE {ident(role.column)} = ?", [entity_id]))  # fmt: skip
+                _forget_conflicts(wh, target, role.column, int(entity_id))
     counts[f"anchor.{entity}"] = wh.insert(
         f"DELETE FROM {table(SCHEMA, entity)} WHERE id = ?", [entity_id]
     )
     serving.recompute_collected(wh, plan)
     return {k: v for k, v in counts.items() if v}, values
+
+
+def _forget_conflicts(wh: Warehouse, target: TargetPlan, column: str, entity_id: int) -> None:
+    """The table's recorded conflicts that name the entity (they hold its values)."""
+    in_key = column in target.key_columns
+    columns = target.key_columns if in_key else target.value_columns
+    forget_conflicts_of(wh, target.table, in_key, columns.index(column) + 1, entity_id)
 
 
 def _attribute_values(wh: Warehouse, plan: AnchorPlan, entity: str, entity_id: int) -> set[str]:

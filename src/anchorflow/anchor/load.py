@@ -18,9 +18,12 @@ History is one algorithm for attributes and ties: a target maps identifier ids t
   every observation from that time on, read back from staging, so the change it causes *after*
   itself is stored too. The stored rows then always give the true history; views drop the
   points that a later, earlier-dated change made redundant.
-- Two different values for one key at the same instant have no order. One is kept (the
-  smallest within a batch; an instant already stored keeps its value), so which one can depend
-  on how the loads were batched. This is documented, not detected.
+- Two different values for one key at the same instant (a conflict): the largest value wins
+  (`TargetSQL.ordered`: a knot's value, a tie's natural keys), with the earliest load that
+  brought it, whatever the batching. A stored loser is deleted and replaced (the one delete:
+  a correction of a conflict, never of history). Every conflict is recorded in
+  the journal (`journal.anchor.record_conflicts`), once.
+- More staged rows than `batch_rows` are loaded in passes by key, in the one transaction.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from anchorflow import journal
 from anchorflow.anchor import serving
+from anchorflow.anchor.check import check_target
 from anchorflow.anchor.plan import AnchorPlan, EntityPlan, KnotPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
 from anchorflow.crashpoints import crash_point
@@ -44,6 +48,7 @@ from anchorflow.journal.anchor import (
     anchored_loads,
     key_text,
     log_anchor_transfers,
+    record_conflicts,
     record_top_id,
     register_keys,
     registered_ids,
@@ -266,6 +271,9 @@ def pending_for(wh: Warehouse, plan: AnchorPlan, target: TargetPlan) -> list[int
     return sorted(loads)
 
 
+BATCH_ROWS = 8_000_000
+
+
 def load_target(
     wh: Warehouse,
     plan: AnchorPlan,
@@ -273,7 +281,11 @@ def load_target(
     index: int,
     now: datetime,
     verify_history: bool = True,
+    batch_rows: int = BATCH_ROWS,
 ) -> TargetRun:
+    """Load the target's pending loads in one transaction. More staged rows than `batch_rows`
+    are taken in passes by a hash of the first role's natural key: every key's rows are in one
+    pass, so each pass is the whole history merge of its keys, with a bounded memory."""
     run = TargetRun(target.table, target.kind)
     loads = pending_for(wh, plan, target)
     if not loads:
@@ -282,130 +294,156 @@ def load_target(
     seen = sorted(anchored_loads(wh, target.table, target.model))
     high_water = high_water_of(wh, target.table, target.model)
     with wh.transaction():
-        # Two statements: one with parameters (PostgreSQL prepares it) cannot replace a table.
-        wh.execute(f"DROP TABLE IF EXISTS {sql.rows}")
-        wh.execute(
-            f"CREATE TEMP TABLE {sql.rows} AS {sql.staged_rows(_loads_filter('s', loads))}",
-            [loads],
+        staged = int(
+            wh.scalar(
+                f"SELECT count(*) FROM {table('staging', target.model)} AS s "
+                f"WHERE {_loads_filter('s', loads)}"
+                + (f" AND s.{ident(target.value)} IS NOT NULL" if target.value else ""),
+                [loads],
+            )
         )
-        counts = wh.query(
-            "SELECT load_id, count(*) FILTER (WHERE __placeable AND NOT __missing), "
-            "count(*) FILTER (WHERE NOT __placeable), "
-            "max(changed_at) FILTER (WHERE __placeable AND NOT __missing), "
-            f"count(*) FILTER (WHERE __placeable AND __missing) FROM {sql.rows} GROUP BY load_id"
-        )
-        staged = wh.scalar(
-            f"SELECT count(*) FROM {table('staging', target.model)} AS s "
-            f"WHERE {_loads_filter('s', loads)}"
-            + (f" AND s.{ident(target.value)} IS NOT NULL" if target.value else ""),
-            [loads],
-        )
+        passes = max(1, -(-staged // max(1, batch_rows)))
+        counts: list[tuple[Any, ...]] = []
+        serving_time = [0.0, 0.0]
+        for part in range(passes):
+            found, inserted = _load_pass(
+                wh, plan, target, sql, loads, (seen, high_water), (part, passes), now,
+                verify_history, serving_time,
+            )  # fmt: skip
+            counts += found
+            run.inserted += inserted
+        run.serving_rows, run.serving_seconds = int(serving_time[0]), serving_time[1]
         resolved = sum(int(r[1]) + int(r[2]) + int(r[4]) for r in counts)
         if resolved != staged:  # a join multiplied rows: some natural key has two anchor rows
             raise IntegrityError(
                 f"{staged} row(s) of staging.{target.model} became {resolved} after resolving "
                 "ids: a natural key has more than one anchor row"
             )
-        missing = sum(int(r[4]) for r in counts)
-        if missing:
-            raise IntegrityError(
-                f"{missing} row(s) of staging.{target.model} have no "
-                + ("anchor or knot row" if target.knot else "anchor row")
-            )
-        wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed())}")
-        wh.execute(f"DROP TABLE {sql.rows}")
-        wh.execute(sql.create_bounds())
-        if target.effective_history == "scd0":
-            run.inserted = wh.insert(sql.insert_first_values())
-        else:
-            earliest = wh.scalar(f"SELECT min(changed_at) FROM {sql.obs}")
-            late = None
-            params: list[Any] = []
-            if seen and high_water is not None and earliest is not None and earliest <= high_water:
-                # Only rows from the earliest new observation on: with staging in load order
-                # and times close to it, the engine skips older row groups by their min/max.
-                since = f"{_loads_filter('s', seen)} AND s.{ident(target.changed_at)} >= ?"
-                late = sql.late_observations(since)
-                params = [seen, earliest, high_water]
-            run.inserted = wh.insert(sql.insert_changes(late), params)
-        began = time.perf_counter()
-        run.serving_rows = serving.apply(wh, plan, target, sql)
-        run.serving_seconds = time.perf_counter() - began
-        inserted = dict(
-            wh.query(
-                f"SELECT load_id, count(*) FROM {sql.table} AS a "
-                f"WHERE {_loads_filter('a', loads)} GROUP BY load_id",
-                [loads],
-            )
-        )
-        by_load = {int(r[0]): r for r in counts}
-        rows = []
-        for load in loads:
-            found = by_load.get(load)
-            rows.append(
-                (load, int(found[1]) if found else 0, int(inserted.get(load, 0)),
-                 int(found[2]) if found else 0, found[3] if found else None)
-            )  # fmt: skip
-        log_anchor_transfers(wh, target.table, target.kind, target.model, rows, now)
-        run.loads, run.observed = len(loads), sum(r[1] for r in rows)
-        check_target(wh, target, sql, verify_history)
-        wh.execute(f"DROP TABLE {sql.obs}")
-        wh.execute(f"DROP TABLE {sql.bounds}")
+        _log_target(wh, target, sql, loads, counts, now, run)
         crash_point("anchor_target_before_commit")
     crash_point("anchor_after_target")
     return run
 
 
-def check_target(
-    wh: Warehouse, target: TargetPlan, sql: TargetSQL, verify_history: bool = True
-) -> None:
-    """After the insert, in its transaction, over the keys the batch touched: ids exist,
-    (key, changed_at) is unique, and (with `verify_history`) every observation of the batch is
-    what the table says was in force at its time (scd0: a first value exists by then)."""
-    touched = sql.touched("a")
-    for role in target.roles:
-        orphans = wh.scalar(
-            f"SELECT count(*) FROM {sql.table} AS a WHERE {touched} AND NOT EXISTS "
-            f"(SELECT 1 FROM {anchor_table(role.entity)} AS e WHERE e.id = a.{ident(role.column)})"
-        )
-        if orphans:
-            raise IntegrityError(f"{orphans} row(s) point at no {role.entity}")
-    if target.knot:
-        orphans = wh.scalar(
-            f"SELECT count(*) FROM {sql.table} AS a WHERE {touched} AND NOT EXISTS "
-            f"(SELECT 1 FROM {anchor_table(target.knot)} AS k WHERE k.id = a.value)"
-        )
-        if orphans:
-            raise IntegrityError(f"{orphans} value(s) point at no {target.knot}")
-    twice = wh.scalar(
-        f"SELECT count(*) FROM (SELECT {', '.join('a.' + k for k in sql.keys)}, a.changed_at "
-        f"FROM {sql.table} AS a WHERE {touched} "
-        f"GROUP BY {', '.join('a.' + k for k in sql.keys)}, a.changed_at HAVING count(*) > 1) AS d"
+def _partition(wh: Warehouse, target: TargetPlan, part: tuple[int, int]) -> str:
+    """The staging rows of one pass: a hash of the first role's natural key columns."""
+    number, passes = part
+    if passes == 1:
+        return ""
+    columns = [f"s.{ident(c)}" for c in target.roles[0].model_key]
+    hashed = wh.sql.sample_hash(*columns)
+    return f" AND (({hashed}) % {int(passes)} + {int(passes)}) % {int(passes)} = {int(number)}"
+
+
+def _load_pass(
+    wh: Warehouse,
+    plan: AnchorPlan,
+    target: TargetPlan,
+    sql: TargetSQL,
+    loads: list[int],
+    history: tuple[list[int], datetime | None],
+    part: tuple[int, int],
+    now: datetime,
+    verify_history: bool,
+    serving_time: list[float],
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One pass: its staged rows placed, conflicts recorded, the history merged, the serving
+    rows of its keys updated (`serving_time` gains their count and seconds). Returns its
+    counts per load (load, observed, without key, max changed_at, missing) and the rows it
+    inserted."""
+    seen, high_water = history
+    where = _loads_filter("s", loads) + _partition(wh, target, part)
+    # Two statements: one with parameters (PostgreSQL prepares it) cannot replace a table.
+    wh.execute(f"DROP TABLE IF EXISTS {sql.rows}")
+    wh.execute(f"CREATE TEMP TABLE {sql.rows} AS {sql.staged_rows(where)}", [loads])
+    counts = wh.query(
+        "SELECT load_id, count(*) FILTER (WHERE __placeable AND NOT __missing), "
+        "count(*) FILTER (WHERE NOT __placeable), "
+        "max(changed_at) FILTER (WHERE __placeable AND NOT __missing), "
+        f"count(*) FILTER (WHERE __placeable AND __missing) FROM {sql.rows} GROUP BY load_id"
     )
-    if twice:
-        raise IntegrityError(f"{twice} duplicate ({', '.join(target.key_columns)}, changed_at)")
-    if not verify_history:
-        return
-    on_keys = " AND ".join(f"a.{k} = o.{k}" for k in sql.keys)
-    if target.effective_history == "scd0":
-        unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o LEFT JOIN ({sql.first_stored()}) AS a "
-            f"ON {on_keys} WHERE a.first IS NULL OR a.first > o.changed_at"
-        )
-    else:
-        differs = " OR ".join(f"a.{v} IS DISTINCT FROM o.{v}" for v in sql.values)
-        in_force = wh.sql.asof_left_join(
-            sql.recent([*sql.keys, *sql.values, "changed_at"]), "a", on_keys,
-            "o.changed_at", sql.keys, "changed_at",
-        )  # fmt: skip
-        unexplained = wh.scalar(
-            f"SELECT count(*) FROM {sql.obs} AS o {in_force} "
-            f"WHERE a.changed_at IS NULL OR (a.changed_at < o.changed_at AND ({differs}))"
-        )
-    if unexplained:
+    missing = sum(int(r[4]) for r in counts)
+    if missing:
         raise IntegrityError(
-            f"{unexplained} observation(s) of staging.{target.model} do not match the history"
+            f"{missing} row(s) of staging.{target.model} have no "
+            + ("anchor or knot row" if target.knot else "anchor row")
         )
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed())}")
+    wh.execute(sql.create_bounds())
+    scd0 = target.effective_history == "scd0"
+    late = False
+    wh.execute(sql.create_recent())
+    if not scd0:
+        earliest = wh.scalar(f"SELECT min(changed_at) FROM {sql.obs}")
+        if seen and high_water is not None and earliest is not None and earliest <= high_water:
+            # Only rows from the earliest new observation on: with staging in load order
+            # and times close to it, the engine skips older row groups by their min/max.
+            since = f"{_loads_filter('s', seen)} AND s.{ident(target.changed_at)} >= ?"
+            wh.execute("DROP TABLE IF EXISTS " + sql.late)
+            wh.execute(
+                f"CREATE TEMP TABLE {sql.late} AS SELECT * FROM ({sql.late_observations(since)}) "
+                "AS l",
+                [seen, earliest, high_water],
+            )
+            late = True
+    if sql.values:  # (a tie whose roles all identify has no value to conflict)
+        record_conflicts(wh, target.table, sql.conflicts(late), now)
+    wh.execute(f"DROP TABLE {sql.rows}")
+    sql.fresh = sql.obs
+    if late:
+        wh.execute(sql.create_fresh())
+    if sql.values:
+        # A stored conflict loser is among the recent rows: the table is searched for it
+        # only when there is one.
+        wh.execute(sql.create_losers(sql.recent_rows))
+        if wh.scalar(f"SELECT count(*) FROM {sql.losers}"):
+            serving.collect_losers(wh, plan, target, sql)
+            wh.execute(sql.delete_losers(sql.table))
+            wh.execute(sql.delete_losers(sql.recent_rows))
+        wh.execute(f"DROP TABLE {sql.losers}")
+    inserted = wh.insert(sql.insert_first_values() if scd0 else sql.insert_changes())
+    began = time.perf_counter()
+    served = serving.apply(wh, plan, target, sql)
+    serving.recompute_collected(wh, plan)  # a tie's losing partners, if any
+    serving_time[0] += served
+    serving_time[1] += time.perf_counter() - began
+    check_target(wh, target, sql, verify_history)
+    temps = [sql.obs, sql.bounds, sql.recent_rows]
+    for temp in temps + ([sql.late, sql.merged] if late else []):
+        wh.execute(f"DROP TABLE {temp}")
+    return list(counts), inserted
+
+
+def _log_target(
+    wh: Warehouse,
+    target: TargetPlan,
+    sql: TargetSQL,
+    loads: list[int],
+    counts: list[tuple[Any, ...]],
+    now: datetime,
+    run: TargetRun,
+) -> None:
+    """The transfers of the target's loads, once for all passes."""
+    inserted = dict(
+        wh.query(
+            f"SELECT load_id, count(*) FROM {sql.table} AS a "
+            f"WHERE {_loads_filter('a', loads)} GROUP BY load_id",
+            [loads],
+        )
+    )
+    by_load: dict[int, list[Any]] = {}
+    for load, observed, without, latest, _ in counts:
+        found = by_load.setdefault(int(load), [0, 0, None])
+        found[0] += int(observed)
+        found[1] += int(without)
+        if latest is not None and (found[2] is None or latest > found[2]):
+            found[2] = latest
+    rows = []
+    for load in loads:
+        observed, without, latest = by_load.get(load, [0, 0, None])
+        rows.append((load, observed, int(inserted.get(load, 0)), without, latest))
+    log_anchor_transfers(wh, target.table, target.kind, target.model, rows, now)
+    run.loads, run.observed = len(loads), sum(r[1] for r in rows)
 
 
 # -- the step -------------------------------------------------------------------------------------
@@ -426,6 +464,7 @@ def load_anchor(
     parallel: int = 1,
     on_target: Callable[[TargetRun], None] | None = None,
     verify_history: bool = True,
+    batch_rows: int = BATCH_ROWS,
 ) -> AnchorRun:
     """Load every pending (load, model) into the anchor model. A table whose integrity check
     fails is rolled back alone and named in `problems`; the others still load."""
@@ -454,10 +493,10 @@ def load_anchor(
     for knot in plan.knots.values():
         result.targets.append(step(knot.name, "knot", partial(load_knot, knot=knot, now=at), wh))
     targets = list(plan.targets.values())
-    actions = [
-        partial(load_target, plan=plan, target=t, index=i, now=at, verify_history=verify_history)
-        for i, t in enumerate(targets)
-    ]
+    load = partial(
+        load_target, plan=plan, now=at, verify_history=verify_history, batch_rows=batch_rows
+    )
+    actions = [partial(load, target=t, index=i) for i, t in enumerate(targets)]
     if parallel <= 1 or len(targets) <= 1:
         result.targets += [
             step(t.table, t.kind, a, wh) for t, a in zip(targets, actions, strict=True)

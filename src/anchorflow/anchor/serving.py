@@ -120,7 +120,7 @@ def apply(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -
 def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
     """The value in force now is the latest of the key's rows from the change in force just
     before the batch's earliest instant on (rows before that are as they were); scd0's is the
-    earliest of the stored one and the rows since; the first instant, the least of both."""
+    earliest of the served one and the rows since; the first instant, the least of both."""
     entity = target.entity or ""
     name = attribute_name(target)
     value, at = ident(name), ident(at_column(name))
@@ -136,8 +136,10 @@ def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: Targe
         f"AS since FROM {sql.bounds} AS b LEFT JOIN {anchor_table(target.table)} AS x "
         "ON x.id = b.id GROUP BY b.id, b.t0"
     )
-    newer = f"n.at <= c.{at}" if scd0 else f"n.at >= c.{at}"
-    take = f"c.{at} IS NULL OR {newer}"
+    # scd1/scd2: the latest row is among those read (from the change in force before the
+    # batch on), even where a conflict's stored loser was deleted: it is the value now.
+    # scd0: rows before that change may hold an earlier first value: the earlier of both.
+    take = f"c.{at} IS NULL OR n.at <= c.{at}" if scd0 else "TRUE"
     return wh.insert(
         f"UPDATE {anchor_table(current_name(entity))} AS c SET "
         f"{value} = CASE WHEN {take} THEN n.value ELSE c.{value} END, "
@@ -203,6 +205,22 @@ def collect(wh: Warehouse, entity: str, ids: str, params: list[Any]) -> None:
     recompute (`recompute_collected`), before their rows are deleted."""
     wh.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_collected(entity)} (id BIGINT)")
     wh.execute(f"INSERT INTO {_collected(entity)} SELECT c.id FROM ({ids}) AS c", params)
+
+
+def collect_losers(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> None:
+    """Before a tie's conflict losers are deleted: the partners they name (value roles), whose
+    first instants are recomputed after the pass (the key roles' are updated by `apply`)."""
+    if target.kind != "tie":
+        return
+    same = " AND ".join([*(f"a.{k} = l.{k}" for k in sql.keys), "a.changed_at = l.changed_at"])
+    for role in target.values:
+        if role.entity in plan.entities:
+            collect(
+                wh, role.entity,
+                f"SELECT a.{ident(role.column)} AS id FROM {anchor_table(target.table)} AS a "
+                f"JOIN {sql.losers} AS l ON {same}",
+                [],
+            )  # fmt: skip
 
 
 def recompute_collected(wh: Warehouse, plan: AnchorPlan) -> None:

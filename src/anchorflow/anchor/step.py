@@ -23,7 +23,11 @@ from anchorflow.anchor.views import create_views
 from anchorflow.config.descriptions import anchor_docs
 from anchorflow.config.project import Project
 from anchorflow.errors import IntegrityError
-from anchorflow.journal.anchor import anchored_loads
+from anchorflow.journal.anchor import (
+    anchored_loads,
+    mark_conflicts_alerted,
+    unalerted_conflicts,
+)
 from anchorflow.journal.transfers import typed_loads
 from anchorflow.warehouse import Warehouse
 from anchorflow.warehouse.comments import apply_comments
@@ -38,12 +42,16 @@ class AnchorStep:
         plan: AnchorPlan,
         clock: Callable[[], datetime],
         on_failure: Callable[[list[str]], None] | None = None,
+        on_conflicts: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
-        """`on_failure` hears the integrity problems of a run before they are raised."""
+        """`on_failure` hears the integrity problems of a run before they are raised;
+        `on_conflicts` the new same-instant conflicts per table, once (in the transaction that
+        marks them alerted)."""
         self.project = project
         self.plan = plan
         self.clock = clock
         self.on_failure = on_failure
+        self.on_conflicts = on_conflicts
         self._prepared = False
 
     @property
@@ -85,7 +93,9 @@ class AnchorStep:
         result = load_anchor(
             warehouse, self.plan, self.clock(), workers(warehouse, self.project.anchor.workers),
             on_table, verify_history=self.project.anchor.verify == "history",
+            batch_rows=self.project.anchor.batch_rows,
         )  # fmt: skip
+        self.alert_conflicts(warehouse)
         if result.problems:
             if self.on_failure:
                 self.on_failure(result.problems)
@@ -101,6 +111,17 @@ class AnchorStep:
             return {}
         self.prepare(warehouse)
         return rebuild(warehouse, self.plan)
+
+    def alert_conflicts(self, warehouse: Warehouse) -> None:
+        """One alert for the conflicts no alert named yet (tables and counts, never values:
+        they may be personal data), then mark them alerted."""
+        if self.on_conflicts is None:
+            return
+        found = unalerted_conflicts(warehouse)
+        if found:
+            with warehouse.transaction():
+                self.on_conflicts(found)
+                mark_conflicts_alerted(warehouse)
 
     def remove(
         self,

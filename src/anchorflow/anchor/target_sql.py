@@ -22,6 +22,12 @@ class TargetSQL:
         self.rows = ident(f"__rows_{name_suffix}")
         self.obs = ident(f"__obs_{name_suffix}")
         self.bounds = ident(f"__bounds_{name_suffix}")
+        self.recent_rows = ident(f"__recent_{name_suffix}")
+        self.late = ident(f"__late_{name_suffix}")
+        self.merged = ident(f"__fresh_{name_suffix}")
+        self.fresh = self.obs  # the batch's observations; with re-read ones: `create_fresh`
+        self.losers = ident(f"__losers_{name_suffix}")
+        self.columns = [*self.keys, *self.values, "changed_at", "load_id"]
         self.table = anchor_table(target.table)
 
     def staged_rows(self, loads_filter: str) -> str:
@@ -59,20 +65,78 @@ class TargetSQL:
             f"WHERE {loads_filter}{where}"
         )
 
+    def ordered(self, rows: str) -> str:
+        """The rows with their value's sort columns `__s0`..: the value itself, a knot's value
+        for a knotted attribute, a tie's other roles' natural keys (ids depend on arrival)."""
+        t = self.t
+        if t.kind == "attribute" and not t.knot:
+            return f"SELECT r.*, r.{self.values[0]} AS __s0 FROM ({rows}) AS r"
+        if not self.values:
+            return f"SELECT r.* FROM ({rows}) AS r"
+        joins, sorts = [], []
+        if t.knot:
+            joins.append(f"JOIN {anchor_table(t.knot)} AS s0 ON s0.id = r.{self.values[0]}")
+            sorts.append("s0.value")
+        for index, role in enumerate(t.values):
+            alias = f"s{index}"
+            entity = anchor_table(role.entity)
+            joins.append(f"JOIN {entity} AS {alias} ON {alias}.id = r.{ident(role.column)}")
+            sorts += [f"{alias}.{ident(k)}" for k in self.plan.entities[role.entity].key]
+        columns = ", ".join(f"{e} AS __s{i}" for i, e in enumerate(sorts))
+        return f"SELECT r.*, {columns} FROM ({rows}) AS r {' '.join(joins)}"
+
+    @property
+    def sorts(self) -> list[str]:
+        if self.t.kind == "attribute":
+            return ["__s0"]
+        count = sum(len(self.plan.entities[r.entity].key) for r in self.t.values)
+        return [f"__s{i}" for i in range(count)]
+
     def deduped(self, rows: str) -> str:
-        """One observation per (key, instant): the smallest value, then the earliest load."""
+        """One observation per (key, instant): the largest value (the largest tuple of its
+        sort columns, see `ordered`), then the earliest load that brought it. An instant with
+        one value (nearly all) is a hash aggregate; only conflicts are sorted."""
         keys = ", ".join(self.keys)
-        if len(self.values) == 1:  # a hash aggregate: cheaper than a window's sort
-            value = self.values[0]
-            return (
-                f"SELECT {keys}, changed_at, min({value}) AS {value}, min(load_id) AS load_id "
-                f"FROM ({rows}) AS r GROUP BY {keys}, changed_at"
-            )
         columns = ", ".join([*self.keys, *self.values, "changed_at", "load_id"])
-        order = ", ".join([*self.values, "load_id"])
+        if not self.values:
+            return (
+                f"SELECT {keys}, changed_at, min(load_id) AS load_id FROM ({rows}) AS r "
+                f"GROUP BY {keys}, changed_at"
+            )
+        spans = ", ".join(
+            f"min({v}) AS {v}, max({v}) AS __max{i}" for i, v in enumerate(self.values)
+        )
+        single = " AND ".join(f"{v} = __max{i}" for i, v in enumerate(self.values))
+        order = ", ".join([*(f"{v} DESC" for v in self.sorts), "load_id"])
+        several = " OR ".join(f"g.{v} <> g.__max{i}" for i, v in enumerate(self.values))
+        conflicted = (
+            f"SELECT r.* FROM __r AS r JOIN __g AS g ON {self.same_instant('r', 'g')} "
+            f"WHERE {several}"
+        )
         return (
+            f"WITH __r AS ({rows}), __g AS (SELECT {keys}, changed_at, {spans}, "
+            f"min(load_id) AS load_id FROM __r GROUP BY {keys}, changed_at) "
+            f"SELECT {columns} FROM __g WHERE {single} UNION ALL "
             f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
-            f"changed_at ORDER BY {order}) AS __rn FROM ({rows}) AS r) AS d WHERE __rn = 1"
+            f"changed_at ORDER BY {order}) AS __rn FROM ({self.ordered(conflicted)}) AS r) AS d "
+            "WHERE __rn = 1"
+        )
+
+    def larger(self, winner: str, loser: str) -> str:
+        """Whether `winner`'s sort tuple is larger than `loser`'s (lexicographic)."""
+        terms: list[str] = []
+        equal: list[str] = []
+        for v in self.sorts:
+            terms.append(" AND ".join([*equal, f"{winner}.{v} > {loser}.{v}"]))
+            equal.append(f"{winner}.{v} = {loser}.{v}")
+        return "(" + " OR ".join(f"({t})" for t in terms) + ")"
+
+    def same_instant(self, left: str, right: str) -> str:
+        return " AND ".join(
+            [
+                *(f"{left}.{k} = {right}.{k}" for k in self.keys),
+                f"{left}.changed_at = {right}.changed_at",
+            ]
         )
 
     def placed(self) -> str:
@@ -81,7 +145,7 @@ class TargetSQL:
     def insert_first_values(self) -> str:
         """scd0: a key's earliest observation, when it is earlier than anything stored."""
         keys = ", ".join(self.keys)
-        order = ", ".join(["changed_at", *self.values, "load_id"])
+        order = "changed_at, load_id"  # (one observation per instant: `deduped`)
         columns = [*self.keys, *self.values, "changed_at", "load_id"]
         return (
             f"INSERT INTO {self.table} ({', '.join(columns)}) "
@@ -126,28 +190,92 @@ class TargetSQL:
             f"JOIN {self.bounds} AS b ON {same} WHERE a.changed_at >= b.start"
         )
 
-    def insert_changes(self, late: str | None) -> str:
-        """scd1/scd2: the change points among stored rows and new observations, merged. An
-        observation at an instant the table already has is not new (the first loaded wins)."""
+    def create_recent(self) -> str:
+        """The stored rows of touched keys from their bound on, once per batch: the merge and
+        its "stored at this instant" tests read these, never the whole table."""
+        return f"CREATE OR REPLACE TEMP TABLE {self.recent_rows} AS {self.recent(self.columns)}"
+
+    def create_fresh(self) -> str:
+        """The batch's observations and the re-read ones (`late`), one per (key, instant) by
+        the conflict rule (the largest value wins); `fresh` names them from now on."""
+        self.fresh = self.merged
+        listed = ", ".join(self.columns)
+        both = f"SELECT {listed} FROM {self.obs} UNION ALL SELECT {listed} FROM {self.late}"
+        return f"CREATE OR REPLACE TEMP TABLE {self.merged} AS {self.deduped(both)}"
+
+    def create_losers(self, stored: str) -> str:
+        """Stored rows at an instant where the batch brings a larger value: the losers of a
+        conflict, by (key, instant)."""
+        differ = " OR ".join(f"w.{v} <> a.{v}" for v in self.values)
+        at_fresh = (
+            f"SELECT a.* FROM {stored} AS a WHERE EXISTS (SELECT 1 FROM {self.fresh} AS w "
+            f"WHERE {self.same_instant('w', 'a')} AND ({differ}))"
+        )
+        at_stored = (  # (few rows: the instants in conflict with the table, then ordered)
+            f"SELECT w.* FROM {self.fresh} AS w WHERE EXISTS (SELECT 1 FROM {stored} AS a "
+            f"WHERE {self.same_instant('w', 'a')} AND ({differ}))"
+        )
+        return (
+            f"CREATE OR REPLACE TEMP TABLE {self.losers} AS SELECT "
+            f"{', '.join('a.' + k for k in self.keys)}, a.changed_at "
+            f"FROM ({self.ordered(at_fresh)}) AS a JOIN ({self.ordered(at_stored)}) AS w "
+            f"ON {self.same_instant('w', 'a')} WHERE {self.larger('w', 'a')}"
+        )
+
+    def delete_losers(self, stored: str) -> str:
+        """(The one delete of the insert-only tables: a correction of a conflict, never of
+        history.)"""
+        return (
+            f"DELETE FROM {stored} AS a WHERE EXISTS (SELECT 1 FROM {self.losers} AS w "
+            f"WHERE {self.same_instant('w', 'a')})"
+        )
+
+    def conflicts(self, with_late: bool) -> str:
+        """Every distinct (key, instant, value, load) at an instant with more than one value,
+        among the batch's rows, the re-read ones and the stored row: key and value as text,
+        and whether the value is the one kept."""
+        listed = ", ".join(self.columns)
+        parts = [f"SELECT {listed} FROM ({self.placed()}) AS p"]
+        if with_late:
+            parts.append(f"SELECT {listed} FROM {self.late}")
+        stored = self.recent_rows
+        instant = ", ".join([*self.keys, "changed_at"])
+        instants = f"SELECT {instant} FROM {self.obs}" + (
+            f" UNION ALL SELECT {instant} FROM {self.late}" if with_late else ""
+        )
+        parts.append(
+            f"SELECT {', '.join('a.' + c for c in self.columns)} FROM {stored} AS a WHERE "
+            f"EXISTS (SELECT 1 FROM ({instants}) AS o WHERE {self.same_instant('o', 'a')})"
+        )
         keys = ", ".join(self.keys)
-        columns = [*self.keys, *self.values, "changed_at", "load_id"]
-        listed = ", ".join(columns)
+        differ = " OR ".join(f"min({v}) <> max({v})" for v in self.values)
+        kept = " AND ".join(f"x.{v} = w.{v}" for v in self.values)
+        key_text = ", ".join(f"CAST(x.{k} AS VARCHAR)" for k in self.keys)
+        value_text = ", ".join(f"CAST(x.{v} AS VARCHAR)" for v in self.values)
+        return (
+            f"WITH __u AS ({' UNION ALL '.join(parts)}), "
+            f"__c AS (SELECT {keys}, changed_at FROM __u GROUP BY {keys}, changed_at "
+            f"HAVING {differ}), "
+            f"__x AS (SELECT u.* FROM __u AS u JOIN __c AS c ON {self.same_instant('u', 'c')}), "
+            f"__w AS ({self.deduped('SELECT * FROM __x')}) "
+            f"SELECT DISTINCT concat_ws(',', {key_text}) AS key, x.changed_at, "
+            f"concat_ws(',', {value_text}) AS value, "
+            f"x.load_id, ({kept}) AS kept "
+            f"FROM __x AS x JOIN __w AS w ON {self.same_instant('x', 'w')}"
+        )
 
-        def unseen(alias: str, others: list[str]) -> str:
-            same = " AND ".join([*(f"x.{k} = {alias}.{k}" for k in self.keys),
-                                 f"x.changed_at = {alias}.changed_at"])  # fmt: skip
-            return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {o} AS x WHERE {same})" for o in others)
-
+    def insert_changes(self) -> str:
+        """scd1/scd2: the change points among stored rows and new observations (`fresh`),
+        merged. An observation at an instant the table still has after `delete_losers` lost
+        to (or equals) the stored value: it is not new."""
+        keys = ", ".join(self.keys)
+        listed = ", ".join(self.columns)
         parts = [
-            f"SELECT *, 0 AS fresh FROM ({self.recent(columns)}) AS r",
-            f"SELECT {', '.join('o.' + c for c in columns)}, 1 AS fresh FROM {self.obs} AS o "
-            f"WHERE {unseen('o', [self.table])}",
+            f"SELECT {listed}, 0 AS fresh FROM {self.recent_rows}",
+            f"SELECT {', '.join('o.' + c for c in self.columns)}, 1 AS fresh FROM {self.fresh} "
+            f"AS o WHERE NOT EXISTS (SELECT 1 FROM {self.recent_rows} AS x "
+            f"WHERE {self.same_instant('x', 'o')})",
         ]
-        if late:
-            parts.append(
-                f"SELECT {', '.join('l.' + c for c in columns)}, 1 AS fresh "
-                f"FROM ({self.deduped(late)}) AS l WHERE {unseen('l', [self.table, self.obs])}"
-            )
         changed = " OR ".join(
             f"lag({v}) OVER (PARTITION BY {keys} ORDER BY changed_at) IS DISTINCT FROM {v}"
             for v in self.values

@@ -154,6 +154,12 @@ class AnchorSpec(Strict):
         description="after each load, check every observation against the history (history) "
         "or only ids, duplicates and row counts (counts)",
     )
+    batch_rows: int = Field(
+        default=8_000_000,
+        ge=1,
+        description="staged rows one attribute or tie takes at once; more are loaded in passes "
+        "by key (in the same transaction), which bounds the memory of a large batch",
+    )
     knots: dict[Identifier, Knot] = {}
     entities: dict[Identifier, Entity] = {}
     ties: dict[Identifier, Tie] = Field(default_factory=dict)

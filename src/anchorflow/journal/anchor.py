@@ -187,3 +187,48 @@ def key_index(warehouse: Warehouse) -> None:
     statement = warehouse.sql.lookup_index("meta", "anchor_keys", ["table_name", "key"])
     if statement:
         warehouse.execute(statement)
+
+
+def record_conflicts(warehouse: Warehouse, target: str, found: str, now: datetime) -> None:
+    """Record the conflicts of a batch: `found` is a relation of (key, changed_at, value,
+    load_id, kept), keys and values as text. A row already recorded is not added again."""
+    warehouse.execute(
+        f"INSERT INTO meta.anchor_conflicts SELECT ?, f.key, f.changed_at, f.value, f.load_id, "
+        f"f.kept, ?, false FROM ({found}) AS f WHERE NOT EXISTS (SELECT 1 FROM "
+        "meta.anchor_conflicts AS c WHERE c.target = ? AND c.key = f.key "
+        "AND c.changed_at = f.changed_at AND c.value = f.value AND c.load_id = f.load_id)",
+        [target, now, target],
+    )
+
+
+def unalerted_conflicts(warehouse: Warehouse) -> dict[str, int]:
+    """Per anchor table, the instants in conflict not alerted yet."""
+    rows = warehouse.query(
+        "SELECT target, count(DISTINCT key || '@' || CAST(changed_at AS VARCHAR)) "
+        "FROM meta.anchor_conflicts WHERE NOT alerted GROUP BY target ORDER BY target"
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def mark_conflicts_alerted(warehouse: Warehouse) -> None:
+    warehouse.execute("UPDATE meta.anchor_conflicts SET alerted = true WHERE NOT alerted")
+
+
+def forget_conflicts(warehouse: Warehouse, load_ids: Sequence[int]) -> int:
+    """Delete the conflicts of these loads (rolled back or replaced)."""
+    return warehouse.insert(
+        "DELETE FROM meta.anchor_conflicts WHERE list_contains(?, load_id)", [list(load_ids)]
+    )
+
+
+def forget_conflicts_of(
+    warehouse: Warehouse, target: str, in_key: bool, position: int, entity_id: int
+) -> int:
+    """Delete a table's conflicts naming this id at this position (1-based) of their key (or,
+    for a tie's other roles, of their value): the rows of a forgotten entity."""
+    column = "key" if in_key else "value"
+    return warehouse.insert(
+        f"DELETE FROM meta.anchor_conflicts WHERE target = ? "
+        f"AND split_part({column}, ',', {int(position)}) = ?",
+        [target, str(entity_id)],
+    )

@@ -143,7 +143,9 @@ class Pipeline:
         self._prepared = False
         self.warehouse: Warehouse = connect(project, read_only, lazy=True, on_open=self._prepare)
         self.alerts = AlertSender(project, self.warehouse, clock=clock)
-        self.anchor_step = AnchorStep(project, self.plan, clock, self._alert_integrity)
+        self.anchor_step = AnchorStep(
+            project, self.plan, clock, self._alert_integrity, self._alert_conflicts
+        )
         self.marts_step = MartsStep(project)
 
     def _prepare(self, warehouse: Warehouse) -> None:
@@ -436,6 +438,16 @@ class Pipeline:
             {"problems": problems[:10]},
         )
         self.alerts.queue(alert)
+
+    def _alert_conflicts(self, found: dict[str, int]) -> None:
+        self.alerts.queue(
+            Alert(
+                "anchor_conflicts",
+                f"anchor model: {sum(found.values())} same-instant conflict(s) in "
+                f"{len(found)} table(s) (the largest value was kept)",
+                {"tables": found},
+            )
+        )
 
     # -- publishing -----------------------------------------------------------------------------
 
