@@ -117,6 +117,18 @@ def apply(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -
     return updated
 
 
+def _served_value(plan: AnchorPlan, target: TargetPlan) -> tuple[str, str, str]:
+    """(aggregate of the value shown, aggregate of its instant, the rows `a` it reads): the
+    latest for scd1/scd2, the first for scd0; a knot's value for a knotted attribute."""
+    scd0 = target.effective_history == "scd0"
+    pick = CANONICAL.earliest if scd0 else CANONICAL.latest
+    source, shown = f"{anchor_table(target.table)} AS a", "a.value"
+    if target.knot:
+        source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
+        shown = "k.value"
+    return pick(shown, "a.changed_at"), f"{'min' if scd0 else 'max'}(a.changed_at)", source
+
+
 def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
     """The value in force now is the latest of the key's rows from the change in force just
     before the batch's earliest instant on (rows before that are as they were); scd0's is the
@@ -126,11 +138,7 @@ def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: Targe
     value, at = ident(name), ident(at_column(name))
     first = ident(first_column(plan, entity, target, "id"))
     scd0 = target.effective_history == "scd0"
-    pick = CANONICAL.earliest if scd0 else CANONICAL.latest
-    source, shown = f"{anchor_table(target.table)} AS a", "a.value"
-    if target.knot:
-        source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
-        shown = "k.value"
+    value_of, at_of, source = _served_value(plan, target)
     since = (
         f"SELECT b.id, coalesce(max(x.changed_at) FILTER (WHERE x.changed_at < b.t0), b.t0) "
         f"AS since FROM {sql.bounds} AS b LEFT JOIN {anchor_table(target.table)} AS x "
@@ -145,8 +153,7 @@ def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: Targe
         f"{value} = CASE WHEN {take} THEN n.value ELSE c.{value} END, "
         f"{at} = CASE WHEN {take} THEN n.at ELSE c.{at} END, "
         f"{first} = least(c.{first}, n.first) "
-        f"FROM (SELECT a.id, {pick(shown, 'a.changed_at')} AS value, "
-        f"{'min' if scd0 else 'max'}(a.changed_at) AS at, min(a.changed_at) AS first "
+        f"FROM (SELECT a.id, {value_of} AS value, {at_of} AS at, min(a.changed_at) AS first "
         f"FROM {source} JOIN ({since}) AS s ON s.id = a.id AND a.changed_at >= s.since "
         "GROUP BY a.id) AS n WHERE c.id = n.id"
     )
@@ -254,15 +261,9 @@ def _rows_sql(plan: AnchorPlan, entity: str) -> str:
     joins, columns = [], []
     for index, target in enumerate(plan.attributes_of(entity)):
         alias = f"c{index}"
-        scd0 = target.effective_history == "scd0"
-        pick = CANONICAL.earliest if scd0 else CANONICAL.latest
-        source, shown = f"{anchor_table(target.table)} AS a", "a.value"
-        if target.knot:
-            source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
-            shown = "k.value"
+        value_of, at_of, source = _served_value(plan, target)
         joins.append(
-            f"LEFT JOIN (SELECT a.id, {pick(shown, 'a.changed_at')} AS value, "
-            f"{'min' if scd0 else 'max'}(a.changed_at) AS at FROM {source} "
+            f"LEFT JOIN (SELECT a.id, {value_of} AS value, {at_of} AS at FROM {source} "
             "WHERE a.id IN (SELECT id FROM __serving_ids) "
             f"GROUP BY a.id) AS {alias} ON {alias}.id = e.id"
         )

@@ -50,24 +50,13 @@ def _value_at(target: TargetPlan, as_of: str | None, column: str = "value") -> t
     return latest, f"WHERE changed_at <= {as_of}"
 
 
-def attribute_part(
-    plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None, only: str | None = None
-) -> Part:
-    """The attribute's value per id, computed from its table (for the ids in `only`, a
-    relation of ids, when given)."""
-    value, where = _value_at(target, as_of)
-    if only:
-        where = f"{where} AND id IN ({only})" if where else f"WHERE id IN ({only})"
-    inner = f"SELECT id, {value} AS value FROM {table(SCHEMA, target.table)} {where} GROUP BY id"
-    name = target.attribute or target.table
-    if target.knot:
-        inner = (
-            f"SELECT c.id, k.value FROM ({inner}) AS c "
-            f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = c.value"
-        )
-    return Part(
-        f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
-        [(f"{alias}.value", name)],
+def _knot_value(inner: str, target: TargetPlan) -> str:
+    """`inner` (id, value) with a knotted value replaced by the knot's value."""
+    if not target.knot:
+        return inner
+    return (
+        f"SELECT c.id, k.value FROM ({inner}) AS c "
+        f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = c.value"
     )
 
 
@@ -91,11 +80,7 @@ def served_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | N
         f"WHERE a.changed_at <= {as_of} AND a.id IN (SELECT x.id FROM {source} AS x "
         f"WHERE x.changed_at > {as_of}) GROUP BY a.id"
     )
-    if target.knot:
-        inner = (
-            f"SELECT c.id, k.value FROM ({inner}) AS c "
-            f"JOIN {table(SCHEMA, target.knot)} AS k ON k.id = c.value"
-        )
+    inner = _knot_value(inner, target)
     return Part(
         f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
         [(f"CASE WHEN {at} <= {as_of} THEN {value} ELSE {alias}.value END", name)],

@@ -440,14 +440,11 @@ class Pipeline:
         self.alerts.queue(alert)
 
     def _alert_conflicts(self, found: dict[str, int]) -> None:
-        self.alerts.queue(
-            Alert(
-                "anchor_conflicts",
-                f"anchor model: {sum(found.values())} same-instant conflict(s) in "
-                f"{len(found)} table(s) (the largest value was kept)",
-                {"tables": found},
-            )
+        subject = (
+            f"anchor model: {sum(found.values())} same-instant conflict(s) in {len(found)} "
+            "table(s) (the largest value was kept)"
         )
+        self.alerts.queue(Alert("anchor_conflicts", subject, {"tables": found}))
 
     # -- publishing -----------------------------------------------------------------------------
 
