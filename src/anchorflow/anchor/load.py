@@ -392,23 +392,27 @@ def _load_pass(
     sql.fresh = sql.obs
     if late:
         wh.execute(sql.create_fresh())
+    losers = False
     if sql.values:
         # A stored conflict loser is among the recent rows: the table is searched for it
         # only when there is one.
         wh.execute(sql.create_losers(sql.recent_rows))
-        if wh.scalar(f"SELECT count(*) FROM {sql.losers}"):
+        losers = bool(wh.scalar(f"SELECT count(*) FROM {sql.losers}"))
+        if losers:
             serving.collect_losers(wh, plan, target, sql)
             wh.execute(sql.delete_losers(sql.table))
             wh.execute(sql.delete_losers(sql.recent_rows))
         wh.execute(f"DROP TABLE {sql.losers}")
-    inserted = wh.insert(sql.insert_first_values() if scd0 else sql.insert_changes())
+    wh.execute(sql.create_inserted(scd0))
+    inserted = wh.insert(sql.insert_inserted())
     began = time.perf_counter()
     served = serving.apply(wh, plan, target, sql)
-    serving.recompute_collected(wh, plan)  # a tie's losing partners, if any
+    if losers:
+        serving.refresh_losers(wh, plan, target, sql)
     serving_time[0] += served
     serving_time[1] += time.perf_counter() - began
     check_target(wh, target, sql, verify_history)
-    temps = [sql.obs, sql.bounds, sql.recent_rows]
+    temps = [sql.obs, sql.bounds, sql.recent_rows, sql.inserted]
     for temp in temps + ([sql.late, sql.merged] if late else []):
         wh.execute(f"DROP TABLE {temp}")
     return list(counts), inserted

@@ -9,9 +9,10 @@ those is when the entity became known (`first_seen_sql`).
 It is derived and kept in the same transactions as the rows it serves, so it is never behind:
 
 - the entity step inserts the row of every new entity (`add_entities`);
-- each attribute or tie transaction, after its insert, updates its own columns for the ids the
-  batch touched (`apply`), reading each id's rows from the change in force just before the
-  batch's earliest observation on: the cost follows the batch, not the history. Attribute and
+- each attribute or tie transaction, after its insert, updates its own columns for the ids it
+  inserted rows of (`apply`), from the served row and the inserted rows alone: the cost
+  follows the rows inserted, not the history (a conflict's deleted loser sends its ids to
+  `recompute`, which reads their rows). Attribute and
   tie transactions run at once on several connections and write different columns (DuckDB
   allows that; PostgreSQL would lock the rows in any order, so they take a lock per entity);
 - a rollback or forget recomputes the rows of the ids it took rows from (`recompute`), and
@@ -117,12 +118,15 @@ def apply(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -
     return updated
 
 
-def _served_value(plan: AnchorPlan, target: TargetPlan) -> tuple[str, str, str]:
-    """(aggregate of the value shown, aggregate of its instant, the rows `a` it reads): the
-    latest for scd1/scd2, the first for scd0; a knot's value for a knotted attribute."""
+def _served_value(
+    plan: AnchorPlan, target: TargetPlan, rows: str | None = None
+) -> tuple[str, str, str]:
+    """(aggregate of the value shown, aggregate of its instant, the rows `a` it reads: the
+    attribute table, or `rows` of its shape): the latest for scd1/scd2, the first for scd0; a
+    knot's value for a knotted attribute."""
     scd0 = target.effective_history == "scd0"
     pick = CANONICAL.earliest if scd0 else CANONICAL.latest
-    source, shown = f"{anchor_table(target.table)} AS a", "a.value"
+    source, shown = f"{rows or anchor_table(target.table)} AS a", "a.value"
     if target.knot:
         source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
         shown = "k.value"
@@ -130,46 +134,39 @@ def _served_value(plan: AnchorPlan, target: TargetPlan) -> tuple[str, str, str]:
 
 
 def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
-    """The value in force now is the latest of the key's rows from the change in force just
-    before the batch's earliest instant on (rows before that are as they were); scd0's is the
-    earliest of the served one and the rows since; the first instant, the least of both."""
+    """The served row and the rows the pass inserted (`sql.inserted`) are all it takes: the
+    value now is the later of the served one and the latest inserted (scd0: the earlier of
+    the first ones), the first instant the least of both. Nothing else of the history can
+    have changed, except a conflict's stored loser, deleted: its ids are recomputed from
+    their rows (`collect_losers`). The cost follows the rows inserted, not the history."""
     entity = target.entity or ""
     name = attribute_name(target)
     value, at = ident(name), ident(at_column(name))
     first = ident(first_column(plan, entity, target, "id"))
     scd0 = target.effective_history == "scd0"
-    value_of, at_of, source = _served_value(plan, target)
-    since = (
-        f"SELECT b.id, coalesce(max(x.changed_at) FILTER (WHERE x.changed_at < b.t0), b.t0) "
-        f"AS since FROM {sql.bounds} AS b LEFT JOIN {anchor_table(target.table)} AS x "
-        "ON x.id = b.id GROUP BY b.id, b.t0"
-    )
-    # scd1/scd2: the latest row is among those read (from the change in force before the
-    # batch on), even where a conflict's stored loser was deleted: it is the value now.
-    # scd0: rows before that change may hold an earlier first value: the earlier of both.
-    take = f"c.{at} IS NULL OR n.at <= c.{at}" if scd0 else "TRUE"
+    value_of, at_of, source = _served_value(plan, target, sql.inserted)
+    take = f"c.{at} IS NULL OR n.at {'<=' if scd0 else '>='} c.{at}"
     return wh.insert(
         f"UPDATE {anchor_table(current_name(entity))} AS c SET "
         f"{value} = CASE WHEN {take} THEN n.value ELSE c.{value} END, "
         f"{at} = CASE WHEN {take} THEN n.at ELSE c.{at} END, "
         f"{first} = least(c.{first}, n.first) "
         f"FROM (SELECT a.id, {value_of} AS value, {at_of} AS at, min(a.changed_at) AS first "
-        f"FROM {source} JOIN ({since}) AS s ON s.id = a.id AND a.changed_at >= s.since "
-        "GROUP BY a.id) AS n WHERE c.id = n.id"
+        f"FROM {source} GROUP BY a.id) AS n WHERE c.id = n.id"
     )
 
 
 def _apply_first(
     wh: Warehouse, plan: AnchorPlan, target: TargetPlan, entity: str, column: str, sql: TargetSQL
 ) -> int:
-    """A tie role: the earliest stored row of each id the batch observed in that role."""
+    """A tie role: the earlier of the served first instant and the rows the pass inserted
+    (a partner named by a deleted conflict loser is recomputed: `collect_losers`)."""
     role = ident(column)
     first = ident(first_column(plan, entity, target, column))
     return wh.insert(
-        f"UPDATE {anchor_table(current_name(entity))} AS c SET {first} = n.first "
+        f"UPDATE {anchor_table(current_name(entity))} AS c SET {first} = least(c.{first}, n.first) "
         f"FROM (SELECT a.{role} AS id, min(a.changed_at) AS first "
-        f"FROM {anchor_table(target.table)} AS a WHERE a.{role} IN "
-        f"(SELECT o.{role} FROM {sql.obs} AS o) GROUP BY a.{role}) AS n WHERE c.id = n.id"
+        f"FROM {sql.inserted} AS a GROUP BY a.{role}) AS n WHERE c.id = n.id"
     )
 
 
@@ -215,25 +212,52 @@ def collect(wh: Warehouse, entity: str, ids: str, params: list[Any]) -> None:
 
 
 def collect_losers(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> None:
-    """Before a tie's conflict losers are deleted: the partners they name (value roles), whose
-    first instants are recomputed after the pass (the key roles' are updated by `apply`)."""
-    if target.kind != "tie":
-        return
+    """Before a conflict's stored losers are deleted: the ids they name, per role, whose
+    columns of this target `refresh_losers` recomputes after the pass (`apply` reads only the
+    inserted rows, and a deleted loser may have been the value served or a first instant)."""
     same = " AND ".join([*(f"a.{k} = l.{k}" for k in sql.keys), "a.changed_at = l.changed_at"])
-    for role in target.values:
-        if role.entity in plan.entities:
-            collect(
-                wh, role.entity,
-                f"SELECT a.{ident(role.column)} AS id FROM {anchor_table(target.table)} AS a "
-                f"JOIN {sql.losers} AS l ON {same}",
-                [],
-            )  # fmt: skip
+    roles = ", ".join(f"a.{ident(r.column)}" for r in target.roles)
+    wh.execute(
+        f"CREATE OR REPLACE TEMP TABLE {sql.loser_ids} AS SELECT DISTINCT {roles} "
+        f"FROM {anchor_table(target.table)} AS a JOIN {sql.losers} AS l ON {same}"
+    )
+
+
+def refresh_losers(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> None:
+    """This target's serving columns of the ids `collect_losers` kept, from all their rows.
+    Only these columns: other targets' transactions update the same rows at once, and
+    replacing whole rows here would undo their updates."""
+    for role in target.roles:
+        if role.entity not in plan.entities:
+            continue
+        ids = f"SELECT DISTINCT {ident(role.column)} AS id FROM {sql.loser_ids}"
+        first = ident(first_column(plan, role.entity, target, role.column))
+        current = anchor_table(current_name(role.entity))
+        if target.kind == "attribute":
+            name = attribute_name(target)
+            value, at = ident(name), ident(at_column(name))
+            value_of, at_of, source = _served_value(plan, target)
+            rows = (
+                f"SELECT a.id, {value_of} AS value, {at_of} AS at, min(a.changed_at) AS first "
+                f"FROM {source} WHERE a.id IN ({ids}) GROUP BY a.id"
+            )
+            sets = f"{value} = n.value, {at} = n.at, {first} = n.first"
+        else:
+            col = ident(role.column)
+            rows = (  # (a partner whose only row lost has no first instant left)
+                f"SELECT i.id, min(a.changed_at) AS first FROM ({ids}) AS i "
+                f"LEFT JOIN {anchor_table(target.table)} AS a ON a.{col} = i.id GROUP BY i.id"
+            )
+            sets = f"{first} = n.first"
+        wh.execute(f"UPDATE {current} AS c SET {sets} FROM ({rows}) AS n WHERE c.id = n.id")
+    wh.execute(f"DROP TABLE {sql.loser_ids}")
 
 
 def recompute_collected(wh: Warehouse, plan: AnchorPlan) -> None:
     for entity in plan.entities:
         wh.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_collected(entity)} (id BIGINT)")
-        recompute(wh, plan, entity, f"SELECT id FROM {_collected(entity)}")
+        if wh.scalar(f"SELECT count(*) FROM {_collected(entity)}"):
+            recompute(wh, plan, entity, f"SELECT id FROM {_collected(entity)}")
         wh.execute(f"DROP TABLE {_collected(entity)}")
 
 

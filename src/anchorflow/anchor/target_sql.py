@@ -27,6 +27,8 @@ class TargetSQL:
         self.merged = ident(f"__fresh_{name_suffix}")
         self.fresh = self.obs  # the batch's observations; with re-read ones: `create_fresh`
         self.losers = ident(f"__losers_{name_suffix}")
+        self.inserted = ident(f"__inserted_{name_suffix}")  # the rows a pass inserts
+        self.loser_ids = ident(f"__loser_ids_{name_suffix}")  # ids named by deleted losers
         self.columns = [*self.keys, *self.values, "changed_at", "load_id"]
         self.table = anchor_table(target.table)
 
@@ -142,19 +144,27 @@ class TargetSQL:
     def placed(self) -> str:
         return f"SELECT * FROM {self.rows} WHERE __placeable AND NOT __missing"
 
-    def insert_first_values(self) -> str:
+    def first_values(self) -> str:
         """scd0: a key's earliest observation, when it is earlier than anything stored."""
         keys = ", ".join(self.keys)
         order = "changed_at, load_id"  # (one observation per instant: `deduped`)
-        columns = [*self.keys, *self.values, "changed_at", "load_id"]
         return (
-            f"INSERT INTO {self.table} ({', '.join(columns)}) "
-            f"SELECT {', '.join('f.' + c for c in columns)} "
+            f"SELECT {', '.join('f.' + c for c in self.columns)} "
             f"FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS __rn "
             f"FROM {self.obs}) AS f LEFT JOIN ({self.first_stored()}) AS s "
             f"ON {' AND '.join(f'f.{k} = s.{k}' for k in self.keys)} "
             "WHERE f.__rn = 1 AND (s.first IS NULL OR f.changed_at < s.first)"
         )
+
+    def create_inserted(self, scd0: bool) -> str:
+        """The rows the pass inserts, kept for the serving table (`serving.apply` reads them,
+        not the history)."""
+        rows = self.first_values() if scd0 else self.changes()
+        return f"CREATE OR REPLACE TEMP TABLE {self.inserted} AS {rows}"
+
+    def insert_inserted(self) -> str:
+        listed = ", ".join(self.columns)
+        return f"INSERT INTO {self.table} ({listed}) SELECT {listed} FROM {self.inserted}"
 
     def first_stored(self) -> str:
         """Per key the batch touches: the earliest stored changed_at."""
@@ -264,7 +274,7 @@ class TargetSQL:
             f"FROM __x AS x JOIN __w AS w ON {self.same_instant('x', 'w')}"
         )
 
-    def insert_changes(self) -> str:
+    def changes(self) -> str:
         """scd1/scd2: the change points among stored rows and new observations (`fresh`),
         merged. An observation at an instant the table still has after `delete_losers` lost
         to (or equals) the stored value: it is not new."""
@@ -281,7 +291,7 @@ class TargetSQL:
             for v in self.values
         )
         return (
-            f"INSERT INTO {self.table} ({listed}) SELECT {listed} FROM "
+            f"SELECT {listed} FROM "
             f"(SELECT *, ({changed}) AS __change FROM ({' UNION ALL '.join(parts)}) AS m) AS p "
             "WHERE p.fresh = 1 AND p.__change"
         )
