@@ -86,3 +86,14 @@ def test_a_pool_restarts_a_reader_that_died(redis_url: str, tmp_path: Path) -> N
         assert pool.slots[0].exits == [-signal.SIGKILL]
     finally:
         assert pool.stop(30) == [0, 0]
+
+
+def test_read_help_explains_it_without_type_placeholders() -> None:
+    env = {**subprocess_env(), "COLUMNS": "200", "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-c", CLI, "read", "--help"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "Drain a redis source's lists and streams into landing chunk files" in text
+    assert "--queue -q QUEUE" in text and "--procs" in text
+    assert "<list[" not in text and "<bool>" not in text
