@@ -210,3 +210,58 @@ def test_an_unreachable_redis_is_one_line_without_the_password(tmp_path: Path) -
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Redis at redis://"), lines
     assert "sup3r-secret-pw" not in stderr.decode()
+
+
+def test_a_list_reader_abandons_a_chunk_redis_does_not_hold(redis_url: str, tmp_path: Path) -> None:
+    """A take whose reply was lost leaves an item in the processing list that the chunk does
+    not hold: the next take sees it, the chunk is dropped, the items go back, none is lost."""
+    push(redis_url, items(40))
+    reader = Reader("bus", config(redis_url, chunk_timeout="60s"), "events", tmp_path)
+    reader.start()
+    reader.step()
+    assert reader.chunk is not None and reader.chunk.items == 40
+    with client(redis_url) as r:  # what a lost reply would have moved
+        r.rpush(LIST_KEY, *items(2, start=40))
+        r.lmove(LIST_KEY, QueueKeys(LIST_KEY).processing(reader.launch_id), "LEFT", "RIGHT")
+    reader.step()  # refused by the take script: abandoned
+    assert reader.chunk is None and chunks.leftover_temporaries(tmp_path / "events") == []
+    with client(redis_url) as r:
+        assert r.lrange(LIST_KEY, 0, -1) == [*items(42)]  # back at the head, in order
+    reader.run(lambda: reader.chunk is not None and reader.chunk.items == 42)  # then closes it
+    assert landed(tmp_path, "events") == items(42)
+
+
+def test_a_stream_reader_reads_again_what_a_lost_reply_delivered(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """An XREADGROUP whose reply was lost leaves entries pending for the reader that its chunk
+    does not hold: after its commit the reader reads its own pending entries again."""
+    add(redis_url, [{b"data": v} for v in items(30)])
+    reader = Reader("bus", config(redis_url, chunk_timeout="60s"), "payments", tmp_path)
+    reader.start()
+    reader.step()
+    add(redis_url, [{b"data": v} for v in items(5, start=30)])
+    with client(redis_url) as r:  # delivered to the reader, the reply lost
+        r.xreadgroup("anchorflow", reader.launch_id, {STREAM_KEY: ">"}, count=5)
+    reader.close_chunk()  # 30 committed, 5 still pending for it
+    assert landed(tmp_path, "payments") == items(30)
+    reader.run(lambda: reader.chunk is not None and reader.chunk.items == 5)  # then closes it
+    exactly(items(35), landed(tmp_path, "payments"))
+
+
+def test_readers_survive_dropped_connections(redis_url: str, tmp_path: Path) -> None:
+    values = items(20_000)
+    cfg = config(redis_url, batch=100)
+    with (
+        client(redis_url) as r,
+        reader_thread(cfg, "events", tmp_path),
+        reader_thread(cfg, "payments", tmp_path),
+    ):
+        for part in range(0, len(values), 2000):
+            push(redis_url, values[part : part + 2000])
+            add(redis_url, [{b"data": v} for v in values[part : part + 2000]])
+            r.client_kill_filter(_type="normal", skipme=True)  # every reader's connection
+        wait_for(lambda: len(landed(tmp_path, "events")) >= len(values), what="the list")
+        wait_for(lambda: len(landed(tmp_path, "payments")) >= len(values), what="the stream")
+    exactly(values, landed(tmp_path, "events"))
+    exactly(values, landed(tmp_path, "payments"))

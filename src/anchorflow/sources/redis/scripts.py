@@ -139,19 +139,13 @@ return 1
 """
 
 # KEYS: stream, readers, committed; ARGV: launch, group, chunk id, delete acked (0/1), ids...
-# 1 committed (or was already), 0 fenced, -1 the consumer's pending entries are not the chunk.
+# 0 fenced; else 1 + the entries still pending for the reader after the acknowledgement
+# (delivered by a read whose reply was lost: the reader reads its own pending entries again).
+# A registered reader's entries are never claimed by another, so each id acknowledged here is
+# one of its own.
 COMMIT_STREAM = """
 if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1 then return 1 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
-local count = #ARGV - 4
-local pending = 0
-local summary = redis.call('XPENDING', KEYS[1], ARGV[2])
-if summary[4] then
-  for _, pair in ipairs(summary[4]) do
-    if pair[1] == ARGV[1] then pending = tonumber(pair[2]) end
-  end
-end
-if pending ~= count then return -1 end
 local i = 5
 while i <= #ARGV do
   local last = math.min(#ARGV, i + 4999)
@@ -161,7 +155,14 @@ while i <= #ARGV do
   i = last + 1
 end
 redis.call('SADD', KEYS[3], ARGV[3])
-return 1
+local pending = 0
+local summary = redis.call('XPENDING', KEYS[1], ARGV[2])
+if summary[4] then
+  for _, pair in ipairs(summary[4]) do
+    if pair[1] == ARGV[1] then pending = tonumber(pair[2]) end
+  end
+end
+return 1 + pending
 """
 
 # KEYS: stream, readers; ARGV: group, dead consumer, claimer, min idle ms, count. Claim the

@@ -73,7 +73,7 @@ class StreamIntake:
         if count <= 0:
             return []
         call, client = self.reader.call, self.reader.client
-        if self._backlog is not None:  # after an abandon: our own pending entries first
+        if self._backlog is not None:  # our own pending entries first (a reply was lost)
             answer = call(client.xreadgroup, self.group, self.launch,
                           {self.keys.key: self._backlog}, count=count)  # fmt: skip
             entries = _entries(answer)
@@ -97,9 +97,12 @@ class StreamIntake:
         keys = [self.keys.key, self.keys.readers, self.keys.committed(self.launch)]
         args: list[Any] = [self.launch, self.group, chunk, "1" if self.delete_acked else "0"]
         outcome = int(self.reader.call(self._commit, keys, [*args, *self.ids]))
-        if outcome == 1:
-            self.ids = []
-        return outcome
+        if outcome == 0:
+            return 0
+        self.ids = []
+        if outcome > 1:  # entries delivered to us whose reply was lost: read them again
+            self._backlog = b"0"
+        return 1
 
     def abandon(self) -> None:
         self.ids = []
