@@ -33,7 +33,7 @@ class Intake(Protocol):
 
     def commit(self, chunk: str) -> int:
         """Let go of the items held (the chunk is sealed) and mark `chunk` committed: 1 done,
-        0 fenced, -1 what Redis holds is not the chunk."""
+        0 fenced, -1 what Redis holds is not the chunk (a list: the reader abandons it)."""
         ...
 
     def abandon(self) -> None:
