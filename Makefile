@@ -19,9 +19,9 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines clean postgres-server
+  bench-engines clean postgres-server redis-server
 
-demo: $(VENV)/.main-installed $(DEMO_PG)
+demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
 
 # The tests (and the demo) start their own throwaway cluster with initdb/pg_ctl; Debian keeps them
@@ -30,7 +30,12 @@ postgres-server:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
-test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server
+# The Redis tests (and the demo) start their own redis-server on a free loopback port.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server
 	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed

@@ -131,3 +131,26 @@ def table_rows(where: Project | Path | str, sql: str) -> list[tuple[Any, ...]]:
 
 def env_without_crash() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "ANCHORFLOW_CRASH_AT"}
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server for the session (free loopback port, own directory, no persistence):
+    its URL, `redis://127.0.0.1:PORT/0`."""
+    from anchorflow.dev.redis_server import LocalRedis
+
+    with LocalRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's Redis, emptied (FLUSHALL) for this test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server, socket_timeout=10)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server

@@ -1,0 +1,120 @@
+"""Reader processes SIGKILLed at random moments while producers push to a list and a stream:
+after restarts and a drain, the chunk files hold every item exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from anchorflow.sources import chunks
+from tests.sources.redis.helpers import (
+    add,
+    exactly,
+    items,
+    landed,
+    project,
+    push,
+    reader_process,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+KILLS = 20
+QUEUES = ("events", "payments")
+
+
+def produce(url: str, values: list[bytes], stop: threading.Event, pushed: list[int]) -> None:
+    """Push `values` to the list and the stream in small batches until `stop` (or the end);
+    `pushed[0]` says how many."""
+    for start in range(0, len(values), 100):
+        batch = values[start : start + 100]
+        push(url, batch)
+        add(url, [{"data": v} for v in batch])
+        pushed[0] = start + len(batch)
+        if stop.wait(0.03):
+            return
+
+
+def started(landing: Path, process: subprocess.Popen[bytes]) -> bool:
+    """Whether the reader process has written its launch manifest (it is reading)."""
+    return any(
+        json.loads(path.read_text()).get("pid") == process.pid
+        for path in (landing / chunks.LAUNCHES).glob("*.json")
+    )
+
+
+def test_readers_killed_at_random_lose_and_duplicate_nothing(
+    redis_url: str, tmp_path: Path
+) -> None:
+    rng = random.Random(14)
+    root = tmp_path / "p"
+    proj = project(root, redis_url, heartbeat="1500ms", chunk_timeout="150ms", chunk_size=600,
+                   batch=150)  # fmt: skip
+    landing = chunks.landing_dir(root, "bus")
+    values = items(200_000, size=120)
+    pushed = [0]
+    log = open(tmp_path / "readers.log", "wb")  # noqa: SIM115 - closed below
+    start = lambda queue: reader_process(proj.file, queue, stderr=log)  # noqa: E731
+    readers = {queue: [start(queue), start(queue)] for queue in QUEUES}
+
+    def revive() -> None:
+        """Restart a reader that exited by itself (fenced after a stall), as a pool would."""
+        for queue, pair in readers.items():
+            for slot, process in enumerate(pair):
+                if process.poll() is not None:
+                    pair[slot] = start(queue)
+
+    stop = threading.Event()
+    producer = threading.Thread(target=produce, args=(redis_url, values, stop, pushed), daemon=True)
+    producer.start()
+    try:
+        began = time.monotonic()
+        slots = [(q, i) for q in QUEUES for i in range(2)]
+
+        def reading() -> list[tuple[str, int]]:
+            return [(q, i) for q, i in slots if started(landing, readers[q][i])]
+
+        for _ in range(KILLS):
+            wait_for(lambda: bool(reading()), what="a reader's start")
+            queue, slot = rng.choice(reading())
+            time.sleep(rng.uniform(0.0, 0.4))  # a random moment, not a timing assertion
+            readers[queue][slot].send_signal(signal.SIGKILL)
+            readers[queue][slot].wait()
+            readers[queue][slot] = start(queue)
+            revive()
+        stop.set()
+        producer.join(60)
+        sent = values[: pushed[0]]
+        killing = time.monotonic() - began
+
+        def drained() -> bool:
+            revive()
+            return all(len(landed(landing, q)) >= len(sent) for q in QUEUES)
+
+        wait_for(drained, timeout=40, what="the drain")
+        print(
+            f"{KILLS} kills in {killing:.1f} s, {len(sent)} items, drained after "
+            f"{time.monotonic() - began - killing:.1f} s"
+        )
+    finally:
+        stop.set()
+        codes = []
+        for process in (p for pair in readers.values() for p in pair):
+            process.send_signal(signal.SIGTERM)
+            try:
+                codes.append(process.wait(30))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes.append(None)
+        log.close()
+    assert codes == [0] * len(codes), (tmp_path / "readers.log").read_text()[-3000:]
+    for queue in QUEUES:
+        exactly(sent, landed(landing, queue))
+        assert chunks.leftover_temporaries(landing / queue) == []
