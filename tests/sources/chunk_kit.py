@@ -42,8 +42,8 @@ def landing(project: Project) -> Path:
     return chunks.landing_dir(project.root, SOURCE)
 
 
-def start_launch(project: Project, queue: str = "events") -> str:
-    launch = chunks.new_launch_id()
+def start_launch(project: Project, queue: str = "events", launch: str | None = None) -> str:
+    launch = launch or chunks.new_launch_id()
     chunks.write_launch(landing(project), launch, kind="reader", source=SOURCE, queue=queue)
     return launch
 
