@@ -61,24 +61,27 @@ def snapshot(project: Project) -> dict[str, Any]:
     return {name: table_rows(project, sql) for name, sql in COMPARED.items()}
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, dict[str, Any]]:
-    """The warehouse of a run that never crashed, for either first chunk."""
-    found = {}
-    for big_first in (True, False):
-        project = landed_project(tmp_path_factory.mktemp("clean"), big_first)
+_CLEAN: dict[tuple[str, bool], dict[str, Any]] = {}
+
+
+def clean(engine: str, big_first: bool, root: Path) -> dict[str, Any]:
+    """The warehouse of a run that never crashed (made once per engine and first chunk)."""
+    if (engine, big_first) not in _CLEAN:
+        project = landed_project(root, big_first)
         result = run(project)
         assert result.returncode == 0, result.stderr
-        found[big_first] = snapshot(project)
-        assert len(found[big_first]["loads"]) == 4 and found[big_first]["quarantine"]
-    return found
+        found = snapshot(project)
+        assert len(found["loads"]) == 4 and found["quarantine"]
+        _CLEAN[engine, big_first] = found
+    return _CLEAN[engine, big_first]
 
 
 @pytest.mark.parametrize("big_first", [True, False], ids=["parts", "whole"])
 @pytest.mark.parametrize("point", ["after_land", "after_stage", "before_commit", "after_commit"])
 def test_a_killed_loader_rerun_loads_every_chunk_once(
-    point: str, big_first: bool, tmp_path: Path, clean: dict[bool, dict[str, Any]]
+    point: str, big_first: bool, engine: str, tmp_path: Path
 ) -> None:
+    expected = clean(engine, big_first, tmp_path / "clean")
     project = landed_project(tmp_path / "p", big_first)
     result = run(project, crash_at=point)
     assert result.returncode == CRASH_EXIT, result.stderr
@@ -88,5 +91,5 @@ def test_a_killed_loader_rerun_loads_every_chunk_once(
 
     rerun = run(project)
     assert rerun.returncode == 0, rerun.stderr
-    assert snapshot(project) == clean[big_first]
+    assert snapshot(project) == expected
     assert sealed(project) == [] and sealed(project, "payments") == []
