@@ -133,3 +133,13 @@ def test_chunk_sources_refuse_a_backfill(tmp_path: Path) -> None:
     project = chunk_project(tmp_path / "p")
     with Pipeline(project) as pipeline, pytest.raises(ConfigError, match="loaded once"):
         pipeline.backfill(SOURCE, None, None)
+
+
+def test_a_chunk_without_its_launch_manifest_still_names_its_launch(tmp_path: Path) -> None:
+    project = chunk_project(tmp_path / "p")
+    launch = "20260101T000000000000Z-abcdef"  # its reader never wrote (or lost) its manifest
+    land_chunk(project, "events", launch, 1, events(2))
+    run(project)
+    assert table_rows(
+        project, "SELECT launch_id, kind, source, queue, host, pid FROM meta.launches"
+    ) == [(launch, "redis", SOURCE, "events", None, None)]

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from anchorflow.config import load_project
+from anchorflow.console import print_status
 from anchorflow.run import Pipeline, as_json
 from anchorflow.sources.redis.keys import QueueKeys
 from anchorflow.sources.redis.source import RedisSource
@@ -77,6 +79,10 @@ def test_status_shows_depth_chunks_waiting_and_readers_alive(
     assert found["events"].due == 2
     assert (payments.depth, payments.chunks_waiting, payments.readers_alive) == (4, 0, 0)
     assert as_json(status)["sources"][0]["queue"]["depth"] == 5
+    shown = Console(record=True, width=200)
+    print_status(shown, status)
+    text = shown.export_text()
+    assert "queues (landing chunks)" in text and "readers alive" in text
 
 
 def test_status_contacts_nothing_when_the_url_variable_is_not_set(tmp_path: Path) -> None:
