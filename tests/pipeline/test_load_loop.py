@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from anchorflow.errors import ConfigError
 from anchorflow.run.loop import LoadLoop
+from tests.builders import build_project
 from tests.conftest import env_without_crash, table_rows
 from tests.sources.chunk_kit import SOURCE, chunk_project, events, land_chunk, sealed, start_launch
 
@@ -85,3 +87,9 @@ def test_the_load_command_loads_until_sigterm(tmp_path: Path) -> None:
         reader.join(60)
     assert process.returncode == 143, process.stderr.read()
     assert table_rows(project, COUNT) == [(12,)]
+
+
+def test_the_loop_takes_only_chunk_sources(tmp_path: Path) -> None:
+    project = build_project(tmp_path / "p")  # one amplitude source
+    with pytest.raises(ConfigError, match="not one fed through landing chunks"):
+        LoadLoop(project, ["amplitude"])

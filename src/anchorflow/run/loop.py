@@ -50,6 +50,7 @@ class LoadLoop:
             loaded = project if isinstance(project, Project) else load_project(project)
             self.project = loaded
             self._pipeline = lambda: Pipeline(loaded)
+            _require_chunk_sources(loaded, sources)
         self.sources = list(sources)
         self.interval = interval
         self.idle_every = idle_every
@@ -97,3 +98,14 @@ class LoadLoop:
             if any(chunks.sealed_chunks(landing / stream) for stream in config.streams):
                 return True
         return False
+
+
+def _require_chunk_sources(project: Project, sources: Sequence[str]) -> None:
+    """Only sources that land chunks are loaded in a loop (`run` loads the others when due)."""
+    for name in sources:
+        config = project.sources.get(name)
+        if config is not None and not hasattr(config, "landing"):
+            raise ConfigError([
+                f"load: sources.{name} is a {config.kind} source, not one fed through landing "
+                "chunks (redis, webhook); load it with `anchorflow run` (e.g. from cron)"
+            ])  # fmt: skip
