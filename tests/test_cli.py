@@ -209,7 +209,8 @@ def test_status_model_fields_and_drift_print_json_for_scripts(
     status = json.loads(cli("status", "--project", root, "--now", now, "--json").stdout)
     assert status["sources"] == [
         {"source": "amplitude", "stream": "events", "position": "20240301T02", "due": 0,
-         "lag_hours": 2.0, "last_available": "20240301T01", "note": "", "replay_end": None}
+         "lag_hours": 2.0, "last_available": "20240301T01", "note": "", "replay_end": None,
+         "queue": None}
     ]  # fmt: skip
     assert [(x["load_id"], x["window"], x["status"]) for x in status["loads"]] == [
         (2, "20240301T01", "committed"), (1, "20240301T00", "committed"),

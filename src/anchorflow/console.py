@@ -291,6 +291,14 @@ def print_status(console: Console, status: Status) -> None:
         ["source", "stream", "position", "lag (h)", "due", "last available", "note"],
         [_source_row(m) for m in status.sources],
     )
+    queues = [m for m in status.sources if m.queue is not None]
+    if queues:
+        print_table(
+            console,
+            "queues (landing chunks)",
+            ["source", "queue", "depth", "chunks waiting", "oldest chunk", "readers alive"],
+            [_queue_row(m) for m in queues],
+        )
     print_table(
         console,
         "last loads",
@@ -341,6 +349,22 @@ def _source_row(m: SourceStatus) -> list[Any]:
     due = "?" if m.due is None else m.due
     lag = "replay" if m.replay_end else m.lag_hours  # hours behind today mean nothing there
     return [m.source, m.stream, m.position, lag, due, m.last_available, m.note]
+
+
+def _queue_row(m: SourceStatus) -> list[Any]:
+    q = m.queue
+    assert q is not None
+    unknown = "?"
+    age = "" if q.oldest_chunk_age is None else _age(q.oldest_chunk_age)
+    depth = unknown if q.depth is None else q.depth
+    readers = unknown if q.readers_alive is None else q.readers_alive
+    return [m.source, m.stream, depth, q.chunks_waiting, age, readers]
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def print_json(result: Any) -> None:

@@ -25,6 +25,7 @@ from anchorflow.cli.base import (
     guarded,
 )
 from anchorflow.config import load_project
+from anchorflow.errors import ConfigError
 from anchorflow.scaffold import scaffold_project
 
 
@@ -259,3 +260,37 @@ def suggest_mapping(
         read_only=True,
     )  # fmt: skip
     sys.stdout.write(text)
+
+
+@app.command()
+def load(
+    sources: Annotated[list[str], typer.Argument(help="Chunk sources to load (redis, webhook).")],
+    every: Annotated[
+        str, typer.Option("--every", metavar="DURATION", help="Time between runs, e.g. 5s.")
+    ] = "5s",
+    project: ProjectOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Load the landing chunks of queue sources continuously: `run SOURCE...` every few
+    seconds (staging, anchor and marts included), until Ctrl-C or SIGTERM."""
+    import threading
+
+    from anchorflow.console import print_summary
+    from anchorflow.project_types import parse_duration
+    from anchorflow.run.loop import LoadLoop
+
+    _setup_logging(verbose)
+
+    def action() -> None:
+        try:
+            interval = parse_duration(every).total_seconds()
+        except ValueError as error:
+            raise ConfigError([f"--every: {error}"]) from None
+        loaded = load_project(project, defer_source_env=True)
+        loop = LoadLoop(
+            loaded, sources, interval,
+            on_run=lambda s: print_summary(console, s) if s.windows else None,
+        )  # fmt: skip
+        loop.run_forever(threading.Event())
+
+    guarded(action)

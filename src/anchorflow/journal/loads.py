@@ -33,6 +33,7 @@ class LoadRecord:
     started_at: datetime
     note: str | None = None  # something suspicious about the delivery (an empty archive)
     suppressed: int = 0  # records not landed: they carry a key erased by `forget`
+    run_id: int | None = None  # the command that committed it (`meta.runs`)
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ def record_load(warehouse: Warehouse, load: LoadRecord) -> None:
     warehouse.execute(
         "INSERT INTO meta.loads (load_id, source, stream, window_key, window_start, window_end, "
         "origin, files, rows, bytes, quarantined, staged, type_errors, status, started_at, "
-        "finished_at, note, suppressed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?)",
+        "finished_at, note, suppressed, run_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?)",
         [
             load.load_id, load.source, load.stream, load.window_key, load.window_start,
             load.window_end, load.origin, load.files, load.rows, load.bytes, load.quarantined,
             load.staged, load.type_errors, load.started_at, utcnow(), load.note, load.suppressed,
+            load.run_id,
         ],
     )  # fmt: skip
 

@@ -22,7 +22,12 @@
   its deadline to leave the file (`compact_by`) and when it did (`compacted_at`).
 - `meta.suppressions`: per erased key and raw stream, the key hashed with `pii_salt` and the
   JSON paths it is read from: records that carry it are not landed again.
-- `meta.runs`: every command that ran, with its outcome (failures included).
+- `meta.runs`: every command that ran, with its outcome (failures included); a load records
+  the run that committed it (`meta.loads.run_id`).
+- `meta.launches`: every start of an intake process (a Redis reader, the webhook server) that
+  delivered a loaded landing chunk, from its manifest, committed with its first chunk's rows.
+- `meta.queue_depths`: the depth of each queue in front of a landing directory, sampled at
+  each loader run (its alerts: too deep, growing).
 - `meta.alerts`: every alert and whether it was delivered.
 - `meta.alert_outbox`: alerts queued for a target and not delivered yet.
 - `meta.alert_targets`: per alert target, failures in a row and when to try it again.
@@ -198,6 +203,24 @@ META_DDL = [
         stream VARCHAR NOT NULL,
         paths VARCHAR NOT NULL,
         key_hash VARCHAR NOT NULL)""",
+    # -- issue 14, queues: reader launches behind landing chunks; queue depth samples.
+    """CREATE TABLE IF NOT EXISTS meta.launches (
+        launch_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        queue VARCHAR NOT NULL,
+        host VARCHAR,
+        pid BIGINT,
+        started_at TIMESTAMP,
+        first_loaded_at TIMESTAMP NOT NULL,
+        first_load_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.queue_depths (
+        source VARCHAR NOT NULL,
+        queue VARCHAR NOT NULL,
+        sampled_at TIMESTAMP NOT NULL,
+        depth BIGINT NOT NULL,
+        alarm VARCHAR,
+        alerted BOOLEAN NOT NULL)""",
 ]
 
 
@@ -289,3 +312,6 @@ def _migrate(warehouse: Warehouse) -> None:
     warehouse.execute("ALTER TABLE meta.erasures ADD COLUMN IF NOT EXISTS compact_by TIMESTAMP")
     warehouse.execute("ALTER TABLE meta.erasures ADD COLUMN IF NOT EXISTS compacted_at TIMESTAMP")
     warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS suppressed BIGINT")
+    # -- queues (issue 14): the run that committed a load (`meta.runs`), to trace a raw row
+    # to the loader run and, through its chunk, to the reader launch (`meta.launches`).
+    warehouse.execute("ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS run_id BIGINT")

@@ -47,6 +47,7 @@ from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
 from anchorflow.run.compaction import Compaction, compact, compaction_due
+from anchorflow.run.queues import watch_queues
 from anchorflow.run.reading import missing_anchor_table, require_current_journal
 from anchorflow.run.removal import Steps, forget_entity, rollback_load
 from anchorflow.run.results import (
@@ -141,6 +142,7 @@ class Pipeline:
         self.read_only = read_only
         self.plan: AnchorPlan = build_plan(project)
         self._prepared = False
+        self.run_id: int | None = None  # the command running (`meta.runs`), in each load
         self.warehouse: Warehouse = connect(project, read_only, lazy=True, on_open=self._prepare)
         self.alerts = AlertSender(project, self.warehouse, clock=clock)
         self.anchor_step = AnchorStep(
@@ -271,7 +273,7 @@ class Pipeline:
         config = self.project.sources[name]
         results: list[WindowResult] = []
         with self._opened(name) as source:
-            commit = WindowCommit(self.warehouse, self.project, source, self._steps())
+            commit = WindowCommit(self.warehouse, self.project, source, self._steps(), self.run_id)
 
             def committed(batch: LandBatch, parts: Iterator[LandBatch] | None) -> WindowResult:
                 result = commit(batch, parts)
@@ -291,6 +293,7 @@ class Pipeline:
                 self.reporter.windows_planned(name, len(chosen))
                 if chosen:
                     results += step.run(self.warehouse, chosen)
+            watch_queues(self.warehouse, source, self.alerts, self.clock())
         return results
 
     def _after_loads(self, summary: RunSummary, models: list[str], marts: bool) -> None:
@@ -346,7 +349,7 @@ class Pipeline:
         summary = RunSummary()
         started, logged = time.perf_counter(), timestamp()
         try:
-            run_id = start_run(self.warehouse, command.strip())  # opens the warehouse
+            run_id = self.run_id = start_run(self.warehouse, command.strip())  # opens it
         except KeyboardInterrupt as stop:  # while it waited for the file
             log_run(self.project.state_path, command, logged, "interrupted", _stopped_by(stop))
             raise
@@ -477,10 +480,7 @@ class Pipeline:
                 for stream in config.streams:
                     cursor = read_cursor(self.warehouse, name, stream)
                     state = source.state(stream, cursor, self.now)
-                    sources.append(
-                        SourceStatus(name, stream, state.position, state.due, state.lag_hours,
-                                     state.last_available, state.note, state.replay_end)
-                    )  # fmt: skip
+                    sources.append(SourceStatus(name, **vars(state)))  # the same fields
         events, fields = open_event_counts(self.warehouse)
         return Status(
             sources,

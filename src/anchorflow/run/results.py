@@ -27,6 +27,7 @@ from anchorflow.land.step import WindowResult
 from anchorflow.marts import BuiltMart
 from anchorflow.publish.export import ExportedTable
 from anchorflow.run.compaction import Compaction
+from anchorflow.sources.base import QueueHealth
 from anchorflow.stage.runner import ModelRun
 
 
@@ -85,6 +86,7 @@ class SourceStatus:
     last_available: str | None
     note: str
     replay_end: str | None = None  # the last window of a replay: `lag_hours` is not measured
+    queue: QueueHealth | None = None  # a queue's depth, chunks waiting, readers alive
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from anchorflow.crashpoints import crash_point
 from anchorflow.errors import WarehouseError
 from anchorflow.journal import utcnow
 from anchorflow.journal.cursors import read_cursor, write_cursor
+from anchorflow.journal.launches import record_launches
 from anchorflow.journal.loads import LoadRecord, committed_loads, next_load_id, record_load
 from anchorflow.land import Landed, land_batch, landed_records, raw_table_name
 from anchorflow.land.raw import set_aside_nul
@@ -52,12 +53,18 @@ class WindowCommit:
     """Commits the windows of one source, one transaction each."""
 
     def __init__(
-        self, warehouse: Warehouse, project: Project, source: Source, steps: Steps
+        self,
+        warehouse: Warehouse,
+        project: Project,
+        source: Source,
+        steps: Steps,
+        run_id: int | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.project = project
         self.source = source
         self.steps = steps
+        self.run_id = run_id  # the command committing (`meta.runs`), recorded in each load
         self._salt = project.pii_salt.get_secret_value() if project.pii_salt else None
 
     def __call__(self, batch: LandBatch, parts: Iterator[LandBatch] | None = None) -> WindowResult:
@@ -116,9 +123,10 @@ class WindowCommit:
                 load_id, batch.source, batch.stream, window.key, window.start, window.end,
                 batch.origin, batch.files, landed.rows, batch.bytes,
                 landed.quarantined + staged.quarantined, staged.rows + restored,
-                staged.type_errors, started_at, batch.note, suppressed + lines,
+                staged.type_errors, started_at, batch.note, suppressed + lines, self.run_id,
             )  # fmt: skip
             record_load(wh, load)
+            record_launches(wh, batch.launches, load_id)
             self._advance(batch, load_id)
             crash_point("before_commit")
         crash_point("after_commit")
@@ -167,9 +175,10 @@ class WindowCommit:
             load = LoadRecord(
                 load_id, first.source, first.stream, window.key, window.start, window.end,
                 first.origin, files, rows, size, quarantined, restored, 0, started_at,
-                first.note, suppressed,
+                first.note, suppressed, self.run_id,
             )  # fmt: skip
             record_load(wh, load)
+            record_launches(wh, first.launches, load_id)
             self._advance(first, load_id)
             crash_point("before_commit")
         crash_point("after_commit")

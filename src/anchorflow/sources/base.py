@@ -142,6 +142,9 @@ class LandBatch:
     note: str | None = None  # something suspicious about the delivery, kept in its load record
     part: int = 0
     last: bool = True
+    # Who delivered the window, journaled with it (`meta.launches`): the launch manifests of
+    # the intake processes that wrote a landing chunk (see `sources.chunks`); first part only.
+    launches: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def stream(self) -> str:
@@ -150,6 +153,18 @@ class LandBatch:
     @property
     def rows(self) -> int:
         return int(self.records.num_rows)
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """A queue in front of a landing directory (a Redis list or stream, webhook intake), for
+    `status` and the queue alerts. None: unknown (not asked, or the queue did not answer)."""
+
+    depth: int | None  # items in the queue, not yet in a chunk
+    chunks_waiting: int  # sealed chunks not loaded yet
+    oldest_chunk_age: float | None  # seconds since the oldest of them was sealed
+    readers_alive: int | None  # intake processes with a live heartbeat
+    problem: str | None = None  # why the queue side is unknown
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,7 @@ class SourceState:
     last_available: str | None = None  # the newest window the source can deliver now
     note: str = ""
     replay_end: str | None = None  # a replay's last window (`end:`): no lag behind now
+    queue: QueueHealth | None = None  # a source fed by a queue through landing chunks
 
 
 class Loaded(Protocol):
