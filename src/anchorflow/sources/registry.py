@@ -18,6 +18,7 @@ from anchorflow.sources.base import Source, SourceConfig
 KINDS: dict[str, tuple[str, str]] = {
     "amplitude": ("amplitude.config:AmplitudeConfig", "amplitude.source:AmplitudeSource"),
     "files": ("files.config:FilesConfig", "files.source:FilesSource"),
+    "webhook": ("webhook.config:WebhookConfig", "webhook.source:WebhookSource"),
 }
 
 
