@@ -72,6 +72,13 @@ def stored_ids(directory: Path) -> tuple[list[str], int]:
     return ids, len(list(directory.glob(f"*{TEMPORARY}")))
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def measure(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     write_project(root)
     secret = secrets.token_hex(16)
@@ -91,6 +98,7 @@ def measure(options: argparse.Namespace, root: Path) -> dict[str, Any]:
         "drain": 15.0,
         "acknowledged_file": str(root / "acknowledged.txt"),
     }
+    cpu_before = cpu_seconds(server.pid)
     try:
         load = subprocess.run(
             [sys.executable, "-m", "bench.webhooks.load", json.dumps(spec)],
@@ -100,6 +108,7 @@ def measure(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             timeout=options.seconds + 120,
             check=True,
         )
+        cpu_after = cpu_seconds(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=90)
@@ -108,6 +117,11 @@ def measure(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     stored, leftover = stored_ids(root / ".anchorflow" / "landing" / "intercom" / "events")
     report.update({
         "server_exit": server.returncode,
+        "server_user_cpu_s": round(cpu_after[0] - cpu_before[0], 2),
+        "server_system_cpu_s": round(cpu_after[1] - cpu_before[1], 2),
+        "server_cpu_us_per_request": round(
+            (sum(cpu_after) - sum(cpu_before)) / max(1, report["answered"]) * 1e6, 1
+        ),
         "stored": len(stored),
         "stored_twice": len(stored) - len(set(stored)),
         "lost": len(acknowledged - set(stored)),

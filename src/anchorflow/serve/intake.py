@@ -159,7 +159,11 @@ class Intake:
             self._wake.set()
             waits.add(batch)
         self.duplicates += len(texts) - len(fresh)
-        await asyncio.gather(*(asyncio.shield(w) for w in waits))
+        # Shielded: a request cancelled (its client gone) must not cancel the shared batch.
+        if len(waits) == 1:
+            await asyncio.shield(waits.pop())
+        elif waits:
+            await asyncio.gather(*(asyncio.shield(w) for w in waits))
         return len(fresh)
 
     async def stop(self) -> None:

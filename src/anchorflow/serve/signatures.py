@@ -22,7 +22,7 @@ class Delivery:
     """What a signature is checked against: the raw body, the headers and the clock."""
 
     body: bytes
-    headers: Mapping[str, str]  # case-insensitive (Starlette's Headers, httpx's Headers)
+    headers: Mapping[str, str]  # by lower-case name, as ASGI gives them
     now: float  # Unix time
 
 
@@ -39,7 +39,7 @@ def _same(expected: str, given: str) -> bool:
 
 
 def _intercom(config: WebhookConfig, delivery: Delivery) -> str | None:
-    given = delivery.headers.get(INTERCOM_HEADER)
+    given = delivery.headers.get(INTERCOM_HEADER.lower())
     if not given:
         return f"no {INTERCOM_HEADER} header"
     scheme, _, value = given.partition("=")
@@ -50,7 +50,7 @@ def _intercom(config: WebhookConfig, delivery: Delivery) -> str | None:
 
 
 def _wistia(config: WebhookConfig, delivery: Delivery) -> str | None:
-    given = delivery.headers.get(WISTIA_HEADER)
+    given = delivery.headers.get(WISTIA_HEADER.lower())
     if not given:
         return f"no {WISTIA_HEADER} header"
     if not _same(_digest(config.secret.get_secret_value(), delivery.body, "sha256"), given):
@@ -59,8 +59,8 @@ def _wistia(config: WebhookConfig, delivery: Delivery) -> str | None:
 
 
 def _hmac(config: WebhookConfig, delivery: Delivery) -> str | None:
-    given = delivery.headers.get(config.header)
-    stamp = delivery.headers.get(config.timestamp_header, "").strip()
+    given = delivery.headers.get(config.header.lower())
+    stamp = delivery.headers.get(config.timestamp_header.lower(), "").strip()
     if not given:
         return f"no {config.header} header"
     if not stamp.isascii() or not stamp.isdigit():
