@@ -73,3 +73,23 @@ def test_an_acknowledged_delivery_survives_sigkill(tmp_path: Path, trial: int) -
     stored = Counter(r["id"] for r in published_records(project, "intercom"))
     assert answered <= set(stored)
     assert max(stored.values()) == 1
+
+
+def test_sigterm_under_load_answers_or_refuses_and_publishes_everything(tmp_path: Path) -> None:
+    project = hooks_project(tmp_path, intercom={"chunk_timeout": "1h"})
+    server = ServeProcess(project.root).start()
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    sender = threading.Thread(target=flood, args=(server.url, project, acknowledged, stop))
+    sender.start()
+    try:
+        wait_for(lambda: len(acknowledged) >= 300, deadline=60)
+        stopped = server.stop()  # SIGTERM with requests in flight
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+    assert stopped.returncode == 0, stopped.stderr
+    assert leftovers(project, "intercom") == []  # the open chunk was published
+    stored = Counter(r["id"] for r in published_records(project, "intercom"))
+    assert set(acknowledged) <= set(stored)
+    assert max(stored.values()) == 1
