@@ -217,7 +217,7 @@ class Intake:
         self._wake.clear()
         try:
             await asyncio.to_thread(writer.write, texts)
-        except OSError as error:
+        except Exception as error:  # whatever it is, the requests waiting get 503, not a hang
             # The chunk's state past its last fsync is unknown: take nothing more; the next
             # start publishes its whole lines (see serve.landing).
             log.error("sources.%s: records could not be made durable: %s", self.name, error)

@@ -95,6 +95,7 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 8787) -> None:
         port=port,
         lifespan="on",
         log_level="warning",
+        log_config=None,  # uvicorn's records go through our handler, which redacts secrets
         access_log=False,
         timeout_graceful_shutdown=GRACE_SECONDS,
         server_header=False,
