@@ -134,6 +134,10 @@ def test_an_oversized_body_is_refused_with_413_and_nothing_stored(
     response = httpx.post(f"{url}/hooks/orders", content=chunked(), headers=headers, timeout=10)
     assert response.status_code == 413
     assert stored_lines(project, "orders") == before
+    before = stored_lines(project, "intercom")
+    big = signed(project, "intercom", {**intercom(), "padding": "x" * (2 << 20)})  # 1 MiB max
+    assert post(url, "intercom", *big).status_code == 413
+    assert stored_lines(project, "intercom") == before
 
 
 def test_a_wrong_content_type_gets_415_and_a_body_not_json_400(
