@@ -19,7 +19,7 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines clean postgres-server redis-server
+  bench-engines bench-webhooks clean postgres-server redis-server
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -63,6 +63,9 @@ bench-files: $(VENV)/.bench-installed
 
 bench-engines: $(VENV)/.bench-installed postgres-server
 	$(BIN)/python -m bench.engines
+
+bench-webhooks: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.webhooks
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \

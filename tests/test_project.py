@@ -102,7 +102,7 @@ BAD_PROJECTS = [
     BadProject(
         "unknown-source-kind",
         "anchorflow.yml: sources.amplitude.kind: unknown kind 'amplitud' (did you mean "
-        "'amplitude'?); known: amplitude, files, redis",
+        "'amplitude'?); known: amplitude, files, redis, webhook",
         _source(kind="amplitud"),
     ),
     BadProject(

@@ -146,6 +146,12 @@ class ChunkFile:
         self.items += count
         self.bytes += len(data)
 
+    def sync(self) -> None:
+        """Make what was appended durable and keep writing (a webhook intake's group commit:
+        each fsync covers the requests it answers)."""
+        self._out.flush()
+        os.fsync(self._out.fileno())
+
     def seal(self) -> None:
         """Make the temporary file durable (it is not visible to the loader yet)."""
         self._out.flush()

@@ -19,6 +19,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "amplitude": ("amplitude.config:AmplitudeConfig", "amplitude.source:AmplitudeSource"),
     "files": ("files.config:FilesConfig", "files.source:FilesSource"),
     "redis": ("redis.config:RedisConfig", "redis.source:RedisSource"),
+    "webhook": ("webhook.config:WebhookConfig", "webhook.source:WebhookSource"),
 }
 
 
