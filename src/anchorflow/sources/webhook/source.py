@@ -1,20 +1,18 @@
-"""The `webhook` source: the chunks that `anchorflow serve` published for one webhook source.
-
-TODO(issue 14, merge): subclass the landing-chunk source (`ChunkSource` over
-`<landing>/<stream>/`) written for the Redis readers; a webhook source lands one queue, its
-stream, so nothing else is needed here.
-"""
+"""The `webhook` source: the chunks that `anchorflow serve` published for one webhook source,
+loaded once each (`ChunkSource` over `<landing>/<stream>/`). Loading never contacts the
+sender; the intake made every acknowledged delivery durable before its 2xx."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from anchorflow.errors import TerminalSourceError
+from anchorflow.sources.chunked import ChunkSource
+from anchorflow.sources.chunks import landing_dir
 from anchorflow.sources.webhook.config import WebhookConfig
 
 
-class WebhookSource:
+class WebhookSource(ChunkSource):
+    kind = "webhook"
+
     def __init__(self, name: str, config: WebhookConfig, root: Path) -> None:
-        raise TerminalSourceError(
-            f"sources.{name}: loading webhook chunks waits for the chunk loader (issue 14)"
-        )
+        super().__init__(name, config, landing_dir(root, name, config.landing))
