@@ -52,7 +52,10 @@ def free_port() -> int:
 class ServeProcess:
     """`anchorflow serve` for a project, in its own process."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, extra: list[str] | None = None) -> None:
+        """`extra`: more options; by default the loader is off (`--load-every 0`), so the
+        published chunks stay for the tests to read."""
+        self.extra = ["--load-every", "0"] if extra is None else extra
         self.root = root
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -61,7 +64,15 @@ class ServeProcess:
     def start(self, deadline: float = 30.0) -> ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "ANCHORFLOW_SERVE_TOKEN"}
         self.process = subprocess.Popen(
-            [str(ANCHORFLOW), "serve", "--project", str(self.root), "--port", str(self.port)],
+            [
+                str(ANCHORFLOW),
+                "serve",
+                "--project",
+                str(self.root),
+                "--port",
+                str(self.port),
+                *self.extra,
+            ],
             env={**env, **ENV},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -8,6 +8,7 @@ import typer
 
 from anchorflow.cli.base import ProjectOption, VerboseOption, _setup_logging, app, guarded
 from anchorflow.config import load_project
+from anchorflow.project_types import parse_duration
 
 
 @app.command()
@@ -20,14 +21,37 @@ def serve(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8787,
+    readers: Annotated[
+        int,
+        typer.Option(
+            help="Reader processes per queue of each redis source, supervised (0: run "
+            "`anchorflow read` yourself)."
+        ),
+    ] = 1,
+    load_every: Annotated[
+        str,
+        typer.Option(
+            help="How often the chunk sources (redis, webhook) are loaded into raw, e.g. 5s "
+            "(0: never; `anchorflow run` does it)."
+        ),
+    ] = "5s",
     verbose: VerboseOption = False,
 ) -> None:
-    """Receive the project's webhooks (POST /hooks/<source>) until SIGTERM or Ctrl-C.
+    """Run the project's long-running work until SIGTERM or Ctrl-C: receive its webhooks
+    (POST /hooks/<source>), run its Redis readers, and load both into raw.
 
-    Each accepted delivery is durable in a landing chunk before it is answered; `anchorflow
-    run` loads the published chunks into raw.
+    Each accepted delivery is durable in a landing chunk before it is answered; readers are
+    restarted when they die; every --load-every the sealed chunks are loaded (the server is
+    then the warehouse's writer). SIGTERM stops it gracefully: requests in flight and chunks in
+    hand are finished, and what they published is loaded before it exits.
     """
     from anchorflow.serve.server import serve as run_server
 
     _setup_logging(verbose)
-    guarded(lambda: run_server(load_project(project, defer_source_env=True), host=host, port=port))
+    every = parse_duration(load_every).total_seconds()
+
+    def action() -> None:
+        loaded = load_project(project, defer_source_env=True)
+        run_server(loaded, host=host, port=port, readers=readers, load_every=every)
+
+    guarded(action)

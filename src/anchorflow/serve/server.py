@@ -21,6 +21,7 @@ import uvicorn
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
 from anchorflow.serve.app import create_app, webhook_sources
+from anchorflow.serve.background import Background
 from anchorflow.serve.intake import Intake
 
 TOKEN_VARIABLE = "ANCHORFLOW_SERVE_TOKEN"
@@ -84,8 +85,15 @@ def open_intakes(project: Project) -> dict[str, Intake]:
     return opened
 
 
-def serve(project: Project, host: str = "127.0.0.1", port: int = 8787) -> None:
-    """Serve `project` until SIGTERM or Ctrl-C."""
+def serve(
+    project: Project,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    readers: int = 1,
+    load_every: float = 5.0,
+) -> None:
+    """Serve `project` until SIGTERM or Ctrl-C: the webhook intake, the redis sources' readers
+    (`readers` per queue) and the loader of chunk sources (every `load_every` seconds)."""
     token = serve_token(host, os.environ)
     intakes = open_intakes(project)
     app = create_app(project, token=token, intakes=intakes)
@@ -100,4 +108,9 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 8787) -> None:
         timeout_graceful_shutdown=GRACE_SECONDS,
         server_header=False,
     )
-    Server(config).run()
+    background = Background(project, readers=readers, load_every=load_every)
+    background.start()
+    try:
+        Server(config).run()
+    finally:
+        background.stop()
