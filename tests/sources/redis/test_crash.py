@@ -1,5 +1,5 @@
-"""Reader processes SIGKILLed at random moments while producers push to a list and a stream:
-after restarts and a drain, the chunk files hold every item exactly once."""
+"""Reader processes and the loader SIGKILLed at random moments while producers push to a list
+and a stream: after restarts, a drain and a last run, raw holds every item exactly once."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
+import redis
 
 from anchorflow.sources import chunks
+from tests.serve.hooks import ANCHORFLOW
 from tests.sources.redis.helpers import (
     add,
     exactly,
@@ -22,6 +25,7 @@ from tests.sources.redis.helpers import (
     project,
     push,
     reader_process,
+    subprocess_env,
     wait_for,
 )
 
@@ -50,7 +54,29 @@ def started(landing: Path, process: subprocess.Popen[bytes]) -> bool:
     )
 
 
-def test_readers_killed_at_random_lose_and_duplicate_nothing(
+def loader_process(project_file: Path, log: object) -> subprocess.Popen[bytes]:
+    """`anchorflow load bus` in a loop, in its own process."""
+    command = [str(ANCHORFLOW), "load", "bus", "--every", "200ms", "--project", str(project_file)]
+    return subprocess.Popen(command, env=subprocess_env(None), stderr=log)  # type: ignore[arg-type]
+
+
+def taken(url: str) -> bool:
+    """Whether the readers have taken every item: the list is empty and the stream's group has
+    nothing unread or unacknowledged."""
+    with redis.Redis.from_url(url, socket_timeout=10) as r:
+        if r.llen("bus:events"):
+            return False
+        groups = r.xinfo_groups("bus:payments") if r.exists("bus:payments") else []
+        return all(not g["pending"] and not g.get("lag") for g in groups)
+
+
+def raw_records(root: Path, queue: str) -> list[bytes]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as db:
+        rows = db.execute(f"SELECT record FROM raw.bus_{queue}").fetchall()  # our own names
+    return [r[0].encode() for r in rows]
+
+
+def test_readers_and_loader_killed_at_random_lose_and_duplicate_nothing(
     redis_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(14)
@@ -63,6 +89,7 @@ def test_readers_killed_at_random_lose_and_duplicate_nothing(
     log = open(tmp_path / "readers.log", "wb")  # noqa: SIM115 - closed below
     start = lambda queue: reader_process(proj.file, queue, stderr=log)  # noqa: E731
     readers = {queue: [start(queue), start(queue)] for queue in QUEUES}
+    loader = [loader_process(proj.file, log)]
 
     def revive() -> None:
         """Restart a reader that exited by itself (fenced after a stall), as a pool would."""
@@ -81,10 +108,17 @@ def test_readers_killed_at_random_lose_and_duplicate_nothing(
         def reading() -> list[tuple[str, int]]:
             return [(q, i) for q, i in slots if started(landing, readers[q][i])]
 
+        loader_kills = 0
         for _ in range(KILLS):
+            time.sleep(rng.uniform(0.0, 0.4))  # a random moment, not a timing assertion
+            if rng.random() < 0.3:  # the loader, wherever it is in its run
+                loader[0].send_signal(signal.SIGKILL)
+                loader[0].wait()
+                loader[0] = loader_process(proj.file, log)
+                loader_kills += 1
+                continue
             wait_for(lambda: bool(reading()), what="a reader's start")
             queue, slot = rng.choice(reading())
-            time.sleep(rng.uniform(0.0, 0.4))  # a random moment, not a timing assertion
             readers[queue][slot].send_signal(signal.SIGKILL)
             readers[queue][slot].wait()
             readers[queue][slot] = start(queue)
@@ -96,15 +130,17 @@ def test_readers_killed_at_random_lose_and_duplicate_nothing(
 
         def drained() -> bool:
             revive()
-            return all(len(landed(landing, q)) >= len(sent) for q in QUEUES)
+            return taken(redis_url)
 
         wait_for(drained, timeout=40, what="the drain")
         print(
-            f"{KILLS} kills in {killing:.1f} s, {len(sent)} items, drained after "
-            f"{time.monotonic() - began - killing:.1f} s"
+            f"{KILLS} kills ({loader_kills} of the loader) in {killing:.1f} s, {len(sent)} "
+            f"items, drained after {time.monotonic() - began - killing:.1f} s"
         )
     finally:
         stop.set()
+        loader[0].send_signal(signal.SIGTERM)
+        loader_code = loader[0].wait(60)
         codes = []
         for process in (p for pair in readers.values() for p in pair):
             process.send_signal(signal.SIGTERM)
@@ -115,6 +151,13 @@ def test_readers_killed_at_random_lose_and_duplicate_nothing(
                 codes.append(None)
         log.close()
     assert codes == [0] * len(codes), (tmp_path / "readers.log").read_text()[-3000:]
+    assert loader_code in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+    last = subprocess.run(
+        [str(ANCHORFLOW), "run", "--project", str(proj.file)],
+        env=subprocess_env(None), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert last.returncode == 0, last.stderr
     for queue in QUEUES:
-        exactly(sent, landed(landing, queue))
         assert chunks.leftover_temporaries(landing / queue) == []
+        assert landed(landing, queue) == []  # every sealed chunk loaded, then deleted
+        exactly(sent, raw_records(root, queue))
