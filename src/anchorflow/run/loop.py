@@ -5,7 +5,7 @@ for those sources every `interval` seconds, as `anchorflow run SOURCE...` would 
 stage, anchor and marts). Each run opens the warehouse and closes it, so readers (`status`,
 `query`) get the file between runs. A run with no sealed chunk anywhere is skipped, but one
 runs at least every `idle_every` seconds (the queue depth samples and their alerts, staging
-thresholds that wait on time), so an idle loop does not fill `meta.runs`.
+thresholds that wait on time), so an idle loop does not fill the journal's runs.
 
 A failed run is recorded and alerted by the pipeline, logged here, and the loop goes on (a
 held warehouse, a full disk: the next run may succeed); a project-file error stops it (it

@@ -142,7 +142,7 @@ class Pipeline:
         self.read_only = read_only
         self.plan: AnchorPlan = build_plan(project)
         self._prepared = False
-        self.run_id: int | None = None  # the command running (`meta.runs`), in each load
+        self.run_id: int | None = None  # the command running (in the journal's runs), in each load
         self.warehouse: Warehouse = connect(project, read_only, lazy=True, on_open=self._prepare)
         self.alerts = AlertSender(project, self.warehouse, clock=clock)
         self.anchor_step = AnchorStep(

@@ -64,7 +64,7 @@ class WindowCommit:
         self.project = project
         self.source = source
         self.steps = steps
-        self.run_id = run_id  # the command committing (`meta.runs`), recorded in each load
+        self.run_id = run_id  # the command committing (a journal run), recorded in each load
         self._salt = project.pii_salt.get_secret_value() if project.pii_salt else None
 
     def __call__(self, batch: LandBatch, parts: Iterator[LandBatch] | None = None) -> WindowResult:

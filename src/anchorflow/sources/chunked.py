@@ -169,7 +169,7 @@ class ChunkSource:
     # -- cursor ---------------------------------------------------------------------------------
 
     def cursor_after(self, window: Window, cursor: Cursor | None, loaded: Loaded) -> Cursor | None:
-        """How many chunks were loaded and the last one: the journal (`meta.loads`) is the
+        """How many chunks were loaded and the last one: the journal (its loads) is the
         list of them, the cursor only a position to show."""
         count = int(cursor.get("chunks", 0)) if cursor else 0
         return {"chunks": count + 1, "last": window.key}
