@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -95,8 +96,11 @@ def main() -> None:
     parser.add_argument("--chunk-timeout", default="1s", help="the source's chunk_timeout")
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up (c) after (s)")
     options = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="anchorflow-redis-bus-") as tmp:
         figures = measure(options, Path(tmp))
+    # The machine may be shared: its load says how much of it the run had.
+    figures["load_average_before_after"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     result = verdict(figures)
     report = {
         "machine": machine(),
