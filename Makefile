@@ -19,7 +19,7 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines bench-webhooks clean postgres-server redis-server
+  bench-engines bench-webhooks bench-redis clean postgres-server redis-server
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -66,6 +66,9 @@ bench-engines: $(VENV)/.bench-installed postgres-server
 
 bench-webhooks: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.webhooks
+
+bench-redis: $(VENV)/.bench-installed redis-server
+	$(BIN)/python -m bench.redis_bus
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
