@@ -63,7 +63,7 @@ def test_the_demo_feeds_redis_drains_it_with_readers_and_types_each_event_once(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("REDIS_URL", raising=False)
     project = load_project(root, env=env)
-    console = Console(file=open(os.devnull, "w"), width=200)  # noqa: SIM115
+    console = Console(file=open(os.devnull, "w"), width=200, force_terminal=True)  # noqa: SIM115
     drained = feed_backend(console, root / "anchorflow.yml", project, START, 24, 42, count=20_000)
     assert drained is not None
     assert drained.pushed == {"events": 16_000, "payments": 4_000}

@@ -74,23 +74,24 @@ def feed_backend(
         local = LocalRedis()
     except RedisMissing as error:
         raise AnchorflowError(f"backend: {error}") from None
-    with console.status("starting redis-server"), local as server:
-        previous = os.environ.get("REDIS_URL")
-        os.environ["REDIS_URL"] = server.url  # what the readers' project file reads
-        try:
-            readers_project = load_project(project_file)
-            queues = readers_project.sources[SOURCE]
-            assert isinstance(queues, RedisConfig)
-            pushed, push_seconds = _push(server.url, queues, events.events, events.payments)
-            with console.status(f"draining {sum(pushed.values()):,} events with the readers"):
-                started = time.perf_counter()
-                readers = _drain(readers_project, queues)
-                drain_seconds = time.perf_counter() - started
-        finally:
-            if previous is None:
-                os.environ.pop("REDIS_URL", None)
-            else:
-                os.environ["REDIS_URL"] = previous
+    with console.status("starting redis-server"):  # one live display at a time
+        server = local.start()
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = server.url  # what the readers' project file reads
+    try:
+        readers_project = load_project(project_file)
+        queues = backend_config(readers_project) or config
+        pushed, push_seconds = _push(server.url, queues, events.events, events.payments)
+        with console.status(f"draining {sum(pushed.values()):,} events with the readers"):
+            started = time.perf_counter()
+            readers = _drain(readers_project, queues)
+            drain_seconds = time.perf_counter() - started
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("REDIS_URL", None)
+        else:
+            os.environ["REDIS_URL"] = previous
     chunks, records = _published(landing, config)
     if records != sum(pushed.values()):
         raise AnchorflowError(
