@@ -37,7 +37,8 @@ HOURS = 6
 
 def demo_on(engine: str, root: Path, base_url: str) -> Project:
     """A copy of the demo project in `root` on `engine`, reading the emulator at `base_url`."""
-    ignored = shutil.ignore_patterns("*.duckdb*", ".env", ".data", ".postgres", "exports")
+    made = ("*.duckdb*", ".env", ".data", ".anchorflow", ".postgres", "exports")  # by make demo
+    ignored = shutil.ignore_patterns(*made)
     shutil.copytree(DEMO, root, ignore=ignored)
     write_cost_files(root / ".data" / "costs", START, days=1)
     env = {**os.environ, **ENV, "AMPLITUDE_BASE_URL": base_url}

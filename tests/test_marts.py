@@ -101,7 +101,8 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
     emulator: AmplitudeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "demo"
-    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env", ".data"))
+    made = ("*.duckdb*", ".env", ".data", ".anchorflow", ".postgres", "exports")  # by make demo
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns(*made))
     monkeypatch.setenv("AMPLITUDE_BASE_URL", emulator.base_url)
     costs = write_cost_files(root / ".data" / "costs", START, days=2)  # the demo's cost files
     project = load_project(root)
@@ -174,7 +175,8 @@ def test_the_demo_project_s_marts_bind_over_the_tables_it_makes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "demo"
-    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env", ".data"))
+    made = ("*.duckdb*", ".env", ".data", ".anchorflow", ".postgres", "exports")  # by make demo
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns(*made))
     monkeypatch.setenv("AMPLITUDE_BASE_URL", "http://127.0.0.1:9")
     check_project(load_project(root))  # anchor perspectives, staging, raw and meta all there
     assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "models"]

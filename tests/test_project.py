@@ -17,6 +17,7 @@ from anchorflow.errors import ConfigError
 from anchorflow.project_types import parse_duration
 from anchorflow.sources.amplitude.config import AmplitudeConfig
 from anchorflow.sources.files.config import FilesConfig
+from anchorflow.sources.redis.config import RedisConfig
 from tests.conftest import API_KEY, SECRET_KEY, START, project_dict
 
 pytestmark = pytest.mark.unit
@@ -268,6 +269,30 @@ def test_the_demo_project_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     costs = project.sources["costs"]
     assert isinstance(costs, FilesConfig) and costs.streams == ["daily"]
     assert project.stream_of(project.staging["campaign_costs"]) == "daily"
+
+
+def test_the_demo_backend_is_a_redis_source_with_a_local_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    project = load_project(DEMO)
+    backend = project.sources["backend"]
+    assert isinstance(backend, RedisConfig)
+    assert backend.url.get_secret_value() == "redis://127.0.0.1:6379/0"  # validate, status
+    assert {n: (q.kind, q.key) for n, q in backend.queues.items()} == {
+        "events": ("list", "bus:events"),
+        "payments": ("stream", "bus:payments"),
+    }
+    assert backend.model_field == "type"
+    models = {n: (project.stream_of(m), m.selector) for n, m in project.staging.items()
+              if m.source == "backend"}  # fmt: skip
+    assert models == {
+        "payments": ("payments", "type = 'payment'"),
+        "subscription_changes": ("events", "type = 'subscription_change'"),
+        "support_tickets": ("events", "type = 'support_ticket'"),
+    }
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@10.0.0.5:6380/2")
+    assert load_project(DEMO).sources["backend"].url.get_secret_value().endswith(":6380/2")
 
 
 def test_the_demo_project_needs_its_two_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

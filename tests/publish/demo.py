@@ -22,7 +22,8 @@ HOURS = 26  # crosses midnight: two days of events, two cost files
 def demo_project(root: Path, base_url: str, **extra: str) -> Project:
     """A copy of the demo project in `root` (without its warehouse or data), talking to the
     emulator at `base_url`, with the demo's cost files for two days."""
-    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("*.duckdb*", ".env", ".data"))
+    made = ("*.duckdb*", ".env", ".data", ".anchorflow", ".postgres", "exports")  # by make demo
+    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns(*made))
     if extra:
         with (root / "anchorflow.yml").open("a") as file:
             file.write("".join(f"\n{key}:\n{value}\n" for key, value in extra.items()))

@@ -58,7 +58,12 @@ def test_sources_describe_the_warehouse_with_the_project_descriptions(demo: Proj
     assert document["version"] == 2
     raw, staging = document["sources"]
     assert (raw["name"], raw["schema"], raw["database"]) == ("raw", "raw", "analytics")
-    assert [t["name"] for t in raw["tables"]] == ["amplitude_events", "costs_daily"]
+    assert [t["name"] for t in raw["tables"]] == [
+        "amplitude_events",
+        "backend_events",
+        "backend_payments",
+        "costs_daily",
+    ]
     events = next(t for t in staging["tables"] if t["name"] == "events")
     assert events["description"] == demo.staging["events"].description
     columns = {c["name"]: c for c in events["columns"]}

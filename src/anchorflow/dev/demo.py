@@ -20,6 +20,7 @@ from anchorflow.console import (
     print_table,
     run_with_progress,
 )
+from anchorflow.dev.demo_backend import backend_line, feed_backend
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
 from anchorflow.dev.emulators.amplitude_faults import parse_fault
 from anchorflow.dev.postgres import LocalPostgres
@@ -152,6 +153,9 @@ def run_demo(
     # The ad platforms' daily spend per campaign, dropped as CSV files (the `files` source).
     costs = write_cost_files(project.root / ".data" / "costs", start, max(1, hours // 24))
     console.print(f"cost files: {len(costs)} daily CSV files in {costs[0].parent}")
+    # The backend's events on Redis (a list and a stream), drained into landing chunks by the
+    # readers; the run below loads them with the other sources.
+    feed_backend(console, project_file, project, start, hours, 42)
     # The replay's clock: the last generated hour has just become available.
     now = end + config.availability_delay
     store = ExportStore.from_directory(data, start, end)
@@ -212,10 +216,14 @@ def _show(console: Console, project: Project, now: datetime, start: datetime) ->
         totals = pipeline.totals()
         staged = wh.scalar("SELECT count(*) FROM staging.events")
         console.print(
-            f"warehouse {_warehouse_name(project)}: {totals.loads} loads (hours and files), "
+            f"warehouse {_warehouse_name(project)}: {totals.loads} loads "
+            f"(hours, files and chunks), "
             f"{totals.raw_rows:,} raw records, {staged:,} events staged (unique), "
             f"{totals.quarantined:,} quarantined"
         )
+        backend = backend_line(wh, project)
+        if backend:
+            console.print(backend)
         models = [[m.model, m.loads, m.staged, m.type_errors, m.quarantined]
                   for m in totals.models]  # fmt: skip
         events = [
