@@ -16,7 +16,6 @@ chunk is read while the current one commits.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from anchorflow.sources.base import (
 )
 from anchorflow.sources.files.config import CsvOptions
 from anchorflow.sources.files.readers import read_parts
+from anchorflow.sources.lines import window_batches
 
 log = logging.getLogger(__name__)
 
@@ -125,29 +125,8 @@ class ChunkSource:
 
     def _batches(self, window: Window, data: bytes, seconds: float) -> Iterator[LandBatch]:
         parts = read_parts(window.key, data, "ndjson", "none", CsvOptions(), self.config.limits)
-        for number in itertools.count():
-            started = time.perf_counter()
-            item = next(parts, None)
-            if item is None:
-                return
-            piece, last = item
-            first = number == 0
-            yield LandBatch(
-                source=self.name,
-                window=window,
-                origin=window.key,
-                records=piece.records,
-                files=1 if first else 0,
-                bytes=len(data) if first else 0,
-                rejected=piece.rejected,
-                timings={
-                    "download": seconds if first else 0.0,
-                    "decode": time.perf_counter() - started,
-                },
-                part=number,
-                last=last,
-                launches=[self.launch_record(window)] if first else [],
-            )
+        launch = [self.launch_record(window)]
+        yield from window_batches(self.name, window, len(data), seconds, parts, launch)
 
     def launch_record(self, window: Window) -> dict[str, Any]:
         """Who wrote the chunk, from its launch manifest (read once per launch). A missing

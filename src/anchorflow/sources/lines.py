@@ -13,14 +13,17 @@ skipped while its bytes are counted, and quarantined with its length and its fir
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from anchorflow.errors import TerminalSourceError
-from anchorflow.sources.base import RECORD_SCHEMA, Rejected
+from anchorflow.sources.base import RECORD_SCHEMA, LandBatch, Rejected, Window
 
 NEWLINE = 10
 MAX_VIEW_BUFFER = 2**31 - 16
@@ -295,3 +298,38 @@ def _find_invalid_utf8(
             reason = f"not valid UTF-8 ({error.reason})"
             rejected.append(Rejected(origin, int(line_no[i]), reason, text))
     return good, rejected
+
+
+def window_batches(
+    source: str,
+    window: Window,
+    size: int,
+    seconds: float,
+    parts: Iterator[tuple[Piece, bool]],
+    launches: list[dict[str, Any]] | None = None,
+) -> Iterator[LandBatch]:
+    """The batches of one window read from one file or chunk of `size` bytes (read in
+    `seconds`): one per part, numbered, the file counted (and `launches` given) by the first."""
+    for number in itertools.count():
+        started = time.perf_counter()
+        item = next(parts, None)
+        if item is None:
+            return
+        piece, last = item
+        first = number == 0
+        yield LandBatch(
+            source=source,
+            window=window,
+            origin=window.key,
+            records=piece.records,
+            files=1 if first else 0,
+            bytes=size if first else 0,
+            rejected=piece.rejected,
+            timings={
+                "download": seconds if first else 0.0,
+                "decode": time.perf_counter() - started,
+            },
+            part=number,
+            last=last,
+            launches=(launches or []) if first else [],
+        )

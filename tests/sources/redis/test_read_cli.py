@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from anchorflow.sources import chunks
-from anchorflow.sources.redis.scripts import QueueKeys
+from anchorflow.sources.redis.keys import QueueKeys
 from anchorflow.sources.redis.supervise import ReaderPool
 from tests.sources.redis.helpers import (
     LIST_KEY,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from anchorflow.sources import chunks
+from anchorflow.sources.redis.keys import QueueKeys
 from anchorflow.sources.redis.reader import Fenced, Reader
-from anchorflow.sources.redis.scripts import QueueKeys
 from anchorflow.sources.redis.streams import entry_record
 from tests.sources.redis.helpers import (
     LIST_KEY,

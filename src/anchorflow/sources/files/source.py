@@ -11,7 +11,6 @@ back. The next file is read and parsed while the current one commits.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from anchorflow.sources.base import (
 from anchorflow.sources.files.config import FilesConfig
 from anchorflow.sources.files.readers import read_parts
 from anchorflow.sources.files.store import FileStore, StoredFile
+from anchorflow.sources.lines import window_batches
 
 log = logging.getLogger(__name__)
 
@@ -111,28 +111,7 @@ class FilesSource:
         parts = read_parts(
             window.key, data, config.format, config.compression, config.csv, config.limits
         )
-        for number in itertools.count():
-            started = time.perf_counter()
-            item = next(parts, None)
-            if item is None:
-                return
-            piece, last = item
-            first = number == 0
-            yield LandBatch(
-                source=self.name,
-                window=window,
-                origin=window.key,
-                records=piece.records,
-                files=1 if first else 0,
-                bytes=len(data) if first else 0,
-                rejected=piece.rejected,
-                timings={
-                    "download": seconds if first else 0.0,
-                    "decode": time.perf_counter() - started,
-                },
-                part=number,
-                last=last,
-            )
+        yield from window_batches(self.name, window, len(data), seconds, parts)
 
     def _find(self, key: str) -> StoredFile | None:
         self._listed = {f.key: f for f in self.store.list()}

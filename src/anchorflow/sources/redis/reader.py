@@ -30,8 +30,9 @@ from anchorflow.sources import chunks
 from anchorflow.sources.redis.config import RedisConfig
 from anchorflow.sources.redis.connection import Retrying, connect, describe
 from anchorflow.sources.redis.intake import Abandoned, Fenced, Intake
+from anchorflow.sources.redis.keys import QueueKeys
 from anchorflow.sources.redis.lists import ListIntake
-from anchorflow.sources.redis.scripts import HEARTBEAT, REGISTER, QueueKeys
+from anchorflow.sources.redis.scripts import HEARTBEAT, REGISTER
 from anchorflow.sources.redis.streams import StreamIntake
 
 log = logging.getLogger(__name__)

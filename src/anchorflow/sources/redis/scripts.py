@@ -1,13 +1,5 @@
-"""The keys a reader keeps beside a queue, and the Lua scripts that move items between them.
-
-Every key of a queue carries the queue's key in braces (`anchorflow:{bus:events}:readers`), a
-Redis Cluster hash tag: the queue and its bookkeeping live in one slot, so one script may touch
-them all. Per queue:
-
-    anchorflow:{key}:readers                 the set of registered readers (launch ids)
-    anchorflow:{key}:alive:<launch>          a reader's heartbeat (expires after `heartbeat`)
-    anchorflow:{key}:processing:<launch>     a list reader's items in hand (its open chunk)
-    anchorflow:{key}:committed:<launch>      a reader's chunks committed and not yet published
+"""The Lua scripts that move items between a queue and the keys a reader keeps beside it
+(`keys.QueueKeys`: all in the queue's hash slot, so one script may touch them all).
 
 Each script that changes who owns an item checks the reader's registration first: a reader
 declared dead (removed from `readers` by another reader's recovery) can neither take nor commit,
@@ -15,32 +7,6 @@ so of a reader's commit and its recovery exactly one wins.
 """
 
 from __future__ import annotations
-
-PREFIX = "anchorflow"
-
-
-class QueueKeys:
-    """The bookkeeping keys of one queue (a list or a stream key)."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.base = f"{PREFIX}:{{{key}}}"
-        self.readers = f"{self.base}:readers"
-
-    def alive(self, launch: str) -> str:
-        return f"{self.base}:alive:{launch}"
-
-    def processing(self, launch: str) -> str:
-        return f"{self.base}:processing:{launch}"
-
-    def committed(self, launch: str) -> str:
-        return f"{self.base}:committed:{launch}"
-
-    def processing_pattern(self) -> str:
-        """A SCAN pattern of every processing list of the queue (glob characters escaped)."""
-        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.base)
-        return f"{escaped}:processing:*"
-
 
 # KEYS: readers, alive; ARGV: launch, heartbeat ms. A fenced reader cannot come back to life.
 HEARTBEAT = """
