@@ -99,7 +99,7 @@ def test_init_start_end_and_the_env_example_filled_in_replay_a_past_export(
     assert status["sources"] == [
         {"source": "amplitude", "stream": "events", "position": "20240301T03", "due": 0,
          "lag_hours": None, "last_available": "20240301T02",
-         "note": "replay to 20240301T02: done", "replay_end": "20240301T02"}
+         "note": "replay to 20240301T02: done", "replay_end": "20240301T02", "queue": None}
     ]  # fmt: skip
     table = cli("status", "--project", str(root), env={}).stdout
     (row,) = [line for line in table.splitlines() if line.startswith("│ amplitude")]
