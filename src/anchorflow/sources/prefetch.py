@@ -73,9 +73,11 @@ class Prefetch(Iterator[T]):
         self._thread.join(CLOSE_WAIT)
         if self._thread.is_alive():
             log.debug("%s did not stop within %ss; left behind", self._thread.name, CLOSE_WAIT)
+        # What it produced is dropped with the queue, not drained from it: an interrupt that
+        # arrived inside the caller's `get` can leave the queue's lock held, and a drain would
+        # then wait on it for ever.
         self._next = None
-        while not self._items.empty():
-            self._items.get_nowait()
+        self._items = queue.Queue()
 
     def __enter__(self) -> Prefetch[T]:
         return self
