@@ -368,7 +368,8 @@ def _load_pass(
             f"{missing} row(s) of staging.{target.model} have no "
             + ("anchor or knot row" if target.knot else "anchor row")
         )
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed())}")
+    flagged = bool(sql.values)  # (a tie whose roles all identify has no value to conflict)
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed(), flagged)}")
     wh.execute(sql.create_bounds())
     scd0 = target.effective_history == "scd0"
     late = False
@@ -386,7 +387,7 @@ def _load_pass(
                 [seen, earliest, high_water],
             )
             late = True
-    if sql.values:  # (a tie whose roles all identify has no value to conflict)
+    if flagged and (late or wh.scalar(sql.has_conflicts())):
         record_conflicts(wh, target.table, sql.conflicts(late), now)
     wh.execute(f"DROP TABLE {sql.rows}")
     sql.fresh = sql.obs

@@ -94,10 +94,11 @@ class TargetSQL:
         count = sum(len(self.plan.entities[r.entity].key) for r in self.t.values)
         return [f"__s{i}" for i in range(count)]
 
-    def deduped(self, rows: str) -> str:
+    def deduped(self, rows: str, flagged: bool = False) -> str:
         """One observation per (key, instant): the largest value (the largest tuple of its
         sort columns, see `ordered`), then the earliest load that brought it. An instant with
-        one value (nearly all) is a hash aggregate; only conflicts are sorted."""
+        one value (nearly all) is a hash aggregate; only conflicts are sorted. `flagged` adds
+        `__several`: whether the instant had more than one value (`has_conflicts`)."""
         keys = ", ".join(self.keys)
         columns = ", ".join([*self.keys, *self.values, "changed_at", "load_id"])
         if not self.values:
@@ -115,11 +116,12 @@ class TargetSQL:
             f"SELECT r.* FROM __r AS r JOIN __g AS g ON {self.same_instant('r', 'g')} "
             f"WHERE {several}"
         )
+        one, two = (", false AS __several", ", true AS __several") if flagged else ("", "")
         return (
             f"WITH __r AS ({rows}), __g AS (SELECT {keys}, changed_at, {spans}, "
             f"min(load_id) AS load_id FROM __r GROUP BY {keys}, changed_at) "
-            f"SELECT {columns} FROM __g WHERE {single} UNION ALL "
-            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
+            f"SELECT {columns}{one} FROM __g WHERE {single} UNION ALL "
+            f"SELECT {columns}{two} FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, "
             f"changed_at ORDER BY {order}) AS __rn FROM ({self.ordered(conflicted)}) AS r) AS d "
             "WHERE __rn = 1"
         )
@@ -238,6 +240,18 @@ class TargetSQL:
         return (
             f"DELETE FROM {stored} AS a WHERE EXISTS (SELECT 1 FROM {self.losers} AS w "
             f"WHERE {self.same_instant('w', 'a')})"
+        )
+
+    def has_conflicts(self) -> str:
+        """Whether the batch (without re-read rows) has a conflict: an instant with several
+        values (`obs` is `deduped(..., flagged=True)`), or a stored row at one of its instants
+        with another value. One count instead of `conflicts`' aggregate of the whole batch:
+        nearly every batch has none (the initial load's table has no rows at all)."""
+        differ = " OR ".join(f"o.{v} <> a.{v}" for v in self.values)
+        return (
+            f"SELECT (EXISTS (SELECT 1 FROM {self.obs} WHERE __several)) OR (EXISTS (SELECT 1 "
+            f"FROM {self.recent_rows} AS a JOIN {self.obs} AS o ON {self.same_instant('o', 'a')} "
+            f"WHERE {differ}))"
         )
 
     def conflicts(self, with_late: bool) -> str:
