@@ -71,6 +71,12 @@ def _column(name: str, spec: Any) -> Callable[[dict[str, Any]], None]:
 
 BAD_PROJECTS = [
     BadProject(
+        "memory-limit-not-a-size",
+        "anchorflow.yml: warehouse.memory_limit: expected a memory size such as 3GB or 512MB, "
+        "got 'lots'",
+        lambda data: data.setdefault("warehouse", {}).update(memory_limit="lots"),
+    ),
+    BadProject(
         "start-not-an-hour",
         "anchorflow.yml: sources.amplitude.start: expected YYYYMMDDTHH, got '2024-13-01T00'",
         _source(start="2024-13-01T00"),

@@ -147,6 +147,8 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         options["verify_history"] = verify == "history"
     elif verify != "history":
         raise SystemExit("this load_anchor has no verify_history")
+    if "memory_limit" in inspect.signature(load_anchor).parameters:  # what the step passes
+        options["memory_limit"] = project.anchor.memory_limit
     run = load_anchor(wh, plan, parallel=parallel, **options)
     loaded = time.perf_counter()
     load_cpu = time.process_time() - cpu_before

@@ -19,6 +19,7 @@ JSON_KEY = re.compile(r"^[A-Za-z0-9_$@\- ]{1,128}$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 HOUR_FORMAT = "%Y%m%dT%H"
+MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*[KMGT]i?B\s*$")  # DuckDB's: 3GB, 512MiB
 
 
 class Strict(BaseModel):
@@ -45,6 +46,16 @@ def check_json_path(value: Any) -> str:
 
 
 JsonPath = Annotated[str, BeforeValidator(check_json_path)]
+
+
+def check_memory_size(value: Any) -> str:
+    """A memory size as DuckDB reads it: `3GB`, `512MB`, `1.5GiB`."""
+    if not isinstance(value, str) or not MEMORY_SIZE.match(value):
+        raise ValueError(f"expected a memory size such as 3GB or 512MB, got {value!r}")
+    return value.strip()
+
+
+MemorySize = Annotated[str, BeforeValidator(check_memory_size)]
 
 
 def parse_duration(value: Any) -> timedelta:

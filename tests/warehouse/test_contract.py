@@ -102,3 +102,43 @@ def test_writes_go_to_the_file_and_survive_a_reopen(tmp_path: Path) -> None:
         wh.execute("CREATE TABLE raw.t AS SELECT range AS id FROM range(10000)")
     with DuckDBWarehouse(path) as wh:
         assert wh.scalar("SELECT sum(id) FROM raw.t") == sum(range(10000))
+
+
+def test_memory_capped_lowers_duckdbs_limit_inside_the_block_then_restores_it(
+    tmp_path: Path,
+) -> None:
+    from anchorflow.warehouse.duckdb.adapter import memory_bytes
+
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb", memory_limit="2GB")
+    try:
+
+        def limit() -> int:
+            return memory_bytes(str(wh.scalar("SELECT current_setting('memory_limit')")))
+
+        before = limit()
+        with wh.memory_capped("1GB"):
+            inside = limit()
+            with wh.worker().memory_capped(None):  # (a worker shares the engine's memory)
+                assert limit() == inside
+        assert limit() == before
+        with wh.memory_capped("3GB"):  # never raised above the lower limit already set
+            assert limit() == before
+        with pytest.raises(RuntimeError), wh.memory_capped("512MB"):
+            raise RuntimeError("restored after an error too")
+        assert limit() == before
+    finally:
+        wh.close()
+    assert 0.9e9 <= inside <= 1.1e9 and 1.8e9 <= before <= 2.2e9
+    with pytest.raises(WarehouseError, match="not a memory size"):
+        memory_bytes("lots")
+
+
+def test_memory_capped_restores_duckdbs_own_default(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        before = wh.scalar("SELECT current_setting('memory_limit')")
+        with wh.memory_capped("1GB"):
+            assert wh.scalar("SELECT current_setting('memory_limit')") != before
+        assert wh.scalar("SELECT current_setting('memory_limit')") == before
+    finally:
+        wh.close()

@@ -470,9 +470,24 @@ def load_anchor(
     on_target: Callable[[TargetRun], None] | None = None,
     verify_history: bool = True,
     batch_rows: int = BATCH_ROWS,
+    memory_limit: str | None = None,
 ) -> AnchorRun:
     """Load every pending (load, model) into the anchor model. A table whose integrity check
-    fails is rolled back alone and named in `problems`; the others still load."""
+    fails is rolled back alone and named in `problems`; the others still load. The engine's
+    memory is capped by `memory_limit` meanwhile (`Warehouse.memory_capped`)."""
+    with wh.memory_capped(memory_limit):
+        return _load_anchor(wh, plan, now, parallel, on_target, verify_history, batch_rows)
+
+
+def _load_anchor(
+    wh: Warehouse,
+    plan: AnchorPlan,
+    now: datetime | None,
+    parallel: int,
+    on_target: Callable[[TargetRun], None] | None,
+    verify_history: bool,
+    batch_rows: int,
+) -> AnchorRun:
     started = time.perf_counter()
     at = now or journal.utcnow()
     result = AnchorRun()

@@ -94,6 +94,7 @@ class AnchorStep:
             warehouse, self.plan, self.clock(), workers(warehouse, self.project.anchor.workers),
             on_table, verify_history=self.project.anchor.verify == "history",
             batch_rows=self.project.anchor.batch_rows,
+            memory_limit=self.project.anchor.memory_limit,
         )  # fmt: skip
         self.alert_conflicts(warehouse)
         if result.problems:

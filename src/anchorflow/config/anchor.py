@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from anchorflow.config.staging import staging_columns
-from anchorflow.project_types import Identifier, Strict, canonical_type
+from anchorflow.project_types import Identifier, MemorySize, Strict, canonical_type
 
 History = Literal["scd0", "scd1", "scd2"]
 
@@ -159,6 +159,13 @@ class AnchorSpec(Strict):
         ge=1,
         description="staged rows one attribute or tie takes at once; more are loaded in passes "
         "by key (in the same transaction), which bounds the memory of a large batch",
+    )
+    memory_limit: MemorySize | None = Field(
+        default="3GB",
+        description="DuckDB: the engine's memory while it anchors (its cache of what it read "
+        "included; beyond it, temporary data spills to disk), so that a large batch does not "
+        "grow the process to most of the RAM; a lower warehouse memory_limit is kept; "
+        "null: the warehouse's",
     )
     knots: dict[Identifier, Knot] = {}
     entities: dict[Identifier, Entity] = {}

@@ -19,7 +19,7 @@ from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
-from anchorflow.project_types import Duration, Identifier, Strict
+from anchorflow.project_types import Duration, Identifier, MemorySize, Strict
 from anchorflow.sources.base import SourceConfig
 from anchorflow.sources.registry import CONFIGS
 
@@ -67,7 +67,7 @@ class WarehouseSettings(Strict):
         "comes from the environment, e.g. postgresql://anchorflow:${PGPASSWORD}@localhost/warehouse",
     )
     threads: int | None = Field(default=None, ge=1)
-    memory_limit: str | None = None
+    memory_limit: MemorySize | None = None
     storage_version: str = Field(
         default=LTS_STORAGE_VERSION,
         description="the oldest DuckDB release that must read a file anchorflow creates",

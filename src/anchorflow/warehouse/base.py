@@ -119,6 +119,14 @@ class Warehouse(ABC):
         timeout when None), rather than at the next statement."""
         return None
 
+    @contextmanager
+    def memory_capped(self, limit: str | None) -> Iterator[None]:
+        """The engine's memory bounded by `limit` (e.g. "3GB") inside the block, where it holds
+        its working set in the process (DuckDB: its buffer pool, which spills to disk beyond
+        the limit), never raised above a lower limit already set. A server engine bounds its
+        own memory: nothing to do."""
+        yield
+
     def worker(self) -> Warehouse:
         """Another connection to the same warehouse, for a statement run in parallel; its
         transactions are its own. Engines that cannot write in parallel return themselves."""

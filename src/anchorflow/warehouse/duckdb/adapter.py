@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -174,6 +175,30 @@ class DuckDBWarehouse(Warehouse):
         if fresh and self.storage_version:
             options += f", STORAGE_VERSION {literal(self.storage_version)}"
         return options
+
+    @contextmanager
+    def memory_capped(self, limit: str | None) -> Iterator[None]:
+        """DuckDB keeps what it reads and builds in its buffer pool up to `memory_limit` (80%
+        of RAM by default) and lets go of it only under pressure: a step that reads much
+        grows the process by as much. Inside the block the limit is `limit` when that is
+        lower (it spills temporary data to `<file>.tmp` beyond it), then the previous one."""
+        if not limit:
+            yield
+            return
+        wanted = memory_bytes(limit)
+        previous = str(self.scalar("SELECT current_setting('memory_limit')"))
+        if wanted >= memory_bytes(previous):
+            yield
+            return
+        configured = (self._owner or self)._config.get("memory_limit")
+        self.execute(f"SET memory_limit = {literal(limit)}")
+        try:
+            yield
+        finally:  # (what DuckDB prints of the limit is rounded: the setting itself is restored)
+            if configured:
+                self.execute(f"SET memory_limit = {literal(configured)}")
+            else:
+                self.execute("RESET memory_limit")
 
     def worker(self) -> DuckDBWarehouse:
         """A cursor: a second connection to the same database, usable from another thread."""
@@ -394,3 +419,16 @@ class _Released:
         if self.table is None:
             raise RuntimeError("a released registration was read after its block")
         return self.table.__arrow_c_stream__(requested_schema)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}  # fmt: skip
+
+
+def memory_bytes(size: str) -> int:
+    """Bytes of a DuckDB memory size ("3GB", "512MiB", "18.6 GiB" as DuckDB prints it)."""
+    found = _SIZE.match(size)
+    if not found:
+        raise WarehouseError(f"not a memory size: {size!r} (expected e.g. 3GB or 512MB)")
+    return int(float(found.group(1)) * _UNITS[(found.group(2) or "").lower()])
