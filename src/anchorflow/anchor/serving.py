@@ -2,7 +2,9 @@
 
 `anchor.<Entity>_current` holds one row per entity: its id and natural key; per attribute the
 value a reader sees now (a knot's value, not its id) and `__at_<attribute>`, the instant of that
-value (the latest change; for scd0 the first value's); and per attribute or tie role of the
+value (the latest change; for scd0 the first value's); for scd2 also the value before it and its
+instant (`__prev_<attribute>`, `__prev_at_<attribute>`), so that a perspective as of T reads the
+history only for the ids that changed twice after T; and per attribute or tie role of the
 entity, `__first_<table>`, the earliest instant that table holds a value of it. The least of
 those is when the entity became known (`first_seen_sql`).
 
@@ -40,6 +42,15 @@ def at_column(attribute: str) -> str:
     return f"__at_{attribute}"
 
 
+def prev_columns(attribute: str) -> tuple[str, str]:
+    """The previous value's column and its instant's (scd2 attributes: `keeps_previous`)."""
+    return f"__prev_{attribute}", f"__prev_at_{attribute}"
+
+
+def keeps_previous(target: TargetPlan) -> bool:
+    return target.kind == "attribute" and target.effective_history == "scd2"
+
+
 def attribute_name(target: TargetPlan) -> str:
     return target.attribute or target.table
 
@@ -72,6 +83,9 @@ def serving_columns(plan: AnchorPlan, entity: str) -> dict[str, str]:
         name = attribute_name(target)
         columns[name] = shown_type(plan, target)
         columns[at_column(name)] = "TIMESTAMP"
+        if keeps_previous(target):
+            prev, prev_at = prev_columns(name)
+            columns[prev], columns[prev_at] = shown_type(plan, target), "TIMESTAMP"
     for target, column in involving(plan, entity):
         columns[first_column(plan, entity, target, column)] = "TIMESTAMP"
     return columns
@@ -133,7 +147,61 @@ def _served_value(
     return pick(shown, "a.changed_at"), f"{'min' if scd0 else 'max'}(a.changed_at)", source
 
 
+def _shown_rows(plan: AnchorPlan, target: TargetPlan, rows: str, where: str = "") -> str:
+    """(id, value shown, at) of attribute rows (`rows`: the table, or rows of its shape)."""
+    source, shown = f"{rows} AS a", "a.value"
+    if target.knot:
+        source += f" JOIN {anchor_table(target.knot)} AS k ON k.id = a.value"
+        shown = "k.value"
+    return f"SELECT a.id, {shown} AS value, a.changed_at AS at FROM {source} {where}"
+
+
+def _latest_two(candidates: str) -> str:
+    """Per id, the latest two of `candidates` (id, value, at) by instant: (id, value, at,
+    prev, prev_at). Two rows of an id never share an instant (one per key and instant)."""
+    return (
+        "WITH __ranked AS (SELECT x.id, x.value, x.at, row_number() OVER "
+        f"(PARTITION BY x.id ORDER BY x.at DESC) AS __rn FROM ({candidates}) AS x) "
+        "SELECT r1.id, r1.value, r1.at, r2.value AS prev, r2.at AS prev_at FROM __ranked AS r1 "
+        "LEFT JOIN __ranked AS r2 ON r2.id = r1.id AND r2.__rn = 2 WHERE r1.__rn = 1"
+    )
+
+
 def _apply_value(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
+    if keeps_previous(target):
+        return _apply_latest_two(wh, plan, target, sql)
+    return _apply_one(wh, plan, target, sql)
+
+
+def _apply_latest_two(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
+    """scd2: the latest two of the served value, the served previous one and the rows the pass
+    inserted become the value and the previous one (a late row may fall between them); the
+    first instant is the least of the served one and the inserted rows'."""
+    entity = target.entity or ""
+    name = attribute_name(target)
+    value, at = ident(name), ident(at_column(name))
+    prev, prev_at = (ident(c) for c in prev_columns(name))
+    first = ident(first_column(plan, entity, target, "id"))
+    current = anchor_table(current_name(entity))
+    touched = f"c.id IN (SELECT i.id FROM {sql.inserted} AS i)"
+    candidates = " UNION ALL ".join(
+        [
+            _shown_rows(plan, target, sql.inserted),
+            f"SELECT c.id, c.{value}, c.{at} FROM {current} AS c "
+            f"WHERE c.{at} IS NOT NULL AND {touched}",
+            f"SELECT c.id, c.{prev}, c.{prev_at} FROM {current} AS c "
+            f"WHERE c.{prev_at} IS NOT NULL AND {touched}",
+        ]
+    )
+    return wh.insert(
+        f"UPDATE {current} AS c SET {value} = n.value, {at} = n.at, {prev} = n.prev, "
+        f"{prev_at} = n.prev_at, {first} = least(c.{first}, f.first) "
+        f"FROM ({_latest_two(candidates)}) AS n JOIN (SELECT i.id, min(i.changed_at) AS first "
+        f"FROM {sql.inserted} AS i GROUP BY i.id) AS f ON f.id = n.id WHERE c.id = n.id"
+    )
+
+
+def _apply_one(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: TargetSQL) -> int:
     """The served row and the rows the pass inserted (`sql.inserted`) are all it takes: the
     value now is the later of the served one and the latest inserted (scd0: the earlier of
     the first ones), the first instant the least of both. Nothing else of the history can
@@ -234,14 +302,8 @@ def refresh_losers(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: Tar
         first = ident(first_column(plan, role.entity, target, role.column))
         current = anchor_table(current_name(role.entity))
         if target.kind == "attribute":
-            name = attribute_name(target)
-            value, at = ident(name), ident(at_column(name))
-            value_of, at_of, source = _served_value(plan, target)
-            rows = (
-                f"SELECT a.id, {value_of} AS value, {at_of} AS at, min(a.changed_at) AS first "
-                f"FROM {source} WHERE a.id IN ({ids}) GROUP BY a.id"
-            )
-            sets = f"{value} = n.value, {at} = n.at, {first} = n.first"
+            rows, sets = _recomputed_value(plan, target, ids)
+            sets += f", {first} = n.first"
         else:
             col = ident(role.column)
             rows = (  # (a partner whose only row lost has no first instant left)
@@ -251,6 +313,32 @@ def refresh_losers(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: Tar
             sets = f"{first} = n.first"
         wh.execute(f"UPDATE {current} AS c SET {sets} FROM ({rows}) AS n WHERE c.id = n.id")
     wh.execute(f"DROP TABLE {sql.loser_ids}")
+
+
+def _recomputed_value(plan: AnchorPlan, target: TargetPlan, ids: str) -> tuple[str, str]:
+    """(rows of id, value, at[, prev, prev_at], first from all the rows of the ids in `ids`;
+    the SET list of the attribute's serving columns from them, `n`)."""
+    name = attribute_name(target)
+    value, at = ident(name), ident(at_column(name))
+    firsts = (
+        f"SELECT a.id, min(a.changed_at) AS first FROM {anchor_table(target.table)} AS a "
+        f"WHERE a.id IN ({ids}) GROUP BY a.id"
+    )
+    if keeps_previous(target):
+        prev, prev_at = (ident(c) for c in prev_columns(name))
+        shown = _shown_rows(plan, target, anchor_table(target.table), f"WHERE a.id IN ({ids})")
+        rows = (
+            f"SELECT t.id, t.value, t.at, t.prev, t.prev_at, f.first FROM ({_latest_two(shown)}) "
+            f"AS t JOIN ({firsts}) AS f ON f.id = t.id"
+        )
+        sets = f"{value} = n.value, {at} = n.at, {prev} = n.prev, {prev_at} = n.prev_at"
+        return rows, sets
+    value_of, at_of, source = _served_value(plan, target)
+    rows = (
+        f"SELECT a.id, {value_of} AS value, {at_of} AS at, min(a.changed_at) AS first "
+        f"FROM {source} WHERE a.id IN ({ids}) GROUP BY a.id"
+    )
+    return rows, f"{value} = n.value, {at} = n.at"
 
 
 def recompute_collected(wh: Warehouse, plan: AnchorPlan) -> None:
@@ -285,6 +373,14 @@ def _rows_sql(plan: AnchorPlan, entity: str) -> str:
     joins, columns = [], []
     for index, target in enumerate(plan.attributes_of(entity)):
         alias = f"c{index}"
+        if keeps_previous(target):
+            shown = _shown_rows(
+                plan, target, anchor_table(target.table),
+                "WHERE a.id IN (SELECT id FROM __serving_ids)",
+            )  # fmt: skip
+            joins.append(f"LEFT JOIN ({_latest_two(shown)}) AS {alias} ON {alias}.id = e.id")
+            columns += [f"{alias}.{c}" for c in ("value", "at", "prev", "prev_at")]
+            continue
         value_of, at_of, source = _served_value(plan, target)
         joins.append(
             f"LEFT JOIN (SELECT a.id, {value_of} AS value, {at_of} AS at FROM {source} "

@@ -23,6 +23,7 @@ from anchorflow.anchor.serving import (
     attribute_name,
     current_name,
     first_seen_sql,
+    prev_columns,
 )
 from anchorflow.errors import ConfigError
 from anchorflow.warehouse import Warehouse, ident, literal, table
@@ -63,7 +64,8 @@ def _knot_value(inner: str, target: TargetPlan) -> str:
 def served_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | None) -> Part:
     """The attribute's value per id from the serving table (alias `e`): now, its value; as of
     T, its value when it was already in force at T, else (scd2 only: a change after T) the
-    value in force at T, read from the attribute table for those ids alone."""
+    previous value when that was, else the value in force at T, read from the attribute table
+    for those ids alone."""
     name = attribute_name(target)
     value, at = f"e.{ident(name)}", f"e.{ident(at_column(name))}"
     history = target.effective_history
@@ -73,17 +75,27 @@ def served_part(plan: AnchorPlan, target: TargetPlan, alias: str, as_of: str | N
         return Part("", [(f"CASE WHEN {at} <= {as_of} THEN {value} END", name)])
     latest = CANONICAL.latest("a.value", "a.changed_at")
     source = table(SCHEMA, target.table)
-    # The ids with a change after T: rows are appended in about time order, so the engine
-    # skips most of the table by its zone maps (min/max per row group).
+    prev, prev_at = (f"e.{ident(c)}" for c in prev_columns(name))
+    # The history is read only for the ids whose previous value came after T too (few: they
+    # changed twice since T); none, and the engine skips the scan.
+    twice = (
+        f"SELECT c.id FROM {table(SCHEMA, current_name(target.entity or ''))} AS c "
+        f"WHERE c.{ident(prev_columns(name)[1])} > {as_of}"
+    )
     inner = (
         f"SELECT a.id, {latest} AS value FROM {source} AS a "
-        f"WHERE a.changed_at <= {as_of} AND a.id IN (SELECT x.id FROM {source} AS x "
-        f"WHERE x.changed_at > {as_of}) GROUP BY a.id"
+        f"WHERE a.changed_at <= {as_of} AND a.id IN ({twice}) GROUP BY a.id"
     )
     inner = _knot_value(inner, target)
     return Part(
         f"LEFT JOIN ({inner}) AS {alias} ON {alias}.id = e.id",
-        [(f"CASE WHEN {at} <= {as_of} THEN {value} ELSE {alias}.value END", name)],
+        [
+            (
+                f"CASE WHEN {at} <= {as_of} THEN {value} WHEN {prev_at} <= {as_of} THEN {prev} "
+                f"ELSE {alias}.value END",
+                name,
+            )
+        ],
     )
 
 

@@ -161,11 +161,11 @@ class AnchorSpec(Strict):
         "by key (in the same transaction), which bounds the memory of a large batch",
     )
     memory_limit: MemorySize | None = Field(
-        default="3GB",
+        default=None,
         description="DuckDB: the engine's memory while it anchors (its cache of what it read "
         "included; beyond it, temporary data spills to disk), so that a large batch does not "
         "grow the process to most of the RAM; a lower warehouse memory_limit is kept; "
-        "null: the warehouse's",
+        "null (the default): the warehouse's",
     )
     knots: dict[Identifier, Knot] = {}
     entities: dict[Identifier, Entity] = {}
