@@ -86,6 +86,43 @@ def test_groups_then_daily_total_scores_land_as_json_objects_keyed_by_header(
     assert len([c for c in maestroqa.calls if c.method == "POST"]) == 4
 
 
+def test_scores_are_typed_by_a_staging_model(tmp_path: Path, maestroqa: MaestroQAEmulator) -> None:
+    scores = {
+        "source": "qa",
+        "stream": "total_scores",
+        "unique_key": "gradable_id",
+        "columns": {"gradable_id": "VARCHAR", "agent_id": "VARCHAR",
+                    "date_graded": "TIMESTAMP", "rubric_score": "INTEGER",
+                    "max_rubric_score": "INTEGER"},
+    }  # fmt: skip
+    source = qa_source(maestroqa.base_url, streams={"total_scores": {}})
+    project = build_project(tmp_path / "p", sources={"qa": source},
+                            staging={"scores": scores}, env=ENV)  # fmt: skip
+    run_pipeline(project, NOW)
+    typed = rows(project, "SELECT count(*), count(DISTINCT date_graded::DATE), "
+                 "sum(rubric_score), bool_and(rubric_score <= max_rubric_score) "
+                 "FROM staging.scores")  # fmt: skip
+    raw_sum = rows(project, "SELECT sum((record->>'rubric_score')::INTEGER) "
+                   "FROM raw.qa_total_scores")  # fmt: skip
+    assert typed == [(75, 3, raw_sum[0][0], True)]
+
+
+def test_a_download_past_its_deadline_is_retried_then_fails_clearly(
+    tmp_path: Path, maestroqa: MaestroQAEmulator
+) -> None:
+    maestroqa.faults.append(Fault("slow", times=10, seconds=2.0))
+    project = qa_project(tmp_path / "p", maestroqa.base_url, streams={"total_scores": {}},
+                         deadline="300ms", retry={"attempts": 2, "base_delay": "10ms"})  # fmt: skip
+    with pytest.raises(SourceError, match=r"download .* still failing after 2 attempts .*deadline"):
+        run_pipeline(project, datetime(2024, 3, 2, 6))
+    assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(0,)]
+    # The export stays pending in the cursor: the next run downloads it without a new request.
+    maestroqa.faults.clear()
+    run_pipeline(project, datetime(2024, 3, 2, 6))
+    assert len(maestroqa.requests_of("/request-raw-export")) == 1
+    assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(25,)]
+
+
 def test_a_crash_while_the_export_is_prepared_resumes_polling_the_same_export(
     tmp_path: Path, maestroqa: MaestroQAEmulator
 ) -> None:

@@ -279,10 +279,14 @@ def _without_query(url: str) -> str:
 
 def _quoted(response: httpx.Response) -> str:
     """The start of an answer's body, bounded and redacted."""
+    data = b""
     try:
-        data = response.read()[: 16 * QUOTED_BYTES]
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) >= 16 * QUOTED_BYTES:
+                break
     except httpx.HTTPError:
-        return "(no readable body)"
+        pass
     text = data.decode("utf-8", "replace").strip()
     return redact.shorten(redact.redact(" ".join(text.split())), QUOTED_BYTES)
 
