@@ -1,11 +1,13 @@
-"""A downloaded export file as records: the `files` kind's readers over a file on disk.
+"""A downloaded export file as records, read from disk a block or a member at a time.
 
-- **csv**: every row a JSON object keyed by the header (values as text);
-- **ndjson**: every non-empty line a record, as it is;
+- **csv**: every row a JSON object keyed by the header, values as text (see `csv_stream`: a
+  block at a time, so a file of any size is read in bounded memory);
+- **ndjson**: every non-empty line a record, as it is (the `files` kind's reader);
 - **zip**: every member read by its extension (`.csv`, `.ndjson`, `.json`, ...; CSV when it
-  has none), one after the other, in name order: each member is at least one part of the
-  window's load, so a ZIP of large CSVs never has to fit in memory at once. A member that
-  inflates past `max_inflation_ratio` is one quarantined record saying so.
+  has none; `.gz` inflated), one after the other in name order, each at least one part of the
+  window's load. A member declaring more than `max_inflation_ratio` times its compressed size
+  is one quarantined record saying so (Python's ZIP reader never inflates past the declared
+  size).
 
 A file the readers cannot take is a quarantined record with the reason, never a silent drop.
 """
@@ -15,13 +17,15 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from anchorflow.errors import TransientSourceError
+from anchorflow.sources.async_export.csv_stream import csv_pieces
 from anchorflow.sources.base import RECORD_SCHEMA, ReadLimits, Rejected
 from anchorflow.sources.files.config import CsvOptions
 from anchorflow.sources.files.readers import FORMAT_OF, read_parts
-from anchorflow.sources.inflate import InflationRefused, inflated_pieces
-from anchorflow.sources.lines import Piece
+from anchorflow.sources.inflate import INFLATION_FLOOR
+from anchorflow.sources.lines import Piece, bounded_parts
 
 Parts = Iterator[tuple[Piece, bool]]
 
@@ -33,7 +37,9 @@ class CorruptResult(TransientSourceError):
 def result_parts(path: Path, fmt: str, name: str, csv: CsvOptions, limits: ReadLimits) -> Parts:
     """The records of the file at `path` (`name` is its origin in raw) in parts, each with
     whether it is the window's last."""
-    if fmt != "zip":
+    if fmt == "csv":
+        return bounded_parts(csv_pieces(name, lambda: path.open("rb"), csv), limits.max_part_bytes)
+    if fmt == "ndjson":
         return read_parts(name, path.read_bytes(), fmt, "none", csv, limits)
     return _zip_parts(path, csv, limits)
 
@@ -52,25 +58,36 @@ def _zip_parts(path: Path, csv: CsvOptions, limits: ReadLimits) -> Parts:
             return
         for index, info in enumerate(members):
             final = index == len(members) - 1
-            for piece, last in _member_parts(archive, info, csv, limits):
-                yield piece, last and final
+            try:
+                for piece, last in _member_parts(archive, info, csv, limits):
+                    yield piece, last and final
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                raise CorruptResult(
+                    f"{info.filename}: the ZIP member does not read ({error})"
+                ) from None
 
 
 def _member_parts(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, csv: CsvOptions, limits: ReadLimits
 ) -> Parts:
     name = info.filename
-    try:
-        with archive.open(info) as stream:
-            ratio = limits.max_inflation_ratio
-            data = b"".join(inflated_pieces(stream, info.compress_size, False, ratio, name))
-    except InflationRefused as error:
-        rejected = Rejected(name, 1, str(error).removeprefix(f"{name}: "), "")
-        yield Piece(RECORD_SCHEMA.empty_table(), [rejected]), True
+    ratio = limits.max_inflation_ratio
+    if info.file_size > max(ratio * info.compress_size, INFLATION_FLOOR):
+        reason = (f"{info.compress_size:,} compressed bytes inflate to {info.file_size:,} bytes "
+                  f"(over {ratio}:1), refused as a compression bomb; if the file is genuine, "
+                  "raise max_inflation_ratio on the source")  # fmt: skip
+        yield Piece(RECORD_SCHEMA.empty_table(), [Rejected(name, 1, reason, "")]), True
         return
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise CorruptResult(f"{name}: the ZIP member does not read ({error})") from None
-    base = name.rsplit("/", 1)[-1].lower().removesuffix(".gz")
-    suffix = "." + base.rsplit(".", 1)[-1] if "." in base else ""
-    fmt = FORMAT_OF.get(suffix, "csv")
+    base = name.rsplit("/", 1)[-1].lower()
+    plain = base.removesuffix(".gz")
+    fmt = FORMAT_OF.get("." + plain.rsplit(".", 1)[-1] if "." in plain else "", "csv")
+    if fmt == "csv" and plain == base:
+
+        def opener() -> IO[bytes]:
+            return archive.open(info)
+
+        yield from bounded_parts(csv_pieces(name, opener, csv), limits.max_part_bytes)
+        return
+    with archive.open(info) as stream:
+        data = stream.read()
     yield from read_parts(name, data, fmt, "auto", csv, limits)
