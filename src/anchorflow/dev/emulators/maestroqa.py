@@ -102,12 +102,17 @@ class MaestroQAEmulator:
         spec: GradingSpec | None = None,
         polls_to_complete: int = 2,
         faults: list[Fault] | None = None,
+        zip_single: bool = False,
     ) -> None:
+        """`zip_single`: a `singleFileExport` answers a ZIP holding its one CSV (a benchmark's
+        "CSV in a ZIP"); otherwise the CSV itself."""
         self._token = token.encode()  # never logged
         self.spec = spec or GradingSpec()
         self.polls_to_complete = polls_to_complete
         self.faults = list(faults or [])
+        self.zip_single = zip_single
         self.exports: dict[str, Export] = {}
+        self._built: dict[str, tuple[str, bytes]] = {}  # the same request, the same file
         self._calls: list[Call] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -223,7 +228,7 @@ class MaestroQAEmulator:
             state = "requested" if export.polls == 1 else "in_progress"
             return _json(200, {"status": state, "dataUrl": None})
         if export.data is None:
-            export.name, export.data = self._build(export)
+            export.name, export.data = self._cached(export)
         export.links += 1
         url = f"{self.root}/files/{export.id}?signature=s{export.links}&expires=900"
         return _json(200, {"status": "complete", "dataUrl": url})
@@ -239,6 +244,12 @@ class MaestroQAEmulator:
         headers = {"Content-Disposition": f'attachment; filename="{export.name}"'}
         return _Answer(200, export.data, headers, slow)
 
+    def _cached(self, export: Export) -> tuple[str, bytes]:
+        key = json.dumps([export.kind, export.body], sort_keys=True)
+        if key not in self._built:
+            self._built[key] = self._build(export)
+        return self._built[key]
+
     def _build(self, export: Export) -> tuple[str, bytes]:
         spec, body = self.spec, export.body
         if export.kind == "groups":
@@ -249,12 +260,10 @@ class MaestroQAEmulator:
         files = synth.raw_export_files(spec, first, last)
         single = body.get("singleFileExport")
         if single:
-            return f"{single}.csv", files[f"{single}.csv"]
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
-        return "export.zip", out.getvalue()
+            files = {f"{single}.csv": files[f"{single}.csv"]}
+            if not self.zip_single:
+                return f"{single}.csv", files[f"{single}.csv"]
+        return f"{single or 'export'}.zip", _zipped(files)
 
     _last_seconds = 0.0
 
@@ -267,6 +276,14 @@ class MaestroQAEmulator:
                     self._last_seconds = fault.seconds
                     return True
         return False
+
+
+def _zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
 
 
 def _check_body(kind: str, body: dict[str, Any]) -> str | None:
