@@ -113,6 +113,9 @@ class MaestroQAEmulator:
         self.zip_single = zip_single
         self.exports: dict[str, Export] = {}
         self._built: dict[str, tuple[str, bytes]] = {}  # the same request, the same file
+        # (singleFileExport, day) -> the CSV served for a one-day export of that file instead of
+        # generated rows: tests put their own records there, and change them.
+        self.overrides: dict[tuple[str, date], bytes] = {}
         self._calls: list[Call] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -245,6 +248,11 @@ class MaestroQAEmulator:
         return _Answer(200, export.data, headers, slow)
 
     def _cached(self, export: Export) -> tuple[str, bytes]:
+        single, body = export.body.get("singleFileExport"), export.body
+        if export.kind == "raw" and single and (single, _days(body)[0]) in self.overrides:
+            first, last = _days(body)
+            if first == last:
+                return f"{single}.csv", self.overrides[(single, first)]
         key = json.dumps([export.kind, export.body], sort_keys=True)
         if key not in self._built:
             self._built[key] = self._build(export)
