@@ -16,6 +16,7 @@ from anchorflow.config import Project
 from anchorflow.dev.emulators.maestroqa import Fault, MaestroQAEmulator
 from anchorflow.dev.synth.maestroqa import GradingSpec
 from anchorflow.errors import SourceError
+from anchorflow.run import Pipeline
 from tests.builders import build_project
 from tests.conftest import env_without_crash, run_pipeline, table_rows
 
@@ -242,3 +243,20 @@ def test_the_token_never_appears_in_errors(tmp_path: Path, maestroqa: MaestroQAE
     assert TOKEN not in failed.stdout + failed.stderr
     logs = "".join(p.read_text() for p in project.root.rglob("*.log*") if p.is_file())
     assert TOKEN not in logs
+
+
+def test_a_backfill_of_days_requests_them_again_and_leaves_the_snapshot_alone(
+    tmp_path: Path, maestroqa: MaestroQAEmulator
+) -> None:
+    project = qa_project(tmp_path / "p", maestroqa.base_url)
+    run_pipeline(project, NOW)
+    with Pipeline(project, now=NOW) as pipeline:
+        summary = pipeline.backfill("qa", "2024-03-02", "2024-03-02")
+    assert [(w.stream, w.window_key, w.replaced) for w in summary.windows] == [
+        ("total_scores", "2024-03-02", 1)]  # fmt: skip
+    assert len(maestroqa.requests_of("/request-groups-export")) == 1
+    assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(75,)]
+    assert rows(project, "SELECT stream, cursor FROM meta.cursors ORDER BY 1") == [
+        ("groups", '{"last":"2024-03-04"}'),
+        ("total_scores", '{"next":"2024-03-04T00:00:00"}'),
+    ]

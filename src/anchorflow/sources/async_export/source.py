@@ -94,7 +94,9 @@ class AsyncExportSource:
         self, stream: str, start: str | None, end: str | None, now: datetime
     ) -> list[Window]:
         if self.config.stream_spec(stream).snapshot:
-            return [self._snapshot_window(stream, now)]
+            # A snapshot holds the state of today, not of a past range: only an open backfill
+            # (no days named) takes it again.
+            return [] if start or end else [self._snapshot_window(stream, now)]
         if start is None or end is None:
             raise ConfigError([f"backfill: sources.{self.name} needs --start and --end days"])
         try:
@@ -275,7 +277,11 @@ class AsyncExportSource:
 
     def state(self, stream: str, cursor: Cursor | None, now: datetime) -> SourceState:
         pending = (cursor or {}).get("pending", {})
-        note = f"export of {', '.join(sorted(pending))} pending" if pending else ""
+        notes = [f"export of {', '.join(sorted(pending))} pending"] if pending else []
+        if self.config.unset_env:  # nothing is contacted here anyway; the run would fail
+            missing = ", ".join(dict.fromkeys(name for _, name in self.config.unset_env))
+            notes.append(f"{missing} not set")
+        note = "; ".join(notes)
         if self.config.stream_spec(stream).snapshot:
             last = (cursor or {}).get("last")
             due = 0 if last == self._snapshot_window(stream, now).key else 1
@@ -287,8 +293,16 @@ class AsyncExportSource:
             position=self.window_key(position) if cursor and "next" in cursor else "never loaded",
             due=len(self._due(stream, position, now)),
             lag_hours=round((now - position).total_seconds() / 3600, 1),
+            last_available=self._last_due(now),
             note=note,
         )
+
+    def _last_due(self, now: datetime) -> str | None:
+        """The key of the newest window due at `now`, wherever the cursor is."""
+        first = self.position(None)
+        window = self.config.window
+        count = (now - self.config.delay - window - first) // window
+        return self.window_key(first + count * window) if count >= 0 else None
 
     def close(self) -> None:
         pass  # each fetch opens and closes its own HTTP clients
