@@ -156,7 +156,7 @@ def test_an_errored_export_is_requested_again_then_fails_naming_the_window(
     assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(25,)]
 
     maestroqa.faults.append(Fault("errored", times=5))
-    with pytest.raises(SourceError, match=r"total_scores 2024-03-02 ended 'errored' 2 time"):
+    with pytest.raises(SourceError, match=r"total_scores 2024-03-02 ended 'errored', 2 time"):
         run_pipeline(project, datetime(2024, 3, 3, 6))
     assert len(maestroqa.requests_of("/request-raw-export")) == 4
     # Nothing of the day landed, the cursor stays there with no pending export left.
@@ -260,3 +260,20 @@ def test_a_backfill_of_days_requests_them_again_and_leaves_the_snapshot_alone(
         ("groups", '{"last":"2024-03-04"}'),
         ("total_scores", '{"next":"2024-03-04T00:00:00"}'),
     ]
+
+
+def test_a_pending_export_the_api_forgot_is_requested_anew(
+    tmp_path: Path, maestroqa: MaestroQAEmulator
+) -> None:
+    project = qa_project(tmp_path / "p", maestroqa.base_url, streams={"total_scores": {}})
+    env = {**env_without_crash(), **ENV}
+    command = [str(ANCHORFLOW), "run", "--project", str(project.root), "--now", "20240302T06"]
+    crashed = subprocess.run(command, env={**env, "ANCHORFLOW_CRASH_AT": "async_export_requested"},
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert crashed.returncode == 86, crashed.stderr
+    maestroqa.exports.clear()  # the API lets go of exports nobody fetched
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert next(c.status for c in maestroqa.calls if "get-export-data" in c.path) == 404
+    assert len(maestroqa.requests_of("/request-raw-export")) == 2
+    assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(25,)]

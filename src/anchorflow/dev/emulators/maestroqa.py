@@ -112,6 +112,7 @@ class MaestroQAEmulator:
         self.faults = list(faults or [])
         self.zip_single = zip_single
         self.exports: dict[str, Export] = {}
+        self._requested = 0
         self._built: dict[str, tuple[str, bytes]] = {}  # the same request, the same file
         # (singleFileExport, day) -> the CSV served for a one-day export of that file instead of
         # generated rows: tests put their own records there, and change them.
@@ -214,7 +215,8 @@ class MaestroQAEmulator:
         if problem:
             return _json(400, {"error": problem})
         with self._lock:
-            export = Export(f"exp-{self.spec.seed}-{len(self.exports) + 1:05d}", kind, body)
+            self._requested += 1
+            export = Export(f"exp-{self.spec.seed}-{self._requested:05d}", kind, body)
             self.exports[export.id] = export
         return _json(200, {"exportId": export.id})
 

@@ -10,6 +10,7 @@ An answer quoted in an error is redacted first, and a download URL is quoted wit
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -35,6 +36,7 @@ EXPIRED = {400, 401, 403, 410}  # what object stores answer for a presigned link
 RETRY_AFTER_CEILING = 900.0
 CONNECT_SECONDS = 30.0
 QUOTED_BYTES = 200
+MAX_ANSWER = 1 << 20  # bytes of an API call's JSON answer (an export id, a status)
 
 
 class Cancelled(SourceError):
@@ -216,18 +218,30 @@ class ExportApi:
         params: dict[str, str] | None, deadline: Deadline,
     ) -> Any:  # fmt: skip
         timeout = deadline.timeout(self.config.timeout.total_seconds(), CONNECT_SECONDS)
-        response = self._api.request(
+        with self._api.stream(
             method, path, json=body if method != "GET" else None, params=params,
             timeout=timeout, extensions=deadline.extensions,
-        )  # fmt: skip
+        ) as response:  # fmt: skip
+            return self._answer(path, params, response)
+
+    def _answer(self, path: str, params: dict[str, str] | None, response: httpx.Response) -> Any:
+        """An API answer's JSON (read up to `MAX_ANSWER` bytes), a `_Retry`, or an error."""
         status = response.status_code
         if status == 200:
+            data = b""
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > MAX_ANSWER:
+                    raise TerminalSourceError(
+                        f"{self.name}: {path} answered more than {MAX_ANSWER:,} bytes; "
+                        "expected a short JSON object"
+                    )
             try:
-                return response.json()
+                return json.loads(data)
             except ValueError:
+                text = redact.shorten(data.decode("utf-8", "replace"), QUOTED_BYTES)
                 raise TerminalSourceError(
-                    f"{self.name}: {path} answered with something else than JSON: "
-                    f"{_quoted(response)}"
+                    f"{self.name}: {path} answered with something else than JSON: {text}"
                 ) from None
         if status in RETRYABLE:
             return _Retry(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))

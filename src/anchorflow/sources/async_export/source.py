@@ -160,14 +160,14 @@ class AsyncExportSource:
                 export_id = self._request(api, window, spec, context, errored)
             try:
                 status = api.wait_complete(export_id)
-            except UnknownExport:
-                log.warning("%s: export %s is unknown to the API; requesting a new one",
-                            self.name, export_id)  # fmt: skip
+            except UnknownExport:  # expired on the API's side while no run polled it
+                errored += 1
+                self._check_errored(window, context, export_id, errored, "was unknown to the API")
                 export_id = None
                 continue
             if status.state == "errored":
                 errored += 1
-                self._check_errored(window, context, export_id, errored)
+                self._check_errored(window, context, export_id, errored, f"ended {status.value!r}")
                 export_id = None
                 continue
             if self._fetch_file(api, window, export_id, status, dest):
@@ -183,16 +183,18 @@ class AsyncExportSource:
         return export_id
 
     def _check_errored(
-        self, window: Window, context: FetchContext, export_id: str, errored: int
+        self, window: Window, context: FetchContext, export_id: str, errored: int, what: str
     ) -> None:
+        """Whether to request the window's export again (its export `what`: ended errored, or
+        was unknown), or fail: after `errored_attempts` exports."""
         if errored < self.config.errored_attempts:
-            log.warning("%s: export %s of %s %s errored (%d of %d); requesting it again",
-                        self.name, export_id, window.stream, window.key, errored,
+            log.warning("%s: export %s of %s %s %s (%d of %d); requesting it again",
+                        self.name, export_id, window.stream, window.key, what, errored,
                         self.config.errored_attempts)  # fmt: skip
             return
         self._save_pending(window, context, None)  # a later run starts over with new attempts
         raise TerminalSourceError(
-            f"{self.name}: the export of {window.stream} {window.key} ended 'errored' "
+            f"{self.name}: the export of {window.stream} {window.key} {what}, "
             f"{errored} time(s) (errored_attempts: {self.config.errored_attempts}); nothing of "
             f"it was loaded and the stream stays at {window.key}: check the export in the "
             "API's own interface, then run again"
