@@ -23,7 +23,7 @@ from tests.conftest import env_without_crash, run_pipeline, table_rows
 pytestmark = pytest.mark.integration
 
 TOKEN = "mqa-token-5f3c9e1d"
-ENV = {"MAESTROQA_API_TOKEN": TOKEN}
+ENV = {"MAESTROQA_API_TOKEN": TOKEN, "QA_TENANT": "tenant-9f8e7d"}
 SPEC = GradingSpec(seed=11, agents=12, graded_per_day=25)
 NOW = datetime(2024, 3, 4, 6)  # days 03-01 .. 03-03 are due (03-03 ended 6h ago)
 ANCHORFLOW = Path(sys.executable).with_name("anchorflow")
@@ -277,3 +277,12 @@ def test_a_pending_export_the_api_forgot_is_requested_anew(
     assert next(c.status for c in maestroqa.calls if "get-export-data" in c.path) == 404
     assert len(maestroqa.requests_of("/request-raw-export")) == 2
     assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(25,)]
+
+
+def test_a_secret_header_is_redacted_like_the_token(tmp_path: Path) -> None:
+    from anchorflow import redact
+
+    qa_project(tmp_path / "p", "http://127.0.0.1:9/api/v1",
+               headers={"x-tenant-key": "${QA_TENANT}"})  # fmt: skip
+    said = redact.redact("tenant tenant-9f8e7d, token mqa-token-5f3c9e1d")
+    assert said == "tenant ***, token ***"
