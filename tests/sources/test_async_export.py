@@ -19,8 +19,10 @@ from anchorflow.errors import SourceError
 from anchorflow.run import Pipeline
 from tests.builders import build_project
 from tests.conftest import env_without_crash, run_pipeline, table_rows
+from tests.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.integration
+receiver = pytest.fixture(running_receiver)
 
 TOKEN = "mqa-token-5f3c9e1d"
 ENV = {"MAESTROQA_API_TOKEN": TOKEN, "QA_TENANT": "tenant-9f8e7d"}
@@ -286,3 +288,18 @@ def test_a_secret_header_is_redacted_like_the_token(tmp_path: Path) -> None:
                headers={"x-tenant-key": "${QA_TENANT}"})  # fmt: skip
     said = redact.redact("tenant tenant-9f8e7d, token mqa-token-5f3c9e1d")
     assert said == "tenant ***, token ***"
+
+
+def test_an_export_that_keeps_erroring_sends_a_slack_alert_naming_it(
+    tmp_path: Path, maestroqa: MaestroQAEmulator, receiver: Receiver
+) -> None:
+    maestroqa.faults.append(Fault("errored", times=5))
+    source = qa_source(maestroqa.base_url, streams={"total_scores": {}}, errored_attempts=2)
+    project = build_project(tmp_path / "p", sources={"qa": source}, staging={}, env=ENV,
+                            alerts=[{"kind": "slack", "url": receiver.url}])  # fmt: skip
+    with pytest.raises(SourceError):
+        run_pipeline(project, datetime(2024, 3, 2, 6))
+    (alert,) = receiver.bodies
+    assert alert["text"].startswith("*test*: `anchorflow run` failed")
+    assert "export of total_scores 2024-03-01 ended 'errored', 2 time(s)" in alert["text"]
+    assert TOKEN not in alert["text"]
