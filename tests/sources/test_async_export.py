@@ -73,12 +73,12 @@ def test_groups_then_daily_total_scores_land_as_json_objects_keyed_by_header(
     assert bodies[0] == {"startDate": "2024-03-01T00:00:00Z", "endDate": "2024-03-02T00:00:00Z",
                          "singleFileExport": "total_scores"}  # fmt: skip
     assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(75,)]
-    assert rows(project, "SELECT count(*) FROM raw.qa_groups") == [(12,)]
+    assert rows(project, "SELECT count(*) FROM raw.qa_groups") == [(24,)]  # a team, and "All"
     first = rows(project, "SELECT record->>'gradable_id', record->>'agent_id', "
                  "record->>'max_rubric_score', origin FROM raw.qa_total_scores "
                  "ORDER BY load_id, line_no LIMIT 1")  # fmt: skip
     assert first == [("20240301-0", first[0][1], "30", "total_scores_2024-03-01.csv")]
-    ids = rows(project, "SELECT record->>'agent_ids' FROM raw.qa_groups "
+    ids = rows(project, "SELECT DISTINCT record->>'agent_ids' FROM raw.qa_groups "
                "WHERE record->>'agent_name' = 'Agent 1'")  # fmt: skip
     assert ids == [("agent-0001;zd-000001",)]
     cursors = dict(rows(project, "SELECT stream, cursor FROM meta.cursors"))
@@ -303,3 +303,29 @@ def test_an_export_that_keeps_erroring_sends_a_slack_alert_naming_it(
     assert alert["text"].startswith("*test*: `anchorflow run` failed")
     assert "export of total_scores 2024-03-01 ended 'errored', 2 time(s)" in alert["text"]
     assert TOKEN not in alert["text"]
+
+
+def test_the_example_project_explodes_agent_ids_and_builds_the_wide_mart(
+    tmp_path: Path, maestroqa: MaestroQAEmulator
+) -> None:
+    import shutil
+
+    from anchorflow.config import load_project
+
+    root = tmp_path / "maestroqa"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "maestroqa", root)
+    env = {**ENV, "MAESTROQA_BASE_URL": maestroqa.base_url}
+    project = load_project(root, env=env)
+    run_pipeline(project, NOW)
+    # 12 agents, every third with two ids, each in a team and in "All Agents".
+    assert rows(project, "SELECT count(*), count(DISTINCT agent_id) FROM staging.agent_groups") \
+        == [(32, 16)]  # fmt: skip
+    both = rows(project, "SELECT list(agent_id ORDER BY id_index) FROM staging.agent_groups "
+                "WHERE agent_name = 'Agent 1' AND group_name = 'All Agents'")  # fmt: skip
+    assert both == [(["agent-0001", "zd-000001"],)]
+    # Every ticket twice (its team, All Agents), whichever of its agent's ids it carries.
+    per_country = rows(project, "SELECT country, count(*) FROM marts.grading GROUP BY 1 "
+                       "ORDER BY 1")  # fmt: skip
+    assert dict(per_country)["All"] == 75
+    assert sum(n for c, n in per_country if c != "All") == 75
+    assert rows(project, "SELECT count(*) FROM marts.grading WHERE country IS NULL") == [(0,)]

@@ -1,10 +1,11 @@
 """Synthetic MaestroQA grading data: the CSV files of its exports, deterministic from a seed.
 
-A fixed roster of agents in groups (teams named after countries, as in the reference article's
-team → country mapping); every day, `graded_per_day` tickets graded by a handful of graders,
-each with its total score, its section scores, its individual answers, maybe an annotation and
-a CSAT rating. Columns follow MaestroQA's documented exports. Tables are built with numpy and
-written by Arrow's CSV writer, so a million answers take seconds, not minutes.
+A fixed roster of agents in groups (a team each, named after a country as in the reference
+article's team → country mapping, and "All Agents"; every third agent has a second, helpdesk
+id, so `agent_ids` lists two); every day, `graded_per_day` tickets graded by a handful of
+graders, each with its total score, its section scores, its individual answers, maybe an
+annotation and a CSAT rating. Columns follow MaestroQA's documented exports. Tables are built
+with numpy and written by Arrow's CSV writer, so a million answers take seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-TEAMS = ("Team Germany", "Team France", "Team Spain", "Team Brazil", "Team Japan")
+# The reference article's teams (its mart maps them to countries); every agent is also in
+# "All Agents", as in MaestroQA.
+TEAMS = ("UK Team", "Ru Team", "FR Team")
+ALL_AGENTS = "All Agents"
 GRADERS = ("grace.hopper@qa.example", "alan.turing@qa.example", "ada.lovelace@qa.example")
 SECTIONS = ("Greeting", "Resolution", "Tone")
 QUESTIONS_PER_SECTION = 2
@@ -37,6 +41,7 @@ class Roster:
     agent_name: np.ndarray
     agent_email: np.ndarray
     group: np.ndarray  # index into TEAMS
+    helpdesk_id: np.ndarray  # a second id ("zd-000001") for every third agent, else agent_id
 
 
 def roster(spec: GradingSpec) -> Roster:
@@ -45,27 +50,30 @@ def roster(spec: GradingSpec) -> Roster:
     names = np.char.add("Agent ", n.astype(str))
     emails = np.char.add(np.char.add("agent", n.astype(str)), "@support.example")
     group = np.random.default_rng(spec.seed).integers(0, len(TEAMS), spec.agents)
-    return Roster(ids, names, emails, group)
+    second = np.char.add("zd-", np.char.zfill(n.astype(str), 6))
+    helpdesk = np.where((n - 1) % 3 == 0, second, ids)
+    return Roster(ids, names, emails, group, helpdesk)
 
 
 def groups_csv(spec: GradingSpec, include_unavailable: bool = True) -> bytes:
     """group_name, group_id, agent_name, agent_email, agent_ids (semicolon-separated: an agent
     has an id in each helpdesk it works in), available."""
     agents = roster(spec)
-    second = np.char.add("zd-", np.char.zfill(np.arange(1, spec.agents + 1).astype(str), 6))
-    both = np.char.add(np.char.add(agents.agent_id, ";"), second)
-    ids = np.where(np.arange(spec.agents) % 3 == 0, both, agents.agent_id)
+    both = np.char.add(np.char.add(agents.agent_id, ";"), agents.helpdesk_id)
+    ids = np.where(agents.helpdesk_id != agents.agent_id, both, agents.agent_id)
     available = np.arange(spec.agents) % 10 != 9
     table = pa.table({
-        "group_name": np.array(TEAMS)[agents.group],
-        "group_id": np.char.add("grp-", agents.group.astype(str)),
-        "agent_name": agents.agent_name,
-        "agent_email": agents.agent_email,
-        "agent_ids": ids,
-        "available": available,
+        "group_name": np.concatenate([np.array(TEAMS)[agents.group],
+                                      np.full(spec.agents, ALL_AGENTS)]),
+        "group_id": np.concatenate([np.char.add("grp-", agents.group.astype(str)),
+                                    np.full(spec.agents, "grp-all")]),
+        "agent_name": np.tile(agents.agent_name, 2),
+        "agent_email": np.tile(agents.agent_email, 2),
+        "agent_ids": np.tile(ids, 2),
+        "available": np.tile(available, 2),
     })  # fmt: skip
     if not include_unavailable:
-        table = table.filter(pa.array(available))
+        table = table.filter(pa.array(np.tile(available, 2)))
     return to_csv(table)
 
 
@@ -84,7 +92,9 @@ def _graded_day(spec: GradingSpec, day: date) -> pa.Table:
     max_score = np.full(count, len(SECTIONS) * QUESTIONS_PER_SECTION * 5)
     return pa.table({
         "gradable_id": np.char.add(f"{day:%Y%m%d}-", np.arange(count).astype(str)),
-        "agent_id": agents.agent_id[who],
+        # Tickets of the helpdesk carry the agent's helpdesk id: the groups' agent_ids list both.
+        "agent_id": np.where(rng.random(count) < 0.5, agents.helpdesk_id[who],
+                             agents.agent_id[who]),
         "agent_name": agents.agent_name[who],
         "agent_email": agents.agent_email[who],
         "grader": np.array(GRADERS)[rng.integers(0, len(GRADERS), count)],

@@ -80,6 +80,19 @@ class StreamSpec(Strict):
     snapshot: bool = Field(
         default=False, description="an export of the current state (no dates): one per day"
     )
+    list_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="CSV columns holding lists, with their separator (agent_ids: ';'): each "
+        "lands as a JSON array, which a staging model can explode",
+    )
+
+    @field_validator("list_columns")
+    @classmethod
+    def _separators(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, separator in value.items():
+            if not separator:
+                raise ValueError(f"{column}: expected a separator such as ';'")
+        return value
 
 
 class AsyncExportConfig(SourceConfig):

@@ -17,6 +17,7 @@ from typing import IO
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from anchorflow.sources.base import RECORD_SCHEMA, Rejected
@@ -28,10 +29,11 @@ BLOCK_BYTES = 16 << 20
 
 def csv_pieces(
     origin: str, opener: Callable[[], IO[bytes]], options: CsvOptions,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int = BLOCK_BYTES, lists: dict[str, str] | None = None,
 ) -> Iterator[Piece]:  # fmt: skip
     """The records of the CSV that `opener` opens (twice: once for the header alone, so every
-    column can be read as text), in pieces of about `block_bytes` of text."""
+    column can be read as text), in pieces of about `block_bytes` of text. A column named in
+    `lists` (column: separator) becomes a JSON array of its parts (`a;b` → `["a","b"]`)."""
     try:
         with opener() as head:
             header = _open(head, options, None, 1 << 20, []).schema.names
@@ -48,7 +50,7 @@ def csv_pieces(
     try:
         with opener() as stream:
             reader = _open(stream, options, header, block_bytes, rejected, origin)
-            yield from _blocks(origin, reader, con, rejected)
+            yield from _blocks(origin, reader, con, rejected, lists or {})
     except pa.ArrowInvalid as error:  # the first block does not parse
         yield _unreadable(origin, 1, f"not readable as CSV ({_first_line(error)})")
     finally:
@@ -79,7 +81,7 @@ def _open(
 
 def _blocks(
     origin: str, reader: pa_csv.CSVStreamingReader, con: duckdb.DuckDBPyConnection,
-    rejected: list[Rejected],
+    rejected: list[Rejected], lists: dict[str, str],
 ) -> Iterator[Piece]:  # fmt: skip
     rows = 0
     while True:
@@ -91,7 +93,7 @@ def _blocks(
             reason = f"not readable as CSV after row {rows:,} ({_first_line(error)})"
             yield _unreadable(origin, rows + 1, reason)
             return
-        texts = _as_json(con, pa.Table.from_batches([batch]))
+        texts = _as_json(con, _split_lists(pa.Table.from_batches([batch]), lists))
         count = len(texts)
         records = pa.table({
             "origin": repeated_string(origin, count),
@@ -101,6 +103,16 @@ def _blocks(
         rows += count
         taken, rejected[:] = list(rejected), []
         yield Piece(records, taken, text_bytes=int(batch.nbytes))
+
+
+def _split_lists(table: pa.Table, lists: dict[str, str]) -> pa.Table:
+    """The `lists` columns split on their separators, in Arrow (null stays null)."""
+    for name, separator in lists.items():
+        index = table.schema.get_field_index(name)
+        if index >= 0:
+            parts = pc.split_pattern(table.column(index), pattern=separator)
+            table = table.set_column(index, name, parts)
+    return table
 
 
 def _as_json(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.ChunkedArray:

@@ -34,17 +34,21 @@ class CorruptResult(TransientSourceError):
     """The downloaded ZIP does not open: downloading it again may help."""
 
 
-def result_parts(path: Path, fmt: str, name: str, csv: CsvOptions, limits: ReadLimits) -> Parts:
+def result_parts(
+    path: Path, fmt: str, name: str, csv: CsvOptions, limits: ReadLimits,
+    lists: dict[str, str] | None = None,
+) -> Parts:  # fmt: skip
     """The records of the file at `path` (`name` is its origin in raw) in parts, each with
-    whether it is the window's last."""
+    whether it is the window's last; CSV columns named in `lists` split into arrays."""
     if fmt == "csv":
-        return bounded_parts(csv_pieces(name, lambda: path.open("rb"), csv), limits.max_part_bytes)
+        pieces = csv_pieces(name, lambda: path.open("rb"), csv, lists=lists)
+        return bounded_parts(pieces, limits.max_part_bytes)
     if fmt == "ndjson":
         return read_parts(name, path.read_bytes(), fmt, "none", csv, limits)
-    return _zip_parts(path, csv, limits)
+    return _zip_parts(path, csv, limits, lists or {})
 
 
-def _zip_parts(path: Path, csv: CsvOptions, limits: ReadLimits) -> Parts:
+def _zip_parts(path: Path, csv: CsvOptions, limits: ReadLimits, lists: dict[str, str]) -> Parts:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
@@ -59,7 +63,7 @@ def _zip_parts(path: Path, csv: CsvOptions, limits: ReadLimits) -> Parts:
         for index, info in enumerate(members):
             final = index == len(members) - 1
             try:
-                for piece, last in _member_parts(archive, info, csv, limits):
+                for piece, last in _member_parts(archive, info, csv, limits, lists):
                     yield piece, last and final
             except (zipfile.BadZipFile, OSError, EOFError) as error:
                 raise CorruptResult(
@@ -68,8 +72,9 @@ def _zip_parts(path: Path, csv: CsvOptions, limits: ReadLimits) -> Parts:
 
 
 def _member_parts(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, csv: CsvOptions, limits: ReadLimits
-) -> Parts:
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, csv: CsvOptions, limits: ReadLimits,
+    lists: dict[str, str],
+) -> Parts:  # fmt: skip
     name = info.filename
     ratio = limits.max_inflation_ratio
     if info.file_size > max(ratio * info.compress_size, INFLATION_FLOOR):
@@ -86,7 +91,8 @@ def _member_parts(
         def opener() -> IO[bytes]:
             return archive.open(info)
 
-        yield from bounded_parts(csv_pieces(name, opener, csv), limits.max_part_bytes)
+        pieces = csv_pieces(name, opener, csv, lists=lists)
+        yield from bounded_parts(pieces, limits.max_part_bytes)
         return
     with archive.open(info) as stream:
         data = stream.read()

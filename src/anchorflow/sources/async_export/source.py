@@ -142,7 +142,8 @@ class AsyncExportSource:
         self._download(api, window, spec, context, dest)
         seconds = time.perf_counter() - started
         name = f"{window.stream}_{window.key}.{EXTENSION[spec.format]}"
-        parts = result_parts(dest, spec.format, name, self.config.csv, self.config.limits)
+        config = self.config
+        parts = result_parts(dest, spec.format, name, config.csv, config.limits, spec.list_columns)
         yield from window_batches(self.name, window, dest.stat().st_size, seconds, parts)
         self._committed(window)  # asked for more: the window has committed
 
