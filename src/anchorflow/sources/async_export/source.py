@@ -274,6 +274,8 @@ class AsyncExportSource:
         if self.config.stream_spec(stream).snapshot:
             last = max(window.key, (cursor or {}).get("last", ""))
             moved: Cursor = {"last": last}
+            # A snapshot of an earlier day that never loaded is never asked for again.
+            pending = {k: v for k, v in pending.items() if k > last}
         else:
             moved = {"next": self._advanced(stream, self.position(cursor), loaded).isoformat()}
         return {**moved, **({"pending": pending} if pending else {})}
