@@ -115,7 +115,7 @@ def test_a_download_past_its_deadline_is_retried_then_fails_clearly(
 ) -> None:
     maestroqa.faults.append(Fault("slow", times=2, seconds=30.0))
     project = qa_project(tmp_path / "p", maestroqa.base_url, streams={"total_scores": {}},
-                         deadline="1500ms", retry={"attempts": 2, "base_delay": "10ms"})  # fmt: skip
+                         deadline="2s", retry={"attempts": 2, "base_delay": "10ms"})  # fmt: skip
     with pytest.raises(SourceError, match=r"download .* still failing after 2 attempts .*deadline"):
         run_pipeline(project, datetime(2024, 3, 2, 6))
     assert rows(project, "SELECT count(*) FROM raw.qa_total_scores") == [(0,)]
