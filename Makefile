@@ -19,7 +19,7 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines bench-webhooks bench-redis clean postgres-server redis-server
+  bench-engines bench-webhooks bench-redis bench-async clean postgres-server redis-server
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -69,6 +69,9 @@ bench-webhooks: $(VENV)/.bench-installed
 
 bench-redis: $(VENV)/.bench-installed redis-server
 	$(BIN)/python -m bench.redis_bus
+
+bench-async: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.async_export
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \

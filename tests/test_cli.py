@@ -147,6 +147,7 @@ def test_run_on_a_bad_project_writes_nothing(
         (("demo",), "Generate traffic, serve it from the local Amplitude emulator"),
         (("emulate",), "Run local emulators of the SaaS APIs"),
         (("emulate", "amplitude"), "Serve Amplitude's Export API"),
+        (("emulate", "maestroqa"), "Serve MaestroQA's export API"),
         (("synth",), "Generate deterministic synthetic source data"),
         (("stage",), "Type raw loads that the transfer log does not hold yet"),
         (("fields",), "Field statistics of a model's last typed batch"),

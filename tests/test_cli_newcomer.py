@@ -119,6 +119,19 @@ def test_emulate_on_a_busy_port_is_one_line_not_a_traceback() -> None:
     ]
 
 
+def test_emulate_maestroqa_on_a_busy_port_is_one_line_not_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("emulate", "maestroqa", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: emulate maestroqa: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "stop what holds it, or choose another --port (0 picks a free one)"
+    ]
+
+
 def test_validate_fails_for_a_mart_reading_a_table_that_is_not_there(tmp_path: Path) -> None:
     root = tmp_path / "p"
     assert cli("init", str(root)).returncode == 0
@@ -172,7 +185,8 @@ def test_version_is_the_installed_package_s() -> None:
 @pytest.mark.parametrize(
     "command",
     [(), ("drift",), ("run",), ("stage",), ("forget",), ("init",), ("query",), ("status",),
-     ("emulate", "amplitude"), ("synth", "amplitude"), ("export",), ("dbt-sources",)],
+     ("emulate", "amplitude"), ("emulate", "maestroqa"), ("synth", "amplitude"), ("export",),
+     ("dbt-sources",)],
     ids=lambda c: " ".join(c) or "anchorflow",
 )  # fmt: skip
 def test_help_shows_no_python_type_placeholders(command: tuple[str, ...]) -> None:

@@ -126,6 +126,9 @@ def _walk(node: Any) -> None:
             _add_url_password(secret)
         for user, password in itertools.combinations(secrets, 2):
             add_basic_auth(user, password)
+    elif isinstance(node, SecretStr):  # inside a mapping or a list (`headers:` of a source)
+        add_secret(node.get_secret_value())
+        _add_url_password(node.get_secret_value())
     elif isinstance(node, dict):
         for value in node.values():
             _walk(value)

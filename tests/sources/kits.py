@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
+from anchorflow.dev.emulators.maestroqa import MaestroQAEmulator
 from anchorflow.project_types import format_hour
 from tests.builders import build_project
 from tests.conftest import API_KEY, SECRET_KEY, START
@@ -148,3 +149,48 @@ class FilesKit:
 
     def close(self) -> None:
         pass
+
+
+class AsyncExportKit:
+    """Windows are days after START: one-day `total_scores` exports of the MaestroQA emulator,
+    whose CSV the kit writes (values land as text; staging types them)."""
+
+    kind = "async_export"
+    raw_table = "raw.src_total_scores"
+    token = "kit-maestroqa-token"
+
+    def __init__(self, root: Path) -> None:
+        self.emulator = MaestroQAEmulator(self.token, polls_to_complete=2)
+        self.emulator.start()
+
+    def project(self, root: Path) -> Project:
+        source = {
+            "kind": "async_export",
+            "preset": "maestroqa",
+            "base_url": self.emulator.base_url,
+            "token": "${MAESTROQA_API_TOKEN}",
+            "start": f"{START:%Y-%m-%d}",
+            "streams": {"total_scores": {}},
+            "poll": {"interval": "10ms", "max_interval": "20ms"},
+            "retry": {"attempts": 2, "base_delay": "10ms", "max_delay": "20ms"},
+        }
+        return build_project(root, sources={"src": source}, staging={"items": ITEMS_MODEL},
+                             env={"MAESTROQA_API_TOKEN": self.token})  # fmt: skip
+
+    def write(self, window: int, records: Records) -> None:
+        rows = ["id,v,name", *(f"{r['id']},{r['v']},{r['name']}" for r in records)]
+        day = (START + timedelta(days=window)).date()
+        self.emulator.overrides[("total_scores", day)] = ("\n".join(rows) + "\n").encode()
+
+    def key(self, window: int) -> str:
+        return f"{START + timedelta(days=window):%Y-%m-%d}"
+
+    def now(self, windows: int) -> datetime:
+        return START + timedelta(days=windows, hours=1)  # the default delay: 1h
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:
+        self.emulator.stop()

@@ -22,7 +22,7 @@ from anchorflow.land.step import journal_view
 from anchorflow.run import Pipeline
 from anchorflow.sources.registry import open_source
 from tests.conftest import table_rows
-from tests.sources.kits import AmplitudeKit, FilesKit, Kit
+from tests.sources.kits import AmplitudeKit, AsyncExportKit, FilesKit, Kit
 from tests.sources.s3 import MotoS3
 
 pytestmark = pytest.mark.integration
@@ -41,13 +41,15 @@ def moto_s3() -> Iterator[MotoS3]:
         yield server
 
 
-@pytest.fixture(params=["amplitude", "files", "files-s3"])
+@pytest.fixture(params=["amplitude", "files", "files-s3", "async_export"])
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
     made: Any
     if request.param == "amplitude":
         made = AmplitudeKit(tmp_path / "kit")
     elif request.param == "files":
         made = FilesKit(tmp_path / "kit")
+    elif request.param == "async_export":
+        made = AsyncExportKit(tmp_path / "kit")
     else:
         server = request.getfixturevalue("moto_s3")
         made = FilesKit(tmp_path / "kit", s3=server)
@@ -193,7 +195,7 @@ def cli_run(kit: Kit, root: Path, crash_at: str | None = None) -> subprocess.Com
     from tests.builders import ENV
     from tests.conftest import env_without_crash
 
-    env = {**env_without_crash(), **ENV}
+    env = {**env_without_crash(), **ENV, "MAESTROQA_API_TOKEN": AsyncExportKit.token}
     if crash_at:
         env[CRASH_ENV] = crash_at
     now = kit.now(3).strftime("%Y%m%dT%H")

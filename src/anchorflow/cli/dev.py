@@ -105,6 +105,30 @@ def emulate_amplitude(
     )
 
 
+@emulate_app.command("maestroqa")
+def emulate_maestroqa(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8788,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 7,
+    agents: Annotated[int, typer.Option(help="Agents in the roster.")] = 40,
+    graded_per_day: Annotated[int, typer.Option(help="Tickets graded per day.")] = 60,
+    polls: Annotated[int, typer.Option(help="Status calls before an export completes.")] = 2,
+    token: Annotated[str, typer.Option(envvar="MAESTROQA_API_TOKEN")] = "demo-token",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Inject a fault, e.g. errored:times=1, rate_limit:times=2,seconds=1."),
+    ] = None,
+) -> None:
+    """Serve MaestroQA's export API (/api/v1/request-*-export, get-export-data) on loopback."""
+    from anchorflow.dev.demo import serve_maestroqa
+
+    guarded(
+        lambda: serve_maestroqa(
+            console, host, port, seed, agents, graded_per_day, polls, token, fault or []
+        )
+    )
+
+
 @synth_app.command("amplitude")
 def synth_amplitude(
     out: Annotated[Path, typer.Option(help="Directory to write the export files to.")],

@@ -110,6 +110,30 @@ def serve_amplitude(
         ]) from None  # fmt: skip
 
 
+def serve_maestroqa(
+    console: Console, host: str, port: int, seed: int, agents: int, graded_per_day: int,
+    polls: int, token: str, faults: list[str],
+) -> None:  # fmt: skip
+    from anchorflow.dev.emulators.maestroqa import parse_fault, run_emulator
+    from anchorflow.dev.synth.maestroqa import GradingSpec
+
+    try:
+        plan = [parse_fault(text) for text in faults]
+    except ValueError as error:
+        raise ConfigError([f"--fault: {error}"]) from None
+    spec = GradingSpec(seed=seed, agents=agents, graded_per_day=graded_per_day)
+    try:
+        run_emulator(token, spec, host, port, plan, polls, on_ready=lambda url: console.print(
+            f"MaestroQA export API emulator on {url} (header apitoken); Ctrl-C stops"))  # fmt: skip
+    except OSError as error:
+        if error.errno not in CANNOT_LISTEN:
+            raise
+        raise ConfigError([
+            f"emulate maestroqa: cannot listen on {host}:{port} ({error.strerror}); stop what "
+            "holds it, or choose another --port (0 picks a free one)"
+        ]) from None  # fmt: skip
+
+
 def run_demo(
     console: Console,
     project_dir: Path,
