@@ -17,6 +17,7 @@ from anchorflow.sources.base import Source, SourceConfig
 # kind: ("module:class" of its config model, "module:class" of its source), in sources/<kind>/
 KINDS: dict[str, tuple[str, str]] = {
     "amplitude": ("amplitude.config:AmplitudeConfig", "amplitude.source:AmplitudeSource"),
+    "dynamodb": ("dynamodb.config:DynamoDBConfig", "dynamodb.source:DynamoDBSource"),
     "files": ("files.config:FilesConfig", "files.source:FilesSource"),
     "redis": ("redis.config:RedisConfig", "redis.source:RedisSource"),
     "webhook": ("webhook.config:WebhookConfig", "webhook.source:WebhookSource"),
