@@ -103,7 +103,7 @@ BAD_PROJECTS = [
     BadProject(
         "unknown-source-kind",
         "anchorflow.yml: sources.amplitude.kind: unknown kind 'amplitud' (did you mean "
-        "'amplitude'?); known: amplitude, files, redis, webhook",
+        "'amplitude'?); known: amplitude, dynamodb, files, redis, webhook",
         _source(kind="amplitud"),
     ),
     BadProject(

@@ -2,7 +2,8 @@
 
 `MotoDynamo` is a real HTTP server speaking DynamoDB's API on 127.0.0.1. `ThrottleProxy` is a
 real HTTP server in front of it that answers the next N Scan calls with DynamoDB's own
-throttling error (HTTP 400 and its JSON body), then passes calls through, counting them.
+throttling error (HTTP 400 and its JSON body), or holds the next N unanswered, then passes
+calls through, counting them.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class ThrottleProxy:
         self.message = message
         self.throttles = 0
         self.throttled = 0
+        self.stalls = 0  # calls held unanswered until the proxy stops (a server gone quiet)
+        self.stalled = 0
+        self._released = threading.Event()
         self.passed = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -90,8 +94,17 @@ class ThrottleProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def _take_stall(self) -> bool:
+        with self._lock:
+            if self.stalls > 0:
+                self.stalls -= 1
+                self.stalled += 1
+                return True
+            return False
 
     def _take_throttle(self) -> bool:
         with self._lock:
@@ -111,6 +124,9 @@ class ThrottleProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if proxy._take_stall():
+                    proxy._released.wait()  # the client's deadline must cut this call
+                    return
                 if proxy._take_throttle():
                     kind = f"com.amazonaws.dynamodb.v20120810#{proxy.error}"
                     error = json.dumps({"__type": kind, "message": proxy.message})

@@ -21,6 +21,10 @@ from anchorflow.config import Project
 from anchorflow.crashpoints import CRASH_ENV
 from anchorflow.errors import ConfigError, TransientSourceError
 from anchorflow.run import Pipeline
+from anchorflow.sources.dynamodb.client import projection
+from anchorflow.sources.dynamodb.config import DynamoDBConfig, PiiPolicy
+from anchorflow.sources.dynamodb.items import PageReader
+from anchorflow.sources.dynamodb.source import DynamoDBSource
 from tests.builders import build_project
 from tests.conftest import env_without_crash, table_rows
 from tests.sources.dynamodb.server import ACCESS_KEY, REGION, SECRET, MotoDynamo, ThrottleProxy
@@ -166,6 +170,19 @@ def test_throttling_past_the_retry_budget_fails_clearly_and_commits_nothing(
     assert SECRET not in message and ACCESS_KEY not in message
     assert table_rows(loaded.warehouse_path, "SELECT count(*) FROM meta.loads") == [(0,)]
     assert table_rows(loaded.warehouse_path, "SELECT count(*) FROM raw.users_items") == [(0,)]
+
+
+def test_a_call_left_unanswered_is_cut_by_its_deadline_and_retried(
+    dynamo: MotoDynamo, tmp_path: Path
+) -> None:
+    dynamo.create_table("quiet", users(25))
+    with ThrottleProxy(dynamo.url) as proxy:
+        loaded = project(tmp_path / "p", proxy.url, "quiet", page_size=10, deadline="300ms")
+        proxy.stalls = 2
+        summary = run(loaded)
+    assert proxy.stalled == 2
+    assert [w.rows for w in summary.windows] == [25]
+    assert len(records(loaded)) == 25
 
 
 def test_an_error_answer_quoting_the_secret_is_redacted(dynamo: MotoDynamo, tmp_path: Path) -> None:
@@ -322,3 +339,52 @@ def snapshot(loaded: Project) -> dict[str, list[tuple[Any, ...]]]:
         "cursors": "SELECT source, stream, cursor, load_id FROM meta.cursors ORDER BY ALL",
     }
     return {name: table_rows(loaded.warehouse_path, sql) for name, sql in queries.items()}
+
+
+# -- the pieces, without a server ---------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_an_item_with_an_unknown_type_is_quarantined_and_its_page_still_lands() -> None:
+    body = json.dumps({
+        "Items": [{"id": {"S": "a"}}, {"id": {"S": "b"}, "x": {"Q": "?"}}, {"id": {"S": "c"}}],
+        "ScannedCount": 3,
+    }).encode()  # fmt: skip
+    page = PageReader(PiiPolicy()).read("segment=0/page=1", body)
+    assert page.records.to_pylist() == [
+        {"origin": "segment=0/page=1", "line_no": 1, "record": '{"id":"a"}'},
+        {"origin": "segment=0/page=1", "line_no": 3, "record": '{"id":"c"}'},
+    ]
+    (bad,) = page.rejected
+    assert (bad.line_no, bad.text) == (2, '{"id": {"S": "b"}, "x": {"Q": "?"}}')
+    assert "unknown AttributeValue type 'Q'" in bad.reason
+    assert page.last_key is None
+
+
+@pytest.mark.unit
+def test_projection_names_every_step_by_a_placeholder_once() -> None:
+    assert projection(["id", "name", "profile.name", "profile.city"]) == {
+        "ProjectionExpression": "#a0, #a1, #a2.#a1, #a2.#a3",
+        "ExpressionAttributeNames": {"#a0": "id", "#a1": "name", "#a2": "profile", "#a3": "city"},
+    }
+
+
+@pytest.mark.unit
+def test_plan_cursor_state_and_backfill_follow_the_scans() -> None:
+    config = DynamoDBConfig(kind="dynamodb", table="users", every=timedelta(hours=6))
+    source = DynamoDBSource("users", config)
+    nothing: Any = lambda stream, keys: set()  # noqa: E731
+    (first,) = source.plan("items", None, NOW, nothing)
+    assert first.key == "20300101T120000Z"
+    cursor = source.cursor_after(first, None, nothing)
+    assert cursor == {"last_scan": "20300101T120000Z", "scans": 1}
+    assert source.plan("items", cursor, NOW + timedelta(hours=5), nothing) == []
+    assert source.state("items", cursor, NOW + timedelta(hours=5)).due == 0
+    (second,) = source.plan("items", cursor, NOW + timedelta(hours=6), nothing)
+    assert source.cursor_after(second, cursor, nothing) == {"last_scan": second.key, "scans": 2}
+    assert source.cursor_after(first, {"last_scan": second.key, "scans": 2}, nothing) is None
+    state = source.state("items", cursor, NOW + timedelta(hours=6))
+    assert (state.position, state.due) == ("1 scan(s), the last at 20300101T120000Z", 1)
+    assert [w.key for w in source.backfill("items", None, None, NOW)] == [first.key]
+    with pytest.raises(ConfigError, match="drop --start/--end"):
+        source.backfill("items", "2030", None, NOW)

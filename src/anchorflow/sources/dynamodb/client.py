@@ -21,14 +21,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials, ReadOnlyCredentials
-from botocore.session import get_session
 
 from anchorflow import redact
 from anchorflow.deadline import LIMITS, Deadline, describe
 from anchorflow.errors import SourceError, TerminalSourceError, TransientSourceError
+
+try:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials, ReadOnlyCredentials
+    from botocore.session import get_session
+except ImportError:  # an optional dependency: say how to get it, in one line
+    raise TerminalSourceError(
+        "a dynamodb source needs botocore: pip install 'anchorflow[dynamodb]'"
+    ) from None
 from anchorflow.sources.dynamodb.config import DynamoDBConfig
 
 log = logging.getLogger(__name__)
