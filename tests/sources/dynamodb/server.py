@@ -2,8 +2,8 @@
 
 `MotoDynamo` is a real HTTP server speaking DynamoDB's API on 127.0.0.1. `ThrottleProxy` is a
 real HTTP server in front of it that answers the next N Scan calls with DynamoDB's own
-throttling error (HTTP 400 and its JSON body), or holds the next N unanswered, then passes
-calls through, counting them.
+throttling error (HTTP 400 and its JSON body), holds the next N unanswered, or damages the
+next N answers under their original CRC32, then passes calls through, counting them.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ class ThrottleProxy:
         self.throttled = 0
         self.stalls = 0  # calls held unanswered until the proxy stops (a server gone quiet)
         self.stalled = 0
+        self.damages = 0  # answers passed on with a byte changed, under the original CRC32
+        self.damaged = 0
         self._released = threading.Event()
         self.passed = 0
         self._lock = threading.Lock()
@@ -103,6 +105,14 @@ class ThrottleProxy:
             if self.stalls > 0:
                 self.stalls -= 1
                 self.stalled += 1
+                return True
+            return False
+
+    def _take_damage(self) -> bool:
+        with self._lock:
+            if self.damages > 0:
+                self.damages -= 1
+                self.damaged += 1
                 return True
             return False
 
@@ -134,11 +144,16 @@ class ThrottleProxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 answer = httpx.post(proxy.target + self.path, content=body, headers=headers)
-                self._answer(answer.status_code, answer.content)
+                content, crc = answer.content, answer.headers.get("x-amz-crc32")
+                if proxy._take_damage():
+                    content = content.replace(b'"S"', b'"s"', 1)
+                self._answer(answer.status_code, content, crc)
 
-            def _answer(self, status: int, body: bytes) -> None:
+            def _answer(self, status: int, body: bytes, crc: str | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
+                if crc is not None:
+                    self.send_header("x-amz-crc32", crc)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -185,6 +185,21 @@ def test_a_call_left_unanswered_is_cut_by_its_deadline_and_retried(
     assert len(records(loaded)) == 25
 
 
+def test_a_page_damaged_on_the_way_fails_its_crc32_and_is_fetched_again(
+    dynamo: MotoDynamo, tmp_path: Path
+) -> None:
+    dynamo.create_table("damaged", users(25))
+    with ThrottleProxy(dynamo.url) as proxy:
+        loaded = project(tmp_path / "p", proxy.url, "damaged", page_size=10)
+        proxy.damages = 2
+        run(loaded)
+    assert proxy.damaged == 2
+    assert records(loaded) == [
+        {"id": f"u{i:04d}", "score": f"{i}.5", "profile": {"city": "Lyon", "tags": ["a", "b"]}}
+        for i in range(25)
+    ]
+
+
 def test_an_error_answer_quoting_the_secret_is_redacted(dynamo: MotoDynamo, tmp_path: Path) -> None:
     dynamo.create_table("echo", users(3))
     with ThrottleProxy(dynamo.url, "ValidationException", message=f"bad key {SECRET}") as proxy:

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +141,7 @@ class ScanClient:
                 return _Retry(f"no complete answer within the {seconds} deadline")
             return _Retry(type(error).__name__)
         if response.status_code == 200:
-            return response.content
+            return _checked(response)
         return self._failure(response)
 
     def _failure(self, response: httpx.Response) -> _Retry:
@@ -218,6 +219,18 @@ def _credentials(config: DynamoDBConfig) -> Credentials:
             "no AWS credentials: set access_key_id and secret_access_key from ${VAR}"
         )
     return found
+
+
+def _checked(response: httpx.Response) -> bytes | _Retry:
+    """The page, unless DynamoDB's CRC32 of it says it was damaged on the way (the header is
+    over the bytes sent, so a compressed answer is left to its own checksum)."""
+    expected = response.headers.get("x-amz-crc32")
+    body = response.content
+    if expected is None or "content-encoding" in response.headers:
+        return body
+    if str(zlib.crc32(body)) != expected.strip():
+        return _Retry("the page's CRC32 does not match x-amz-crc32")
+    return body
 
 
 def _error(body: bytes) -> tuple[str, str]:

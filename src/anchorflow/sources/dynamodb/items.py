@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from anchorflow.errors import TransientSourceError
 from anchorflow.sources.base import RECORD_SCHEMA, Rejected
 from anchorflow.sources.dynamodb.config import PiiPolicy
 from anchorflow.sources.lines import LONG_LINE_PREFIX, repeated_string
@@ -71,7 +72,12 @@ class PageReader:
         self._salt = policy.salt.get_secret_value().encode() if policy.salt else b""
 
     def read(self, origin: str, body: bytes) -> Page:
-        page = json.loads(body)
+        try:
+            page = json.loads(body)
+        except ValueError as error:  # not what DynamoDB sends: a proxy's page, a cut body
+            raise TransientSourceError(
+                f"{origin}: the Scan answer is not JSON ({error}); run again later"
+            ) from None
         items: list[dict[str, Any]] = page.get("Items", [])
         texts: list[str] = []
         numbers: list[int] = []
