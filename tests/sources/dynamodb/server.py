@@ -36,13 +36,14 @@ class MotoDynamo:
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
 
-    def client(self) -> Any:
+    def client(self, **options: Any) -> Any:
         return boto3.client(
             "dynamodb",
             endpoint_url=self.url,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET,
             region_name=REGION,
+            **options,
         )
 
     def create_table(self, name: str, items: list[dict[str, Any]]) -> None:
