@@ -348,7 +348,7 @@ def cli_run(root: Path, crash_at: str | None = None) -> subprocess.CompletedProc
 
 def snapshot(loaded: Project) -> dict[str, list[tuple[Any, ...]]]:
     queries = {
-        "raw": "SELECT load_id, record FROM raw.users_items ORDER BY ALL",
+        "raw": "SELECT load_id, origin, line_no, record FROM raw.users_items ORDER BY ALL",
         "staging": "SELECT * FROM staging.users ORDER BY ALL",
         "loads": "SELECT load_id, window_key, rows, status FROM meta.loads ORDER BY ALL",
         "cursors": "SELECT source, stream, cursor, load_id FROM meta.cursors ORDER BY ALL",
