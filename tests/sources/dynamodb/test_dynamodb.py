@@ -377,6 +377,16 @@ def test_an_item_with_an_unknown_type_is_quarantined_and_its_page_still_lands() 
 
 
 @pytest.mark.unit
+def test_an_item_with_half_a_surrogate_pair_is_quarantined_alone() -> None:
+    body = b'{"Items": [{"id": {"S": "a"}}, {"id": {"S": "\\ud800"}}, {"id": {"S": "\\u00e9"}}]}'
+    page = PageReader(PiiPolicy()).read("segment=0/page=1", body)
+    assert [r["record"] for r in page.records.to_pylist()] == ['{"id":"a"}', '{"id":"é"}']
+    (bad,) = page.rejected
+    assert bad.line_no == 2 and "not valid Unicode" in bad.reason
+    assert bad.text == '{"id": {"S": "\\ud800"}}'
+
+
+@pytest.mark.unit
 def test_projection_names_every_step_by_a_placeholder_once() -> None:
     assert projection(["id", "name", "profile.name", "profile.city"]) == {
         "ProjectionExpression": "#a0, #a1, #a2.#a1, #a2.#a3",

@@ -86,18 +86,39 @@ class PageReader:
             try:
                 texts.append(self._record(item))
                 numbers.append(line_no)
-            except (BadValue, AttributeError, TypeError, UnicodeError) as error:
-                reason = f"item not in DynamoDB's AttributeValue form: {error}"
-                text = json.dumps(item)[:LONG_LINE_PREFIX]  # the item as it came: quarantined
-                rejected.append(Rejected(origin, line_no, reason, text))
+            except (BadValue, AttributeError, TypeError) as error:
+                rejected.append(_rejected(origin, line_no, item, str(error)))
+        try:
+            records = _table(origin, texts, numbers)
+        except UnicodeEncodeError:  # rare: an escaped half of a surrogate pair somewhere
+            records = self._without_surrogates(origin, items, texts, numbers, rejected)
         return Page(
             origin,
-            _table(origin, texts, numbers),
+            records,
             rejected,
             page.get("LastEvaluatedKey"),
             int(page.get("ScannedCount", len(items))),
             len(body),
         )
+
+    @staticmethod
+    def _without_surrogates(
+        origin: str, items: list[dict[str, Any]], texts: list[str], numbers: list[int],
+        rejected: list[Rejected],
+    ) -> pa.Table:  # fmt: skip
+        """The slow path, only for a page holding text that is not Unicode: item by item."""
+        good_texts, good_numbers = [], []
+        for text, line_no in zip(texts, numbers, strict=True):
+            try:
+                text.encode()
+            except UnicodeEncodeError as error:
+                reason = f"text that is not valid Unicode ({error.reason})"
+                rejected.append(_rejected(origin, line_no, items[line_no - 1], reason))
+                continue
+            good_texts.append(text)
+            good_numbers.append(line_no)
+        rejected.sort(key=lambda r: r.line_no)
+        return _table(origin, good_texts, good_numbers)
 
     def _record(self, item: dict[str, Any]) -> str:
         record = {name: plain(value) for name, value in item.items()}
@@ -107,13 +128,17 @@ class PageReader:
             _apply(record, path, self._hashed)
         if self._stamp is not None:
             record[self._stamp[0]] = self._stamp[1]
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        text.encode()  # a lone surrogate (an escaped half pair) is refused here, per item
-        return text
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
     def _hashed(self, value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         return hashlib.sha256(self._salt + text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _rejected(origin: str, line_no: int, item: Any, why: str) -> Rejected:
+    """An item quarantined with the reason and its text as it came (ASCII-escaped, bounded)."""
+    reason = f"item not in DynamoDB's AttributeValue form: {why}"
+    return Rejected(origin, line_no, reason, json.dumps(item)[:LONG_LINE_PREFIX])
 
 
 def _apply(record: dict[str, Any], path: list[str], change: Any) -> None:
