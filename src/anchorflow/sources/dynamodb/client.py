@@ -139,7 +139,7 @@ class ScanClient:
             if deadline.ended:
                 seconds = describe(self.config.deadline.total_seconds())
                 return _Retry(f"no complete answer within the {seconds} deadline")
-            return _Retry(type(error).__name__)
+            return _Retry(f"{type(error).__name__} from {self.config.url}")
         if response.status_code == 200:
             return _checked(response)
         return self._failure(response)
