@@ -109,7 +109,7 @@ BAD_PROJECTS = [
     BadProject(
         "unknown-source-kind",
         "anchorflow.yml: sources.amplitude.kind: unknown kind 'amplitud' (did you mean "
-        "'amplitude'?); known: amplitude, async_export, files, redis, webhook",
+        "'amplitude'?); known: amplitude, async_export, dynamodb, files, redis, webhook",
         _source(kind="amplitud"),
     ),
     BadProject(

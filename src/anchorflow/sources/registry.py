@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, str]] = {
         "async_export.config:AsyncExportConfig",
         "async_export.source:AsyncExportSource",
     ),
+    "dynamodb": ("dynamodb.config:DynamoDBConfig", "dynamodb.source:DynamoDBSource"),
     "files": ("files.config:FilesConfig", "files.source:FilesSource"),
     "redis": ("redis.config:RedisConfig", "redis.source:RedisSource"),
     "webhook": ("webhook.config:WebhookConfig", "webhook.source:WebhookSource"),
