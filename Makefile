@@ -36,7 +36,7 @@ redis-server:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
 test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server
-	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest
+	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m unit -q
