@@ -42,6 +42,7 @@ from anchorflow.dev.emulators.amplitude_faults import (
     parse_fault,
     parse_hour,
 )
+from anchorflow.dev.emulators.lifecycle import ServerLifecycle
 from anchorflow.dev.synth import amplitude as synth
 from anchorflow.dev.synth.amplitude import SynthSpec, hours_between
 
@@ -273,7 +274,7 @@ def _parse_range(query: str) -> tuple[datetime | None, datetime | None, str | No
 # --- server ---------------------------------------------------------------------------------
 
 
-class AmplitudeEmulator:
+class AmplitudeEmulator(ServerLifecycle):
     """The Export API on a local port. `now`, `faults` may be changed while it runs."""
 
     def __init__(
@@ -326,29 +327,6 @@ class AmplitudeEmulator:
         self._thread.start()
         logger.debug("Amplitude emulator listening on %s", self.base_url)
         return self.base_url
-
-    def stop(self) -> None:
-        """Stop listening; requests already being answered finish in their daemon threads."""
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
-
-    def wait(self) -> None:
-        """Block until the server stops; short joins keep Ctrl-C working in the main thread."""
-        thread = self._thread
-        while thread is not None and thread.is_alive():
-            thread.join(0.2)
-
-    def __enter__(self) -> AmplitudeEmulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _respond(self, target: str, authorization: str | None) -> _Response:
         """Answer one GET of `target` (path and query); records it in `requests`."""

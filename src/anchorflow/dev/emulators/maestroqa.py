@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from anchorflow.dev.emulators.lifecycle import ServerLifecycle
 from anchorflow.dev.synth import maestroqa as synth
 from anchorflow.dev.synth.maestroqa import GradingSpec
 
@@ -93,7 +94,7 @@ def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> _An
                                                         **(headers or {})})  # fmt: skip
 
 
-class MaestroQAEmulator:
+class MaestroQAEmulator(ServerLifecycle):
     """MaestroQA's export API on a local port; `faults` may be added while it runs."""
 
     def __init__(
@@ -151,27 +152,6 @@ class MaestroQAEmulator:
                                         name="maestroqa-emulator", daemon=True)  # fmt: skip
         self._thread.start()
         return self.base_url
-
-    def stop(self) -> None:
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
-
-    def wait(self) -> None:
-        thread = self._thread
-        while thread is not None and thread.is_alive():
-            thread.join(0.2)
-
-    def __enter__(self) -> MaestroQAEmulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- answers --------------------------------------------------------------------------------
 
