@@ -21,13 +21,12 @@ from anchorflow.anchor.plan import build_plan
 from anchorflow.config import Project, load_project
 from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.marts import discover
-from anchorflow.run import Pipeline
 from anchorflow.warehouse import connect
 from tests import engines
 from tests.anchor.pipeline_project import emulator_running
 from tests.builders import ENV
 from tests.checksums import TableSum, checksum, difference, table_sums
-from tests.conftest import START, available_at
+from tests.conftest import START, available_at, run_demo_feeds
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +57,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proje
             for engine in engines.ENGINES:
                 root = tmp_path_factory.mktemp(engine) / "demo"
                 project = demo_on(engine, root, emulator.base_url)
-                with Pipeline(project, now=available_at(HOURS)) as pipeline:
-                    pipeline.run()
+                run_demo_feeds(project, available_at(HOURS))
                 projects[engine] = project
         yield projects
     finally:
