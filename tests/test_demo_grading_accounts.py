@@ -69,12 +69,10 @@ def test_the_demo_loads_grades_into_the_mart_and_the_users_changes_between_two_s
     assert (
         "MaestroQA emulator: http://127.0.0.1:" in out and "(40 agents, 1,000 grades a day)" in out
     )
-    assert "grading: 2 exports requested, polled and downloaded" in out
+    assert "grading: 2 exports requested, polled, downloaded and staged in " in out
     assert "DynamoDB (moto's server): http://127.0.0.1:" in out and f"{USERS:,} users" in out
-    assert (
-        "accounts: the users table scanned at 2024-03-01 03:00; then 30 users moved to another "
-        "city and 20 changed plan" in out
-    )
+    assert "accounts: the users table scanned at 2024-03-01 03:00 in " in out
+    assert "s; then 30 users moved to another city and 20 changed plan" in out
     assert "raw.qa_total_scores 1,000 records, 1,000 grades and 108 agent ids staged" in out
     assert "1,000 rows in marts.grading" in out
     assert (

@@ -11,9 +11,11 @@ nothing: the source's cursor is past those days.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock_time
 
 from rich.console import Console
 
@@ -66,7 +68,7 @@ def grading_clock(config: AsyncExportConfig, end: datetime) -> datetime:
     """When every day the demo's hours touch is due: the midnight after the last one, plus the
     source's delay."""
     last = end - timedelta(microseconds=1)
-    return datetime.combine(last.date() + timedelta(days=1), time()) + config.delay
+    return datetime.combine(last.date() + timedelta(days=1), clock_time()) + config.delay
 
 
 def load_grading(console: Console, project: Project, end: datetime) -> None:
@@ -75,12 +77,13 @@ def load_grading(console: Console, project: Project, end: datetime) -> None:
     if config is None:
         return
     alone = project.model_copy(update={"exports": Exports()})  # no marts to export yet
-    clock = grading_clock(config, end)
+    clock, started = grading_clock(config, end), time.perf_counter()
     with Pipeline(alone, now=clock) as pipeline, console.status("exporting MaestroQA's grades"):
         summary = pipeline.run([SOURCE], marts=False)
     exports = len(summary.windows)
     console.print(
-        f"grading: {exports} exports requested, polled and downloaded"
+        f"grading: {exports} exports requested, polled, downloaded and staged in "
+        f"{time.perf_counter() - started:.1f}s"
         if exports
         else "grading: every day's exports already loaded earlier"
     )
