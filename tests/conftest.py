@@ -16,10 +16,12 @@ from anchorflow.config import Project
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore
 from anchorflow.dev.synth.amplitude import SynthSpec
 from anchorflow.run import Pipeline
+from anchorflow.stage.tables import prepare_tables
 from anchorflow.warehouse import Warehouse
 from tests import engines
 from tests.builders import (
     API_KEY,
+    ENV,
     SECRET_KEY,
     START,
     amplitude_source,
@@ -78,10 +80,18 @@ def project_dict(base_url: str, **source: Any) -> dict[str, Any]:
     return project_data(sources={"amplitude": amplitude_source(base_url, **source)})
 
 
+# The demo project's sources that the tests' own emulator serves; `qa` (MaestroQA) and
+# `accounts` (DynamoDB) are loaded by the demo tests that start their servers.
+DEMO_FEEDS = ("amplitude", "costs", "backend")
+DEMO_ENV = {"MAESTROQA_API_TOKEN": ENV["MAESTROQA_API_TOKEN"]}
+
+
 @pytest.fixture(autouse=True)
 def amplitude_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMPLITUDE_API_KEY", API_KEY)
     monkeypatch.setenv("AMPLITUDE_SECRET_KEY", SECRET_KEY)
+    for name, value in DEMO_ENV.items():  # the demo project's grading source
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("ANCHORFLOW_CRASH_AT", raising=False)
 
 
@@ -106,6 +116,16 @@ def warehouse(engine: str, tmp_path: Path) -> Iterator[Warehouse]:
     project = build_project(tmp_path / "warehouse_project")
     with open_warehouse(project) as opened:
         yield opened
+
+
+def run_demo_feeds(project: Project, now: datetime) -> Any:
+    """A run of the demo project's `DEMO_FEEDS`: the tables of its other sources are made empty
+    (its grading mart reads them), their servers never contacted."""
+    with Pipeline(project, now=now) as pipeline:
+        for source, stream in project.streams():
+            if source not in DEMO_FEEDS:
+                prepare_tables(pipeline.warehouse, project, source, stream)
+        return pipeline.run(DEMO_FEEDS)
 
 
 def run_pipeline(project: Project, now: datetime) -> Any:

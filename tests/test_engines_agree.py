@@ -21,13 +21,12 @@ from anchorflow.anchor.plan import build_plan
 from anchorflow.config import Project, load_project
 from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.marts import discover
-from anchorflow.run import Pipeline
 from anchorflow.warehouse import connect
 from tests import engines
 from tests.anchor.pipeline_project import emulator_running
 from tests.builders import ENV
 from tests.checksums import TableSum, checksum, difference, table_sums
-from tests.conftest import START, available_at
+from tests.conftest import DEMO_FEEDS, START, available_at, run_demo_feeds
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +57,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proje
             for engine in engines.ENGINES:
                 root = tmp_path_factory.mktemp(engine) / "demo"
                 project = demo_on(engine, root, emulator.base_url)
-                with Pipeline(project, now=available_at(HOURS)) as pipeline:
-                    pipeline.run()
+                run_demo_feeds(project, available_at(HOURS))
                 projects[engine] = project
         yield projects
     finally:
@@ -89,7 +87,9 @@ def test_anchor_perspectives_agree(loaded: dict[str, Project]) -> None:
     for entity in plan.entities:
         latest = table_sums(loaded, "anchor", f"{entity}_latest", drop=["id"])
         _agree(latest, f'anchor."{entity}_latest"')
-        assert latest["duckdb"].rows > 0
+        models = loaded["duckdb"].staging
+        if all(models[m].source in DEMO_FEEDS for m in plan.entities[entity].sources):
+            assert latest["duckdb"].rows > 0  # Account: the users table, not started here
         history = _history_sums(loaded, entity, plan.entities[entity].key)
         _agree(history, f'anchor."{entity}_history"')
 
@@ -114,4 +114,5 @@ def test_marts_agree(loaded: dict[str, Project]) -> None:
     for name in marts:
         sums = table_sums(loaded, "marts", name)
         _agree(sums, f"marts.{name}")
-        assert sums["duckdb"].rows > 0
+        if name != "grading":  # the grading exports' emulator is not started here
+            assert sums["duckdb"].rows > 0

@@ -22,7 +22,7 @@ def test_loading_a_project_imports_no_engine_and_no_later_layer(tmp_path: Path) 
         "import sys\n"
         "from anchorflow.config import load_project\n"
         f"load_project({str(demo)!r}, env={{'AMPLITUDE_API_KEY': 'k', "
-        "'AMPLITUDE_SECRET_KEY': 's'})\n"
+        "'AMPLITUDE_SECRET_KEY': 's', 'MAESTROQA_API_TOKEN': 't'})\n"
         f"print(sorted(m for m in sys.modules if m.startswith({LATER_LAYERS!r})))\n"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

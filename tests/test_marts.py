@@ -17,7 +17,7 @@ from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.dev.synth.costs import write_cost_files
 from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.run import Pipeline, check_project
-from tests.conftest import START, available_at, run_pipeline, table_rows
+from tests.conftest import START, available_at, run_demo_feeds, run_pipeline, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -106,10 +106,10 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
     monkeypatch.setenv("AMPLITUDE_BASE_URL", emulator.base_url)
     costs = write_cost_files(root / ".data" / "costs", START, days=2)  # the demo's cost files
     project = load_project(root)
-    summary = run_pipeline(project, available_at(26))  # crosses midnight: two days
+    summary = run_demo_feeds(project, available_at(26))  # crosses midnight: two days
     assert [w.source for w in summary.windows] == ["amplitude"] * 26 + ["costs"] * 2
     assert {m.name for m in summary.marts} == {
-        "daily_active_users", "revenue_by_country", "cost_per_user",
+        "daily_active_users", "revenue_by_country", "cost_per_user", "grading",
     }  # fmt: skip
     spent = sum(Decimal(line.split(",")[3]) for f in costs for line in f.read_text().split()[1:])
     assert table_rows(project.warehouse_path, "SELECT sum(cost) FROM marts.cost_per_user") == [

@@ -270,6 +270,7 @@ def test_the_demo_project_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(p.stem for p in project.marts_path.glob("*.sql")) == [
         "cost_per_user",
         "daily_active_users",
+        "grading",
         "revenue_by_country",
     ]
     costs = project.sources["costs"]

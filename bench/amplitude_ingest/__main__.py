@@ -78,6 +78,8 @@ def anchorflow_project(work: Path, memory_limit: str | None) -> Path:
     demo = yaml.safe_load((ROOT / "examples/product_analytics/anchorflow.yml").read_text())
     demo["staging"] = {"events": demo["staging"]["events"]}
     demo["sources"] = {"amplitude": demo["sources"]["amplitude"]}  # not the demo's cost files
+    entities = demo["anchor"]["entities"]  # those of staging.events (not the users table's)
+    demo["anchor"]["entities"] = {n: e for n, e in entities.items() if e["sources"] == ["events"]}
     demo["sources"]["amplitude"]["start"] = START.strftime("%Y%m%dT%H")
     demo["warehouse"] = {"path": str(work / "anchorflow.duckdb")}
     if memory_limit:

@@ -53,7 +53,9 @@ emulator_running = contextmanager(serve_emulator)
 
 def demo_sections() -> dict[str, Any]:
     demo = yaml.safe_load(DEMO_FILE.read_text())
-    return {"events": demo["staging"]["events"], "anchor": demo["anchor"]}
+    anchor = demo["anchor"]  # its entities of staging.events (Account is the users table's)
+    entities = {n: e for n, e in anchor["entities"].items() if e["sources"] == ["events"]}
+    return {"events": demo["staging"]["events"], "anchor": {**anchor, "entities": entities}}
 
 
 def write_project(root: Path, base_url: str, anchor: bool = True, **extra: Any) -> Project:

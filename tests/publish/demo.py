@@ -10,10 +10,9 @@ from pathlib import Path
 
 from anchorflow.config import Project, load_project
 from anchorflow.dev.synth.costs import write_cost_files
-from anchorflow.run import Pipeline
 from tests.anchor.pipeline_project import emulator_running
 from tests.builders import ENV
-from tests.conftest import START, available_at
+from tests.conftest import START, available_at, run_demo_feeds
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "product_analytics"
 HOURS = 26  # crosses midnight: two days of events, two cost files
@@ -32,8 +31,7 @@ def demo_project(root: Path, base_url: str, **extra: str) -> Project:
 
 
 def load_demo(project: Project, hours: int = HOURS) -> None:
-    with Pipeline(project, now=available_at(hours)) as pipeline:
-        pipeline.run()
+    run_demo_feeds(project, available_at(hours))
 
 
 def loaded_demo(root: Path) -> Iterator[Project]:

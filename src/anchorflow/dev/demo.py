@@ -20,7 +20,22 @@ from anchorflow.console import (
     print_table,
     run_with_progress,
 )
+from anchorflow.dev import demo_accounts as accounts
+from anchorflow.dev import demo_grading as grading
+from anchorflow.dev.demo_accounts import (
+    FIRST_SCAN_BEFORE,
+    accounts_history,
+    accounts_line,
+    first_scan,
+    local_dynamodb,
+)
 from anchorflow.dev.demo_backend import backend_line, feed_backend
+from anchorflow.dev.demo_grading import (
+    GRADING_SAMPLE,
+    grading_emulator,
+    grading_line,
+    load_grading,
+)
 from anchorflow.dev.emulators.amplitude import AmplitudeEmulator, ExportStore, run_emulator
 from anchorflow.dev.emulators.amplitude_faults import parse_fault
 from anchorflow.dev.postgres import LocalPostgres
@@ -148,6 +163,9 @@ def run_demo(
     project_file = resolve_project_file(project_dir)
     os.environ.setdefault("AMPLITUDE_API_KEY", DEMO_KEY)
     os.environ.setdefault("AMPLITUDE_SECRET_KEY", DEMO_SECRET)
+    os.environ.setdefault(grading.TOKEN_ENV, grading.TOKEN)  # the local emulators' secrets
+    os.environ.setdefault(accounts.KEY_ENV, accounts.DEMO_KEY)
+    os.environ.setdefault(accounts.SECRET_ENV, accounts.DEMO_SECRET)
     project = load_project(project_file)  # validate before generating anything
     cluster = None
     if engine == "postgres" and not dsn:
@@ -183,13 +201,19 @@ def run_demo(
     # The replay's clock: the last generated hour has just become available.
     now = end + config.availability_delay
     store = ExportStore.from_directory(data, start, end)
-    with AmplitudeEmulator(store, DEMO_KEY, DEMO_SECRET, now=now) as emulator:
+    # MaestroQA's grading exports and the users table in a local DynamoDB load in runs of their
+    # own first: the grades on the clock of the demo's last complete day, the users' first scan
+    # an hour before the demo's run, which scans them again after some changed.
+    with grading_emulator(console, project), local_dynamodb(console, project) as users, \
+            AmplitudeEmulator(store, DEMO_KEY, DEMO_SECRET, now=now) as emulator:  # fmt: skip
         os.environ["AMPLITUDE_BASE_URL"] = emulator.base_url
         console.print(
             f"emulator: {emulator.base_url}/api/2/export, replaying as of {now:%Y-%m-%d %H:00} UTC"
         )
         loaded = load_project(project_file, defer_source_env=True)
         loaded = on_postgres(loaded, dsn) if dsn else loaded
+        load_grading(console, loaded, end)
+        first_scan(console, loaded, users, now - FIRST_SCAN_BEFORE)
         summary = run_with_progress(console, loaded, now, lambda p: p.run())
     print_summary(console, summary)
     _show(console, on_postgres(load_project(project_file), dsn) if dsn else project, now, start)
@@ -245,9 +269,16 @@ def _show(console: Console, project: Project, now: datetime, start: datetime) ->
             f"{totals.raw_rows:,} raw records, {staged:,} events staged (unique), "
             f"{totals.quarantined:,} quarantined"
         )
-        backend = backend_line(wh, project)
-        if backend:
-            console.print(backend)
+        history = accounts_history(wh, now - FIRST_SCAN_BEFORE) if "Account" in (
+            pipeline.plan.entities) else None  # fmt: skip
+        for line in (
+            backend_line(wh, project),
+            grading_line(wh, project),
+            accounts_line(wh, project, len(history or [])),
+        ):
+            if line:
+                console.print(line)
+        grades = wh.query_arrow(GRADING_SAMPLE) if "qa" in project.sources else None
         models = [[m.model, m.loads, m.staged, m.type_errors, m.quarantined]
                   for m in totals.models]  # fmt: skip
         events = [
@@ -295,3 +326,11 @@ def _show(console: Console, project: Project, now: datetime, start: datetime) ->
     )
     if spend is not None:
         print_arrow(console, spend, "marts.cost_per_user (the costs files × the anchor model)")
+    if grades is not None:
+        print_arrow(console, grades, "marts.grading (MaestroQA's grades × the agents' teams)")
+    if history is not None:
+        print_table(
+            console, f"anchor.Account_history: the users' changes between the two scans "
+            f"({min(10, len(history))} of {len(history)})",
+            ["user", "attribute", "before", "after", "changed at"], history[:10],
+        )  # fmt: skip
