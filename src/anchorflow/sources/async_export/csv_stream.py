@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 
 from anchorflow.sources.base import RECORD_SCHEMA, Rejected
 from anchorflow.sources.files.config import CsvOptions
+from anchorflow.sources.files.readers import header_problem
 from anchorflow.sources.lines import Piece, repeated_string
 
 BLOCK_BYTES = 16 << 20
@@ -41,7 +42,7 @@ def csv_pieces(
         if "Empty CSV" not in str(error):
             yield _unreadable(origin, 1, f"not readable as CSV ({_first_line(error)})")
         return
-    problem = _header_problem(header)
+    problem = header_problem(header)
     if problem:
         yield _unreadable(origin, 1, problem)
         return
@@ -133,17 +134,6 @@ def _convert(options: CsvOptions, header: list[str] | None) -> pa_csv.ConvertOpt
         null_values=[""] if options.empty_as_null else [], quoted_strings_can_be_null=False,
         auto_dict_encode=False, include_missing_columns=False,
     )  # fmt: skip
-
-
-def _header_problem(header: list[str]) -> str | None:
-    if any(not name.strip() for name in header):
-        return "the CSV header has an empty column name"
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            return f"the CSV header names column {name!r} twice"
-        seen.add(name)
-    return None
 
 
 def _unreadable(origin: str, line: int, reason: str) -> Piece:

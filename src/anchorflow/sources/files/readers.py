@@ -209,7 +209,7 @@ def _csv_rows(origin: str, data: bytes, options: CsvOptions) -> tuple[pa.Table, 
     header, body = _header(data, options)
     if header is None:
         return _empty(), []
-    problem = _header_problem(header)
+    problem = header_problem(header)
     if problem:
         text = data[:PREVIEW].decode("utf-8", "replace")
         return _empty(), [_unreadable(origin, text, problem)]
@@ -272,7 +272,8 @@ def _header_text(head: str, header: list[str], options: CsvOptions) -> str:
     return head
 
 
-def _header_problem(header: list[str]) -> str | None:
+def header_problem(header: list[str]) -> str | None:
+    """Why a CSV header cannot key JSON objects (an empty or repeated name), or None."""
     if any(not name.strip() for name in header):
         return "the CSV header has an empty column name"
     seen: set[str] = set()
