@@ -1,0 +1,1 @@
+"""Fraud detection: SQL rules over clicks, registrations and events (issue 16)."""
