@@ -117,6 +117,9 @@ def multi_registration_ip() -> Case:
         )
     for i in range(10):  # a farm of the day before: not this window's
         case.register(f"before{i}", at(9, day=1, seconds=60 * i), ip="10.1.1.3")
+    for i in range(4):  # a burst across midnight: two sign-ups on each side
+        case.register(f"midnight{i}", at(0, seconds=(i - 2) * 900), ip="10.1.1.4")
+        case.expected.add((f"midnight{i}", "10.1.1.4"))
     return case
 
 

@@ -5,7 +5,7 @@
 -- flags: [user]
 -- lookback: 1d
 -- inputs: {clicks: [time, campaign, sub_campaign], registrations: [user_id, time, click_id, campaign, sub_campaign]}
--- params: {min_ratio: 1.7, min_clicks: 100, min_registrations: 5}
+-- params: {min_ratio: 1.7, min_clicks: 30, min_registrations: 5}
 -- Per day, a sub_campaign's rate (registrations claiming a click / clicks) is set against the
 -- rate of its campaign's other sub_campaigns, so the outlier does not lift its own yardstick.
 -- The users registered from a flagged sub_campaign that day are flagged.
