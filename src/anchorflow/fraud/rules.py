@@ -23,6 +23,8 @@ import pyarrow.csv as pacsv
 import sqlglot
 import yaml
 from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
 
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import IDENTIFIER, parse_duration
@@ -115,6 +117,7 @@ def _rule(path: Path, text: str) -> Rule:
     flags = _flags(header["flags"])
     tree = _parse_select(sql)
     tables = _check_tables(tree, inputs)
+    _check_columns_read(tree, inputs)
     _check_placeholders(tree, params)
     _check_columns(tree, flags)
     return Rule(
@@ -278,6 +281,19 @@ def _check_tables(tree: exp.Query, inputs: Mapping[str, tuple[str, ...]]) -> tup
         raise _Problem("sql", f"reads table {name!r}, which is none of its inputs, the data "
                        f"tables or its CTEs ({known})")  # fmt: skip
     return tuple(sorted(set(data)))
+
+
+def _check_columns_read(tree: exp.Query, inputs: Mapping[str, tuple[str, ...]]) -> None:
+    """Every column the SQL reads from an input is declared under `inputs` (the fraud step
+    builds each input with the declared columns only, renamed from the project's models)."""
+    tables = {name: dict.fromkeys(columns, "VARCHAR") for name, columns in inputs.items()}
+    tables |= {name: dict.fromkeys(columns, "VARCHAR") for name, columns in DATA_COLUMNS.items()}
+    try:
+        qualify(tree.copy(), schema=tables, dialect="duckdb", validate_qualify_columns=True)
+    except OptimizeError as error:
+        first = str(error).splitlines()[0]
+        raise _Problem("inputs", f"the SQL reads a column its inputs do not declare, or cannot "
+                       f"tell whose column it is ({first})") from None  # fmt: skip
 
 
 def _check_placeholders(tree: exp.Query, params: Mapping[str, ParamValue]) -> None:
