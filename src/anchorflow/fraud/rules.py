@@ -286,8 +286,8 @@ def _check_tables(tree: exp.Query, inputs: Mapping[str, tuple[str, ...]]) -> tup
 def _check_columns_read(tree: exp.Query, inputs: Mapping[str, tuple[str, ...]]) -> None:
     """Every column the SQL reads from an input is declared under `inputs` (the fraud step
     builds each input with the declared columns only, renamed from the project's models)."""
-    tables = {name: dict.fromkeys(columns, "VARCHAR") for name, columns in inputs.items()}
-    tables |= {name: dict.fromkeys(columns, "VARCHAR") for name, columns in DATA_COLUMNS.items()}
+    readable = {**inputs, **DATA_COLUMNS}
+    tables: dict[str, object] = {n: dict.fromkeys(c, "VARCHAR") for n, c in readable.items()}
     try:
         qualify(tree.copy(), schema=tables, dialect="duckdb", validate_qualify_columns=True)
     except OptimizeError as error:
