@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from anchorflow.errors import ConfigError
+from anchorflow.fraud import rules
 from anchorflow.fraud.rules import FLAG_COLUMNS, Rule, bind, catalogue, data_tables, load_rule
 from anchorflow.warehouse import Warehouse
 from anchorflow.warehouse.postgres.dialect import PARAM, transpile
@@ -229,6 +230,19 @@ def test_data_tables_hold_ip_ranges_as_numbers_and_lower_case_patterns() -> None
     assert tables["bot_agents"].column("pattern").to_pylist()[:2] == [
         "%python-requests%", "curl/%",
     ]  # fmt: skip
+
+
+@pytest.mark.unit
+def test_the_shipped_data_files_read_into_the_data_tables() -> None:
+    if not (rules.DATA / "dc_ranges.csv").exists():
+        pytest.skip("the catalogue's data files come with the synthetic-traffic branch")
+    tables = data_tables()
+    categories = set(tables["dc_ranges"].column("category").to_pylist())
+    assert categories == {"hosting", "vpn"}
+    assert pa.compute.all(pa.compute.less_equal(tables["dc_ranges"]["start_ip"],
+                                                tables["dc_ranges"]["end_ip"])).as_py()  # fmt: skip
+    patterns = tables["bot_agents"].column("pattern").to_pylist()
+    assert patterns and all(p == p.lower() and not p.startswith("#") for p in patterns)
 
 
 @pytest.mark.unit
