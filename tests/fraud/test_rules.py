@@ -122,6 +122,7 @@ def test_a_rule_file_reads_into_a_rule(tmp_path: Path) -> None:
         inputs={"registrations": ("user_id", "time")}, params={"last_hour": 5}, sql=SQL,
         path=path, tables=(),
     )  # fmt: skip
+    assert hash(rule) == hash(load_rule(path))  # a rule can key a cache or a set
 
 
 @pytest.mark.unit

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -74,8 +74,8 @@ class Rule:
     severity: Severity
     flags: tuple[str, ...]
     lookback: timedelta
-    inputs: dict[str, tuple[str, ...]]
-    params: dict[str, ParamValue]
+    inputs: dict[str, tuple[str, ...]] = field(hash=False)
+    params: dict[str, ParamValue] = field(hash=False)
     sql: str
     path: Path
     tables: tuple[str, ...]

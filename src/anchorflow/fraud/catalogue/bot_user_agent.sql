@@ -18,14 +18,22 @@ WITH seen AS (
     WHERE e.time >= :window_start AND e.time < :window_end AND e.user_agent IS NOT NULL
       AND e.user_id IS NOT NULL
 ),
+agents AS (
+    SELECT DISTINCT s.user_agent FROM seen AS s
+),
+bots AS (
+    -- each distinct user agent is matched once, not each row: there are far fewer of them
+    SELECT a.user_agent, min(b.pattern) AS pattern
+    FROM agents AS a
+    JOIN bot_agents AS b ON lower(a.user_agent) LIKE b.pattern
+    GROUP BY a.user_agent
+),
 matched AS (
     SELECT
-        s.user_id, s.time, s.user_agent, s.seen_in, b.pattern,
-        row_number() OVER (
-            PARTITION BY s.user_id ORDER BY s.time, s.seen_in DESC, b.pattern
-        ) AS nth
+        s.user_id, s.time, s.user_agent, s.seen_in, t.pattern,
+        row_number() OVER (PARTITION BY s.user_id ORDER BY s.time, s.seen_in DESC) AS nth
     FROM seen AS s
-    JOIN bot_agents AS b ON lower(s.user_agent) LIKE b.pattern
+    JOIN bots AS t ON t.user_agent = s.user_agent
 )
 SELECT m.user_id, m.time AS flagged_at, m.user_agent, m.pattern, m.seen_in
 FROM matched AS m
