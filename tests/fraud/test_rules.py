@@ -123,6 +123,8 @@ def test_a_rule_file_reads_into_a_rule(tmp_path: Path) -> None:
         path=path, tables=(),
     )  # fmt: skip
     assert hash(rule) == hash(load_rule(path))  # a rule can key a cache or a set
+    colon = load_rule(write_rule(tmp_path, description="night sign-ups: often scripted"))
+    assert colon.description == "night sign-ups: often scripted"
 
 
 @pytest.mark.unit

@@ -153,12 +153,23 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
             raise _Problem(key, f"unknown key (the header takes {', '.join(KEYS)})")
         if key in header:
             raise _Problem(key, "given twice")
+        if key == "description":  # a sentence, colons and all, unless written as YAML text
+            header[key] = _description(value)
+            continue
         try:
             header[key] = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError as error:
             problem = str(error).splitlines()[0]
             raise _Problem(key, f"not a YAML value: {problem}") from None
     return header, "\n".join(lines[end:]).strip()
+
+
+def _description(value: str) -> str:
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = None
+    return parsed if isinstance(parsed, str) else value.strip()
 
 
 def _slug(value: Any, path: Path) -> str:
