@@ -11,7 +11,6 @@ source would see a new version of a rewritten file).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow as pa
 
 from anchorflow.dev.synth.marketing_events import AWAY, THIRD, third_country, user_events
 from anchorflow.dev.synth.marketing_fraud import PATTERN_WRITERS
+from anchorflow.dev.synth.marketing_files import FileWriter
 from anchorflow.dev.synth.marketing_traffic import DAY, MINUTE, Block, Day, genuine_day
 from anchorflow.dev.synth.marketing_world import (
     CAMPAIGNS, CHANNELS, COUNTRIES, EVENT_TYPES, NEGATIVES, PATTERNS, PLATFORMS, SERVER_TYPES,
@@ -244,37 +244,6 @@ def _events_sql(spec: MarketingSpec, source: str) -> str:
         FROM {source} AS e JOIN u ON u.row = e.user"""
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _settle(tmp: Path, path: Path) -> bool:
-    """Move `tmp` onto `path` unless `path` already holds the same bytes; True if it changed."""
-    if path.exists() and path.stat().st_size == tmp.stat().st_size:
-        if path.read_bytes() == tmp.read_bytes():
-            tmp.unlink()
-            return False
-    os.replace(tmp, path)
-    return True
-
-
-class _Writer:
-    """Runs COPY into a temporary file and settles it; counts the files that changed."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-        self.written = 0
-
-    def copy(self, query: str, path: Path, options: str) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        self.con.execute(f"COPY ({query}) TO {_sql_path(tmp)} ({options})")
-        self.written += _settle(tmp, path)
-        return path
-
-
-NDJSON = "FORMAT json, COMPRESSION gzip"
-PARQUET = "FORMAT parquet, COMPRESSION zstd"
 CLICK_FIELDS = "click_id, clicked_at, ip, ua, device_id, campaign, sub_id, country, platform"
 REGISTRATION_FIELDS = ("user_id, registered_at, click_id, ip, user_agent, device_id, device_model,"
                        " os_version, campaign, sub_id, country, platform")  # fmt: skip
@@ -300,18 +269,19 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
             "revenue": pa.array(events["revenue"], from_pandas=True),
         })  # fmt: skip
         con.register("e_all", e_all)
-        writer = _Writer(con)
+        writer = FileWriter(con)
         files = _write_days(writer, out, spec, e_all, events["t"])
-        truth_users = writer.copy(
+        truth_users = writer.parquet(
             "SELECT user_id, fraud, pattern, variant, negative FROM u ORDER BY row",
-            truth / "users.parquet", PARQUET)  # fmt: skip
-        truth_events = writer.copy(
+            truth / "users.parquet")
+        truth_events = writer.parquet(
             f"""SELECT click_id AS event_id, 'click' AS event_kind, user_id, fraud, pattern,
                   variant FROM c
                 UNION ALL BY NAME
                 SELECT event_id, 'event' AS event_kind, user_id, fraud, pattern, variant
                 FROM ({_events_sql(spec, "e_all")} ORDER BY e.row)""",
-            truth / "events.parquet", PARQUET)  # fmt: skip
+            truth / "events.parquet")
+        writer.close()
     finally:
         con.close()
     counts = {
@@ -326,7 +296,7 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
     )  # fmt: skip
 
 
-def _write_days(writer: _Writer, out: Path, spec: MarketingSpec, e_all: pa.Table,
+def _write_days(writer: FileWriter, out: Path, spec: MarketingSpec, e_all: pa.Table,
                 event_t: np.ndarray) -> dict[str, list[Path]]:  # fmt: skip
     """One file per stream per day; each day's events are a zero-copy slice of the sorted rows."""
     paths: dict[str, list[Path]] = {s: [] for s in STREAMS}
@@ -338,15 +308,15 @@ def _write_days(writer: _Writer, out: Path, spec: MarketingSpec, e_all: pa.Table
         where = f"BETWEEN {low} AND {high - 1}"
         clicks = f"""SELECT click_id, {TS_TEXT.format("t")} AS clicked_at, ip, ua, device_id,
                        campaign, sub_id, country, platform FROM c WHERE t {where} ORDER BY row"""
-        paths["clicks"].append(writer.copy(clicks, out / "clicks" / f"{day}.ndjson.gz", NDJSON))
+        paths["clicks"].append(writer.ndjson(clicks, out / "clicks" / f"{day}.ndjson.gz"))
         registrations = f"""SELECT u.user_id, {TS_TEXT.format("u.reg")} AS registered_at,
                               c.click_id, u.ip, u.agent AS user_agent, u.device_id, u.device_model,
                               u.os_version, u.campaign, u.sub_id, u.country, u.platform
                             FROM u LEFT JOIN c ON c.row = u.click_row
                             WHERE u.reg {where} ORDER BY u.row"""
         paths["registrations"].append(
-            writer.copy(registrations, out / "registrations" / f"{day}.ndjson.gz", NDJSON))
+            writer.ndjson(registrations, out / "registrations" / f"{day}.ndjson.gz"))
         writer.con.register("e_day", e_all.slice(int(cuts[index]), int(cuts[index + 1] - cuts[index])))
         events = f"SELECT {EVENT_FIELDS} FROM ({_events_sql(spec, 'e_day')} ORDER BY e.row)"
-        paths["events"].append(writer.copy(events, out / "events" / f"{day}.ndjson.gz", NDJSON))
+        paths["events"].append(writer.ndjson(events, out / "events" / f"{day}.ndjson.gz"))
     return paths
