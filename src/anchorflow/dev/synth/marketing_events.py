@@ -63,9 +63,12 @@ def sessions(rng: np.random.Generator, users: Block, per_user: float, per_sessio
     return rows
 
 
-def server_events(rng: np.random.Generator, users: Block, front: Block) -> list[Block]:
+def server_events(
+    rng: np.random.Generator, users: Block, front: Block, end_us: int
+) -> list[Block]:
     """payment_webhook 2–10 s after each purchase; a renewal for 10% of active users a day or
-    more after signing up; api_only users' 5–30 (plain) or 3 (evasive) server events alone."""
+    more after signing up; api_only users' 5–30 (plain) or 3 (evasive) server events alone,
+    within 48 h of signing up and before the end of the traffic (so none is cut off)."""
     bought = front["type"] == _T["purchase"]
     webhook = _rows(front["user"][bought],
                     front["t"][bought] + rng.integers(2 * SECOND, 10 * SECOND, int(bought.sum())),
@@ -76,7 +79,9 @@ def server_events(rng: np.random.Generator, users: Block, front: Block) -> list[
     api = np.flatnonzero(users["activity"] >= 2)
     count = np.where(users["activity"][api] == 2, rng.integers(5, 31, len(api)), 3)
     owner, _ = _within_groups(count)
-    at = users["reg"][api][owner] + rng.integers(MINUTE, 48 * HOUR, len(owner))
+    reg = users["reg"][api][owner]
+    span = np.minimum(48 * HOUR, end_us - 1 - reg)
+    at = reg + 1 + (rng.random(len(owner)) * np.maximum(span - 1, 0)).astype(np.int64)
     kinds = np.array(SERVER_TYPES)[rng.integers(0, len(SERVER_TYPES), len(owner))]
     return [webhook, renewal, _rows(api[owner], at, kinds)]
 
@@ -112,7 +117,7 @@ def user_events(
 ) -> Block:
     """Every event of `users` before `end_us`, with each event's user row and place."""
     front = sessions(rng, users, per_user, per_session)
-    parts = [front, *server_events(rng, users, front), *impossible_trips(rng, users, front)]
+    parts = [front, *server_events(rng, users, front, end_us), *impossible_trips(rng, users, front)]
     front.pop("first")
     rows = {k: np.concatenate([p[k] for p in parts]) for k in front}
     travel_once(rng, users, rows)
