@@ -14,7 +14,12 @@ import pytest
 
 from anchorflow.dev.synth.marketing import MarketingFiles, MarketingSpec, write_marketing
 from anchorflow.dev.synth.marketing_world import (
-    CLICK_ONLY, NEGATIVES, PATTERNS, RESIDENTIAL_PREFIXES, VARIANTS, dc_ranges,
+    CLICK_ONLY,
+    NEGATIVES,
+    PATTERNS,
+    RESIDENTIAL_PREFIXES,
+    VARIANTS,
+    dc_ranges,
 )  # fmt: skip
 
 pytestmark = pytest.mark.integration
@@ -46,7 +51,8 @@ def con(written: tuple[Path, MarketingFiles]) -> duckdb.DuckDBPyConnection:
     for stream, fields in FIELDS.items():
         columns = ", ".join(f"'{f}': 'VARCHAR'" for f in fields)
         con.execute(f"""CREATE VIEW {stream} AS SELECT * FROM read_json(
-            '{root}/out/{stream}/*.ndjson.gz', format='newline_delimited', filename=true, columns={{{columns}}})""")
+            '{root}/out/{stream}/*.ndjson.gz', format='newline_delimited', filename=true,
+            columns={{{columns}}})""")
     for name in ("users", "events"):
         con.execute(f"CREATE VIEW truth_{name} AS FROM '{root}/truth/{name}.parquet'")
     con.execute("""CREATE VIEW regs AS SELECT r.*, t.fraud, t.pattern, t.variant, t.negative,
@@ -97,8 +103,12 @@ def test_another_seed_writes_other_traffic(
 def test_the_truth_holds_every_pattern_variant_and_hard_negative(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
-    users = set(con.execute("SELECT DISTINCT pattern, variant FROM truth_users WHERE fraud").fetchall())
-    clicks = set(con.execute("SELECT DISTINCT pattern, variant FROM truth_events WHERE fraud").fetchall())
+    users = set(
+        con.execute("SELECT DISTINCT pattern, variant FROM truth_users WHERE fraud").fetchall()
+    )
+    clicks = set(
+        con.execute("SELECT DISTINCT pattern, variant FROM truth_events WHERE fraud").fetchall()
+    )
     for pattern in PATTERNS:
         for variant in VARIANTS:
             assert (pattern, variant) in (clicks if pattern in CLICK_ONLY else users)
@@ -114,21 +124,43 @@ def test_the_truth_covers_every_click_event_and_user_exactly_once(
     con: duckdb.DuckDBPyConnection, written: tuple[Path, MarketingFiles]
 ) -> None:
     _, files = written
-    assert one(con, "SELECT count(*) - count(DISTINCT (event_id, event_kind)) FROM truth_events") == 0
+    assert (
+        one(con, "SELECT count(*) - count(DISTINCT (event_id, event_kind)) FROM truth_events") == 0
+    )
     for stream, kind, key in (("clicks", "click", "click_id"), ("events", "event", "event_id")):
         rows = one(con, f"SELECT count(*) FROM {stream}")
-        assert rows == files.counts[stream] == one(
-            con, f"SELECT count(*) FROM truth_events WHERE event_kind = '{kind}'"
+        assert (
+            rows
+            == files.counts[stream]
+            == one(con, f"SELECT count(*) FROM truth_events WHERE event_kind = '{kind}'")
         )
-        assert one(con, f"""SELECT count(*) FROM {stream} AS s FULL JOIN (FROM truth_events
+        assert (
+            one(
+                con,
+                f"""SELECT count(*) FROM {stream} AS s FULL JOIN (FROM truth_events
             WHERE event_kind = '{kind}') AS t ON t.event_id = s.{key}
-            WHERE t.event_id IS NULL OR s.{key} IS NULL""") == 0
-    assert one(con, """SELECT count(*) FROM registrations AS r FULL JOIN truth_users AS t
-        USING (user_id) WHERE r.user_id IS NULL OR t.user_id IS NULL""") == 0
+            WHERE t.event_id IS NULL OR s.{key} IS NULL""",
+            )
+            == 0
+        )
+    assert (
+        one(
+            con,
+            """SELECT count(*) FROM registrations AS r FULL JOIN truth_users AS t
+        USING (user_id) WHERE r.user_id IS NULL OR t.user_id IS NULL""",
+        )
+        == 0
+    )
     assert one(con, "SELECT count(*) - count(DISTINCT user_id) FROM truth_users") == 0
     # a click's user in the truth is the user who signed up through it (or who clicked before)
-    assert one(con, """SELECT count(*) FROM registrations AS r JOIN truth_events AS t
-        ON t.event_id = r.click_id WHERE t.user_id IS DISTINCT FROM r.user_id""") == 0
+    assert (
+        one(
+            con,
+            """SELECT count(*) FROM registrations AS r JOIN truth_events AS t
+        ON t.event_id = r.click_id WHERE t.user_id IS DISTINCT FROM r.user_id""",
+        )
+        == 0
+    )
 
 
 def test_files_carry_the_contract_fields_in_order_with_iso_times(
@@ -145,12 +177,29 @@ def test_files_carry_the_contract_fields_in_order_with_iso_times(
         elsewhere = f"""SELECT count(*) FROM {stream} WHERE NOT contains(filename,
                           '/' || CAST(CAST({TIME_FIELD[stream]} AS DATE) AS VARCHAR) || '.')"""
         assert one(con, elsewhere) == 0
-    assert one(con, "SELECT count(*) FROM events WHERE channel NOT IN ('web','ios','android','server')") == 0
-    assert one(con, """SELECT count(*) FROM events WHERE (event_type = 'purchase')
-                       <> (revenue IS NOT NULL)""") == 0
+    assert (
+        one(
+            con, "SELECT count(*) FROM events WHERE channel NOT IN ('web','ios','android','server')"
+        )
+        == 0
+    )
+    assert (
+        one(
+            con,
+            """SELECT count(*) FROM events WHERE (event_type = 'purchase')
+                       <> (revenue IS NOT NULL)""",
+        )
+        == 0
+    )
     assert one(con, "SELECT min(CAST(revenue AS DOUBLE)) FROM events") > 0  # type: ignore[operator]
     assert one(con, "SELECT count(*) FROM events WHERE channel = 'server'") > 0
-    assert one(con, "SELECT count(*) FROM registrations WHERE click_id IS NULL AND campaign IS NOT NULL") == 0
+    assert (
+        one(
+            con,
+            "SELECT count(*) FROM registrations WHERE click_id IS NULL AND campaign IS NOT NULL",
+        )
+        == 0
+    )
     assert one(con, "SELECT count(*) FROM registrations WHERE click_id IS NULL") > 0
 
 
@@ -176,7 +225,9 @@ def test_genuine_sub_campaigns_follow_a_day_curve_and_flooding_ones_do_not(
         WHERE NOT t.fraud OR t.pattern = 'click_flooding' GROUP BY ALL""")
     genuine = con.execute("SELECT max(share), min(n) FROM night WHERE pattern IS NULL").fetchall()
     assert genuine[0][0] <= 0.07 and genuine[0][1] >= 100
-    flooding = con.execute("SELECT min(share), min(n), count(*) FROM night WHERE pattern IS NOT NULL")
+    flooding = con.execute(
+        "SELECT min(share), min(n), count(*) FROM night WHERE pattern IS NOT NULL"
+    )
     share, clicks, rows = flooding.fetchall()[0]
     assert share >= 0.15 and clicks >= 300 and rows == 2 * SPEC.days
     overall = one(con, "SELECT sum(share * n) / sum(n) FROM night WHERE pattern IS NULL")
@@ -190,12 +241,14 @@ def test_click_to_registration_delays(con: duckdb.DuckDBPyConnection) -> None:
         return row[0], row[1], row[2], row[3]
 
     low, high, _, n = delays("pattern = 'click_injection' AND variant = 'plain'")
-    assert 1 <= low and high <= 5 and n > 0
+    assert low >= 1 and high <= 5 and n > 0
     low, high, _, n = delays("pattern = 'click_injection' AND variant = 'evasive'")
-    assert 6 <= low and high <= 9 and n > 0
+    assert low >= 6 and high <= 9 and n > 0
     low, high, _, n = delays("negative = 'fast'")
-    assert 12 <= low and high <= 40 and n > 0
-    low, _, median, _ = delays("NOT fraud AND negative IS DISTINCT FROM 'fast' AND delay IS NOT NULL")
+    assert low >= 12 and high <= 40 and n > 0
+    low, _, median, _ = delays(
+        "NOT fraud AND negative IS DISTINCT FROM 'fast' AND delay IS NOT NULL"
+    )
     assert low >= 30 and 150 <= median <= 220
     low, _, _, _ = delays("pattern = 'click_flooding'")
     assert low >= 1800
@@ -212,8 +265,13 @@ def test_ips_and_user_agents_sit_where_the_rules_expect(con: duckdb.DuckDBPyConn
     first_octets = {int(p) for p in RESIDENTIAL_PREFIXES}
     ranges = dc_ranges()
     assert not any(int(lo) >> 24 in first_octets for rows_ in ranges.values() for lo, _ in rows_)
-    patterns = [line.strip() for line in (Path(__file__).parents[2] / "src/anchorflow/fraud/data/"
-                "bot_agents.txt").read_text().splitlines() if line and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (Path(__file__).parents[2] / "src/anchorflow/fraud/data/bot_agents.txt")
+        .read_text()
+        .splitlines()
+        if line and not line.startswith("#")
+    ]
     con.execute("CREATE OR REPLACE TABLE bots AS SELECT unnest(?) AS pattern", [patterns])
     bot = """EXISTS (SELECT 1 FROM bots WHERE lower(user_agent) LIKE pattern)"""
     assert one(con, f"SELECT count(*) FROM regs WHERE {bot} AND pattern IS DISTINCT FROM "
@@ -238,18 +296,24 @@ def test_registration_patterns_have_their_group_sizes(con: duckdb.DuckDBPyConnec
                              GROUP BY variant, device_id""").fetchall()
     assert {n for v, n in devices if v == "plain"} <= set(range(8, 13))
     assert {n for v, n in devices if v == "evasive"} <= {1, 2, 3} and (("evasive", 3) in devices)
-    genuine_shared = one(con, """SELECT max(n) FROM (SELECT count(*) AS n FROM regs WHERE NOT fraud
-                                 GROUP BY device_id)""")
+    genuine_shared = one(
+        con,
+        """SELECT max(n) FROM (SELECT count(*) AS n FROM regs WHERE NOT fraud
+                                 GROUP BY device_id)""",
+    )
     assert genuine_shared == 2
     farm = con.execute("""SELECT variant, CAST(registered_at AS DATE), count(*),
           count(DISTINCT device_model || os_version) FROM regs WHERE pattern = 'device_farm'
           GROUP BY ALL""").fetchall()
     assert {(v, combos) for v, _, n, combos in farm} == {("plain", 1), ("evasive", 2)}
     assert min(n for _, _, n, _ in farm) >= 25
-    top = one(con, """SELECT max(share) FROM (SELECT max(n) / sum(n) AS share FROM (
+    top = one(
+        con,
+        """SELECT max(share) FROM (SELECT max(n) / sum(n) AS share FROM (
         SELECT sub_id, CAST(registered_at AS DATE) AS day, device_model, os_version,
                count(*) AS n FROM regs WHERE NOT fraud AND sub_id IS NOT NULL GROUP BY ALL)
-        GROUP BY sub_id, day)""")
+        GROUP BY sub_id, day)""",
+    )
     assert float(top) <= 0.2  # type: ignore[arg-type]
 
 
@@ -265,11 +329,15 @@ def test_sub_campaign_conversion(con: duckdb.DuckDBPyConnection) -> None:
         SELECT s.*, s.regs / s.clicks / (sum(s.regs) FILTER (WHERE NOT s.fraud_sub) OVER w
                / sum(s.clicks) FILTER (WHERE NOT s.fraud_sub) OVER w) AS ratio
         FROM s WINDOW w AS (PARTITION BY s.campaign)""")
-    ratios = dict(con.execute("""SELECT variant, ratio FROM rates WHERE fraud_sub
-                                 AND pattern = 'conversion_anomaly'""").fetchall())
+    ratios = dict(
+        con.execute("""SELECT variant, ratio FROM rates WHERE fraud_sub
+                                 AND pattern = 'conversion_anomaly'""").fetchall()
+    )
     assert ratios["plain"] >= 3 and 2 <= ratios["evasive"] < 3
-    low, high = con.execute("SELECT min(ratio), max(ratio) FROM rates WHERE NOT fraud_sub").fetchall()[0]
-    assert 0.7 <= low and high <= 1.3
+    low, high = con.execute(
+        "SELECT min(ratio), max(ratio) FROM rates WHERE NOT fraud_sub"
+    ).fetchall()[0]
+    assert low >= 0.7 and high <= 1.3
 
 
 def test_activity_after_sign_up(con: duckdb.DuckDBPyConnection) -> None:
@@ -280,17 +348,26 @@ def test_activity_after_sign_up(con: duckdb.DuckDBPyConnection) -> None:
                min(e.event_time) FILTER (WHERE e.channel <> 'server') AS first_front,
                min(e.event_time) FILTER (WHERE e.channel = 'server') AS first_server
         FROM regs AS r LEFT JOIN events AS e USING (user_id) GROUP BY ALL""")
-    idle = dict(con.execute("""SELECT coalesce(pattern, 'genuine') || '/' || coalesce(variant, ''),
+    idle = dict(
+        con.execute("""SELECT coalesce(pattern, 'genuine') || '/' || coalesce(variant, ''),
         avg(CAST(events = 0 AS INT)) FROM activity WHERE pattern IS NULL OR pattern = 'no_activity'
-        GROUP BY ALL""").fetchall())
+        GROUP BY ALL""").fetchall()
+    )
     assert idle["no_activity/plain"] == 1 and 0.55 <= idle["no_activity/evasive"] <= 0.85
     assert 0.2 <= idle["genuine/"] <= 0.3
     api = con.execute("""SELECT variant, min(server), max(server), max(events - server)
                          FROM activity WHERE pattern = 'api_only' GROUP BY ALL""").fetchall()
-    assert {(v, lo >= 5 and hi <= 30 or (lo, hi) == (3, 3), front) for v, lo, hi, front in api} == {
-        ("plain", True, 0), ("evasive", True, 0)}
-    assert one(con, """SELECT count(*) FROM activity WHERE pattern IS DISTINCT FROM 'api_only'
-                       AND first_server IS NOT NULL AND first_server < first_front""") == 0
+    assert {
+        (v, (lo >= 5 and hi <= 30) or (lo, hi) == (3, 3), front) for v, lo, hi, front in api
+    } == {("plain", True, 0), ("evasive", True, 0)}
+    assert (
+        one(
+            con,
+            """SELECT count(*) FROM activity WHERE pattern IS DISTINCT FROM 'api_only'
+                       AND first_server IS NOT NULL AND first_server < first_front""",
+        )
+        == 0
+    )
 
 
 def test_country_changes(con: duckdb.DuckDBPyConnection) -> None:
@@ -307,11 +384,19 @@ def test_country_changes(con: duckdb.DuckDBPyConnection) -> None:
     evasive = con.execute("""SELECT min(countries), max(countries) FROM hops
                              WHERE pattern = 'impossible_travel' AND variant = 'evasive'""")
     assert evasive.fetchall()[0] == (2, 2)
-    travellers = con.execute("SELECT max(countries), min(gap) FROM hops WHERE negative = 'traveler'")
+    travellers = con.execute(
+        "SELECT max(countries), min(gap) FROM hops WHERE negative = 'traveler'"
+    )
     countries, gap = travellers.fetchall()[0]
     assert countries == 2 and gap >= 6 * 3600
-    assert one(con, """SELECT max(countries) FROM hops WHERE NOT coalesce(pattern =
-                       'impossible_travel', false) AND negative IS DISTINCT FROM 'traveler'""") == 1
+    assert (
+        one(
+            con,
+            """SELECT max(countries) FROM hops WHERE NOT coalesce(pattern =
+                       'impossible_travel', false) AND negative IS DISTINCT FROM 'traveler'""",
+        )
+        == 1
+    )
 
 
 def test_click_only_patterns(con: duckdb.DuckDBPyConnection) -> None:
@@ -320,14 +405,27 @@ def test_click_only_patterns(con: duckdb.DuckDBPyConnection) -> None:
         GROUP BY t.variant, c.ip, CAST(c.clicked_at AS DATE)""").fetchall()
     assert all(150 <= n <= 300 for v, n in per_ip if v == "plain")
     assert all(40 <= n <= 60 for v, n in per_ip if v == "evasive")
-    assert one(con, """SELECT count(*) FROM registrations WHERE ip IN (SELECT c.ip FROM clicks
-        AS c JOIN truth_events AS t ON t.event_id = c.click_id WHERE t.pattern = 'ip_velocity')""") == 0
+    assert (
+        one(
+            con,
+            """SELECT count(*) FROM registrations WHERE ip IN (SELECT c.ip FROM clicks
+        AS c JOIN truth_events AS t ON t.event_id = c.click_id WHERE t.pattern = 'ip_velocity')""",
+        )
+        == 0
+    )
     con.execute("""CREATE OR REPLACE VIEW gaps AS SELECT t.pattern, t.variant, epoch(
         CAST(c.clicked_at AS TIMESTAMP) - lag(CAST(c.clicked_at AS TIMESTAMP)) OVER (PARTITION BY
         c.ip, c.device_id, c.campaign, c.sub_id ORDER BY c.clicked_at)) AS gap
         FROM clicks AS c JOIN truth_events AS t ON t.event_id = c.click_id""")
-    gaps = dict(((p, v), (lo, hi)) for p, v, lo, hi in con.execute(
-        "SELECT pattern, variant, min(gap), max(gap) FROM gaps GROUP BY ALL").fetchall())
+    gaps = dict(
+        ((p, v), (lo, hi))
+        for p, v, lo, hi in con.execute(
+            "SELECT pattern, variant, min(gap), max(gap) FROM gaps GROUP BY ALL"
+        ).fetchall()
+    )
     assert gaps[("duplicate_clicks", "plain")][1] < 10
-    assert 3 <= gaps[("duplicate_clicks", "evasive")][0] and gaps[("duplicate_clicks", "evasive")][1] <= 8
+    assert (
+        gaps[("duplicate_clicks", "evasive")][0] >= 3
+        and gaps[("duplicate_clicks", "evasive")][1] <= 8
+    )
     assert gaps[(None, None)][0] >= 120  # a genuine device clicks again minutes later

@@ -147,7 +147,7 @@ def _empty(con: duckdb.DuckDBPyConnection, level: str, rule: str) -> Scores:
 
 def _recall_matrix(con: duckdb.DuckDBPyConnection) -> list[RecallCell]:
     """Users for patterns that have users; events for the click-only ones."""
-    rows = con.execute(f"""
+    rows = con.execute("""
         WITH user_groups AS (SELECT pattern, variant, count(*) AS total FROM truth_users
                              WHERE fraud GROUP BY ALL),
         event_groups AS (SELECT pattern, variant, count(*) AS total FROM truth_events
@@ -194,9 +194,11 @@ def evaluate(users: pa.Table, events: pa.Table, truth: Path) -> Evaluation:
     con = _connect(users, events, truth)
     try:
         scores = {level: _level_scores(con, level) for level in LEVELS}
-        shadow = dict(con.execute("""
+        shadow = dict(
+            con.execute("""
             SELECT rule, bool_and(shadow) FROM (SELECT rule, shadow FROM fraud_user
-            UNION ALL SELECT rule, shadow FROM fraud_event) GROUP BY rule""").fetchall())
+            UNION ALL SELECT rule, shadow FROM fraud_event) GROUP BY rule""").fetchall()
+        )
         names = sorted((set(shadow) | set(scores["user"]) | set(scores["event"])) - {ANY})
         rules = [
             RuleScores(rule, bool(shadow.get(rule, False)),
@@ -221,8 +223,10 @@ def _fmt(value: float | None) -> str:
 
 def format_evaluation(e: Evaluation) -> list[str]:
     """Plain-text tables: scores per rule, the recall matrix by pattern, the hard negatives."""
-    lines = [f"truth: {e.fraud_users} fraud users of {e.fraud_users + e.genuine_users}, "
-             f"{e.fraud_events} fraud clicks/events of {e.fraud_events + e.genuine_events}"]  # fmt: skip
+    lines = [
+        f"truth: {e.fraud_users} fraud users of {e.fraud_users + e.genuine_users}, "
+        f"{e.fraud_events} fraud clicks/events of {e.fraud_events + e.genuine_events}"
+    ]
     head = f"{'level':<6} {'rule':<24} {'flagged':>8} {'tp':>7} {'fp':>7} {'fn':>7} "
     lines.append(head + f"{'precision':>9} {'recall':>7} {'f1':>6}")
     for r in [e.overall, *e.rules]:
@@ -233,8 +237,11 @@ def format_evaluation(e: Evaluation) -> list[str]:
             lines.append(f"{level:<6} {name:<24} {s.flagged:>8} {s.true_positives:>7} "
                          f"{s.false_positives:>7} {fn:>7} {_fmt(s.precision):>9} "
                          f"{_fmt(s.recall):>7} {_fmt(s.f1):>6}")  # fmt: skip
-    lines += ["", "recall by pattern (users; click-only patterns: events)",
-              f"{'pattern':<24} {'variant':<8} {'total':>7} {ANY:>7} {'own rule':>8}  others"]
+    lines += [
+        "",
+        "recall by pattern (users; click-only patterns: events)",
+        f"{'pattern':<24} {'variant':<8} {'total':>7} {ANY:>7} {'own rule':>8}  others",
+    ]
     cells: dict[tuple[str, str], dict[str, RecallCell]] = {}
     for c in e.recall_matrix:
         cells.setdefault((c.pattern, c.variant), {})[c.rule] = c

@@ -20,12 +20,20 @@ import numpy as np
 import pyarrow as pa
 
 from anchorflow.dev.synth.marketing_events import AWAY, THIRD, third_country, user_events
-from anchorflow.dev.synth.marketing_fraud import PATTERN_WRITERS
 from anchorflow.dev.synth.marketing_files import FileWriter
+from anchorflow.dev.synth.marketing_fraud import PATTERN_WRITERS
 from anchorflow.dev.synth.marketing_traffic import DAY, MINUTE, Block, Day, genuine_day
 from anchorflow.dev.synth.marketing_world import (
-    CAMPAIGNS, CHANNELS, COUNTRIES, EVENT_TYPES, NEGATIVES, PATTERNS, PLATFORMS, SERVER_TYPES,
-    VARIANTS, combos, subs,
+    CAMPAIGNS,
+    COUNTRIES,
+    EVENT_TYPES,
+    NEGATIVES,
+    PATTERNS,
+    PLATFORMS,
+    SERVER_TYPES,
+    VARIANTS,
+    combos,
+    subs,
 )  # fmt: skip
 
 STREAMS = ("clicks", "registrations", "events")
@@ -225,8 +233,10 @@ def _load(con: duckdb.DuckDBPyConnection, spec: MarketingSpec, users: Block, cli
 def _device_sql(seed: int, dev: str, platform: str) -> str:
     """Device ids as the platforms shape them: IDFV (upper-case UUID), Android id, web cookie."""
     h = f"md5('{seed}:d:' || {dev})"
-    return (f"CASE {platform} WHEN 'ios' THEN upper({_uuid('d', seed, dev)}) "
-            f"WHEN 'android' THEN substr({h}, 1, 16) ELSE 'web-' || substr({h}, 1, 24) END")
+    return (
+        f"CASE {platform} WHEN 'ios' THEN upper({_uuid('d', seed, dev)}) "
+        f"WHEN 'android' THEN substr({h}, 1, 16) ELSE 'web-' || substr({h}, 1, 24) END"
+    )
 
 
 def _events_sql(spec: MarketingSpec, source: str) -> str:
@@ -273,14 +283,16 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
         files = _write_days(writer, out, spec, e_all, events["t"])
         truth_users = writer.parquet(
             "SELECT user_id, fraud, pattern, variant, negative FROM u ORDER BY row",
-            truth / "users.parquet")
+            truth / "users.parquet",
+        )
         truth_events = writer.parquet(
             f"""SELECT click_id AS event_id, 'click' AS event_kind, user_id, fraud, pattern,
                   variant FROM c
                 UNION ALL BY NAME
                 SELECT event_id, 'event' AS event_kind, user_id, fraud, pattern, variant
                 FROM ({_events_sql(spec, "e_all")} ORDER BY e.row)""",
-            truth / "events.parquet")
+            truth / "events.parquet",
+        )
         writer.close()
     finally:
         con.close()
@@ -315,8 +327,11 @@ def _write_days(writer: FileWriter, out: Path, spec: MarketingSpec, e_all: pa.Ta
                             FROM u LEFT JOIN c ON c.row = u.click_row
                             WHERE u.reg {where} ORDER BY u.row"""
         paths["registrations"].append(
-            writer.ndjson(registrations, out / "registrations" / f"{day}.ndjson.gz"))
-        writer.con.register("e_day", e_all.slice(int(cuts[index]), int(cuts[index + 1] - cuts[index])))
+            writer.ndjson(registrations, out / "registrations" / f"{day}.ndjson.gz")
+        )
+        writer.con.register(
+            "e_day", e_all.slice(int(cuts[index]), int(cuts[index + 1] - cuts[index]))
+        )
         events = f"SELECT {EVENT_FIELDS} FROM ({_events_sql(spec, 'e_day')} ORDER BY e.row)"
         paths["events"].append(writer.ndjson(events, out / "events" / f"{day}.ndjson.gz"))
     return paths

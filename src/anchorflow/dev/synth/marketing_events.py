@@ -63,9 +63,7 @@ def sessions(rng: np.random.Generator, users: Block, per_user: float, per_sessio
     return rows
 
 
-def server_events(
-    rng: np.random.Generator, users: Block, front: Block, end_us: int
-) -> list[Block]:
+def server_events(rng: np.random.Generator, users: Block, front: Block, end_us: int) -> list[Block]:
     """payment_webhook 2–10 s after each purchase; a renewal for 10% of active users a day or
     more after signing up; api_only users' 5–30 (plain) or 3 (evasive) server events alone,
     within 48 h of signing up and before the end of the traffic (so none is cut off)."""

@@ -21,10 +21,10 @@ GZIP_LEVEL = 1  # isal's level 1 is ~1 GB/s and within a few % of zlib's 6 in si
 
 def _settle(tmp: Path, path: Path) -> bool:
     """Move `tmp` onto `path` unless `path` already holds the same bytes; True if it changed."""
-    if path.exists() and path.stat().st_size == tmp.stat().st_size:
-        if path.read_bytes() == tmp.read_bytes():
-            tmp.unlink()
-            return False
+    same_size = path.exists() and path.stat().st_size == tmp.stat().st_size
+    if same_size and path.read_bytes() == tmp.read_bytes():
+        tmp.unlink()
+        return False
     os.replace(tmp, path)
     return True
 

@@ -8,10 +8,23 @@ from collections.abc import Callable
 import numpy as np
 
 from anchorflow.dev.synth.marketing_traffic import (
-    DAY, HOUR, MINUTE, SECOND, Day, clicks_like, label, registered_at, users_like,
+    DAY,
+    HOUR,
+    SECOND,
+    Day,
+    clicks_like,
+    label,
+    registered_at,
+    users_like,
 )  # fmt: skip
 from anchorflow.dev.synth.marketing_world import (
-    BOT_AGENTS, DAY_CURVE, UA_VARIANTS, combos, range_ips, residential_ips, subs,
+    BOT_AGENTS,
+    DAY_CURVE,
+    UA_VARIANTS,
+    combos,
+    range_ips,
+    residential_ips,
+    subs,
 )  # fmt: skip
 
 PLAIN, EVASIVE = 0, 1
@@ -57,7 +70,9 @@ def ip_velocity(day: Day) -> None:
 def device_velocity(day: Day) -> None:
     """One device signs up 8–12 users in a few hours / 3 users over 2 days."""
     rng = day.rng
-    for variant, (groups, low, high, span) in enumerate([(2, 8, 12, 6 * HOUR), (3, 3, 3, 40 * HOUR)]):
+    for variant, (groups, low, high, span) in enumerate(
+        [(2, 8, 12, 6 * HOUR), (3, 3, 3, 40 * HOUR)]
+    ):
         sizes, member = _grouped(day, day.groups(groups), low, high)
         users = users_like(day, len(member), day.genuine_subs(len(sizes))[member])
         registered_at(users, day.times(len(sizes))[member] + rng.integers(0, span, len(member)))
@@ -152,9 +167,9 @@ def impossible_travel(day: Day) -> None:
         day.users.append(label(users, "impossible_travel", variant))
 
 
-def _publisher(day: Day, pattern: str, variant: int, registrations: int, clicks: int) -> dict[
-    str, np.ndarray
-]:
+def _publisher(
+    day: Day, pattern: str, variant: int, registrations: int, clicks: int
+) -> dict[str, np.ndarray]:
     """A fraudulent sub-campaign's sign-ups and its other clicks (all labelled as the pattern)."""
     sub = subs().fraud[(pattern, variant)]
     users = users_like(day, registrations, sub)

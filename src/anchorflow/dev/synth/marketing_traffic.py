@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from anchorflow.dev.synth.marketing_world import (
-    COUNTRIES, COUNTRY_WEIGHTS, DAY_CURVE, NEGATIVES, PATTERNS, UA_VARIANTS, combos, range_ips,
-    residential_ips, subs,
+    COUNTRIES,
+    COUNTRY_WEIGHTS,
+    DAY_CURVE,
+    NEGATIVES,
+    PATTERNS,
+    UA_VARIANTS,
+    combos,
+    range_ips,
+    residential_ips,
+    subs,
 )  # fmt: skip
 
 if TYPE_CHECKING:

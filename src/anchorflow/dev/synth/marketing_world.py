@@ -59,8 +59,10 @@ UA_VARIANTS = 3  # app or browser versions per device combo
 _IOS_MODELS = ("iPhone12,1", "iPhone13,2", "iPhone14,5", "iPhone14,7", "iPhone15,2",
                "iPhone15,3", "iPhone15,4", "iPhone16,1", "iPhone16,2")  # fmt: skip
 _IOS_VERSIONS = ("16.6.1", "17.1.2", "17.2", "17.4.1", "18.0")
-_ANDROID_MODELS = ("SM-S911B", "SM-A546B", "SM-A146P", "Pixel 7", "Pixel 8", "2201117TY",
-                   "M2101K6G", "CPH2591", "RMX3085", "moto g54 5G", "SM-G991B", "V2109")  # fmt: skip
+_ANDROID_MODELS = (
+    "SM-S911B", "SM-A546B", "SM-A146P", "Pixel 7", "Pixel 8", "2201117TY", "M2101K6G", "CPH2591",
+    "RMX3085", "moto g54 5G", "SM-G991B", "V2109",
+)  # fmt: skip
 _ANDROID_VERSIONS = ("11", "12", "13", "14")
 _WEB = (("Windows PC", "Windows 10"), ("Windows PC", "Windows 11"), ("Macintosh", "macOS 14.1"),
         ("Macintosh", "macOS 13.6"), ("iPhone", "iOS 17.1"), ("Linux PC", "Linux"))  # fmt: skip
@@ -108,7 +110,9 @@ def combos() -> Combos:
                 agents.append(f"ShopApp/5.{12 + v}.0 ({model}; iOS {os_version}; Scale/3.00)")
             else:
                 build = ("UP1A.231005.007", "TP1A.220624.014", "SKQ1.211006.001")[v]
-                agents.append(f"Dalvik/2.1.0 (Linux; U; Android {os_version}; {model} Build/{build})")
+                agents.append(
+                    f"Dalvik/2.1.0 (Linux; U; Android {os_version}; {model} Build/{build})"
+                )
     return Combos(
         platform=np.array([r[0] for r in rows], dtype=np.int8),
         model=tuple(r[1] for r in rows),
@@ -177,4 +181,7 @@ def range_ips(rng: np.random.Generator, category: str, n: int) -> np.ndarray:
     """IPs drawn inside the ranges of one category (`hosting` or `vpn`) of dc_ranges.csv."""
     ranges = dc_ranges()[category]
     pick = ranges[rng.integers(0, len(ranges), n)]
-    return pick[:, 0] + 1 + (rng.random(n) * (pick[:, 1] - pick[:, 0] - 1)).astype(np.int64)
+    ips: np.ndarray = (
+        pick[:, 0] + 1 + (rng.random(n) * (pick[:, 1] - pick[:, 0] - 1)).astype(np.int64)
+    )
+    return ips
