@@ -239,19 +239,26 @@ def _device_sql(seed: int, dev: str, platform: str) -> str:
     )
 
 
-def _events_sql(spec: MarketingSpec, source: str) -> str:
+USER_STRINGS = (
+    "user_id, ip, alt_ip, third_ip, device_id, agent, country, alt_country, third_country,"
+    " platform, fraud, pattern, variant"
+)
+
+
+def _events_sql(spec: MarketingSpec) -> str:
+    """A day's events (table e_day: the event columns beside their user's strings) as JSON."""
     types = "[" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + "]"
     server = ", ".join(str(t) for t in SERVER_TYPES)
     return f"""
-        SELECT {_uuid("e", spec.seed, "e.row")} AS event_id, u.user_id,
-          {TS_TEXT.format("e.t")} AS event_time, {types}[e.type + 1] AS event_type,
-          CASE e.place WHEN {AWAY} THEN u.alt_ip WHEN {THIRD} THEN u.third_ip ELSE u.ip END AS ip,
-          u.device_id, u.agent AS user_agent,
-          CASE e.place WHEN {AWAY} THEN u.alt_country WHEN {THIRD} THEN u.third_country
-            ELSE u.country END AS country,
-          u.platform, CASE WHEN e.type IN ({server}) THEN 'server' ELSE u.platform END AS channel,
-          e.revenue, u.fraud, u.pattern, u.variant
-        FROM {source} AS e JOIN u ON u.row = e.user"""
+        SELECT {_uuid("e", spec.seed, "row")} AS event_id, user_id,
+          {TS_TEXT.format("t")} AS event_time, {types}[type + 1] AS event_type,
+          CASE place WHEN {AWAY} THEN alt_ip WHEN {THIRD} THEN third_ip ELSE ip END AS ip,
+          device_id, agent AS user_agent,
+          CASE place WHEN {AWAY} THEN alt_country WHEN {THIRD} THEN third_country
+            ELSE country END AS country,
+          platform, CASE WHEN type IN ({server}) THEN 'server' ELSE platform END AS channel,
+          revenue
+        FROM e_day ORDER BY row"""
 
 
 CLICK_FIELDS = "click_id, clicked_at, ip, ua, device_id, campaign, sub_id, country, platform"
@@ -273,24 +280,17 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
         con.execute("SET preserve_insertion_order = true")
         _dimensions(con)
         _load(con, spec, users, clicks)
-        e_all = pa.table({
-            "row": np.arange(len(events["t"]), dtype=np.int64), "t": events["t"],
-            "user": events["user"], "type": events["type"], "place": events["place"],
-            "revenue": pa.array(events["revenue"], from_pandas=True),
-        })  # fmt: skip
-        con.register("e_all", e_all)
         writer = FileWriter(con)
-        files = _write_days(writer, out, spec, e_all, events["t"])
+        user_strings = con.sql(f"SELECT {USER_STRINGS} FROM u ORDER BY row").to_arrow_table()
+        files, event_ids = _write_days(writer, out, spec, events, user_strings)
         truth_users = writer.parquet(
             "SELECT user_id, fraud, pattern, variant, negative FROM u ORDER BY row",
             truth / "users.parquet",
         )
-        truth_events = writer.parquet(
-            f"""SELECT click_id AS event_id, 'click' AS event_kind, user_id, fraud, pattern,
-                  variant FROM c
-                UNION ALL BY NAME
-                SELECT event_id, 'event' AS event_kind, user_id, fraud, pattern, variant
-                FROM ({_events_sql(spec, "e_all")} ORDER BY e.row)""",
+        clicks_truth = con.sql("""SELECT click_id AS event_id, 'click' AS event_kind, user_id,
+            fraud, pattern, variant FROM c ORDER BY row""").to_arrow_table()
+        truth_events = writer.parquet_table(
+            _events_truth(clicks_truth, event_ids, user_strings, events["user"]),
             truth / "events.parquet",
         )
         writer.close()
@@ -308,30 +308,51 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
     )  # fmt: skip
 
 
-def _write_days(writer: FileWriter, out: Path, spec: MarketingSpec, e_all: pa.Table,
-                event_t: np.ndarray) -> dict[str, list[Path]]:  # fmt: skip
-    """One file per stream per day; each day's events are a zero-copy slice of the sorted rows."""
+def _events_truth(
+    clicks: pa.Table, event_ids: list[pa.ChunkedArray], users: pa.Table, owner: np.ndarray
+) -> pa.Table:
+    """The truth of every click, then of every event (labelled as its user)."""
+    labels = users.select(["user_id", "fraud", "pattern", "variant"]).take(pa.array(owner))
+    kind = pa.DictionaryArray.from_arrays(np.zeros(len(owner), np.int8), ["event"])
+    events = pa.table({
+        "event_id": pa.chunked_array([c for ids in event_ids for c in ids.chunks], pa.string()),
+        "event_kind": kind.cast(pa.string()), **{n: labels[n] for n in labels.column_names},
+    })  # fmt: skip
+    return pa.concat_tables([clicks, events.cast(clicks.schema)])
+
+
+def _write_days(
+    writer: FileWriter, out: Path, spec: MarketingSpec, events: Block, users: pa.Table
+) -> tuple[dict[str, list[Path]], list[pa.ChunkedArray]]:
+    """One file per stream per day; each day's events are a slice of the sorted rows beside
+    their users' strings (taken by Arrow, no join). Returns the paths and the event ids."""
     paths: dict[str, list[Path]] = {s: [] for s in STREAMS}
     bounds = spec.start_us + DAY * np.arange(spec.days + 1)
-    cuts = np.searchsorted(event_t, bounds)
+    cuts = np.searchsorted(events["t"], bounds)
+    event_ids = []
     for index in range(spec.days):
         day = (spec.start + timedelta(days=index)).date().isoformat()
         low, high = int(bounds[index]), int(bounds[index + 1])
         where = f"BETWEEN {low} AND {high - 1}"
         clicks = f"""SELECT click_id, {TS_TEXT.format("t")} AS clicked_at, ip, ua, device_id,
                        campaign, sub_id, country, platform FROM c WHERE t {where} ORDER BY row"""
-        paths["clicks"].append(writer.ndjson(clicks, out / "clicks" / f"{day}.ndjson.gz"))
+        paths["clicks"].append(writer.ndjson(clicks, out / "clicks" / f"{day}.ndjson.gz")[0])
         registrations = f"""SELECT u.user_id, {TS_TEXT.format("u.reg")} AS registered_at,
                               c.click_id, u.ip, u.agent AS user_agent, u.device_id, u.device_model,
                               u.os_version, u.campaign, u.sub_id, u.country, u.platform
                             FROM u LEFT JOIN c ON c.row = u.click_row
                             WHERE u.reg {where} ORDER BY u.row"""
-        paths["registrations"].append(
-            writer.ndjson(registrations, out / "registrations" / f"{day}.ndjson.gz")
-        )
-        writer.con.register(
-            "e_day", e_all.slice(int(cuts[index]), int(cuts[index + 1] - cuts[index]))
-        )
-        events = f"SELECT {EVENT_FIELDS} FROM ({_events_sql(spec, 'e_day')} ORDER BY e.row)"
-        paths["events"].append(writer.ndjson(events, out / "events" / f"{day}.ndjson.gz"))
-    return paths
+        path = out / "registrations" / f"{day}.ndjson.gz"
+        paths["registrations"].append(writer.ndjson(registrations, path)[0])
+        first, last = int(cuts[index]), int(cuts[index + 1])
+        e_day = users.take(pa.array(events["user"][first:last]))
+        for name in ("t", "type", "place"):
+            e_day = e_day.append_column(name, pa.array(events[name][first:last]))
+        e_day = e_day.append_column("row", pa.array(np.arange(first, last, dtype=np.int64)))
+        revenue = pa.array(events["revenue"][first:last], from_pandas=True)
+        writer.con.register("e_day", e_day.append_column("revenue", revenue))
+        path = out / "events" / f"{day}.ndjson.gz"
+        path, ids = writer.ndjson(_events_sql(spec), path, keep="event_id")
+        paths["events"].append(path)
+        event_ids.append(ids)
+    return paths, event_ids

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from isal import igzip
 
 GZIP_LEVEL = 1  # isal's level 1 is ~1 GB/s and within a few % of zlib's 6 in size
@@ -61,19 +62,30 @@ class FileWriter:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: list[Future[bool]] = []
 
-    def ndjson(self, query: str, path: Path) -> Path:
-        """One JSON object per row of `query`, keys in its column order, in its row order."""
+    def ndjson(
+        self, query: str, path: Path, keep: str | None = None
+    ) -> tuple[Path, pa.ChunkedArray | None]:
+        """One JSON object per row of `query`, keys in its column order, in its row order; also
+        returns the column `keep` of the rows, if asked."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        extra = f", x.{keep}" if keep else ""
         lines = self.con.sql(
-            f"SELECT to_json(x)::VARCHAR || chr(10) AS line FROM ({query}) AS x"
+            f"SELECT to_json(x)::VARCHAR || chr(10) AS line{extra} FROM ({query}) AS x"
         ).to_arrow_table()
         self._pending.append(self._pool.submit(_write_gzip, lines_bytes(lines.column(0)), path))
-        return path
+        return path, lines.column(keep) if keep else None
 
     def parquet(self, query: str, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         self.con.execute(f"COPY ({query}) TO {_sql_path(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+        self.written += _settle(tmp, path)
+        return path
+
+    def parquet_table(self, table: pa.Table, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp, compression="zstd")
         self.written += _settle(tmp, path)
         return path
 
