@@ -292,6 +292,13 @@ def test_registration_patterns_have_their_group_sizes(con: duckdb.DuckDBPyConnec
             assert 8 <= n <= 15 and agents <= 2 and span <= 7200
         else:
             assert 4 <= n <= 5 and agents <= 2
+    cgnat = con.execute("""SELECT max(n), min(users), max(users), min(agents) FROM (
+        SELECT ip, day, max(n) AS n, sum(n) AS users, min(agents) AS agents FROM (
+          SELECT ip, sub_id, CAST(registered_at AS DATE) AS day, count(*) AS n,
+                 count(DISTINCT user_agent) AS agents
+          FROM regs WHERE negative = 'cgnat' GROUP BY ALL) GROUP BY ALL)""").fetchall()[0]
+    most_in_one_sub, fewest, most, _ = cgnat
+    assert most_in_one_sub <= 3 and 15 <= fewest and most <= 55
     devices = con.execute("""SELECT variant, count(*) FROM regs WHERE pattern = 'device_velocity'
                              GROUP BY variant, device_id""").fetchall()
     assert {n for v, n in devices if v == "plain"} <= set(range(8, 13))

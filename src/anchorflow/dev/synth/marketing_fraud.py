@@ -45,7 +45,8 @@ def multi_registration_ip(day: Day) -> None:
         users = users_like(day, len(member), day.genuine_subs(len(sizes))[member])
         if variant == PLAIN:
             agents_of = rng.integers(1, agents + 1, len(sizes))[member]
-            reg = (day.times(len(sizes)))[member] + rng.integers(0, 2 * HOUR, len(member))
+            start = np.minimum(day.times(len(sizes)), day.start_us + DAY - 2 * HOUR)
+            reg = start[member] + rng.integers(0, 2 * HOUR, len(member))
         else:
             agents_of = np.full(len(member), agents)
             reg = day.times(len(member))
@@ -75,7 +76,10 @@ def device_velocity(day: Day) -> None:
     ):
         sizes, member = _grouped(day, day.groups(groups), low, high)
         users = users_like(day, len(member), day.genuine_subs(len(sizes))[member])
-        registered_at(users, day.times(len(sizes))[member] + rng.integers(0, span, len(member)))
+        start = day.times(len(sizes))
+        if variant == PLAIN:  # the whole group inside the day
+            start = np.minimum(start, day.start_us + DAY - span)
+        registered_at(users, start[member] + rng.integers(0, span, len(member)))
         first = np.concatenate([[0], np.cumsum(sizes)[:-1]])[member]
         for column in ("dev", "combo", "ua"):
             users[column] = users[column][first]

@@ -170,14 +170,13 @@ def hard_negatives(day: Day, users: Block, clicks: Block) -> None:
     rng, spec, n = day.rng, day.spec, len(users["reg"])
     order = rng.permutation(n)
     cgnat_ips = residential_ips(np.random.default_rng([spec.seed, 7]), day.groups(4))
-    sizes = rng.integers(20, 51, len(cgnat_ips))
-    cut = min(int(sizes.sum()), n // 3)
-    chosen, order = order[:cut], order[cut:]
-    ip = np.repeat(cgnat_ips, sizes)[:cut]
-    users["ip"][chosen] = users["click_ip"][chosen] = ip
-    users["negative"][chosen] = NEGATIVES.index("cgnat")
-    others = rng.choice(len(clicks["t"]), min(4 * cut, len(clicks["t"])), replace=False)
-    clicks["ip"][others] = np.resize(ip, len(others))
+    chosen, ip = _cgnat_members(users["sub"][order], rng.integers(20, 51, len(cgnat_ips)))
+    chosen_rows = order[chosen]
+    order = np.delete(order, chosen)
+    users["ip"][chosen_rows] = users["click_ip"][chosen_rows] = cgnat_ips[ip]
+    users["negative"][chosen_rows] = NEGATIVES.index("cgnat")
+    others = rng.choice(len(clicks["t"]), min(4 * len(ip), len(clicks["t"])), replace=False)
+    clicks["ip"][others] = np.resize(cgnat_ips[ip], len(others))
     counts = [round(share * n) for share in (spec.vpn_share, spec.fast_share, spec.traveler_share)]
     vpn, fast, traveler = np.split(order[: sum(counts)], np.cumsum(counts)[:2])
     pool = range_ips(np.random.default_rng([spec.seed, 8]), "vpn", 40)
@@ -188,6 +187,17 @@ def hard_negatives(day: Day, users: Block, clicks: Block) -> None:
     users["travel"][traveler] = 1
     users["activity"][traveler] = 1
     users["negative"][traveler] = NEGATIVES.index("traveler")
+
+
+def _cgnat_members(sub: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidates (positions in `sub`) share each carrier IP, and the IP of each: at most
+    3 of one sub-campaign on one IP a day, `sizes[j]` users on IP j (fewer if short)."""
+    by_sub = np.argsort(sub, kind="stable")
+    starts = np.searchsorted(sub[by_sub], sub[by_sub])
+    rank = np.empty(len(sub), dtype=np.int64)
+    rank[by_sub] = np.arange(len(sub)) - starts
+    members = [np.flatnonzero(rank // 3 == j)[:size] for j, size in enumerate(sizes)]
+    return np.concatenate(members), np.repeat(np.arange(len(sizes)), [len(m) for m in members])
 
 
 def share_devices(day: Day, users: Block) -> None:
