@@ -170,9 +170,10 @@ def hard_negatives(day: Day, users: Block, clicks: Block) -> None:
     rng, spec, n = day.rng, day.spec, len(users["reg"])
     order = rng.permutation(n)
     cgnat_ips = residential_ips(np.random.default_rng([spec.seed, 7]), day.groups(4))
-    chosen, ip = _cgnat_members(users["sub"][order], rng.integers(20, 51, len(cgnat_ips)))
-    chosen_rows = order[chosen]
-    order = np.delete(order, chosen)
+    inside = order[users["reg"][order] < day.start_us + DAY]  # so a sub's day count holds
+    chosen, ip = _cgnat_members(users["sub"][inside], rng.integers(20, 51, len(cgnat_ips)))
+    chosen_rows = inside[chosen]
+    order = order[~np.isin(order, chosen_rows)]
     users["ip"][chosen_rows] = users["click_ip"][chosen_rows] = cgnat_ips[ip]
     users["negative"][chosen_rows] = NEGATIVES.index("cgnat")
     others = rng.choice(len(clicks["t"]), min(4 * len(ip), len(clicks["t"])), replace=False)
