@@ -436,3 +436,14 @@ def test_click_only_patterns(con: duckdb.DuckDBPyConnection) -> None:
         and gaps[("duplicate_clicks", "evasive")][1] <= 8
     )
     assert gaps[(None, None)][0] >= 120  # a genuine device clicks again minutes later
+
+
+@pytest.mark.unit
+def test_a_spec_starts_at_a_utc_midnight_and_the_truth_stays_out_of_out(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="midnight"):
+        MarketingSpec(start=datetime(2026, 11, 2, 5, tzinfo=UTC))
+    with pytest.raises(ValueError, match="UTC"):
+        MarketingSpec(start=datetime(2026, 11, 2))
+    with pytest.raises(ValueError, match="must not be under"):
+        write_marketing(tmp_path, tmp_path / "truth", MarketingSpec(days=1))
+    assert not list(tmp_path.iterdir())
