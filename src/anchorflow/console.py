@@ -125,6 +125,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         print_exports(console, summary.exports)
     if summary.compaction is not None:
         print_compaction(console, summary.compaction)
+    if summary.fraud is not None:
+        print_fraud_run(console, summary.fraud)
 
 
 def print_exports(console: Console, exported: list[ExportedTable]) -> None:
@@ -378,3 +380,37 @@ def print_arrow(console: Console, result: Any, title: str, max_rows: int = 50) -
     print_table(console, title, list(result.column_names), [list(r.values()) for r in rows])
     if result.num_rows > max_rows:
         console.print(f"… {result.num_rows - max_rows:,} more row(s); use --output to export")
+
+
+def print_rule_run(console: Console, run: Any) -> None:
+    """One line per rule run, as it finishes."""
+    shadow = " (shadow)" if run.shadow else ""
+    console.print(
+        f"rule {run.rule}{shadow} {run.window_start:%Y-%m-%d}..{run.window_end:%Y-%m-%d}: "
+        f"{run.found:,} found, {run.added:,} new, {run.users_added:,} users and "
+        f"{run.events_added:,} events flagged ({run.seconds:.2f}s) [{run.rule_run_id}]",
+        highlight=False,
+    )
+
+
+def print_fraud_run(console: Console, result: Any) -> None:
+    for rule, why in sorted(result.skipped.items()):
+        console.print(f"rule {rule} skipped: {why}", highlight=False)
+    seconds = sum(r.seconds for r in result.runs)
+    console.print(
+        f"fraud: {len(result.runs)} rule(s) ran in {seconds:.1f}s, {result.users_added:,} users "
+        "newly flagged; `anchorflow fraud report` shows the report"
+    )
+
+
+def print_evaluation(console: Console, result: Any) -> None:
+    from anchorflow.fraud.evaluate import format_evaluation
+
+    for line in format_evaluation(result.evaluation):
+        console.print(line, highlight=False, markup=False)
+    verdict = "unchanged" if result.unchanged else "CHANGED"
+    console.print(
+        f"re-run of {result.reran} rule(s) over their last window: fraud.* {verdict} "
+        f"(sha256 {result.checksum_before[:16]} → {result.checksum_after[:16]})",
+        highlight=False,
+    )

@@ -145,3 +145,24 @@ def synth_amplitude(
             console, out, _hour("--start", start), hours, events_per_hour, seed
         )
     )
+
+
+@synth_app.command("marketing")
+def synth_marketing(
+    out: Annotated[
+        Path, typer.Option(help="Directory of the traffic: clicks/, registrations/, events/.")
+    ],
+    truth: Annotated[
+        Path, typer.Option(help="Directory of the labels (users.parquet, events.parquet).")
+    ],
+    start: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")] = "2024-03-01",
+    days: Annotated[int, typer.Option(help="How many days.")] = 7,
+    clicks_per_day: Annotated[int, typer.Option(help="Genuine clicks per day.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 42,
+) -> None:
+    """Write labelled marketing traffic: daily NDJSON files of clicks, registrations and events
+    with injected fraud (one pattern per rule family, plain and evasive) and hard negatives; the
+    truth goes to --truth, which no source should read. Same seed, same bytes."""
+    from anchorflow.dev.demo_fraud import write_traffic
+
+    guarded(lambda: write_traffic(console, out, truth, start, days, clicks_per_day, seed))

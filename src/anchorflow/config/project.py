@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.exports import Exports, export_problems
+from anchorflow.config.fraud import FraudSettings
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, MemorySize, Strict
@@ -142,6 +143,7 @@ class Project(Strict):
     # (`anchorflow compact`) once a pending request's deadline is less than a day away.
     erasure_deadline: Duration = timedelta(days=30)
     anchor: AnchorSpec = AnchorSpec()
+    fraud: FraudSettings = FraudSettings()
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
@@ -252,6 +254,21 @@ class Project(Strict):
         if problems:
             raise ValueError(f"exports.tables: {problems[0]}")
         return self
+
+    @model_validator(mode="after")
+    def _fraud_inputs_exist(self) -> Project:
+        problems = self.fraud.input_problems(dict(self.staging))
+        if self.fraud.user_entity and self.fraud.user_entity not in self.anchor.entities:
+            problems.append(
+                f"fraud.user_entity: the anchor model has no entity {self.fraud.user_entity!r}"
+            )
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
+    @property
+    def fraud_rules_path(self) -> Path:
+        return self.root / self.fraud.rules_path
 
     @property
     def warehouse_path(self) -> Path:

@@ -31,6 +31,8 @@
 - `meta.alerts`: every alert and whether it was delivered.
 - `meta.alert_outbox`: alerts queued for a target and not delivered yet.
 - `meta.alert_targets`: per alert target, failures in a row and when to try it again.
+- `meta.rule_runs`: every run of a fraud rule (its `rule_run_id`, window, parameters) and the
+  rows it added, recorded in the run's transaction.
 
 Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
 rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean one.
@@ -221,6 +223,21 @@ META_DDL = [
         depth BIGINT NOT NULL,
         alarm VARCHAR,
         alerted BOOLEAN NOT NULL)""",
+    # -- fraud (issue 16): every run of a rule, its deterministic id and what it added.
+    """CREATE TABLE IF NOT EXISTS meta.rule_runs (
+        rule_run_id VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        params VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        shadow BOOLEAN NOT NULL,
+        found BIGINT NOT NULL,
+        added BIGINT NOT NULL,
+        users_added BIGINT NOT NULL,
+        events_added BIGINT NOT NULL,
+        seconds DOUBLE,
+        ran_at TIMESTAMP NOT NULL)""",
 ]
 
 

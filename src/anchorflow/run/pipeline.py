@@ -11,9 +11,9 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
@@ -25,6 +25,7 @@ from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError, Terminated, WarehouseError, WarehouseLocked
+from anchorflow.fraud.step import FraudRun, FraudStep, RuleInfo, RuleRun
 from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.alerts import target_states
 from anchorflow.journal.cursors import read_cursor, write_cursor
@@ -42,6 +43,9 @@ from anchorflow.journal.schema_events import (
 from anchorflow.journal.transfers import model_totals
 from anchorflow.journal.type_errors import type_errors_by_column
 from anchorflow.land.step import LandStep, WindowResult
+
+if TYPE_CHECKING:
+    from anchorflow.fraud.check import FraudEvaluation
 from anchorflow.marts import BuiltMart, MartsStep, binding_problems
 from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
@@ -116,6 +120,8 @@ def check_project(project: Project) -> None:
                 prepare_tables(scratch, project, source, stream)
             AnchorStep(project, build_plan(project), utcnow).prepare(scratch)
             problems = binding_problems(scratch, project)
+            if project.fraud.configured:
+                problems += FraudStep(project).problems(scratch)
     if problems:
         raise ConfigError(problems)
 
@@ -149,6 +155,7 @@ class Pipeline:
             project, self.plan, clock, self._alert_integrity, self._alert_conflicts
         )
         self.marts_step = MartsStep(project)
+        self.fraud_step = FraudStep(project)
 
     def _prepare(self, warehouse: Warehouse) -> None:
         """Run at every open of the warehouse; the first one prepares it for the command."""
@@ -230,6 +237,29 @@ class Pipeline:
     def build_marts(self) -> list[BuiltMart]:
         return self.marts_step.run(self.warehouse)
 
+    def fraud(
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        rules: Sequence[str] = (),
+        on_rule: Callable[[RuleRun], None] | None = None,
+    ) -> FraudRun:
+        """Run the fraud rules over whole days (by default what is new since each rule's last
+        run), add what they find, and replace the report views."""
+        with self._recorded_run("fraud run"):
+            return self.fraud_step.run(self.warehouse, start, end, rules, on_rule)
+
+    def fraud_evaluate(self, truth: Path, rerun: bool = True) -> FraudEvaluation:
+        """The fraud tables against a truth table; with `rerun`, each rule runs again over its
+        last window first, and the checksums before and after show whether anything changed."""
+        from anchorflow.fraud.check import evaluate_fraud
+
+        with self._recorded_run("fraud evaluate"):
+            return evaluate_fraud(self.warehouse, self.fraud_step, truth, rerun)
+
+    def fraud_rules(self) -> list[RuleInfo]:
+        return self.fraud_step.describe(self.warehouse)
+
     def rollback(self, load_id: int) -> dict[str, int]:
         """Remove a load from every layer above raw; the next run types and anchors it again."""
         with self._recorded_run(f"rollback {int(load_id)}"):
@@ -301,6 +331,8 @@ class Pipeline:
         summary.anchor = self._anchor()
         if marts:
             summary.marts = self.marts_step.run(self.warehouse)
+            if self.project.fraud.configured and self.project.fraud.on_run:
+                summary.fraud = self.fraud_step.run(self.warehouse)
         if self.project.exports.on_run and self.project.exports.tables:
             # Fresh files for the readers that cannot open the warehouse while it loads.
             summary.exports = export_tables(self.warehouse, self.project)

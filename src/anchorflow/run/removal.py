@@ -19,6 +19,7 @@ from anchorflow.anchor.plan import AnchorPlan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
+from anchorflow.fraud.erase import erase_fraud_user
 from anchorflow.journal import utcnow
 from anchorflow.journal.erasures import (
     erase_record_traces,
@@ -147,6 +148,8 @@ def forget_entity(
             raw = erase_records(warehouse, source, stream, records)
             counts.add({f"raw.{raw_table_name(source, stream)}": raw})
             warehouse.execute(f"DROP TABLE {records}")
+        if entity == project.fraud.user_entity and len(key) == 1:
+            counts.add(erase_fraud_user(warehouse, key[0]))
         counts.add(scrub_journal(warehouse, key, sorted(values | set(key))))
         erasure_id = next_erasure_id(warehouse)
         if project.pii_salt is not None:

@@ -17,6 +17,7 @@ from uuid import UUID
 import pyarrow as pa
 
 from anchorflow.anchor.load import AnchorRun
+from anchorflow.fraud.step import FraudRun
 from anchorflow.journal.alerts import TargetState
 from anchorflow.journal.erasures import PendingErasure
 from anchorflow.journal.field_stats import FieldStat
@@ -43,6 +44,7 @@ class RunSummary:
     seconds: float = 0.0
     compaction: Compaction | None = None  # the file was rewritten: erasures were due
     exports: list[ExportedTable] = field(default_factory=list)  # exports.tables, after marts
+    fraud: FraudRun | None = None  # the rule catalogue, after marts (fraud.on_run)
 
     @property
     def rows(self) -> int:
