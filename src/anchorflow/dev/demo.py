@@ -30,6 +30,7 @@ from anchorflow.dev.demo_accounts import (
     local_dynamodb,
 )
 from anchorflow.dev.demo_backend import backend_line, feed_backend
+from anchorflow.dev.demo_fraud import demo_traffic, show_fraud
 from anchorflow.dev.demo_grading import (
     GRADING_SAMPLE,
     grading_emulator,
@@ -198,6 +199,8 @@ def run_demo(
     # The backend's events on Redis (a list and a stream), drained into landing chunks by the
     # readers; the run below loads them with the other sources.
     feed_backend(console, project_file, project, start, hours, 42)
+    # The marketing traffic the fraud rules read: labelled daily files (the truth apart).
+    demo_traffic(console, project, start, max(1, hours // 24))
     # The replay's clock: the last generated hour has just become available.
     now = end + config.availability_delay
     store = ExportStore.from_directory(data, start, end)
@@ -334,3 +337,5 @@ def _show(console: Console, project: Project, now: datetime, start: datetime) ->
             f"({min(10, len(history))} of {len(history)})",
             ["user", "attribute", "before", "after", "changed at"], history[:10],
         )  # fmt: skip
+    with Pipeline(project, now=now) as pipeline:  # the report, and the rules against the truth
+        show_fraud(console, pipeline, project)
