@@ -224,6 +224,8 @@ def datacenter_ip() -> Case:
     case.register("vpn", at(12), ip="185.159.157.3")  # a VPN user: category vpn, ignored
     case.register("home", at(13), ip="52.80.0.0")  # just past the range
     case.register("garbled", at(14), ip="a.b.c.d")
+    case.register("too_long", at(14), ip="52.1.2.3.4")
+    case.register("too_big", at(14), ip="999.52.1.2")
     case.register("missing", at(15), ip=None)
     case.register("yesterday", at(10, day=1), ip="52.1.2.3")
     case.expected = {("plain", "52.1.2.3"), ("evasive", "34.64.10.20"), ("edge", "52.79.255.255")}

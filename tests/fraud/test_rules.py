@@ -215,7 +215,7 @@ def test_a_hostile_parameter_stays_a_value() -> None:
                         WINDOW_START, WINDOW_END)  # fmt: skip
     assert hostile not in tree.sql(dialect="duckdb") and hostile in values
     assert con.execute(tree.sql(dialect="duckdb"), values).fetchall() == []
-    assert con.execute("SELECT count(*) FROM registrations").fetchone() == (8,)
+    assert con.execute("SELECT count(*) FROM registrations").fetchone() == (10,)
 
 
 # -- the data tables ---------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def _rule(path: Path, text: str) -> Rule:
     tables = _check_tables(tree, inputs)
     _check_columns_read(tree, inputs)
     _check_placeholders(tree, params)
-    _check_columns(tree, flags)
+    _check_output(tree, flags)
     return Rule(
         slug=slug,
         description=_text(header["description"], "description"),
@@ -317,7 +317,7 @@ def _check_placeholders(tree: exp.Query, params: Mapping[str, ParamValue]) -> No
                            f"{', '.join(':' + p for p in WINDOW_PARAMS)}")  # fmt: skip
 
 
-def _check_columns(tree: exp.Query, flags: tuple[str, ...]) -> None:
+def _check_output(tree: exp.Query, flags: tuple[str, ...]) -> None:
     """The output names the key columns of its flags and `flagged_at`."""
     names = set(tree.named_selects)
     needed = [c for f in flags for c in FLAG_COLUMNS[f]] + ["flagged_at"]

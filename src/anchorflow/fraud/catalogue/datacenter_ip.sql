@@ -8,14 +8,16 @@
 -- params: {category: hosting}
 -- VPN ranges are in dc_ranges too (category vpn): people use VPNs, so only `category` counts.
 WITH numbered AS (
+    -- only well-formed addresses are turned into numbers, so a plain CAST cannot fail
     SELECT
         r.user_id, r.time, r.ip,
-        TRY_CAST(split_part(r.ip, '.', 1) AS BIGINT) * 16777216
-          + TRY_CAST(split_part(r.ip, '.', 2) AS BIGINT) * 65536
-          + TRY_CAST(split_part(r.ip, '.', 3) AS BIGINT) * 256
-          + TRY_CAST(split_part(r.ip, '.', 4) AS BIGINT) AS ip_number
+        CAST(split_part(r.ip, '.', 1) AS BIGINT) * 16777216
+          + CAST(split_part(r.ip, '.', 2) AS BIGINT) * 65536
+          + CAST(split_part(r.ip, '.', 3) AS BIGINT) * 256
+          + CAST(split_part(r.ip, '.', 4) AS BIGINT) AS ip_number
     FROM registrations AS r
-    WHERE r.time >= :window_start AND r.time < :window_end AND r.ip LIKE '%.%.%.%'
+    WHERE r.time >= :window_start AND r.time < :window_end
+      AND r.ip SIMILAR TO '[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}'
 ),
 matched AS (
     SELECT

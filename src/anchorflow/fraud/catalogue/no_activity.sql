@@ -12,18 +12,25 @@
 WITH newest AS (
     SELECT max(e.time) AS newest_at FROM events AS e
 ),
-judged AS (
-    SELECT
-        r.user_id, r.time, r.campaign, r.sub_campaign, CAST(r.time AS DATE) AS day,
-        NOT EXISTS (
-            SELECT 1 FROM events AS e
-            WHERE e.user_id = r.user_id AND e.time > r.time
-              AND e.time <= r.time + :follow_up_hours * INTERVAL 1 HOUR
-        ) AS inactive
+signups AS (
+    SELECT r.user_id, r.time, r.campaign, r.sub_campaign, CAST(r.time AS DATE) AS day
     FROM registrations AS r
     CROSS JOIN newest AS n
     WHERE r.time >= :window_start AND r.time < :window_end AND r.sub_campaign IS NOT NULL
       AND r.time + :follow_up_hours * INTERVAL 1 HOUR <= n.newest_at
+),
+active AS (
+    -- a join, not NOT EXISTS per row: PostgreSQL runs a correlated subquery once per sign-up
+    SELECT DISTINCT s.user_id, s.time
+    FROM signups AS s
+    JOIN events AS e
+      ON e.user_id = s.user_id AND e.time > s.time
+     AND e.time <= s.time + :follow_up_hours * INTERVAL 1 HOUR
+),
+judged AS (
+    SELECT s.*, a.user_id IS NULL AS inactive
+    FROM signups AS s
+    LEFT JOIN active AS a ON a.user_id = s.user_id AND a.time = s.time
 ),
 placements AS (
     SELECT
