@@ -91,6 +91,7 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
 
 def _connect(users: pa.Table, events: pa.Table, truth: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.register("fraud_user", users)
     con.register("fraud_event", events)
     for name in ("users", "events"):

@@ -278,6 +278,7 @@ def write_marketing(out: Path, truth: Path, spec: MarketingSpec) -> MarketingFil
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         _dimensions(con)
         _load(con, spec, users, clicks)
         writer = FileWriter(con)
