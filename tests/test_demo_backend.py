@@ -106,3 +106,8 @@ def test_make_demo_on_two_hours_prints_the_backend_lines(tmp_path: Path) -> None
     for model in ("payments", "subscription_changes", "support_tickets"):
         assert f"│ {model} " in out
     assert not list((root / ".anchorflow" / "landing" / "backend").glob("*/*.ndjson*"))
+    # The marketing traffic: loaded by the files sources, the rules run after the marts, the
+    # report and the evaluation printed, and a re-run of the rules changed nothing.
+    assert "marketing traffic: " in out and "fraud: 13 rule(s) ran" in out
+    assert "anchorflow fraud report --top 8" in out
+    assert "re-run of every rule over its last window: fraud.* unchanged" in out

@@ -182,3 +182,32 @@ def test_forget_removes_the_person_from_fraud(engine: str, tmp_path: Path) -> No
         assert counts["fraud.fraud_user"] == 1 and counts["fraud.fraud_event"] == 3
         assert counts["fraud.rule_click_injection"] == 1
         assert flagged(pipeline.warehouse) == ["u4"]
+
+
+def test_a_key_found_twice_in_one_run_is_added_once(engine: str, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir(parents=True)
+    (rules / "every_day.sql").write_text(
+        "-- slug: every_day\n-- description: each user once per day of their events\n"
+        "-- version: 1\n-- severity: low\n-- flags: [user]\n-- lookback: 0s\n"
+        "-- inputs: {events: [user_id, time]}\n-- params: {}\n"
+        "SELECT e.user_id, min(e.time) AS flagged_at, count(*) AS events\n"
+        "FROM events AS e WHERE e.time >= :window_start AND e.time < :window_end\n"
+        "GROUP BY e.user_id, CAST(e.time AS DATE)\n"
+    )
+    off = {n: {"enabled": False} for n in [*DISABLED, "click_injection"]}
+    project = fraud_project(tmp_path, rules=off)
+    with Pipeline(project) as pipeline:
+        fill(pipeline.warehouse)
+        pipeline.warehouse.execute(
+            "INSERT INTO staging.app_events VALUES ('e5', 'u1', '2024-03-02 08:00:00', 'web')"
+        )
+        result = pipeline.fraud()
+        assert [(r.found, r.added) for r in result.runs] == [(4, 3)]  # u1 on two days
+        assert pipeline.warehouse.query(
+            'SELECT user_id, flagged_at, events FROM fraud."rule_every_day" ORDER BY 1'
+        ) == [
+            ("u1", datetime(2024, 3, 1, 10, 1), 2),
+            ("u2", datetime(2024, 3, 1, 11, 6), 1),
+            ("u4", datetime(2024, 3, 2, 9, 2), 1),
+        ]

@@ -122,13 +122,20 @@ def add_found(
     warehouse: Warehouse, target: str, run_id: str, columns: list[str], inputs: Inputs
 ) -> int:
     """The rows found that the rule table lacks (by the keys it flags), marked whitelisted
-    where they name a whitelisted user, IP or campaign; how many were added."""
+    where they name a whitelisted user, IP or campaign; how many were added. A key the rule
+    returned twice (two days' evidence) is added once: its earliest row."""
     keys = [c for c in KEY_COLUMNS if c in columns] or columns
     same = " AND ".join(f"o.{ident(k)} IS NOT DISTINCT FROM f.{ident(k)}" for k in keys)
     shown = ", ".join(f"f.{ident(c)}" for c in columns)
+    first = ", ".join(ident(c) for c in ("flagged_at", *(c for c in columns if c != "flagged_at")))
+    once = (
+        f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY "
+        f"{', '.join(ident(k) for k in keys)} ORDER BY {first}) AS af__n FROM {FOUND}) AS d "
+        "WHERE af__n = 1"
+    )
     return warehouse.insert(
-        f"INSERT INTO {target} SELECT DISTINCT ?, {shown}, {_whitelisted(columns, inputs)} "
-        f"FROM {FOUND} AS f WHERE NOT EXISTS (SELECT 1 FROM {target} AS o WHERE {same})",
+        f"INSERT INTO {target} SELECT ?, {shown}, {_whitelisted(columns, inputs)} "
+        f"FROM ({once}) AS f WHERE NOT EXISTS (SELECT 1 FROM {target} AS o WHERE {same})",
         [run_id],
     )
 
