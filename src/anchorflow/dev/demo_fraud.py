@@ -79,8 +79,8 @@ def show_fraud(console: Console, pipeline: Pipeline, project: Project) -> None:
         negatives = next((i for i, line in enumerate(lines) if line.startswith("false pos")), None)
         # The overall scores, and the hard negatives; the whole table per rule and the recall
         # matrix come with `anchorflow fraud evaluate`.
-        shown = lines[:4] + (lines[negatives:] if negatives is not None else [])
-        for line in shown:
+        summary = lines[:4] + (lines[negatives:] if negatives is not None else [])
+        for line in summary:
             console.print(f"  {line}", highlight=False, markup=False)
         verdict = "unchanged" if result.unchanged else "CHANGED"
         console.print(f"  re-run of every rule over its last window: fraud.* {verdict}")
