@@ -60,3 +60,23 @@ def test_the_catalogue_catches_the_injected_fraud_and_spares_the_look_alikes(
     if engine == "postgres":  # the same rules, translated, flag the same users
         _, on_duckdb = run_and_evaluate(loaded(tmp_path / "duckdb", "duckdb"))
         assert flags == on_duckdb
+
+
+def test_forget_erases_a_flagged_user_from_fraud_too(tmp_path: Path) -> None:
+    project = loaded(tmp_path / "p", "duckdb")  # user_entity: User in the example
+    with Pipeline(project) as pipeline:
+        pipeline.run()
+        wh = pipeline.warehouse
+        user = wh.scalar("SELECT min(user_id) FROM fraud.fraud_user")
+        rules = wh.scalar("SELECT count(*) FROM fraud.fraud_user WHERE user_id = ?", [user])
+        counts = pipeline.forget("User", [user])
+        assert counts["fraud.fraud_user"] == rules and counts["fraud.fraud_event"] > 0
+        assert "anchor.User" in counts and "raw.signups_registrations" in counts
+        left = [
+            name for (name,) in wh.query(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = 'fraud' "
+                "AND column_name = 'user_id'"
+            )
+            if wh.scalar(f'SELECT count(*) FROM fraud."{name}" WHERE user_id = ?', [user])
+        ]  # fmt: skip
+        assert left == []

@@ -3,6 +3,7 @@ person leaves `fraud_user`, `fraud_event` and every rule's results, like every o
 
 from __future__ import annotations
 
+from anchorflow.fraud.results import fraud_columns, fraud_tables
 from anchorflow.warehouse import Warehouse, table
 
 
@@ -11,15 +12,7 @@ def erase_fraud_user(warehouse: Warehouse, user_id: str) -> dict[str, int]:
     ran)."""
     if not warehouse.table_exists("fraud", "fraud_user"):
         return {}
-    tables = [
-        str(row[0])
-        for row in warehouse.query(
-            "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema = "
-            "'fraud' AND column_name = 'user_id' AND table_name IN (SELECT table_name FROM "
-            "information_schema.tables WHERE table_schema = 'fraud' AND table_type = 'BASE TABLE') "
-            "ORDER BY table_name"
-        )
-    ]
+    tables = [n for n in fraud_tables(warehouse) if "user_id" in fraud_columns(warehouse, n)]
     counts = {}
     for name in tables:
         erased = warehouse.insert(

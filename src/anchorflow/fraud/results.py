@@ -85,12 +85,27 @@ def ip_number(column: str) -> str:
     return f"({parts[0]} * 16777216 + {parts[1]} * 65536 + {parts[2]} * 256 + {parts[3]})"
 
 
-def found_columns(warehouse: Warehouse) -> list[str]:
+def fraud_columns(warehouse: Warehouse, name: str) -> list[str]:
+    """The columns of the table `fraud.<name>`, in order (none when it is not there)."""
     rows = warehouse.query(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'fraud' "
-        "AND table_name = 'af__found' ORDER BY ordinal_position"
+        "AND table_name = ? ORDER BY ordinal_position",
+        [name],
     )
     return [str(row[0]) for row in rows]
+
+
+def fraud_tables(warehouse: Warehouse) -> list[str]:
+    """The base tables of the fraud schema, by name."""
+    rows = warehouse.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'fraud' "
+        "AND table_type = 'BASE TABLE' ORDER BY table_name"
+    )
+    return [str(row[0]) for row in rows]
+
+
+def found_columns(warehouse: Warehouse) -> list[str]:
+    return fraud_columns(warehouse, "af__found")
 
 
 def ensure_rule_table(warehouse: Warehouse, slug: str, columns: list[str]) -> str:
@@ -103,12 +118,7 @@ def ensure_rule_table(warehouse: Warehouse, slug: str, columns: list[str]) -> st
             f"false AS whitelisted FROM {FOUND} AS f LIMIT 0"
         )
         return target
-    rows = warehouse.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'fraud' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [f"rule_{slug}"],
-    )
-    have = [str(row[0]) for row in rows]
+    have = fraud_columns(warehouse, f"rule_{slug}")
     if have != ["rule_run_id", *columns, "whitelisted"]:
         raise WarehouseError(
             f"fraud.rule_{slug} has the columns of another version of the rule "
@@ -236,36 +246,18 @@ def merge_events(
 
 
 def _table_columns(warehouse: Warehouse, target: str) -> list[str]:
-    name = target.split(".")[-1].strip('"')
-    rows = warehouse.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'fraud' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [name],
-    )
-    return [str(row[0]) for row in rows]
+    return fraud_columns(warehouse, target.split(".")[-1].strip('"'))
 
 
 def fraud_checksum(warehouse: Warehouse) -> str:
     """SHA-256 over every result table of `fraud` (rows in a fixed order, Arrow IPC bytes)."""
     names = [
-        str(row[0])
-        for row in warehouse.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'fraud' "
-            "AND table_type = 'BASE TABLE' ORDER BY table_name"
-        )
-        if str(row[0]) not in REFERENCE and not str(row[0]).startswith("af__")
-    ]
+        name for name in fraud_tables(warehouse)
+        if name not in REFERENCE and not name.startswith("af__")
+    ]  # fmt: skip
     digest = hashlib.sha256()
     for name in names:
-        columns = [
-            str(row[0])
-            for row in warehouse.query(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'fraud' AND table_name = ? ORDER BY ordinal_position",
-                [name],
-            )
-        ]
-        order = ", ".join(ident(c) for c in columns)
+        order = ", ".join(ident(c) for c in fraud_columns(warehouse, name))
         rows = warehouse.query_arrow(f"SELECT * FROM {table('fraud', name)} ORDER BY {order}")
         rows = rows.combine_chunks()
         digest.update(name.encode())

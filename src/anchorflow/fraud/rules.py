@@ -26,6 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
 
+from anchorflow.config.fraud import INPUT_COLUMNS as INPUT_TYPES
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import IDENTIFIER, parse_duration
 
@@ -34,14 +35,8 @@ DATA = Path(__file__).parent / "data"
 
 # The contract's inputs: the only relations a rule reads besides the data tables.
 INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "clicks": ("click_id", "time", "ip", "user_agent", "device_id", "campaign",
-               "sub_campaign", "country", "platform"),
-    "registrations": ("user_id", "time", "click_id", "ip", "user_agent", "device_id",
-                      "device_model", "os_version", "campaign", "sub_campaign", "country",
-                      "platform"),
-    "events": ("event_id", "user_id", "time", "event_type", "ip", "device_id", "user_agent",
-               "country", "platform", "is_server", "revenue"),
-}  # fmt: skip
+    name: tuple(columns) for name, columns in INPUT_TYPES.items()
+}
 DATA_COLUMNS: dict[str, tuple[str, ...]] = {
     "dc_ranges": ("start_ip", "end_ip", "provider", "category"),
     "bot_agents": ("pattern",),

@@ -48,18 +48,8 @@ from anchorflow.warehouse import Warehouse
 DAY = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class RuleRun:
-    rule: str
-    rule_run_id: str
-    window_start: datetime
-    window_end: datetime
-    shadow: bool
-    found: int
-    added: int
-    users_added: int
-    events_added: int
-    seconds: float
+# What a rule run did: the journal's record of it.
+RuleRun = RuleRunRecord
 
 
 @dataclass(frozen=True)
@@ -253,7 +243,7 @@ class FraudStep:
             record_rule_run(warehouse, record)
             crash_point("fraud_rule_before_commit")
         crash_point("fraud_rule_after_commit")
-        return RuleRun(rule.slug, run_id, start, end, shadow, found, added, users, events, seconds)
+        return record
 
 
 def _query(
