@@ -48,6 +48,12 @@ def test_fraud_run_prints_each_rule_and_what_it_skipped(tmp_path: Path) -> None:
     assert csv.stdout.splitlines()[1:] == [
         "FR,summer,s9,0,0,1,1,1,1,1.0,1", "DE,summer,s9,1,1,0,0,0,0,,0"
     ]  # fmt: skip
+    listed = cli("fraud", "rules", "--project", str(root))
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
+             if line.count("│") > 3 and line.split("│")[1].strip() not in ("", "rule")}  # fmt: skip
+    assert len(lines) == 13 and "│ runs " in lines["click_injection"]
+    assert "skipped: input events has no" in lines["impossible_travel"]
     bad = cli("fraud", "report", "--from", "March", "--project", str(root))
     assert bad.returncode == 1 and "--from: expected a day" in bad.stderr
 

@@ -211,3 +211,18 @@ def test_a_key_found_twice_in_one_run_is_added_once(engine: str, tmp_path: Path)
             ("u2", datetime(2024, 3, 1, 11, 6), 1),
             ("u4", datetime(2024, 3, 2, 9, 2), 1),
         ]
+
+
+def test_an_input_may_be_a_view_of_another_schema(engine: str, tmp_path: Path) -> None:
+    project = fraud_project(tmp_path)
+    inputs = project.fraud.inputs
+    as_view = inputs["registrations"].model_copy(update={"table": "marts.signups_view"})
+    fraud = project.fraud.model_copy(update={"inputs": {**inputs, "registrations": as_view}})
+    project = project.model_copy(update={"fraud": fraud})
+    with Pipeline(project) as pipeline:
+        fill(pipeline.warehouse)
+        pipeline.warehouse.execute(
+            "CREATE VIEW marts.signups_view AS SELECT * FROM staging.signups WHERE user_id <> 'u4'"
+        )
+        pipeline.fraud()
+        assert flagged(pipeline.warehouse) == ["u1"]
