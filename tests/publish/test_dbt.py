@@ -61,11 +61,14 @@ def test_sources_describe_the_warehouse_with_the_project_descriptions(demo: Proj
     assert [t["name"] for t in raw["tables"]] == [
         "accounts_users",  # empty: the demo's DynamoDB and MaestroQA servers are not started
         "amplitude_events",
+        "app_events",  # the marketing traffic's three files sources: empty here
         "backend_events",
         "backend_payments",
+        "clicks_clicks",
         "costs_daily",
         "qa_groups",
         "qa_total_scores",
+        "signups_registrations",
     ]
     events = next(t for t in staging["tables"] if t["name"] == "events")
     assert events["description"] == demo.staging["events"].description
