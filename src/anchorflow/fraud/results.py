@@ -25,6 +25,7 @@ from anchorflow.config.fraud import FraudSettings
 from anchorflow.errors import WarehouseError
 from anchorflow.fraud.inputs import Inputs
 from anchorflow.warehouse import Warehouse, ident, table
+from anchorflow.warehouse.dialect import Dialect
 
 KEY_COLUMNS = ("user_id", "event_id", "event_kind", "ip", "device_id")
 FRAUD_DDL = [
@@ -79,9 +80,9 @@ def replace_reference_tables(
             )
 
 
-def ip_number(column: str) -> str:
+def ip_number(column: str, dialect: Dialect) -> str:
     """An IPv4 address's text as a number (NULL when it is not one), for range tests."""
-    parts = [f"TRY_CAST(split_part({column}, '.', {i}) AS BIGINT)" for i in range(1, 5)]
+    parts = [dialect.try_cast(f"split_part({column}, '.', {i})", "BIGINT") for i in range(1, 5)]
     return f"({parts[0]} * 16777216 + {parts[1]} * 65536 + {parts[2]} * 256 + {parts[3]})"
 
 
@@ -144,27 +145,28 @@ def add_found(
         "WHERE af__n = 1"
     )
     return warehouse.insert(
-        f"INSERT INTO {target} SELECT ?, {shown}, {_whitelisted(columns, inputs)} "
+        f"INSERT INTO {target} SELECT ?, {shown}, {_whitelisted(columns, inputs, warehouse.sql)} "
         f"FROM ({once}) AS f WHERE NOT EXISTS (SELECT 1 FROM {target} AS o WHERE {same})",
         [run_id],
     )
 
 
-def _whitelisted(columns: Sequence[str], inputs: Inputs) -> str:
+def _whitelisted(columns: Sequence[str], inputs: Inputs, dialect: Dialect) -> str:
     tests = []
     ips = table("fraud", "whitelist_ips")
     campaigns = table("fraud", "whitelist_campaigns")
     if "user_id" in columns:
         tests.append(f"f.user_id IN (SELECT user_id FROM {table('fraud', 'whitelist_users')})")
         if "registrations" in inputs.selects:
+            number = ip_number("r.ip", dialect)
             tests.append(
                 f"f.user_id IN (SELECT r.user_id FROM ({inputs.selects['registrations']}) AS r "
                 f"WHERE r.campaign IN (SELECT campaign FROM {campaigns}) OR EXISTS (SELECT 1 "
-                f"FROM {ips} AS w WHERE {ip_number('r.ip')} BETWEEN w.first_ip AND w.last_ip))"
+                f"FROM {ips} AS w WHERE {number} BETWEEN w.first_ip AND w.last_ip))"
             )
     if "ip" in columns:
         tests.append(
-            f"EXISTS (SELECT 1 FROM {ips} AS w WHERE {ip_number('f.ip')} "
+            f"EXISTS (SELECT 1 FROM {ips} AS w WHERE {ip_number('f.ip', dialect)} "
             "BETWEEN w.first_ip AND w.last_ip)"
         )
     if "campaign" in columns:
@@ -173,7 +175,7 @@ def _whitelisted(columns: Sequence[str], inputs: Inputs) -> str:
         tests.append(
             f"(f.event_kind = 'click' AND f.event_id IN (SELECT c.click_id FROM "
             f"({inputs.selects['clicks']}) AS c WHERE c.campaign IN (SELECT campaign FROM "
-            f"{campaigns}) OR EXISTS (SELECT 1 FROM {ips} AS w WHERE {ip_number('c.ip')} "
+            f"{campaigns}) OR EXISTS (SELECT 1 FROM {ips} AS w WHERE {ip_number('c.ip', dialect)} "
             "BETWEEN w.first_ip AND w.last_ip)))"
         )
     return f"coalesce({' OR '.join(tests)}, false)" if tests else "false"
