@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.fraud import FraudSettings
+from anchorflow.config.metrics import MetricsConfig
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, MemorySize, Strict
@@ -144,6 +145,7 @@ class Project(Strict):
     erasure_deadline: Duration = timedelta(days=30)
     anchor: AnchorSpec = AnchorSpec()
     fraud: FraudSettings = FraudSettings()
+    metrics: MetricsConfig = MetricsConfig()
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
