@@ -137,6 +137,14 @@ class Join(Strict):
         description="this model's column → the joined model's column"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: object) -> object:
+        """YAML 1.1 reads the key `on` as true: take it back."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
     @field_validator("on")
     @classmethod
     def _keys(cls, value: dict[str, str]) -> dict[str, str]:
