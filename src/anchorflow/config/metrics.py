@@ -38,13 +38,14 @@ from __future__ import annotations
 import difflib
 import graphlib
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import sqlglot
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from anchorflow.project_types import IDENTIFIER, Identifier, Strict
+from anchorflow.project_types import IDENTIFIER, Duration, Identifier, Strict
 
 if TYPE_CHECKING:
     from anchorflow.config.project import Project
@@ -237,6 +238,10 @@ class MetricAlert(Strict):
     change: Change | None = None
     by: list[str] = Field(default=[], description="dimensions: one state per value")
     where: list[str] = Field(default=[], description="filters such as `country = DE`")
+    lag: Duration = Field(
+        default=timedelta(0),
+        description="how long after a period ends its data is complete (late loads)",
+    )
     description: str | None = None
 
     @model_validator(mode="after")
@@ -262,6 +267,10 @@ class MetricsConfig(Strict):
     @property
     def configured(self) -> bool:
         return bool(self.metrics)
+
+    def formats(self) -> dict[str, str | None]:
+        """Each metric's display format (number, integer, percent, currency, duration)."""
+        return {name: metric.format for name, metric in self.metrics.items()}
 
     @model_validator(mode="after")
     def _references(self) -> MetricsConfig:
