@@ -46,8 +46,8 @@ def alert_states(warehouse: Warehouse, alert: str | None = None) -> list[AlertSt
     """The recorded states, of one alert or of all, by alert and series."""
     rows = warehouse.query(
         "SELECT alert, series, state, value, previous, period_start, data_mark, checked_at, "
-        "breached_at, sent_at FROM meta.metric_alerts WHERE ? IS NULL OR alert = ? "
-        "ORDER BY alert, series",
+        "breached_at, sent_at FROM meta.metric_alerts "
+        "WHERE CAST(? AS VARCHAR) IS NULL OR alert = ? ORDER BY alert, series",
         [alert, alert],
     )
     return [AlertState(*row) for row in rows]

@@ -133,7 +133,7 @@ def _check(
     checks, states = [], []
     for key in series:
         by_period = values.get(key, {})
-        value, before = (by_period.get(p, 0.0 if zero else None) for p in (latest, previous))
+        value, before = (_or_zero(by_period.get(p), zero) for p in (latest, previous))
         check = _compared(name, alert, key, value, before, latest)
         old = stored.get(key)
         was = old is not None and old.state == "breached"
@@ -204,6 +204,11 @@ def _unchanged(name: str, alert: MetricAlert, state: AlertState) -> AlertCheck:
         name, alert.metric, state.series, "unchanged", state.value, state.previous,
         state.period_start, alert.condition(),
     )  # fmt: skip
+
+
+def _or_zero(value: float | None, zero: bool) -> float | None:
+    """A count or a sum over no rows is 0 (SQL says NULL for a sum)."""
+    return 0.0 if value is None and zero else value
 
 
 def _additive(section: MetricsConfig, metric: str) -> bool:
