@@ -64,7 +64,7 @@ def problems(
         ({"models.events.joins.account.on": {"user_id": "userid"}},
          "anchorflow.yml: metrics.models.events.joins.account.on.user_id: staging.accounts has "
          "no column 'userid'"),
-        ({"models.accounts": {"table": "marts.acounts"}},
+        ({"models.accounts.model": None, "models.accounts.table": "marts.acounts"},
          "anchorflow.yml: metrics.models.accounts.table: the project makes no marts.acounts"),
         ({"models.accounts": {"table": "raw.accounts"}},
          "anchorflow.yml: metrics.models.accounts: table: expected <schema>.<table> in staging, "
