@@ -12,9 +12,11 @@ import pytest
 
 from anchorflow.alerts import AlertSender
 from anchorflow.config import Project
+from anchorflow.dev.emulators.amplitude import AmplitudeEmulator
 from anchorflow.metrics.alerts import AlertCheck, check_metric_alerts, period_start, shift
 from anchorflow.warehouse import Warehouse
-from tests.builders import open_warehouse
+from tests.builders import amplitude_source, build_project, open_warehouse
+from tests.conftest import available_at, run_pipeline, table_rows
 from tests.metrics.cases import fill_shop, mark_load, shop_project
 from tests.receiver import Receiver, running_receiver
 
@@ -143,3 +145,25 @@ def test_periods(grain: str, start: datetime, before: datetime) -> None:
     assert shift(start, grain, -1) == before
     assert shift(before, grain, 1) == start
     assert date(2024, 3, 5) >= start.date()
+
+
+def test_run_checks_an_alert_only_when_the_data_it_reads_changed(
+    engine: str, emulator: AmplitudeEmulator, tmp_path: Path
+) -> None:
+    metrics = {
+        "models": {"events": {"model": "events", "time": {"column": "event_time"},
+                              "measures": {"events": {"agg": "count"}}}},
+        "metrics": {"events": {"measure": "events.events"}},
+        # a month: the period compared stays February while the runs load March's hours
+        "alerts": {"busy": {"metric": "events", "grain": "month", "above": 0}},
+    }  # fmt: skip
+    sources = {"amplitude": amplitude_source(emulator.base_url)}
+    project = build_project(tmp_path / "p", sources=sources, metrics=metrics)
+    first = run_pipeline(project, available_at(2)).metric_alerts
+    assert [(c.alert, c.state) for c in first] == [("busy", "breached")]  # early device clocks
+    again = run_pipeline(project, available_at(2))
+    assert again.windows == [] and [c.state for c in again.metric_alerts] == ["unchanged"]
+    more = run_pipeline(project, available_at(3))
+    assert len(more.windows) == 1 and [c.state for c in more.metric_alerts] == ["breached"]
+    ((mark,),) = table_rows(project, "SELECT data_mark FROM meta.metric_alerts")
+    assert mark.startswith("staging.events=3/3/") and mark.endswith("@2024-02-01T00:00:00")
