@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from anchorflow.config.project import Project
 
 GRAINS = ("hour", "day", "week", "month", "quarter", "year")
-AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max")
+AGGREGATES = ("count", "count_distinct", "approx_count_distinct", "sum", "avg", "min", "max")
 TABLE_SCHEMAS = ("staging", "marts", "anchor")
 PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -115,7 +115,7 @@ class TimeDimension(Strict):
 
 
 class Measure(Strict):
-    agg: Literal["count", "count_distinct", "sum", "avg", "min", "max"]
+    agg: Literal["count", "count_distinct", "approx_count_distinct", "sum", "avg", "min", "max"]
     column: Identifier | None = None
     sql: str | None = None
     filter: str | None = Field(default=None, description="only the rows this SQL keeps")

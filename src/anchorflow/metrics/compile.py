@@ -35,6 +35,7 @@ from anchorflow.metrics.query import Filter, MetricQuery
 # Grains of a day or longer are dates; hours are timestamps.
 DATE_GRAINS = ("day", "week", "month", "quarter", "year")
 COMBINED = "measures"
+COUNTS = ("count", "count_distinct", "approx_count_distinct")
 
 
 def quoted(name: str) -> exp.Identifier:
@@ -93,6 +94,8 @@ def measure_sql(model: SemanticModel, measure: str, alias: str) -> exp.Expr:
     aggregate: exp.Expr
     if spec.agg == "count_distinct":
         aggregate = exp.Count(this=exp.Distinct(expressions=[operand]))
+    elif spec.agg == "approx_count_distinct":  # DuckDB's HyperLogLog; exact on PostgreSQL
+        aggregate = exp.ApproxDistinct(this=operand)
     elif spec.agg == "count":
         aggregate = exp.Count(this=operand)
     elif spec.agg == "avg":
@@ -207,7 +210,7 @@ def _metric_sql(
     if spec.measure is not None:
         model, measure = spec.model_and_measure
         column = _column(columns[(model, measure)])
-        if stacked and section.models[model].measures[measure].agg in ("count", "count_distinct"):
+        if stacked and section.models[model].measures[measure].agg in COUNTS:
             return exp.func("coalesce", column, exp.Literal.number(0))
         return column
     assert spec.ratio is not None
