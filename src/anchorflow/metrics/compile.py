@@ -14,7 +14,7 @@ PostgreSQL by the engine's dialect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlglot
@@ -254,8 +254,10 @@ def compile_canonical(section: MetricsConfig, query: MetricQuery) -> tuple[str, 
                 parts.setdefault(model, _Part(model)).measures[measure] = columns[(model, measure)]
     params: list[Any] = []
     keys = ([query.grain] if query.grain else []) + list(query.by)
+    on_metrics = [f for f in query.where if f.dimension in query.metrics]
+    on_rows = replace(query, where=tuple(f for f in query.where if f not in on_metrics))
     ctes = {
-        f"m_{name}": _model_select(section, query, part, params) for name, part in parts.items()
+        f"m_{name}": _model_select(section, on_rows, part, params) for name, part in parts.items()
     }
     final = exp.select(
         *[_column(key) for key in keys],
@@ -271,6 +273,12 @@ def compile_canonical(section: MetricsConfig, query: MetricQuery) -> tuple[str, 
         ctes[COMBINED] = _combined(keys, parts, list(ctes))
     for name, select in ctes.items():
         final = final.with_(quoted(name), as_=select)
+    if on_metrics:  # on the aggregates: after the rows' filters, as their values are
+        stacked = len(parts) > 1
+        final = final.where(exp.and_(*[
+            _condition(_metric_sql(section, f.dimension, columns, stacked), f, params)
+            for f in on_metrics
+        ]))  # fmt: skip
     order = (
         [exp.Ordered(this=_column(query.order), desc=True, nulls_first=False)]
         if query.order
