@@ -13,7 +13,7 @@ from anchorflow.cron import Cron, CronError
 from anchorflow.errors import ConfigError
 from anchorflow.serve.runs import Runner
 from anchorflow.serve.server import open_warehouse
-from tests.builders import write_project, project_data
+from tests.builders import project_data, write_project
 from tests.serve.files_project import files_project
 from tests.serve.hooks import wait_for
 
