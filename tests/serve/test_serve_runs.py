@@ -88,6 +88,9 @@ def test_run_now_writes_through_the_server_and_the_api_reads_it(
                              headers={"Origin": "http://elsewhere.example"})  # fmt: skip
         assert refused.status_code == 403
         assert serving.run_now("nowhere").status_code == 404
+        # No `fraud:` in this project: no Fraud page, nor its entry in the nav.
+        assert httpx.get(serving.url + "/fraud").status_code == 404
+        assert 'href="/fraud"' not in httpx.get(serving.url + "/").text
     finally:
         done = serving.stop()
     assert done.returncode == 0, done.stderr
