@@ -102,7 +102,10 @@ class DuckDBWarehouse(Warehouse):
     def release(self) -> None:
         """Close the connection, and with it the file lock, until the next statement opens the
         file again (waiting for the lock): meanwhile other processes can open it. The writer
-        claim stays (see `locking`). Refused inside a transaction or while workers are open."""
+        claim stays (see `locking`). Refused inside a transaction or while workers are open.
+        Nothing to do when `kept_open`."""
+        if self.kept_open:
+            return
         with self._lock:
             if self._owner is not None or self._in_transaction or self._workers:
                 raise WarehouseError(
@@ -127,6 +130,7 @@ class DuckDBWarehouse(Warehouse):
             if first and self._claim is not None:
                 self._claim.acquire(timeout, started)
             self._con = self._open(timeout, started)
+            self.opens += 1
             if first and self._writes_a_file:  # the file is ours: a cut-off rewrite's leftovers go
                 remove_rewrite_leftovers(Path(self.path))
             if self._on_open is not None:
@@ -369,6 +373,7 @@ class DuckDBWarehouse(Warehouse):
             self._connection().close()
             self._con = None
             self._con = self._open(self.lock_timeout, time.monotonic())
+            self.opens += 1
         return Rewritten(before, path.stat().st_size, time.perf_counter() - started)
 
     def _copy_to(self, fresh: Path) -> None:
