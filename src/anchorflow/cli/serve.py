@@ -36,6 +36,14 @@ def serve(
             "(0: never; `anchorflow run` does it)."
         ),
     ] = "5s",
+    keep_warehouse: Annotated[
+        bool,
+        typer.Option(
+            help="Hold the DuckDB file for the server's whole life. By default the server "
+            "lets go of it 2 s after its last run or page read, so dbt, notebooks and "
+            "`anchorflow status` can open it in between."
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the project's long-running work until SIGTERM or Ctrl-C: receive its webhooks
@@ -43,8 +51,9 @@ def serve(
     `schedule:` (cron, UTC), and serve the pages (http://HOST:PORT/: pipeline health, data
     model, fraud) and the read API (/api/health, /api/model, /api/fraud/report).
 
-    The server holds the warehouse: its runs (loader, schedules, Run now)
-    write one at a time, its pages read the last commit. A delivery is
+    The server holds the warehouse while it works: its runs (loader,
+    schedules, Run now) write one at a time, its pages read the last commit;
+    idle for 2 s, it lets go of a DuckDB file so other tools can open it. A delivery is
     durable before it is answered; readers are restarted when they die.
     SIGTERM stops it gracefully: requests and chunks in hand are finished,
     a run in flight ends after the window it commits, and what was
@@ -57,6 +66,13 @@ def serve(
 
     def action() -> None:
         loaded = load_project(project, defer_source_env=True)
-        run_server(loaded, host=host, port=port, readers=readers, load_every=every)
+        run_server(
+            loaded,
+            host=host,
+            port=port,
+            readers=readers,
+            load_every=every,
+            keep_warehouse=keep_warehouse,
+        )
 
     guarded(action)

@@ -19,11 +19,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anchorflow.config.project import Project
+from anchorflow.errors import WarehouseLocked
+from anchorflow.redact import redact
 from anchorflow.serve.deliveries import BadDelivery, records_of
 from anchorflow.serve.guard import Guard
 from anchorflow.serve.intake import Intake, IntakeFailed
@@ -33,6 +35,15 @@ from anchorflow.sources.webhook.config import WebhookConfig
 
 log = logging.getLogger("anchorflow.serve")
 HOOKS = "/hooks/"
+
+
+async def _held_elsewhere(request: Request, error: Exception) -> Response:
+    """A read that waited `lock_timeout` for another process holding the DuckDB file (the
+    server lets go of it when idle): 503, one line naming the holder."""
+    line = redact(str(error).split("\n")[0])
+    if request.url.path.startswith("/api/"):
+        return _answer(503, error=line)
+    return PlainTextResponse(f"503: {line}", status_code=503, headers={"Retry-After": "5"})
 
 
 class TooLarge(Exception):
@@ -184,6 +195,8 @@ def create_app(
         from anchorflow.serve.web import web_routes
 
         routes += web_routes(web)
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={WarehouseLocked: _held_elsewhere}
+    )
     app.state.web = web
     return FrontDoor(app, Receiver(hooks, clock), token)

@@ -12,6 +12,7 @@ run carries on from there. Then the loader makes its last run, of what was publi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from anchorflow.land.step import WindowResult
 from anchorflow.redact import redact
 from anchorflow.run.loop import LoadLoop
 from anchorflow.run.pipeline import Pipeline, SilentReporter
+from anchorflow.serve.keeper import Keeper
 from anchorflow.warehouse import Warehouse
 
 log = logging.getLogger("anchorflow.serve")
@@ -85,6 +87,7 @@ class Runner:
     _interrupt: bool = False  # the run in flight ends after its commit in flight
     _thread: threading.Thread | None = None
     _loop: LoadLoop | None = None
+    keeper: Keeper | None = None  # keeps the warehouse while a run is in flight
 
     def __post_init__(self) -> None:
         now = self.clock()
@@ -202,8 +205,10 @@ class Runner:
         started, began = self.clock(), time.monotonic()
         self.running = sources
         status, rows, error = "ok", 0, None
+        held = self.keeper.held() if self.keeper is not None else contextlib.nullcontext()
         try:
-            rows = run()
+            with held:
+                rows = run()
         except Terminated:
             status, error = "interrupted", "stopped by SIGTERM"
         except Exception as failure:  # recorded and alerted by the pipeline already

@@ -27,6 +27,7 @@ from anchorflow.run.pipeline import Pipeline
 from anchorflow.serve.app import create_app, webhook_sources
 from anchorflow.serve.background import Background, chunk_sources
 from anchorflow.serve.intake import Intake
+from anchorflow.serve.keeper import Keeper
 from anchorflow.serve.runs import Runner
 from anchorflow.serve.web.context import WebContext
 
@@ -111,15 +112,19 @@ def serve(
     port: int = 8787,
     readers: int = 1,
     load_every: float = 5.0,
+    keep_warehouse: bool = False,
 ) -> None:
     """Serve `project` until SIGTERM or Ctrl-C: the webhook intake, the redis sources' readers
     (`readers` per queue), the loader of chunk sources (every `load_every` seconds), each
-    source's `schedule:`, and the pages and read API over the warehouse it holds."""
+    source's `schedule:`, and the pages and read API over the warehouse it holds. Unless
+    `keep_warehouse`, it lets go of the warehouse when idle (`Keeper`), so other processes
+    can open a DuckDB file between its runs and reads."""
     token = serve_token(host, os.environ)
     intakes = open_intakes(project)
     owner = open_warehouse(project)
-    runner = Runner(project, owner.warehouse, chunk_sources(project), load_every)
-    web = WebContext(project, owner.warehouse, runner)
+    keeper = None if keep_warehouse else Keeper(owner.warehouse)
+    runner = Runner(project, owner.warehouse, chunk_sources(project), load_every, keeper=keeper)
+    web = WebContext(project, owner.warehouse, runner, keeper=keeper)
     app = create_app(project, token=token, intakes=intakes, web=web)
     config = uvicorn.Config(
         app,
@@ -137,8 +142,12 @@ def serve(
         web.open()  # the readers' cursors, before a run holds the connection
         background.start()
         runner.start()
+        if keeper is not None:
+            keeper.start()
         Server(config).run()
     finally:
+        if keeper is not None:
+            keeper.stop()
         background.stop()
         runner.stop()
         web.close()

@@ -4,12 +4,15 @@
 pages read through cursors of it (DuckDB: `connection.cursor()`, one per reader thread, each
 seeing the last commit; PostgreSQL: a connection per reader). The cursors are made when the
 app starts, before any run holds the connection, so a read never waits for a run's commit.
+With a `Keeper`, the cursors are closed when the server lets go of the warehouse while idle, and
+made again by the next read (which waits for another process holding the file meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,6 +23,7 @@ from anchorflow.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from anchorflow.run.pipeline import Pipeline
+    from anchorflow.serve.keeper import Keeper
     from anchorflow.serve.runs import Runner
 
 T = TypeVar("T")
@@ -33,19 +37,27 @@ class WebContext:
         warehouse: Warehouse,
         runner: Runner | None = None,
         readers: int = READERS,
+        keeper: Keeper | None = None,
     ) -> None:
         self.project = project
         self.warehouse = warehouse
         self.runner = runner
         self.readers = readers
+        self.keeper = keeper
+        if keeper is not None:
+            keeper.on_release(self.close)
         self._cursors: queue.Queue[tuple[Warehouse, int]] = queue.Queue()
         self._opened = 0
+        self._opening = threading.Lock()
 
     def open(self) -> None:
-        """The reader cursors, made now (the server's startup)."""
-        for _ in range(self.readers - self._opened):
-            self._cursors.put(self._new_cursor())
-            self._opened += 1
+        """The reader cursors, made now (the server's startup, or the first read after the
+        server let go of the warehouse)."""
+        with self._opening:
+            self.warehouse.kept_open = True  # a run's wait on the network keeps it for them
+            for _ in range(self.readers - self._opened):
+                self._cursors.put(self._new_cursor())
+                self._opened += 1
 
     def _new_cursor(self) -> tuple[Warehouse, int]:
         opens = self.warehouse.opens
@@ -81,6 +93,12 @@ class WebContext:
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Warehouse]:
+        held = self.keeper.held() if self.keeper is not None else contextlib.nullcontext()
+        with held, self._pooled() as cursor:
+            yield cursor
+
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[Warehouse]:
         if not self._opened:
             self.open()
         cursor, opens = self._cursors.get()
