@@ -287,7 +287,7 @@ def _lines(error: ValidationError, where: str) -> list[str]:
             if p not in ("kpi", "line", "bar", "table", "funnel", "retention")
         ]
         loc = [p for p in loc if not p.startswith("function-")]
-        key = ".".join(loc) or "(top)"
+        key = ".".join(loc)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -295,7 +295,7 @@ def _lines(error: ValidationError, where: str) -> list[str]:
             message = f"unknown tile kind; expected one of {', '.join(METRIC_KINDS + EVENT_KINDS)}"
         elif item["type"] == "union_tag_not_found":
             message = f"a tile needs kind: one of {', '.join(METRIC_KINDS + EVENT_KINDS)}"
-        lines.append(f"{where}: {key}: {' '.join(message.split())}")
+        lines.append(f"{where}: {key + ': ' if key else ''}{' '.join(message.split())}")
     return lines
 
 

@@ -142,7 +142,7 @@ def funnel_sql(
             .group_by(exp.column("u", "p"), exp.column("t1", "p"))
         )
         ctes.append((f"s{k}", reached))
-    columns: list[exp.Expression] = [exp.alias_(exp.column("b", "s0"), "b")] if tile.by else []
+    columns: list[exp.Expr] = [exp.alias_(exp.column("b", "s0"), "b")] if tile.by else []
     columns += [
         exp.alias_(exp.func("count", exp.column("u", f"s{k}")), f"step_{k}")
         for k in range(len(tile.steps))
