@@ -24,7 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from anchorflow import redact
 from anchorflow.config.dashboards import load_dashboards
-from anchorflow.config.marts import mart_problems
+from anchorflow.config.marts import mart_files, mart_problems
+from anchorflow.config.metrics import metric_problems
 from anchorflow.config.project import PROJECT_FILE, Project, unset_variable_problem
 from anchorflow.errors import ConfigError
 from anchorflow.sources.registry import CONFIGS
@@ -194,6 +195,7 @@ def load_project(
     except ValidationError as error:
         raise ConfigError(_invalid(error, data, label, used, unset or [], environment)) from None
     _check_marts(project, label)
+    _check_metrics(project, label)
     _check_dashboards(project)
     _record_unset(project, unset or [], environment)
     secrets = [value for name, value in used.items() if redact.is_secret_variable(name)]
@@ -330,7 +332,8 @@ def _describe(
             lines.append(f"{label}: {key}: required key is missing")
             continue
         message = str(item["msg"]).removeprefix("Value error, ")
-        if message.startswith(("staging.", "sources.", "anchor.")):  # already names its key path
+        # already names its key path
+        if message.startswith(("staging.", "sources.", "anchor.", "metrics.")):
             lines.append(f"{label}: {message}")
         else:
             lines.append(f"{label}: {key}: {message}")
@@ -385,6 +388,13 @@ def _check_marts(project: Project, label: str) -> None:
     problems = mart_problems(project)
     if problems:
         raise ConfigError([f"{label}: marts: {p}" for p in problems])
+
+
+def _check_metrics(project: Project, label: str) -> None:
+    """Every table a semantic model reads is one the project makes, with the columns named."""
+    problems = metric_problems(project, list(mart_files(project.marts_path)))
+    if problems:
+        raise ConfigError([f"{label}: {p}" for p in problems])
 
 
 def _check_dashboards(project: Project) -> None:

@@ -19,6 +19,7 @@ from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.dashboards import DashboardsSettings
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.fraud import FraudSettings
+from anchorflow.config.metrics import MetricsConfig
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, MemorySize, Strict
@@ -146,6 +147,7 @@ class Project(Strict):
     erasure_deadline: Duration = timedelta(days=30)
     anchor: AnchorSpec = AnchorSpec()
     fraud: FraudSettings = FraudSettings()
+    metrics: MetricsConfig = MetricsConfig()
 
     # Set by load_project, not by the file.
     root: Path = Path(".")
