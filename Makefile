@@ -19,7 +19,7 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines bench-webhooks bench-redis bench-async clean postgres-server redis-server
+  bench-engines bench-webhooks bench-redis bench-async clean postgres-server redis-server chromium
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -35,7 +35,12 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
-test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server
+# The page tests drive Debian's chromium through Playwright (never `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server chromium
 	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/.dev-installed

@@ -170,3 +170,19 @@ def _check_decimal(value: str, node: exp.DataType) -> None:
         raise ValueError(
             f"{value!r}: a DECIMAL's scale must be 0 to its precision ({precision}), not {scale}"
         )
+
+
+def _cron_schedule(value: Any) -> str:
+    from anchorflow.cron import Cron, CronError
+
+    if not isinstance(value, str):
+        raise ValueError("a schedule is cron text, e.g. '0 * * * *' (every hour)")
+    try:
+        Cron.parse(value)
+    except CronError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+# A source's `schedule:` (five cron fields, UTC): when `anchorflow serve` runs its load.
+CronSchedule = Annotated[str, BeforeValidator(_cron_schedule)]

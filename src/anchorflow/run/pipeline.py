@@ -136,22 +136,28 @@ class Pipeline:
         now: datetime | None = None,
         clock: Callable[[], datetime] = utcnow,
         read_only: bool = False,
+        warehouse: Warehouse | None = None,
     ) -> None:
         """`now` decides which windows are due (`--now` replays); `clock` is the real time
         that load and typing times are recorded in, and that staging thresholds compare with.
 
         The warehouse is opened at the first statement, waiting up to `warehouse.lock_timeout`
         for another process to let go of it. `read_only` is for the commands that only read:
-        the file is opened read-only, beside other readers, and never created or changed."""
+        the file is opened read-only, beside other readers, and never created or changed.
+        `warehouse`: one already open and prepared that the caller owns (`serve`'s), used as
+        it is and left open by `close`."""
         self.project = project
         self.reporter: Reporter = reporter or SilentReporter()
         self.now = now or utcnow()
         self.clock = clock
         self.read_only = read_only
         self.plan: AnchorPlan = build_plan(project)
-        self._prepared = False
         self.run_id: int | None = None  # the command running (in the journal's runs), in each load
-        self.warehouse: Warehouse = connect(project, read_only, lazy=True, on_open=self._prepare)
+        self._shared = warehouse is not None
+        self._prepared = self._shared
+        self.warehouse: Warehouse = warehouse or connect(
+            project, read_only, lazy=True, on_open=self._prepare
+        )
         self.alerts = AlertSender(project, self.warehouse, clock=clock)
         self.anchor_step = AnchorStep(
             project, self.plan, clock, self._alert_integrity, self._alert_conflicts
@@ -173,7 +179,8 @@ class Pipeline:
         self._prepared = True
 
     def close(self) -> None:
-        self.warehouse.close()
+        if not self._shared:
+            self.warehouse.close()
 
     def __enter__(self) -> Pipeline:
         return self

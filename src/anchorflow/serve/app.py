@@ -10,7 +10,6 @@ Every other route needs the serve token when one is set (a server bound beyond l
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -21,13 +20,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anchorflow.config.project import Project
 from anchorflow.serve.deliveries import BadDelivery, records_of
+from anchorflow.serve.guard import Guard
 from anchorflow.serve.intake import Intake, IntakeFailed
 from anchorflow.serve.signatures import Delivery, refusal
+from anchorflow.serve.web.context import WebContext
 from anchorflow.sources.webhook.config import WebhookConfig
 
 log = logging.getLogger("anchorflow.serve")
@@ -128,25 +129,18 @@ class Receiver:
 
 class FrontDoor:
     """Webhooks go straight to the receiver (their sender signs them); every other request
-    carries `Authorization: Bearer <token>` when a token is set, then reaches the app."""
+    carries the token when one is set, then reaches the app (see `serve.guard`)."""
 
     def __init__(self, app: ASGIApp, receiver: Receiver, token: str | None) -> None:
         self.app = app
         self.receiver = receiver
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.guard = Guard(app, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(HOOKS):
             await self.receiver(scope, receive, send)
             return
-        if self.expected is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(self.expected, given):
-            await self.app(scope, receive, send)
-            return
-        await _respond(send, 401, error="expected Authorization: Bearer <ANCHORFLOW_SERVE_TOKEN>")
+        await self.guard(scope, receive, send)
 
 
 def create_app(
@@ -155,9 +149,11 @@ def create_app(
     token: str | None = None,
     intakes: dict[str, Intake] | None = None,
     clock: Callable[[], float] = time.time,
+    web: WebContext | None = None,
 ) -> ASGIApp:
     """The app serving `project`. `intakes` already opened (their landing held, leftovers
-    published) are used as they are; the others are opened at startup."""
+    published) are used as they are; the others are opened at startup. `web`: the pages and
+    the read API over the warehouse the server holds (none without it)."""
     hooks = dict(intakes or {})
     for name, config in webhook_sources(project).items():
         hooks.setdefault(name, Intake(name, config, project.root))
@@ -166,6 +162,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started: list[Intake] = []
         try:
+            if web is not None:
+                web.open()
             for intake in hooks.values():
                 await intake.start()
                 started.append(intake)
@@ -173,11 +171,19 @@ def create_app(
         finally:
             for intake in started:
                 await intake.stop()
+            if web is not None:
+                web.close()
 
     async def health(request: Request) -> JSONResponse:
         sources = {name: intake.health() for name, intake in hooks.items()}
         ok = not any(s["failed"] for s in sources.values())
         return _answer(200 if ok else 503, status="ok" if ok else "failing", sources=sources)
 
-    app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    routes: list[BaseRoute] = [Route("/health", health, methods=["GET"])]
+    if web is not None:
+        from anchorflow.serve.web import web_routes
+
+        routes += web_routes(web)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.web = web
     return FrontDoor(app, Receiver(hooks, clock), token)

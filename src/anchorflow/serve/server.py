@@ -1,6 +1,9 @@
 """Running the app: uvicorn on 127.0.0.1 unless told otherwise, a token beyond loopback, and a
 SIGTERM that finishes what is in flight.
 
+The server holds the warehouse while it runs: its runner (`serve.runs`) writes through that
+connection, one run at a time, and its pages read through cursors of it.
+
 On SIGTERM or Ctrl-C uvicorn stops accepting connections, lets the requests in flight finish
 (each waits for the fsync that covers it), then runs the app's shutdown: every intake commits
 what is pending and publishes its open chunk. A second signal cuts the wait short (what was
@@ -20,9 +23,12 @@ import uvicorn
 
 from anchorflow.config.project import Project
 from anchorflow.errors import ConfigError
+from anchorflow.run.pipeline import Pipeline
 from anchorflow.serve.app import create_app, webhook_sources
-from anchorflow.serve.background import Background
+from anchorflow.serve.background import Background, chunk_sources
 from anchorflow.serve.intake import Intake
+from anchorflow.serve.runs import Runner
+from anchorflow.serve.web.context import WebContext
 
 TOKEN_VARIABLE = "ANCHORFLOW_SERVE_TOKEN"
 GRACE_SECONDS = 30
@@ -85,6 +91,20 @@ def open_intakes(project: Project) -> dict[str, Intake]:
     return opened
 
 
+def open_warehouse(project: Project) -> Pipeline:
+    """The warehouse the server holds while it runs, opened now (waiting up to the lock
+    timeout for another writer), its journal made: a pipeline owning it, whose `warehouse`
+    the runner and the pages share."""
+    owner = Pipeline(project)
+    try:
+        owner.warehouse.scalar("SELECT 1")  # opens it, and prepares the journal
+    except BaseException:
+        owner.close()
+        raise
+    owner.warehouse.kept_open = True  # the pages read through cursors of this connection
+    return owner
+
+
 def serve(
     project: Project,
     host: str = "127.0.0.1",
@@ -93,10 +113,14 @@ def serve(
     load_every: float = 5.0,
 ) -> None:
     """Serve `project` until SIGTERM or Ctrl-C: the webhook intake, the redis sources' readers
-    (`readers` per queue) and the loader of chunk sources (every `load_every` seconds)."""
+    (`readers` per queue), the loader of chunk sources (every `load_every` seconds), each
+    source's `schedule:`, and the pages and read API over the warehouse it holds."""
     token = serve_token(host, os.environ)
     intakes = open_intakes(project)
-    app = create_app(project, token=token, intakes=intakes)
+    owner = open_warehouse(project)
+    runner = Runner(project, owner.warehouse, chunk_sources(project), load_every)
+    web = WebContext(project, owner.warehouse, runner)
+    app = create_app(project, token=token, intakes=intakes, web=web)
     config = uvicorn.Config(
         app,
         host=host,
@@ -108,9 +132,14 @@ def serve(
         timeout_graceful_shutdown=GRACE_SECONDS,
         server_header=False,
     )
-    background = Background(project, readers=readers, load_every=load_every)
-    background.start()
+    background = Background(project, readers=readers)
     try:
+        web.open()  # the readers' cursors, before a run holds the connection
+        background.start()
+        runner.start()
         Server(config).run()
     finally:
         background.stop()
+        runner.stop()
+        web.close()
+        owner.close()

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from pydantic import ByteSize, Field, PrivateAttr
 
-from anchorflow.project_types import Identifier, JsonPath, Strict
+from anchorflow.project_types import CronSchedule, Identifier, JsonPath, Strict
 
 # A source's position in a stream, stored as JSON text in the journal.
 Cursor = dict[str, Any]
@@ -63,6 +63,9 @@ class SourceConfig(Strict):
         default=200,
         ge=2,
         description="a compressed file inflating past this many times its size is refused",
+    )
+    schedule: CronSchedule | None = Field(
+        default=None, description="when `anchorflow serve` runs this source's load (cron, UTC)"
     )
     # Set by the loader, never by the file: see `unset_env`.
     _unset_env: tuple[tuple[str, str], ...] = PrivateAttr(default=())

@@ -103,6 +103,10 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    # Set by a long-running owner (`serve`) whose readers use cursors of this connection:
+    # `release` then keeps the file (the readers need it; no other process does).
+    kept_open = False
+
     @property
     def released(self) -> bool:
         """Whether the warehouse is let go of now (`release`): the next statement waits for it."""

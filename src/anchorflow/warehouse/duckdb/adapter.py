@@ -102,7 +102,10 @@ class DuckDBWarehouse(Warehouse):
     def release(self) -> None:
         """Close the connection, and with it the file lock, until the next statement opens the
         file again (waiting for the lock): meanwhile other processes can open it. The writer
-        claim stays (see `locking`). Refused inside a transaction or while workers are open."""
+        claim stays (see `locking`). Refused inside a transaction or while workers are open.
+        Nothing to do when `kept_open`."""
+        if self.kept_open:
+            return
         with self._lock:
             if self._owner is not None or self._in_transaction or self._workers:
                 raise WarehouseError(

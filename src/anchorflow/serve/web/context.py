@@ -1,0 +1,83 @@
+"""What every page reads through: the project, and the warehouse that `serve` owns.
+
+`serve` opens the warehouse once; its scheduled runs write through that connection, and the
+pages read through cursors of it (DuckDB: `connection.cursor()`, one per reader thread, each
+seeing the last commit; PostgreSQL: a connection per reader). The cursors are made when the
+app starts, before any run holds the connection, so a read never waits for a run's commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+from anyio import to_thread
+
+from anchorflow.config.project import Project
+from anchorflow.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from anchorflow.run.pipeline import Pipeline
+    from anchorflow.serve.runs import Runner
+
+T = TypeVar("T")
+READERS = 4
+
+
+class WebContext:
+    def __init__(
+        self,
+        project: Project,
+        warehouse: Warehouse,
+        runner: Runner | None = None,
+        readers: int = READERS,
+    ) -> None:
+        self.project = project
+        self.warehouse = warehouse
+        self.runner = runner
+        self.readers = readers
+        self._cursors: queue.Queue[Warehouse] = queue.Queue()
+        self._opened: list[Warehouse] = []
+
+    def open(self) -> None:
+        """The reader cursors, made now (the server's startup)."""
+        for _ in range(self.readers - len(self._opened)):
+            cursor = self.warehouse.worker()
+            self._opened.append(cursor)
+            self._cursors.put(cursor)
+
+    def close(self) -> None:
+        for cursor in self._opened:
+            with contextlib.suppress(Exception):
+                cursor.close()
+        self._opened.clear()
+
+    async def read(self, fn: Callable[[Warehouse], T]) -> T:
+        """`fn(warehouse)` in a worker thread, on a cursor of its own."""
+        return await to_thread.run_sync(self._read, fn)
+
+    def _read(self, fn: Callable[[Warehouse], T]) -> T:
+        with self._cursor() as cursor:
+            return fn(cursor)
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Warehouse]:
+        if not self._opened:
+            self.open()
+        cursor = self._cursors.get()
+        try:
+            yield cursor
+        finally:
+            self._cursors.put(cursor)
+
+    def pipeline(self, warehouse: Warehouse) -> Pipeline:
+        """The façade over a reader's cursor, for its typed reads (`status`, `describe_model`)."""
+        from anchorflow.run.pipeline import Pipeline
+
+        return Pipeline(self.project, warehouse=warehouse)
+
+    @property
+    def has_fraud(self) -> bool:
+        return self.project.fraud.configured
