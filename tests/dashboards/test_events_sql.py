@@ -146,3 +146,20 @@ def test_retention_counts_only_return_events_and_segments(warehouse: Warehouse) 
         (date(2024, 3, 4), 1, 0, 1), (date(2024, 3, 4), 1, 1, 0), (date(2024, 3, 4), 1, 2, 1),
         (date(2024, 3, 11), 1, 0, 1), (date(2024, 3, 11), 1, 1, 0), (date(2024, 3, 11), 1, 2, 1),
     ]  # fmt: skip
+
+
+@pytest.mark.unit
+def test_retention_leaves_out_weeks_nobody_could_return_in_yet() -> None:
+    from anchorflow.config.dashboards import RetentionTile
+    from anchorflow.dashboards.tiles import retention_rows
+
+    tile = RetentionTile(kind="retention", weeks=3)
+    grid = [
+        (D(2024, 3, 4), 4, 0, 4), (D(2024, 3, 4), 4, 1, 2),  # nobody back in week 2: a 0
+        (D(2024, 3, 11), 2, 0, 2), (D(2024, 3, 11), 2, 1, 1),  # Mar 18: the last week anyone came
+        (D(2024, 3, 18), 5, None, None),  # a cohort nobody of which came back
+    ]  # fmt: skip
+    _, rows = retention_rows(tile, grid)
+    assert [(r[0].day, r[2], r[3]) for r in rows] == [
+        (4, 0, 4), (4, 1, 2), (4, 2, 0), (11, 0, 2), (11, 1, 1), (18, 0, 0),
+    ]  # fmt: skip

@@ -46,7 +46,7 @@ def line_spec(result: TileResult) -> dict[str, Any]:
     metric = rest[-1]
     spec = _base(result, records(result.columns, result.rows))
     encoding: dict[str, Any] = {
-        "x": {"field": time, "type": "temporal", "title": None},
+        "x": {"field": time, "type": "temporal", "title": None, **_time_unit(time)},
         "y": {"field": metric, "type": "quantitative"},
         "tooltip": [{"field": c} for c in result.columns],
     }
@@ -54,6 +54,13 @@ def line_spec(result: TileResult) -> dict[str, Any]:
         encoding["color"] = {"field": rest[0], "type": "nominal"}
     spec.update(mark={"type": "line", "point": True}, encoding=encoding)
     return spec
+
+
+def _time_unit(grain: str) -> dict[str, Any]:
+    """Axis labels at the grain: days, not hours, for a daily series."""
+    unit = {"hour": "yearmonthdatehours", "day": "yearmonthdate", "week": "yearmonthdate",
+            "month": "yearmonth", "quarter": "yearquarter", "year": "year"}.get(grain)  # fmt: skip
+    return {"timeUnit": unit} if unit else {}
 
 
 def bar_spec(result: TileResult) -> dict[str, Any]:

@@ -230,8 +230,9 @@ def funnel_rows(
 def retention_rows(
     tile: RetentionTile, grid: list[tuple[Any, ...]]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """One row per cohort week and week n (0..weeks): its users, returning users and %; a
-    week the cohort has not reached yet is left out, a reached week nobody returned in is 0."""
+    """One row per cohort week and week n (0..weeks): its users, returning users and %. Weeks
+    after the last one anybody returned in are left out (not over yet, or not loaded); a week
+    before it that nobody of the cohort returned in is 0."""
     counts: dict[tuple[date, int], int] = {}
     sizes: dict[date, int] = {}
     for cohort, size, n, users in grid:
@@ -239,9 +240,13 @@ def retention_rows(
         sizes[day] = int(size)
         if n is not None:
             counts[(day, int(n))] = int(users)
+    # The last week anyone came back in: later weeks are not over yet (or not loaded).
+    reached = max((c + timedelta(weeks=n) for (c, n), u in counts.items() if u), default=None)
     rows = []
     for cohort, size in sorted(sizes.items()):
         for n in range(tile.weeks + 1):
+            if n and (reached is None or cohort + timedelta(weeks=n) > reached):
+                break
             users = counts.get((cohort, n), 0)
             rows.append((cohort, size, n, users, _pct(users, size)))
     return ["cohort", "cohort_users", "week", "users", "pct"], rows

@@ -73,13 +73,32 @@ def number(value: Any, digits: int = 2) -> str:
     return f"{int(value):,}"
 
 
-def tiles_view(result: DashboardResult) -> list[dict[str, Any]]:
-    """What the template draws for each tile: its chart spec, KPI or table."""
+def formatted(value: Any, fmt: str | None) -> str:
+    """A metric's value as its `format:` says (percent: a ratio shown as %)."""
+    value = plain(value)
+    if fmt == "percent" and isinstance(value, int | float):
+        return f"{100 * value:,.1f}%"
+    if fmt == "currency" and isinstance(value, int | float):
+        return f"{value:,.2f}"
+    return number(value)
+
+
+def tiles_view(result: DashboardResult, dashboard: Dashboard, project: Any) -> list[dict[str, Any]]:
+    """What the template draws for each tile: its chart spec, KPI (formatted as its metric
+    says) or table."""
+    formats: dict[str, str | None] = {}
+    if any(tile.kind == "kpi" for tile in result.tiles):
+        from anchorflow.metrics import describe
+
+        formats = {info.name: info.format for info in describe(project)}
     shown = []
     for tile in result.tiles:
         view: dict[str, Any] = {"tile": tile, "spec": tile_spec(tile)}
         if tile.kind == "kpi" and tile.error is None:
             view["kpi"] = kpi_view(tile)
+            fmt = formats.get(getattr(dashboard.tiles[tile.index], "metric", ""))
+            view["kpi"]["shown"] = formatted(view["kpi"]["value"], fmt)
+            view["kpi"]["previous_shown"] = formatted(view["kpi"]["previous"], fmt)
         if tile.kind == "table" and tile.error is None:
             view["table"] = table_view(tile)
         shown.append(view)
@@ -111,7 +130,7 @@ def routes(ctx: WebContext) -> list[Route]:
         last = result.selection.end - timedelta(days=1)
         return render(
             request, "dashboard.html", title=result.title, result=result, dashboard=dashboard,
-            tiles=tiles_view(result), last_day=last, number=number,
+            tiles=tiles_view(result, dashboard, ctx.project), last_day=last, number=number,
         )  # fmt: skip
 
     async def api(request: Request) -> Response:
