@@ -107,9 +107,17 @@ EVENTS = [
 ACCOUNTS = [("u1", "pro"), ("u2", "free"), ("u3", "free")]
 
 
-def shop_project(root: Path, **top: Any) -> Project:
+def shop_project(
+    root: Path,
+    metric_alerts: dict[str, Any] | None = None,
+    metrics_override: dict[str, Any] | None = None,
+    **top: Any,
+) -> Project:
     sources = {"amplitude": amplitude_source()}
-    return build_project(root, sources=sources, staging=STAGING, metrics=METRICS, **top)
+    metrics = metrics_override or METRICS
+    if metric_alerts:
+        metrics = {**metrics, "alerts": metric_alerts}
+    return build_project(root, sources=sources, staging=STAGING, metrics=metrics, **top)
 
 
 def fill_shop(warehouse: Warehouse, project: Project) -> None:
@@ -130,7 +138,17 @@ def fill_shop(warehouse: Warehouse, project: Project) -> None:
         "FROM staging.events WHERE event_type = 'purchase'"
     )
     assert len(purchases) == 4
+    mark_load(warehouse, 1)
     for user, plan in ACCOUNTS:
         warehouse.execute(
             "INSERT INTO staging.accounts (load_id, user_id, plan) VALUES (1, ?, ?)", [user, plan]
+        )
+
+
+def mark_load(warehouse: Warehouse, load_id: int) -> None:
+    """Journal the load as typed into the shop's models, as staging would have."""
+    for model in STAGING:
+        warehouse.execute(
+            "INSERT INTO meta.transfers VALUES (?, ?, ?, 1, 0, 0, current_timestamp)",
+            [load_id, model, load_id],
         )

@@ -38,13 +38,14 @@ from __future__ import annotations
 import difflib
 import graphlib
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import sqlglot
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from anchorflow.project_types import IDENTIFIER, Identifier, Strict
+from anchorflow.project_types import IDENTIFIER, Duration, Identifier, Strict
 
 if TYPE_CHECKING:
     from anchorflow.config.project import Project
@@ -66,23 +67,26 @@ def sql_expression(value: str) -> str:
     return value
 
 
-class Expression(Strict):
-    """A dimension computed by a SQL expression over the model's columns."""
+class Dimension(Strict):
+    """A column of the model's table (`country: country` for short), or a SQL expression over
+    its columns (`{sql: "amount > 0"}`)."""
 
-    sql: str
-
-    @field_validator("sql")
-    @classmethod
-    def _expression(cls, value: str) -> str:
-        return sql_expression(value)
-
-
-class Column(Strict):
-    column: Identifier
+    column: Identifier | None = None
+    sql: str | None = None
     description: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"column": value} if isinstance(value, str) else value
 
-Dimension = Identifier | Column | Expression
+    @model_validator(mode="after")
+    def _one_source(self) -> Dimension:
+        if (self.column is None) == (self.sql is None):
+            raise ValueError("give the dimension a column: or an sql: expression")
+        if self.sql is not None:
+            sql_expression(self.sql)
+        return self
 
 
 class TimeDimension(Strict):
@@ -237,6 +241,10 @@ class MetricAlert(Strict):
     change: Change | None = None
     by: list[str] = Field(default=[], description="dimensions: one state per value")
     where: list[str] = Field(default=[], description="filters such as `country = DE`")
+    lag: Duration = Field(
+        default=timedelta(0),
+        description="how long after a period ends its data is complete (late loads)",
+    )
     description: str | None = None
 
     @model_validator(mode="after")
@@ -262,6 +270,10 @@ class MetricsConfig(Strict):
     @property
     def configured(self) -> bool:
         return bool(self.metrics)
+
+    def formats(self) -> dict[str, str | None]:
+        """Each metric's display format (number, integer, percent, currency, duration)."""
+        return {name: metric.format for name, metric in self.metrics.items()}
 
     @model_validator(mode="after")
     def _references(self) -> MetricsConfig:
@@ -311,11 +323,14 @@ class MetricsConfig(Strict):
     def _cycles(self) -> list[str]:
         joins = {name: {j.model for j in m.joins.values()} for name, m in self.models.items()}
         ratios = {name: set(m.ratio or ()) for name, m in self.metrics.items()}
-        for graph, what in ((joins, "models.*.joins"), (ratios, "metrics ratios")):
+        for graph, what in (
+            (joins, "metrics.models: their joins"),
+            (ratios, "metrics.metrics: their ratios"),
+        ):
             try:
                 graphlib.TopologicalSorter(graph).prepare()
             except graphlib.CycleError as error:
-                return [f"metrics: {what} form a cycle: {' → '.join(error.args[1])}"]
+                return [f"{what} form a cycle: {' → '.join(error.args[1])}"]
         return []
 
 
@@ -334,10 +349,8 @@ def model_columns(name: str, model: SemanticModel) -> dict[str, str]:
     if model.time is not None and model.time.column is not None:
         used[f"{where}.time.column"] = model.time.column
     for dim_name, dim in model.dimensions.items():
-        if isinstance(dim, str):
-            used[f"{where}.dimensions.{dim_name}"] = dim
-        elif isinstance(dim, Column):
-            used[f"{where}.dimensions.{dim_name}.column"] = dim.column
+        if dim.column is not None:
+            used[f"{where}.dimensions.{dim_name}"] = dim.column
     for measure_name, measure in model.measures.items():
         if measure.column is not None:
             used[f"{where}.measures.{measure_name}.column"] = measure.column

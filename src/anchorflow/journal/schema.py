@@ -31,6 +31,8 @@
 - `meta.alerts`: every alert and whether it was delivered.
 - `meta.alert_outbox`: alerts queued for a target and not delivered yet.
 - `meta.alert_targets`: per alert target, failures in a row and when to try it again.
+- `meta.metric_alerts`: per threshold alert of `metrics:` and series, its state (breached or
+  ok), the values last compared, when it was checked and sent (`journal.metric_alerts`).
 - `meta.rule_runs`: every run of a fraud rule (its `rule_run_id`, window, parameters) and the
   rows it added, recorded in the run's transaction.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from anchorflow.journal.metric_alerts import TABLE_DDL as METRIC_ALERTS_DDL
 from anchorflow.warehouse import Warehouse
 
 LAYERS = ("raw", "staging", "anchor", "meta", "marts")
@@ -238,6 +241,8 @@ META_DDL = [
         events_added BIGINT NOT NULL,
         seconds DOUBLE,
         ran_at TIMESTAMP NOT NULL)""",
+    # -- issue 17, threshold alerts on metrics: their state per series.
+    METRIC_ALERTS_DDL,
 ]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from anchorflow.config.metrics import GRAINS, Column, MetricsConfig, SemanticModel
+from anchorflow.config.metrics import GRAINS, MetricsConfig, SemanticModel
 from anchorflow.errors import ConfigError
 from anchorflow.metrics.plan import (
     DimensionRef,
@@ -68,11 +68,9 @@ def dimension_sql(model: SemanticModel, dimension: str, alias: str) -> exp.Expr:
         time = model.time
         return _column(time.column, alias) if time.column else _parse(time.sql or "", alias)
     spec = model.dimensions[dimension]
-    if isinstance(spec, str):
-        return _column(spec, alias)
-    if isinstance(spec, Column):
+    if spec.column is not None:
         return _column(spec.column, alias)
-    return exp.paren(_parse(spec.sql, alias), copy=False)
+    return exp.paren(_parse(spec.sql or "", alias), copy=False)
 
 
 def bucket_sql(time: exp.Expr, grain: str) -> exp.Expr:

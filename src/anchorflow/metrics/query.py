@@ -49,6 +49,9 @@ def _value(text: str, where: str) -> object:
         return text[1:-1].replace(text[0] * 2, text[0])
     if not text:
         raise ConfigError([f"{where}: a value is missing"])
+    if text[0] in "=<>!":
+        raise ConfigError([f"{where}: one operator, then the value (quote a value that starts "
+                           "with =, <, > or !)"])  # fmt: skip
     if _NUMBER.match(text):
         number = float(text)
         return int(text) if re.fullmatch(r"[+-]?\d+", text) else number

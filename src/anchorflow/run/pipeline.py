@@ -48,6 +48,8 @@ from anchorflow.land.step import LandStep, WindowResult
 if TYPE_CHECKING:
     from anchorflow.fraud.check import FraudEvaluation
 from anchorflow.marts import BuiltMart, MartsStep, binding_problems
+from anchorflow.metrics.alerts import AlertCheck, check_metric_alerts
+from anchorflow.metrics.check import binding_problems as metric_binding_problems
 from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
 from anchorflow.publish.export import ExportedTable, export_tables
 from anchorflow.redact import shorten
@@ -121,6 +123,7 @@ def check_project(project: Project) -> None:
                 prepare_tables(scratch, project, source, stream)
             AnchorStep(project, build_plan(project), utcnow).prepare(scratch)
             problems = binding_problems(scratch, project)
+            problems += metric_binding_problems(scratch, project)
             if project.fraud.configured:
                 problems += FraudStep(project).problems(scratch)
             problems += dashboard_problems(scratch, project)
@@ -266,6 +269,13 @@ class Pipeline:
         with self._recorded_run("fraud evaluate"):
             return evaluate_fraud(self.warehouse, self.fraud_step, truth, rerun)
 
+    def check_metric_alerts(self, force: bool = False, deliver: bool = True) -> list[AlertCheck]:
+        """The alerts of `metrics:` whose data changed (all with `force`), checked now."""
+        checks = check_metric_alerts(self.warehouse, self.project, self.alerts, force, self.now)
+        if deliver:
+            self.deliver_alerts()
+        return checks
+
     def fraud_rules(self) -> list[RuleInfo]:
         return self.fraud_step.describe(self.warehouse)
 
@@ -342,6 +352,7 @@ class Pipeline:
             summary.marts = self.marts_step.run(self.warehouse)
             if self.project.fraud.configured and self.project.fraud.on_run:
                 summary.fraud = self.fraud_step.run(self.warehouse)
+            summary.metric_alerts = self.check_metric_alerts(deliver=False)
         if self.project.exports.on_run and self.project.exports.tables:
             # Fresh files for the readers that cannot open the warehouse while it loads.
             summary.exports = export_tables(self.warehouse, self.project)

@@ -45,6 +45,7 @@ class RunSummary:
     compaction: Compaction | None = None  # the file was rewritten: erasures were due
     exports: list[ExportedTable] = field(default_factory=list)  # exports.tables, after marts
     fraud: FraudRun | None = None  # the rule catalogue, after marts (fraud.on_run)
+    metric_alerts: list[Any] = field(default_factory=list)  # metrics.alerts' AlertChecks
 
     @property
     def rows(self) -> int:
