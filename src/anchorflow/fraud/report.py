@@ -135,3 +135,11 @@ def _range(start: date | None, end: date | None) -> tuple[str, list[Any]]:
         where += " AND day <= ?"
         params.append(end)
     return where, params
+
+
+def report_days(warehouse: Warehouse) -> tuple[date | None, date | None]:
+    """The first and last day the report counts (None, None without a report)."""
+    if not warehouse.table_exists("fraud", "report"):
+        return None, None
+    first, last = warehouse.query(f"SELECT min(day), max(day) FROM {REPORT}")[0]
+    return first, last

@@ -5,7 +5,7 @@ the load's end for sources without windows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from anchorflow.warehouse import Warehouse
 
@@ -59,13 +59,35 @@ def last_loads(warehouse: Warehouse) -> list[LastLoad]:
 
 
 def rows_per_hour(warehouse: Warehouse, days: int = 3) -> list[HourlyRows]:
-    """Committed rows per hour per source over the `days` days up to the newest loaded hour."""
-    newest = warehouse.scalar(f"SELECT max({HOUR}) FROM meta.loads WHERE status = 'committed'")
-    if newest is None:
-        return []
+    """Committed rows per hour per source, over each source's last `days` days (up to its
+    newest hour: a replay of old data shows where it is)."""
     rows = warehouse.query(
-        f"SELECT source, {HOUR} AS hour, sum(rows) FROM meta.loads WHERE status = 'committed' "
-        f"AND {HOUR} > ? GROUP BY source, {HOUR} ORDER BY hour, source",
-        [newest - timedelta(days=days)],
+        f"SELECT source, hour, sum(rows) FROM (SELECT source, {HOUR} AS hour, rows, "
+        f"max({HOUR}) OVER (PARTITION BY source) AS newest FROM meta.loads "
+        "WHERE status = 'committed') AS l "
+        f"WHERE hour > newest - INTERVAL '{int(days)} days' "
+        "GROUP BY source, hour ORDER BY source, hour"
     )
     return [HourlyRows(str(s), h, int(n or 0)) for s, h, n in rows]
+
+
+@dataclass(frozen=True)
+class SentAlert:
+    sent_at: datetime
+    kind: str
+    subject: str
+    target: str
+    status: str
+    attempts: int
+    error: str | None
+
+
+def recent_alerts(warehouse: Warehouse, limit: int = 10) -> list[SentAlert]:
+    """The latest alert deliveries, delivered or not (never a target's URL: it is not kept)."""
+    rows = warehouse.query(
+        "SELECT sent_at, kind, subject, target, status, attempts, error FROM meta.alerts "
+        "ORDER BY sent_at DESC LIMIT ?",
+        [limit],
+    )
+    return [SentAlert(r[0], str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), r[6])
+            for r in rows]  # fmt: skip

@@ -4,9 +4,10 @@
 Whatever asks for a run (a schedule's tick, a button) adds its sources to a pending set and
 wakes the thread; asks that come while a run is in flight wait in that set, so the missed
 ticks of a source coalesce into one run. Each source runs as `anchorflow run --source X`
-does (land, stage, anchor, marts, fraud), each window committed atomically. On stop the run
-in flight finishes (a second SIGTERM exits at once: the window in flight is rolled back,
-never half-written), then the loader makes its last run.
+does (land, stage, anchor, marts, fraud), each window committed atomically. On stop (SIGTERM)
+the run in flight ends after the window or anchor table it is committing, recorded as
+interrupted (stopped by SIGTERM) as `anchorflow run` is: nothing is half-written, and the next
+run carries on from there. Then the loader makes its last run, of what was published.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
+from anchorflow.anchor.load import TargetRun
 from anchorflow.config.project import Project
 from anchorflow.cron import Cron
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, Terminated
+from anchorflow.land.step import WindowResult
 from anchorflow.redact import redact
 from anchorflow.run.loop import LoadLoop
-from anchorflow.run.pipeline import Pipeline
+from anchorflow.run.pipeline import Pipeline, SilentReporter
 from anchorflow.warehouse import Warehouse
 
 log = logging.getLogger("anchorflow.serve")
@@ -50,6 +54,21 @@ class Schedule:
     next_at: datetime | None
 
 
+class StopBetweenCommits(SilentReporter):
+    """Ends a run after the commit in flight once the server is stopping (SIGTERM)."""
+
+    def __init__(self, stopping: Callable[[], bool]) -> None:
+        self.stopping = stopping
+
+    def window_done(self, result: WindowResult) -> None:
+        if self.stopping():
+            raise Terminated()
+
+    def anchor_table_done(self, run: TargetRun) -> None:
+        if self.stopping():
+            raise Terminated()
+
+
 @dataclass
 class Runner:
     project: Project
@@ -62,7 +81,8 @@ class Runner:
     _pending: dict[str, str] = field(default_factory=dict)  # source → reason
     _next: dict[str, datetime] = field(default_factory=dict)
     _wake: threading.Condition = field(default_factory=threading.Condition)
-    _stop: bool = False
+    _stop: bool = False  # the thread ends
+    _interrupt: bool = False  # the run in flight ends after its commit in flight
     _thread: threading.Thread | None = None
     _loop: LoadLoop | None = None
 
@@ -84,7 +104,8 @@ class Runner:
         return [Schedule(n, c, self._next.get(n)) for n, c in self.crons().items()]
 
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.project, warehouse=self.warehouse, clock=self.clock)
+        reporter = StopBetweenCommits(lambda: self._interrupt)
+        return Pipeline(self.project, reporter, warehouse=self.warehouse)
 
     # -- asking ---------------------------------------------------------------------------------
 
@@ -114,10 +135,11 @@ class Runner:
     def stop(self, timeout: float | None = None) -> None:
         """The run in flight finished, then the loader's last run (what was published)."""
         with self._wake:
-            self._stop = True
+            self._stop = self._interrupt = True
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._interrupt = False  # the last run of the loader is not cut short
         if self._loop is not None:
             self._served("loader", tuple(self.loader_sources), lambda: self._loop_once(True))
 
@@ -137,7 +159,9 @@ class Runner:
                 due = dict(self._pending)
                 self._pending.clear()
             for name, reason in due.items():
-                self._served(reason, (name,), lambda n=name: self._run_source(n))  # type: ignore[misc]
+                if self._interrupt:
+                    return
+                self._served(reason, (name,), partial(self._run_source, name))
             if self._loop is not None and time.monotonic() >= next_load:
                 next_load = time.monotonic() + self.load_every
                 self._served("loader", tuple(self.loader_sources), self._loop_once)
@@ -148,7 +172,7 @@ class Runner:
             waits.append(next_load - time.monotonic())
         now = self.clock()
         waits += [(at - now).total_seconds() for at in self._next.values()]
-        return max(0.0, min(waits)) if waits else 3600.0
+        return max(0.0, min(waits))
 
     def _due_by_schedule(self) -> None:
         """Sources whose next tick has passed become pending; their next tick is the first
@@ -175,6 +199,8 @@ class Runner:
         status, rows, error = "ok", 0, None
         try:
             rows = run()
+        except Terminated:
+            status, error = "interrupted", "stopped by SIGTERM"
         except Exception as failure:  # recorded and alerted by the pipeline already
             status, error = "failed", redact(str(failure).split("\n")[0])
             log.error("serve: %s run of %s failed: %s", reason, " ".join(sources), error)

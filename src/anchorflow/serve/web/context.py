@@ -58,6 +58,15 @@ class WebContext:
         """`fn(warehouse)` in a worker thread, on a cursor of its own."""
         return await to_thread.run_sync(self._read, fn)
 
+    async def write(self, fn: Callable[[Warehouse], T]) -> T:
+        """`fn(warehouse)` in one transaction of a reader's cursor: a small change of the
+        journal (an acknowledgement), beside the runs' own transactions."""
+        return await to_thread.run_sync(self._write, fn)
+
+    def _write(self, fn: Callable[[Warehouse], T]) -> T:
+        with self._cursor() as cursor, cursor.transaction():
+            return fn(cursor)
+
     def _read(self, fn: Callable[[Warehouse], T]) -> T:
         with self._cursor() as cursor:
             return fn(cursor)

@@ -13,7 +13,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from anchorflow.errors import ConfigError
-from anchorflow.journal.health import HourlyRows, LastLoad, last_loads, rows_per_hour
+from anchorflow.journal.health import (
+    HourlyRows,
+    LastLoad,
+    SentAlert,
+    last_loads,
+    recent_alerts,
+    rows_per_hour,
+)
 from anchorflow.run.results import Status
 from anchorflow.serve.web.context import WebContext
 from anchorflow.serve.web.render import form, json_answer, plain, render
@@ -27,13 +34,15 @@ class Health:
     status: Status
     last_loads: list[LastLoad]
     hourly: list[HourlyRows]
+    sent: list[SentAlert]
 
 
 def read_health(ctx: WebContext) -> Any:
     def read(warehouse: Warehouse) -> Health:
         with ctx.pipeline(warehouse) as pipeline:
             status = pipeline.status()
-        return Health(status, last_loads(warehouse), rows_per_hour(warehouse, DAYS))
+        hourly = rows_per_hour(warehouse, DAYS)
+        return Health(status, last_loads(warehouse), hourly, recent_alerts(warehouse))
 
     return read
 
@@ -55,26 +64,21 @@ def served(ctx: WebContext) -> dict[str, Any]:
 
 
 def chart(hourly: list[HourlyRows]) -> dict[str, Any]:
+    """Rows per hour, a row of bars per source on its own time axis."""
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "width": "container",
-        "height": 220,
         "data": {"values": [{"source": h.source, "hour": h.hour, "rows": h.rows} for h in hourly]},
-        "mark": {"type": "bar"},
-        "encoding": {
-            "x": {
-                "field": "hour",
-                "type": "temporal",
-                "timeUnit": "yearmonthdatehours",
-                "title": "hour (UTC)",
+        "facet": {"row": {"field": "source", "type": "nominal", "title": None}},
+        "resolve": {"scale": {"x": "independent", "y": "independent"}},
+        "spec": {
+            "width": 900,
+            "height": 70,
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {"field": "hour", "type": "temporal", "title": None},
+                "y": {"field": "rows", "type": "quantitative", "title": "rows"},
+                "color": {"field": "source", "type": "nominal", "legend": None},
             },
-            "y": {"field": "rows", "type": "quantitative", "title": "rows loaded"},
-            "color": {"field": "source", "type": "nominal"},
-            "tooltip": [
-                {"field": "source"},
-                {"field": "hour", "type": "temporal"},
-                {"field": "rows", "type": "quantitative"},
-            ],
         },
     }
 
@@ -94,7 +98,8 @@ def routes(ctx: WebContext) -> list[Route]:
         return json_answer({
             "sources": status.sources, "last_loads": health.last_loads,
             "loads": status.loads, "runs": status.runs, "quarantined": status.quarantined,
-            "alerts": status.alerts, "open_schema_events": status.open_schema_events,
+            "alerts": {"pending": status.alerts, "sent": health.sent},
+            "open_schema_events": status.open_schema_events,
             "rows_per_hour": health.hourly, "served": plain(served(ctx)),
         })  # fmt: skip
 
