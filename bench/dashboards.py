@@ -1,11 +1,13 @@
 """The dashboards benchmark: `python -m bench.dashboards [--sizes demo,50m] [--reps 20]`.
 
-For each size, a DuckDB warehouse with the staging tables the demo's metrics and dashboard read
-(`staging.events`, `staging.purchases`), generated set-based inside DuckDB from `range(n)`:
-hashed users (new users join over the period, so weekly cohorts return), countries, platforms,
-event types with the demo's weights, times in order over the period. `demo`: the demo's size
-(1M events over 3 days, 60,000 users, like `make demo`'s 72 hours); `50m`: 50M events over 90
-days, 2M users. Generated once and kept under --work (default /tmp/anchorflow-bench-dashboards).
+For each size, a DuckDB warehouse with the tables the demo's metrics and dashboard read
+(`staging.events`, `staging.purchases`, and the `marts.user_days` mart built by the demo's own
+models/user_days.sql), generated set-based inside DuckDB from `range(n)`: events in sessions of
+20 of one user, hashed users (new users join over the period, so weekly cohorts return),
+countries, platforms, event types with the demo's weights, times in order over the period.
+`demo`: the demo's size (1M events over 3 days, 60,000 users, like `make demo`'s 72 hours);
+`50m`: 50M events over 90 days, 300,000 users. Generated once and kept under --work (default
+/tmp/anchorflow-bench-dashboards; 50M takes about 2 minutes).
 
 Measured over the demo project (examples/product_analytics, its `metrics:` and
 `dashboards/overview.yml`) pointed at each warehouse:
@@ -50,8 +52,9 @@ RESULTS = ROOT / "bench" / "results" / "dashboards.json"
 START = date(2024, 1, 1)
 SIZES = {  # events, days, users
     "demo": (1_000_000, 3, 60_000),
-    "50m": (50_000_000, 90, 2_000_000),
+    "50m": (50_000_000, 90, 300_000),
 }
+SESSION = 20  # events in a row of one user
 TYPES = [  # the demo's Amplitude event types and weights (percent)
     ("session_start", 8), ("page_view", 30), ("screen_view", 20), ("search", 8),
     ("add_to_cart", 6), ("checkout_started", 3), ("purchase", 2), ("sign_up", 1), ("login", 5),
@@ -73,19 +76,23 @@ def generate(path: Path, events: int, days: int, users: int) -> float:
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     con = duckdb.connect(str(partial))
+    con.execute("SET enable_progress_bar = false")
     cases, total = [], 0
     for name, weight in TYPES:
         total += weight
         cases.append(f"WHEN r < {total} THEN '{name}'")
     period = days * 86_400
-    # Event i happens at i/n of the period (times in order, as loads append them); its user is
-    # one of those who have joined by then, newer ones more likely (sqrt), so cohorts return.
+    mart = (DEMO / "models" / "user_days.sql").read_text()
+    # Event i happens at i/n of the period (times in order, as loads append them). Events come
+    # in sessions of SESSION consecutive events of one user; a session's user is one of those
+    # who have joined by then, newer ones more likely (sqrt), so weekly cohorts return.
     con.execute(f"""
         CREATE SCHEMA staging;
+        CREATE SCHEMA marts;
         CREATE TABLE staging.events AS
         WITH base AS (
             SELECT i, i / {events}::DOUBLE AS frac, hash(i, 'r') % 100 AS r,
-                   hash(i, 'u') % 1000000 / 1000000.0 AS ru
+                   hash(i // {SESSION}, 'u') % 1000000 / 1000000.0 AS ru
             FROM range({events}) t(i)
         ), who AS (
             SELECT *, floor(greatest(1000, {users} * frac) * sqrt(ru))::BIGINT AS u FROM base
@@ -104,6 +111,7 @@ def generate(path: Path, events: int, days: int, users: int) -> float:
         CREATE TABLE staging.purchases AS
         SELECT event_time, user_id, amount, 'EUR' AS currency, country
         FROM staging.events WHERE event_type = 'purchase' AND user_id IS NOT NULL;
+        CREATE TABLE marts.user_days AS {mart};
     """)
     con.execute("CHECKPOINT")
     con.close()
@@ -149,6 +157,7 @@ def bench_tiles(project: Project, selections: list[Selection]) -> list[dict[str,
     board = find(project, "overview")
     results = []
     with connect(project, read_only=True) as warehouse:
+        warehouse.execute("SET enable_progress_bar = false")
         dimensions = metric_dimensions(project)
         for index in range(len(board.tiles)):
             timings = []

@@ -163,3 +163,24 @@ def test_retention_leaves_out_weeks_nobody_could_return_in_yet() -> None:
     assert [(r[0].day, r[2], r[3]) for r in rows] == [
         (4, 0, 4), (4, 1, 2), (4, 2, 0), (11, 0, 2), (11, 1, 1), (18, 0, 0),
     ]  # fmt: skip
+
+
+def test_retention_reads_a_mart_of_user_days(warehouse: Warehouse) -> None:
+    """A DATE time column and no event column: the same cohorts and weeks as from events."""
+    _load(warehouse, RETENTION_EVENTS)
+    warehouse.create_schema("marts")
+    warehouse.execute(
+        "CREATE TABLE marts.user_days AS SELECT CAST(event_time AS DATE) AS day, user_id, "
+        "country, count(*) AS events FROM staging.app_events GROUP BY ALL"
+    )
+    dashboard = Dashboard.model_validate({
+        "title": "t",
+        "events": {"table": "marts.user_days", "time": "day", "dimensions": ["country"]},
+        "tiles": [RETENTION],
+    })  # fmt: skip
+    result = run_tile(warehouse, None, dashboard, 0, TWO_WEEKS)  # type: ignore[arg-type]
+    assert result.error is None, result.error
+    assert [(r[0], r[1], r[2], r[3]) for r in result.rows] == [
+        (date(2024, 3, 4), 3, 0, 3), (date(2024, 3, 4), 3, 1, 2), (date(2024, 3, 4), 3, 2, 1),
+        (date(2024, 3, 11), 1, 0, 1), (date(2024, 3, 11), 1, 1, 0), (date(2024, 3, 11), 1, 2, 1),
+    ]  # fmt: skip

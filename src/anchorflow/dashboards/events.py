@@ -69,15 +69,20 @@ def _events(
     segments: list[Segment],
     since: datetime | None,
     until: datetime | None,
+    with_event: bool = False,
 ) -> exp.Select:
-    """`u, t, e` of the events of `types` (all when empty) between the times, by a user."""
+    """`u, t` (and `e` with `with_event`) of the events of `types` (all when empty) between
+    the times, by a user. Without types nor `with_event` the event column is not read, so
+    retention may read a mart of user-days that has none."""
     schema, name = source.schema_and_name
+    # As a timestamp: a mart's DATE column too (PostgreSQL would truncate a date to weeks as
+    # a timestamp with time zone).
+    time = exp.Cast(this=_col(source.time), to=exp.DataType.build("TIMESTAMP"))
+    columns = [exp.alias_(_col(source.user), "u"), exp.alias_(time, "t")]
+    if with_event:
+        columns.append(exp.alias_(_col(source.event), "e"))
     query = (
-        exp.select(
-            exp.alias_(_col(source.user), "u"),
-            exp.alias_(_col(source.time), "t"),
-            exp.alias_(_col(source.event), "e"),
-        )
+        exp.select(*columns)
         .from_(exp.to_table(table(schema, name)))
         .where(exp.Not(this=exp.Is(this=_col(source.user), expression=exp.Null())))
     )
@@ -109,7 +114,7 @@ def funnel_sql(
     bind = Bound()
     types = sorted({t for step in tile.steps for t in step.event})
     since, until = _when(start), _when(end)
-    events = _events(source, bind, types, list(segments), since, until + tile.window)
+    events = _events(source, bind, types, list(segments), since, until + tile.window, True)
     if tile.by:
         events = events.select(exp.alias_(_col(tile.by), "b"))
     first = (
