@@ -179,7 +179,7 @@ def test_the_demo_project_s_marts_bind_over_the_tables_it_makes(
     shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns(*made))
     monkeypatch.setenv("AMPLITUDE_BASE_URL", "http://127.0.0.1:9")
     check_project(load_project(root))  # anchor perspectives, staging, raw and meta all there
-    assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "models"]
+    assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "dashboards", "models"]
 
 
 def test_a_mart_failing_in_a_run_is_named_by_its_file(
