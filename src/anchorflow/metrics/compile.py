@@ -199,13 +199,19 @@ def _time(section: MetricsConfig, model_name: str, grain: str | None) -> exp.Exp
 
 
 def _metric_sql(
-    section: MetricsConfig, metric: str, columns: dict[tuple[str, str], str]
+    section: MetricsConfig, metric: str, columns: dict[tuple[str, str], str], stacked: bool
 ) -> exp.Expr:
+    """The metric over the aggregates. Where models were stacked, a count of a model that has
+    no row for a group is 0 there (as a count over no rows is)."""
     spec = section.metrics[metric]
     if spec.measure is not None:
-        return _column(columns[spec.model_and_measure])
+        model, measure = spec.model_and_measure
+        column = _column(columns[(model, measure)])
+        if stacked and section.models[model].measures[measure].agg in ("count", "count_distinct"):
+            return exp.func("coalesce", column, exp.Literal.number(0))
+        return column
     assert spec.ratio is not None
-    numerator, denominator = (_metric_sql(section, m, columns) for m in spec.ratio)
+    numerator, denominator = (_metric_sql(section, m, columns, stacked) for m in spec.ratio)
     return exp.Div(
         this=exp.cast(numerator, exp.DataType.build("DOUBLE")),
         expression=exp.func("nullif", denominator, exp.Literal.number(0)),
@@ -250,7 +256,10 @@ def compile_canonical(section: MetricsConfig, query: MetricQuery) -> tuple[str, 
     }
     final = exp.select(
         *[_column(key) for key in keys],
-        *[exp.alias_(_metric_sql(section, m, columns), quoted(m)) for m in query.metrics],
+        *[
+            exp.alias_(_metric_sql(section, m, columns, len(parts) > 1), quoted(m))
+            for m in query.metrics
+        ],
     )
     if len(ctes) == 1:
         final = final.from_(quoted(next(iter(ctes))))
