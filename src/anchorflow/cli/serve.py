@@ -1,4 +1,4 @@
-"""`anchorflow serve`: the project's long-running process (for now: the webhook intake)."""
+"""`anchorflow serve`: the project's long-running process: intake, loads, schedules, pages."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def serve(
     host: Annotated[
         str,
         typer.Option(
-            help="The address to bind; beyond loopback, ANCHORFLOW_SERVE_TOKEN must be set."
+            help="The address to bind; beyond loopback, ANCHORFLOW_SERVE_TOKEN must be set "
+            "(browsers: open a page once with ?token=<token>)."
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8787,
@@ -38,12 +39,16 @@ def serve(
     verbose: VerboseOption = False,
 ) -> None:
     """Run the project's long-running work until SIGTERM or Ctrl-C: receive its webhooks
-    (POST /hooks/<source>), run its Redis readers, and load both into raw.
+    (POST /hooks/<source>), run its Redis readers, load both into raw, run each source's
+    `schedule:` (cron, UTC), and serve the pages (http://HOST:PORT/: pipeline health, data
+    model, fraud) and the read API (/api/health, /api/model, /api/fraud/report).
 
-    Each accepted delivery is durable in a landing chunk before it is answered; readers are
-    restarted when they die; every --load-every the sealed chunks are loaded (the server is
-    then the warehouse's writer). SIGTERM stops it gracefully: requests in flight and chunks in
-    hand are finished, and what they published is loaded before it exits.
+    The server holds the warehouse: its runs (loader, schedules, Run now)
+    write one at a time, its pages read the last commit. A delivery is
+    durable before it is answered; readers are restarted when they die.
+    SIGTERM stops it gracefully: requests and chunks in hand are finished,
+    a run in flight ends after the window it commits, and what was
+    published is loaded before it exits. See docs/serve.md.
     """
     from anchorflow.serve.server import serve as run_server
 

@@ -121,6 +121,11 @@ class Runner:
             self._wake.notify_all()
         return names
 
+    def wake(self) -> None:
+        """Look at the schedules again now (the clock moved: a test's, or the system's)."""
+        with self._wake:
+            self._wake.notify_all()
+
     @property
     def pending(self) -> list[str]:
         with self._wake:
