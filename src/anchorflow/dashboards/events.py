@@ -110,40 +110,39 @@ def funnel_sql(
     end: date,
     segments: list[Segment] = (),  # type: ignore[assignment]
 ) -> tuple[str, list[Any]]:
-    """One row per `by` value (one row without it): `by`, then the users at each step."""
+    """One row per `by` value (one row without it): `by`, then the users at each step.
+
+    Each step reads its own events (`e<k>`: its types, one scan each): the engine filters each
+    scan on one list of types, rather than every step's rows on every step's types."""
     bind = Bound()
-    types = sorted({t for step in tile.steps for t in step.event})
     since, until = _when(start), _when(end)
-    events = _events(source, bind, types, list(segments), since, until + tile.window, True)
-    if tile.by:
-        events = events.select(exp.alias_(_col(tile.by), "b"))
-    first = (
-        exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t1"))
-        .from_("ev")
-        .where(exp.In(this=exp.column("e"), expressions=[bind(t) for t in tile.steps[0].event]))
-        .where(exp.LT(this=exp.column("t"), expression=bind(until)))
-        .group_by("u")
-    )
+    ctes: list[tuple[str, exp.Select]] = []
+    for k, step in enumerate(tile.steps):
+        events = _events(source, bind, list(step.event), list(segments), since,
+                         until if k == 0 else until + tile.window)  # fmt: skip
+        if k == 0 and tile.by:
+            events = events.select(exp.alias_(_col(tile.by), "b"))
+        ctes.append((f"e{k}", events))
+    first = exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t1")).from_("e0")
     if tile.by:
         first = first.select(exp.alias_(exp.func("arg_min", exp.column("b"), exp.column("t")), "b"))
-    ctes: list[tuple[str, exp.Select]] = [("ev", events), ("s0", first)]
-    for k, step in enumerate(tile.steps[1:], start=1):
+    ctes.append(("s0", first.group_by("u")))
+    for k in range(1, len(tile.steps)):
         previous = "t1" if k == 1 else "t"
         deadline = exp.Add(this=exp.column("t1", "p"), expression=_interval(bind, tile.window))
         on = exp.and_(
-            exp.column("u", "ev").eq(exp.column("u", "p")),
-            exp.In(this=exp.column("e", "ev"), expressions=[bind(t) for t in step.event]),
-            exp.GT(this=exp.column("t", "ev"), expression=exp.column(previous, "p")),
-            exp.LTE(this=exp.column("t", "ev"), expression=deadline),
+            exp.column("u", "x").eq(exp.column("u", "p")),
+            exp.GT(this=exp.column("t", "x"), expression=exp.column(previous, "p")),
+            exp.LTE(this=exp.column("t", "x"), expression=deadline),
         )
         reached = (
             exp.select(
                 exp.column("u", "p"),
                 exp.column("t1", "p"),
-                exp.alias_(exp.func("min", exp.column("t", "ev")), "t"),
+                exp.alias_(exp.func("min", exp.column("t", "x")), "t"),
             )
             .from_(exp.alias_(exp.to_table(f"s{k - 1}"), "p", table=True))
-            .join("ev", on=on)
+            .join(exp.alias_(exp.to_table(f"e{k}"), "x", table=True), on=on)
             .group_by(exp.column("u", "p"), exp.column("t1", "p"))
         )
         ctes.append((f"s{k}", reached))
