@@ -111,7 +111,12 @@ def test_the_json_api(server: str) -> None:
     bad = httpx.get(server + "/api/metrics/query", params={"metric": "revenu"}, timeout=60)
     assert bad.status_code == 400 and "revenu" in bad.json()["error"]
     missing = httpx.get(server + "/api/dashboards/nope", timeout=60)
-    assert missing.status_code == 404
+    assert missing.status_code == 404 and "no dashboard 'nope'" in missing.json()["error"]
+    bad_day = httpx.get(server + "/api/dashboards/overview", params={"from": "2024-13-01"})
+    assert bad_day.status_code == 400
+    assert bad_day.json()["error"] == "from: expected a day such as 2024-03-01, got '2024-13-01'"
+    page = httpx.get(server + "/dashboards/overview", params={"to": "yesterday"}, timeout=60)
+    assert page.status_code == 400 and "to: expected a day" in page.text
 
 
 @pytest.mark.slow
