@@ -127,6 +127,11 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         print_compaction(console, summary.compaction)
     if summary.fraud is not None:
         print_fraud_run(console, summary.fraud)
+    for check in summary.metric_alerts:
+        if check.state != "unchanged":
+            sent = f", sent {check.sent}" if check.sent else ""
+            series = f" ({check.series})" if check.series else ""
+            console.print(f"metric alert {check.alert}{series}: {check.error or check.state}{sent}")
 
 
 def print_exports(console: Console, exported: list[ExportedTable]) -> None:

@@ -52,6 +52,7 @@ METRICS: dict[str, Any] = {
                 "revenue": {"agg": "sum", "column": "amount", "filter": "event_type = 'purchase'"},
                 "biggest": {"agg": "max", "column": "amount"},
                 "average": {"agg": "avg", "column": "amount"},
+                "devices": {"agg": "approx_count_distinct", "column": "device_id"},
             },
             "joins": {
                 "account": {"model": "accounts", "relationship": "many_to_one",
@@ -84,6 +85,7 @@ METRICS: dict[str, Any] = {
         "revenue": {"measure": "events.revenue", "label": "Revenue", "format": "currency"},
         "biggest": {"measure": "events.biggest"},
         "average": {"measure": "events.average"},
+        "devices": {"measure": "events.devices"},
         "purchases": {"measure": "purchases.purchases"},
         "buyers": {"measure": "purchases.buyers"},
         "purchase_amount": {"measure": "purchases.amount"},

@@ -167,3 +167,23 @@ def test_run_checks_an_alert_only_when_the_data_it_reads_changed(
     assert len(more.windows) == 1 and [c.state for c in more.metric_alerts] == ["breached"]
     ((mark,),) = table_rows(project, "SELECT data_mark FROM meta.metric_alerts")
     assert mark.startswith("staging.events=3/3/") and mark.endswith("@2024-02-01T00:00:00")
+
+
+@pytest.mark.unit
+def test_run_s_summary_names_the_alerts_it_checked() -> None:
+    from rich.console import Console
+
+    from anchorflow.console import print_summary
+    from anchorflow.run.results import RunSummary
+
+    checks = [
+        AlertCheck("revenue_drop", "revenue", "", "breached", 7.5, 15.0, MARCH_3, "c", "breach"),
+        AlertCheck("big", "revenue", "country=DE", "ok", 1.0, None, MARCH_3, "c"),
+        AlertCheck("quiet", "events", "", "unchanged", 1.0, None, MARCH_3, "c"),
+    ]
+    console = Console(record=True, width=200)
+    print_summary(console, RunSummary(metric_alerts=checks))
+    lines = console.export_text().splitlines()
+    assert "metric alert revenue_drop: breached, sent breach" in lines
+    assert "metric alert big (country=DE): ok" in lines
+    assert not any("quiet" in line for line in lines)

@@ -32,6 +32,7 @@ QUERIES = {
     ),
     "events_total_by_kind": MetricQuery(
         ("events", "average"), by=("kind",), order="events", limit=5,
+        where=(parse_filter("events > 1"),),
     ),
 }  # fmt: skip
 

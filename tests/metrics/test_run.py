@@ -115,3 +115,31 @@ def test_describe_lists_dimensions_and_grains(shop: tuple[Warehouse, Project]) -
         "month",
     ]
     assert infos["accounts"].grains == [] and infos["accounts"].dimensions == ["plan"]
+
+
+def test_filters_on_the_time_dimension_and_on_numbers(shop: tuple[Warehouse, Project]) -> None:
+    query = MetricQuery(
+        ("events",), by=("kind",),
+        where=(parse_filter("event_time >= 2024-03-02"), parse_filter("platform in (Web, iOS)")),
+    )  # fmt: skip
+    assert rows(shop, query) == [("open", 1), ("purchase", 1)]
+    spent = MetricQuery(("events", "revenue"), where=(parse_filter("kind = purchase"),))
+    assert rows(shop, spent) == [(4, 42.5)]
+
+
+def test_approx_count_distinct(shop: tuple[Warehouse, Project]) -> None:
+    """A sketch on DuckDB, exact on PostgreSQL: for a handful of values, both exact."""
+    query = MetricQuery(("devices", "purchases"), by=("country",))
+    assert rows(shop, query) == [("DE", 2, 3), ("FR", 1, 1), (None, 1, 0)]
+
+
+def test_a_filter_on_a_metric_keeps_the_groups_whose_value_passes(
+    shop: tuple[Warehouse, Project],
+) -> None:
+    query = MetricQuery(
+        ("revenue", "purchases"), by=("country",), grain="day",
+        where=(parse_filter("revenue >= 10"), parse_filter("country != FR")),
+    )  # fmt: skip
+    result = run_query(*shop, query)
+    assert result.rows == [(date(2024, 3, 1), "DE", 15.0, 2)]
+    assert result.params == ["FR", "FR", 10]  # each model's rows, then the aggregates

@@ -125,24 +125,9 @@ def query(
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     elif fmt == "json":
-        sys.stdout.write(jsonlib.dumps(result_json(result), default=str, indent=2) + "\n")
+        sys.stdout.write(jsonlib.dumps(result.to_json(), default=str, indent=2) + "\n")
     else:
         print_metric_result(console, result, formats)
-
-
-def result_json(result: MetricResult) -> dict[str, object]:
-    """A MetricResult as JSON: its rows as objects, numbers as numbers."""
-
-    def plain(value: object) -> object:
-        return float(value) if isinstance(value, Decimal) else value
-
-    return {
-        "columns": result.columns,
-        "rows": [{k: plain(v) for k, v in r.items()} for r in result.records()],
-        "sql": result.sql,
-        "params": [plain(p) for p in result.params],
-        "seconds": round(result.seconds, 6),
-    }
 
 
 @metrics_app.command("alerts")

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from anchorflow.config.project import Project
 
 GRAINS = ("hour", "day", "week", "month", "quarter", "year")
-AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max")
+AGGREGATES = ("count", "count_distinct", "approx_count_distinct", "sum", "avg", "min", "max")
 TABLE_SCHEMAS = ("staging", "marts", "anchor")
 PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -115,7 +115,7 @@ class TimeDimension(Strict):
 
 
 class Measure(Strict):
-    agg: Literal["count", "count_distinct", "sum", "avg", "min", "max"]
+    agg: Literal["count", "count_distinct", "approx_count_distinct", "sum", "avg", "min", "max"]
     column: Identifier | None = None
     sql: str | None = None
     filter: str | None = Field(default=None, description="only the rows this SQL keeps")
@@ -318,7 +318,28 @@ class MetricsConfig(Strict):
                     f"metrics.alerts.{name}.metric: unknown metric {alert.metric!r}"
                     f"{_suggest(alert.metric, self.metrics)}"
                 )
-        return problems or self._cycles()
+        return problems or self._cycles() or self._alert_grains()
+
+    def _models_of(self, metric: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        spec = self.metrics[metric]
+        if spec.ratio is None:
+            return {spec.model_and_measure[0]}
+        if metric in seen:
+            return set()
+        return {m for operand in spec.ratio for m in self._models_of(operand, seen | {metric})}
+
+    def _alert_grains(self) -> list[str]:
+        problems = []
+        for name, alert in self.alerts.items():
+            for model in sorted(self._models_of(alert.metric)):
+                time = self.models[model].time
+                if time is None or alert.grain not in time.grains:
+                    grains = ", ".join(time.grains) if time else "none: it has no time:"
+                    problems.append(
+                        f"metrics.alerts.{name}.grain: model {model} (of metric {alert.metric}) "
+                        f"has no grain {alert.grain!r} (grains: {grains})"
+                    )
+        return problems
 
     def _cycles(self) -> list[str]:
         joins = {name: {j.model for j in m.joins.values()} for name, m in self.models.items()}

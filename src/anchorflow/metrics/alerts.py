@@ -34,7 +34,12 @@ from anchorflow.metrics.query import MetricQuery, parse_filter
 from anchorflow.metrics.run import run_query
 from anchorflow.warehouse import Warehouse
 
-ADDITIVE = ("count", "count_distinct", "sum")  # no rows in a period: the value is 0
+ADDITIVE = (
+    "count",
+    "count_distinct",
+    "approx_count_distinct",
+    "sum",
+)  # no rows in a period: the value is 0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ PostgreSQL by the engine's dialect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlglot
@@ -35,6 +35,7 @@ from anchorflow.metrics.query import Filter, MetricQuery
 # Grains of a day or longer are dates; hours are timestamps.
 DATE_GRAINS = ("day", "week", "month", "quarter", "year")
 COMBINED = "measures"
+COUNTS = ("count", "count_distinct", "approx_count_distinct")
 
 
 def quoted(name: str) -> exp.Identifier:
@@ -93,6 +94,8 @@ def measure_sql(model: SemanticModel, measure: str, alias: str) -> exp.Expr:
     aggregate: exp.Expr
     if spec.agg == "count_distinct":
         aggregate = exp.Count(this=exp.Distinct(expressions=[operand]))
+    elif spec.agg == "approx_count_distinct":  # DuckDB's HyperLogLog; exact on PostgreSQL
+        aggregate = exp.ApproxDistinct(this=operand)
     elif spec.agg == "count":
         aggregate = exp.Count(this=operand)
     elif spec.agg == "avg":
@@ -207,7 +210,7 @@ def _metric_sql(
     if spec.measure is not None:
         model, measure = spec.model_and_measure
         column = _column(columns[(model, measure)])
-        if stacked and section.models[model].measures[measure].agg in ("count", "count_distinct"):
+        if stacked and section.models[model].measures[measure].agg in COUNTS:
             return exp.func("coalesce", column, exp.Literal.number(0))
         return column
     assert spec.ratio is not None
@@ -251,8 +254,10 @@ def compile_canonical(section: MetricsConfig, query: MetricQuery) -> tuple[str, 
                 parts.setdefault(model, _Part(model)).measures[measure] = columns[(model, measure)]
     params: list[Any] = []
     keys = ([query.grain] if query.grain else []) + list(query.by)
+    on_metrics = [f for f in query.where if f.dimension in query.metrics]
+    on_rows = replace(query, where=tuple(f for f in query.where if f not in on_metrics))
     ctes = {
-        f"m_{name}": _model_select(section, query, part, params) for name, part in parts.items()
+        f"m_{name}": _model_select(section, on_rows, part, params) for name, part in parts.items()
     }
     final = exp.select(
         *[_column(key) for key in keys],
@@ -268,6 +273,12 @@ def compile_canonical(section: MetricsConfig, query: MetricQuery) -> tuple[str, 
         ctes[COMBINED] = _combined(keys, parts, list(ctes))
     for name, select in ctes.items():
         final = final.with_(quoted(name), as_=select)
+    if on_metrics:  # on the aggregates: after the rows' filters, as their values are
+        stacked = len(parts) > 1
+        final = final.where(exp.and_(*[
+            _condition(_metric_sql(section, f.dimension, columns, stacked), f, params)
+            for f in on_metrics
+        ]))  # fmt: skip
     order = (
         [exp.Ordered(this=_column(query.order), desc=True, nulls_first=False)]
         if query.order

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from anchorflow.errors import ConfigError
@@ -117,5 +118,22 @@ class MetricResult:
     metrics: list[str] = field(default_factory=list)  # the metric columns, in order
 
     def records(self) -> list[dict[str, Any]]:
-        """The rows as {column: value}, for JSON."""
+        """The rows as {column: value}."""
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready: {columns, rows (objects), sql, params, seconds}; dates as ISO text,
+        decimals as numbers (what `metrics query --format json` prints)."""
+        return {
+            "columns": self.columns,
+            "rows": [{k: _plain(v) for k, v in r.items()} for r in self.records()],
+            "sql": self.sql,
+            "params": [_plain(p) for p in self.params],
+            "seconds": round(self.seconds, 6),
+        }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    return float(value) if isinstance(value, Decimal) else value

@@ -1,1 +1,1 @@
-WITH "m_events" AS (SELECT (LOWER("t".event_type)) AS "kind", COUNT(*) AS "m1", CAST(AVG("t"."amount") AS DOUBLE) AS "m2" FROM "staging"."events" AS "t" GROUP BY 1) SELECT "kind", "m1" AS "events", "m2" AS "average" FROM "m_events" ORDER BY "events" DESC, "kind" LIMIT 5
+WITH "m_events" AS (SELECT (LOWER("t".event_type)) AS "kind", COUNT(*) AS "m1", CAST(AVG("t"."amount") AS DOUBLE) AS "m2" FROM "staging"."events" AS "t" GROUP BY 1) SELECT "kind", "m1" AS "events", "m2" AS "average" FROM "m_events" WHERE "m1" > ? ORDER BY "events" DESC, "kind" LIMIT 5

@@ -174,6 +174,8 @@ class AnchorflowPostgres(Postgres):
             exp.TimeToStr: _time_to_str,
             exp.Anonymous: _anonymous,
             exp.StrToTime: _str_to_time,  # land, journal, run
+            # no sketch built in: exact (the semantic layer's approx_count_distinct)
+            exp.ApproxDistinct: lambda self, e: f"COUNT(DISTINCT {self.sql(e, 'this')})",
         }
 
 
