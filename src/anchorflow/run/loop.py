@@ -3,8 +3,9 @@
 Intake (Redis readers, the webhook server) keeps landing chunks; `LoadLoop` runs the pipeline
 for those sources every `interval` seconds, as `anchorflow run SOURCE...` would (land, then
 stage, anchor and marts). Each run opens the warehouse and closes it, so readers (`status`,
-`query`) get the file between runs. A run with no sealed chunk anywhere is skipped, but one
-runs at least every `idle_every` seconds (the queue depth samples and their alerts, staging
+`query`) get the file between runs; under `anchorflow serve` the runs share the warehouse the
+server holds (a factory of pipelines over it). A run with no sealed chunk anywhere is skipped,
+but one runs at least every `idle_every` seconds (the queue depth samples and their alerts, staging
 thresholds that wait on time), so an idle loop does not fill the journal's runs.
 
 A failed run is recorded and alerted by the pipeline, logged here, and the loop goes on (a

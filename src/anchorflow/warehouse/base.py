@@ -106,6 +106,8 @@ class Warehouse(ABC):
     # Set by a long-running owner (`serve`) whose readers use cursors of this connection:
     # `release` then keeps the file (the readers need it; no other process does).
     kept_open = False
+    # How many times the connection was (re)opened: its cursors (`worker`) die with it.
+    opens = 0
 
     @property
     def released(self) -> bool:

@@ -38,21 +38,29 @@ class WebContext:
         self.warehouse = warehouse
         self.runner = runner
         self.readers = readers
-        self._cursors: queue.Queue[Warehouse] = queue.Queue()
-        self._opened: list[Warehouse] = []
+        self._cursors: queue.Queue[tuple[Warehouse, int]] = queue.Queue()
+        self._opened = 0
 
     def open(self) -> None:
         """The reader cursors, made now (the server's startup)."""
-        for _ in range(self.readers - len(self._opened)):
-            cursor = self.warehouse.worker()
-            self._opened.append(cursor)
-            self._cursors.put(cursor)
+        for _ in range(self.readers - self._opened):
+            self._cursors.put(self._new_cursor())
+            self._opened += 1
+
+    def _new_cursor(self) -> tuple[Warehouse, int]:
+        opens = self.warehouse.opens
+        return self.warehouse.worker(), opens
 
     def close(self) -> None:
-        for cursor in self._opened:
+        """Close the cursors (those of reads still in flight are left to the connection)."""
+        while self._opened:
+            try:
+                cursor, _ = self._cursors.get_nowait()
+            except queue.Empty:
+                break
             with contextlib.suppress(Exception):
                 cursor.close()
-        self._opened.clear()
+            self._opened -= 1
 
     async def read(self, fn: Callable[[Warehouse], T]) -> T:
         """`fn(warehouse)` in a worker thread, on a cursor of its own."""
@@ -75,11 +83,15 @@ class WebContext:
     def _cursor(self) -> Iterator[Warehouse]:
         if not self._opened:
             self.open()
-        cursor = self._cursors.get()
+        cursor, opens = self._cursors.get()
         try:
+            if opens != self.warehouse.opens:  # reopened since (a compaction): a new cursor
+                with contextlib.suppress(Exception):
+                    cursor.close()
+                cursor, opens = self._new_cursor()
             yield cursor
         finally:
-            self._cursors.put(cursor)
+            self._cursors.put((cursor, opens))
 
     def pipeline(self, warehouse: Warehouse) -> Pipeline:
         """The façade over a reader's cursor, for its typed reads (`status`, `describe_model`)."""

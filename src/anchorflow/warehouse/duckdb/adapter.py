@@ -130,6 +130,7 @@ class DuckDBWarehouse(Warehouse):
             if first and self._claim is not None:
                 self._claim.acquire(timeout, started)
             self._con = self._open(timeout, started)
+            self.opens += 1
             if first and self._writes_a_file:  # the file is ours: a cut-off rewrite's leftovers go
                 remove_rewrite_leftovers(Path(self.path))
             if self._on_open is not None:
@@ -372,6 +373,7 @@ class DuckDBWarehouse(Warehouse):
             self._connection().close()
             self._con = None
             self._con = self._open(self.lock_timeout, time.monotonic())
+            self.opens += 1
         return Rewritten(before, path.stat().st_size, time.perf_counter() - started)
 
     def _copy_to(self, fresh: Path) -> None:
