@@ -87,6 +87,19 @@ def test_the_explore_round_trip(server: str, browser_page: Any) -> None:
     assert browser_page.locator("#by").evaluate(
         "s => Array.from(s.selectedOptions).map(o => o.value)"
     ) == ["country"]
+    # Another metric, whose model has no country: the form keeps what still applies.
+    browser_page.select_option("#metric", "events")
+    browser_page.wait_for_url("**metric=events*")
+    assert browser_page.locator(".message").count() == 0
+    assert browser_page.locator("#by").evaluate(
+        "s => Array.from(s.selectedOptions).map(o => o.value)"
+    ) == ["country"]  # events have a country too
+    assert browser_page.locator("#grain").input_value() == "day"
+    browser_page.select_option("#metric", "payments_collected")
+    browser_page.wait_for_url("**metric=payments_collected*")
+    assert browser_page.locator(".message").count() == 0
+    assert browser_page.locator("#by").evaluate("s => s.selectedOptions.length") == 0
+    assert "payments" in browser_page.locator("#sql").inner_text()
 
 
 def test_the_json_api(server: str) -> None:

@@ -64,6 +64,17 @@ def explore_state(request: Request, infos: list[MetricInfo]) -> ExploreState:
     )
 
 
+def fitted(state: ExploreState, infos: list[MetricInfo]) -> ExploreState:
+    """The page's state without the dimensions and grain that its (first) metric lacks: what
+    the form keeps when another metric is chosen. The API refuses them instead."""
+    chosen = next((i for i in infos if state.metrics and i.name == state.metrics[0]), None)
+    if chosen is None:
+        return state
+    state.by = [b for b in state.by if b in chosen.dimensions]
+    state.grain = state.grain if state.grain in chosen.grains else ""
+    return state
+
+
 def metric_query(state: ExploreState) -> MetricQuery:
     return MetricQuery(
         metrics=tuple(state.metrics),
@@ -138,7 +149,7 @@ def routes(ctx: WebContext) -> list[Route]:
         infos = describe(ctx.project)
         state, result, query, problem = ExploreState(), None, None, None
         try:
-            state = explore_state(request, infos)
+            state = fitted(explore_state(request, infos), infos)
             if state.metrics:
                 query = metric_query(state)
                 result = await ctx.read(ask(query))
