@@ -126,3 +126,20 @@ def test_a_dashboard_as_json(tmp_path: Path) -> None:
     assert line["spec"]["encoding"]["color"] == {"field": "platform", "type": "nominal"}
     assert line["spec"]["data"]["values"][0]["day"].startswith("2024-03-01")
     assert bar["spec"]["encoding"]["y"]["sort"] == "-x" and table["spec"] is None
+
+
+@pytest.mark.unit
+def test_a_tile_naming_a_metric_the_project_lacks_is_refused_when_read(tmp_path: Path) -> None:
+    from anchorflow.errors import ConfigError
+
+    root = tmp_path / "p"
+    (root / "dashboards").mkdir(parents=True)
+    (root / "dashboards" / "m.yml").write_text(
+        "title: x\ntiles: [{kind: kpi, metric: users}, {kind: table, metrics: [revenue, userz]}]\n"
+    )
+    columns = {**events_model()["columns"], "country": "VARCHAR"}
+    with pytest.raises(ConfigError) as error:
+        build_project(root, staging={"events": events_model(columns=columns)}, metrics=METRICS)
+    assert error.value.problems == [
+        "dashboards/m.yml: tiles.1: unknown metric 'userz' (did you mean 'users'?)"
+    ]

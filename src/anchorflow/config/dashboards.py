@@ -24,6 +24,7 @@ and the key.
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -340,9 +341,12 @@ def _unknown_names(project: Project, dashboard: Dashboard) -> list[str]:
         )  # fmt: skip
         for metric in names:
             if metric not in known:
-                shown = ", ".join(sorted(known)[:10]) or "none"
+                close = difflib.get_close_matches(metric, sorted(known), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else (
+                    "metrics: " + (", ".join(sorted(known)[:10]) or "none")
+                )  # fmt: skip
                 problems.append(
-                    f"{dashboard.file}: tiles.{index}: unknown metric {metric!r} (metrics: {shown})"
+                    f"{dashboard.file}: tiles.{index}: unknown metric {metric!r} ({hint})"
                 )
     return problems
 
