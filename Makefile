@@ -19,7 +19,7 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines bench-webhooks bench-redis bench-async clean postgres-server redis-server chromium
+  bench-engines bench-webhooks bench-redis bench-async bench-dashboards clean postgres-server redis-server chromium
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -77,6 +77,9 @@ bench-redis: $(VENV)/.bench-installed redis-server
 
 bench-async: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.async_export
+
+bench-dashboards: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.dashboards
 
 $(BIN)/uv:
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \

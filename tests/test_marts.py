@@ -109,7 +109,7 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
     summary = run_demo_feeds(project, available_at(26))  # crosses midnight: two days
     assert [w.source for w in summary.windows] == ["amplitude"] * 26 + ["costs"] * 2
     assert {m.name for m in summary.marts} == {
-        "daily_active_users", "revenue_by_country", "cost_per_user", "grading",
+        "daily_active_users", "revenue_by_country", "cost_per_user", "grading", "user_days",
     }  # fmt: skip
     spent = sum(Decimal(line.split(",")[3]) for f in costs for line in f.read_text().split()[1:])
     assert table_rows(project.warehouse_path, "SELECT sum(cost) FROM marts.cost_per_user") == [
@@ -179,7 +179,7 @@ def test_the_demo_project_s_marts_bind_over_the_tables_it_makes(
     shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns(*made))
     monkeypatch.setenv("AMPLITUDE_BASE_URL", "http://127.0.0.1:9")
     check_project(load_project(root))  # anchor perspectives, staging, raw and meta all there
-    assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "models"]
+    assert sorted(p.name for p in root.iterdir()) == ["anchorflow.yml", "dashboards", "models"]
 
 
 def test_a_mart_failing_in_a_run_is_named_by_its_file(

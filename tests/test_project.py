@@ -272,6 +272,7 @@ def test_the_demo_project_validates(monkeypatch: pytest.MonkeyPatch) -> None:
         "daily_active_users",
         "grading",
         "revenue_by_country",
+        "user_days",
     ]
     costs = project.sources["costs"]
     assert isinstance(costs, FilesConfig) and costs.streams == ["daily"]

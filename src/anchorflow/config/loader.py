@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
 from anchorflow import redact
+from anchorflow.config.dashboards import load_dashboards
 from anchorflow.config.marts import mart_files, mart_problems
 from anchorflow.config.metrics import metric_problems
 from anchorflow.config.project import PROJECT_FILE, Project, unset_variable_problem
@@ -195,6 +196,7 @@ def load_project(
         raise ConfigError(_invalid(error, data, label, used, unset or [], environment)) from None
     _check_marts(project, label)
     _check_metrics(project, label)
+    _check_dashboards(project)
     _record_unset(project, unset or [], environment)
     secrets = [value for name, value in used.items() if redact.is_secret_variable(name)]
     redact.add_project(project, secrets)  # before anything can print, store or send them
@@ -393,3 +395,11 @@ def _check_metrics(project: Project, label: str) -> None:
     problems = metric_problems(project, list(mart_files(project.marts_path)))
     if problems:
         raise ConfigError([f"{label}: {p}" for p in problems])
+
+
+def _check_dashboards(project: Project) -> None:
+    """Every `dashboards/<name>.yml` reads as a dashboard; each problem names its file."""
+    try:
+        load_dashboards(project)
+    except ValueError as error:
+        raise ConfigError(str(error).splitlines()) from None

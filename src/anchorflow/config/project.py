@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anchorflow.config.anchor import AnchorSpec
+from anchorflow.config.dashboards import DashboardsSettings
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.fraud import FraudSettings
 from anchorflow.config.metrics import MetricsConfig
@@ -137,6 +138,7 @@ class Project(Strict):
     sources: dict[Identifier, Annotated[AnySource, Field(discriminator="kind")]] = {}
     staging: dict[Identifier, StagingModel] = {}
     marts: Marts = Marts()
+    dashboards: DashboardsSettings = DashboardsSettings()
     exports: Exports = Exports()
     alerts: list[AlertTarget] = []
     pii_salt: SecretStr | None = None
@@ -280,6 +282,10 @@ class Project(Strict):
     @property
     def marts_path(self) -> Path:
         return self.root / self.marts.path
+
+    @property
+    def dashboards_path(self) -> Path:
+        return self.root / self.dashboards.path
 
     @property
     def exports_path(self) -> Path:

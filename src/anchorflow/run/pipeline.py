@@ -24,6 +24,7 @@ from anchorflow.anchor.load import AnchorRun, TargetRun
 from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
+from anchorflow.dashboards.check import dashboard_problems
 from anchorflow.errors import ConfigError, Terminated, WarehouseError, WarehouseLocked
 from anchorflow.fraud.step import FraudRun, FraudStep, RuleInfo, RuleRun
 from anchorflow.journal import ensure_journal, utcnow
@@ -125,6 +126,7 @@ def check_project(project: Project) -> None:
             problems += metric_binding_problems(scratch, project)
             if project.fraud.configured:
                 problems += FraudStep(project).problems(scratch)
+            problems += dashboard_problems(scratch, project)
     if problems:
         raise ConfigError(problems)
 

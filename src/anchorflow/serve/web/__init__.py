@@ -9,11 +9,11 @@ from types import ModuleType
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from anchorflow.serve.web import fraud, health, model
+from anchorflow.serve.web import dashboards, explore, fraud, health, model
 from anchorflow.serve.web.context import WebContext
 from anchorflow.serve.web.render import STATIC
 
-PAGES: list[ModuleType] = [health, model, fraud]
+PAGES: list[ModuleType] = [health, model, explore, dashboards, fraud]
 
 
 def web_routes(ctx: WebContext) -> list[BaseRoute]:
