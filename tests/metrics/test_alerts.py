@@ -3,8 +3,9 @@ breach, a recovery when it clears, nothing while the data it reads is unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,24 @@ def test_run_s_summary_names_the_alerts_it_checked() -> None:
     assert "metric alert revenue_drop: breached, sent breach" in lines
     assert "metric alert big (country=DE): ok" in lines
     assert not any("quiet" in line for line in lines)
+
+
+def test_serve_runner_checks_the_alerts_on_its_own(
+    shop: tuple[Warehouse, Project], receiver: Receiver
+) -> None:
+    """`serve` checks the metric alerts every minute, with no run: the breach is sent once."""
+    from anchorflow.serve.runs import Runner
+
+    warehouse, project = shop
+    runner = Runner(project, warehouse, clock=lambda: MARCH_3.replace(tzinfo=UTC))
+    assert runner.checks_alerts
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not receiver.delivered and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the event, not timing it
+    finally:
+        runner.stop()
+    (body,) = receiver.delivered
+    assert body["kind"] == "metric_alert"
+    assert [(r.reason, r.status, r.rows) for r in runner.history] == [("alerts", "ok", 1)]

@@ -34,6 +34,7 @@ from anchorflow.warehouse import Warehouse
 
 log = logging.getLogger("anchorflow.serve")
 HISTORY = 20  # runs of this process kept for the Health page
+ALERTS_EVERY = 60.0  # seconds between checks of the metric alerts (`metrics.alerts`)
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,12 @@ class Runner:
             self._served("loader", tuple(self.loader_sources), lambda: self._loop_once(True))
 
     def _run_forever(self) -> None:
-        next_load = time.monotonic()
+        next_load = next_alerts = time.monotonic()
         while True:
             with self._wake:
                 self._due_by_schedule()
                 while not self._stop and not self._pending:
-                    wait = self._seconds_to_next(next_load)
+                    wait = self._seconds_to_next(next_load, next_alerts)
                     if wait <= 0:
                         break
                     self._wake.wait(wait)
@@ -173,9 +174,29 @@ class Runner:
             if self._loop is not None and time.monotonic() >= next_load:
                 next_load = time.monotonic() + self.load_every
                 self._served("loader", tuple(self.loader_sources), self._loop_once)
+            if self.checks_alerts and time.monotonic() >= next_alerts:
+                next_alerts = time.monotonic() + ALERTS_EVERY
+                self._served("alerts", (), self._check_alerts)
 
-    def _seconds_to_next(self, next_load: float) -> float:
+    @property
+    def checks_alerts(self) -> bool:
+        """Whether the project has metric alerts, which the runner checks every minute (the
+        runs check them too, after their marts, when the data they read changed)."""
+        return bool(self.project.metrics.alerts)
+
+    def _check_alerts(self) -> int:
+        """The metric alerts whose data changed, or whose period ended, checked and sent."""
+        now = self.clock()
+        if now.tzinfo is not None:  # the journal's instants are naive UTC
+            now = now.astimezone(UTC).replace(tzinfo=None)
+        with Pipeline(self.project, warehouse=self.warehouse, now=now) as pipeline:
+            checks = pipeline.check_metric_alerts()
+        return sum(1 for check in checks if check.sent)
+
+    def _seconds_to_next(self, next_load: float, next_alerts: float) -> float:
         waits = [3600.0]
+        if self.checks_alerts:
+            waits.append(next_alerts - time.monotonic())
         if self._loop is not None:
             waits.append(next_load - time.monotonic())
         now = self.clock()
@@ -216,8 +237,8 @@ class Runner:
             log.error("serve: %s run of %s failed: %s", reason, " ".join(sources), error)
         finally:
             self.running = None
-        if reason == "loader" and status == "ok" and rows == 0:
-            return  # an idle loader tick is not worth a line on the page
+        if reason in ("loader", "alerts") and status == "ok" and rows == 0:
+            return  # an idle loader tick (or nothing sent) is not worth a line on the page
         seconds = round(time.monotonic() - began, 3)
         self.history.insert(0, ServedRun(reason, sources, started, seconds, status, rows, error))
         del self.history[HISTORY:]
