@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.fraud import FraudSettings
+from anchorflow.config.mart_settings import MartSettings
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
 from anchorflow.project_types import Duration, Identifier, MemorySize, Strict
@@ -102,6 +103,8 @@ class WarehouseSettings(Strict):
 
 class Marts(Strict):
     path: str = "models"
+    # How each mart is built and tested (`config.mart_settings`), by its file's name.
+    models: dict[Identifier, MartSettings] = {}
 
 
 class AlertTarget(Strict):
