@@ -119,14 +119,47 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     print_staging(console, summary.staging)
     if summary.anchor is not None:
         print_anchor(console, summary.anchor)
-    for mart in summary.marts:
-        console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+    print_marts(console, summary.marts)
     if summary.exports:
         print_exports(console, summary.exports)
     if summary.compaction is not None:
         print_compaction(console, summary.compaction)
     if summary.fraud is not None:
         print_fraud_run(console, summary.fraud)
+
+
+def print_marts(console: Console, marts: list[Any], every_test: bool = False) -> None:
+    """Each mart built (how, and why when not a plain rebuild), then its failing tests, one
+    line each with the query that lists the failing rows; with `every_test`, passes too."""
+    for mart in marts:
+        name = f"mart marts.{mart.name}"
+        if mart.kind == "skipped":
+            _warn(console, f"{name} not built: {mart.reason} (its tests failed)")
+            continue
+        how = {
+            "full": f"{mart.rows:,} rows",
+            "incremental": f"{mart.rows:,} rows, {mart.periods or 0} period(s) redone",
+            "view": "view made",
+            "refresh": "view, tested again",
+            "tests": "tested",
+        }.get(mart.kind, mart.kind)
+        console.print(f"{name}: {how} ({mart.seconds:.2f}s)", highlight=False)
+        passed = sum(1 for t in mart.tests if t.passed)
+        if mart.tests and (every_test or passed < len(mart.tests)):
+            console.print(f"  tests: {passed} passed, {len(mart.tests) - passed} failed")
+        for test in mart.tests:
+            if test.passed and every_test:
+                console.print(f"  pass {test.test}", highlight=False, soft_wrap=True)
+            elif not test.passed:
+                label = "FAIL" if test.severity == "error" else "WARN"
+                what = test.detail or f"{test.failures:,} failing row(s)"
+                console.print(
+                    Text.assemble(
+                        (f"  {label} ", "bold red" if label == "FAIL" else "bold yellow"),
+                        f"{test.test}: {what}; find them: {test.query}",
+                    ),
+                    soft_wrap=True,
+                )
 
 
 def print_exports(console: Console, exported: list[ExportedTable]) -> None:

@@ -216,6 +216,10 @@ class MartSettings(Strict):
 
     @model_validator(mode="after")
     def _incremental_needs_time(self) -> MartSettings:
+        return self.checked()
+
+    def checked(self) -> MartSettings:
+        """Raise ValueError when the settings do not go together."""
         if self.materialized == "incremental" and not self.time_column:
             raise ValueError("materialized: incremental needs time_column: the mart's column "
                              "that dates each row (e.g. day)")  # fmt: skip
@@ -280,7 +284,7 @@ def merged_settings(path: Path, declared: MartSettings | None) -> MartSettings:
     own = _validated(header)
     update = {key: getattr(own, key) for key in header if key != "tests"}
     combined = declared.model_copy(update={**update, "tests": own.tests + declared.tests})
-    return combined._incremental_needs_time()
+    return combined.checked()
 
 
 def _validated(data: dict[str, Any]) -> MartSettings:

@@ -150,7 +150,10 @@ def latest_test_results(warehouse: Warehouse, mart: str) -> list[TestRecord]:
         "WHERE mart = ?) ORDER BY test",
         [mart, mart],
     )
-    return [TestRecord(*r[:5], int(r[5]), r[6], r[7]) for r in rows]
+    return [
+        TestRecord(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), r[6], r[7])
+        for r in rows
+    ]
 
 
 # -- what the marts read: the versions of their inputs ---------------------------------------

@@ -68,8 +68,8 @@ def read_inputs(project: Project, tree: exp.Expr, marts: list[str]) -> tuple[lis
             found[f"raw.{table}"] = MartInput(f"raw.{table}", "raw", raw[name], ("raw", table))
         elif schema == "anchor" and (name in loaded or name in knots):
             target = loaded.get(name) or knots[name]
-            table = ("anchor", target) if name in loaded else None
-            found[f"anchor.{target}"] = MartInput(f"anchor.{target}", "anchor", (target,), table)
+            rows = ("anchor", target) if name in loaded else None
+            found[f"anchor.{target}"] = MartInput(f"anchor.{target}", "anchor", (target,), rows)
         elif schema == "anchor":
             found[ALL_ANCHOR] = MartInput(ALL_ANCHOR, "anchor", (), None)
         elif schema == "marts" and name in by_lower:
