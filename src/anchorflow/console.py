@@ -143,10 +143,11 @@ def print_marts(console: Console, marts: list[Any], every_test: bool = False) ->
             "refresh": "view, tested again",
             "tests": "tested",
         }.get(mart.kind, mart.kind)
-        console.print(f"{name}: {how} ({mart.seconds:.2f}s)", highlight=False)
         passed = sum(1 for t in mart.tests if t.passed)
-        if mart.tests and (every_test or passed < len(mart.tests)):
-            console.print(f"  tests: {passed} passed, {len(mart.tests) - passed} failed")
+        failed = len(mart.tests) - passed
+        tests = f", {passed} test(s) passed" if mart.tests else ""
+        tests += f", {failed} failed" if failed else ""
+        console.print(f"{name}: {how}{tests} ({mart.seconds:.2f}s)", highlight=False)
         for test in mart.tests:
             if test.passed and every_test:
                 console.print(f"  pass {test.test}", highlight=False, soft_wrap=True)

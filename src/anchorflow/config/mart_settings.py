@@ -123,19 +123,18 @@ class RowCount(_Test):
     compare_where: Condition | None = None
     expression: Expression = "count(*)"
     compare_expression: Expression = "count(*)"
-    tolerance: float | str = 0
+    tolerance: str = "0"
 
-    @field_validator("tolerance")
+    @field_validator("tolerance", mode="before")
     @classmethod
-    def _tolerance(cls, value: float | str) -> float | str:
-        match = TOLERANCE.match(str(value))
-        if not match:
+    def _tolerance(cls, value: object) -> str:
+        if isinstance(value, bool) or not TOLERANCE.match(str(value)):
             raise ValueError(f"expected a number of rows or a percentage such as 1%, got {value!r}")
-        return value
+        return str(value).strip()
 
     def allowed(self, other: float) -> float:
         """The largest difference that passes, against the other table's value."""
-        match = TOLERANCE.match(str(self.tolerance))
+        match = TOLERANCE.match(self.tolerance)
         assert match is not None
         amount = float(match.group(1))
         return abs(other) * amount / 100 if match.group(2) else amount
