@@ -156,8 +156,10 @@ def test_marts_test_prints_each_test_and_fails_on_errors(engine: str, tmp_path: 
     assert "pass unique(day, country)" in done.stdout
     assert "pass accepted_values(country)" in done.stdout
     deliver(project, "landing", "b.jsonl", [event(21, "u2", None)])
-    with Pipeline(project) as pipeline:
-        pipeline.run()
+    loaded = cli("run", "--project", str(project.root))  # loads, then fails on the test
+    assert loaded.returncode == 1, loaded.stderr
+    assert "FAIL not_null(country): 1 failing row(s)" in loaded.stdout
+    assert table_rows(project, "SELECT count(*) FROM staging.events") == [(9,)]
     done = cli("marts", "test", "--project", str(project.root))
     assert done.returncode == 1, done.stdout
     line = next(x for x in done.stdout.splitlines() if "FAIL not_null(country)" in x)
