@@ -52,6 +52,8 @@ TEST_SCHEMAS = ("raw", "staging", "anchor", "marts")
 # The header comment's keys that are settings (every other line describes the mart).
 HEADER_KEYS = ("materialized", "time_column", "grain", "tests", "columns")
 HEADER_LINE = re.compile(r"^(" + "|".join(HEADER_KEYS) + r")\s*:\s*(.*)$")
+# Settings whose header value is a YAML list or mapping (`[...]`, `{...}`); other text is prose.
+COLLECTIONS = ("tests", "columns")
 TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
@@ -253,10 +255,10 @@ def header_settings(path: Path) -> tuple[dict[str, Any], list[str]]:
             break
         text = text.lstrip("-").strip()
         match = HEADER_LINE.match(text)
-        if not match:
-            described.append(text)
+        key, value = match.groups() if match else ("", "")
+        if not match or (key in COLLECTIONS and not value.startswith(("[", "{"))):
+            described.append(text)  # prose such as "columns: day and platform"
             continue
-        key, value = match.groups()
         if key in settings:
             raise ValueError(f"its header sets {key} twice")
         try:
