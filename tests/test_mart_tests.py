@@ -47,6 +47,7 @@ SETTINGS: dict[str, Any] = {
                 }
             },
             {"row_count": {"equals": "staging.events", "tolerance": "80%", "severity": "warn"}},
+            {"unique": {"columns": ["day"], "severity": "warn"}},  # one country a day, at first
         ],
         "columns": {
             "country": {
@@ -102,10 +103,10 @@ def test_tests_pass_then_fail_on_bad_rows_with_their_severity(engine: str, tmp_p
     with Pipeline(project) as pipeline:
         summary = pipeline.run()
     tests = {(m.name, t.test): t for m in summary.marts for t in m.tests}
-    assert len(tests) == 7 and all(t.passed for t in tests.values())
+    assert len(tests) == 8 and all(t.passed for t in tests.values())
     assert summary.failed_mart_tests == 0
     assert table_rows(project, "SELECT count(*) FROM meta.mart_tests WHERE status = 'pass'") == [
-        (7,)
+        (8,)
     ]
     # The column's description is the column's comment.
     with connect(project, read_only=True) as reader:
@@ -123,6 +124,7 @@ def test_tests_pass_then_fail_on_bad_rows_with_their_severity(engine: str, tmp_p
     assert failed == {
         ("daily", "not_null(country)"): ("error", 1),
         ("daily", "accepted_values(country)"): ("warn", 1),
+        ("daily", "unique(day)"): ("warn", 4),  # day 1: FR, XX, NULL and DE
         ("daily", "row_count(sum(events) = staging.events)"): ("error", 1),
         ("spenders", "relationships(user_id → staging.users.user_id)"): ("error", 1),
     }
@@ -143,7 +145,7 @@ def test_tests_pass_then_fail_on_bad_rows_with_their_severity(engine: str, tmp_p
     )
     assert [(m, t) for m, t, *_ in recorded] == sorted(failed)
     alerts = table_rows(project, "SELECT subject FROM meta.alerts WHERE kind = 'mart_tests_failed'")
-    assert alerts == [("marts: 4 test(s) failed in marts.daily, marts.spenders (3 error, 1 warn)",)]
+    assert alerts == [("marts: 5 test(s) failed in marts.daily, marts.spenders (3 error, 2 warn)",)]
 
 
 def test_marts_test_prints_each_test_and_fails_on_errors(engine: str, tmp_path: Path) -> None:
