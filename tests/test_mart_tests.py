@@ -147,6 +147,18 @@ def test_tests_pass_then_fail_on_bad_rows_with_their_severity(engine: str, tmp_p
     alerts = table_rows(project, "SELECT subject FROM meta.alerts WHERE kind = 'mart_tests_failed'")
     assert alerts == [("marts: 5 test(s) failed in marts.daily, marts.spenders (3 error, 2 warn)",)]
 
+    # Nothing new: nothing is built or tested, and top still waits for spenders.
+    builds = table_rows(project, "SELECT count(*) FROM meta.mart_builds")
+    with Pipeline(project) as pipeline:
+        assert [(m.name, m.kind) for m in pipeline.run().marts] == [("top", "skipped")]
+    assert table_rows(project, "SELECT count(*) FROM meta.mart_builds") == builds
+    # The user arrives: spenders' tests run again (nothing is rebuilt), pass, and top is built.
+    deliver(project, "people", "b.jsonl", [{"user_id": "u9", "plan": "pro"}])
+    with Pipeline(project) as pipeline:
+        done = {m.name: m for m in pipeline.run().marts}
+    assert (done["spenders"].kind, done["spenders"].failed_tests) == ("tests", [])
+    assert done["top"].kind == "full" and "daily" not in done
+
 
 def test_marts_test_prints_each_test_and_fails_on_errors(engine: str, tmp_path: Path) -> None:
     project = make(tmp_path / "p")

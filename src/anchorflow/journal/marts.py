@@ -234,3 +234,13 @@ def mart_versions(warehouse: Warehouse) -> dict[str, int]:
         "SELECT mart, max(build_id) FROM meta.mart_builds WHERE kind <> 'tests' GROUP BY 1"
     )
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def failing_marts(warehouse: Warehouse) -> set[str]:
+    """The marts whose tests, as they last ran, had a failure of severity error."""
+    rows = warehouse.query(
+        "SELECT DISTINCT t.mart FROM meta.mart_tests AS t WHERE t.status = 'fail' "
+        "AND t.severity = 'error' AND t.tested_at = (SELECT max(o.tested_at) "
+        "FROM meta.mart_tests AS o WHERE o.mart = t.mart)"
+    )
+    return {str(r[0]) for r in rows}

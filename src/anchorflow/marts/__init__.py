@@ -32,6 +32,7 @@ from anchorflow.errors import ConfigError, WarehouseError
 from anchorflow.journal.marts import (
     MartBuild,
     ensure_mart_journal,
+    failing_marts,
     latest_builds,
     loads_since,
     mart_versions,
@@ -78,6 +79,7 @@ class MartModel:
     inputs: tuple[MartInput, ...] = ()
     volatile: bool = False
     tree: exp.Query | None = field(default=None, compare=False, repr=False)
+    test_inputs: tuple[MartInput, ...] = ()  # what its tests compare with, and it does not read
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -116,11 +118,26 @@ def discover(project: Project) -> dict[str, MartModel]:
         assert isinstance(tree, exp.Query)
         refs = marts_read(tree, list(texts))
         inputs, volatile = read_inputs(project, tree, list(texts))
+        compared = _compared(project, settings[name], list(texts), {i.key for i in inputs})
         models[name] = MartModel(
             name, path, sql.strip().rstrip(";"), frozenset(refs), settings[name],
-            tuple(inputs), volatile, tree,
+            tuple(inputs), volatile, tree, compared,
         )  # fmt: skip
     return models
+
+
+def _compared(
+    project: Project, settings: MartSettings, marts: list[str], read: set[str]
+) -> tuple[MartInput, ...]:
+    """The tables the mart's tests compare with (relationships, row_count) that its SQL does
+    not read: new rows there run its tests again."""
+    names = {getattr(t, "to", None) or getattr(t, "equals", None) for t in settings.all_tests()}
+    found: dict[str, MartInput] = {}
+    for name in sorted(n for n in names if n):
+        schema, _, relation = name.partition(".")
+        tree = exp.select("*").from_(exp.table_(relation, db=schema))
+        found |= {i.key: i for i in read_inputs(project, tree, marts)[0] if i.key not in read}
+    return tuple(found.values())
 
 
 def build_order(models: dict[str, MartModel]) -> list[str]:
@@ -239,6 +256,7 @@ class MartsStep:
         warehouse.create_schema("marts")
         ensure_mart_journal(warehouse)
         last, versions, existing = self._state(warehouse)
+        failing = failing_marts(warehouse)
         built: list[BuiltMart] = []
         held: set[str] = set()
         for name in order:
@@ -250,6 +268,8 @@ class MartsStep:
                 continue
             plan = self._plan(model, last, versions, existing, force)
             if plan is None:
+                if name in failing:  # as its tests last said: its readers wait
+                    held.add(name)
                 continue
             done = self._build(warehouse, model, plan, last.get(name), versions)
             built.append(done)
@@ -301,8 +321,8 @@ class MartsStep:
     ) -> MartPlan | None:
         return plan_mart(
             model.settings, model.fingerprint, list(model.inputs), model.volatile,
-            last.get(model.name), versions.all_of(list(model.inputs)),
-            existing.get(model.name), force,
+            last.get(model.name), versions.all_of([*model.inputs, *model.test_inputs]),
+            existing.get(model.name), force, list(model.test_inputs),
         )  # fmt: skip
 
     def _build(
@@ -336,7 +356,7 @@ class MartsStep:
             record = MartBuild(
                 build_id, name, plan.kind, model.settings.materialization, fingerprint.sql,
                 fingerprint.settings, fingerprint.tests, column_names(warehouse, name),
-                versions.all_of(list(model.inputs)), utcnow(),
+                versions.all_of([*model.inputs, *model.test_inputs]), utcnow(),
             )  # fmt: skip
             seconds = time.perf_counter() - started
             record_build(warehouse, record, plan.reason, periods, rows, seconds)

@@ -4,8 +4,9 @@ A mart is due when it has no build yet (or its table or view is gone), when its 
 materialization or its incremental settings changed (then it is built whole), when an input
 holds other loads or builds than it was built from (a table is rebuilt, an incremental table
 redoes the periods that the new loads touch, a view is only tested again: its rows are read
-through), or when its tests changed (they run again, nothing is rebuilt). A volatile mart (see
-`marts.inputs`) is rebuilt at every run; a view of it is made once.
+through), or when its tests changed or a table they compare with got new rows (they run again,
+nothing is rebuilt). A volatile mart (see `marts.inputs`) is rebuilt at every run; a view of it
+is made once.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def plan_mart(
     versions: dict[str, InputVersion],
     existing: str | None,
     force: bool = False,
+    compared: list[MartInput] | None = None,
 ) -> MartPlan | None:
     """How the mart is to be built now, or None when nothing is due."""
     view = settings.materialization == "view"
@@ -81,4 +83,7 @@ def plan_mart(
         return MartPlan(kind, f"new in {shown}", changed)
     if last.tests_hash != fingerprint.tests:
         return MartPlan(TESTS, "its tests changed")
+    changed = tuple(i for i in compared or [] if last.inputs.get(i.key) != versions.get(i.key))
+    if changed:
+        return MartPlan(TESTS, f"its tests compare with new rows in {changed[0].key}", changed)
     return None
