@@ -188,18 +188,23 @@ def test_validate_names_an_unknown_column_of_a_test_in_one_line(
 ) -> None:
     settings = {
         "daily": {"columns": {"contry": {"tests": ["not_null"]}}},
+        "top": {"tests": [{"row_count": {"equals": "staging.users", "where": "amont > 5"}}]},
         "spenders": {"tests": [{"relationships": {"column": "user_id", "to": "staging.users",
                                                    "field": "id"}}]},
     }  # fmt: skip
     project = make(tmp_path / "p", settings)
     with pytest.raises(ConfigError) as refused:
         check_project(project)
-    assert refused.value.problems == [
+    *named, engine_says = refused.value.problems
+    assert named == [
         "anchorflow.yml: marts: models/daily.sql: columns.contry: it has no column 'contry' "
         "(day, country, events)",
         "anchorflow.yml: marts: models/spenders.sql: test relationships(user_id → "
         "staging.users.id): staging.users has no column 'id'",
     ]
+    # A test's SQL that the engine cannot bind: its words, one line.
+    assert engine_says.startswith("anchorflow.yml: marts: models/top.sql: test row_count(= ")
+    assert "amont" in engine_says and "\n" not in engine_says
 
 
 @pytest.mark.parametrize(

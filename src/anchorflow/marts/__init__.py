@@ -180,7 +180,8 @@ def binding_problems(warehouse: Warehouse, project: Project) -> list[str]:
                 problems.append(f"{project.file.name}: marts: {_where(project, model)}: {message}")
             continue
         where = f"{project.file.name}: marts: {_where(project, model)}"
-        problems += [f"{where}: {p}" for p in setting_problems(warehouse, model)]
+        found = setting_problems(warehouse, model)
+        problems += [f"{where}: {p}" for p in found or _test_problems(warehouse, project, model)]
     return problems
 
 
@@ -211,6 +212,18 @@ def setting_problems(warehouse: Warehouse, model: MartModel) -> list[str]:
             )
             if theirs and wanted not in {str(r[0]) for r in theirs}:
                 problems.append(f"test {test_name(test)}: {to} has no column {wanted!r}")
+    return problems
+
+
+def _test_problems(warehouse: Warehouse, project: Project, model: MartModel) -> list[str]:
+    """The tests the engine cannot run (a `where` naming a column that is not there), run on
+    the empty mart."""
+    problems = []
+    for test in model.settings.all_tests():
+        try:
+            run_tests(warehouse, project, model.name, [test])
+        except WarehouseError as error:
+            problems.append(str(error).partition(": ")[2])
     return problems
 
 

@@ -26,6 +26,7 @@ from anchorflow.config.mart_settings import (
 )
 from anchorflow.config.marts import known_tables, mart_files
 from anchorflow.config.project import Project
+from anchorflow.errors import WarehouseError
 from anchorflow.journal.marts import TestRecord
 from anchorflow.warehouse import Warehouse, ident, table
 
@@ -131,6 +132,15 @@ def _relation(project: Project, name: str) -> str:
 
 
 def run_test(warehouse: Warehouse, project: Project, mart: str, test: MartTest) -> TestResult:
+    """The test run on the mart; a test the engine cannot run is one line naming both."""
+    try:
+        return _run_test(warehouse, project, mart, test)
+    except WarehouseError as error:
+        message = str(error).split("\n")[0]
+        raise WarehouseError(f"marts.{mart}: test {test_name(test)}: {message}") from error
+
+
+def _run_test(warehouse: Warehouse, project: Project, mart: str, test: MartTest) -> TestResult:
     sql, params, counted = failing_rows(project, mart, test)
     shown = shown_query(warehouse, sql, params, isinstance(test, RowCount))
     name = test_name(test)
