@@ -13,6 +13,7 @@ import pytest
 
 from anchorflow.config import Project, load_project
 from anchorflow.run import Pipeline
+from anchorflow.warehouse import connect
 from tests.builders import ENV, build_project, project_data, write_project
 from tests.conftest import table_rows
 
@@ -37,7 +38,7 @@ MARTS = {
     "daily": "-- events per day and country\n-- materialized: incremental\n"
     "-- time_column: day\n" + DAILY,
     "daily_table": DAILY,
-    "by_country": "-- materialized: view\n"
+    "by_country": "-- events per country\n-- materialized: view\n"
     "SELECT country, count(*) AS events FROM staging.events GROUP BY ALL",
     "totals": "SELECT sum(events) AS events, count(*) AS days FROM marts.daily",
 }
@@ -148,6 +149,9 @@ def test_a_view_is_made_once_and_a_mart_can_change_materialization(
         "WHERE table_schema = 'marts' ORDER BY 1",
     )
     assert dict(kinds)["by_country"] == "VIEW" and dict(kinds)["daily"] == "BASE TABLE"
+    with connect(project, read_only=True) as reader:
+        comments = dict(reader.query(reader.sql.table_comments(), ["marts"]))
+    assert comments["by_country"] == "events per country"  # its header less its settings
     # A view reads through: new events show without a rebuild; its tests run again.
     deliver(project, "b.jsonl", [event(9, 2, "FR")])
     assert dict(run(project))["by_country"] == "refresh"
