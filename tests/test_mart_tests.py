@@ -165,6 +165,12 @@ def test_marts_test_prints_each_test_and_fails_on_errors(engine: str, tmp_path: 
     good(project)
     with Pipeline(project) as pipeline:
         pipeline.run()
+    built = cli("marts", "build", "--project", str(project.root))
+    assert (built.returncode, built.stdout) == (0, "marts: nothing due\n"), built.stderr
+    built = cli("marts", "build", "--full", "--project", str(project.root))
+    assert "mart marts.top: " in built.stdout and "mart marts.daily: 2 rows, 6 test(s) passed" in (
+        built.stdout
+    )
     done = cli("marts", "test", "daily", "--project", str(project.root))
     assert done.returncode == 0, done.stderr
     assert "pass unique(day, country)" in done.stdout

@@ -121,16 +121,6 @@ def record_build(
     )  # fmt: skip
 
 
-def builds_of(warehouse: Warehouse, mart: str) -> list[tuple[int, str, str, int | None]]:
-    """(build_id, kind, reason, periods) of every build of a mart, oldest first."""
-    rows = warehouse.query(
-        "SELECT build_id, kind, reason, periods FROM meta.mart_builds WHERE mart = ? "
-        "ORDER BY build_id",
-        [mart],
-    )
-    return [(int(r[0]), str(r[1]), str(r[2]), None if r[3] is None else int(r[3])) for r in rows]
-
-
 def record_tests(warehouse: Warehouse, build_id: int | None, results: Sequence[TestRecord]) -> None:
     now = utcnow()
     for r in results:
@@ -140,23 +130,6 @@ def record_tests(warehouse: Warehouse, build_id: int | None, results: Sequence[T
             [build_id, r.mart, r.test, r.kind, r.severity, r.status, r.failures, r.detail,
              r.query, now],
         )  # fmt: skip
-
-
-def latest_test_results(warehouse: Warehouse, mart: str) -> list[TestRecord]:
-    """The mart's tests as they last ran."""
-    rows = warehouse.query(
-        "SELECT mart, test, kind, severity, status, failures, detail, query FROM meta.mart_tests "
-        "AS t WHERE mart = ? AND tested_at = (SELECT max(tested_at) FROM meta.mart_tests "
-        "WHERE mart = ?) ORDER BY test",
-        [mart, mart],
-    )
-    return [
-        TestRecord(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), r[6], r[7])
-        for r in rows
-    ]
-
-
-# -- what the marts read: the versions of their inputs ---------------------------------------
 
 
 def _versions(rows: list[tuple[Any, ...]]) -> dict[str, InputVersion]:
