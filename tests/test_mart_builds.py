@@ -187,3 +187,49 @@ def test_settings_in_the_project_file_and_weekly_grain(engine: str, tmp_path: Pa
         (table_rows(project, "SELECT DATE '2024-03-04'")[0][0], 1),
         (table_rows(project, "SELECT DATE '2024-03-05'")[0][0], 2),
     ]
+
+
+def test_an_incremental_mart_over_an_anchor_table_and_one_over_a_perspective(
+    engine: str, tmp_path: Path
+) -> None:
+    changes = (
+        "SELECT CAST(changed_at AS DATE) AS day, count(*) AS changes\n"
+        'FROM anchor."User_country" GROUP BY ALL'
+    )
+    users = (
+        "SELECT DATE '2024-03-01' AS day, country, count(*) AS users\n"
+        'FROM anchor."User_latest" GROUP BY ALL'
+    )
+    models = {
+        "changes": "-- materialized: incremental\n-- time_column: day\n" + changes,
+        "changes_table": changes,
+        "users": "-- materialized: incremental\n-- time_column: day\n" + users,
+    }
+    anchor = {
+        "entities": {
+            "User": {
+                "key": "user_id", "sources": ["events"], "changed_at": "t",
+                "attributes": {"country": {"model": "events", "history": "scd2"}},
+            },
+        },
+    }  # fmt: skip
+    sources = {"src": {"kind": "files", "path": "landing/*.jsonl"}}
+    data = project_data(sources, {"events": EVENTS}, anchor)
+    project = load_project(write_project(tmp_path / "p", data, models), env={**ENV, **os.environ})
+    deliver(project, "a.jsonl", [event(n, 1 + n % 2, user=f"u{n % 4}") for n in range(8)])
+    run(project)
+    deliver(project, "b.jsonl", [event(10, 3, "FR", "u1"), event(11, 3, "FR", "u5")])
+    assert dict(run(project)) == {
+        "changes": "incremental",
+        "changes_table": "full",
+        "users": "full",
+    }
+    assert builds(project)[-3:][0] == ("changes", "incremental", 1)
+    order = "ORDER BY day"
+    assert table_rows(project, f"SELECT * FROM marts.changes {order}") == table_rows(
+        project, f"SELECT * FROM marts.changes_table {order}"
+    )
+    reason = table_rows(
+        project, "SELECT reason FROM meta.mart_builds WHERE mart = 'users' ORDER BY build_id"
+    )[-1][0]
+    assert reason == "new in anchor.*; whole: anchor.* has no load ids"
