@@ -195,7 +195,8 @@ def test_validate_names_an_unknown_column_of_a_test_in_one_line(
     settings = {
         "daily": {"columns": {"contry": {"tests": ["not_null"]}}},
         "top": {"tests": [{"row_count": {"equals": "staging.users", "where": "amont > 5"}}]},
-        "spenders": {"tests": [{"relationships": {"column": "user_id", "to": "staging.users",
+        "spenders": {"materialized": "incremental", "time_column": "user_id",
+                     "tests": [{"relationships": {"column": "user_id", "to": "staging.users",
                                                    "field": "id"}}]},
     }  # fmt: skip
     project = make(tmp_path / "p", settings)
@@ -205,6 +206,8 @@ def test_validate_names_an_unknown_column_of_a_test_in_one_line(
     assert named == [
         "anchorflow.yml: marts: models/daily.sql: columns.contry: it has no column 'contry' "
         "(day, country, events)",
+        "anchorflow.yml: marts: models/spenders.sql: time_column: user_id is VARCHAR; "
+        "expected a DATE or TIMESTAMP",
         "anchorflow.yml: marts: models/spenders.sql: test relationships(user_id → "
         "staging.users.id): staging.users has no column 'id'",
     ]

@@ -193,8 +193,14 @@ def setting_problems(warehouse: Warehouse, model: MartModel) -> list[str]:
     have = column_names(warehouse, model.name)
     shown = ", ".join(have)
     problems = []
-    if model.settings.time_column and model.settings.time_column not in have:
-        problems.append(f"time_column: it has no column {model.settings.time_column!r} ({shown})")
+    time_column = model.settings.time_column
+    if time_column and time_column not in have:
+        problems.append(f"time_column: it has no column {time_column!r} ({shown})")
+    elif time_column:
+        kind = str(dict(warehouse.query(warehouse.sql.column_types(), ["marts", model.name]))
+                   [time_column]).upper()  # fmt: skip
+        if "DATE" not in kind and "TIMESTAMP" not in kind:
+            problems.append(f"time_column: {time_column} is {kind}; expected a DATE or TIMESTAMP")
     for column in model.settings.columns:
         if column not in have:
             problems.append(f"columns.{column}: it has no column {column!r} ({shown})")
