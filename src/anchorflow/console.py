@@ -119,8 +119,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     print_staging(console, summary.staging)
     if summary.anchor is not None:
         print_anchor(console, summary.anchor)
-    for mart in summary.marts:
-        console.print(f"mart marts.{mart.name}: {mart.rows:,} rows ({mart.seconds:.2f}s)")
+    print_marts(console, summary.marts)
     if summary.exports:
         print_exports(console, summary.exports)
     if summary.compaction is not None:
@@ -132,6 +131,41 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             sent = f", sent {check.sent}" if check.sent else ""
             series = f" ({check.series})" if check.series else ""
             console.print(f"metric alert {check.alert}{series}: {check.error or check.state}{sent}")
+
+
+def print_marts(console: Console, marts: list[Any], every_test: bool = False) -> None:
+    """Each mart built (how, and why when not a plain rebuild), then its failing tests, one
+    line each with the query that lists the failing rows; with `every_test`, passes too."""
+    for mart in marts:
+        name = f"mart marts.{mart.name}"
+        if mart.kind == "skipped":
+            _warn(console, f"{name} not built: {mart.reason} (its tests failed)")
+            continue
+        how = {
+            "full": f"{mart.rows:,} rows",
+            "incremental": f"{mart.rows:,} rows, {mart.periods or 0} period(s) redone",
+            "view": "view made",
+            "refresh": "view, tested again",
+            "tests": "tested",
+        }.get(mart.kind, mart.kind)
+        passed = sum(1 for t in mart.tests if t.passed)
+        failed = len(mart.tests) - passed
+        tests = f", {passed} test(s) passed" if mart.tests else ""
+        tests += f", {failed} failed" if failed else ""
+        console.print(f"{name}: {how}{tests} ({mart.seconds:.2f}s)", highlight=False)
+        for test in mart.tests:
+            if test.passed and every_test:
+                console.print(f"  pass {test.test}", highlight=False, soft_wrap=True)
+            elif not test.passed:
+                label = "FAIL" if test.severity == "error" else "WARN"
+                what = test.detail or f"{test.failures:,} failing row(s)"
+                console.print(
+                    Text.assemble(
+                        (f"  {label} ", "bold red" if label == "FAIL" else "bold yellow"),
+                        f"{test.test}: {what}; find them: {test.query}",
+                    ),
+                    soft_wrap=True,
+                )
 
 
 def print_exports(console: Console, exported: list[ExportedTable]) -> None:

@@ -1,6 +1,7 @@
 -- Ad spend per campaign against the users it acquired: the spend comes from the ad platforms'
 -- daily CSV files (the `costs` files source), the users from the anchor model (each user's first
 -- campaign, the User_Campaign tie).
+-- materialized: view
 WITH spend AS (
     SELECT utm_campaign, SUM(cost) AS cost, SUM(clicks) AS clicks
     FROM staging.campaign_costs

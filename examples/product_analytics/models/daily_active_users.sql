@@ -1,4 +1,6 @@
 -- Daily active users by platform: a user is their user_id, or the device before sign-up.
+-- materialized: incremental
+-- time_column: day
 SELECT
     CAST(event_time AS DATE) AS day,
     platform,

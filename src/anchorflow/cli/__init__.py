@@ -9,7 +9,17 @@ import importlib
 
 from anchorflow.cli.base import app, guarded, main
 
-for _commands in ("ingest", "intake", "model", "fraud", "metrics", "dashboards", "serve", "dev"):
+for _commands in (
+    "ingest",
+    "intake",
+    "model",
+    "marts",
+    "fraud",
+    "metrics",
+    "dashboards",
+    "serve",
+    "dev",
+):
     importlib.import_module(f"anchorflow.cli.{_commands}")
 
 __all__ = ["app", "guarded", "main"]

@@ -119,6 +119,8 @@ def run(
     from anchorflow.console import print_summary
 
     print_summary(console, summary)
+    if summary.failed_mart_tests:  # the data is loaded; a failed test still fails the command
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchorflow.config.anchor import Attribute, Entity, Tie, role_column
+from anchorflow.config.mart_settings import header_settings
 from anchorflow.config.marts import mart_files
 from anchorflow.config.project import Project
 
@@ -145,21 +146,27 @@ def _tie_doc(name: str, tie: Tie) -> TableDoc:
 
 
 def mart_docs(project: Project) -> dict[str, TableDoc]:
-    """A mart's description is the comment at the top of its SQL file."""
-    return {
-        name: TableDoc(header_comment(path))
-        for name, path in mart_files(project.marts_path).items()
-    }
+    """A mart's description is the comment at the top of its SQL file (less its settings);
+    its columns' are the project file's (`marts.models.<name>.columns.<column>.description`)."""
+    found = {}
+    for name, path in mart_files(project.marts_path).items():
+        declared = project.marts.models.get(name)
+        columns = {
+            column: spec.description
+            for column, spec in (declared.columns.items() if declared else [])
+            if spec.description
+        }
+        found[name] = TableDoc(header_comment(path), columns)
+    return found
 
 
 def header_comment(path: Path) -> str | None:
-    """The `--` lines that open a SQL file, joined into one paragraph."""
-    lines = []
-    for line in path.read_text().splitlines():
-        text = line.strip()
-        if not text.startswith("--"):
-            break
-        lines.append(text.lstrip("-").strip())
+    """The `--` lines that open a SQL file, joined into one paragraph, without the lines that
+    are settings (`materialized: view`)."""
+    try:
+        _, lines = header_settings(path)
+    except ValueError:  # `validate` names it; the description is what reads
+        lines = []
     return " ".join(line for line in lines if line) or None
 
 

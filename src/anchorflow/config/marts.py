@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
+from anchorflow.config.mart_settings import MartSettings, merged_settings
 from anchorflow.project_types import IDENTIFIER
 
 if TYPE_CHECKING:
@@ -81,8 +82,43 @@ def mart_problems(project: Project) -> list[str]:
             continue
         trees[name] = statements[0]
         problems += [f"{where}: {p}" for p in _unknown_tables(project, statements[0], files)]
+    problems += _settings_problems(project, files)
     if not problems:
         problems += _cycles({name: marts_read(tree, list(trees)) for name, tree in trees.items()})
+    return problems
+
+
+def mart_settings(project: Project) -> dict[str, MartSettings]:
+    """How each mart is built and tested: its header comment's settings with the project
+    file's (`marts.models`), by the mart's name. Valid once the project is loaded."""
+    return {
+        name: merged_settings(path, project.marts.models.get(name))
+        for name, path in mart_files(project.marts_path).items()
+    }
+
+
+def _settings_problems(project: Project, files: dict[str, Path]) -> list[str]:
+    """The project file's settings of marts that have no file; headers that do not read."""
+    problems = [
+        f"models.{name}: there is no {project.marts.path}/{name}.sql"
+        for name in project.marts.models if name not in files
+    ]  # fmt: skip
+    known = known_tables(project, files)
+    for name, path in files.items():
+        where = f"{project.marts.path}/{path.name}"
+        try:
+            settings = merged_settings(path, project.marts.models.get(name))
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        for test in settings.all_tests():
+            other = getattr(test, "to", None) or getattr(test, "equals", None)
+            schema, _, table = (other or "").partition(".")
+            if other and schema in known and table.lower() not in known[schema]:
+                problems.append(
+                    f"{where}: test {test.kind} compares with {other}, which the project "
+                    "does not make"
+                )
     return problems
 
 

@@ -19,6 +19,7 @@ from anchorflow.config.anchor import AnchorSpec
 from anchorflow.config.dashboards import DashboardsSettings
 from anchorflow.config.exports import Exports, export_problems
 from anchorflow.config.fraud import FraudSettings
+from anchorflow.config.mart_settings import MartSettings
 from anchorflow.config.metrics import MetricsConfig
 from anchorflow.config.staging import StagingModel, selector_paths
 from anchorflow.errors import ConfigError
@@ -104,6 +105,8 @@ class WarehouseSettings(Strict):
 
 class Marts(Strict):
     path: str = "models"
+    # How each mart is built and tested (`config.mart_settings`), by its file's name.
+    models: dict[Identifier, MartSettings] = {}
 
 
 class AlertTarget(Strict):

@@ -35,6 +35,8 @@
   ok), the values last compared, when it was checked and sent (`journal.metric_alerts`).
 - `meta.rule_runs`: every run of a fraud rule (its `rule_run_id`, window, parameters) and the
   rows it added, recorded in the run's transaction.
+- `meta.mart_builds`: every build of a mart, how and why, and the versions of the inputs it
+  was built from (`journal.marts`); `meta.mart_tests`: every test run on a mart.
 
 Load ids are `max + 1` taken inside the load's transaction: monotonic, dense, and the same on a
 rerun after a crash, so a crashed-then-resumed warehouse is identical to a clean one.
@@ -244,6 +246,38 @@ META_DDL = [
     # -- issue 17, threshold alerts on metrics: their state per series.
     METRIC_ALERTS_DDL,
 ]
+
+# -- marts (issue 17): every build of a mart and what it read; every test run on a mart.
+MART_DDL = [
+    """CREATE TABLE IF NOT EXISTS meta.mart_builds (
+        build_id BIGINT NOT NULL,
+        mart VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        materialized VARCHAR NOT NULL,
+        sql_hash VARCHAR NOT NULL,
+        settings_hash VARCHAR NOT NULL,
+        tests_hash VARCHAR NOT NULL,
+        columns VARCHAR,
+        inputs VARCHAR NOT NULL,
+        periods BIGINT,
+        rows BIGINT,
+        seconds DOUBLE,
+        built_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.mart_tests (
+        build_id BIGINT,
+        mart VARCHAR NOT NULL,
+        test VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        failures BIGINT NOT NULL,
+        detail VARCHAR,
+        query VARCHAR NOT NULL,
+        tested_at TIMESTAMP NOT NULL)""",
+]
+
+META_DDL += MART_DDL
 
 
 def delete_rows(

@@ -48,6 +48,7 @@ from anchorflow.land.step import LandStep, WindowResult
 if TYPE_CHECKING:
     from anchorflow.fraud.check import FraudEvaluation
 from anchorflow.marts import BuiltMart, MartsStep, binding_problems
+from anchorflow.marts.data_tests import mart_tests_alert
 from anchorflow.metrics.alerts import AlertCheck, check_metric_alerts
 from anchorflow.metrics.check import binding_problems as metric_binding_problems
 from anchorflow.publish.dbt import DEFAULT_SCHEMAS, dbt_sources
@@ -165,7 +166,7 @@ class Pipeline:
         self.anchor_step = AnchorStep(
             project, self.plan, clock, self._alert_integrity, self._alert_conflicts
         )
-        self.marts_step = MartsStep(project)
+        self.marts_step = MartsStep(project, self._alert_mart_tests)
         self.fraud_step = FraudStep(project)
 
     def _prepare(self, warehouse: Warehouse) -> None:
@@ -246,8 +247,15 @@ class Pipeline:
         with self._recorded_run("anchor --rebuild-serving"):
             return self.anchor_step.rebuild_serving(self.warehouse)
 
-    def build_marts(self) -> list[BuiltMart]:
-        return self.marts_step.run(self.warehouse)
+    def build_marts(self, full: bool = False) -> list[BuiltMart]:
+        """Build and test the marts that are due (every one, whole, with `full`)."""
+        with self._recorded_run("marts build" + (" --full" if full else "")):
+            return self.marts_step.run(self.warehouse, force=full)
+
+    def test_marts(self, names: Sequence[str] = ()) -> list[BuiltMart]:
+        """Run the tests of these marts (all when none are named) on what they hold now."""
+        with self._recorded_run("marts test " + " ".join(names)):
+            return self.marts_step.test(self.warehouse, names)
 
     def fraud(
         self,
@@ -284,7 +292,7 @@ class Pipeline:
         with self._recorded_run(f"rollback {int(load_id)}"):
             self.anchor_step.prepare(self.warehouse)
             counts = rollback_load(self.warehouse, self.project, self._steps(), load_id)
-            self.marts_step.run(self.warehouse)
+            self.marts_step.run(self.warehouse, force=True)
             self._republish(always=False)
             return counts
 
@@ -293,7 +301,7 @@ class Pipeline:
         with self._recorded_run(f"forget {entity}"):
             self.anchor_step.prepare(self.warehouse)
             counts = forget_entity(self.warehouse, self.project, self.plan, entity, list(key))
-            self.marts_step.run(self.warehouse)
+            self.marts_step.run(self.warehouse, force=True)  # the erased rows leave every mart
             self._republish(always=True)  # the erased rows leave the published files too
             reclaim = self.warehouse.sql.reclaim_deleted()
             if reclaim:  # erased bytes leave the file's free blocks
@@ -485,6 +493,9 @@ class Pipeline:
             f"`anchorflow {command.strip()}` failed",
             {"error": shorten(str(error), 500), "error_type": type(error).__name__},
         )
+
+    def _alert_mart_tests(self, failed: list[BuiltMart]) -> None:
+        self.alerts.queue(mart_tests_alert(failed))
 
     def _alert_integrity(self, problems: list[str]) -> None:
         alert = Alert(

@@ -68,6 +68,11 @@ class RunSummary:
         return self.rows / self.seconds if self.seconds else 0.0
 
     @property
+    def failed_mart_tests(self) -> int:
+        """Tests of severity error that failed on the marts built."""
+        return sum(len(m.failed_errors) for m in self.marts)
+
+    @property
     def warnings(self) -> list[str]:
         """What looked suspicious in the windows committed (their load records keep it)."""
         return [
