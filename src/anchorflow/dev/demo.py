@@ -339,3 +339,25 @@ def _show(console: Console, project: Project, now: datetime, start: datetime) ->
         )  # fmt: skip
     with Pipeline(project, now=now) as pipeline:  # the report, and the rules against the truth
         show_fraud(console, pipeline, project)
+        _show_metrics(console, pipeline, project)
+
+
+def _show_metrics(console: Console, pipeline: Pipeline, project: Project) -> None:
+    """A query of the semantic layer, and where the dashboards are."""
+    from anchorflow.metrics import MetricQuery, run_query
+
+    if "revenue" not in project.metrics.metrics:
+        return
+    query = MetricQuery(("revenue", "purchases", "buyers"), by=("country",), order="revenue")
+    result = run_query(pipeline.warehouse, project, query)
+    print_table(
+        console,
+        "anchorflow metrics query revenue purchases buyers --by country --order revenue",
+        result.columns,
+        [[round(v, 2) if isinstance(v, float) else v for v in row] for row in result.rows],
+    )
+    if project.dashboards_path.is_dir():
+        console.print(
+            f"the dashboards and the Explore page: anchorflow serve --project {project.root}, "
+            "then open http://127.0.0.1:8787/dashboards/overview"
+        )
