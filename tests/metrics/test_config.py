@@ -52,7 +52,7 @@ def problems(
          "anchorflow.yml: metrics.models.events.measures.events: agg sum needs column: or sql:"),
         ({"models.events.dimensions.kind": {"sql": "(SELECT 1)"}},
          "anchorflow.yml: metrics.models.events.dimensions.kind: expected an expression "
-         "over the model's columns, not a query"),
+         "over the table's columns, not a query"),
         ({"models.events.time.grains": ["fortnight"]},
          "anchorflow.yml: metrics.models.events.time.grains.0: Input should be 'hour'"),
         ({"models.events.model": "event"},
@@ -67,8 +67,8 @@ def problems(
         ({"models.accounts.model": None, "models.accounts.table": "marts.acounts"},
          "anchorflow.yml: metrics.models.accounts.table: the project makes no marts.acounts"),
         ({"models.accounts": {"table": "raw.accounts"}},
-         "anchorflow.yml: metrics.models.accounts: table: expected <schema>.<table> in staging, "
-         "marts, anchor, got 'raw.accounts'"),
+         "anchorflow.yml: metrics.models.accounts: table: expected <schema>.<table> in staging, anchor, "
+         "marts, got 'raw.accounts'"),
         ({"alerts": {"drop": {"metric": "revenu", "change": {"by": "-30%"}}}},
          "anchorflow.yml: metrics.alerts.drop.metric: unknown metric 'revenu'"),
         ({"alerts": {"drop": {"metric": "revenue", "change": {"by": "a lot"}}}},

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from anchorflow.config.tables import TableRef
 from anchorflow.project_types import IDENTIFIER, Duration, Identifier, Strict
 
 if TYPE_CHECKING:
     from anchorflow.config.project import Project
 
 GRAINS = ("hour", "day", "week", "month", "quarter", "year")
-TABLE_SCHEMAS = ("staging", "anchor", "marts")
 RELATIVE = re.compile(r"^\s*last\s+(\d+)\s+(day|week|month)s?\s*$", re.IGNORECASE)
 ABSOLUTE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})\s*$")
 MAX_FILE_BYTES = 1 << 20
@@ -80,37 +80,15 @@ def _range_text(value: Any) -> str:
 RangeText = Annotated[str, BeforeValidator(_range_text)]
 
 
-class EventsSource(Strict):
+class EventsSource(TableRef):
     """The events table that funnel and retention tiles read: a staging model or a table."""
 
-    model: Identifier | None = None
-    table: str | None = None
     user: Identifier = "user_id"
     time: Identifier = "event_time"
     event: Identifier = "event_type"
     dimensions: list[Identifier] = Field(
         default=[], description="columns that the dashboard's segment filters may filter on"
     )
-
-    @model_validator(mode="after")
-    def _one_table(self) -> EventsSource:
-        if (self.model is None) == (self.table is None):
-            raise ValueError("name the events with model: (a staging model) or table: schema.name")
-        if self.table is not None:
-            schema, _, name = self.table.partition(".")
-            if schema not in TABLE_SCHEMAS or not IDENTIFIER.match(name):
-                raise ValueError(
-                    f"table: expected <schema>.<table> in {', '.join(TABLE_SCHEMAS)}, "
-                    f"got {self.table!r}"
-                )
-        return self
-
-    @property
-    def schema_and_name(self) -> tuple[str, str]:
-        if self.model is not None:
-            return "staging", self.model
-        schema, _, name = (self.table or "").partition(".")
-        return schema, name
 
 
 class DateFilter(Strict):

@@ -28,11 +28,10 @@ import ipaddress
 from datetime import timedelta
 from typing import Literal
 
-import sqlglot
-from pydantic import Field, field_validator, model_validator
-from sqlglot import exp
+from pydantic import Field, field_validator
 
-from anchorflow.project_types import IDENTIFIER, Duration, Identifier, Strict
+from anchorflow.config.tables import TableRef, sql_expression
+from anchorflow.project_types import Duration, Identifier, Strict
 
 # The columns each input has, with their types: what every rule may read.
 INPUT_COLUMNS: dict[str, dict[str, str]] = {
@@ -55,7 +54,6 @@ INPUT_COLUMNS: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 INPUTS = tuple(INPUT_COLUMNS)
-TABLE_SCHEMAS = ("staging", "anchor", "marts")
 ParamValue = bool | int | float | str
 
 
@@ -68,44 +66,14 @@ class ColumnSql(Strict):
     @field_validator("sql")
     @classmethod
     def _one_expression(cls, value: str) -> str:
-        try:
-            tree = sqlglot.parse_one(value, dialect="duckdb")
-        except sqlglot.errors.ParseError as error:
-            raise ValueError(f"not a SQL expression ({str(error).splitlines()[0]})") from None
-        if isinstance(tree, exp.Query | exp.Command) or tree.find(exp.Query):
-            raise ValueError("expected an expression over the table's columns, not a query")
-        return value
+        return sql_expression(value)
 
 
-class FraudInput(Strict):
+class FraudInput(TableRef):
     """One input: a staging model (`model:`) or any table the project makes (`table:
     anchor.User_latest`), and where its columns differ from the input's, their names here."""
 
-    model: Identifier | None = None
-    table: str | None = None
     columns: dict[Identifier, Identifier | ColumnSql] = {}
-
-    @model_validator(mode="after")
-    def _one_table(self) -> FraudInput:
-        if (self.model is None) == (self.table is None):
-            raise ValueError("name the input's table with model: (a staging model) or table:")
-        if self.table is not None:
-            schema, _, name = self.table.partition(".")
-            if schema not in TABLE_SCHEMAS or not name:
-                raise ValueError(
-                    f"table: expected <schema>.<table> in {', '.join(TABLE_SCHEMAS)}, "
-                    f"got {self.table!r}"
-                )
-            if not IDENTIFIER.match(name):
-                raise ValueError(f"table: {name!r} is not a plain table name")
-        return self
-
-    @property
-    def schema_and_name(self) -> tuple[str, str]:
-        if self.model is not None:
-            return "staging", self.model
-        schema, _, name = (self.table or "").partition(".")
-        return schema, name
 
 
 class Whitelist(Strict):

@@ -37,11 +37,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import sqlglot
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from sqlglot import exp
 
+from anchorflow.config.tables import sql_expression
 from anchorflow.project_types import IDENTIFIER, Identifier, Strict
 
 Materialization = Literal["view", "table", "incremental"]
@@ -57,18 +56,6 @@ COLLECTIONS = ("tests", "columns")
 TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
-def _sql_expression(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected {what} in SQL, got {value!r}")
-    try:
-        tree = sqlglot.parse_one(value, dialect="duckdb")
-    except sqlglot.errors.ParseError as error:
-        raise ValueError(f"not {what} in SQL ({str(error).splitlines()[0]})") from None
-    if isinstance(tree, exp.Query | exp.Command) or tree.find(exp.Query, exp.Placeholder):
-        raise ValueError(f"expected {what} over the table's columns, not a query")
-    return value
-
-
 def _relation(value: Any) -> str:
     """`schema.table` of a table the test compares with (checked against the project later)."""
     parts = value.split(".") if isinstance(value, str) else []
@@ -80,8 +67,8 @@ def _relation(value: Any) -> str:
 
 
 Relation = Annotated[str, BeforeValidator(_relation)]
-Condition = Annotated[str, BeforeValidator(lambda v: _sql_expression(v, "a condition"))]
-Expression = Annotated[str, BeforeValidator(lambda v: _sql_expression(v, "an expression"))]
+Condition = Annotated[str, BeforeValidator(lambda v: sql_expression(v, "a condition"))]
+Expression = Annotated[str, BeforeValidator(lambda v: sql_expression(v, "an expression"))]
 
 
 class _Test(Strict):

@@ -41,10 +41,9 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-import sqlglot
 from pydantic import Field, field_validator, model_validator
-from sqlglot import exp
 
+from anchorflow.config.tables import TableRef, sql_expression
 from anchorflow.project_types import IDENTIFIER, Duration, Identifier, Strict
 
 if TYPE_CHECKING:
@@ -52,19 +51,7 @@ if TYPE_CHECKING:
 
 GRAINS = ("hour", "day", "week", "month", "quarter", "year")
 AGGREGATES = ("count", "count_distinct", "approx_count_distinct", "sum", "avg", "min", "max")
-TABLE_SCHEMAS = ("staging", "marts", "anchor")
 PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
-
-
-def sql_expression(value: str) -> str:
-    """One SQL expression over a table's columns (DuckDB's spelling), not a query."""
-    try:
-        tree = sqlglot.parse_one(value, dialect="duckdb")
-    except sqlglot.errors.ParseError as error:
-        raise ValueError(f"not a SQL expression ({str(error).splitlines()[0]})") from None
-    if isinstance(tree, exp.Query | exp.Command) or tree.find(exp.Query):
-        raise ValueError("expected an expression over the model's columns, not a query")
-    return value
 
 
 class Dimension(Strict):
@@ -157,9 +144,7 @@ class Join(Strict):
         return value
 
 
-class SemanticModel(Strict):
-    model: Identifier | None = Field(default=None, description="a staging model")
-    table: str | None = Field(default=None, description="marts.<name>, anchor.<name>, ...")
+class SemanticModel(TableRef):
     description: str | None = None
     time: TimeDimension | None = None
     dimensions: dict[Identifier, Dimension] = {}
@@ -167,27 +152,10 @@ class SemanticModel(Strict):
     joins: dict[Identifier, Join] = {}
 
     @model_validator(mode="after")
-    def _one_table(self) -> SemanticModel:
-        if (self.model is None) == (self.table is None):
-            raise ValueError("name the table with model: (a staging model) or table:")
-        if self.table is not None:
-            schema, _, name = self.table.partition(".")
-            name = name.strip('"')
-            if schema not in TABLE_SCHEMAS or not IDENTIFIER.match(name):
-                raise ValueError(
-                    f"table: expected <schema>.<table> in {', '.join(TABLE_SCHEMAS)}, "
-                    f"got {self.table!r}"
-                )
+    def _time_apart(self) -> SemanticModel:
         if self.time is not None and self.time.dimension_name in self.dimensions:
             raise ValueError(f"dimensions.{self.time.dimension_name}: the time dimension's name")
         return self
-
-    @property
-    def schema_and_name(self) -> tuple[str, str]:
-        if self.model is not None:
-            return "staging", self.model
-        schema, _, name = (self.table or "").partition(".")
-        return schema, name.strip('"')
 
 
 class Metric(Strict):
