@@ -67,8 +67,8 @@ def problems(
         ({"models.accounts.model": None, "models.accounts.table": "marts.acounts"},
          "anchorflow.yml: metrics.models.accounts.table: the project makes no marts.acounts"),
         ({"models.accounts": {"table": "raw.accounts"}},
-         "anchorflow.yml: metrics.models.accounts: table: expected <schema>.<table> in staging, anchor, "
-         "marts, got 'raw.accounts'"),
+         "anchorflow.yml: metrics.models.accounts: table: expected <schema>.<table> in "
+         "staging, anchor, marts, got 'raw.accounts'"),
         ({"alerts": {"drop": {"metric": "revenu", "change": {"by": "-30%"}}}},
          "anchorflow.yml: metrics.alerts.drop.metric: unknown metric 'revenu'"),
         ({"alerts": {"drop": {"metric": "revenue", "change": {"by": "a lot"}}}},

@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -227,3 +227,13 @@ def _instant(value: str) -> datetime:
         raise ConfigError(
             [f"query: --as-of expects an ISO timestamp such as 2024-03-02T12:00, got {value!r}"]
         ) from None
+
+
+def day_option(option: str, value: str | None) -> date | None:
+    """A `--from`/`--to` day (YYYY-MM-DD), or one line naming the option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError([f"{option}: expected a day such as 2024-03-01, got {value!r}"]) from None

@@ -9,8 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from anchorflow.cli.base import PlainHelp, ProjectOption, _with_pipeline, app, console, guarded
-from anchorflow.cli.fraud import FromOption, ToOption, _day
+from anchorflow.cli.base import (
+    PlainHelp,
+    ProjectOption,
+    _with_pipeline,
+    app,
+    console,
+    day_option,
+    guarded,
+)
+from anchorflow.cli.fraud import FromOption, ToOption
 from anchorflow.errors import ConfigError
 
 dashboards_app = typer.Typer(
@@ -72,7 +80,7 @@ def show(
 
     if fmt.lower() not in ("table", "json"):
         raise typer.BadParameter("expected table or json", param_hint="--format")
-    first, last = _day("--from", start), _day("--to", end)
+    first, last = day_option("--from", start), day_option("--to", end)
     segments = guarded(lambda: segment_values(filters or []))
 
     def action(pipeline: Any) -> Any:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import csv
 import json as jsonlib
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from anchorflow.cli.base import PlainHelp, ProjectOption, _with_pipeline, app, console, guarded
+from anchorflow.cli.base import (
+    PlainHelp,
+    ProjectOption,
+    _with_pipeline,
+    app,
+    console,
+    day_option,
+    guarded,
+)
 from anchorflow.errors import ConfigError
 
 fraud_app = typer.Typer(
@@ -26,15 +33,6 @@ FromOption = Annotated[
     str | None, typer.Option("--from", help="First UTC day, YYYY-MM-DD (default: see help).")
 ]
 ToOption = Annotated[str | None, typer.Option("--to", help="Last UTC day, YYYY-MM-DD.")]
-
-
-def _day(option: str, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError([f"{option}: expected a day such as 2024-03-01, got {value!r}"]) from None
 
 
 @fraud_app.command("run")
@@ -53,7 +51,7 @@ def run(
     whose inputs are not mapped or lack a column it reads is skipped with one line."""
     from anchorflow.console import print_fraud_run, print_rule_run
 
-    first, last = _day("--from", start), _day("--to", end)
+    first, last = day_option("--from", start), day_option("--to", end)
     result = _with_pipeline(
         project, lambda p: p.fraud(first, last, rule or (), lambda r: print_rule_run(console, r))
     )
@@ -79,7 +77,7 @@ def report(
 
     if fmt.lower() not in ("table", "csv", "json"):
         raise typer.BadParameter("expected table, csv or json", param_hint="--format")
-    first, last = _day("--from", start), _day("--to", end)
+    first, last = day_option("--from", start), day_option("--to", end)
     columns, rows = _with_pipeline(
         project, lambda p: report_rows(p.warehouse, first, last, top or None), read_only=True
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json as jsonlib
 import sys
-from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,10 +18,10 @@ from anchorflow.cli.base import (
     _with_pipeline,
     app,
     console,
+    day_option,
     guarded,
 )
 from anchorflow.config import load_project
-from anchorflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from anchorflow.metrics import MetricResult
@@ -35,15 +34,6 @@ metrics_app = typer.Typer(
 )
 app.add_typer(metrics_app, name="metrics")
 FORMATS = ("table", "csv", "json")
-
-
-def _day(option: str, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError([f"{option}: expected a day such as 2024-03-01, got {value!r}"]) from None
 
 
 @metrics_app.command("list")
@@ -103,7 +93,8 @@ def query(
         return MetricQuery(
             metrics=tuple(metrics), by=tuple(by or ()), grain=grain,
             where=tuple(parse_filter(w) for w in where or ()),
-            start=_day("--from", start), end=_day("--to", end), limit=limit, order=order,
+            start=day_option("--from", start), end=day_option("--to", end),
+            limit=limit, order=order,
         )  # fmt: skip
 
     request = guarded(asked)
