@@ -2,9 +2,9 @@
 
 For each size, a DuckDB warehouse with the tables the demo's metrics and dashboard read
 (`staging.events`, `staging.purchases`, and the marts built by the demo's own models: user_days,
-funnel_events and user_first_days), generated set-based inside DuckDB from `range(n)`: events in sessions of
-20 of one user, hashed users (new users join over the period, so weekly cohorts return),
-countries, platforms, event types with the demo's weights, times in order over the period.
+funnel_events and user_first_days), generated set-based inside DuckDB from `range(n)`: events
+in sessions of 20 of one user, hashed users (new users join over the period, so weekly cohorts
+return), countries, platforms, event types with the demo's weights, times in order over the period.
 `demo`: the demo's size (1M events over 3 days, 60,000 users, like `make demo`'s 72 hours);
 `50m`: 50M events over 90 days, 300,000 users. Generated once and kept under --work (default
 /tmp/anchorflow-bench-dashboards; 50M takes about 2 minutes).

@@ -336,15 +336,19 @@ def _unknown_names(project: Project, dashboard: Dashboard) -> list[str]:
     """Tiles that read a staging model the project lacks, or a metric it does not define
     (when it has a `metrics:` section: before one exists, run_query names what is missing)."""
     problems = []
-    sources = [("events", dashboard.events)] + [
-        (f"tiles.{i}.events", t.events)
-        for i, t in enumerate(dashboard.tiles)
-        if isinstance(t, FunnelTile | RetentionTile)
-    ] + [
-        (f"tiles.{i}.first_seen", t.first_seen)
-        for i, t in enumerate(dashboard.tiles)
-        if isinstance(t, RetentionTile)
-    ]
+    sources = (
+        [("events", dashboard.events)]
+        + [
+            (f"tiles.{i}.events", t.events)
+            for i, t in enumerate(dashboard.tiles)
+            if isinstance(t, FunnelTile | RetentionTile)
+        ]
+        + [
+            (f"tiles.{i}.first_seen", t.first_seen)
+            for i, t in enumerate(dashboard.tiles)
+            if isinstance(t, RetentionTile)
+        ]
+    )
     for key, source in sources:
         if source is not None and source.model is not None and source.model not in project.staging:
             problems.append(

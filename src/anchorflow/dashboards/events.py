@@ -136,8 +136,9 @@ def funnel_sql(
         first = first.select(exp.alias_(exp.func("arg_min", exp.column("b"), exp.column("t")), "b"))
     later = range(1, len(tile.steps))
     near = (
-        exp.select(exp.column("u", "x"), exp.column("t", "x"),
-                   *(exp.column(f"f{k}", "x") for k in later))  # fmt: skip
+        exp.select(
+            exp.column("u", "x"), exp.column("t", "x"), *(exp.column(f"f{k}", "x") for k in later)
+        )
         .from_(exp.alias_(exp.to_table("s0"), "p", table=True))
         .join(
             exp.alias_(exp.to_table("ev"), "x", table=True),
@@ -175,7 +176,7 @@ def funnel_sql(
     return bind.render(_funnel_counts(tile, ctes))
 
 
-def _step_flag(source: EventsSource, bind: Bound, types: list[str], k: int) -> exp.Expression:
+def _step_flag(source: EventsSource, bind: Bound, types: list[str], k: int) -> exp.Expr:
     """`f<k>`: whether the event is of step k's types."""
     flag = exp.In(this=_col(source.event), expressions=[bind(t) for t in types])
     return exp.alias_(flag, f"f{k}")
@@ -218,8 +219,9 @@ def retention_sql(
     first = (
         exp.select("u", exp.alias_(week, "cohort"))
         .from_(
-            _events(tile.first_seen or source, bind, list(tile.cohort_event), list(segments),
-                    None, None).subquery("c")  # fmt: skip
+            _events(
+                tile.first_seen or source, bind, list(tile.cohort_event), list(segments), None, None
+            ).subquery("c")
         )
         .group_by("u")
         .having(exp.GTE(this=exp.func("min", exp.column("t")), expression=bind(since)))
