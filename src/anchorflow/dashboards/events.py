@@ -112,29 +112,28 @@ def funnel_sql(
 ) -> tuple[str, list[Any]]:
     """One row per `by` value (one row without it): `by`, then the users at each step.
 
-    One scan reads the events of every step's types (`ev`, with a flag per step: a type may
-    be in several steps); `s0` is each user's entry, the first step-1 event in the range;
-    `near` keeps only each entered user's events within the window after their entry (a
-    small share of the events), and the later steps chain over it: step k is the earliest
-    step-k event after the user's step k-1 (`s<k>`)."""
+    `s0` is each user's entry, their first step-1 event in the range (a scan of step 1's
+    types); `ev` the events of the later steps' types (one scan, a flag per step: a type may
+    be in several steps); `near` keeps each entered user's events of those within the window
+    after their entry (a small share of them), and the later steps chain over it: step k is
+    the earliest step-k event after the user's step k-1 (`s<k>`). Two scans rather than one
+    shared: a materialized scan of every step's events cost more than scanning twice."""
     bind = Bound()
     since, until = _when(start), _when(end)
-    types = list(dict.fromkeys(t for step in tile.steps for t in step.event))
-    events = _events(source, bind, types, list(segments), since, until + tile.window)
+    entries = _events(source, bind, list(tile.steps[0].event), list(segments), since, until)
     if tile.by:
-        events = events.select(exp.alias_(_col(tile.by), "b"))
-    events = events.select(*(_step_flag(source, bind, step.event, k)
-                             for k, step in enumerate(tile.steps)))  # fmt: skip
+        entries = entries.select(exp.alias_(_col(tile.by), "b"))
     first = (
         exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t1"))
-        .from_("ev")
-        .where(exp.column("f0"))
-        .where(exp.LT(this=exp.column("t"), expression=bind(until)))
+        .from_(entries.subquery("e0"))
         .group_by("u")
     )
     if tile.by:
         first = first.select(exp.alias_(exp.func("arg_min", exp.column("b"), exp.column("t")), "b"))
     later = range(1, len(tile.steps))
+    types = list(dict.fromkeys(t for k in later for t in tile.steps[k].event))
+    events = _events(source, bind, types, list(segments), since, until + tile.window)
+    events = events.select(*(_step_flag(source, bind, tile.steps[k].event, k) for k in later))
     near = (
         exp.select(
             exp.column("u", "x"), exp.column("t", "x"), *(exp.column(f"f{k}", "x") for k in later)
@@ -153,9 +152,8 @@ def funnel_sql(
                 ),
             ),
         )
-        .where(exp.or_(*(exp.column(f"f{k}", "x") for k in later)))
     )
-    ctes: list[tuple[str, exp.Select]] = [("ev", events), ("s0", first), ("near", near)]
+    ctes: list[tuple[str, exp.Select]] = [("s0", first), ("ev", events), ("near", near)]
     ctes.append(("s1", exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t"))
                  .from_("near").where(exp.column("f1")).group_by("u")))  # fmt: skip
     for k in range(2, len(tile.steps)):
