@@ -200,15 +200,21 @@ def test_a_funnel_step_may_share_types_with_another(warehouse: Warehouse) -> Non
 
 
 def test_a_funnel_reads_a_mart_of_user_events_ordered_by_type(warehouse: Warehouse) -> None:
-    """The demo's models/funnel_events.sql: the events with a user, by type then time."""
+    """The demo's models/funnel_events.sql: the events with a user, by type then time, the
+    users numbered (`user_key`, a number per user_id, what the tile groups and joins on)."""
     _load(warehouse, FUNNEL_EVENTS)
     warehouse.create_schema("marts")
     warehouse.execute(
-        "CREATE TABLE marts.funnel_events AS SELECT event_time, user_id, event_type, country, "
-        "platform FROM staging.app_events WHERE user_id IS NOT NULL "
-        "ORDER BY event_type, event_time"
+        "CREATE TABLE marts.funnel_events AS "
+        "WITH users AS (SELECT user_id, ROW_NUMBER() OVER (ORDER BY user_id) AS user_key "
+        "FROM (SELECT DISTINCT user_id FROM staging.app_events WHERE user_id IS NOT NULL) AS s) "
+        "SELECT e.event_time, u.user_key, e.event_type, e.country, e.platform "
+        "FROM staging.app_events AS e JOIN users AS u ON u.user_id = e.user_id "
+        "ORDER BY e.event_type, e.event_time"
     )
-    source = {"table": "marts.funnel_events", "dimensions": ["country", "platform"]}
+    source = {
+        "table": "marts.funnel_events", "user": "user_key", "dimensions": ["country", "platform"],
+    }  # fmt: skip
     for selection in (MARCH, Selection(MARCH.start, MARCH.end, {"country": "DE"})):
         mart = _tile(warehouse, {**FUNNEL, "by": "platform", "events": source}, selection)
         events = _tile(warehouse, {**FUNNEL, "by": "platform"}, selection)
