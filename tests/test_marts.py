@@ -110,6 +110,7 @@ def test_the_demo_daily_active_users_mart_matches_a_count_over_staging(
     assert [w.source for w in summary.windows] == ["amplitude"] * 26 + ["costs"] * 2
     assert {m.name for m in summary.marts} == {
         "daily_active_users", "revenue_by_country", "cost_per_user", "grading", "user_days",
+        "funnel_events", "user_first_days",
     }  # fmt: skip
     spent = sum(Decimal(line.split(",")[3]) for f in costs for line in f.read_text().split()[1:])
     assert table_rows(project.warehouse_path, "SELECT sum(cost) FROM marts.cost_per_user") == [

@@ -270,9 +270,11 @@ def test_the_demo_project_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(p.stem for p in project.marts_path.glob("*.sql")) == [
         "cost_per_user",
         "daily_active_users",
+        "funnel_events",
         "grading",
         "revenue_by_country",
         "user_days",
+        "user_first_days",
     ]
     costs = project.sources["costs"]
     assert isinstance(costs, FilesConfig) and costs.streams == ["daily"]

@@ -82,6 +82,16 @@ def test_a_dashboard_file_reads_as_tiles(tmp_path: Path) -> None:
             "dashboards/bad.yml: events.model: unknown staging model 'evnts'",
         ),
         (
+            "title: x\nevents: {model: events}\n"
+            "tiles: [{kind: retention, first_seen: {model: firsts}}]\n",
+            "dashboards/bad.yml: tiles.0.first_seen.model: unknown staging model 'firsts'",
+        ),
+        (
+            "title: x\nevents: {model: events}\ntiles: [{kind: retention, cohort_event: a, "
+            "first_seen: {table: marts.firsts}}]\n",
+            "dashboards/bad.yml: tiles.0: first_seen holds each user's first event of any type",
+        ),
+        (
             "title: x\nevents: {table: raw.x}\ntiles: [{kind: retention}]\n",
             "dashboards/bad.yml: events: table: expected <schema>.<table>",
         ),

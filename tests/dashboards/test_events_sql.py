@@ -184,3 +184,78 @@ def test_retention_reads_a_mart_of_user_days(warehouse: Warehouse) -> None:
         (date(2024, 3, 4), 3, 0, 3), (date(2024, 3, 4), 3, 1, 2), (date(2024, 3, 4), 3, 2, 1),
         (date(2024, 3, 11), 1, 0, 1), (date(2024, 3, 11), 1, 1, 0), (date(2024, 3, 11), 1, 2, 1),
     ]  # fmt: skip
+
+
+def test_a_funnel_step_may_share_types_with_another(warehouse: Warehouse) -> None:
+    """One scan flags each event with every step whose types it has: a view may be step 1 and
+    step 2 (u8 views again 4 days after entering), a purchase step 2 and step 3."""
+    _load(warehouse, FUNNEL_EVENTS)
+    again = _tile(warehouse, {**FUNNEL, "steps": ["view", "view"]}, MARCH)
+    assert [row[2] for row in again.rows] == [6, 1]  # u8
+    either = _tile(warehouse, {**FUNNEL, "steps": ["view", ["cart", "purchase"], "purchase"]},
+                   MARCH)  # fmt: skip
+    # Step 2: u1 u3 u4 u5 (u3 and u5 by a purchase); step 3, a purchase after their earliest
+    # step 2: u1 and u4 (u3's and u5's step-2 purchase was their last).
+    assert [row[2] for row in either.rows] == [6, 4, 2]
+
+
+def test_a_funnel_reads_a_mart_of_user_events_ordered_by_type(warehouse: Warehouse) -> None:
+    """The demo's models/funnel_events.sql: the events with a user, by type then time, the
+    users numbered (`user_key`, a number per user_id, what the tile groups and joins on)."""
+    _load(warehouse, FUNNEL_EVENTS)
+    warehouse.create_schema("marts")
+    warehouse.execute(
+        "CREATE TABLE marts.funnel_events AS "
+        "WITH users AS (SELECT user_id, ROW_NUMBER() OVER (ORDER BY user_id) AS user_key "
+        "FROM (SELECT DISTINCT user_id FROM staging.app_events WHERE user_id IS NOT NULL) AS s) "
+        "SELECT e.event_time, u.user_key, e.event_type, e.country, e.platform "
+        "FROM staging.app_events AS e JOIN users AS u ON u.user_id = e.user_id "
+        "ORDER BY e.event_type, e.event_time"
+    )
+    source = {
+        "table": "marts.funnel_events", "user": "user_key", "dimensions": ["country", "platform"],
+    }  # fmt: skip
+    for selection in (MARCH, Selection(MARCH.start, MARCH.end, {"country": "DE"})):
+        mart = _tile(warehouse, {**FUNNEL, "by": "platform", "events": source}, selection)
+        events = _tile(warehouse, {**FUNNEL, "by": "platform"}, selection)
+        assert mart.rows == events.rows and mart.rows
+
+
+FIRSTS = [
+    # f: first seen in DE before the range, then in FR within it: no cohort overall, the cohort
+    # of Mar 4 under country = FR.
+    ("f", D(2024, 2, 26, 9), "open", "DE", "ios"),
+    ("f", D(2024, 3, 6, 9), "open", "FR", "ios"),
+    ("f", D(2024, 3, 13, 9), "open", "FR", "ios"),
+]
+
+
+def test_retention_cohorts_from_a_mart_of_first_days(warehouse: Warehouse) -> None:
+    """`first_seen:` (the demo's models/user_first_days.sql, per user, country and platform)
+    gives the cohorts that grouping every user-day by user gives, under any segment."""
+    _load(warehouse, RETENTION_EVENTS + FIRSTS)
+    warehouse.create_schema("marts")
+    warehouse.execute(
+        "CREATE TABLE marts.user_days AS SELECT CAST(event_time AS DATE) AS day, user_id, "
+        "country, platform, count(*) AS events FROM staging.app_events GROUP BY ALL"
+    )
+    warehouse.execute(
+        "CREATE TABLE marts.user_first_days AS SELECT user_id, country, platform, "
+        "CAST(MIN(event_time) AS DATE) AS first_day FROM staging.app_events GROUP BY ALL"
+    )
+    days = {"table": "marts.user_days", "time": "day", "dimensions": ["country", "platform"]}
+    firsts = {**days, "table": "marts.user_first_days", "time": "first_day"}
+    grids = {}
+    for country in (None, "FR", "DE"):
+        selection = Selection(TWO_WEEKS.start, TWO_WEEKS.end, {"country": country} if country
+                              else {})  # fmt: skip
+        plain = _tile(warehouse, {**RETENTION, "events": days}, selection)
+        mart = _tile(warehouse, {**RETENTION, "events": days, "first_seen": firsts}, selection)
+        assert mart.rows == plain.rows and "user_first_days" in mart.sql
+        grids[country] = [(r[0], r[1], r[2], r[3]) for r in mart.rows]
+    assert grids[None][:3] == [
+        (date(2024, 3, 4), 3, 0, 3), (date(2024, 3, 4), 3, 1, 2), (date(2024, 3, 4), 3, 2, 1),
+    ]  # fmt: skip
+    assert grids["FR"][:3] == [  # e and f: f back in week 1
+        (date(2024, 3, 4), 2, 0, 2), (date(2024, 3, 4), 2, 1, 1), (date(2024, 3, 4), 2, 2, 1),
+    ]  # fmt: skip

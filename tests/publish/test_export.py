@@ -33,8 +33,9 @@ def test_exports_are_parquet_files_with_the_warehouse_types(demo: Project, tmp_p
             warehouse, demo, ["staging.events", "marts.*", "anchor.User_latest"], tmp_path
         )
     assert [d.table for d in done] == [
-        "staging.events", "marts.cost_per_user", "marts.daily_active_users", "marts.grading",
-        "marts.revenue_by_country", "marts.user_days", "anchor.User_latest",
+        "staging.events", "marts.cost_per_user", "marts.daily_active_users",
+        "marts.funnel_events", "marts.grading", "marts.revenue_by_country", "marts.user_days",
+        "marts.user_first_days", "anchor.User_latest",
     ]  # fmt: skip
     events = pq.read_table(tmp_path / "staging" / "events.parquet")
     assert (
@@ -104,7 +105,8 @@ def test_a_name_that_matches_no_table_is_one_line(demo: Project, tmp_path: Path)
         export_tables(warehouse, demo, ["marts.nope_*", "staging.events", "meta.loads"], tmp_path)
     assert raised.value.problems == [
         "export: 'marts.nope_*' matches no table in the warehouse (marts has: cost_per_user, "
-        "daily_active_users, grading, revenue_by_country, user_days)",
+        "daily_active_users, funnel_events, grading, revenue_by_country, user_days, "
+        "user_first_days)",
         "export: 'meta.loads': exports come from raw, staging, anchor, marts",
     ]
     assert not any(tmp_path.iterdir())  # nothing exported when any name is wrong

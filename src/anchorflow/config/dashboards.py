@@ -176,6 +176,20 @@ class RetentionTile(TileBase):
     cohort_event: Names = Field(default=[], description="event types that start a cohort")
     return_event: Names = Field(default=[], description="event types that count as a return")
     events: EventsSource | None = None
+    first_seen: EventsSource | None = Field(
+        default=None,
+        description="each user's first event time, per values of the events' dimensions (a "
+        "mart), read for the cohorts instead of grouping all the events by user",
+    )
+
+    @model_validator(mode="after")
+    def _first_seen_of_any_event(self) -> RetentionTile:
+        if self.first_seen is not None and self.cohort_event:
+            raise ValueError(
+                "first_seen holds each user's first event of any type: drop cohort_event "
+                "or first_seen"
+            )
+        return self
 
 
 Tile = Annotated[
@@ -300,11 +314,19 @@ def _unknown_names(project: Project, dashboard: Dashboard) -> list[str]:
     """Tiles that read a staging model the project lacks, or a metric it does not define
     (when it has a `metrics:` section: before one exists, run_query names what is missing)."""
     problems = []
-    sources = [("events", dashboard.events)] + [
-        (f"tiles.{i}.events", t.events)
-        for i, t in enumerate(dashboard.tiles)
-        if isinstance(t, FunnelTile | RetentionTile)
-    ]
+    sources = (
+        [("events", dashboard.events)]
+        + [
+            (f"tiles.{i}.events", t.events)
+            for i, t in enumerate(dashboard.tiles)
+            if isinstance(t, FunnelTile | RetentionTile)
+        ]
+        + [
+            (f"tiles.{i}.first_seen", t.first_seen)
+            for i, t in enumerate(dashboard.tiles)
+            if isinstance(t, RetentionTile)
+        ]
+    )
     for key, source in sources:
         if source is not None and source.model is not None and source.model not in project.staging:
             problems.append(

@@ -112,40 +112,76 @@ def funnel_sql(
 ) -> tuple[str, list[Any]]:
     """One row per `by` value (one row without it): `by`, then the users at each step.
 
-    Each step reads its own events (`e<k>`: its types, one scan each): the engine filters each
-    scan on one list of types, rather than every step's rows on every step's types."""
+    `s0` is each user's entry, their first step-1 event in the range (a scan of step 1's
+    types); `ev` the events of the later steps' types (one scan, a flag per step: a type may
+    be in several steps); `near` keeps each entered user's events of those within the window
+    after their entry (a small share of them), and the later steps chain over it: step k is
+    the earliest step-k event after the user's step k-1 (`s<k>`). Two scans rather than one
+    shared: a materialized scan of every step's events cost more than scanning twice."""
     bind = Bound()
     since, until = _when(start), _when(end)
-    ctes: list[tuple[str, exp.Select]] = []
-    for k, step in enumerate(tile.steps):
-        events = _events(source, bind, list(step.event), list(segments), since,
-                         until if k == 0 else until + tile.window)  # fmt: skip
-        if k == 0 and tile.by:
-            events = events.select(exp.alias_(_col(tile.by), "b"))
-        ctes.append((f"e{k}", events))
-    first = exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t1")).from_("e0")
+    entries = _events(source, bind, list(tile.steps[0].event), list(segments), since, until)
+    if tile.by:
+        entries = entries.select(exp.alias_(_col(tile.by), "b"))
+    first = (
+        exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t1"))
+        .from_(entries.subquery("e0"))
+        .group_by("u")
+    )
     if tile.by:
         first = first.select(exp.alias_(exp.func("arg_min", exp.column("b"), exp.column("t")), "b"))
-    ctes.append(("s0", first.group_by("u")))
-    for k in range(1, len(tile.steps)):
-        previous = "t1" if k == 1 else "t"
-        deadline = exp.Add(this=exp.column("t1", "p"), expression=_interval(bind, tile.window))
-        on = exp.and_(
-            exp.column("u", "x").eq(exp.column("u", "p")),
-            exp.GT(this=exp.column("t", "x"), expression=exp.column(previous, "p")),
-            exp.LTE(this=exp.column("t", "x"), expression=deadline),
+    later = range(1, len(tile.steps))
+    types = list(dict.fromkeys(t for k in later for t in tile.steps[k].event))
+    events = _events(source, bind, types, list(segments), since, until + tile.window)
+    events = events.select(*(_step_flag(source, bind, tile.steps[k].event, k) for k in later))
+    near = (
+        exp.select(
+            exp.column("u", "x"), exp.column("t", "x"), *(exp.column(f"f{k}", "x") for k in later)
         )
+        .from_(exp.alias_(exp.to_table("s0"), "p", table=True))
+        .join(
+            exp.alias_(exp.to_table("ev"), "x", table=True),
+            on=exp.and_(
+                exp.column("u", "x").eq(exp.column("u", "p")),
+                exp.GT(this=exp.column("t", "x"), expression=exp.column("t1", "p")),
+                exp.LTE(
+                    this=exp.column("t", "x"),
+                    expression=exp.Add(
+                        this=exp.column("t1", "p"), expression=_interval(bind, tile.window)
+                    ),
+                ),
+            ),
+        )
+    )
+    ctes: list[tuple[str, exp.Select]] = [("s0", first), ("ev", events), ("near", near)]
+    ctes.append(("s1", exp.select("u", exp.alias_(exp.func("min", exp.column("t")), "t"))
+                 .from_("near").where(exp.column("f1")).group_by("u")))  # fmt: skip
+    for k in range(2, len(tile.steps)):
         reached = (
-            exp.select(
-                exp.column("u", "p"),
-                exp.column("t1", "p"),
-                exp.alias_(exp.func("min", exp.column("t", "x")), "t"),
-            )
+            exp.select(exp.column("u", "p"), exp.alias_(exp.func("min", exp.column("t", "x")), "t"))
             .from_(exp.alias_(exp.to_table(f"s{k - 1}"), "p", table=True))
-            .join(exp.alias_(exp.to_table(f"e{k}"), "x", table=True), on=on)
-            .group_by(exp.column("u", "p"), exp.column("t1", "p"))
+            .join(
+                exp.alias_(exp.to_table("near"), "x", table=True),
+                on=exp.and_(
+                    exp.column("u", "x").eq(exp.column("u", "p")),
+                    exp.column(f"f{k}", "x"),
+                    exp.GT(this=exp.column("t", "x"), expression=exp.column("t", "p")),
+                ),
+            )
+            .group_by(exp.column("u", "p"))
         )
         ctes.append((f"s{k}", reached))
+    return bind.render(_funnel_counts(tile, ctes))
+
+
+def _step_flag(source: EventsSource, bind: Bound, types: list[str], k: int) -> exp.Expr:
+    """`f<k>`: whether the event is of step k's types."""
+    flag = exp.In(this=_col(source.event), expressions=[bind(t) for t in types])
+    return exp.alias_(flag, f"f{k}")
+
+
+def _funnel_counts(tile: FunnelTile, ctes: list[tuple[str, exp.Select]]) -> exp.Select:
+    """The users of each step `s<k>`, by the entry's `b` when the tile has `by`."""
     columns: list[exp.Expr] = [exp.alias_(exp.column("b", "s0"), "b")] if tile.by else []
     columns += [
         exp.alias_(exp.func("count", exp.column("u", f"s{k}")), f"step_{k}")
@@ -160,7 +196,7 @@ def funnel_sql(
         select = select.group_by(exp.column("b", "s0")).order_by(exp.column("b", "s0"))
     for name, cte in ctes:
         select = select.with_(name, as_=cte)
-    return bind.render(select)
+    return select
 
 
 def retention_sql(
@@ -171,14 +207,19 @@ def retention_sql(
     segments: list[Segment] = (),  # type: ignore[assignment]
 ) -> tuple[str, list[Any]]:
     """One row per cohort week and week number n (0..weeks): cohort, its users, n, returning
-    users (NULL n and users for a cohort nobody of which came back)."""
+    users (NULL n and users for a cohort nobody of which came back).
+
+    With `first_seen` (a mart of each user's first event time per dimension values), the
+    cohorts group its rows by user rather than every event: the same minimum, fewer rows."""
     bind = Bound()
     since, until = _when(start), _when(end)
     week = exp.func("date_trunc", exp.Literal.string("week"), exp.func("min", exp.column("t")))
     first = (
         exp.select("u", exp.alias_(week, "cohort"))
         .from_(
-            _events(source, bind, list(tile.cohort_event), list(segments), None, None).subquery("c")
+            _events(
+                tile.first_seen or source, bind, list(tile.cohort_event), list(segments), None, None
+            ).subquery("c")
         )
         .group_by("u")
         .having(exp.GTE(this=exp.func("min", exp.column("t")), expression=bind(since)))
