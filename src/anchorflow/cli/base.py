@@ -6,6 +6,7 @@ exit code 1.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import re
@@ -131,6 +132,9 @@ def options(
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: what a process that does not
+    # stop is doing (a test that waits for one in vain asks for it before it kills it).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         app()
     except KeyboardInterrupt as stop:  # outside a command (typer turns it into exit 130 inside)

@@ -54,6 +54,23 @@ def started(landing: Path, process: subprocess.Popen[bytes]) -> bool:
     )
 
 
+def stopped(process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> int:
+    """The exit code of a process told to stop; one that is still running after `timeout`
+    writes its threads' stacks to its stderr (SIGUSR1, the CLI's faulthandler), is killed, and
+    fails the test with them."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)  # the stacks reach the log; not a timing assertion
+        process.kill()
+        process.wait()
+        raise AssertionError(
+            f"the process did not stop within {timeout:.0f} s of SIGTERM; its stacks:\n"
+            + log.read_text(errors="replace")[-6000:]
+        ) from None
+
+
 def loader_process(project_file: Path, log: object) -> subprocess.Popen[bytes]:
     """`anchorflow load bus` in a loop, in its own process."""
     command = [str(ANCHORFLOW), "load", "bus", "--every", "200ms", "--project", str(project_file)]
@@ -140,7 +157,7 @@ def test_readers_and_loader_killed_at_random_lose_and_duplicate_nothing(
     finally:
         stop.set()
         loader[0].send_signal(signal.SIGTERM)
-        loader_code = loader[0].wait(60)
+        loader_code = stopped(loader[0], tmp_path / "readers.log")
         codes = []
         for process in (p for pair in readers.values() for p in pair):
             process.send_signal(signal.SIGTERM)
