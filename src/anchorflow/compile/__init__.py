@@ -60,6 +60,33 @@ def dialect_for(engine: str, project: Project) -> SqlOnlyDialect:
     raise CompileError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
 
 
+# Types BigQuery cannot group, partition or compare (JSON), or partition by (FLOAT64): an
+# anchor value or a unique key of such a type has no BigQuery load.
+_UNORDERED = {"bigquery": {"JSON": "JSON", "DOUBLE": "FLOAT64", "FLOAT": "FLOAT64",
+                           "REAL": "FLOAT64"}}  # fmt: skip
+
+
+def refused(project: Project, engine: str) -> None:
+    """One line for the first part of the project with no load SQL for the engine."""
+    unordered = _UNORDERED.get(engine, {})
+    plan = build_plan(project)
+    for name, target in plan.targets.items():
+        kind = target.value_type if target.kind == "attribute" and not target.knot else None
+        if kind == "JSON" and kind in unordered:
+            raise CompileError(
+                f"anchor.{name}: a JSON value cannot be compared on {engine} (its history "
+                "needs it); give the attribute a scalar type"
+            )
+    for name, model in project.staging.items():
+        for key in model.key_columns:
+            spec = model.columns.get(key)
+            if spec and spec.type in unordered:
+                raise CompileError(
+                    f"staging.{name}: the unique key {key} is {spec.type}, which {engine} "
+                    f"cannot partition by ({unordered[spec.type]}); key it by another type"
+                )
+
+
 def _native(sql: SqlOnlyDialect, canonical: list[str]) -> list[str]:
     out: list[str] = []
     for statement in canonical:
@@ -71,6 +98,7 @@ def compile_project(project: Project, engine: str) -> Compiled:
     """The project's DDL, views and load SQL for `engine`; a part that has no SQL for it is
     refused (`CompileError`, one line), never written approximately."""
     sql = dialect_for(engine, project)
+    refused(project, engine)
     plan = build_plan(project)
     view_marts, table_marts = mart_statements(project, sql)
     load = raw_statements(project, sql) + staging_statements(project, sql)

@@ -25,6 +25,11 @@ NATIVE = "/*native*/"
 ELEMENT = "__e"  # stage.sql's exploded element column
 
 
+# A UUID as DuckDB's TRY_CAST reads it in its usual spelling (8-4-4-4-12 hex digits); the
+# spellings DuckDB also reads (braces, no hyphens) are NULL on the compiled engines.
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
 class CompileError(AnchorflowError):
     """A part of the project that has no SQL for the engine asked for."""
 

@@ -14,6 +14,7 @@ from sqlglot.generator import Generator
 
 from anchorflow.warehouse.compiled import (
     NATIVE,
+    UUID_PATTERN,
     SqlOnlyDialect,
     anonymous_sql,
     exploded,
@@ -88,6 +89,14 @@ def _skipping_nulls(name: str) -> Generator.TRANSFORMS:
     return generate
 
 
+def _try_cast(self: Generator, expression: exp.TryCast) -> str:
+    inner = self.sql(expression.this)
+    if expression.args["to"].is_type(exp.DataType.Type.UUID):  # no UUID type: its text
+        pattern = exp.Literal.string(f"^{UUID_PATTERN}$").sql("bigquery")
+        return f"CASE WHEN REGEXP_CONTAINS({inner}, {pattern}) THEN LOWER({inner}) END"
+    return f"SAFE_CAST({inner} AS {self.sql(expression, 'to')})"
+
+
 class AnchorflowBigQuery(BigQuery):
     class Generator(BigQuery.Generator):  # type: ignore[misc,valid-type]
         TRANSFORMS = {  # noqa: RUF012
@@ -95,6 +104,7 @@ class AnchorflowBigQuery(BigQuery):
             exp.Anonymous: anonymous_sql(NATIVES),
             exp.Least: _skipping_nulls("LEAST"),
             exp.Greatest: _skipping_nulls("GREATEST"),
+            exp.TryCast: _try_cast,
         }
 
 

@@ -14,6 +14,7 @@ from sqlglot.generator import Generator
 
 from anchorflow.warehouse.compiled import (
     NATIVE,
+    UUID_PATTERN,
     SqlOnlyDialect,
     anonymous_sql,
     exploded,
@@ -74,6 +75,10 @@ def _try_cast(self: Generator, expression: exp.TryCast) -> str:
     wall time of a parsed offset) is a plain CAST, which cannot fail."""
     target = self.sql(expression, "to")
     inner = expression.this
+    if expression.args["to"].is_type(exp.DataType.Type.UUID):  # no UUID type: its text
+        pattern = exp.Literal.string(UUID_PATTERN).sql("snowflake")
+        value = self.sql(inner)
+        return f"CASE WHEN REGEXP_LIKE({value}, {pattern}) THEN LOWER({value}) END"
     if isinstance(inner, exp.AtTimeZone | exp.ConvertTimezone):
         return f"CAST({self.sql(inner)} AS {target})"
     return f"TRY_CAST({self.sql(inner)} AS {target})"
@@ -85,6 +90,10 @@ class AnchorflowSnowflake(Snowflake):
             **Snowflake.Generator.TRANSFORMS,
             exp.Anonymous: anonymous_sql(NATIVES),
             exp.TryCast: _try_cast,
+        }
+        TYPE_MAPPING = {  # noqa: RUF012
+            **Snowflake.Generator.TYPE_MAPPING,
+            exp.DataType.Type.UUID: "VARCHAR",
         }
 
 
