@@ -33,7 +33,8 @@ class RecordingWarehouse(Warehouse):
     def _record(self, sql: str, params: Sequence[Any] | None) -> None:
         if params:
             raise CompileError(f"a statement needs values at run time: {sql[:60]}...")
-        self.statements.append(sql)
+        if sql.strip():  # (a construct the engine needs no statement for)
+            self.statements.append(sql)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self._record(sql, params)

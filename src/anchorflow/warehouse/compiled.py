@@ -188,6 +188,9 @@ class SqlOnlyDialect(Dialect):
     def compressed(self, sql_type: str) -> str:
         return sql_type  # both engines compress their columnar storage themselves
 
+    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
+        return ""  # CREATE OR REPLACE replaces a function whose rows changed too: no drop
+
     def replace_view(self, name: str, select: str) -> str:
         return f"CREATE OR REPLACE VIEW {name} AS {select}"
 

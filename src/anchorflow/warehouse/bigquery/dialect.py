@@ -143,16 +143,13 @@ class BigQueryDialect(SqlOnlyDialect):
     def table_function(
         self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
     ) -> str:
-        args = ", ".join(f"{p} {self._type(t)}" for p, t in params)
+        args = ", ".join(f"`{p}` {self._type(t)}" for p, t in params)  # as the body reads it
         target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
         return (
             f"{NATIVE}CREATE OR REPLACE TABLE FUNCTION {target}({args}) "
             f"AS ({self.transpile(body)})"
         )
 
-    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
-        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
-        return f"{NATIVE}DROP TABLE FUNCTION IF EXISTS {target}"
 
     @staticmethod
     def _type(sql_type: str) -> str:

@@ -142,10 +142,6 @@ class SnowflakeDialect(SqlOnlyDialect):
             f"AS $$ {self.transpile(body)} $$"
         )
 
-    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
-        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
-        types = ", ".join(self._type(t) for _, t in params)
-        return f"{NATIVE}DROP FUNCTION IF EXISTS {target}({types})"
 
     @staticmethod
     def _type(sql_type: str) -> str:
