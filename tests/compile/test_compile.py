@@ -19,8 +19,6 @@ from anchorflow.compile import ENGINES, Compiled, compile_project
 from anchorflow.config import load_project
 from anchorflow.warehouse.compiled import CompileError
 
-pytestmark = pytest.mark.unit
-
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
 PROJECTS = {
@@ -33,7 +31,9 @@ UPDATE = os.environ.get("ANCHORFLOW_UPDATE_GOLDEN") == "1"
 # the dialects write as it is. Any other statement must parse into a tree.
 COMMANDS = ("COPY INTO ", "LOAD DATA ", "CREATE OR REPLACE FUNCTION ",
             "CREATE OR REPLACE TABLE FUNCTION ")  # fmt: skip
-CASES = [(engine, project) for engine in ENGINES for project in PROJECTS]
+# The demo's SQL is large (about 500 statements): its cases are in the integration tier.
+TIERS = {"odd_names": pytest.mark.unit, "product_analytics": pytest.mark.integration}
+CASES = [pytest.param(e, p, marks=TIERS[p]) for e in ENGINES for p in PROJECTS]
 
 
 @cache
@@ -76,6 +76,7 @@ def test_every_statement_parses_in_the_engines_dialect(engine: str, project: str
         assert len([t for t in again if t is not None]) == len(trees), file.name
 
 
+@pytest.mark.unit
 def test_the_load_covers_every_layer() -> None:
     load = next(f for f in compiled("snowflake", "odd_names").files if f.name == "03_load.sql")
     text = "\n".join(load.statements)
@@ -91,6 +92,7 @@ def test_the_load_covers_every_layer() -> None:
     assert "LOAD DATA INTO" in bq and "UNNEST(" in bq and "WITH OFFSET" in bq
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_identifier_is_quoted(engine: str) -> None:
     for file in compiled(engine, "odd_names").files:
@@ -105,13 +107,12 @@ def test_every_identifier_is_quoted(engine: str) -> None:
             assert bare == set(), f"{file.name}: {tree.sql(engine)[:200]}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_value_from_the_project_is_a_string_literal(engine: str) -> None:
     value = "it's an order; DROP TABLE raw.shop_records"
     load = parsed(engine, "odd_names", "03_load.sql")
-    literals = [
-        lit.this for tree in load for lit in tree.find_all(exp.Literal) if lit.is_string
-    ]
+    literals = [lit.this for tree in load for lit in tree.find_all(exp.Literal) if lit.is_string]
     assert literals.count(value) == 2  # the selector of each model
     assert literals.count(f'"{value}"') == 2  # its prefilter on the record's text
     assert not [t for t in load if isinstance(t, exp.Drop) and "shop_records" in t.sql()]
@@ -129,6 +130,7 @@ def _odd_copy(tmp_path: Path, old: str, new: str) -> Path:
     return copy
 
 
+@pytest.mark.unit
 def test_a_part_with_no_sql_for_the_engine_is_refused_in_one_line(tmp_path: Path) -> None:
     fail = _odd_copy(tmp_path, "    source: shop\n    selector:", "    source: shop\n"
                      "    on_bad_value: fail\n    selector:")  # fmt: skip
@@ -142,6 +144,7 @@ def test_a_part_with_no_sql_for_the_engine_is_refused_in_one_line(tmp_path: Path
     assert compile_project(project, "snowflake").statements > 0
 
 
+@pytest.mark.e2e
 def test_the_command_writes_the_files_and_says_how_many_statements(tmp_path: Path) -> None:
     out = tmp_path / "sql"
     done = subprocess.run(

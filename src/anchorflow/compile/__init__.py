@@ -105,9 +105,7 @@ def compile_project(project: Project, engine: str) -> Compiled:
     load += anchor_statements(plan, sql)
     files = [
         CompiledFile("01_ddl.sql", _native(sql, ddl_statements(project, plan, sql))),
-        CompiledFile(
-            "02_views.sql", _native(sql, perspective_statements(plan, sql) + view_marts)
-        ),
+        CompiledFile("02_views.sql", _native(sql, perspective_statements(plan, sql) + view_marts)),
         CompiledFile("03_load.sql", _native(sql, load + table_marts)),
     ]
     return Compiled(engine, files, readme(project, engine, plan))

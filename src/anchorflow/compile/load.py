@@ -151,8 +151,7 @@ def target_statements(plan: AnchorPlan, target: TargetPlan, index: int) -> list[
     scd0 = target.effective_history == "scd0"
     out = [
         f"CREATE OR REPLACE TEMP TABLE {sql.rows} AS {sql.staged_rows(pending)}",
-        f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS "
-        f"{sql.deduped(sql.placed(), bool(sql.values))}",
+        f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed(), bool(sql.values))}",
         sql.create_bounds(),
         sql.create_recent(),
     ]

@@ -11,7 +11,7 @@ from anchorflow.config.project import Project
 from anchorflow.marts import build_order, discover
 from anchorflow.marts.plan import VIEW
 from anchorflow.warehouse import table
-from anchorflow.warehouse.compiled import CompileError, SqlOnlyDialect
+from anchorflow.warehouse.compiled import NATIVE, CompileError, SqlOnlyDialect
 
 
 def perspective_columns(plan: AnchorPlan) -> dict[str, list[tuple[str, str]]]:
@@ -35,7 +35,8 @@ def mart_statements(project: Project, sql: SqlOnlyDialect) -> tuple[list[str], l
     """(view statements, table statements) of the marts, in build order; each statement is
     translated here so a construct the engine lacks names its mart's file."""
     models = discover(project)
-    views, tables = [], []
+    views: list[str] = []
+    tables: list[str] = []
     for name in build_order(models):
         model = models[name]
         target = table("marts", name)
@@ -48,6 +49,6 @@ def mart_statements(project: Project, sql: SqlOnlyDialect) -> tuple[list[str], l
         except CompileError as error:
             raise CompileError(f"{model.path}: {error}") from None
         (views if model.settings.materialization == VIEW else tables).extend(
-            "/*native*/" + s for s in native
+            NATIVE + s for s in native
         )
     return views, tables

@@ -6,7 +6,7 @@ variables as query parameters (`@name`), table functions (`CREATE TABLE FUNCTION
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 from sqlglot.dialects.bigquery import BigQuery
@@ -72,7 +72,7 @@ NATIVES = {
 }
 
 
-def _skipping_nulls(name: str) -> Generator.TRANSFORMS:
+def _skipping_nulls(name: str) -> Callable[[Generator, exp.Least | exp.Greatest], str]:
     """LEAST/GREATEST of the values that are not NULL (NULL when all are), as DuckDB's: on
     BigQuery one NULL argument makes them NULL. Each argument is replaced by itself or, when
     NULL, by another one, so the result is the extreme of the non-NULL values."""
@@ -81,9 +81,7 @@ def _skipping_nulls(name: str) -> Generator.TRANSFORMS:
         values = [self.sql(v) for v in [expression.this, *expression.expressions]]
         if len(values) == 1:
             return values[0]
-        rotated = [
-            f"COALESCE({', '.join(values[i:] + values[:i])})" for i in range(len(values))
-        ]
+        rotated = [f"COALESCE({', '.join(values[i:] + values[:i])})" for i in range(len(values))]
         return f"{name}({', '.join(rotated)})"
 
     return generate
@@ -146,10 +144,8 @@ class BigQueryDialect(SqlOnlyDialect):
         args = ", ".join(f"`{p}` {self._type(t)}" for p, t in params)  # as the body reads it
         target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
         return (
-            f"{NATIVE}CREATE OR REPLACE TABLE FUNCTION {target}({args}) "
-            f"AS ({self.transpile(body)})"
+            f"{NATIVE}CREATE OR REPLACE TABLE FUNCTION {target}({args}) AS ({self.transpile(body)})"
         )
-
 
     @staticmethod
     def _type(sql_type: str) -> str:

@@ -142,7 +142,6 @@ class SnowflakeDialect(SqlOnlyDialect):
             f"AS $$ {self.transpile(body)} $$"
         )
 
-
     @staticmethod
     def _type(sql_type: str) -> str:
         return str(exp.DataType.build(sql_type, dialect="duckdb").sql(AnchorflowSnowflake))
