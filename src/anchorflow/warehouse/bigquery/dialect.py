@@ -136,7 +136,10 @@ class BigQueryDialect(SqlOnlyDialect):
         return uri, "row_number() OVER ()"
 
     def prepare(self, tree: exp.Expr) -> exp.Expr:
-        return exploded(super().prepare(tree), _unnest)
+        tree = exploded(super().prepare(tree), _unnest)
+        if isinstance(tree, exp.Delete) and not tree.args.get("where"):
+            tree.set("where", exp.Where(this=exp.true()))  # BigQuery wants a WHERE
+        return tree
 
     def table_function(
         self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str

@@ -182,7 +182,7 @@ DROP TABLE `__fresh_3`;
 
 DROP TABLE `__inserted_3`;
 
-DELETE FROM `anchor`.`Customer_current`;
+DELETE FROM `anchor`.`Customer_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
@@ -194,7 +194,7 @@ INSERT INTO `anchor`.`Customer_current` (`id`, `userId`, `Total`, `__at_Total`, 
 
 DROP TABLE `__serving_ids`;
 
-DELETE FROM `anchor`.`Sku_current`;
+DELETE FROM `anchor`.`Sku_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 

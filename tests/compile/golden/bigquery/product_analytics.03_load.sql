@@ -750,7 +750,7 @@ DROP TABLE `__recent_14`;
 
 DROP TABLE `__inserted_14`;
 
-DELETE FROM `anchor`.`User_current`;
+DELETE FROM `anchor`.`User_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
@@ -762,7 +762,7 @@ INSERT INTO `anchor`.`User_current` (`id`, `user_id`, `country`, `__at_country`,
 
 DROP TABLE `__serving_ids`;
 
-DELETE FROM `anchor`.`Device_current`;
+DELETE FROM `anchor`.`Device_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
@@ -774,7 +774,7 @@ INSERT INTO `anchor`.`Device_current` (`id`, `device_id`, `model`, `__at_model`,
 
 DROP TABLE `__serving_ids`;
 
-DELETE FROM `anchor`.`Session_current`;
+DELETE FROM `anchor`.`Session_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
@@ -786,7 +786,7 @@ INSERT INTO `anchor`.`Session_current` (`id`, `session_id`, `app_version`, `__at
 
 DROP TABLE `__serving_ids`;
 
-DELETE FROM `anchor`.`Campaign_current`;
+DELETE FROM `anchor`.`Campaign_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
@@ -798,7 +798,7 @@ INSERT INTO `anchor`.`Campaign_current` (`id`, `utm_campaign`, `source`, `__at_s
 
 DROP TABLE `__serving_ids`;
 
-DELETE FROM `anchor`.`Account_current`;
+DELETE FROM `anchor`.`Account_current` WHERE TRUE;
 
 DROP TABLE IF EXISTS `__serving_ids`;
 
