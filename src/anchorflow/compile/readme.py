@@ -22,7 +22,8 @@ Run, in one session (the load uses temporary tables):
 Left to you:
 {engine_steps}
 - Stage each stream's records as NDJSON (one JSON object per line, as the source delivered it;
-  .gz allowed) in its folder of the stage:
+  a row of a CSV or Parquet file as one object, as anchorflow lands it; .gz allowed) in its
+  folder of the stage:
 {folders}
   Extracting them (APIs, Redis, webhooks) is anchorflow's job on DuckDB or PostgreSQL, not SQL's.
 - Lines that are not a JSON object stay in raw."__landing_<stream>" for you to look at.
