@@ -23,7 +23,15 @@ from anchorflow.warehouse.compiled import CompileError, SqlOnlyDialect
 
 ENGINES = ("snowflake", "bigquery")
 
-__all__ = ["ENGINES", "CompileError", "Compiled", "compile_project", "render", "write_compiled"]
+__all__ = [
+    "ENGINES",
+    "CompileError",
+    "Compiled",
+    "compile_files",
+    "compile_project",
+    "render",
+    "write_compiled",
+]
 
 
 @dataclass(frozen=True)
@@ -99,16 +107,22 @@ def compile_project(project: Project, engine: str) -> Compiled:
     refused (`CompileError`, one line), never written approximately."""
     sql = dialect_for(engine, project)
     refused(project, engine)
+    return Compiled(
+        engine, compile_files(project, sql), readme(project, engine, build_plan(project))
+    )
+
+
+def compile_files(project: Project, sql: SqlOnlyDialect) -> list[CompiledFile]:
+    """The three SQL files in `sql`'s spelling."""
     plan = build_plan(project)
     view_marts, table_marts = mart_statements(project, sql)
     load = raw_statements(project, sql) + staging_statements(project, sql)
     load += anchor_statements(plan, sql)
-    files = [
+    return [
         CompiledFile("01_ddl.sql", _native(sql, ddl_statements(project, plan, sql))),
         CompiledFile("02_views.sql", _native(sql, perspective_statements(plan, sql) + view_marts)),
         CompiledFile("03_load.sql", _native(sql, load + table_marts)),
     ]
-    return Compiled(engine, files, readme(project, engine, plan))
 
 
 def render(statements: list[str]) -> str:
