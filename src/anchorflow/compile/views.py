@@ -32,11 +32,14 @@ def perspective_statements(plan: AnchorPlan, sql: SqlOnlyDialect) -> list[str]:
 
 
 def mart_statements(project: Project, sql: SqlOnlyDialect) -> tuple[list[str], list[str]]:
-    """(view statements, table statements) of the marts, in build order; each statement is
-    translated here so a construct the engine lacks names its mart's file."""
+    """(view statements, load statements) of the marts, in build order; each statement is
+    translated here so a construct the engine lacks names its mart's file. A view that reads a
+    mart made by the load (a table, or a view over one) is made by the load too, after it: the
+    engines check that a view's tables exist when it is created."""
     models = discover(project)
     views: list[str] = []
     tables: list[str] = []
+    loaded: set[str] = set()
     for name in build_order(models):
         model = models[name]
         target = table("marts", name)
@@ -48,7 +51,7 @@ def mart_statements(project: Project, sql: SqlOnlyDialect) -> tuple[list[str], l
             native = sql.statements(statement)
         except CompileError as error:
             raise CompileError(f"{model.path}: {error}") from None
-        (views if model.settings.materialization == VIEW else tables).extend(
-            NATIVE + s for s in native
-        )
+        if model.settings.materialization != VIEW or model.depends_on & loaded:
+            loaded.add(name)
+        (tables if name in loaded else views).extend(NATIVE + s for s in native)
     return views, tables

@@ -207,3 +207,5 @@ INSERT INTO "anchor"."Sku_current" ("id", "sku", "__first_Customer_Sku") SELECT 
 DROP TABLE "__serving_ids";
 
 CREATE OR REPLACE TABLE "marts"."latest" AS SELECT "c"."userId", "c"."Total", "s"."total" AS "spent" FROM "anchor"."Customer_latest" AS "c" LEFT JOIN "marts"."spend" AS "s" USING ("userId");
+
+CREATE OR REPLACE VIEW "marts"."top" AS SELECT * FROM "marts"."latest" WHERE "spent" > 0;
