@@ -15,9 +15,9 @@ Run, in one session (the load uses temporary tables):
   01_ddl.sql    once, and again after the project gains a table (IF NOT EXISTS: it adds only)
   02_views.sql  after 01_ddl.sql, and again after the project changes
   03_load.sql   for each batch of staged files: raw, staging, the anchor model, the serving
-                tables, the marts that are tables (and views over them). Each step reads only the loads that the
-                table meta.compiled_loads says it has not done, so a rerun adds nothing twice;
-                run it again to the end after a failure.
+                tables, the marts that are tables (and views over them). Each step reads only
+                the loads that the table meta.compiled_loads says it has not done, so a rerun
+                adds nothing twice; run it again to the end after a failure.
 
 Left to you:
 {engine_steps}
