@@ -53,14 +53,15 @@ def _finite(self: Generator, e: exp.Anonymous) -> str:
 
 
 NATIVES = {
-    "af_parse": lambda self, e: f"PARSE_JSON({_arg(self, e)})",
+    # 'd': a key twice in an object keeps its last value, where strict parsing fails the load
+    "af_parse": lambda self, e: f"PARSE_JSON({_arg(self, e)}, 'd')",
     "af_field": _field,
     "af_text": _text,
     "af_json": lambda self, e: f"GET_PATH({_arg(self, e)}, {_path(literal_args(e))})",
     "af_json_type": lambda self, e: (
         f"DECODE(TYPEOF({_arg(self, e)}), 'NULL_VALUE', 'NULL', TYPEOF({_arg(self, e)}))"
     ),
-    "af_json_valid": lambda self, e: f"(TRY_PARSE_JSON({_arg(self, e)}) IS NOT NULL)",
+    "af_json_valid": lambda self, e: f"(TRY_PARSE_JSON({_arg(self, e)}, 'd') IS NOT NULL)",
     "af_json_elements": lambda self, e: _arg(self, e),
     "af_json_null_list": lambda self, e: "PARSE_JSON('[null]')",
     "af_is_finite": _finite,
