@@ -155,6 +155,7 @@ def test_run_on_a_bad_project_writes_nothing(
         (("suggest-mapping",), "Print a staging model inferred from the raw records"),
         (("synth", "amplitude"), "Write Amplitude export files"),
         (("compact",), "Rewrite the warehouse file so that the rows `forget` deleted"),
+        (("compile",), "Write the project's SQL for Snowflake or BigQuery"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
 )

@@ -18,6 +18,7 @@ for _commands in (
     "metrics",
     "dashboards",
     "serve",
+    "compile",
     "dev",
 ):
     importlib.import_module(f"anchorflow.cli.{_commands}")

@@ -1,0 +1,1 @@
+"""BigQuery: SQL written by `anchorflow compile`, never run here (no adapter)."""

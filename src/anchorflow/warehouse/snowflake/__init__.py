@@ -1,0 +1,1 @@
+"""Snowflake: SQL written by `anchorflow compile`, never run here (no adapter)."""

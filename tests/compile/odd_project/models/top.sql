@@ -1,0 +1,2 @@
+-- materialized: view
+SELECT * FROM marts.latest WHERE spent > 0
