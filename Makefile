@@ -76,6 +76,9 @@ bench-files: $(VENV)/.bench-installed
 bench-engines: $(VENV)/.bench-installed postgres-server
 	$(BIN)/python -m bench.engines
 
+bench-spark: $(VENV)/.bench-installed java
+	$(BIN)/python -m bench.spark
+
 bench-webhooks: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.webhooks
 

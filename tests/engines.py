@@ -24,12 +24,13 @@ current = "duckdb"  # the engine the projects a test builds use (set by the `eng
 # Engines the stage step runs on (issue 12 ports it in its own branch): on the others,
 # `make_project` builds projects without staging models and `needs_staging` skips a test that
 # asserts on staged rows. Add "postgres" once the stage step runs there.
-STAGING_ON = ("duckdb", "postgres")
+STAGING_ON = ("duckdb", "postgres", "spark")
 
 
 # The steps the Spark engine runs (issue 18), and the test files that need no other step.
-SPARK_STEPS = ("land",)
+SPARK_STEPS = ("land", "stage")
 SPARK_TESTS = (
+    "tests/stage/",
     "tests/warehouse/test_contract.py",
     "tests/warehouse/test_spark.py",
     "tests/pipeline/test_spark_land.py",
@@ -48,7 +49,7 @@ _STEP_OF = (
 
 def spark_skip_reason(test_file: str) -> str | None:
     """Why a test of `test_file` (relative to the repository) does not run on Spark, or None."""
-    if test_file in SPARK_TESTS:
+    if any(test_file == t or (t.endswith("/") and test_file.startswith(t)) for t in SPARK_TESTS):
         return None
     step = next((s for prefix, s in _STEP_OF if test_file.startswith(prefix)), "stage")
     return f"the {step} step does not run on spark yet (it runs {', '.join(SPARK_STEPS)})"

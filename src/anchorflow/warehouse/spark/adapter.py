@@ -51,6 +51,7 @@ from anchorflow.warehouse.spark.session import spark_session
 
 LAKE_SCHEMAS = frozenset({"raw", "staging", "anchor", "marts", "fraud"})
 _names = itertools.count(1)
+TYPE_TAG = "anchorflow.type"
 
 
 class SparkWarehouse(Warehouse):
@@ -91,6 +92,7 @@ class SparkWarehouse(Warehouse):
         self._fresh: set[tuple[str, str]] = set()  # lake tables whose Spark view is current
         self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
         self._in_spark: set[str] = set()  # of which Spark holds a view now
+        self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
         # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
         self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
         if not lazy:
@@ -129,17 +131,53 @@ class SparkWarehouse(Warehouse):
 
     # -- routing -----------------------------------------------------------------------------
 
+    def _spark_temp(self, t: exp.Table) -> bool:
+        return t.db in ("", "temp") and t.name in self._temps
+
     def _lake_tables(self, tree: exp.Expr) -> list[exp.Table]:
-        ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+        """The tables of the statement that Spark reads: lake tables, its temporary tables, and
+        registered batches (the SQL about a batch's records is Spark's: `SparkDialect`)."""
         return [
             t for t in tree.find_all(exp.Table)
-            if t.db in LAKE_SCHEMAS and not (not t.db and t.name in ctes)
+            if t.db in LAKE_SCHEMAS or self._spark_temp(t)
+            or (not t.db and t.name in self._registered)
         ]  # fmt: skip
+
+    def _journal_change(self, tree: exp.Expr) -> bool:
+        """An UPDATE or DELETE of a journal table that reads no lake table (a registered batch
+        at most): the journal runs it, reading the batch it registered too."""
+        if not isinstance(tree, exp.Update | exp.Delete):
+            return False
+        target = tree.this
+        return (
+            isinstance(target, exp.Table)
+            and target.db not in LAKE_SCHEMAS
+            and not any(
+                t.db in LAKE_SCHEMAS or self._spark_temp(t) for t in tree.find_all(exp.Table)
+            )
+        )
 
     def _run(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
         """Run one or more statements: (the last one's rows, rows it inserted or deleted)."""
+        if sql.lstrip().upper().startswith("SET VARIABLE"):
+            self._set_variable(sql, list(params or []))
         trees = parse(sql)
-        if not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0]):
+        head = trees[0] if trees else None
+        if isinstance(head, exp.Drop) and any(self._spark_temp(t) for t in _dropped(head)):
+            for table in _dropped(head):  # temporary tables of Spark's
+                self._temps.discard(table.name)
+                self._spark.catalog.dropTempView(table.name)
+            return None, 0
+        if (
+            isinstance(head, exp.Create) and head.expression is not None
+            and head.find(exp.TemporaryProperty) is not None
+            and self._lake_tables(head.expression)
+        ):  # fmt: skip
+            return None, self._create_temp(head, list(params or []))
+        if (
+            not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
+            or self._journal_change(trees[0])
+        ):  # fmt: skip
             return self._journal_run(sql, params)
         if len(trees) != 1:
             raise WarehouseError("one statement at a time on the Spark engine")
@@ -188,6 +226,16 @@ class SparkWarehouse(Warehouse):
             "(insert-only: INSERT ... SELECT, DELETE of loads, CREATE ... AS)"
         )
 
+    def _set_variable(self, sql: str, params: list[Any]) -> None:
+        """`SET VARIABLE name = ?` (the canonical spelling): on the journal as written, and as
+        a session variable of Spark's (`getvariable('name')` reads it there)."""
+        name = sql.split("=", 1)[0].split()[-1]
+        ident(name)  # validated
+        if len(params) != 1:
+            raise WarehouseError("SET VARIABLE on the Spark engine takes one parameter")
+        self._spark_call(lambda: self.spark.sql(f"DECLARE OR REPLACE VARIABLE {name} STRING"))
+        self._spark_call(lambda: self.spark.sql(f"SET VAR {name} = ?", args=[params[0]]))
+
     # -- reading -----------------------------------------------------------------------------
 
     def _spark_query(self, tree: exp.Expr, params: list[Any]) -> Any:
@@ -200,6 +248,9 @@ class SparkWarehouse(Warehouse):
         ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
         for node in list(tree.find_all(exp.Table)):
             if not node.name or isinstance(node.this, exp.Func):
+                continue
+            if self._spark_temp(node):
+                node.set("db", None)
                 continue
             if not node.db and (node.name in ctes or node.name in self._registered):
                 if node.name in self._registered:
@@ -249,7 +300,15 @@ class SparkWarehouse(Warehouse):
         frames += [reader.option("basePath", str(b)).parquet(*f) for b, f in staged.items()]
         if not frames:
             return self.spark.createDataFrame([], ddl)
-        names = [f"`{c}`" for c, _ in columns]
+        from pyspark.sql import functions as F
+
+        # A UUID column is text in Parquet and Spark: tagged, so that rows read from it come
+        # back as UUIDs, as from DuckDB and PostgreSQL (`query`).
+        names = [
+            F.col(f"`{c}`").alias(c, metadata={TYPE_TAG: "UUID"})
+            if t == "UUID" else F.col(f"`{c}`")
+            for c, t in columns
+        ]  # fmt: skip
         frame = frames[0].select(*names)
         for other in frames[1:]:
             frame = frame.unionByName(other.select(*names))
@@ -267,8 +326,14 @@ class SparkWarehouse(Warehouse):
             self._in_spark.add(name)
 
     def _collect(self, frame: Any) -> pa.Table:
-        table = self._spark_call(frame.toArrow)
-        return _naive(table)
+        table = _naive(self._spark_call(frame.toArrow))
+        tagged = {f.name for f in frame.schema.fields if (f.metadata or {}).get(TYPE_TAG)}
+        if not tagged:
+            return table
+        fields = [
+            f.with_metadata({TYPE_TAG: "UUID"}) if f.name in tagged else f for f in table.schema
+        ]
+        return table.cast(pa.schema(fields))
 
     def _spark_call(self, call: Callable[[], Any]) -> Any:
         try:
@@ -333,6 +398,22 @@ class SparkWarehouse(Warehouse):
             self._fresh.discard((schema, name))
         return sum(f.rows for f in files)
 
+    def _create_temp(self, tree: exp.Create, params: list[Any]) -> int:
+        """CREATE TEMP TABLE ... AS a query of lake tables: its rows computed now and kept by
+        Spark (a checkpoint), for the statements of this connection that name it."""
+        table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if table.name in self._temps and not tree.args.get("replace"):
+            if tree.args.get("exists"):
+                return 0
+            raise WarehouseError(f"the temporary table {table.name} exists already")
+        query = self._spark_query(tree.expression, params)
+        frame = self._spark_call(query.localCheckpoint)
+        frame.createOrReplaceTempView(table.name)
+        self._temps.add(table.name)
+        if self._pending is not None:  # gone with a rollback, as on DuckDB
+            self._pending.temps.add(table.name)
+        return int(self._spark_call(frame.count))
+
     def _create_as(self, tree: exp.Create, params: list[Any]) -> int:
         """CREATE [OR REPLACE] TABLE ... AS SELECT: the catalog's table from the rows' columns,
         the rows written as the table's files (those of the table it replaces leave)."""
@@ -355,10 +436,13 @@ class SparkWarehouse(Warehouse):
 
     def _delete(self, tree: exp.Delete, params: list[Any]) -> int:
         table = tree.this
-        if tree.args.get("using") or not isinstance(table, exp.Table) or table.alias:
-            raise WarehouseError("DELETE on the Spark engine: one lake table, no USING or alias")
-        schema, name = table.db, table.name
+        if tree.args.get("using") or not isinstance(table, exp.Table):
+            raise WarehouseError("DELETE ... USING of a lake table: not on the Spark engine yet")
         where = tree.args.get("where")
+        alias = table.alias or table.name
+        if self._spark_temp(table):
+            return self._delete_temp(table.name, alias, where, params)
+        schema, name = table.db, table.name
         partitions = sorted({f[0] for f in manifest.table_files(self.journal, schema, name)
                              if f[0] is not None})  # fmt: skip
         with self.transaction():
@@ -367,32 +451,53 @@ class SparkWarehouse(Warehouse):
             columns = {c.name for c in where.find_all(exp.Column)}
             if columns <= {PARTITION} and _partitioned(self.columns(schema, name)):
                 # Whole partitions: which ones, asked of the journal (same SQL, same values).
+                test = where.this.copy()
+                for column in test.find_all(exp.Column):
+                    column.set("table", None)
                 chosen = self.journal.query(
                     f"SELECT {PARTITION} FROM (SELECT unnest(?::BIGINT[]) AS {PARTITION}) "
-                    f"WHERE {where.this.sql('duckdb')}",
+                    f"WHERE {test.sql('duckdb')}",
                     [partitions, *params],
                 )
                 return self._drop_files(schema, name, [int(r[0]) for r in chosen])
-            return self._rewrite_without(schema, name, where.this, params)
+            return self._rewrite_without(schema, name, alias, where.this, params)
+
+    def _kept_rows(
+        self, view: str, alias: str, condition: exp.Expr, params: list[Any]
+    ) -> tuple[int, Any]:
+        """How many rows of `view` meet the condition, and the others (computed now)."""
+        test = self._for_spark(condition)
+        args = _args(params) or None
+        count = self._spark_call(lambda: self.spark.sql(
+            f"SELECT count(*) FROM {view} AS {alias} WHERE {test}", args=args
+        ).collect()[0][0])  # fmt: skip
+        if not count:
+            return 0, None
+        kept = self._spark_call(lambda: self.spark.sql(
+            f"SELECT {alias}.* FROM {view} AS {alias} WHERE NOT coalesce({test}, false)",
+            args=args,
+        ).localCheckpoint())  # fmt: skip
+        return int(count), kept
+
+    def _delete_temp(
+        self, name: str, alias: str, where: exp.Where | None, params: list[Any]
+    ) -> int:
+        condition = where.this if where is not None else exp.true()
+        count, kept = self._kept_rows(name, alias, condition, params)
+        if count:
+            kept.createOrReplaceTempView(name)
+        return count
 
     def _rewrite_without(
-        self, schema: str, name: str, condition: exp.Expr, params: list[Any]
+        self, schema: str, name: str, alias: str, condition: exp.Expr, params: list[Any]
     ) -> int:
         """Delete rows by a condition on their columns: the table's rows that do not meet it
         written anew, and its old files dropped (a table without partitions, or an erasure)."""
-        view = self._view_of(schema, name)
-        test = to_spark(condition)
-        count = self._spark_call(lambda: self.spark.sql(
-            f"SELECT count(*) FROM {view} WHERE {test}", args=_args(params) or None
-        ).collect()[0][0])  # fmt: skip
-        if not count:
-            return 0
-        kept = self._spark_call(lambda: self.spark.sql(
-            f"SELECT * FROM {view} WHERE NOT coalesce({test}, false)", args=_args(params) or None
-        ).localCheckpoint())  # fmt: skip
-        self._drop_files(schema, name, None)
-        self._write(schema, name, kept, None)
-        return int(count)
+        count, kept = self._kept_rows(self._view_of(schema, name), alias, condition, params)
+        if count:
+            self._drop_files(schema, name, None)
+            self._write(schema, name, kept, None)
+        return count
 
     def _drop_files(self, schema: str, name: str, load_ids: list[int] | None) -> int:
         assert self._pending is not None
@@ -406,11 +511,11 @@ class SparkWarehouse(Warehouse):
         return sum(rows for _, rows in gone)
 
     def _drop_lake_table(self, tree: exp.Drop) -> None:
-        table = tree.this
-        if tree.kind == "TABLE" and isinstance(table, exp.Table):
-            self._drop_files(table.db, table.name, None)
-        if tree.kind == "VIEW" and isinstance(table, exp.Table) and self._spark is not None:
-            self._spark.catalog.dropTempView(f"{table.db}__{table.name}")
+        for table in _dropped(tree):
+            if tree.kind == "TABLE":
+                self._drop_files(table.db, table.name, None)
+            if tree.kind == "VIEW" and self._spark is not None:
+                self._spark.catalog.dropTempView(f"{table.db}__{table.name}")
 
     def _spark_view(self, tree: exp.Create) -> None:
         table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
@@ -445,7 +550,11 @@ class SparkWarehouse(Warehouse):
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         data = self.query_arrow(sql, params)
-        columns = [c.to_pylist() for c in data.columns]
+        columns = [
+            [None if v is None else uuid.UUID(v) for v in c.to_pylist()]
+            if (f.metadata or {}).get(TYPE_TAG.encode()) else c.to_pylist()
+            for f, c in zip(data.schema, data.columns, strict=True)
+        ]  # fmt: skip
         return list(zip(*columns, strict=True)) if columns else []
 
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
@@ -470,6 +579,10 @@ class SparkWarehouse(Warehouse):
             except BaseException:
                 self._pending = None
                 self._fresh.clear()
+                for name in pending.temps & self._temps:
+                    self._temps.discard(name)
+                    with contextlib.suppress(Exception):
+                        self.spark.catalog.dropTempView(name)
                 with contextlib.suppress(OSError):
                     self.lake.undo(pending)
                 raise
@@ -526,7 +639,15 @@ def _catalog_only(tree: exp.Expr) -> bool:
     return isinstance(tree, exp.Create) and (tree.kind == "VIEW" or not tree.expression)
 
 
+def _dropped(tree: exp.Drop) -> list[exp.Table]:
+    """The tables a DROP names (sqlglot keeps them in `tables`, or in `this`)."""
+    tables = tree.args.get("tables") or [tree.this]
+    return [t for t in tables if isinstance(t, exp.Table)]
+
+
 def _schema_of(tree: exp.Expr) -> str:
+    if isinstance(tree, exp.Drop):
+        return next((t.db for t in _dropped(tree)), "")
     target = tree.this
     if isinstance(target, exp.Schema):
         target = target.this

@@ -11,7 +11,9 @@ Spark's when the statement goes to Spark: JSON validity and types through Spark 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import sqlglot
@@ -41,13 +43,113 @@ _JSON_TYPE = (
 )
 
 
+def variant_path(duckdb_path: str) -> str:
+    """A JSONPath of quoted keys (`$."a"."b"`, see `dialect.json_path`) as Spark's variant
+    path (`$["a"]["b"]`)."""
+    keys = re.findall(r'\."((?:[^"]|"")*)"', duckdb_path)
+    return "$" + "".join("[" + json.dumps(k) + "]" for k in keys)
+
+
+def _path(keys: Sequence[str]) -> str:
+    return exp.Literal.string("$" + "".join("[" + json.dumps(k) + "]" for k in keys)).sql("spark")
+
+
+def _variant(json_text: str) -> str:
+    return f"try_parse_json({json_text})"
+
+
+def _literals(node: exp.Expr) -> list[str] | None:
+    """The strings of a literal list (`CAST([...] AS VARCHAR[])` or `[...]`), or None."""
+    while isinstance(node, exp.Cast):
+        node = node.this
+    if isinstance(node, exp.Array) and all(isinstance(x, exp.Literal) for x in node.expressions):
+        return [str(x.this) for x in node.expressions]
+    return None
+
+
+def _keys_of(e: exp.Anonymous, start: int) -> list[str]:
+    return [str(a.this) for a in e.expressions[start:] if isinstance(a, exp.Literal)]
+
+
+def _af(self: Generator, name: str, e: exp.Anonymous, args: list[str]) -> str | None:
+    """anchorflow's own functions (SparkDialect's fragments) in Spark SQL."""
+    if name == "af_parse":
+        return _variant(args[0])
+    if name == "af_field":
+        key, how = _keys_of(e, 1)
+        got = f"try_variant_get({args[0]}, {_path([key])}, 'variant')"
+        return (
+            f"to_json({got})"
+            if how == "JSON"
+            else f"try_variant_get({args[0]}, {_path([key])}, 'string')"
+        )
+    if name == "af_text":
+        return f"try_variant_get({_variant(args[0])}, {_path(_keys_of(e, 1))}, 'string')"
+    if name == "af_json":
+        return f"to_json(try_variant_get({_variant(args[0])}, {_path(_keys_of(e, 1))}, 'variant'))"
+    if name == "af_elements":
+        return f"transform(try_cast({_variant(args[0])} AS ARRAY<VARIANT>), af_e -> to_json(af_e))"
+    if name == "af_null_list":
+        return "array(CAST(NULL AS STRING))"
+    if name == "af_hash":
+        return f"(xxhash64({', '.join(args)}) & 9223372036854775807)"
+    if name == "af_keys":
+        return f"json_object_keys({args[0]})"
+    if name in ("af_types_at", "af_texts_at"):
+        paths = _literals(e.expressions[1])
+        if paths is None:
+            raise WarehouseError("JSON paths on Spark must be a literal list")
+        value = _variant(args[0])
+        items = []
+        for path in paths:
+            got = f"try_variant_get({value}, {_string(variant_path(path))}, 'variant')"
+            items.append(
+                _JSON_TYPE.format(v=got)
+                if name == "af_types_at"
+                else f"try_variant_get({value}, {_string(variant_path(path))}, 'string')"
+            )
+        return f"array({', '.join(items)})" if items else "array()"
+    if name == "af_object_keys":
+        parents = _keys_of(e, 1)
+        lists = [f"json_object_keys({args[0]})"] + [
+            f"json_object_keys(to_json(try_variant_get({_variant(args[0])}, "
+            f"{_path(p.split('.'))}, 'variant')))"
+            for p in parents
+        ]
+        return f"array({', '.join(lists)})"
+    if name == "af_field_paths":
+        parents = _keys_of(e, 1)
+        lists = [f"coalesce({args[0]}[0], array())"] + [
+            f"transform(coalesce({args[0]}[{i}], array()), "
+            f"af_k -> concat({_string(p + '.')}, af_k))"
+            for i, p in enumerate(parents, start=1)
+        ]
+        return f"concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
+    if name == "af_text_at":
+        return f"get_json_object({args[0]}, {args[1]})"
+    if name == "getvariable":
+        return f"system.session.{_keys_of(e, 0)[0]}"
+    return None
+
+
+def _string(value: str) -> str:
+    return exp.Literal.string(value).sql("spark")
+
+
 def _anonymous(self: Generator, e: exp.Anonymous) -> str:
     name = e.name.lower()
     args = [self.sql(a) for a in e.expressions]
+    if name.startswith("af_") or name == "getvariable":
+        done = _af(self, name, e, args)
+        if done is not None:
+            return done
     if name == "json_valid" and len(args) == 1:
         return _valid(args[0])
     if name == "json_type" and len(args) == 1:
         return _JSON_TYPE.format(v=f"try_parse_json({args[0]})")
+    if name == "isfinite" and len(args) == 1:
+        x = args[0]
+        return f"(NOT isnan({x}) AND abs({x}) <> double('Infinity'))"
     if name == "len" and len(args) == 1:
         return f"size({args[0]})"
     return str(Spark.Generator.anonymous_sql(self, e))
@@ -114,11 +216,59 @@ def spark_type(duckdb_type: str) -> str:
     return built.sql(dialect=AnchorflowSpark)
 
 
+def _lit(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")
+
+
 class SparkDialect(Dialect):
-    """The canonical spelling (the journal runs it; `to_spark` translates it for Spark), but
-    where a construct has no translation."""
+    """The canonical spelling where sqlglot translates it (the journal runs it as written), and
+    `af_*` functions that `to_spark` writes in Spark's SQL where it does not: JSON through
+    Spark's VARIANT, the sampling hash. The `af_*` fragments only appear in statements that
+    read the lake or a registered batch, which the adapter runs on Spark."""
 
     name = "spark"
+
+    def parse_record(self, text: str, keys: dict[str, str]) -> str:
+        return f"af_parse({text})"
+
+    def record_field(self, parsed: str, key: str, how: str) -> str:
+        return f"af_field({parsed}, {_lit(key)}, {_lit(how)})"
+
+    def json_text(self, json: str, keys: Sequence[str] = ()) -> str:
+        return f"af_text({', '.join([json, *(_lit(k) for k in keys)])})"
+
+    def json_value(self, json: str, keys: Sequence[str]) -> str:
+        return f"af_json({', '.join([json, *(_lit(k) for k in keys)])})"
+
+    def json_keys(self, json: str) -> str:
+        return f"af_keys({json})"
+
+    def json_array_elements(self, json: str) -> str:
+        return f"af_elements({json})"
+
+    def json_null_list(self) -> str:
+        return "af_null_list()"
+
+    def sample_hash(self, *values: str) -> str:
+        return f"af_hash({', '.join(values)})"
+
+    def json_types_at(self, text: str, paths: str) -> str:
+        return f"af_types_at({text}, {paths})"
+
+    def json_texts_at(self, text: str, paths: str) -> str:
+        return f"af_texts_at({text}, {paths})"
+
+    def object_keys(self, text: str, parents: Sequence[str]) -> str:
+        return f"af_object_keys({', '.join([text, *(_lit(p) for p in parents)])})"
+
+    def field_paths(self, keys: str, parents: Sequence[str]) -> str:
+        return f"af_field_paths({', '.join([keys, *(_lit(p) for p in parents)])})"
+
+    def json_text_at(self, json: str, path: str) -> str:
+        return f"af_text_at({json}, {path})"
+
+    def is_whole(self, number: str) -> str:
+        return f"({number} = floor({number}))"
 
     def compressed(self, sql_type: str) -> str:
         return sql_type  # Parquet pages are compressed (snappy) by the writer

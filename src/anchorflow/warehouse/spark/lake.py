@@ -56,6 +56,7 @@ class Pending:
     new_partitions: dict[str, Path] = field(default_factory=dict)
     doomed: list[str] = field(default_factory=list)  # files to delete after the commit
     moved: list[str] = field(default_factory=list)  # final paths renamed into place so far
+    temps: set[str] = field(default_factory=set)  # temporary tables made in the transaction
 
 
 class Lake:
