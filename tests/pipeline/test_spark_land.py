@@ -1,12 +1,14 @@
-"""The land step on Spark: raw as Parquet partitions by load id in the lake, the journal in its
-DuckDB file beside it, the same rows as on DuckDB; re-deliveries replace partitions; a crash
-between the lake's renames and the journal's commit leaves debris that the next run removes."""
+"""Land and stage on Spark: raw and staging as Parquet partitions by load id in the lake, the
+journal in its DuckDB file beside it, the same rows as on DuckDB; re-deliveries replace
+partitions; a crash between the lake's renames and the journal's commit leaves debris that the
+next run removes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +43,17 @@ RAW = (
     "ORDER BY load_id, origin, line_no"
 )
 BY_FILE = "SELECT origin, count(*) FROM raw.src_records GROUP BY 1 ORDER BY 1"
+STAGED = {
+    "staging": "SELECT * FROM staging.events ORDER BY load_id, event_uuid",
+    "transfers": "SELECT load_id, model, batch_id, staged, quarantined, type_errors "
+    "FROM meta.transfers ORDER BY load_id, model",
+    "field_stats": "SELECT model, field, column_name, load_ids, json_types, non_null, nulls, "
+    "min_value, max_value, min_length, max_length FROM meta.field_stats "
+    "ORDER BY model, field, load_ids",
+    # (the detail counts the sampled records: each engine samples with its own hash)
+    "schema_events": "SELECT kind, model, field, first_load_id FROM meta.schema_events "
+    "ORDER BY kind, model, field",
+}
 JOURNAL = {
     "loads": "SELECT load_id, window_key, rows, quarantined, status FROM meta.loads "
     "ORDER BY load_id",
@@ -68,11 +81,14 @@ def faulty() -> Iterator[AmplitudeEmulator]:
         yield running
 
 
-def amplitude_project(root: Path, base_url: str, engine: str = "spark") -> Project:
+def amplitude_project(
+    root: Path, base_url: str, engine: str = "spark", staged: bool = False
+) -> Project:
+    """The test project (with `staging.events` when `staged`) on `engine`."""
     engines.current = engine
     try:
         source = amplitude_source(base_url, hours_per_request=2)
-        return build_project(root, sources={"amplitude": source}, staging={})
+        return build_project(root, sources={"amplitude": source}, staging=None if staged else {})
     finally:
         engines.current = "spark"
 
@@ -82,24 +98,35 @@ def run(project: Project, now: datetime = NOW) -> Any:
         return pipeline.run()
 
 
-def snapshot(project: Project) -> dict[str, Any]:
-    return {name: table_rows(project, sql) for name, sql in {"raw": RAW, **JOURNAL}.items()}
+def snapshot(project: Project, staged: bool = False) -> dict[str, Any]:
+    queries = {"raw": RAW, **JOURNAL, **(STAGED if staged else {})}
+    return {name: normalised(table_rows(project, sql)) for name, sql in queries.items()}
 
 
-def test_raw_lands_as_parquet_partitions_by_load_id_with_the_rows_duckdb_lands(
+def normalised(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows as every engine gives them (a UUID as its text)."""
+    return [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row) for row in rows]
+
+
+def test_land_and_stage_write_parquet_partitions_with_the_rows_duckdb_writes(
     faulty: AmplitudeEmulator, tmp_path: Path
 ) -> None:
-    spark = amplitude_project(tmp_path / "spark", faulty.base_url)
-    duck = amplitude_project(tmp_path / "duck", faulty.base_url, engine="duckdb")
+    spark = amplitude_project(tmp_path / "spark", faulty.base_url, staged=True)
+    duck = amplitude_project(tmp_path / "duck", faulty.base_url, engine="duckdb", staged=True)
     run(spark)
     run(duck)
-    assert snapshot(spark) == snapshot(duck)
+    assert snapshot(spark, staged=True) == snapshot(duck, staged=True)
+    assert len(snapshot(spark, staged=True)["staging"]) > 300
     assert table_rows(spark, "SELECT count(*) FROM meta.quarantine") == [(1,)]
     assert table_rows(spark, NEXT_HOUR) == [(hour(HOURS),)]
     # The lake is a Hive-style dataset any Parquet reader takes, one partition per load.
-    table = spark.lake_path / "raw" / "amplitude_events"
-    assert sorted(p.name for p in table.iterdir()) == [f"load_id={n}" for n in range(1, 5)]
+    for table in (
+        spark.lake_path / "raw" / "amplitude_events",
+        spark.lake_path / "staging" / "events",
+    ):
+        assert sorted(p.name for p in table.iterdir()) == [f"load_id={n}" for n in range(1, 5)]
     assert not (spark.lake_path / "_txn").exists()
+    table = spark.lake_path / "raw" / "amplitude_events"
     read = ds.dataset(table, format="parquet", partitioning="hive").to_table()
     assert read.num_rows == table_rows(spark, "SELECT count(*) FROM raw.amplitude_events")[0][0]
     assert spark.journal_path.exists() and not spark.warehouse_path.exists()
@@ -163,18 +190,20 @@ def test_a_crash_after_the_renames_leaves_debris_the_rerun_removes(
     """Killed with the first window's partition renamed into place but the journal not
     committed: the partition is debris (no load id in the journal), removed at the next start;
     the rerun then equals a clean run."""
-    clean = amplitude_project(tmp_path / "clean", faulty.base_url)
+    clean = amplitude_project(tmp_path / "clean", faulty.base_url, staged=True)
     run(clean)
-    crashed = amplitude_project(tmp_path / "crashed", faulty.base_url)
+    crashed = amplitude_project(tmp_path / "crashed", faulty.base_url, staged=True)
     result = cli_run(crashed, crash_at="lake_renamed")  # (its own process: it dies there)
     assert result.returncode == 86, result.stderr
     table = crashed.lake_path / "raw" / "amplitude_events"
     assert [p.name for p in table.iterdir()] == ["load_id=1"]  # renamed, not committed
+    assert [p.name for p in (crashed.lake_path / "staging" / "events").iterdir()] == ["load_id=1"]
     assert table_rows(crashed, "SELECT count(*) FROM meta.loads") == [(0,)]
     assert table_rows(crashed, "SELECT count(*) FROM raw.amplitude_events") == [(0,)]
+    assert table_rows(crashed, "SELECT count(*) FROM staging.events") == [(0,)]
 
     run(crashed)
-    assert snapshot(crashed) == snapshot(clean)
+    assert snapshot(crashed, staged=True) == snapshot(clean, staged=True)
     # The debris went: one file per load, as in the clean lake, nothing staged left behind.
     assert [p.parent.name for p in sorted(table.rglob("*.parquet"))] == [
         f"load_id={n}" for n in range(1, HOURS + 1)

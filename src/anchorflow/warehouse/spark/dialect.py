@@ -125,6 +125,8 @@ def _af(self: Generator, name: str, e: exp.Anonymous, args: list[str]) -> str | 
             for i, p in enumerate(parents, start=1)
         ]
         return f"concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
+    if name == "af_size":
+        return f"size({args[0]})"
     if name == "af_text_at":
         return f"get_json_object({args[0]}, {args[1]})"
     if name == "getvariable":
@@ -182,6 +184,7 @@ TRANSFORMS: dict[type[exp.Expr], Callable[..., str]] = {
     exp.Placeholder: lambda self, e: "?",
     exp.Table: _table,
 }
+TRANSFORMS[exp.JSONType] = lambda self, e: _JSON_TYPE.format(v=_variant(self.sql(e, "this")))
 if hasattr(exp, "JSONValid"):
     TRANSFORMS[exp.JSONValid] = _json_valid
 
@@ -266,6 +269,9 @@ class SparkDialect(Dialect):
 
     def json_text_at(self, json: str, path: str) -> str:
         return f"af_text_at({json}, {path})"
+
+    def list_length(self, values: str) -> str:
+        return f"af_size({values})"
 
     def is_whole(self, number: str) -> str:
         return f"({number} = floor({number}))"
