@@ -54,6 +54,14 @@ def spark_skip_reason(test_file: str) -> str | None:
     return "on spark with ANCHORFLOW_SPARK_ALL=1 only (the suite runs tests/engines.SPARK_TESTS)"
 
 
+# Engines the marts step runs on (not Spark yet).
+MARTS_ON = ("duckdb", "postgres")
+
+
+def marts_ported() -> bool:
+    return current in MARTS_ON
+
+
 def staging_ported() -> bool:
     return current in STAGING_ON
 
