@@ -64,8 +64,11 @@ JOURNAL = {
 
 
 @pytest.fixture(autouse=True)
-def on_spark(spark_jvm: Any) -> Iterator[None]:
-    """The projects these tests build run on Spark (land only: no staging models)."""
+def on_spark(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The projects these tests build run on Spark (when it is enabled and installed)."""
+    if "spark" not in engines.enabled():
+        pytest.skip("spark is not among ANCHORFLOW_TEST_ENGINES, or pyspark or java is missing")
+    request.getfixturevalue("spark_jvm")
     engines.current = "spark"
     try:
         yield
