@@ -33,8 +33,7 @@ STAGING_ON = ("duckdb", "postgres", "spark")
 SPARK_STEPS = ("land", "stage")
 SPARK_TESTS = (
     "tests/warehouse/test_contract.py",
-    "tests/pipeline/test_spark_land.py",
-    "tests/pipeline/test_crash.py",
+    "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
 )
 # The step a test file needs, by where it lives (for the reason a test skips on Spark).
 _STEP_OF = (("tests/anchor/", "anchor"), ("tests/fraud/", "fraud"), ("tests/test_mart", "marts"),
