@@ -1,6 +1,7 @@
 # Two commands on a fresh Debian machine with Python 3.11:
 #   make demo   the demo pipeline end to end on embedded DuckDB
-#   make test   every test tier (unit, integration, e2e, slow), on DuckDB and PostgreSQL
+#   make test   every test tier (unit, integration, e2e, slow), on DuckDB and PostgreSQL, and
+#               on Spark (local mode) the steps it runs
 # make demo ENGINE=postgres runs the demo on PostgreSQL: the database ANCHORFLOW_PG_DSN names, or
 # a local cluster in examples/product_analytics/.postgres (left running; the demo prints its DSN
 # and how to stop it). PostgreSQL's server is installed with apt-get when initdb is missing.
@@ -19,7 +20,8 @@ ENGINE ?= duckdb
 DEMO_PG := $(if $(filter postgres,$(ENGINE)),$(if $(ANCHORFLOW_PG_DSN),,postgres-server))
 
 .PHONY: demo test test-fast lint bench bench-quick bench-staging bench-anchor bench-files \
-  bench-engines bench-webhooks bench-redis bench-async bench-dashboards clean postgres-server redis-server chromium
+  bench-engines bench-webhooks bench-redis bench-async bench-dashboards bench-spark clean \
+  postgres-server redis-server chromium java
 
 demo: $(VENV)/.main-installed $(DEMO_PG) redis-server
 	$(BIN)/anchorflow demo --project examples/product_analytics --engine $(ENGINE)
@@ -35,12 +37,17 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
+# The Spark engine's tests start Spark in local mode, which needs a Java runtime (17).
+java:
+	@command -v java >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless)
+
 # The page tests drive Debian's chromium through Playwright (never `playwright install`).
 chromium:
 	@test -x /usr/bin/chromium || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server chromium
+test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server chromium java
 	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/.dev-installed
@@ -68,6 +75,9 @@ bench-files: $(VENV)/.bench-installed
 
 bench-engines: $(VENV)/.bench-installed postgres-server
 	$(BIN)/python -m bench.engines
+
+bench-spark: $(VENV)/.bench-installed java
+	$(BIN)/python -m bench.spark
 
 bench-webhooks: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.webhooks

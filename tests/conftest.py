@@ -49,9 +49,44 @@ def available_at(n_hours: int, delay_hours: int = 2) -> datetime:
     return START + timedelta(hours=n_hours + delay_hours)
 
 
-@pytest.fixture(params=engines.enabled())
+def _engine_params() -> list[Any]:
+    return [
+        pytest.param(e, marks=[pytest.mark.slow, pytest.mark.integration]) if e == "spark" else e
+        for e in engines.enabled()
+    ]
+
+
+@pytest.fixture(scope="session")
+def spark_jvm(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The process's Spark (local[2], small shuffles, no UI), started once per xdist worker;
+    each warehouse takes a session of it."""
+    from pyspark.sql import SparkSession
+
+    from anchorflow.warehouse.spark.session import spark_session
+
+    scratch = tmp_path_factory.mktemp("spark")
+    builder = SparkSession.builder.master("local[2]")
+    for key, value in {
+        "spark.sql.shuffle.partitions": "4",
+        "spark.default.parallelism": "2",
+        "spark.driver.memory": "1g",
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+        "spark.local.dir": str(scratch / "tmp"),
+    }.items():
+        builder = builder.config(key, value)
+    spark_session("local[2]", builder)
+    return SparkSession.getActiveSession()
+
+
+@pytest.fixture(params=_engine_params())
 def engine(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run the test on each engine: the projects it builds use this one (see tests/engines.py)."""
+    if request.param == "spark":
+        test_file = str(request.node.path.relative_to(Path(__file__).resolve().parents[1]))
+        reason = engines.spark_skip_reason(test_file)
+        if reason:
+            pytest.skip(reason)
+        request.getfixturevalue("spark_jvm")
     engines.current = request.param
     try:
         yield request.param

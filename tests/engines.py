@@ -1,7 +1,11 @@
 """The engines the suite runs on: embedded DuckDB, and PostgreSQL in a throwaway cluster
 (`initdb`/`pg_ctl` on a free loopback port, started at the first test that needs it and stopped
 when the session ends). Each project a test builds on PostgreSQL gets its own database, dropped
-after the test, as each DuckDB project gets its own file."""
+after the test, as each DuckDB project gets its own file; on Spark (local mode, one JVM per
+xdist worker, started at the first test that needs it), its own lake and journal file.
+
+Spark runs only when ANCHORFLOW_TEST_ENGINES names it or is unset, and only the tests of the
+steps it runs (`SPARK_STEPS`, `SPARK_TESTS`): the others skip naming the step it lacks."""
 
 from __future__ import annotations
 
@@ -13,14 +17,48 @@ from typing import Any
 
 from anchorflow.dev.postgres import LocalPostgres
 
-ENGINES = ("duckdb", "postgres")
+ENGINES = ("duckdb", "postgres", "spark")
 _cluster: LocalPostgres | None = None
 _created: list[str] = []
 current = "duckdb"  # the engine the projects a test builds use (set by the `engine` fixture)
 # Engines the stage step runs on (issue 12 ports it in its own branch): on the others,
 # `make_project` builds projects without staging models and `needs_staging` skips a test that
 # asserts on staged rows. Add "postgres" once the stage step runs there.
-STAGING_ON = ("duckdb", "postgres")
+STAGING_ON = ("duckdb", "postgres", "spark")
+
+
+# The steps the Spark engine runs (issue 18). Its tests are slow (a JVM, Spark's planning for
+# every statement): the suite runs the files of `SPARK_TESTS` on Spark, and with
+# ANCHORFLOW_SPARK_ALL=1 every test of the steps it runs.
+SPARK_STEPS = ("land", "stage")
+SPARK_TESTS = (
+    "tests/warehouse/test_contract.py",
+    "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
+)
+# The step a test file needs, by where it lives (for the reason a test skips on Spark).
+_STEP_OF = (("tests/anchor/", "anchor"), ("tests/fraud/", "fraud"), ("tests/test_mart", "marts"),
+            ("tests/serve/", "serve"), ("tests/dashboards/", "marts"), ("tests/metrics/", "marts"),
+            ("tests/stage/", "stage"))  # fmt: skip
+
+
+def spark_skip_reason(test_file: str) -> str | None:
+    """Why a test of `test_file` (relative to the repository) does not run on Spark, or None."""
+    if test_file in SPARK_TESTS:
+        return None
+    step = next((s for prefix, s in _STEP_OF if test_file.startswith(prefix)), "land")
+    if step not in SPARK_STEPS:
+        return f"the {step} step does not run on spark yet (it runs {', '.join(SPARK_STEPS)})"
+    if os.environ.get("ANCHORFLOW_SPARK_ALL") == "1":
+        return None
+    return "on spark with ANCHORFLOW_SPARK_ALL=1 only (the suite runs tests/engines.SPARK_TESTS)"
+
+
+# Engines the marts step runs on (not Spark yet).
+MARTS_ON = ("duckdb", "postgres")
+
+
+def marts_ported() -> bool:
+    return current in MARTS_ON
 
 
 def staging_ported() -> bool:
@@ -53,6 +91,8 @@ def warehouse_settings(root: Path) -> dict[str, Any]:
     """The project file's `warehouse:` for a project in `root` on the current engine."""
     if current == "postgres":
         return {"engine": "postgres", "dsn": database_for(root)}
+    if current == "spark":
+        return {"engine": "spark", "master": "local[2]"}
     return {"path": "warehouse.duckdb"}
 
 
@@ -71,7 +111,18 @@ def drop_databases() -> None:
 def enabled() -> tuple[str, ...]:
     """Engines to run: all, or those named in ANCHORFLOW_TEST_ENGINES (e.g. `duckdb`)."""
     chosen = os.environ.get("ANCHORFLOW_TEST_ENGINES")
-    return tuple(e for e in ENGINES if not chosen or e in chosen.split(","))
+    return tuple(
+        e for e in ENGINES if (not chosen or e in chosen.split(",")) and _installed(e)
+    )  # fmt: skip
+
+
+def _installed(engine: str) -> bool:
+    if engine != "spark":
+        return True
+    import importlib.util
+    import shutil
+
+    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 
 
 # -- copies of a built warehouse (the anchor tests) -------------------------------------------

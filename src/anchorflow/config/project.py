@@ -63,12 +63,24 @@ DUCKDB_ONLY_TYPES = {
 
 
 class WarehouseSettings(Strict):
-    engine: Literal["duckdb", "postgres"] = "duckdb"
+    engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
     path: str = "warehouse.duckdb"
     dsn: str | None = Field(
         default=None,
         description="postgres: the connection string (URL or key=value); a password in it "
         "comes from the environment, e.g. postgresql://anchorflow:${PGPASSWORD}@localhost/warehouse",
+    )
+    master: str | None = Field(
+        default=None,
+        description="spark: the Spark master URL (local[2] on one machine, spark://host:7077)",
+    )
+    lake: str | None = Field(
+        default=None,
+        description="spark: the directory the layers' Parquet files live in (default: lake)",
+    )
+    journal: str | None = Field(
+        default=None,
+        description="spark: the journal's DuckDB file (default: .anchorflow/journal.duckdb)",
     )
     threads: int | None = Field(default=None, ge=1)
     memory_limit: MemorySize | None = None
@@ -91,6 +103,12 @@ class WarehouseSettings(Strict):
         if self.engine == "postgres" and duckdb_only:
             names = ", ".join(sorted(duckdb_only))
             raise ValueError(f"{names}: DuckDB's settings; engine postgres takes dsn only")
+        spark_only = {"master", "lake", "journal"} & self.model_fields_set
+        if self.engine != "spark" and spark_only:
+            names = ", ".join(sorted(spark_only))
+            raise ValueError(f"{names}: settings of engine spark")
+        if self.engine == "spark" and self.dsn:
+            raise ValueError("dsn is for engine postgres; Spark's journal is `journal`")
         return self
 
     @field_validator("storage_version")
@@ -281,6 +299,19 @@ class Project(Strict):
     def warehouse_path(self) -> Path:
         path = Path(self.warehouse.path)
         return path if path.is_absolute() else self.root / path
+
+    def _under_root(self, path: str) -> Path:
+        return Path(path) if Path(path).is_absolute() else self.root / path
+
+    @property
+    def lake_path(self) -> Path:
+        """engine spark: the directory of the layers' Parquet files."""
+        return self._under_root(self.warehouse.lake or "lake")
+
+    @property
+    def journal_path(self) -> Path:
+        """engine spark: the journal's DuckDB file, beside the lake."""
+        return self._under_root(self.warehouse.journal or ".anchorflow/journal.duckdb")
 
     @property
     def marts_path(self) -> Path:

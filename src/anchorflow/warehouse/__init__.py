@@ -28,6 +28,14 @@ def connect(
             settings.dsn, read_only=read_only, lock_timeout=settings.lock_timeout.total_seconds(),
             lazy=lazy, on_open=on_open,
         )  # fmt: skip
+    if settings.engine == "spark":
+        from anchorflow.warehouse.spark import SparkWarehouse
+
+        return SparkWarehouse(
+            project.lake_path, project.journal_path, settings.master or "local[2]",
+            read_only=read_only, lock_timeout=settings.lock_timeout.total_seconds(), lazy=lazy,
+            on_open=on_open,
+        )  # fmt: skip
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(

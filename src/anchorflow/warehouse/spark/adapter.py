@@ -1,0 +1,720 @@
+"""The Spark adapter: the layers as Parquet files in a lake directory, queried with Spark SQL,
+and the journal in a transactional store beside it (an embedded DuckDB file).
+
+Spark over files has no transactions, so this adapter makes its own from two parts:
+- the **journal store** (`journal`, a DuckDB warehouse) holds `meta`, the catalog of the lake's
+  tables and views (as empty tables and views of the same names and columns, so that
+  `information_schema` questions are answered as on DuckDB), and the manifest of which files
+  make up each lake table (`journal.lake`);
+- the **lake** (`lake.Lake`) holds the rows, one Hive-style partition per load id.
+
+A statement is routed by the tables it names: one that names no lake table (the journal's own
+reads and writes, the catalog's DDL) runs on the journal store as written; one that reads a lake
+table runs on Spark, each table a temporary view over the files the manifest lists (the
+journal's tables it also reads are copied to Spark as views), and one that writes a lake table
+has Spark write the rows as Parquet under the transaction's staging directory.
+
+`transaction()` opens a journal transaction and collects the lake writes. At its end the staged
+partitions are renamed into place, then the journal commits the manifest that lists them: a
+load's rows appear whole or not at all, in the same commit as its journal rows and cursor. A
+crash between the renames and the commit leaves files the manifest does not list: debris that
+the next writer to open the lake removes before anything else (`Lake.remove_debris`). Deleted
+rows are whole partitions leaving the manifest (their files are deleted after the commit), or,
+for a condition on other columns, the partitions concerned rewritten without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from anchorflow.crashpoints import crash_point
+from anchorflow.errors import WarehouseError
+from anchorflow.journal import lake as manifest
+from anchorflow.warehouse.base import Capabilities, Warehouse, ident
+from anchorflow.warehouse.duckdb import DuckDBWarehouse
+from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, to_spark
+from anchorflow.warehouse.spark.lake import PARTITION, Lake, LakeFile, Pending
+from anchorflow.warehouse.spark.session import spark_session
+
+LAKE_SCHEMAS = frozenset({"raw", "staging", "anchor", "marts", "fraud"})
+_names = itertools.count(1)
+TYPE_TAG = "anchorflow.type"
+
+
+class SparkWarehouse(Warehouse):
+    # The SQL it takes is the canonical (DuckDB) spelling, translated per statement for Spark
+    # (`dialect.to_spark`) or run as written on the journal; `sql.name` says "spark".
+    dialect = "duckdb"
+    capabilities = Capabilities(
+        transactions=True, arrow_scan=False, column_compression=False, parallel_writers=1
+    )
+
+    def __init__(
+        self,
+        lake: Path,
+        journal: Path,
+        master: str = "local[2]",
+        *,
+        read_only: bool = False,
+        lock_timeout: float = 300.0,
+        lazy: bool = False,
+        on_open: Callable[[SparkWarehouse], None] | None = None,
+    ) -> None:
+        self.lake = Lake(Path(lake))
+        self.path = str(lake)
+        self.master = master
+        self.read_only = read_only
+        self.sql = SparkDialect()
+        self._lock = threading.RLock()
+        if not read_only:
+            Path(journal).parent.mkdir(parents=True, exist_ok=True)
+        self.journal = DuckDBWarehouse(
+            journal, read_only=read_only, lock_timeout=lock_timeout, lazy=True,
+            on_open=self._journal_opened,
+        )  # fmt: skip
+        self._on_open = on_open
+        self._spark: Any = None
+        self._pending: Pending | None = None
+        self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._fresh: set[tuple[str, str]] = set()  # lake tables whose Spark view is current
+        self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
+        self._in_spark: set[str] = set()  # of which Spark holds a view now
+        self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
+        # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
+        self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
+        if not lazy:
+            self.acquire()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _journal_opened(self, journal: DuckDBWarehouse) -> None:
+        if not self.read_only:
+            manifest.ensure_manifest(journal)
+            self.lake.root.mkdir(parents=True, exist_ok=True)
+            self.lake.remove_debris(manifest.listed_paths(journal))
+        self._columns.clear()
+        self._fresh.clear()
+        if self._on_open is not None:
+            self._on_open(self)
+
+    def acquire(self, timeout: float | None = None) -> None:
+        self.journal.acquire(timeout)
+
+    @property
+    def released(self) -> bool:
+        return self.journal.released
+
+    def release(self) -> None:
+        """Let go of the journal file (the lake needs no letting go: readers read files)."""
+        if not self.kept_open:
+            self.journal.release()
+
+    @property
+    def spark(self) -> Any:
+        if self._spark is None:
+            self._spark = spark_session(self.master)
+            self._register_views()
+        return self._spark
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _spark_temp(self, t: exp.Table) -> bool:
+        return t.db in ("", "temp") and t.name in self._temps
+
+    def _lake_tables(self, tree: exp.Expr) -> list[exp.Table]:
+        """The tables of the statement that Spark reads: lake tables, its temporary tables, and
+        registered batches (the SQL about a batch's records is Spark's: `SparkDialect`)."""
+        return [
+            t for t in tree.find_all(exp.Table)
+            if t.db in LAKE_SCHEMAS or self._spark_temp(t)
+            or (not t.db and t.name in self._registered)
+        ]  # fmt: skip
+
+    def _journal_change(self, tree: exp.Expr) -> bool:
+        """An UPDATE or DELETE of a journal table that reads no lake table (a registered batch
+        at most): the journal runs it, reading the batch it registered too."""
+        if not isinstance(tree, exp.Update | exp.Delete):
+            return False
+        target = tree.this
+        return (
+            isinstance(target, exp.Table)
+            and target.db not in LAKE_SCHEMAS
+            and not any(
+                t.db in LAKE_SCHEMAS or self._spark_temp(t) for t in tree.find_all(exp.Table)
+            )
+        )
+
+    def _run(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
+        """Run one or more statements: (the last one's rows, rows it inserted or deleted)."""
+        if sql.lstrip().upper().startswith("SET VARIABLE"):
+            self._set_variable(sql, list(params or []))
+        trees = parse(sql)
+        head = trees[0] if trees else None
+        if isinstance(head, exp.Drop) and any(self._spark_temp(t) for t in _dropped(head)):
+            for table in _dropped(head):  # temporary tables of Spark's
+                self._temps.discard(table.name)
+                self._spark.catalog.dropTempView(table.name)
+            return None, 0
+        if (
+            isinstance(head, exp.Create) and head.expression is not None
+            and head.find(exp.TemporaryProperty) is not None
+            and self._lake_tables(head.expression)
+        ):  # fmt: skip
+            return None, self._create_temp(head, list(params or []))
+        if (
+            not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
+            or self._journal_change(trees[0])
+        ):  # fmt: skip
+            return self._journal_run(sql, params)
+        if len(trees) != 1:
+            raise WarehouseError("one statement at a time on the Spark engine")
+        return self._spark_statement(trees[0], list(params or []))
+
+    def _journal_run(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
+        trees = parse(sql)
+        head = trees[0] if trees else None
+        if isinstance(head, exp.Create | exp.Drop | exp.Alter) and _schema_of(head) in LAKE_SCHEMAS:
+            self._columns.clear()
+            self._fresh.clear()
+            if isinstance(head, exp.Create) and head.kind == "VIEW":
+                with self.transaction():
+                    self.journal.execute(sql, params)
+                self._spark_view(head)
+                return None, 0
+            if isinstance(head, exp.Drop):
+                with self.transaction():
+                    self._drop_lake_table(head)
+                    self.journal.execute(sql, params)
+                return None, 0
+        if isinstance(head, exp.Query | exp.Describe | exp.Show | exp.Pragma):
+            return self.journal.query_arrow(sql, params), 0
+        if isinstance(head, exp.Insert | exp.Delete | exp.Update):
+            return None, self.journal.insert(sql, params)
+        self.journal.execute(sql, params)
+        return None, 0
+
+    def _spark_statement(self, tree: exp.Expr, params: list[Any]) -> tuple[pa.Table | None, int]:
+        if isinstance(tree, exp.Query):
+            return self._collect(self._spark_query(tree, params)), 0
+        if isinstance(tree, exp.Insert):
+            return None, self._insert(tree, params)
+        if isinstance(tree, exp.Delete):
+            return None, self._delete(tree, params)
+        if isinstance(tree, exp.Create) and tree.kind == "VIEW":
+            self._columns.clear()
+            with self.transaction():
+                self.journal.execute(tree.sql("duckdb"), params)
+            self._spark_view(tree)
+            return None, 0
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression:
+            return None, self._create_as(tree, params)
+        raise WarehouseError(
+            f"the Spark engine cannot run {type(tree).__name__.upper()} on lake tables "
+            "(insert-only: INSERT ... SELECT, DELETE of loads, CREATE ... AS)"
+        )
+
+    def _set_variable(self, sql: str, params: list[Any]) -> None:
+        """`SET VARIABLE name = ?` (the canonical spelling): on the journal as written, and as
+        a session variable of Spark's (`getvariable('name')` reads it there)."""
+        name = sql.split("=", 1)[0].split()[-1]
+        ident(name)  # validated
+        if len(params) != 1:
+            raise WarehouseError("SET VARIABLE on the Spark engine takes one parameter")
+        self._spark_call(lambda: self.spark.sql(f"DECLARE OR REPLACE VARIABLE {name} STRING"))
+        self._spark_call(lambda: self.spark.sql(f"SET VAR {name} = ?", args=[params[0]]))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _spark_query(self, tree: exp.Expr, params: list[Any]) -> Any:
+        sql = self._for_spark(tree)
+        return self._spark_call(lambda: self.spark.sql(sql, args=_args(params) or None))
+
+    def _for_spark(self, tree: exp.Expr) -> str:
+        """The statement in Spark SQL, every table it names renamed to its Spark view."""
+        tree = tree.copy()
+        ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+        for node in list(tree.find_all(exp.Table)):
+            if not node.name or isinstance(node.this, exp.Func):
+                continue
+            if self._spark_temp(node):
+                node.set("db", None)
+                continue
+            if not node.db and (node.name in ctes or node.name in self._registered):
+                if node.name in self._registered:
+                    self._registered_view(node.name)
+                continue
+            view = self._view_of(node.db or "main", node.name)
+            if node.args.get("alias") is None:  # `t.column` still names it
+                node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
+            node.set("this", exp.to_identifier(view))
+            node.set("db", None)
+            node.set("catalog", None)
+        return to_spark(tree)
+
+    def _view_of(self, schema: str, name: str) -> str:
+        """The Spark view of a table: the lake's files, or a copy of the journal's rows."""
+        view = f"{schema}__{name}"
+        if schema in LAKE_SCHEMAS:
+            if (schema, name) not in self._fresh:
+                if not self.journal.table_exists(schema, name):
+                    raise WarehouseError(f"no table {schema}.{name} in the lake {self.path}")
+                self._table_frame(schema, name).createOrReplaceTempView(view)
+                self._fresh.add((schema, name))
+            return view
+        # A journal table (or a temporary one): its rows now, inside the open transaction.
+        rows = self.journal.query_arrow(f"SELECT * FROM {_qualified(schema, name)}")
+        self._frame_of_arrow(rows).createOrReplaceTempView(view)
+        return view
+
+    def _table_frame(self, schema: str, name: str) -> Any:
+        columns = self.columns(schema, name)
+        ddl = ", ".join(f"`{c}` {spark_type(t)}" for c, t in columns)
+        files = manifest.table_files(self.journal, schema, name)
+        reader = self.spark.read.schema(ddl)
+        staged: dict[Path, list[str]] = {}
+        committed: list[str] = []
+        for _, relative, _ in files:
+            where = self.lake.where(self._pending, relative)
+            if where == self.lake.root / relative:
+                committed.append(str(where))
+            else:
+                base = where.parent.parent if _partitioned(columns) else where.parent
+                staged.setdefault(base, []).append(str(where))
+        frames = []
+        if committed:
+            home = str(self.lake.table_dir(schema, name))
+            frames.append(reader.option("basePath", home).parquet(*committed))
+        frames += [reader.option("basePath", str(b)).parquet(*f) for b, f in staged.items()]
+        if not frames:
+            return self.spark.createDataFrame([], ddl)
+        from pyspark.sql import functions as F
+
+        # A UUID column is text in Parquet and Spark: tagged, so that rows read from it come
+        # back as UUIDs, as from DuckDB and PostgreSQL (`query`).
+        names = [
+            F.col(f"`{c}`").alias(c, metadata={TYPE_TAG: "UUID"})
+            if t == "UUID" else F.col(f"`{c}`")
+            for c, t in columns
+        ]  # fmt: skip
+        frame = frames[0].select(*names)
+        for other in frames[1:]:
+            frame = frame.unionByName(other.select(*names))
+        return frame
+
+    def _frame_of_arrow(self, data: pa.Table) -> Any:
+        """A Spark frame of Arrow rows (written as a Parquet file Spark reads)."""
+        path = self._scratch / f"{next(_names)}.parquet"
+        pq.write_table(_plain(data), path)
+        return self.spark.read.parquet(str(path))
+
+    def _registered_view(self, name: str) -> None:
+        if name not in self._in_spark:
+            self._frame_of_arrow(self._registered[name]).createOrReplaceTempView(name)
+            self._in_spark.add(name)
+
+    def _collect(self, frame: Any) -> pa.Table:
+        table = _naive(self._spark_call(frame.toArrow))
+        tagged = {f.name for f in frame.schema.fields if (f.metadata or {}).get(TYPE_TAG)}
+        if not tagged:
+            return table
+        fields = [
+            f.with_metadata({TYPE_TAG: "UUID"}) if f.name in tagged else f for f in table.schema
+        ]
+        return table.cast(pa.schema(fields))
+
+    def _spark_call(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as error:
+            if type(error).__module__.startswith(("pyspark", "py4j")):
+                raise WarehouseError(_one_line(error)) from None
+            raise
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def columns(self, schema: str, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of a lake table, from the catalog."""
+        key = (schema, name)
+        if key not in self._columns:
+            rows = self.journal.query(self.sql.column_types(), [schema, name])
+            self._columns[key] = [(str(c), str(t)) for c, t in rows]
+        return self._columns[key]
+
+    def _insert(self, tree: exp.Insert, params: list[Any]) -> int:
+        target = tree.this
+        named = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else None
+        table = target.this if isinstance(target, exp.Schema) else target
+        source = tree.expression
+        if isinstance(source, exp.Values):
+            source = exp.select("*").from_(source.copy())
+        if table.db not in LAKE_SCHEMAS:  # a journal table, of rows Spark reads
+            rows = self._collect(self._spark_query(source, params))
+            with self.journal.registered(f"__spark_rows_{next(_names)}", rows) as view:
+                listed = f" ({', '.join(ident(c) for c in named)})" if named else ""
+                return self.journal.insert(
+                    f"INSERT INTO {_qualified(table.db, table.name)}{listed} SELECT * FROM {view}"
+                )
+        frame = self._spark_query(source, params)
+        return self._write(table.db, table.name, frame, named)
+
+    def _write(self, schema: str, name: str, frame: Any, named: list[str] | None) -> int:
+        from pyspark.sql import functions as F
+
+        columns = self.columns(schema, name)
+        if not columns:
+            raise WarehouseError(f"no table {schema}.{name} in the lake {self.path}")
+        given = named or [c for c, _ in columns][: len(frame.columns)]
+        if len(given) != len(frame.columns):
+            raise WarehouseError(f"{schema}.{name}: {len(frame.columns)} values for {len(given)}")
+        by_name = dict(zip(given, frame.columns, strict=True))
+        shaped = frame.select(*[
+            (F.col(f"`{by_name[c]}`") if c in by_name else F.lit(None)).cast(spark_type(t)).alias(c)
+            for c, t in columns
+        ])  # fmt: skip
+        with self.transaction():
+            assert self._pending is not None
+            staged = self.lake.staging_dir(self._pending)
+            partitioned = _partitioned(columns)
+            if partitioned:
+                writer = shaped.repartition(F.col(PARTITION)).write.partitionBy(PARTITION)
+            else:
+                writer = shaped.coalesce(1).write
+            self._spark_call(lambda: writer.parquet(str(staged)))
+            files = self.lake.adopt(self._pending, staged, schema, name, partitioned)
+            manifest.add_files(self.journal, schema, name, [_row(f) for f in files])
+            self._fresh.discard((schema, name))
+        return sum(f.rows for f in files)
+
+    def _create_temp(self, tree: exp.Create, params: list[Any]) -> int:
+        """CREATE TEMP TABLE ... AS a query of lake tables: its rows computed now and kept by
+        Spark (a checkpoint), for the statements of this connection that name it."""
+        table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if table.name in self._temps and not tree.args.get("replace"):
+            if tree.args.get("exists"):
+                return 0
+            raise WarehouseError(f"the temporary table {table.name} exists already")
+        query = self._spark_query(tree.expression, params)
+        frame = self._spark_call(query.localCheckpoint)
+        frame.createOrReplaceTempView(table.name)
+        self._temps.add(table.name)
+        if self._pending is not None:  # gone with a rollback, as on DuckDB
+            self._pending.temps.add(table.name)
+        return int(self._spark_call(frame.count))
+
+    def _create_as(self, tree: exp.Create, params: list[Any]) -> int:
+        """CREATE [OR REPLACE] TABLE ... AS SELECT: the catalog's table from the rows' columns,
+        the rows written as the table's files (those of the table it replaces leave)."""
+        table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        schema, name = table.db, table.name
+        frame = self._spark_query(tree.expression, params)
+        types = [(f.name, _duckdb_type(f.dataType.simpleString())) for f in frame.schema.fields]
+        with self.transaction():
+            exists = self.journal.table_exists(schema, name)
+            if exists and not tree.args.get("replace"):
+                if tree.args.get("exists"):
+                    return 0
+                raise WarehouseError(f"the table {schema}.{name} exists already")
+            self._drop_files(schema, name, None)
+            listed = ", ".join(f"{ident(c)} {t}" for c, t in types)
+            self.journal.execute(f"DROP TABLE IF EXISTS {_qualified(schema, name)}")
+            self.journal.execute(f"CREATE TABLE {_qualified(schema, name)} ({listed})")
+            self._columns.pop((schema, name), None)
+            return self._write(schema, name, frame, [c for c, _ in types])
+
+    def _delete(self, tree: exp.Delete, params: list[Any]) -> int:
+        table = tree.this
+        if tree.args.get("using") or not isinstance(table, exp.Table):
+            raise WarehouseError("DELETE ... USING of a lake table: not on the Spark engine yet")
+        where = tree.args.get("where")
+        alias = table.alias or table.name
+        if self._spark_temp(table):
+            return self._delete_temp(table.name, alias, where, params)
+        schema, name = table.db, table.name
+        partitions = sorted({f[0] for f in manifest.table_files(self.journal, schema, name)
+                             if f[0] is not None})  # fmt: skip
+        with self.transaction():
+            if where is None:
+                return self._drop_files(schema, name, None)
+            columns = {c.name for c in where.find_all(exp.Column)}
+            if columns <= {PARTITION} and _partitioned(self.columns(schema, name)):
+                # Whole partitions: which ones, asked of the journal (same SQL, same values).
+                test = where.this.copy()
+                for column in test.find_all(exp.Column):
+                    column.set("table", None)
+                chosen = self.journal.query(
+                    f"SELECT {PARTITION} FROM (SELECT unnest(?::BIGINT[]) AS {PARTITION}) "
+                    f"WHERE {test.sql('duckdb')}",
+                    [partitions, *params],
+                )
+                return self._drop_files(schema, name, [int(r[0]) for r in chosen])
+            return self._rewrite_without(schema, name, alias, where.this, params)
+
+    def _kept_rows(
+        self, view: str, alias: str, condition: exp.Expr, params: list[Any]
+    ) -> tuple[int, Any]:
+        """How many rows of `view` meet the condition, and the others (computed now)."""
+        test = self._for_spark(condition)
+        args = _args(params) or None
+        count = self._spark_call(lambda: self.spark.sql(
+            f"SELECT count(*) FROM {view} AS {alias} WHERE {test}", args=args
+        ).collect()[0][0])  # fmt: skip
+        if not count:
+            return 0, None
+        kept = self._spark_call(lambda: self.spark.sql(
+            f"SELECT {alias}.* FROM {view} AS {alias} WHERE NOT coalesce({test}, false)",
+            args=args,
+        ).localCheckpoint())  # fmt: skip
+        return int(count), kept
+
+    def _delete_temp(
+        self, name: str, alias: str, where: exp.Where | None, params: list[Any]
+    ) -> int:
+        condition = where.this if where is not None else exp.true()
+        count, kept = self._kept_rows(name, alias, condition, params)
+        if count:
+            kept.createOrReplaceTempView(name)
+        return count
+
+    def _rewrite_without(
+        self, schema: str, name: str, alias: str, condition: exp.Expr, params: list[Any]
+    ) -> int:
+        """Delete rows by a condition on their columns: the table's rows that do not meet it
+        written anew, and its old files dropped (a table without partitions, or an erasure)."""
+        count, kept = self._kept_rows(self._view_of(schema, name), alias, condition, params)
+        if count:
+            self._drop_files(schema, name, None)
+            self._write(schema, name, kept, None)
+        return count
+
+    def _drop_files(self, schema: str, name: str, load_ids: list[int] | None) -> int:
+        assert self._pending is not None
+        gone = manifest.drop_files(self.journal, schema, name, load_ids)
+        for relative, _ in gone:
+            if relative in self._pending.moves:
+                self._pending.moves.pop(relative).unlink(missing_ok=True)
+            else:
+                self._pending.doomed.append(relative)
+        self._fresh.discard((schema, name))
+        return sum(rows for _, rows in gone)
+
+    def _drop_lake_table(self, tree: exp.Drop) -> None:
+        for table in _dropped(tree):
+            if tree.kind == "TABLE":
+                self._drop_files(table.db, table.name, None)
+            if tree.kind == "VIEW" and self._spark is not None:
+                self._spark.catalog.dropTempView(f"{table.db}__{table.name}")
+
+    def _spark_view(self, tree: exp.Create) -> None:
+        table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if self._spark is None:
+            return  # created with the others when Spark starts
+        body = self._for_spark(tree.expression)
+        view = f"{table.db}__{table.name}"
+        self._spark_call(lambda: self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}"))
+
+    def _register_views(self) -> None:
+        """The catalog's views of lake schemas as Spark views, in the order they were made."""
+        rows = self.journal.query(
+            "SELECT sql FROM duckdb_views() WHERE NOT internal "
+            "AND database_name = current_database() AND list_contains(?, schema_name) "
+            "ORDER BY view_oid",
+            [sorted(LAKE_SCHEMAS)],
+        )
+        for (sql,) in rows:
+            tree = parse(str(sql))[0]
+            if isinstance(tree, exp.Create):
+                self._spark_view(tree)
+
+    # -- the Warehouse interface ---------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self._lock:
+            self._run(sql, params)
+
+    def insert(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        with self._lock:
+            return self._run(sql, params)[1]
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        data = self.query_arrow(sql, params)
+        columns = [
+            [None if v is None else uuid.UUID(v) for v in c.to_pylist()]
+            if (f.metadata or {}).get(TYPE_TAG.encode()) else c.to_pylist()
+            for f, c in zip(data.schema, data.columns, strict=True)
+        ]  # fmt: skip
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with self._lock:
+            rows, _ = self._run(sql, params)
+            return rows if rows is not None else pa.table({})
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._pending is not None or self.read_only:
+                yield
+                return
+            pending = Pending(uuid.uuid4().hex[:12])
+            self._pending = pending
+            try:
+                with self.journal.transaction():
+                    yield
+                    if pending.moves:
+                        self.lake.move_into_place(pending)
+                        crash_point("lake_renamed")  # renamed, the journal not committed
+            except BaseException:
+                self._pending = None
+                self._fresh.clear()
+                for name in pending.temps & self._temps:
+                    self._temps.discard(name)
+                    with contextlib.suppress(Exception):
+                        self.spark.catalog.dropTempView(name)
+                with contextlib.suppress(OSError):
+                    self.lake.undo(pending)
+                raise
+            self._pending = None
+            self._fresh.clear()
+            self.lake.finish(pending)
+
+    @contextmanager
+    def registered(self, name: str, data: pa.Table, release: bool = False) -> Iterator[str]:
+        """Readable by name on both sides: the journal scans the Arrow table; Spark, when a
+        statement of it names it, a Parquet copy."""
+        with self._lock, self.journal.registered(name, data, release) as quoted:
+            self._registered[name] = data
+            try:
+                yield quoted
+            finally:
+                self._registered.pop(name, None)
+                if name in self._in_spark:
+                    self._in_spark.discard(name)
+                    with contextlib.suppress(Exception):
+                        self.spark.catalog.dropTempView(name)
+
+    def insert_arrow(self, schema: str, name: str, data: pa.Table) -> int:
+        if schema not in LAKE_SCHEMAS:
+            return self.journal.insert_arrow(schema, name, data)
+        with self._lock:
+            return self._write(schema, name, self._frame_of_arrow(data), data.column_names)
+
+    def insert_files(self, schema: str, name: str, paths: Sequence[Path], fmt: str) -> int:
+        if schema not in LAKE_SCHEMAS:
+            return self.journal.insert_files(schema, name, paths, fmt)
+        if fmt not in ("parquet", "ndjson"):
+            raise WarehouseError(f"cannot bulk-load files of format {fmt!r}")
+        with self._lock:
+            reader = self.spark.read
+            files = [str(p) for p in paths]
+            frame = reader.parquet(*files) if fmt == "parquet" else reader.json(files)
+            return self._write(schema, name, frame, list(frame.columns))
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        return self.journal.table_exists(schema, name)
+
+    def close(self) -> None:
+        with self._lock:
+            self.journal.close()
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._spark = None  # the process's Spark stays up for the next warehouse
+
+
+def _catalog_only(tree: exp.Expr) -> bool:
+    """DDL that changes the catalog alone: CREATE TABLE with columns, a view, DROP, ALTER."""
+    if isinstance(tree, exp.Drop | exp.Alter | exp.Comment | exp.Command):
+        return True
+    return isinstance(tree, exp.Create) and (tree.kind == "VIEW" or not tree.expression)
+
+
+def _dropped(tree: exp.Drop) -> list[exp.Table]:
+    """The tables a DROP names (sqlglot keeps them in `tables`, or in `this`)."""
+    tables = tree.args.get("tables") or [tree.this]
+    return [t for t in tables if isinstance(t, exp.Table)]
+
+
+def _schema_of(tree: exp.Expr) -> str:
+    if isinstance(tree, exp.Drop):
+        return next((t.db for t in _dropped(tree)), "")
+    target = tree.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    return target.db if isinstance(target, exp.Table) else ""
+
+
+def _partitioned(columns: Sequence[tuple[str, str]]) -> bool:
+    return any(c == PARTITION for c, _ in columns)
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{ident(schema)}.{ident(name)}" if schema and schema != "main" else ident(name)
+
+
+def _row(f: LakeFile) -> tuple[int | None, str, int]:
+    return (f.load_id, f.path, f.rows)
+
+
+def _args(params: list[Any]) -> list[Any]:
+    from pyspark.sql import functions as F
+
+    return [F.lit(list(p)) if isinstance(p, list | tuple) else p for p in params]
+
+
+def _one_line(error: Exception) -> str:
+    text = getattr(error, "getMessage", lambda: str(error))() or str(error)
+    first = str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
+    return first.replace("__", ".") if "__" in first else first
+
+
+def _plain(data: pa.Table) -> pa.Table:
+    """Columns Parquet and Spark read alike (views of strings as strings)."""
+    fields = []
+    for f in data.schema:
+        if pa.types.is_string_view(f.type) or pa.types.is_large_string(f.type):
+            fields.append(pa.field(f.name, pa.string()))
+        elif pa.types.is_dictionary(f.type):
+            fields.append(pa.field(f.name, f.type.value_type))
+        else:
+            fields.append(f)
+    return data.cast(pa.schema(fields))
+
+
+def _naive(data: pa.Table) -> pa.Table:
+    """Spark's results as DuckDB gives them: timestamps without a zone."""
+    fields = [
+        pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) and f.type.tz
+        else f
+        for f in data.schema
+    ]  # fmt: skip
+    return data.cast(pa.schema(fields)) if fields != list(data.schema) else data
+
+
+_DUCKDB_TYPES = {
+    "string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT",
+    "tinyint": "TINYINT", "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN",
+    "date": "DATE", "timestamp_ntz": "TIMESTAMP", "timestamp": "TIMESTAMPTZ", "binary": "BLOB",
+    "void": "VARCHAR",
+}  # fmt: skip
+
+
+def _duckdb_type(spark: str) -> str:
+    """A Spark column type (`simpleString`) as the catalog's (DuckDB's)."""
+    if spark in _DUCKDB_TYPES:
+        return _DUCKDB_TYPES[spark]
+    if spark.startswith("array<") and spark.endswith(">"):
+        return _duckdb_type(spark[6:-1]) + "[]"
+    if spark.startswith("decimal"):
+        return spark.upper()
+    return "VARCHAR"
