@@ -105,13 +105,17 @@ def first_seen_sql(plan: AnchorPlan, entity: str, alias: str) -> str:
 # -- kept with the rows ---------------------------------------------------------------------------
 
 
-def add_entities(wh: Warehouse, entity: str, key: list[str], loaded_at: Any) -> None:
-    """In the entity step's transaction: a serving row for each entity it inserted."""
+def add_entities(
+    wh: Warehouse, entity: str, key: list[str], loaded_at: Any, loads: list[int]
+) -> None:
+    """In the entity step's transaction: a serving row for each entity it inserted (its rows
+    of this instant and of these loads: an earlier group of the same step has others)."""
     keys = "".join(f", {ident(k)}" for k in key)
     wh.execute(
         f"INSERT INTO {anchor_table(current_name(entity))} (id{keys}) "
-        f"SELECT id{keys} FROM {anchor_table(entity)} WHERE loaded_at = ?",
-        [loaded_at],
+        f"SELECT id{keys} FROM {anchor_table(entity)} "
+        "WHERE loaded_at = ? AND load_id BETWEEN ? AND ? AND list_contains(?, load_id)",
+        [loaded_at, min(loads), max(loads), loads],
     )
 
 
