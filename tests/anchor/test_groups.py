@@ -56,14 +56,18 @@ def anchored(h: Harness, group_rows: int | None, parallel: int = 1) -> list[Targ
 
 
 def ids(h: Harness) -> dict[str, Any]:
-    """Every (id, natural key or knot value, first load) and the conflicts found."""
+    """Every (id, natural key or knot value, first load) and the conflicts found: each
+    instant's values and which was kept. Not those of the scd0 attribute (score), nor every
+    load that brought a loser: a later group meets a stored value only at the instants stored
+    (an scd0 attribute's first), as a later run would."""
     return {
         "User": h.wh.query('SELECT id, user_id, load_id FROM anchor."User" ORDER BY id'),
         "Device": h.wh.query('SELECT id, device_id, load_id FROM anchor."Device" ORDER BY id'),
         "Platform": h.wh.query('SELECT id, value, load_id FROM anchor."Platform" ORDER BY id'),
         "conflicts": sorted(
             h.wh.query(
-                "SELECT target, key, changed_at, value, load_id, kept FROM meta.anchor_conflicts"
+                "SELECT DISTINCT target, key, changed_at, value, kept FROM meta.anchor_conflicts "
+                "WHERE target <> 'User_score'"
             )
         ),
     }

@@ -317,6 +317,10 @@ def load_target(
             )
         )
         passes = max(1, -(-staged // max(1, batch_rows)))
+        sql.first_load = not seen and not wh.scalar(
+            f"SELECT count(*) FROM (SELECT 1 FROM {sql.table} LIMIT 1) AS a"
+        )
+        sql.whole_table = sql.first_load and passes == 1
         counts: list[tuple[Any, ...]] = []
         serving_time = [0.0, 0.0]
         for part in range(passes):
@@ -384,7 +388,8 @@ def _load_pass(
         )
     flagged = bool(sql.values)  # (a tie whose roles all identify has no value to conflict)
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed(), flagged)}")
-    wh.execute(sql.create_bounds())
+    if not sql.first_load:
+        wh.execute(sql.create_bounds())
     scd0 = target.effective_history == "scd0"
     late = False
     wh.execute(sql.create_recent())
@@ -427,7 +432,7 @@ def _load_pass(
     serving_time[0] += served
     serving_time[1] += time.perf_counter() - began
     check_target(wh, target, sql, verify_history)
-    temps = [sql.obs, sql.bounds, sql.recent_rows, sql.inserted]
+    temps = [sql.obs, sql.recent_rows, sql.inserted, *([] if sql.first_load else [sql.bounds])]
     for temp in temps + ([sql.late, sql.merged] if late else []):
         wh.execute(f"DROP TABLE {temp}")
     return list(counts), inserted

@@ -188,14 +188,15 @@ def _apply_latest_two(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: 
     first = ident(first_column(plan, entity, target, "id"))
     current = anchor_table(current_name(entity))
     touched = f"c.id IN (SELECT i.id FROM {sql.inserted} AS i)"
+    served = [
+        f"SELECT c.id, c.{value}, c.{at} FROM {current} AS c "
+        f"WHERE c.{at} IS NOT NULL AND {touched}",
+        f"SELECT c.id, c.{prev}, c.{prev_at} FROM {current} AS c "
+        f"WHERE c.{prev_at} IS NOT NULL AND {touched}",
+    ]
+    # A first load: the attribute's table had no row, so nothing of it was served.
     candidates = " UNION ALL ".join(
-        [
-            _shown_rows(plan, target, sql.inserted),
-            f"SELECT c.id, c.{value}, c.{at} FROM {current} AS c "
-            f"WHERE c.{at} IS NOT NULL AND {touched}",
-            f"SELECT c.id, c.{prev}, c.{prev_at} FROM {current} AS c "
-            f"WHERE c.{prev_at} IS NOT NULL AND {touched}",
-        ]
+        [_shown_rows(plan, target, sql.inserted), *([] if sql.first_load else served)]
     )
     return wh.insert(
         f"UPDATE {current} AS c SET {value} = n.value, {at} = n.at, {prev} = n.prev, "
