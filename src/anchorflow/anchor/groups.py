@@ -5,7 +5,7 @@ read every pending load's keys; every attribute and tie builds temporary tables 
 rows; each table's transaction holds what it wrote). When the pending loads hold more staged
 rows than `anchor.group_rows`, they are taken in groups of consecutive load ids, each under
 that budget (a load bigger than it goes alone): the whole step (entities and knots, then
-attributes and ties, each table in its own transaction with its `meta.anchor_transfers` rows)
+attributes and ties, each table in its own transaction with its transfer rows in the journal)
 runs for the first group, then for the next. A crash between two groups leaves the earlier
 groups committed and journaled; the rerun takes the rest.
 
