@@ -3,8 +3,11 @@
     python -m bench.anchor.one_batch EVENTS BASE_DIR SETTING [SETTING ...]
 
 BASE_DIR gets a project with EVENTS events in staging (`bench.anchor`'s workload; reused when it
-is there); each SETTING (`none`, or a size such as `3GB`) anchors a copy of it in a fresh process
-(`bench.anchor`'s `anchor`: seconds, peak memory from wait4, CPU seconds), one line each.
+is there); each SETTING anchors a copy of it in a fresh process (`bench.anchor`'s `anchor`:
+seconds, peak memory from wait4, CPU seconds, the largest resident sizes by statement), one
+line each. A SETTING is `anchor.memory_limit` (`none`, or a size such as `3GB`), optionally
+followed by `/` and `anchor.group_rows` (a number, or `none`: one group), e.g. `none/none`;
+without it, the default group_rows.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ def main() -> None:
     if not (base / "warehouse.duckdb").exists():
         print(generate(base, [workload.history(events, 1_000_000)]), flush=True)
     for setting in settings:
-        root = base.parent / f"{base.name}-{setting}"
+        root = base.parent / f"{base.name}-{setting.replace('/', '-')}"
         shutil.rmtree(root, ignore_errors=True)
         copy_project(base, root)
         config = yaml.safe_load((root / "anchorflow.yml").read_text())
-        config.setdefault("anchor", {})["memory_limit"] = None if setting == "none" else setting
+        memory, _, groups = setting.partition("/")
+        section = config.setdefault("anchor", {})
+        section["memory_limit"] = None if memory == "none" else memory
+        if groups:
+            section["group_rows"] = None if groups == "none" else int(groups)
         (root / "anchorflow.yml").write_text(yaml.safe_dump(config))
         run = anchor(root, 1, argparse.Namespace(tries=1, idle=0.0))
-        print(setting, {k: run.get(k) for k in ("seconds", "peak_mb", "cpu_seconds")}, flush=True)
+        shown = ("seconds", "peak_mb", "cpu_seconds", "observed_per_s", "rss_mb_by_statement")
+        print(setting, {k: run.get(k) for k in shown}, flush=True)
         shutil.rmtree(root)
 
 

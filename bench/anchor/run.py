@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,6 +46,8 @@ from anchorflow.warehouse.duckdb import DuckDBWarehouse
 from bench.anchor.workload import ATTRIBUTES, MODEL, QUERY_PAIRS, open_project
 
 PROFILE: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+RSS: dict[str, float] = {}  # the largest resident size seen while a kind of statement ran (MB)
+RUNNING: list[str] = [""]  # the kind of statement running now
 LOAD_FILE = "anchor/load.py"
 SERVING_FILE = "anchor/serving.py"
 SERVING_REFRESH = "serving: updates in the tables' transactions"
@@ -117,14 +121,28 @@ def instrument() -> None:
         if serving_function:  # a statement of anchor/serving.py, or of what it calls
             kind = SERVING_MARKS if serving_function == "add_entities" else SERVING_REFRESH
         started = time.perf_counter()
+        RUNNING[0] = f"{function} | {kind or _kind(function, sql)}"
         try:
             return original(self, sql, params)
         finally:
+            RUNNING[0] = ""
             entry = PROFILE[f"{function} | {kind or _kind(function, sql)}"]
             entry[0] += time.perf_counter() - started
             entry[1] += 1
 
     DuckDBWarehouse._run = _run  # type: ignore[method-assign,unused-ignore]
+
+
+def sample_rss(stop: threading.Event) -> None:
+    """Every 20 ms: the process's resident size, filed under the statement running."""
+    page = os.sysconf("SC_PAGE_SIZE") / 2**20
+    with open("/proc/self/statm") as statm:
+        while not stop.wait(0.02):
+            statm.seek(0)
+            mb = int(statm.read().split()[1]) * page
+            kind = RUNNING[0] or "(between statements)"
+            if mb > RSS.get(kind, 0.0):
+                RSS[kind] = mb
 
 
 def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
@@ -149,7 +167,13 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         raise SystemExit("this load_anchor has no verify_history")
     if "memory_limit" in inspect.signature(load_anchor).parameters:  # what the step passes
         options["memory_limit"] = project.anchor.memory_limit
+    if "group_rows" in inspect.signature(load_anchor).parameters:
+        options["group_rows"] = project.anchor.group_rows
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
+    sampler.start()
     run = load_anchor(wh, plan, parallel=parallel, **options)
+    stop.set()
     loaded = time.perf_counter()
     load_cpu = time.process_time() - cpu_before
     stored = {t.table: wh.scalar(f'SELECT count(*) FROM anchor."{t.table}"') for t in run.targets}
@@ -187,6 +211,7 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         "problems": run.problems,
         "targets": targets,
         "profile": {k: {"seconds": v[0], "count": v[1]} for k, v in PROFILE.items()},
+        "rss_mb_by_statement": dict(sorted(RSS.items(), key=lambda kv: -kv[1])[:15]),
     }
 
 

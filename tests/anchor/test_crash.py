@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from anchorflow.config import load_project
 from anchorflow.run import Pipeline
@@ -117,3 +118,43 @@ def test_a_crashed_anchor_step_rerun_equals_a_clean_one(
     assert redone == {*entities_and_knots, *plan.targets} - committed
     assert anchored_new_loads(root) == {*entities_and_knots, *plan.targets}
     assert snapshot(root / "warehouse.duckdb") == clean  # the serving tables too
+
+
+def split_copy(pending: Path, root: Path) -> Path:
+    """A copy whose anchor step takes loads 3 and 4 in two groups (`anchor.group_rows: 1`)."""
+    copy(pending, root)
+    data = yaml.safe_load((root / "anchorflow.yml").read_text())
+    data["anchor"]["group_rows"] = 1
+    (root / "anchorflow.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return root
+
+
+def loads_held(root: Path) -> dict[int, set[str]]:
+    found = rows(root / "warehouse.duckdb", "SELECT load_id, target FROM meta.anchor_transfers "
+                 "WHERE list_contains(?, load_id)", [NEW_LOADS])  # fmt: skip
+    held: dict[int, set[str]] = {load: set() for load in NEW_LOADS}
+    for load, target in found:
+        held[int(load)].add(str(target))
+    return held
+
+
+def test_a_crash_between_two_groups_of_loads_rerun_equals_a_clean_split_run(
+    pending: Path, tmp_path: Path
+) -> None:
+    clean_root = split_copy(pending, tmp_path / "clean")
+    with Pipeline(load_project(clean_root, env=ENV)) as pipeline:
+        first = pipeline.anchor()
+    assert not first.problems
+    clean_split = snapshot(clean_root / "warehouse.duckdb")
+
+    root = split_copy(pending, tmp_path / "crashed")
+    [result] = run_concurrently([["anchor", "--project", str(root)]], ["anchor_between_groups"])
+    assert result.returncode == CRASH_EXIT, (result.stdout, result.stderr)
+    plan = plan_of(load_project(root, env=ENV))
+    every_table = {*plan.entities, *plan.knots, *plan.targets}
+    assert loads_held(root) == {3: every_table, 4: set()}  # the first group, whole
+
+    rerun = anchor_in_process(root)
+    assert not rerun.problems
+    assert loads_held(root) == {3: every_table, 4: every_table}
+    assert snapshot(root / "warehouse.duckdb") == clean_split

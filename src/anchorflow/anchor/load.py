@@ -40,6 +40,7 @@ from typing import Any
 from anchorflow import journal
 from anchorflow.anchor import serving
 from anchorflow.anchor.check import check_target
+from anchorflow.anchor.groups import GROUP_ROWS, Group, load_groups
 from anchorflow.anchor.plan import AnchorPlan, EntityPlan, KnotPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
 from anchorflow.crashpoints import crash_point
@@ -123,8 +124,10 @@ def _give_ids(
 ) -> int:
     """Insert a row per key of `new` (the key columns and load_id) that the entity or knot
     `name` lacks. A key the registry knows gets its id back (a backfill, a rollback, a table
-    rebuilt); another gets the next id after the top, in key order, so a rerun numbers them the
-    same, and is registered in this transaction. Returns the rows inserted."""
+    rebuilt); another gets the next id after the top, in the order of the first load that
+    brought it, then of the key, so a rerun numbers them the same, and so does a batch split
+    into groups of loads (`anchor.groups`); it is registered in this transaction. Returns the
+    rows inserted."""
     target = anchor_table(name)
     top = int(wh.scalar(_top_id(target), [top_id(wh, name)]))
     listed = ", ".join(f"n.{k}" for k in keys)
@@ -132,7 +135,7 @@ def _give_ids(
     inserted = wh.insert(
         f"INSERT INTO {target} (id, {', '.join(keys)}, load_id, loaded_at) "
         f"SELECT coalesce(r.id, CAST(? AS BIGINT) + row_number() OVER "
-        f"(PARTITION BY r.id IS NULL ORDER BY {listed})), {listed}, n.load_id, ? "
+        f"(PARTITION BY r.id IS NULL ORDER BY n.load_id, {listed})), {listed}, n.load_id, ? "
         f"FROM ({new}) AS n LEFT JOIN ({registered_ids()}) AS r "
         f"ON r.key = {key_text([f'n.{k}' for k in keys])} "
         f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE {same})",
@@ -149,11 +152,15 @@ def _give_ids(
     return inserted
 
 
-def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
+def _pending(wh: Warehouse, name: str, model: str, only: Group) -> list[int]:
+    """The model's typed loads that the table `name` lacks, of the group `only` (None: all)."""
+    loads = typed_loads(wh, model) - anchored_loads(wh, name, model)
+    return sorted(loads if only is None else loads & only)
+
+
+def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime, only: Group = None) -> TargetRun:
     run = TargetRun(entity.name, "entity")
-    pending = {
-        m: sorted(typed_loads(wh, m) - anchored_loads(wh, entity.name, m)) for m in entity.sources
-    }
+    pending = {m: _pending(wh, entity.name, m, only) for m in entity.sources}
     pending = {m: loads for m, loads in pending.items() if loads}
     if not pending:
         return run
@@ -180,7 +187,9 @@ def load_entity(wh: Warehouse, entity: EntityPlan, now: datetime) -> TargetRun:
             params, now,
         )  # fmt: skip
         if run.inserted:
-            serving.add_entities(wh, entity.name, entity.key, now)
+            serving.add_entities(
+                wh, entity.name, entity.key, now, sorted(set().union(*pending.values()))
+            )
         for model, loads in pending.items():
             counts = _entity_counts(wh, entity, model, loads)
             log_anchor_transfers(wh, entity.name, "entity", model, [r[:5] for r in counts], now)
@@ -228,11 +237,11 @@ def _entity_counts(
     return [(load, c[0], 0, c[1], None, c[2]) for load, c in totals.items()]
 
 
-def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
+def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime, only: Group = None) -> TargetRun:
     run = TargetRun(knot.name, "knot")
     selects, params, pending = [], [], {}
     for model, column in knot.feeders:
-        loads = sorted(typed_loads(wh, model) - anchored_loads(wh, knot.name, model))
+        loads = _pending(wh, knot.name, model, only)
         if loads and model not in pending:
             pending[model] = loads
         if loads:
@@ -261,9 +270,12 @@ def load_knot(wh: Warehouse, knot: KnotPlan, now: datetime) -> TargetRun:
 # -- attributes and ties --------------------------------------------------------------------------
 
 
-def pending_for(wh: Warehouse, plan: AnchorPlan, target: TargetPlan) -> list[int]:
-    """Typed loads of the target's model not in it yet, whose entities (and knot) are loaded."""
-    loads = typed_loads(wh, target.model) - anchored_loads(wh, target.table, target.model)
+def pending_for(
+    wh: Warehouse, plan: AnchorPlan, target: TargetPlan, only: Group = None
+) -> list[int]:
+    """Typed loads of the target's model not in it yet (of the group `only`: None, all),
+    whose entities (and knot) are loaded."""
+    loads = set(_pending(wh, target.table, target.model, only))
     for entity in {r.entity for r in target.roles}:
         loads &= anchored_loads(wh, entity, target.model)
     if target.knot:
@@ -282,12 +294,14 @@ def load_target(
     now: datetime,
     verify_history: bool = True,
     batch_rows: int = BATCH_ROWS,
+    only: Group = None,
 ) -> TargetRun:
-    """Load the target's pending loads in one transaction. More staged rows than `batch_rows`
-    are taken in passes by a hash of the first role's natural key: every key's rows are in one
-    pass, so each pass is the whole history merge of its keys, with a bounded memory."""
+    """Load the target's pending loads (of the group `only`) in one transaction. More staged
+    rows than `batch_rows` are taken in passes by a hash of the first role's natural key: every
+    key's rows are in one pass, so each pass is the whole history merge of its keys, with a
+    bounded memory."""
     run = TargetRun(target.table, target.kind)
-    loads = pending_for(wh, plan, target)
+    loads = pending_for(wh, plan, target, only)
     if not loads:
         return run
     sql = TargetSQL(plan, target, str(index))
@@ -303,6 +317,10 @@ def load_target(
             )
         )
         passes = max(1, -(-staged // max(1, batch_rows)))
+        sql.first_load = not seen and not wh.scalar(
+            f"SELECT count(*) FROM (SELECT 1 FROM {sql.table} LIMIT 1) AS a"
+        )
+        sql.whole_table = sql.first_load and passes == 1
         counts: list[tuple[Any, ...]] = []
         serving_time = [0.0, 0.0]
         for part in range(passes):
@@ -370,7 +388,8 @@ def _load_pass(
         )
     flagged = bool(sql.values)  # (a tie whose roles all identify has no value to conflict)
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {sql.obs} AS {sql.deduped(sql.placed(), flagged)}")
-    wh.execute(sql.create_bounds())
+    if not sql.first_load:
+        wh.execute(sql.create_bounds())
     scd0 = target.effective_history == "scd0"
     late = False
     wh.execute(sql.create_recent())
@@ -413,7 +432,7 @@ def _load_pass(
     serving_time[0] += served
     serving_time[1] += time.perf_counter() - began
     check_target(wh, target, sql, verify_history)
-    temps = [sql.obs, sql.bounds, sql.recent_rows, sql.inserted]
+    temps = [sql.obs, sql.recent_rows, sql.inserted, *([] if sql.first_load else [sql.bounds])]
     for temp in temps + ([sql.late, sql.merged] if late else []):
         wh.execute(f"DROP TABLE {temp}")
     return list(counts), inserted
@@ -471,26 +490,56 @@ def load_anchor(
     verify_history: bool = True,
     batch_rows: int = BATCH_ROWS,
     memory_limit: str | None = None,
+    group_rows: int | None = GROUP_ROWS,
 ) -> AnchorRun:
-    """Load every pending (load, model) into the anchor model. A table whose integrity check
-    fails is rolled back alone and named in `problems`; the others still load. The engine's
-    memory is capped by `memory_limit` meanwhile (`Warehouse.memory_capped`)."""
+    """Load every pending (load, model) into the anchor model, in groups of loads of at most
+    `group_rows` staged rows (`anchor.groups`; None: one group), each committed before the
+    next. A table whose integrity check fails is rolled back alone and named in `problems`;
+    the others still load (the later groups skip it). The engine's memory is capped by
+    `memory_limit` meanwhile (`Warehouse.memory_capped`)."""
     with wh.memory_capped(memory_limit):
-        return _load_anchor(wh, plan, now, parallel, on_target, verify_history, batch_rows)
+        started = time.perf_counter()
+        at = now or journal.utcnow()
+        options = _Options(at, parallel, on_target, verify_history, batch_rows)
+        runs: dict[str, TargetRun] = {}
+        groups = load_groups(wh, plan, group_rows)
+        for number, group in enumerate(groups):
+            if number:
+                crash_point("anchor_between_groups")
+                log.info("anchoring group %d of %d (%d loads)", number + 1, len(groups),
+                         len(group or ()))  # fmt: skip
+            failed = {name for name, run in runs.items() if run.problem}
+            for run in _load_group(wh, plan, options, group, failed):
+                runs[run.table] = _merged(runs.get(run.table), run)
+        return AnchorRun(list(runs.values()), time.perf_counter() - started)
 
 
-def _load_anchor(
-    wh: Warehouse,
-    plan: AnchorPlan,
-    now: datetime | None,
-    parallel: int,
-    on_target: Callable[[TargetRun], None] | None,
-    verify_history: bool,
-    batch_rows: int,
-) -> AnchorRun:
-    started = time.perf_counter()
-    at = now or journal.utcnow()
-    result = AnchorRun()
+def _merged(before: TargetRun | None, run: TargetRun) -> TargetRun:
+    """A table's runs of two groups as one."""
+    if before is None:
+        return run
+    return TargetRun(
+        run.table, run.kind, before.loads + run.loads, before.observed + run.observed,
+        before.inserted + run.inserted, before.seconds + run.seconds, run.problem,
+        before.serving_rows + run.serving_rows, before.serving_seconds + run.serving_seconds,
+    )  # fmt: skip
+
+
+@dataclass
+class _Options:
+    at: datetime
+    parallel: int
+    on_target: Callable[[TargetRun], None] | None
+    verify_history: bool
+    batch_rows: int
+
+
+def _load_group(
+    wh: Warehouse, plan: AnchorPlan, options: _Options, group: Group, failed: set[str]
+) -> list[TargetRun]:
+    """Entities and knots, then attributes and ties, for the pending loads of `group`; the
+    tables in `failed` are skipped."""
+    result: list[TargetRun] = []
 
     def step(
         name: str, kind: str, action: Callable[[Warehouse], TargetRun], con: Warehouse
@@ -501,26 +550,29 @@ def _load_anchor(
         except IntegrityError as error:  # its transaction was rolled back
             run = TargetRun(name, kind, problem=str(error))
         run.seconds = time.perf_counter() - began
-        if on_target:
-            on_target(run)
+        if options.on_target:
+            options.on_target(run)
         return run
 
+    at, parallel = options.at, options.parallel
     # Entities and knots first: attributes and ties resolve their ids through them.
     for entity in plan.entities.values():
-        result.targets.append(
-            step(entity.name, "entity", partial(load_entity, entity=entity, now=at), wh)
-        )
+        if entity.name not in failed:
+            action = partial(load_entity, entity=entity, now=at, only=group)
+            result.append(step(entity.name, "entity", action, wh))
     for knot in plan.knots.values():
-        result.targets.append(step(knot.name, "knot", partial(load_knot, knot=knot, now=at), wh))
-    targets = list(plan.targets.values())
+        if knot.name not in failed:
+            action = partial(load_knot, knot=knot, now=at, only=group)
+            result.append(step(knot.name, "knot", action, wh))
+    targets = [t for t in plan.targets.values() if t.table not in failed]
     load = partial(
-        load_target, plan=plan, now=at, verify_history=verify_history, batch_rows=batch_rows
-    )
-    actions = [partial(load, target=t, index=i) for i, t in enumerate(targets)]
+        load_target, plan=plan, now=at, verify_history=options.verify_history,
+        batch_rows=options.batch_rows, only=group,
+    )  # fmt: skip
+    index = {name: i for i, name in enumerate(plan.targets)}  # temp table names per target
+    actions = [partial(load, target=t, index=index[t.table]) for t in targets]
     if parallel <= 1 or len(targets) <= 1:
-        result.targets += [
-            step(t.table, t.kind, a, wh) for t, a in zip(targets, actions, strict=True)
-        ]
+        result += [step(t.table, t.kind, a, wh) for t, a in zip(targets, actions, strict=True)]
     else:
         # One connection per worker; a connection runs one transaction at a time.
         connections = [wh.worker() for _ in range(parallel)]
@@ -530,10 +582,9 @@ def _load_anchor(
                     pool.submit(step, t.table, t.kind, a, connections[i % parallel])
                     for i, (t, a) in enumerate(zip(targets, actions, strict=True))
                 ]
-                result.targets += [f.result() for f in futures]
+                result += [f.result() for f in futures]
         finally:
             for con in connections:
                 if con is not wh:
                     con.close()
-    result.seconds = time.perf_counter() - started
     return result

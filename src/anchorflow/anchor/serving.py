@@ -105,13 +105,17 @@ def first_seen_sql(plan: AnchorPlan, entity: str, alias: str) -> str:
 # -- kept with the rows ---------------------------------------------------------------------------
 
 
-def add_entities(wh: Warehouse, entity: str, key: list[str], loaded_at: Any) -> None:
-    """In the entity step's transaction: a serving row for each entity it inserted."""
+def add_entities(
+    wh: Warehouse, entity: str, key: list[str], loaded_at: Any, loads: list[int]
+) -> None:
+    """In the entity step's transaction: a serving row for each entity it inserted (its rows
+    of this instant and of these loads: an earlier group of the same step has others)."""
     keys = "".join(f", {ident(k)}" for k in key)
     wh.execute(
         f"INSERT INTO {anchor_table(current_name(entity))} (id{keys}) "
-        f"SELECT id{keys} FROM {anchor_table(entity)} WHERE loaded_at = ?",
-        [loaded_at],
+        f"SELECT id{keys} FROM {anchor_table(entity)} "
+        "WHERE loaded_at = ? AND load_id BETWEEN ? AND ? AND list_contains(?, load_id)",
+        [loaded_at, min(loads), max(loads), loads],
     )
 
 
@@ -184,14 +188,15 @@ def _apply_latest_two(wh: Warehouse, plan: AnchorPlan, target: TargetPlan, sql: 
     first = ident(first_column(plan, entity, target, "id"))
     current = anchor_table(current_name(entity))
     touched = f"c.id IN (SELECT i.id FROM {sql.inserted} AS i)"
+    served = [
+        f"SELECT c.id, c.{value}, c.{at} FROM {current} AS c "
+        f"WHERE c.{at} IS NOT NULL AND {touched}",
+        f"SELECT c.id, c.{prev}, c.{prev_at} FROM {current} AS c "
+        f"WHERE c.{prev_at} IS NOT NULL AND {touched}",
+    ]
+    # A first load: the attribute's table had no row, so nothing of it was served.
     candidates = " UNION ALL ".join(
-        [
-            _shown_rows(plan, target, sql.inserted),
-            f"SELECT c.id, c.{value}, c.{at} FROM {current} AS c "
-            f"WHERE c.{at} IS NOT NULL AND {touched}",
-            f"SELECT c.id, c.{prev}, c.{prev_at} FROM {current} AS c "
-            f"WHERE c.{prev_at} IS NOT NULL AND {touched}",
-        ]
+        [_shown_rows(plan, target, sql.inserted), *([] if sql.first_load else served)]
     )
     return wh.insert(
         f"UPDATE {current} AS c SET {value} = n.value, {at} = n.at, {prev} = n.prev, "

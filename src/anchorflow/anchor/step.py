@@ -95,6 +95,7 @@ class AnchorStep:
             on_table, verify_history=self.project.anchor.verify == "history",
             batch_rows=self.project.anchor.batch_rows,
             memory_limit=self.project.anchor.memory_limit,
+            group_rows=self.project.anchor.group_rows,
         )  # fmt: skip
         self.alert_conflicts(warehouse)
         if result.problems:

@@ -31,6 +31,11 @@ class TargetSQL:
         self.loser_ids = ident(f"__loser_ids_{name_suffix}")  # ids named by deleted losers
         self.columns = [*self.keys, *self.values, "changed_at", "load_id"]
         self.table = anchor_table(target.table)
+        # The table held no row when the load began (a first load): the keys a pass touches
+        # have no stored rows before it, so the statements skip reading them (`first_load`);
+        # in one pass, every row of the table afterwards is the pass's (`whole_table`).
+        self.first_load = False
+        self.whole_table = False
 
     def staged_rows(self, loads_filter: str) -> str:
         """Staging rows that carry the target's value(s), ids resolved (NULL where the anchor or
@@ -177,6 +182,8 @@ class TargetSQL:
         )
 
     def touched(self, alias: str) -> str:
+        if self.whole_table:
+            return "true"
         on_keys = " AND ".join(f"o.{k} = {alias}.{k}" for k in self.keys)
         return f"EXISTS (SELECT 1 FROM {self.obs} AS o WHERE {on_keys})"
 
@@ -195,7 +202,12 @@ class TargetSQL:
         )
 
     def recent(self, columns: list[str]) -> str:
-        """Stored rows of touched keys from their bound on."""
+        """Stored rows of touched keys from their bound on (a first load's: every row its
+        keys have, all of them new)."""
+        if self.first_load:
+            return f"SELECT {', '.join('a.' + c for c in columns)} FROM {self.table} AS a" + (
+                "" if self.whole_table else f" WHERE {self.touched('a')}"
+            )
         same = " AND ".join(f"a.{k} = b.{k}" for k in self.keys)
         return (
             f"SELECT {', '.join('a.' + c for c in columns)} FROM {self.table} AS a "
@@ -204,8 +216,13 @@ class TargetSQL:
 
     def create_recent(self) -> str:
         """The stored rows of touched keys from their bound on, once per batch: the merge and
-        its "stored at this instant" tests read these, never the whole table."""
-        return f"CREATE OR REPLACE TEMP TABLE {self.recent_rows} AS {self.recent(self.columns)}"
+        its "stored at this instant" tests read these, never the whole table. (A first load:
+        none, and no `bounds` either.)"""
+        rows = self.recent(self.columns)
+        if self.first_load:
+            rows = f"SELECT {', '.join('a.' + c for c in self.columns)} FROM {self.table} AS a "
+            rows += "WHERE false"
+        return f"CREATE OR REPLACE TEMP TABLE {self.recent_rows} AS {rows}"
 
     def create_fresh(self) -> str:
         """The batch's observations and the re-read ones (`late`), one per (key, instant) by

@@ -160,6 +160,14 @@ class AnchorSpec(Strict):
         description="staged rows one attribute or tie takes at once; more are loaded in passes "
         "by key (in the same transaction), which bounds the memory of a large batch",
     )
+    group_rows: int | None = Field(
+        default=4_000_000,
+        ge=1,
+        description="staged rows the anchor step takes at once: more pending loads are "
+        "anchored in groups of consecutive loads under this budget, each group committed "
+        "before the next (a load bigger than it goes alone), which bounds the memory of a "
+        "large batch; null: every pending load at once",
+    )
     memory_limit: MemorySize | None = Field(
         default=None,
         description="DuckDB: the engine's memory while it anchors (its cache of what it read "
