@@ -92,9 +92,9 @@ def anchorflow_project(work: Path, memory_limit: str | None) -> Path:
 
 
 def contenders(size: str, hours: int, files: list[Path], base_url: str, work: Path) -> list[str]:
-    names = ["anchorflow", "anchorflow_512mb", "duckdb_read_json"]
+    names = ["anchorflow", "anchorflow_512mb", "duckdb_read_json", "dlt_arrow", "dlt_arrow_raw"]
     if size == "1M":
-        names += ["dlt_arrow", "dlt_parquet", "dlt_dicts", "pandas"]
+        names += ["dlt_parquet", "dlt_dicts", "pandas"]
     return names
 
 
