@@ -163,6 +163,27 @@ def dlt_arrow(args: dict[str, Any]) -> dict[str, Any]:
     return dlt_run(args, lambda: arrow_tables(args["files"]), args.get("format"))
 
 
+def arrow_tables_with_raw(files: list[str]) -> Iterator[Any]:
+    """One Arrow table per file, with the explicit schema and each event's text as it arrived
+    (`raw`, the line without its newline): what a dlt user would write to keep raw."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+    for path in files:
+        with gzip.open(path, "rb") as stream:
+            data = stream.read()
+        typed = pj.read_json(io.BytesIO(data), parse_options=options)
+        lines = data.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        yield typed.append_column("raw", pa.array(lines, pa.large_binary()).cast(pa.large_string()))
+
+
+def dlt_arrow_raw(args: dict[str, Any]) -> dict[str, Any]:
+    return dlt_run(args, lambda: arrow_tables_with_raw(args["files"]), args.get("format"))
+
+
 def pandas(args: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
     import sqlalchemy
@@ -191,6 +212,7 @@ CONTENDERS = {
     "dlt_dicts": dlt_dicts,
     "dlt_parquet": dlt_dicts,
     "dlt_arrow": dlt_arrow,
+    "dlt_arrow_raw": dlt_arrow_raw,
     "pandas": pandas,
 }
 

@@ -26,6 +26,11 @@ from anchorflow.warehouse import Warehouse
 # Seconds a window's batch may keep the land step waiting before it lets go of the warehouse:
 # longer than a decode of the next hour on loopback, shorter than any network wait worth it.
 RELEASE_AFTER = 0.5
+# DuckDB's memory while a stream lands (lower than its default of 80% of RAM; a lower
+# `warehouse.memory_limit` is kept). Landing needs an hour's typed batch at a time, but DuckDB
+# keeps every block it writes cached up to its limit, so without a cap the process grows with
+# the hours landed (2.2 GB at 5M events): with it, peak memory stays flat.
+LAND_MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,10 @@ class LandStep:
         chosen = self.pending(warehouse) if windows is None else list(windows)
         results = []
         fetched = self.source.fetch(chosen, self.context)
-        with prefetched(fetched, f"fetch-{self.source.name}") as batches:
+        with (
+            warehouse.memory_capped(LAND_MEMORY_LIMIT),
+            prefetched(fetched, f"fetch-{self.source.name}") as batches,
+        ):
             while (batch := next_batch(batches, warehouse)) is not None:
                 parts = None if batch.last else later_parts(batch, batches)
                 results.append(self.commit(batch, parts))

@@ -7,8 +7,9 @@ that can take them now, recorded as a load, and the source's cursor moves, all i
 A crash anywhere leaves the warehouse as it was before the window; the rerun redoes exactly it.
 
 A window that comes in parts (larger than its source's `max_part_bytes`) is landed part by part
-in that one transaction, as one load, holding one part at a time; its typing is left to the
-stage step, which reads it back from raw in the engine.
+in that one transaction, as one load, holding one part at a time; it is typed right after its
+commit by the stage step, which reads it back from raw in the engine (in a transaction of its
+own: a typing failure cannot take the landed window back), so the windows after it do not wait.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class WindowCommit:
                 result = self.commit(batch, type_in_window=False)
             except _TypingFailed as again:  # restoring replaced keys failed too: nothing landed
                 raise WarehouseError(str(again)) from again.__cause__
+        if parts is not None:  # typed from raw now: the next windows need not wait behind it
+            with _timed(result.timings, "stage"):
+                self.steps.stage.type_stream(self.warehouse, batch.source, batch.stream)
         if result.note:
             log.warning("%s %s: %s", batch.source, batch.window.key, result.note)
         log.info(

@@ -92,6 +92,17 @@ class StageStep:
         )
         return total, typed
 
+    def type_stream(self, warehouse: Warehouse, source: str, stream: str) -> list[ModelRun]:
+        """Type what the stream's models have pending (from raw, each batch in a transaction of
+        its own), as `run` does: right after a window landed in parts, so that the windows after
+        it are typed in their own transactions instead of waiting behind it. A model whose
+        policy fails the batch is left for `run`, which reports it."""
+        models = self.project.models_of_stream(source, stream)
+        try:
+            return stage_pending(warehouse, self.project, models, self.clock(), self.force)
+        except BadValues:
+            return []
+
     def remove(
         self, warehouse: Warehouse, load_ids: Sequence[int], models: Sequence[str] | None = None
     ) -> dict[str, int]:
