@@ -77,7 +77,7 @@ def projects(work: Path, warehouse: dict[str, Any]) -> tuple[Path, Path]:
     """bench.amplitude_ingest's project on this warehouse, twice: without the anchor model (the
     ingest: raw + staging) and with the demo's (the anchor step, on the same warehouse)."""
     work.mkdir(parents=True, exist_ok=True)
-    anchorflow_project(work, None)
+    anchorflow_project(work, None, anchor=True)
     data = yaml.safe_load((work / "anchorflow.yml").read_text())
     data["warehouse"] = warehouse
     anchored = work / "anchored"
