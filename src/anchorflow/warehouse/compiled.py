@@ -127,6 +127,14 @@ class SqlOnlyDialect(Dialect):
         """The engine's tree rewrites before generation."""
         return unmaterialized(tree)
 
+    def table_name(self, name: str) -> str:
+        """A canonical table name (`"schema"."name"`) as the engine spells it."""
+        return self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
+
+    def sql_type(self, sql_type: str) -> str:
+        """A canonical (DuckDB) type as the engine spells it."""
+        return str(exp.DataType.build(sql_type, dialect="duckdb").sql(self.sqlglot_dialect))
+
     def transpile(self, sql: str) -> str:
         """Canonical SQL as the engine runs it, statements joined by `;`."""
         return ";\n".join(self.statements(sql))

@@ -144,21 +144,17 @@ class BigQueryDialect(SqlOnlyDialect):
     def table_function(
         self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
     ) -> str:
-        args = ", ".join(f"`{p}` {self._type(t)}" for p, t in params)  # as the body reads it
-        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
+        args = ", ".join(f"`{p}` {self.sql_type(t)}" for p, t in params)  # as the body reads it
+        target = self.table_name(name)
         return (
             f"{NATIVE}CREATE OR REPLACE TABLE FUNCTION {target}({args}) AS ({self.transpile(body)})"
         )
-
-    @staticmethod
-    def _type(sql_type: str) -> str:
-        return str(exp.DataType.build(sql_type, dialect="duckdb").sql(AnchorflowBigQuery))
 
     def copy_raw(self, landing: str, location: str) -> str:
         # One column per line, as it was: a delimiter no JSON text holds unescaped (a control
         # character), no quoting. LOAD DATA names no file nor line: origin and line_no are
         # filled when the lines are landed (see README.txt).
-        target = self.transpile(f"SELECT * FROM {landing}")[len("SELECT * FROM ") :]
+        target = self.table_name(landing)
         uri = f"gs://ANCHORFLOW_BUCKET/{location}/*"
         return (
             f"{NATIVE}LOAD DATA INTO {target} (`record` STRING) FROM FILES (format = 'CSV', "

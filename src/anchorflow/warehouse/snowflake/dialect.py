@@ -133,23 +133,19 @@ class SnowflakeDialect(SqlOnlyDialect):
         self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
     ) -> str:
         columns = ", ".join(
-            f"{self.transpile(f'SELECT {c}')[len('SELECT ') :]} {self._type(t)}"
+            f"{self.transpile(f'SELECT {c}')[len('SELECT ') :]} {self.sql_type(t)}"
             for c, t in self.function_columns[rows_like]
         )
-        args = ", ".join(f'"{p}" {self._type(t)}' for p, t in params)  # as the body reads it
-        target = self.transpile(f"SELECT * FROM {name}")[len("SELECT * FROM ") :]
+        args = ", ".join(f'"{p}" {self.sql_type(t)}' for p, t in params)  # as the body reads it
+        target = self.table_name(name)
         return (
             f"{NATIVE}CREATE OR REPLACE FUNCTION {target}({args}) RETURNS TABLE ({columns}) "
             f"AS $$ {self.transpile(body)} $$"
         )
 
-    @staticmethod
-    def _type(sql_type: str) -> str:
-        return str(exp.DataType.build(sql_type, dialect="duckdb").sql(AnchorflowSnowflake))
-
     def copy_raw(self, landing: str, location: str) -> str:
         # One column per line, as it was: no field delimiter, no quoting, no escapes.
-        target = self.transpile(f"SELECT * FROM {landing}")[len("SELECT * FROM ") :]
+        target = self.table_name(landing)
         stage = f"@ANCHORFLOW_STAGE/{location}/"
         return (
             f'{NATIVE}COPY INTO {target} ("origin", "line_no", "record") FROM '
