@@ -6,8 +6,9 @@ BASE_DIR gets a project with EVENTS events in staging (`bench.anchor`'s workload
 is there); each SETTING anchors a copy of it in a fresh process (`bench.anchor`'s `anchor`:
 seconds, peak memory from wait4, CPU seconds, the largest resident sizes by statement), one
 line each. A SETTING is `anchor.memory_limit` (`none`, or a size such as `3GB`), optionally
-followed by `/` and `anchor.group_rows` (a number, or `none`: one group), e.g. `none/none`;
-without it, the default group_rows.
+followed by `/` and `anchor.group_rows` (a number, or `none`: one group), e.g. `none/none`,
+and by `/` and `anchor.group_memory_limit` (`none` or a size), e.g. `none/4000000/none`;
+without them, the defaults.
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
         copy_project(base, root)
         config = yaml.safe_load((root / "anchorflow.yml").read_text())
-        memory, _, groups = setting.partition("/")
+        memory, _, rest = setting.partition("/")
+        groups, _, group_memory = rest.partition("/")
         section = config.setdefault("anchor", {})
         section["memory_limit"] = None if memory == "none" else memory
         if groups:
             section["group_rows"] = None if groups == "none" else int(groups)
+        if group_memory:
+            section["group_memory_limit"] = None if group_memory == "none" else group_memory
         (root / "anchorflow.yml").write_text(yaml.safe_dump(config))
         run = anchor(root, 1, argparse.Namespace(tries=1, idle=0.0))
         shown = ("seconds", "peak_mb", "cpu_seconds", "observed_per_s", "rss_mb_by_statement")

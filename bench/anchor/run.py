@@ -169,6 +169,8 @@ def anchor(root: Path, parallel: int, verify: str) -> dict[str, Any]:
         options["memory_limit"] = project.anchor.memory_limit
     if "group_rows" in inspect.signature(load_anchor).parameters:
         options["group_rows"] = project.anchor.group_rows
+    if "group_memory_limit" in inspect.signature(load_anchor).parameters:
+        options["group_memory_limit"] = project.anchor.group_memory_limit
     stop = threading.Event()
     sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
     sampler.start()

@@ -57,6 +57,26 @@ def check_memory_size(value: Any) -> str:
 
 MemorySize = Annotated[str, BeforeValidator(check_memory_size)]
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}  # fmt: skip
+
+
+def size_bytes(size: str) -> int:
+    """Bytes of a memory size ("3GB", "512MiB", "18.6 GiB" as DuckDB prints it); ValueError
+    when it is none."""
+    found = _SIZE.match(size)
+    if not found:
+        raise ValueError(f"not a memory size: {size!r} (expected e.g. 3GB or 512MB)")
+    return int(float(found.group(1)) * _UNITS[(found.group(2) or "").lower()])
+
+
+def smaller_size(first: str | None, second: str | None) -> str | None:
+    """The lower of two memory sizes; None stands for no limit."""
+    if first is None or second is None:
+        return first or second
+    return first if size_bytes(first) <= size_bytes(second) else second
+
 
 def parse_duration(value: Any) -> timedelta:
     """`90`, `90s`, `30m`, `2h`, `1d`, `250ms` as a timedelta."""

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from anchorflow.anchor.groups import split
 from anchorflow.anchor.load import TargetRun, load_anchor
 from anchorflow.anchor.views import create_views
+from anchorflow.project_types import smaller_size
+from anchorflow.warehouse.duckdb.adapter import memory_bytes
 from tests.anchor.harness import Harness
 from tests.anchor.test_properties import (
     PROPERTY_SETTINGS,
@@ -170,6 +172,46 @@ def test_a_later_load_that_reaches_back_is_placed_as_in_one_call() -> None:
             found.append((history, ids(h)))
     assert found[1] == found[0]
     assert [(v, t) for v, t in found[0][0]] == [("DE", at(2)), ("FR", at(6)), ("US", at(8))]
+
+
+def test_a_split_batch_is_anchored_under_the_group_memory_cap() -> None:
+    """(DuckDB) A batch over `group_rows` runs with DuckDB's memory at the lower of
+    `group_memory_limit` and `memory_limit`; one that fits runs under `memory_limit` alone;
+    the limit is restored after either."""
+    loads = [[obs("u1", 0, country="DE")], [obs("u2", 1, country="US")]]
+
+    def limits(group_rows: int | None, memory_limit: str | None) -> tuple[set[int], int, int]:
+        with harness() as h:
+            for rows in loads:
+                h.deliver(rows)
+            before = memory_bytes(str(h.wh.scalar("SELECT current_setting('memory_limit')")))
+            seen: set[int] = set()
+            load_anchor(
+                h.wh, h.plan, group_rows=group_rows, group_memory_limit="700MB",
+                memory_limit=memory_limit,
+                on_target=lambda _: seen.add(memory_bytes(
+                    str(h.wh.scalar("SELECT current_setting('memory_limit')")))),
+            )  # fmt: skip
+            after = memory_bytes(str(h.wh.scalar("SELECT current_setting('memory_limit')")))
+            return seen, before, after
+
+    def near(size: int, mb: int) -> bool:
+        return abs(size - mb * 10**6) < 0.05 * mb * 10**6
+
+    seen, before, after = limits(1, None)  # two groups
+    assert len(seen) == 1 and near(seen.pop(), 700) and after == before > 10**9
+    seen, before, after = limits(1, "500MB")  # the lower cap wins
+    assert len(seen) == 1 and near(seen.pop(), 500) and after == before
+    seen, before, after = limits(None, None)  # one group: no cap
+    assert seen == {before} and after == before
+
+
+@pytest.mark.unit
+def test_the_smaller_memory_size_is_chosen() -> None:
+    assert smaller_size("3GB", "700MB") == "700MB"
+    assert smaller_size("1GiB", "1GB") == "1GB"
+    assert smaller_size(None, "3GB") == "3GB" and smaller_size("2GB", None) == "2GB"
+    assert smaller_size(None, None) is None
 
 
 @pytest.mark.unit

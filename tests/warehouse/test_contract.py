@@ -133,6 +133,27 @@ def test_memory_capped_lowers_duckdbs_limit_inside_the_block_then_restores_it(
         memory_bytes("lots")
 
 
+def test_memory_capped_checkpoints_what_the_block_wrote_before_lifting_the_cap(
+    tmp_path: Path,
+) -> None:
+    """Else the checkpoint of a large write would run at the next commit or at close, with
+    the memory it took back."""
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    wal = tmp_path / "w.duckdb.wal"
+    try:
+        wh.create_schema("raw")
+        wh.execute("CREATE TABLE raw.t AS SELECT range AS id FROM range(10)")
+        with wh.memory_capped("1GB"):
+            wh.execute("INSERT INTO raw.t SELECT range AS id FROM range(100)")
+            assert wal.exists() and wal.stat().st_size > 0
+        assert not wal.exists() or wal.stat().st_size == 0
+        with wh.transaction(), wh.memory_capped("1GB"):  # not inside a transaction
+            wh.execute("INSERT INTO raw.t SELECT range AS id FROM range(5)")
+        assert wh.scalar("SELECT count(*) FROM raw.t") == 115
+    finally:
+        wh.close()
+
+
 def test_memory_capped_restores_duckdbs_own_default(tmp_path: Path) -> None:
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
     try:

@@ -25,7 +25,8 @@ from anchorflow.warehouse import Warehouse, table
 
 Group = frozenset[int] | None  # the loads of one group; None: every pending load
 
-GROUP_ROWS = 4_000_000
+GROUP_ROWS = 10_000_000  # a larger batch is split (the 10M-event initial load is not)
+GROUP_MEMORY_LIMIT = "3GB"  # DuckDB's memory while a split batch is anchored
 
 
 def _tables_of(plan: AnchorPlan) -> dict[str, set[str]]:

@@ -40,7 +40,7 @@ from typing import Any
 from anchorflow import journal
 from anchorflow.anchor import serving
 from anchorflow.anchor.check import check_target
-from anchorflow.anchor.groups import GROUP_ROWS, Group, load_groups
+from anchorflow.anchor.groups import GROUP_MEMORY_LIMIT, GROUP_ROWS, Group, load_groups
 from anchorflow.anchor.plan import AnchorPlan, EntityPlan, KnotPlan, TargetPlan, anchor_table
 from anchorflow.anchor.target_sql import TargetSQL
 from anchorflow.crashpoints import crash_point
@@ -57,6 +57,7 @@ from anchorflow.journal.anchor import (
 )
 from anchorflow.journal.anchor import high_water as high_water_of
 from anchorflow.journal.transfers import typed_loads as journal_typed_loads
+from anchorflow.project_types import smaller_size
 from anchorflow.warehouse import Warehouse, ident, table
 
 log = logging.getLogger(__name__)
@@ -491,18 +492,24 @@ def load_anchor(
     batch_rows: int = BATCH_ROWS,
     memory_limit: str | None = None,
     group_rows: int | None = GROUP_ROWS,
+    group_memory_limit: str | None = GROUP_MEMORY_LIMIT,
 ) -> AnchorRun:
     """Load every pending (load, model) into the anchor model, in groups of loads of at most
     `group_rows` staged rows (`anchor.groups`; None: one group), each committed before the
     next. A table whose integrity check fails is rolled back alone and named in `problems`;
     the others still load (the later groups skip it). The engine's memory is capped by
-    `memory_limit` meanwhile (`Warehouse.memory_capped`)."""
+    `memory_limit` meanwhile (`Warehouse.memory_capped`), and by `group_memory_limit` too
+    when the batch is split."""
+    started = time.perf_counter()
+    groups = load_groups(wh, plan, group_rows)
+    if len(groups) > 1:
+        memory_limit = smaller_size(memory_limit, group_memory_limit)
+        log.info("%d groups of at most %s staged rows, memory capped at %s", len(groups),
+                 group_rows, memory_limit or "the warehouse's limit")  # fmt: skip
     with wh.memory_capped(memory_limit):
-        started = time.perf_counter()
         at = now or journal.utcnow()
         options = _Options(at, parallel, on_target, verify_history, batch_rows)
         runs: dict[str, TargetRun] = {}
-        groups = load_groups(wh, plan, group_rows)
         for number, group in enumerate(groups):
             if number:
                 crash_point("anchor_between_groups")

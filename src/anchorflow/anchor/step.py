@@ -96,6 +96,7 @@ class AnchorStep:
             batch_rows=self.project.anchor.batch_rows,
             memory_limit=self.project.anchor.memory_limit,
             group_rows=self.project.anchor.group_rows,
+            group_memory_limit=self.project.anchor.group_memory_limit,
         )  # fmt: skip
         self.alert_conflicts(warehouse)
         if result.problems:

@@ -161,12 +161,18 @@ class AnchorSpec(Strict):
         "by key (in the same transaction), which bounds the memory of a large batch",
     )
     group_rows: int | None = Field(
-        default=4_000_000,
+        default=10_000_000,
         ge=1,
         description="staged rows the anchor step takes at once: more pending loads are "
         "anchored in groups of consecutive loads under this budget, each group committed "
-        "before the next (a load bigger than it goes alone), which bounds the memory of a "
-        "large batch; null: every pending load at once",
+        "before the next (a load bigger than it goes alone), with DuckDB's memory capped at "
+        "group_memory_limit meanwhile, which bounds the memory of a large batch; null: every "
+        "pending load at once",
+    )
+    group_memory_limit: MemorySize | None = Field(
+        default="3GB",
+        description="DuckDB: the engine's memory while a batch larger than group_rows is "
+        "anchored in groups (the lower of it and memory_limit); null: no cap for groups",
     )
     memory_limit: MemorySize | None = Field(
         default=None,

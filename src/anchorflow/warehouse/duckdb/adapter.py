@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,9 +18,12 @@ import pyarrow as pa
 from anchorflow.crashpoints import crash_point
 from anchorflow.durable import fsync, fsync_directory
 from anchorflow.errors import NoWarehouse, WarehouseError
+from anchorflow.project_types import size_bytes
 from anchorflow.warehouse.base import Capabilities, Rewritten, Warehouse, ident, literal, table
 from anchorflow.warehouse.duckdb.dialect import DuckDBDialect
 from anchorflow.warehouse.locking import WriterClaim, held_by, wait_for_lock
+
+log = logging.getLogger(__name__)
 
 CATALOG = "warehouse"
 ROW_GROUP_SIZE = 4_096
@@ -185,7 +188,9 @@ class DuckDBWarehouse(Warehouse):
         """DuckDB keeps what it reads and builds in its buffer pool up to `memory_limit` (80%
         of RAM by default) and lets go of it only under pressure: a step that reads much
         grows the process by as much. Inside the block the limit is `limit` when that is
-        lower (it spills temporary data to `<file>.tmp` beyond it), then the previous one."""
+        lower (it spills temporary data to `<file>.tmp` beyond it), then the previous one.
+        What the block wrote is checkpointed before the limit is lifted: the checkpoint of a
+        large write would otherwise take the memory back at the next commit or at close."""
         if not limit:
             yield
             return
@@ -198,11 +203,22 @@ class DuckDBWarehouse(Warehouse):
         self.execute(f"SET memory_limit = {literal(limit)}")
         try:
             yield
+            self._checkpoint_quietly()
         finally:  # (what DuckDB prints of the limit is rounded: the setting itself is restored)
             if configured:
                 self.execute(f"SET memory_limit = {literal(configured)}")
             else:
                 self.execute("RESET memory_limit")
+
+    def _checkpoint_quietly(self) -> None:
+        """CHECKPOINT unless a transaction is open here or elsewhere (then the next commit or
+        the close checkpoints, as without it)."""
+        if self._in_transaction:
+            return
+        try:
+            self.execute("CHECKPOINT")
+        except WarehouseError as error:
+            log.info("no checkpoint under the memory cap: %s", error)
 
     def worker(self) -> DuckDBWarehouse:
         """A cursor: a second connection to the same database, usable from another thread."""
@@ -426,14 +442,9 @@ class _Released:
         return self.table.__arrow_c_stream__(requested_schema)
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}  # fmt: skip
-
-
 def memory_bytes(size: str) -> int:
     """Bytes of a DuckDB memory size ("3GB", "512MiB", "18.6 GiB" as DuckDB prints it)."""
-    found = _SIZE.match(size)
-    if not found:
-        raise WarehouseError(f"not a memory size: {size!r} (expected e.g. 3GB or 512MB)")
-    return int(float(found.group(1)) * _UNITS[(found.group(2) or "").lower()])
+    try:
+        return size_bytes(size)
+    except ValueError as error:
+        raise WarehouseError(str(error)) from None
