@@ -154,6 +154,17 @@ def test_memory_capped_checkpoints_what_the_block_wrote_before_lifting_the_cap(
         wh.close()
 
 
+def test_the_writer_spills_beside_its_file_not_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        spill = wh.scalar("SELECT current_setting('temp_directory')")
+    finally:
+        wh.close()
+    assert Path(spill) == tmp_path / "w.duckdb.tmp"
+
+
 def test_memory_capped_restores_duckdbs_own_default(tmp_path: Path) -> None:
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
     try:

@@ -70,6 +70,10 @@ class DuckDBWarehouse(Warehouse):
             "checkpoint_threshold": "1GB",
             "preserve_insertion_order": False,
         }
+        if str(path) != ":memory:" and not read_only:
+            # The file is attached to an in-memory database, whose spill directory would be
+            # `.tmp` in the working directory; the one writer spills beside its file instead.
+            self._config["temp_directory"] = f"{path}.tmp"
         if threads:
             self._config["threads"] = threads
         if memory_limit:
