@@ -1,7 +1,8 @@
 """The chunk loader alone: landing chunks → raw committed on DuckDB.
 
-`python -m bench.chunk_loader [--records 1000000] [--chunk 100000]` writes the chunks as the
-readers do (`chunks.ChunkFile`: ~300-byte backend events, one launch), then times one
+`python -m bench.chunk_loader [--records 1000000] [--chunk 100000] [--format arrow|ndjson]`
+writes the chunks as the readers do (`chunks.ChunkFile`: ~300-byte backend events, one launch;
+Arrow chunks as the readers write by default, or the line format), then times one
 `anchorflow run` of the source (land and commit, no staging model: the loader's own cost), and
 prints records/s and MB/s. Redis is not involved: the readers' side is bench/redis_bus.
 """
@@ -31,12 +32,12 @@ def event(n: int) -> bytes:
     }).encode()  # fmt: skip
 
 
-def write_chunks(landing: Path, records: int, size: int) -> int:
+def write_chunks(landing: Path, records: int, size: int, fmt: str = chunks.ARROW) -> int:
     launch = chunks.new_launch_id()
     chunks.write_launch(landing, launch, kind="reader", source="backend", queue="events")
     written = 0
     for seq, start in enumerate(range(0, records, size), 1):
-        file = chunks.ChunkFile(landing / "events", chunks.chunk_id(launch, seq))
+        file = chunks.ChunkFile(landing / "events", chunks.chunk_id(launch, seq), fmt)
         file.append([event(n) for n in range(start, min(records, start + size))])
         file.seal()
         file.publish()
@@ -48,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=100_000)
+    parser.add_argument("--format", choices=chunks.FORMATS, default=chunks.ARROW)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chunk-loader-") as directory:
         root = Path(directory)
@@ -57,7 +59,9 @@ def main() -> None:
                         "sources": {"backend": source}, "staging": {}}  # fmt: skip
         (root / "anchorflow.yml").write_text(yaml.safe_dump(project_file))
         project = load_project(root)
-        size = write_chunks(chunks.landing_dir(root, "backend"), args.records, args.chunk)
+        size = write_chunks(
+            chunks.landing_dir(root, "backend"), args.records, args.chunk, args.format
+        )
         started = time.perf_counter()
         with Pipeline(project) as pipeline:
             summary = pipeline.run(["backend"])
@@ -65,7 +69,8 @@ def main() -> None:
         assert summary.rows == args.records, summary.rows
         print(
             f"{args.records:,} records ({size / 1e6:,.0f} MB, {size / args.records:.0f} B each) "
-            f"in {len(summary.windows)} chunks → raw committed on DuckDB in {seconds:.2f} s: "
+            f"in {len(summary.windows)} {args.format} chunks → raw committed on DuckDB in "
+            f"{seconds:.2f} s: "
             f"{args.records / seconds:,.0f} records/s, {size / 1e6 / seconds:,.0f} MB/s"
         )
 

@@ -35,9 +35,11 @@ SOURCE, QUEUE = "backend", "events"
 SAMPLE_EVERY = 0.25
 
 
-def write_project(root: Path, url: str, key: str, chunk_timeout: str) -> None:
-    source = {"kind": "redis", "url": url, "model_field": "type",
-              "queues": {QUEUE: {"list": key}}, "chunk_timeout": chunk_timeout}  # fmt: skip
+def write_project(
+    root: Path, url: str, key: str, chunk_timeout: str, chunk_format: str = "arrow"
+) -> None:
+    source = {"kind": "redis", "url": url, "model_field": "type", "queues": {QUEUE: {"list": key}},
+              "chunk_timeout": chunk_timeout, "chunk_format": chunk_format}  # fmt: skip
     project = {"name": "bench_redis_bus", "warehouse": {"path": "warehouse.duckdb"},
                "sources": {SOURCE: source}, "staging": {}}  # fmt: skip
     (root / "anchorflow.yml").write_text(yaml.safe_dump(project, sort_keys=False))
