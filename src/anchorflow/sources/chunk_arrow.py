@@ -69,6 +69,13 @@ def chunk_items(data: bytes) -> list[bytes]:
     return [item for batch in batches for item in batch.column(0).to_pylist()]
 
 
+def count_items(path: Path) -> int:
+    """How many items an Arrow chunk file holds (its record batches' lengths, not their text)."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
 def read_arrow_chunk(
     origin: str, data: bytes, path: Path, limits: ReadLimits
 ) -> Iterator[tuple[Piece, bool]]:

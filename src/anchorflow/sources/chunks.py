@@ -38,7 +38,7 @@ from typing import Any
 
 from anchorflow.config.project import STATE_DIR
 from anchorflow.durable import fsync_directory
-from anchorflow.sources.chunk_arrow import ArrowWriter, chunk_items
+from anchorflow.sources.chunk_arrow import ArrowWriter, chunk_items, count_items
 
 NDJSON = "ndjson"
 ARROW = "arrow"
@@ -267,3 +267,11 @@ def chunk_records(path: Path) -> list[bytes]:
     chunk in bulk)."""
     data = path.read_bytes()
     return chunk_items(data) if chunk_format(path) == ARROW else data.splitlines()
+
+
+def record_count(path: Path) -> int:
+    """How many records a sealed chunk file holds."""
+    if chunk_format(path) == ARROW:
+        return count_items(path)
+    with open(path, "rb") as data:
+        return sum(block.count(b"\n") for block in iter(lambda: data.read(1 << 20), b""))
