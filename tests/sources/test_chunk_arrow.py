@@ -5,6 +5,7 @@ the line format, in the same directory, still load."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,9 @@ import pytest
 from anchorflow.errors import TerminalSourceError
 from anchorflow.run import Pipeline
 from anchorflow.sources import chunks
+from anchorflow.sources.base import FetchContext
 from anchorflow.sources.chunk_arrow import chunk_items, record_batch
+from anchorflow.sources.registry import open_source
 from tests.conftest import table_rows
 from tests.sources.chunk_kit import (
     SOURCE,
@@ -158,17 +161,24 @@ def test_a_damaged_arrow_chunk_stops_the_load_and_stays(engine: str, tmp_path: P
     assert sealed(project) == [bad]  # kept: nothing of it was loaded, nothing lost
 
 
+@pytest.mark.parametrize("appends", [6, 1], ids=["six_batches", "one_batch_sliced"])
 def test_an_arrow_chunk_larger_than_a_part_lands_in_parts_as_one_load(
-    engine: str, tmp_path: Path
+    engine: str, tmp_path: Path, appends: int
 ) -> None:
     project = chunk_project(tmp_path / "p", max_part_bytes="1MiB")
     launch = start_launch(project)
     directory = landing(project) / "events"
     file = chunks.ChunkFile(directory, chunks.chunk_id(launch, 1), chunks.ARROW)
-    for start in range(0, 6000, 1000):  # six record batches of about 0.4 MiB
-        file.append(events(1000, start, pad=400))
+    size = 6000 // appends  # record batches of about 2.6 MiB / appends
+    for start in range(0, 6000, size):
+        file.append(events(size, start, pad=400))
     file.seal()
     file.publish()
+    source = open_source(SOURCE, project.sources[SOURCE], project.root)
+    windows = source.plan("events", None, datetime.now(), lambda stream, keys: set())
+    batches = list(source.fetch(windows, FetchContext(tmp_path / "work", lambda s, c: None)))
+    assert len(batches) >= 2 and [b.part for b in batches] == list(range(len(batches)))
+    assert all(b.records.num_rows < 6000 for b in batches) and batches[-1].last
     run(project)
     rows = table_rows(project, "SELECT line_no, record FROM raw.backend_events ORDER BY line_no")
     assert [n for n, _ in rows] == list(range(1, 6001))

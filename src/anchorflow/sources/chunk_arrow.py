@@ -97,15 +97,34 @@ def read_arrow_chunk(
     first_line = 1
     current: list[Piece] = []
     weight = 0
-    for batch in batches:
-        piece = _piece(origin, batch.column(0), first_line, limits.max_line_bytes)
-        first_line += batch.num_rows
+    for column in _slices(batches, limits.max_part_bytes):
+        piece = _piece(origin, column, first_line, limits.max_line_bytes)
+        first_line += len(column)
         if current and weight >= limits.max_part_bytes:
             yield _joined(current), False
             current, weight = [], 0
         current.append(piece)
         weight += piece.weight
     yield _joined(current), True
+
+
+def _slices(batches: list[pa.RecordBatch], max_part_bytes: int) -> Iterator[pa.Array]:
+    """The record column of each batch, a batch whose text is over `max_part_bytes` cut in
+    slices of about that size (views: nothing is copied)."""
+    for batch in batches:
+        column = batch.column(0)
+        size = _text_bytes(column)
+        slices = max(1, -(-size // max_part_bytes))
+        rows = -(-len(column) // slices) if len(column) else 0
+        for start in range(0, len(column), max(1, rows)):
+            yield column.slice(start, rows)
+
+
+def _text_bytes(column: pa.Array) -> int:
+    if not len(column):
+        return 0
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)
+    return int(offsets[column.offset + len(column)] - offsets[column.offset])
 
 
 def _piece(origin: str, column: pa.Array, first_line: int, max_line_bytes: int) -> Piece:
@@ -130,8 +149,7 @@ def _piece(origin: str, column: pa.Array, first_line: int, max_line_bytes: int) 
         {"origin": repeated_string(origin, len(text)), "line_no": line_no, "record": text},
         schema=RECORDS,
     )
-    size = int(column.buffers()[2].size) if column.buffers()[2] is not None else 0
-    return Piece(records, rejected, text_bytes=size)
+    return Piece(records, rejected, text_bytes=_text_bytes(column))
 
 
 def _too_long(
