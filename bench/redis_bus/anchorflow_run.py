@@ -53,14 +53,18 @@ class Memory:
     samples: dict[str, list[float]] = field(default_factory=dict)
     warm_up: dict[str, list[float]] = field(default_factory=dict)
 
+    cpu: dict[str, float] = field(default_factory=dict)  # user + system seconds, last seen
+
     def sample(self, processes: dict[str, psutil.Process], steady: bool) -> None:
         into = self.samples if steady else self.warm_up
         for name, process in processes.items():
             try:
                 rss = process.memory_info().rss / 2**20
+                times = process.cpu_times()
             except psutil.Error:
                 continue
             into.setdefault(name, []).append(rss)
+            self.cpu[name] = times.user + times.system
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per process: peak (warm-up included), and the mean of the first and the last third
@@ -136,6 +140,10 @@ def drain(root: Path, url: str, key: str, total: int, procs: int, timeout: float
         "loader_busy_s": round(sum(r["seconds"] for r in runs), 2),
         "loader_rows_per_busy_s": round(committed / max(1e-9, sum(r["seconds"] for r in runs))),
         "memory": memory.summary(),
+        # CPU seconds each process had used by the last sample (start-up included): what a
+        # run costs whatever share of a busy machine it got.
+        "cpu_s": {name: round(seconds, 2) for name, seconds in memory.cpu.items()},
+        "cpu_us_per_event": round(1e6 * sum(memory.cpu.values()) / committed, 2),
         **check_raw(root, total),
     }
 
