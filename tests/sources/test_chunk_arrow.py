@@ -14,8 +14,8 @@ import pytest
 from anchorflow.errors import TerminalSourceError
 from anchorflow.run import Pipeline
 from anchorflow.sources import chunks
-from anchorflow.sources.base import FetchContext
-from anchorflow.sources.chunk_arrow import chunk_items, record_batch
+from anchorflow.sources.base import FetchContext, ReadLimits
+from anchorflow.sources.chunk_arrow import chunk_items, read_arrow_chunk, record_batch
 from anchorflow.sources.registry import open_source
 from tests.conftest import table_rows
 from tests.sources.chunk_kit import (
@@ -184,6 +184,22 @@ def test_an_arrow_chunk_larger_than_a_part_lands_in_parts_as_one_load(
     assert [n for n, _ in rows] == list(range(1, 6001))
     assert [json.loads(r)["n"] for _, r in rows] == list(range(6000))
     assert table_rows(project, "SELECT rows FROM meta.loads") == [(6000,)]
+
+
+@pytest.mark.unit
+def test_a_chunk_with_an_empty_batch_or_none_reads_as_no_records(tmp_path: Path) -> None:
+    limits = ReadLimits()
+    for appends in ([], [[]], [[b'{"a": 1}'], []]):
+        file = chunks.ChunkFile(tmp_path, chunks.chunk_id(chunks.new_launch_id(), 1), "arrow")
+        for items in appends:
+            file.append(items)
+        file.seal()
+        data = file.publish().read_bytes()
+        parts = list(read_arrow_chunk("c", data, file.sealed, limits))
+        assert [last for _, last in parts] == [True]
+        expected = sum(len(items) for items in appends)
+        assert parts[0][0].records.num_rows == expected and parts[0][0].rejected == []
+        file.sealed.unlink()
 
 
 @pytest.mark.unit

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from anchorflow.errors import TerminalSourceError
 from anchorflow.sources.base import ReadLimits, Rejected
@@ -120,11 +119,17 @@ def _slices(batches: list[pa.RecordBatch], max_part_bytes: int) -> Iterator[pa.A
             yield column.slice(start, rows)
 
 
-def _text_bytes(column: pa.Array) -> int:
-    if not len(column):
-        return 0
+def _offsets(column: pa.Array) -> np.ndarray:
+    """The column's value offsets (a view of its buffer, the slice's own)."""
+    if not len(column):  # (an empty array may have no offsets buffer)
+        return np.zeros(1, dtype=np.int32)
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)
-    return int(offsets[column.offset + len(column)] - offsets[column.offset])
+    return offsets[column.offset : column.offset + len(column) + 1]
+
+
+def _text_bytes(column: pa.Array) -> int:
+    offsets = _offsets(column)
+    return int(offsets[-1] - offsets[0])
 
 
 def _piece(origin: str, column: pa.Array, first_line: int, max_line_bytes: int) -> Piece:
@@ -133,7 +138,7 @@ def _piece(origin: str, column: pa.Array, first_line: int, max_line_bytes: int) 
     line_no = np.arange(first_line, first_line + count, dtype=np.int64)
     text = pa.Array.from_buffers(pa.string(), count, column.buffers(), offset=column.offset)
     rejected: list[Rejected] = []
-    lengths = pc.binary_length(column).to_numpy(zero_copy_only=False)
+    lengths = np.diff(_offsets(column))
     keep = lengths <= max_line_bytes
     if not keep.all():  # rare: each is quarantined with its length and a prefix
         rejected += _too_long(origin, column, np.flatnonzero(~keep), line_no, max_line_bytes)
