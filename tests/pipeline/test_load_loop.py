@@ -120,8 +120,11 @@ class InterruptedRun:
 def test_an_interrupt_the_engine_swallowed_stops_the_loop() -> None:
     loop = LoadLoop(InterruptedRun, [SOURCE], interval=0.01)  # type: ignore[arg-type]
     give_up = threading.Event()  # without the fix the loop goes on: this ends the test
-    threading.Timer(30, give_up.set).start()
-    with pytest.raises(KeyboardInterrupt) as stopped:
-        loop.run_forever(give_up)
-    give_up.set()
+    timer = threading.Timer(30, give_up.set)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            loop.run_forever(give_up)
+    finally:
+        timer.cancel()
     assert type(stopped.value.__cause__).__name__ == "InterruptException"
