@@ -105,7 +105,8 @@ def test_make_demo_on_two_hours_prints_the_backend_lines(tmp_path: Path) -> None
     assert "raw.backend_events 240,000, raw.backend_payments 60,000 records" in out
     for model in ("payments", "subscription_changes", "support_tickets"):
         assert f"│ {model} " in out
-    assert not list((root / ".anchorflow" / "landing" / "backend").glob("*/*.ndjson*"))
+    landing = root / ".anchorflow" / "landing" / "backend"
+    assert not [*landing.glob("*/*.ndjson*"), *landing.glob("*/*.arrow*")]  # loaded, deleted
     # The marketing traffic: loaded by the files sources, the rules run after the marts, the
     # report and the evaluation printed, and a re-run of the rules changed nothing.
     assert "marketing traffic: " in out and "fraud: 13 rule(s) ran" in out

@@ -59,7 +59,9 @@ def measure(options: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         fill_c = filled(client, options.events)
         project = tmp / "project"
         project.mkdir()
-        anchorflow_run.write_project(project, server.url, KEY, options.chunk_timeout)
+        anchorflow_run.write_project(
+            project, server.url, KEY, options.chunk_timeout, options.chunk_format
+        )
         figures["anchorflow"] = anchorflow_run.drain(
             project, server.url, KEY, options.events, options.procs, options.timeout
         )
@@ -94,6 +96,12 @@ def main() -> None:
     parser.add_argument("--article-events", type=int, default=200_000, help="drained by (b)")
     parser.add_argument("--procs", type=int, default=2, help="reader processes for (c)")
     parser.add_argument("--chunk-timeout", default="1s", help="the source's chunk_timeout")
+    parser.add_argument(
+        "--chunk-format",
+        choices=["arrow", "ndjson"],
+        default="arrow",
+        help="how the readers write chunks (the source's chunk_format)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up (c) after (s)")
     options = parser.parse_args()
     load_before = os.getloadavg()[0]

@@ -35,9 +35,11 @@ SOURCE, QUEUE = "backend", "events"
 SAMPLE_EVERY = 0.25
 
 
-def write_project(root: Path, url: str, key: str, chunk_timeout: str) -> None:
-    source = {"kind": "redis", "url": url, "model_field": "type",
-              "queues": {QUEUE: {"list": key}}, "chunk_timeout": chunk_timeout}  # fmt: skip
+def write_project(
+    root: Path, url: str, key: str, chunk_timeout: str, chunk_format: str = "arrow"
+) -> None:
+    source = {"kind": "redis", "url": url, "model_field": "type", "queues": {QUEUE: {"list": key}},
+              "chunk_timeout": chunk_timeout, "chunk_format": chunk_format}  # fmt: skip
     project = {"name": "bench_redis_bus", "warehouse": {"path": "warehouse.duckdb"},
                "sources": {SOURCE: source}, "staging": {}}  # fmt: skip
     (root / "anchorflow.yml").write_text(yaml.safe_dump(project, sort_keys=False))
@@ -51,14 +53,18 @@ class Memory:
     samples: dict[str, list[float]] = field(default_factory=dict)
     warm_up: dict[str, list[float]] = field(default_factory=dict)
 
+    cpu: dict[str, float] = field(default_factory=dict)  # user + system seconds, last seen
+
     def sample(self, processes: dict[str, psutil.Process], steady: bool) -> None:
         into = self.samples if steady else self.warm_up
         for name, process in processes.items():
             try:
                 rss = process.memory_info().rss / 2**20
+                times = process.cpu_times()
             except psutil.Error:
                 continue
             into.setdefault(name, []).append(rss)
+            self.cpu[name] = times.user + times.system
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per process: peak (warm-up included), and the mean of the first and the last third
@@ -134,6 +140,10 @@ def drain(root: Path, url: str, key: str, total: int, procs: int, timeout: float
         "loader_busy_s": round(sum(r["seconds"] for r in runs), 2),
         "loader_rows_per_busy_s": round(committed / max(1e-9, sum(r["seconds"] for r in runs))),
         "memory": memory.summary(),
+        # CPU seconds each process had used by the last sample (start-up included): what a
+        # run costs whatever share of a busy machine it got.
+        "cpu_s": {name: round(seconds, 2) for name, seconds in memory.cpu.items()},
+        "cpu_us_per_event": round(1e6 * sum(memory.cpu.values()) / committed, 2),
         **check_raw(root, total),
     }
 

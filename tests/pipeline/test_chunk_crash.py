@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from anchorflow.config import Project
+from anchorflow.sources import chunks
 from tests.conftest import env_without_crash, table_rows
 from tests.sources.chunk_kit import SOURCE, chunk_project, events, land_chunk, sealed, start_launch
 
@@ -44,14 +45,15 @@ def run(project: Project, crash_at: str | None = None) -> subprocess.CompletedPr
 
 def landed_project(root: Path, big_first: bool) -> Project:
     """Chunks of two launches in two queues; the first one over `max_part_bytes` (it commits
-    in parts) or small (it commits whole); one line is not JSON."""
+    in parts) or small (it commits whole); one line is not JSON. The first launch's chunks are
+    Arrow chunks (as the readers write), the second's line chunks."""
     project = chunk_project(root, max_part_bytes="1MiB")
     # Fixed launch ids: the crashed project and the clean one hold the same chunk ids.
     one = start_launch(project, launch="20260101T000000000000Z-00000a")
     two = start_launch(project, launch="20260101T000100000000Z-00000b")
     first = events(6000, pad=200) if big_first else events(40)
-    land_chunk(project, "events", one, 1, first)
-    land_chunk(project, "events", one, 2, [*events(30, 10_000), b"{not json"])
+    land_chunk(project, "events", one, 1, first, chunks.ARROW)
+    land_chunk(project, "events", one, 2, [*events(30, 10_000), b"{not json"], chunks.ARROW)
     land_chunk(project, "events", two, 1, events(25, 20_000))
     land_chunk(project, "payments", two, 1, events(9, 30_000))
     return project

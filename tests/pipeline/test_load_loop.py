@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from anchorflow.errors import ConfigError
@@ -93,3 +94,37 @@ def test_the_loop_takes_only_chunk_sources(tmp_path: Path) -> None:
     project = build_project(tmp_path / "p")  # one amplitude source
     with pytest.raises(ConfigError, match="not one fed through landing chunks"):
         LoadLoop(project, ["amplitude"])
+
+
+class InterruptedRun:
+    """A run whose statement is interrupted in a real DuckDB (as Ctrl-C or SIGTERM does while
+    the loader is inside the engine): DuckDB raises its own error instead of the interrupt."""
+
+    project = None
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+
+    def __enter__(self) -> InterruptedRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def run(self, sources: list[str]) -> None:
+        threading.Timer(0.2, self.con.interrupt).start()
+        self.con.execute("SELECT count(*) FROM range(10000000000) a, range(10) b").fetchall()
+
+
+@pytest.mark.unit
+def test_an_interrupt_the_engine_swallowed_stops_the_loop() -> None:
+    loop = LoadLoop(InterruptedRun, [SOURCE], interval=0.01)  # type: ignore[arg-type]
+    give_up = threading.Event()  # without the fix the loop goes on: this ends the test
+    timer = threading.Timer(30, give_up.set)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            loop.run_forever(give_up)
+    finally:
+        timer.cancel()
+    assert type(stopped.value.__cause__).__name__ == "InterruptException"

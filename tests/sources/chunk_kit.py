@@ -48,10 +48,13 @@ def start_launch(project: Project, queue: str = "events", launch: str | None = N
     return launch
 
 
-def land_chunk(project: Project, queue: str, launch: str, seq: int, items: Sequence[bytes]) -> str:
-    """Write, seal and publish one chunk; returns its id."""
+def land_chunk(
+    project: Project, queue: str, launch: str, seq: int, items: Sequence[bytes],
+    fmt: str = chunks.NDJSON,
+) -> str:  # fmt: skip
+    """Write, seal and publish one chunk (in the format `fmt`); returns its id."""
     chunk = chunks.chunk_id(launch, seq)
-    file = chunks.ChunkFile(landing(project) / queue, chunk)
+    file = chunks.ChunkFile(landing(project) / queue, chunk, fmt)
     file.append(items)
     file.seal()
     file.publish()

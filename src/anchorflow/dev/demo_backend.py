@@ -22,7 +22,13 @@ from anchorflow.config import Project, load_project
 from anchorflow.dev.redis_server import LocalRedis, RedisMissing
 from anchorflow.dev.synth.backend import backend_events
 from anchorflow.errors import AnchorflowError
-from anchorflow.sources.chunks import landing_dir, leftover_temporaries, sealed_chunks
+from anchorflow.sources.chunks import (
+    chunk_path,
+    landing_dir,
+    leftover_temporaries,
+    record_count,
+    sealed_chunks,
+)
 from anchorflow.sources.redis.config import RedisConfig
 from anchorflow.sources.redis.source import RedisSource
 from anchorflow.sources.redis.supervise import ReaderPool
@@ -187,7 +193,7 @@ def _published(landing: Path, config: RedisConfig) -> tuple[int, int]:
             raise AnchorflowError(f"backend: unpublished chunks left in {directory}")
         for chunk in sealed_chunks(directory):
             chunks += 1
-            records += (directory / f"{chunk}.ndjson").read_bytes().count(b"\n")
+            records += record_count(chunk_path(directory, chunk))
     return chunks, records
 
 

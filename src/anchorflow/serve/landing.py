@@ -24,6 +24,7 @@ import duckdb
 
 from anchorflow.errors import SourceError
 from anchorflow.sources.chunks import (
+    NDJSON,
     SEALED,
     TEMPORARY,
     discard_leftover,
@@ -71,7 +72,7 @@ def whole_lines_length(path: Path) -> int:
 def publish_leftovers(directory: Path) -> list[str]:
     """Publish every chunk a killed server left, trimmed to its whole lines (see above)."""
     published = []
-    for chunk in leftover_temporaries(directory):
+    for chunk in leftover_temporaries(directory, formats=[NDJSON]):
         path = directory / f"{chunk}{TEMPORARY}"
         keep = whole_lines_length(path)
         if keep == 0:
@@ -90,7 +91,7 @@ def _recent_files(directory: Path, wanted: int) -> list[Path]:
     """The newest published chunks that hold at least `wanted` records, oldest first."""
     files: list[Path] = []
     count = 0
-    for chunk in reversed(sealed_chunks(directory)):
+    for chunk in reversed(sealed_chunks(directory, formats=[NDJSON])):
         if count >= wanted:
             break
         path = directory / f"{chunk}{SEALED}"

@@ -36,6 +36,7 @@ from anchorflow.sources.base import (
     SourceState,
     Window,
 )
+from anchorflow.sources.chunk_arrow import read_arrow_chunk
 from anchorflow.sources.files.config import CsvOptions
 from anchorflow.sources.files.readers import read_parts
 from anchorflow.sources.lines import window_batches
@@ -91,7 +92,8 @@ class ChunkSource:
         """Delete chunk files whose loads are committed (the journal said so)."""
         directory = self.directory(stream)
         for chunk in committed:
-            chunks.chunk_path(directory, chunk).unlink(missing_ok=True)
+            for path in chunks.chunk_paths(directory, chunk):
+                path.unlink(missing_ok=True)
             log.debug("%s %s: chunk %s is committed; deleted", self.name, stream, chunk)
 
     # -- fetch ----------------------------------------------------------------------------------
@@ -102,14 +104,14 @@ class ChunkSource:
         if not windows:
             return
         with ThreadPoolExecutor(1, thread_name_prefix=f"chunks-{self.name}") as pool:
-            ahead: Future[tuple[bytes, float]] = pool.submit(self._read, windows[0])
+            ahead: Future[tuple[Path, bytes, float]] = pool.submit(self._read, windows[0])
             for index, window in enumerate(windows):
-                data, seconds = ahead.result()  # a vanished chunk raises here, in order
+                path, data, seconds = ahead.result()  # a vanished chunk raises here, in order
                 if index + 1 < len(windows):
                     ahead = pool.submit(self._read, windows[index + 1])
-                yield from self._batches(window, data, seconds)
+                yield from self._batches(window, path, data, seconds)
 
-    def _read(self, window: Window) -> tuple[bytes, float]:
+    def _read(self, window: Window) -> tuple[Path, bytes, float]:
         path = chunks.chunk_path(self.directory(window.stream), window.key)
         started = time.perf_counter()
         try:
@@ -121,10 +123,17 @@ class ChunkSource:
                 "committed, so someone (or a second loader) deleted it: its records are lost "
                 "unless the file is put back"
             ) from None
-        return data, time.perf_counter() - started
+        return path, data, time.perf_counter() - started
 
-    def _batches(self, window: Window, data: bytes, seconds: float) -> Iterator[LandBatch]:
-        parts = read_parts(window.key, data, "ndjson", "none", CsvOptions(), self.config.limits)
+    def _batches(
+        self, window: Window, path: Path, data: bytes, seconds: float
+    ) -> Iterator[LandBatch]:
+        limits = self.config.limits
+        parts = (
+            read_arrow_chunk(window.key, data, path, limits)
+            if chunks.chunk_format(path) == chunks.ARROW
+            else read_parts(window.key, data, "ndjson", "none", CsvOptions(), limits)
+        )
         launch = [self.launch_record(window)]
         yield from window_batches(self.name, window, len(data), seconds, parts, launch)
 

@@ -6,13 +6,17 @@ source's landing directory (default `<project>/.anchorflow/landing/<source>`):
 
     <queue>/<chunk_id>.ndjson        sealed: durable, ready to load, loaded exactly once
     <queue>/<chunk_id>.ndjson.tmp    being written, or left by a killed writer
+    <queue>/<chunk_id>.arrow(.tmp)   the same, in Arrow's IPC file format (`chunk_arrow`)
     launches/<launch_id>.json        who wrote: kind, source, queue, host, pid, started_at
 
 A launch id names one start of a writer (`20261130T221500123456Z-a1b2c3`); a chunk id is
 `<launch_id>-<seq>` (seq from 1, six digits), so sorting ids sorts chunks by launch, then order.
-A chunk holds one record per line, as it arrived; the loader's window key is the chunk id and a
-record's position in the chunk is its `line_no`. A record holding a line break cannot be one
-line as it is: `one_line` makes it one (see there).
+A chunk holds its records in one of two formats, told apart by the file's suffix: one record
+per line (`ndjson`: the webhook intake, which appends and fsyncs requests as they come, and
+chunks of earlier versions), or Arrow (`arrow`: the Redis readers; the loader takes its column
+as it is instead of splitting lines, and a record keeps its line breaks). The loader's window
+key is the chunk id and a record's position in the chunk is its `line_no`. In a line chunk, a
+record holding a line break cannot be one line as it is: `one_line` makes it one (see there).
 
 Making a chunk durable is `ChunkFile`: append to the temporary file, `seal()` (flush + fsync),
 then whatever the writer must do before the chunk counts (remove the items from Redis), then
@@ -34,8 +38,12 @@ from typing import Any
 
 from anchorflow.config.project import STATE_DIR
 from anchorflow.durable import fsync_directory
+from anchorflow.sources.chunk_arrow import ArrowWriter, chunk_items, count_items
 
-SEALED = ".ndjson"
+NDJSON = "ndjson"
+ARROW = "arrow"
+FORMATS = (NDJSON, ARROW)
+SEALED = ".ndjson"  # the line format's suffixes
 TEMPORARY = ".ndjson.tmp"
 LAUNCHES = "launches"
 LAUNCH_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
@@ -121,27 +129,46 @@ def join_items(items: Sequence[bytes]) -> bytes:
     return b"\n".join(one_line(i) if b"\n" in i or b"\r" in i else i for i in items) + b"\n"
 
 
-class ChunkFile:
-    """One chunk being written to `<directory>/<chunk_id>.ndjson.tmp`."""
+def sealed_suffix(fmt: str) -> str:
+    return f".{fmt}"
 
-    def __init__(self, directory: Path, chunk: str) -> None:
+
+def temporary_suffix(fmt: str) -> str:
+    return f".{fmt}.tmp"
+
+
+class ChunkFile:
+    """One chunk being written to `<directory>/<chunk_id>.<fmt>.tmp` (`fmt`: one of
+    `FORMATS`)."""
+
+    def __init__(self, directory: Path, chunk: str, fmt: str = NDJSON) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown chunk format {fmt!r}")
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.chunk_id = chunk
-        self.temporary = directory / f"{chunk}{TEMPORARY}"
-        self.sealed = directory / f"{chunk}{SEALED}"
+        self.format = fmt
+        self.temporary = directory / f"{chunk}{temporary_suffix(fmt)}"
+        self.sealed = directory / f"{chunk}{sealed_suffix(fmt)}"
         self.items = 0
         self.bytes = 0
         self._out = open(self.temporary, "wb")  # noqa: SIM115 - closed by seal/discard
+        self._arrow = ArrowWriter(self._out) if fmt == ARROW else None
 
     def append(self, items: Sequence[bytes]) -> None:
+        if self._arrow is not None:
+            self.bytes += self._arrow.append(items)
+            self.items += len(items)
+            return
         data = join_items(items)
         self._out.write(data)
         self.items += len(items)
         self.bytes += len(data)
 
     def append_text(self, data: bytes, count: int) -> None:
-        """Append `count` records already joined by `join_items`."""
+        """Append `count` records already joined by `join_items` (the line format)."""
+        if self._arrow is not None:
+            raise ValueError("append_text writes lines: an Arrow chunk takes items")
         self._out.write(data)
         self.items += count
         self.bytes += len(data)
@@ -154,6 +181,8 @@ class ChunkFile:
 
     def seal(self) -> None:
         """Make the temporary file durable (it is not visible to the loader yet)."""
+        if self._arrow is not None:
+            self._arrow.close()
         self._out.flush()
         os.fsync(self._out.fileno())
         self._out.close()
@@ -170,39 +199,79 @@ class ChunkFile:
         self.temporary.unlink(missing_ok=True)
 
 
-def sealed_chunks(directory: Path) -> list[str]:
-    """The ids of the sealed chunks in `directory`, in order."""
+def _ids(directory: Path, suffixes: Sequence[str]) -> list[str]:
     if not directory.is_dir():
         return []
-    found = [p.name[: -len(SEALED)] for p in directory.iterdir() if p.name.endswith(SEALED)]
+    found = {
+        p.name[: -len(suffix)]
+        for p in directory.iterdir()
+        for suffix in suffixes
+        if p.name.endswith(suffix)
+    }
     return sorted(c for c in found if CHUNK_ID.match(c))
 
 
-def leftover_temporaries(directory: Path, launch_id: str | None = None) -> list[str]:
+def sealed_chunks(directory: Path, formats: Sequence[str] = FORMATS) -> list[str]:
+    """The ids of the sealed chunks in `directory` (of any of `formats`), in order."""
+    return _ids(directory, [sealed_suffix(f) for f in formats])
+
+
+def leftover_temporaries(
+    directory: Path, launch_id: str | None = None, formats: Sequence[str] = FORMATS
+) -> list[str]:
     """The ids of chunks whose temporary file is there (all, or one launch's)."""
-    if not directory.is_dir():
-        return []
-    found = [p.name[: -len(TEMPORARY)] for p in directory.iterdir() if p.name.endswith(TEMPORARY)]
-    return sorted(
-        c for c in found if CHUNK_ID.match(c) and (launch_id is None or launch_of(c) == launch_id)
-    )
+    found = _ids(directory, [temporary_suffix(f) for f in formats])
+    return [c for c in found if launch_id is None or launch_of(c) == launch_id]
 
 
 def publish_leftover(directory: Path, chunk: str) -> bool:
     """Publish a dead writer's sealed temporary (its items already left the queue). False when
     another process published it first."""
-    try:
-        os.replace(directory / f"{chunk}{TEMPORARY}", directory / f"{chunk}{SEALED}")
-    except FileNotFoundError:
-        return False
-    fsync_directory(directory)
-    return True
+    for fmt in FORMATS:
+        try:
+            os.replace(
+                directory / f"{chunk}{temporary_suffix(fmt)}",
+                directory / f"{chunk}{sealed_suffix(fmt)}",
+            )
+        except FileNotFoundError:
+            continue
+        fsync_directory(directory)
+        return True
+    return False
 
 
 def discard_leftover(directory: Path, chunk: str) -> None:
     """Remove a dead writer's temporary whose items are still in the queue (requeued)."""
-    (directory / f"{chunk}{TEMPORARY}").unlink(missing_ok=True)
+    for fmt in FORMATS:
+        (directory / f"{chunk}{temporary_suffix(fmt)}").unlink(missing_ok=True)
+
+
+def chunk_paths(directory: Path, chunk: str) -> list[Path]:
+    """Where a sealed chunk may be: one path per format (one of them at most exists)."""
+    return [directory / f"{chunk}{sealed_suffix(fmt)}" for fmt in FORMATS]
 
 
 def chunk_path(directory: Path, chunk: str) -> Path:
-    return directory / f"{chunk}{SEALED}"
+    """The sealed chunk's file (the line format's path when there is none)."""
+    paths = chunk_paths(directory, chunk)
+    return next((p for p in paths if p.exists()), paths[0])
+
+
+def chunk_format(path: Path) -> str:
+    """The format of a chunk file, from its suffix."""
+    return ARROW if path.name.endswith(sealed_suffix(ARROW)) else NDJSON
+
+
+def chunk_records(path: Path) -> list[bytes]:
+    """The records of a sealed chunk file, in order (for tools and tests: the loader reads a
+    chunk in bulk)."""
+    data = path.read_bytes()
+    return chunk_items(data) if chunk_format(path) == ARROW else data.splitlines()
+
+
+def record_count(path: Path) -> int:
+    """How many records a sealed chunk file holds."""
+    if chunk_format(path) == ARROW:
+        return count_items(path)
+    with open(path, "rb") as data:
+        return sum(block.count(b"\n") for block in iter(lambda: data.read(1 << 20), b""))

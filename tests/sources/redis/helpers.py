@@ -83,7 +83,7 @@ def landed(landing: Path, queue: str) -> list[bytes]:
     directory = landing / queue
     out: list[bytes] = []
     for chunk in chunks.sealed_chunks(directory):
-        out.extend(chunks.chunk_path(directory, chunk).read_bytes().splitlines())
+        out.extend(chunks.chunk_records(chunks.chunk_path(directory, chunk)))
     return out
 
 

@@ -34,19 +34,29 @@ pytestmark = pytest.mark.integration
 CRASH_EXIT = 86
 
 
-def test_a_list_lands_each_item_once_in_chunks(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_format", ["arrow", "ndjson"])
+def test_a_list_lands_each_item_once_in_chunks(
+    redis_url: str, tmp_path: Path, chunk_format: str
+) -> None:
     values = items(12_345)
     values[7] = b'{"id":"multi",\r\n "n":\n1}'  # JSON with breaks between tokens
     values[9] = b"not json\nat all"
     push(redis_url, values)
-    with reader_thread(config(redis_url), "events", tmp_path) as reader:
+    settings = config(redis_url, chunk_format=chunk_format)
+    with reader_thread(settings, "events", tmp_path) as reader:
         wait_for(lambda: len(landed(tmp_path, "events")) >= len(values), what="the drain")
-    expected = [chunks.one_line(v) for v in values]
+    # An Arrow chunk keeps each item as it arrived; a line chunk puts it on one line.
+    arrow = chunk_format == "arrow"
+    expected = values if arrow else [chunks.one_line(v) for v in values]
     got = landed(tmp_path, "events")
     exactly(expected, got)
     assert got == expected  # one reader keeps the list's order
-    assert b'{"id":"multi",   "n": 1}' in got and b"not json\\nat all" in got
-    sizes = [len(chunks.chunk_path(tmp_path / "events", c).read_bytes().splitlines())
+    if not arrow:
+        assert b'{"id":"multi",   "n": 1}' in got and b"not json\\nat all" in got
+    suffix = f".{chunk_format}"
+    files = sorted((tmp_path / "events").iterdir())
+    assert files and all(f.name.endswith(suffix) for f in files)
+    sizes = [len(chunks.chunk_records(chunks.chunk_path(tmp_path / "events", c)))
              for c in chunks.sealed_chunks(tmp_path / "events")]  # fmt: skip
     assert max(sizes) <= 2000 and sum(sizes) == len(values)
     launch = chunks.read_launch(tmp_path, reader.launch_id)
@@ -88,7 +98,7 @@ def test_a_chunk_closes_at_its_size_and_at_its_timeout(redis_url: str, tmp_path:
     with reader_thread(cfg, "events", tmp_path):
         # 10, 10, 10 by size; the last 5 only when the timeout closes the chunk (still running)
         wait_for(lambda: len(landed(tmp_path, "events")) == 35, what="the last chunk")
-        sizes = [len(chunks.chunk_path(tmp_path / "events", c).read_bytes().splitlines())
+        sizes = [len(chunks.chunk_records(chunks.chunk_path(tmp_path / "events", c)))
                  for c in chunks.sealed_chunks(tmp_path / "events")]  # fmt: skip
         assert sizes == [10, 10, 10, 5]
         push(redis_url, items(3, start=100))

@@ -12,6 +12,7 @@ sources:
     chunk_size: 100000                # a chunk is closed at this many items ...
     chunk_timeout: 5s                 # ... or this long after its first item
     batch: 5000                       # items taken from Redis per call
+    chunk_format: arrow               # or ndjson: one record per line
 ```
 Readers (`anchorflow read backend --procs 2`) write chunk files under `landing` (default
 `.anchorflow/landing/<source>`); the loader (`anchorflow run`) moves them into raw.
@@ -70,6 +71,11 @@ class RedisConfig(SourceConfig):
         ".anchorflow/landing/<source>",
     )
     batch: int = Field(default=5000, ge=1, le=7000, description="items taken per Redis call")
+    chunk_format: Literal["arrow", "ndjson"] = Field(
+        default="arrow",
+        description="how readers write chunks: Arrow (the loader takes its column as it is) "
+        "or one record per line (readable with a text tool, slower to load)",
+    )
     chunk_size: int = Field(default=100_000, ge=1, description="items per chunk at most")
     chunk_timeout: Duration = Field(
         default=timedelta(seconds=5), description="a chunk is closed this long after it opened"

@@ -154,7 +154,8 @@ class Reader:
 
     def _open(self) -> chunks.ChunkFile:
         self.seq += 1
-        self.chunk = chunks.ChunkFile(self.directory, chunks.chunk_id(self.launch_id, self.seq))
+        chunk = chunks.chunk_id(self.launch_id, self.seq)
+        self.chunk = chunks.ChunkFile(self.directory, chunk, self.config.chunk_format)
         self.opened_at = time.monotonic()
         return self.chunk
 
