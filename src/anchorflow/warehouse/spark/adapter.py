@@ -47,6 +47,7 @@ from anchorflow.warehouse.base import Capabilities, Warehouse, ident
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
 from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, to_spark
 from anchorflow.warehouse.spark.lake import PARTITION, Lake, LakeFile, Pending
+from anchorflow.warehouse.spark.offload import TempCopies, to_journal, translatable
 from anchorflow.warehouse.spark.session import spark_session
 
 LAKE_SCHEMAS = frozenset({"raw", "staging", "anchor", "marts", "fraud"})
@@ -93,6 +94,7 @@ class SparkWarehouse(Warehouse):
         self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
         self._in_spark: set[str] = set()  # of which Spark holds a view now
         self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
+        self._copies = TempCopies()  # their Arrow copies, for statements the journal runs
         # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
         self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
         if not lazy:
@@ -166,6 +168,7 @@ class SparkWarehouse(Warehouse):
         if isinstance(head, exp.Drop) and any(self._spark_temp(t) for t in _dropped(head)):
             for table in _dropped(head):  # temporary tables of Spark's
                 self._temps.discard(table.name)
+                self._copies.changed(table.name, None)
                 self._spark.catalog.dropTempView(table.name)
             return None, 0
         if (
@@ -361,6 +364,9 @@ class SparkWarehouse(Warehouse):
         if isinstance(source, exp.Values):
             source = exp.select("*").from_(source.copy())
         if table.db not in LAKE_SCHEMAS:  # a journal table, of rows Spark reads
+            offloaded = self._offload(tree, params)
+            if offloaded is not None:
+                return offloaded
             rows = self._collect(self._spark_query(source, params))
             with self.journal.registered(f"__spark_rows_{next(_names)}", rows) as view:
                 listed = f" ({', '.join(ident(c) for c in named)})" if named else ""
@@ -398,6 +404,23 @@ class SparkWarehouse(Warehouse):
             self._fresh.discard((schema, name))
         return sum(f.rows for f in files)
 
+    def _offload(self, tree: exp.Insert, params: list[Any]) -> int | None:
+        """An INSERT into a journal table of rows from Spark's (small) temporary tables only,
+        run by the journal over their Arrow copies (`offload`); None: Spark runs it."""
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        read = [t for t in tree.find_all(exp.Table) if t is not target]
+        temps = {t.name for t in read if self._spark_temp(t)}
+        if (
+            not temps or any(t.db in LAKE_SCHEMAS for t in read)
+            or not all(self._copies.small(n) for n in temps) or not translatable(tree)
+        ):  # fmt: skip
+            return None
+        with contextlib.ExitStack() as stack:
+            for name in sorted(temps):
+                data = self._copies.copy(name, lambda n=name: self._collect(self.spark.table(n)))
+                stack.enter_context(self.journal.registered(name, data))
+            return self.journal.insert(to_journal(tree, temps), params)
+
     def _create_temp(self, tree: exp.Create, params: list[Any]) -> int:
         """CREATE TEMP TABLE ... AS a query of lake tables: its rows computed now and kept by
         Spark (a checkpoint), for the statements of this connection that name it."""
@@ -412,7 +435,9 @@ class SparkWarehouse(Warehouse):
         self._temps.add(table.name)
         if self._pending is not None:  # gone with a rollback, as on DuckDB
             self._pending.temps.add(table.name)
-        return int(self._spark_call(frame.count))
+        rows = int(self._spark_call(frame.count))
+        self._copies.changed(table.name, rows)
+        return rows
 
     def _create_as(self, tree: exp.Create, params: list[Any]) -> int:
         """CREATE [OR REPLACE] TABLE ... AS SELECT: the catalog's table from the rows' columns,
@@ -486,6 +511,7 @@ class SparkWarehouse(Warehouse):
         count, kept = self._kept_rows(name, alias, condition, params)
         if count:
             kept.createOrReplaceTempView(name)
+            self._copies.changed(name, None)
         return count
 
     def _rewrite_without(
@@ -581,6 +607,7 @@ class SparkWarehouse(Warehouse):
                 self._fresh.clear()
                 for name in pending.temps & self._temps:
                     self._temps.discard(name)
+                    self._copies.changed(name, None)
                     with contextlib.suppress(Exception):
                         self.spark.catalog.dropTempView(name)
                 with contextlib.suppress(OSError):

@@ -1,0 +1,94 @@
+"""Statements over Spark's temporary tables that the journal runs (`warehouse.spark.offload`):
+the `af_*` fragments written back in the canonical spelling give DuckDB's own answers, the
+Arrow copies are refetched when their table changes, and on the Spark engine an INSERT into a
+journal table from a temporary table reads its current rows."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from anchorflow.warehouse import Warehouse
+from anchorflow.warehouse.dialect import Dialect
+from anchorflow.warehouse.spark import offload
+from anchorflow.warehouse.spark.dialect import SparkDialect, parse
+from anchorflow.warehouse.spark.offload import TempCopies, to_journal, translatable
+
+RECORDS = pa.table({"__r": ['{"a": 1, "o": {"k": "x"}}', '{"a": "t", "b": [1, 2]}', None]})
+
+
+def _run(sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect()
+    con.register("__batch", RECORDS)
+    return con.execute(sql).fetchall()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        lambda d: d.json_types_at("__r", """CAST(['$."a"', '$."o"."k"'] AS VARCHAR[])"""),
+        lambda d: d.json_texts_at("__r", """CAST(['$."a"', '$."o"."k"'] AS VARCHAR[])"""),
+        lambda d: d.field_paths(d.object_keys("__r", ["o"]), ["o"]),
+        lambda d: d.json_text("__r", ["o", "k"]),
+        lambda d: d.list_length(d.json_keys("__r")),
+    ],
+)
+def test_fragments_written_back_give_the_canonical_answers(fragment: object) -> None:
+    spark_sql = f"SELECT {fragment(SparkDialect())} FROM temp.__batch"  # type: ignore[operator]
+    canonical = f"SELECT {fragment(Dialect())} FROM __batch"  # type: ignore[operator]
+    tree = parse(spark_sql)[0]
+    assert translatable(tree)
+    assert _run(to_journal(tree, {"__batch"})) == _run(canonical)
+
+
+@pytest.mark.unit
+def test_the_sampling_hash_stays_on_spark() -> None:
+    # The batch's sample was drawn with Spark's hash: the journal's differs.
+    tree = parse(f"SELECT {SparkDialect().sample_hash('__r')} FROM __batch")[0]
+    assert not translatable(tree)
+
+
+@pytest.mark.unit
+def test_a_copy_is_refetched_when_its_table_changed() -> None:
+    copies, fetched = TempCopies(), []
+
+    def fetch(rows: int) -> pa.Table:
+        fetched.append(rows)
+        return pa.table({"x": list(range(rows))})
+
+    copies.changed("t", 2)
+    assert copies.copy("t", lambda: fetch(2)).num_rows == 2
+    assert copies.copy("t", lambda: fetch(99)).num_rows == 2  # unchanged: the copy held
+    copies.changed("t", 3)  # replaced
+    assert copies.copy("t", lambda: fetch(3)).num_rows == 3
+    assert fetched == [2, 3]
+    assert copies.small("t")
+    copies.changed("t", None)  # rows deleted (how many are left unknown), or dropped
+    assert not copies.small("t")
+    copies.changed("t", offload.MAX_ROWS + 1)
+    assert not copies.small("t")
+
+
+@pytest.mark.integration
+def test_a_journal_insert_from_a_temporary_table_reads_its_rows_now(
+    warehouse: Warehouse, engine: str
+) -> None:
+    if engine != "spark":
+        pytest.skip("Spark's temporary tables only")
+    warehouse.execute("CREATE TABLE raw.t (id BIGINT, doc VARCHAR)")
+    warehouse.execute("CREATE TABLE meta.offload_probe (n BIGINT, top VARCHAR)")
+    warehouse.insert("""INSERT INTO raw.t VALUES (1, '{"a": 1}'), (2, '{"b": 2}')""")
+    warehouse.execute("CREATE TEMP TABLE __batch AS SELECT * FROM raw.t")
+    probe = (
+        f"INSERT INTO meta.offload_probe SELECT count(*), max(k) FROM "
+        f"(SELECT unnest({warehouse.sql.json_keys('doc')}) AS k FROM __batch WHERE id >= ?)"
+    )
+    assert warehouse.insert(probe, [1]) == 1
+    warehouse.execute("DELETE FROM __batch WHERE id = 2")
+    assert warehouse.insert(probe, [1]) == 1
+    warehouse.execute("CREATE OR REPLACE TEMP TABLE __batch AS SELECT id + 10 AS id, doc FROM raw.t")
+    assert warehouse.insert(probe, [12]) == 1
+    rows = warehouse.query("SELECT n, top FROM meta.offload_probe ORDER BY n DESC, top")
+    assert rows == [(2, "b"), (1, "a"), (1, "b")]
