@@ -88,7 +88,9 @@ def test_a_journal_insert_from_a_temporary_table_reads_its_rows_now(
     assert warehouse.insert(probe, [1]) == 1
     warehouse.execute("DELETE FROM __batch WHERE id = 2")
     assert warehouse.insert(probe, [1]) == 1
-    warehouse.execute("CREATE OR REPLACE TEMP TABLE __batch AS SELECT id + 10 AS id, doc FROM raw.t")
+    warehouse.execute(
+        "CREATE OR REPLACE TEMP TABLE __batch AS SELECT id + 10 AS id, doc FROM raw.t"
+    )
     assert warehouse.insert(probe, [12]) == 1
     rows = warehouse.query("SELECT n, top FROM meta.offload_probe ORDER BY n DESC, top")
     assert rows == [(2, "b"), (1, "a"), (1, "b")]

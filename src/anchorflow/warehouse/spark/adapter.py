@@ -95,6 +95,7 @@ class SparkWarehouse(Warehouse):
         self._in_spark: set[str] = set()  # of which Spark holds a view now
         self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
         self._copies = TempCopies()  # their Arrow copies, for statements the journal runs
+        self._variables: dict[str, tuple[type, Any]] = {}  # Spark session variables set now
         # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
         self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
         if not lazy:
@@ -128,6 +129,7 @@ class SparkWarehouse(Warehouse):
     def spark(self) -> Any:
         if self._spark is None:
             self._spark = spark_session(self.master)
+            self._variables.clear()
             self._register_views()
         return self._spark
 
@@ -236,8 +238,12 @@ class SparkWarehouse(Warehouse):
         ident(name)  # validated
         if len(params) != 1:
             raise WarehouseError("SET VARIABLE on the Spark engine takes one parameter")
+        value = (type(params[0]), params[0])
+        if self._spark is not None and self._variables.get(name) == value:
+            return  # set to this value already (each step sets it again: two Spark jobs)
         self._spark_call(lambda: self.spark.sql(f"DECLARE OR REPLACE VARIABLE {name} STRING"))
         self._spark_call(lambda: self.spark.sql(f"SET VAR {name} = ?", args=[params[0]]))
+        self._variables[name] = value
 
     # -- reading -----------------------------------------------------------------------------
 
