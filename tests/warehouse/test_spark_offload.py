@@ -8,12 +8,19 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
+from anchorflow.journal import lake as manifest
 from anchorflow.warehouse import Warehouse
 from anchorflow.warehouse.dialect import Dialect
 from anchorflow.warehouse.spark import offload
 from anchorflow.warehouse.spark.dialect import SparkDialect, parse
-from anchorflow.warehouse.spark.offload import TempCopies, to_journal, translatable
+from anchorflow.warehouse.spark.offload import (
+    TempCopies,
+    per_load_counts,
+    to_journal,
+    translatable,
+)
 
 RECORDS = pa.table({"__r": ['{"a": 1, "o": {"k": "x"}}', '{"a": "t", "b": [1, 2]}', None]})
 
@@ -94,3 +101,46 @@ def test_a_journal_insert_from_a_temporary_table_reads_its_rows_now(
     assert warehouse.insert(probe, [12]) == 1
     rows = warehouse.query("SELECT n, top FROM meta.offload_probe ORDER BY n DESC, top")
     assert rows == [(2, "b"), (1, "a"), (1, "b")]
+
+
+COUNTS = (
+    "SELECT l.load_id, coalesce(s.n, 0) FROM (SELECT unnest(CAST(? AS BIGINT[])) AS load_id) AS l "
+    "LEFT JOIN (SELECT load_id, count(*) AS n FROM staging.events "
+    "WHERE load_id BETWEEN ? AND ? AND list_contains(?, load_id) GROUP BY 1) AS s USING (load_id) "
+    "ORDER BY 1"
+)
+
+
+@pytest.mark.unit
+def test_counts_per_load_are_read_from_the_manifest() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA meta")
+    con.execute(manifest.DDL)
+    files = [("staging", "events", 1, "f1", 3), ("staging", "events", 1, "f2", 2),
+             ("staging", "events", 2, "f3", 4), ("staging", "other", 1, "f4", 7),
+             ("raw", "events", 3, "f5", 5), ("staging", "events", 3, "f6", 0)]  # fmt: skip
+    con.executemany(f"INSERT INTO {manifest.TABLE} VALUES (?, ?, ?, ?, ?)", files)
+    tree = per_load_counts(parse(COUNTS)[0], lambda t: t.db == "staging")
+    assert tree is not None and not any(t.db == "staging" for t in tree.find_all(exp.Table))
+    rows = con.execute(tree.sql("duckdb"), [[1, 2, 3, 4], 1, 3, [1, 2, 3]]).fetchall()
+    assert rows == [(1, 5), (2, 4), (3, 0), (4, 0)]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT load_id, count(*) AS n FROM staging.events WHERE user_id = ? GROUP BY 1",
+        "SELECT load_id, count(DISTINCT user_id) AS n FROM staging.events GROUP BY 1",
+        "SELECT user_id, count(*) AS n FROM staging.events GROUP BY 1",
+        "SELECT e.load_id, count(*) AS n FROM staging.events AS e JOIN staging.x AS x "
+        "USING (load_id) GROUP BY 1",
+    ],
+)
+def test_other_counts_stay_where_they_are(sql: str) -> None:
+    assert per_load_counts(parse(sql)[0], lambda t: t.db == "staging") is None
+
+
+@pytest.mark.unit
+def test_a_view_or_a_table_without_partitions_is_not_counted_from_files() -> None:
+    assert per_load_counts(parse(COUNTS)[0], lambda t: False) is None

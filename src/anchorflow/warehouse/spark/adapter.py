@@ -47,7 +47,12 @@ from anchorflow.warehouse.base import Capabilities, Warehouse, ident
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
 from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, to_spark
 from anchorflow.warehouse.spark.lake import PARTITION, Lake, LakeFile, Pending
-from anchorflow.warehouse.spark.offload import TempCopies, to_journal, translatable
+from anchorflow.warehouse.spark.offload import (
+    TempCopies,
+    per_load_counts,
+    to_journal,
+    translatable,
+)
 from anchorflow.warehouse.spark.session import spark_session
 
 LAKE_SCHEMAS = frozenset({"raw", "staging", "anchor", "marts", "fraud"})
@@ -90,6 +95,7 @@ class SparkWarehouse(Warehouse):
         self._spark: Any = None
         self._pending: Pending | None = None
         self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._tables: dict[tuple[str, str], bool] = {}  # lake tables: a table (not a view)?
         self._fresh: set[tuple[str, str]] = set()  # lake tables whose Spark view is current
         self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
         self._in_spark: set[str] = set()  # of which Spark holds a view now
@@ -109,6 +115,7 @@ class SparkWarehouse(Warehouse):
             self.lake.root.mkdir(parents=True, exist_ok=True)
             self.lake.remove_debris(manifest.listed_paths(journal))
         self._columns.clear()
+        self._tables.clear()
         self._fresh.clear()
         if self._on_open is not None:
             self._on_open(self)
@@ -147,6 +154,18 @@ class SparkWarehouse(Warehouse):
             or (not t.db and t.name in self._registered)
         ]  # fmt: skip
 
+    def _partitioned_table(self, t: exp.Table) -> bool:
+        """A lake table (not a view) partitioned by load id: its files list its rows."""
+        if t.db not in LAKE_SCHEMAS:
+            return False
+        key = (t.db, t.name)
+        if key not in self._tables:
+            self._tables[key] = bool(self.journal.scalar(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ?", list(key)
+            ))  # fmt: skip
+        return self._tables[key] and _partitioned(self.columns(t.db, t.name))
+
     def _journal_change(self, tree: exp.Expr) -> bool:
         """An UPDATE or DELETE of a journal table that reads no lake table (a registered batch
         at most): the journal runs it, reading the batch it registered too."""
@@ -179,6 +198,10 @@ class SparkWarehouse(Warehouse):
             and self._lake_tables(head.expression)
         ):  # fmt: skip
             return None, self._create_temp(head, list(params or []))
+        if len(trees) == 1 and isinstance(head, exp.Query | exp.Insert):
+            counted = per_load_counts(head, self._partitioned_table)
+            if counted is not None and not self._lake_tables(counted):
+                return self._journal_run(counted.sql("duckdb"), params)
         if (
             not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
             or self._journal_change(trees[0])
@@ -193,6 +216,7 @@ class SparkWarehouse(Warehouse):
         head = trees[0] if trees else None
         if isinstance(head, exp.Create | exp.Drop | exp.Alter) and _schema_of(head) in LAKE_SCHEMAS:
             self._columns.clear()
+            self._tables.clear()
             self._fresh.clear()
             if isinstance(head, exp.Create) and head.kind == "VIEW":
                 with self.transaction():
@@ -220,6 +244,7 @@ class SparkWarehouse(Warehouse):
             return None, self._delete(tree, params)
         if isinstance(tree, exp.Create) and tree.kind == "VIEW":
             self._columns.clear()
+            self._tables.clear()
             with self.transaction():
                 self.journal.execute(tree.sql("duckdb"), params)
             self._spark_view(tree)
@@ -463,6 +488,7 @@ class SparkWarehouse(Warehouse):
             self.journal.execute(f"DROP TABLE IF EXISTS {_qualified(schema, name)}")
             self.journal.execute(f"CREATE TABLE {_qualified(schema, name)} ({listed})")
             self._columns.pop((schema, name), None)
+            self._tables.pop((schema, name), None)
             return self._write(schema, name, frame, [c for c, _ in types])
 
     def _delete(self, tree: exp.Delete, params: list[Any]) -> int:

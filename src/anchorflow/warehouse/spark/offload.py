@@ -11,6 +11,12 @@ written back as the canonical dialect's (`to_journal`). A statement with a fragm
 canonical twin here (the sampling hash, whose values are Spark's: the batch's sample was drawn
 with it) stays on Spark, and so does one over a temporary table larger than `MAX_ROWS`.
 
+A count of a partitioned lake table's rows per load (`SELECT load_id, count(*) AS n FROM
+staging.events WHERE <load_id only> GROUP BY load_id`, as the journal's transfers do) is read
+from the manifest instead (`per_load_counts`): it lists every file of the table with its rows,
+in the open transaction too, so the sum of a load's files is its count; the statement then
+names no lake table and the journal runs it, without copying its journal tables to Spark.
+
 `TempCopies` keeps the Arrow copy of each temporary table until the table changes (replaced,
 rows deleted, dropped, rolled back), keyed by a version the adapter bumps at each change.
 """
@@ -20,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.generator import Generator
 
+from anchorflow.journal import lake as manifest
 from anchorflow.warehouse.dialect import Dialect
+from anchorflow.warehouse.spark.lake import PARTITION
 
 # Temporary tables up to this many rows are copied to the journal (a window's typed batch).
 MAX_ROWS = 250_000
@@ -81,6 +90,59 @@ def to_journal(tree: exp.Expr, temps: set[str]) -> str:
         if table.db == "temp" and table.name in temps:
             table.set("db", None)
     return tree.sql(dialect=_Canonical)
+
+
+def _load_ids_only(node: exp.Expr | None) -> bool:
+    return node is not None and all(c.name == PARTITION for c in node.find_all(exp.Column))
+
+
+def _counted_table(select: exp.Select, partitioned: Callable[[exp.Table], bool]) -> str | None:
+    """The alias of the count when `select` counts a partitioned lake table's rows per load
+    (one table, a condition on load_id only, grouped by load_id), else None."""
+    source = select.args.get("from_")
+    table = source.this if source is not None else None
+    shape = select.expressions
+    if (
+        not isinstance(table, exp.Table) or not partitioned(table) or len(shape) != 2
+        or select.args.get("joins") or select.args.get("having") or select.args.get("with_")
+        or select.args.get("distinct") or select.args.get("limit")
+    ):  # fmt: skip
+        return None
+    key, count = shape
+    group = select.args.get("group")
+    grouped = [g.name if isinstance(g, exp.Column) else str(g) for g in
+               (group.expressions if group is not None else [])]  # fmt: skip
+    if (
+        not (isinstance(key, exp.Column) and key.name == PARTITION)
+        or not (isinstance(count, exp.Alias) and isinstance(count.this, exp.Count))
+        or not isinstance(count.this.this, exp.Star) or grouped not in (["1"], [PARTITION])
+        or (select.args.get("where") is not None and not _load_ids_only(select.args["where"]))
+    ):  # fmt: skip
+        return None
+    return count.alias
+
+
+def per_load_counts(tree: exp.Expr, partitioned: Callable[[exp.Table], bool]) -> exp.Expr | None:
+    """The statement with each per-load count of a partitioned lake table read from the
+    manifest (`journal.lake.partition_counts`); None when it has none."""
+    if not any(_counted_table(s, partitioned) for s in tree.find_all(exp.Select)):
+        return None
+    tree = tree.copy()
+    for select in list(tree.find_all(exp.Select)):
+        alias = _counted_table(select, partitioned)
+        if alias is None:
+            continue
+        table = select.args["from_"].this
+        counts = sqlglot.parse_one(manifest.partition_counts(table.db, table.name), read="duckdb")
+        counts.expressions[1].set("alias", exp.to_identifier(alias))
+        where = select.args.get("where")
+        if where is not None:
+            condition = where.this.copy()
+            for column in condition.find_all(exp.Column):
+                column.set("table", None)
+            counts = counts.where(condition, copy=False)
+        select.replace(counts)
+    return tree
 
 
 class TempCopies:
