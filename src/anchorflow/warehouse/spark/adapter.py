@@ -26,6 +26,7 @@ for a condition on other columns, the partitions concerned rewritten without the
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import shutil
 import tempfile
@@ -435,6 +436,9 @@ class SparkWarehouse(Warehouse):
             self._fresh.discard((schema, name))
         return sum(f.rows for f in files)
 
+    def _temp_rows(self, name: str) -> pa.Table:
+        return self._collect(self.spark.table(name))
+
     def _offload(self, tree: exp.Insert, params: list[Any]) -> int | None:
         """An INSERT into a journal table of rows from Spark's (small) temporary tables only,
         run by the journal over their Arrow copies (`offload`); None: Spark runs it."""
@@ -448,7 +452,7 @@ class SparkWarehouse(Warehouse):
             return None
         with contextlib.ExitStack() as stack:
             for name in sorted(temps):
-                data = self._copies.copy(name, lambda n=name: self._collect(self.spark.table(n)))
+                data = self._copies.copy(name, functools.partial(self._temp_rows, name))
                 stack.enter_context(self.journal.registered(name, data))
             return self.journal.insert(to_journal(tree, temps), params)
 

@@ -134,6 +134,7 @@ def per_load_counts(tree: exp.Expr, partitioned: Callable[[exp.Table], bool]) ->
             continue
         table = select.args["from_"].this
         counts = sqlglot.parse_one(manifest.partition_counts(table.db, table.name), read="duckdb")
+        assert isinstance(counts, exp.Select)
         counts.expressions[1].set("alias", exp.to_identifier(alias))
         where = select.args.get("where")
         if where is not None:
