@@ -144,3 +144,25 @@ def test_other_counts_stay_where_they_are(sql: str) -> None:
 @pytest.mark.unit
 def test_a_view_or_a_table_without_partitions_is_not_counted_from_files() -> None:
     assert per_load_counts(parse(COUNTS)[0], lambda t: False) is None
+
+
+PER_LOAD = "SELECT load_id, count(*) AS n FROM {} WHERE load_id >= ? GROUP BY 1 ORDER BY 1"
+
+
+@pytest.mark.integration
+def test_per_load_counts_and_session_variables_follow_their_changes(
+    warehouse: Warehouse, engine: str
+) -> None:
+    if engine != "spark":
+        pytest.skip("the Spark adapter's own shortcuts")
+    warehouse.execute("CREATE TABLE raw.t (load_id BIGINT, v VARCHAR)")
+    warehouse.insert("INSERT INTO raw.t VALUES (1, 'a'), (1, 'b'), (2, 'c')")
+    warehouse.execute("CREATE TABLE staging.c (load_id BIGINT, v VARCHAR)")
+    warehouse.insert("INSERT INTO staging.c SELECT * FROM raw.t")
+    assert warehouse.query(PER_LOAD.format("staging.c"), [1]) == [(1, 2), (2, 1)]
+    assert warehouse.query(PER_LOAD.format("staging.c"), [2]) == [(2, 1)]
+    warehouse.execute("DELETE FROM staging.c WHERE load_id = 2")
+    assert warehouse.query(PER_LOAD.format("staging.c"), [1]) == [(1, 2)]
+    for value in ["x", "y", "y", "x"]:  # set again to the value held: nothing to do
+        warehouse.execute("SET VARIABLE probe_salt = ?", [value])
+        assert warehouse.scalar("SELECT max(getvariable('probe_salt')) FROM raw.t") == value
