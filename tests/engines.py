@@ -33,6 +33,7 @@ STAGING_ON = ("duckdb", "postgres", "spark")
 SPARK_STEPS = ("land", "stage")
 SPARK_TESTS = (
     "tests/warehouse/test_contract.py",
+    "tests/warehouse/test_spark_offload.py",  # statements the journal runs for Spark
     "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
 )
 # The step a test file needs, by where it lives (for the reason a test skips on Spark).

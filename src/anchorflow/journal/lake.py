@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from anchorflow.warehouse.base import Warehouse
+from anchorflow.warehouse.base import Warehouse, ident, literal
 
 TABLE = "meta.lake_files"
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -70,4 +70,16 @@ def rename_table(journal: Warehouse, schema: str, name: str, new_schema: str, ne
         f"UPDATE {TABLE} SET schema_name = ?, table_name = ? "
         "WHERE schema_name = ? AND table_name = ?",
         [new_schema, new, schema, name],
+    )
+
+
+def partition_counts(schema: str, name: str) -> str:
+    """A query of the manifest standing for `SELECT load_id, count(*) FROM <table> GROUP BY
+    load_id` of a partitioned lake table: its rows per load, summed from its files (a load
+    without rows has no group, as with count). Its WHERE is the caller's (on load_id only)."""
+    ident(schema), ident(name)  # validated: catalog names, as literals
+    return (
+        f"SELECT load_id, CAST(sum(rows) AS BIGINT) AS n FROM {TABLE} "
+        f"WHERE schema_name = {literal(schema)} AND table_name = {literal(name)} "
+        "GROUP BY load_id HAVING sum(rows) > 0"
     )

@@ -26,6 +26,7 @@ for a condition on other columns, the partitions concerned rewritten without the
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import shutil
 import tempfile
@@ -47,6 +48,12 @@ from anchorflow.warehouse.base import Capabilities, Warehouse, ident
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
 from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, to_spark
 from anchorflow.warehouse.spark.lake import PARTITION, Lake, LakeFile, Pending
+from anchorflow.warehouse.spark.offload import (
+    TempCopies,
+    per_load_counts,
+    to_journal,
+    translatable,
+)
 from anchorflow.warehouse.spark.session import spark_session
 
 LAKE_SCHEMAS = frozenset({"raw", "staging", "anchor", "marts", "fraud"})
@@ -89,10 +96,13 @@ class SparkWarehouse(Warehouse):
         self._spark: Any = None
         self._pending: Pending | None = None
         self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._tables: dict[tuple[str, str], bool] = {}  # lake tables: a table (not a view)?
         self._fresh: set[tuple[str, str]] = set()  # lake tables whose Spark view is current
         self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
         self._in_spark: set[str] = set()  # of which Spark holds a view now
         self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
+        self._copies = TempCopies()  # their Arrow copies, for statements the journal runs
+        self._variables: dict[str, tuple[type, Any]] = {}  # Spark session variables set now
         # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
         self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
         if not lazy:
@@ -106,6 +116,7 @@ class SparkWarehouse(Warehouse):
             self.lake.root.mkdir(parents=True, exist_ok=True)
             self.lake.remove_debris(manifest.listed_paths(journal))
         self._columns.clear()
+        self._tables.clear()
         self._fresh.clear()
         if self._on_open is not None:
             self._on_open(self)
@@ -126,6 +137,7 @@ class SparkWarehouse(Warehouse):
     def spark(self) -> Any:
         if self._spark is None:
             self._spark = spark_session(self.master)
+            self._variables.clear()
             self._register_views()
         return self._spark
 
@@ -142,6 +154,18 @@ class SparkWarehouse(Warehouse):
             if t.db in LAKE_SCHEMAS or self._spark_temp(t)
             or (not t.db and t.name in self._registered)
         ]  # fmt: skip
+
+    def _partitioned_table(self, t: exp.Table) -> bool:
+        """A lake table (not a view) partitioned by load id: its files list its rows."""
+        if t.db not in LAKE_SCHEMAS:
+            return False
+        key = (t.db, t.name)
+        if key not in self._tables:
+            self._tables[key] = bool(self.journal.scalar(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ?", list(key)
+            ))  # fmt: skip
+        return self._tables[key] and _partitioned(self.columns(t.db, t.name))
 
     def _journal_change(self, tree: exp.Expr) -> bool:
         """An UPDATE or DELETE of a journal table that reads no lake table (a registered batch
@@ -166,6 +190,7 @@ class SparkWarehouse(Warehouse):
         if isinstance(head, exp.Drop) and any(self._spark_temp(t) for t in _dropped(head)):
             for table in _dropped(head):  # temporary tables of Spark's
                 self._temps.discard(table.name)
+                self._copies.changed(table.name, None)
                 self._spark.catalog.dropTempView(table.name)
             return None, 0
         if (
@@ -174,6 +199,10 @@ class SparkWarehouse(Warehouse):
             and self._lake_tables(head.expression)
         ):  # fmt: skip
             return None, self._create_temp(head, list(params or []))
+        if len(trees) == 1 and isinstance(head, exp.Query | exp.Insert):
+            counted = per_load_counts(head, self._partitioned_table)
+            if counted is not None and not self._lake_tables(counted):
+                return self._journal_run(counted.sql("duckdb"), params)
         if (
             not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
             or self._journal_change(trees[0])
@@ -188,6 +217,7 @@ class SparkWarehouse(Warehouse):
         head = trees[0] if trees else None
         if isinstance(head, exp.Create | exp.Drop | exp.Alter) and _schema_of(head) in LAKE_SCHEMAS:
             self._columns.clear()
+            self._tables.clear()
             self._fresh.clear()
             if isinstance(head, exp.Create) and head.kind == "VIEW":
                 with self.transaction():
@@ -215,6 +245,7 @@ class SparkWarehouse(Warehouse):
             return None, self._delete(tree, params)
         if isinstance(tree, exp.Create) and tree.kind == "VIEW":
             self._columns.clear()
+            self._tables.clear()
             with self.transaction():
                 self.journal.execute(tree.sql("duckdb"), params)
             self._spark_view(tree)
@@ -233,8 +264,12 @@ class SparkWarehouse(Warehouse):
         ident(name)  # validated
         if len(params) != 1:
             raise WarehouseError("SET VARIABLE on the Spark engine takes one parameter")
+        value = (type(params[0]), params[0])
+        if self._spark is not None and self._variables.get(name) == value:
+            return  # set to this value already (each step sets it again: two Spark jobs)
         self._spark_call(lambda: self.spark.sql(f"DECLARE OR REPLACE VARIABLE {name} STRING"))
         self._spark_call(lambda: self.spark.sql(f"SET VAR {name} = ?", args=[params[0]]))
+        self._variables[name] = value
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -361,6 +396,9 @@ class SparkWarehouse(Warehouse):
         if isinstance(source, exp.Values):
             source = exp.select("*").from_(source.copy())
         if table.db not in LAKE_SCHEMAS:  # a journal table, of rows Spark reads
+            offloaded = self._offload(tree, params)
+            if offloaded is not None:
+                return offloaded
             rows = self._collect(self._spark_query(source, params))
             with self.journal.registered(f"__spark_rows_{next(_names)}", rows) as view:
                 listed = f" ({', '.join(ident(c) for c in named)})" if named else ""
@@ -398,6 +436,26 @@ class SparkWarehouse(Warehouse):
             self._fresh.discard((schema, name))
         return sum(f.rows for f in files)
 
+    def _temp_rows(self, name: str) -> pa.Table:
+        return self._collect(self.spark.table(name))
+
+    def _offload(self, tree: exp.Insert, params: list[Any]) -> int | None:
+        """An INSERT into a journal table of rows from Spark's (small) temporary tables only,
+        run by the journal over their Arrow copies (`offload`); None: Spark runs it."""
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        read = [t for t in tree.find_all(exp.Table) if t is not target]
+        temps = {t.name for t in read if self._spark_temp(t)}
+        if (
+            not temps or any(t.db in LAKE_SCHEMAS for t in read)
+            or not all(self._copies.small(n) for n in temps) or not translatable(tree)
+        ):  # fmt: skip
+            return None
+        with contextlib.ExitStack() as stack:
+            for name in sorted(temps):
+                data = self._copies.copy(name, functools.partial(self._temp_rows, name))
+                stack.enter_context(self.journal.registered(name, data))
+            return self.journal.insert(to_journal(tree, temps), params)
+
     def _create_temp(self, tree: exp.Create, params: list[Any]) -> int:
         """CREATE TEMP TABLE ... AS a query of lake tables: its rows computed now and kept by
         Spark (a checkpoint), for the statements of this connection that name it."""
@@ -412,7 +470,9 @@ class SparkWarehouse(Warehouse):
         self._temps.add(table.name)
         if self._pending is not None:  # gone with a rollback, as on DuckDB
             self._pending.temps.add(table.name)
-        return int(self._spark_call(frame.count))
+        rows = int(self._spark_call(frame.count))
+        self._copies.changed(table.name, rows)
+        return rows
 
     def _create_as(self, tree: exp.Create, params: list[Any]) -> int:
         """CREATE [OR REPLACE] TABLE ... AS SELECT: the catalog's table from the rows' columns,
@@ -432,6 +492,7 @@ class SparkWarehouse(Warehouse):
             self.journal.execute(f"DROP TABLE IF EXISTS {_qualified(schema, name)}")
             self.journal.execute(f"CREATE TABLE {_qualified(schema, name)} ({listed})")
             self._columns.pop((schema, name), None)
+            self._tables.pop((schema, name), None)
             return self._write(schema, name, frame, [c for c, _ in types])
 
     def _delete(self, tree: exp.Delete, params: list[Any]) -> int:
@@ -486,6 +547,7 @@ class SparkWarehouse(Warehouse):
         count, kept = self._kept_rows(name, alias, condition, params)
         if count:
             kept.createOrReplaceTempView(name)
+            self._copies.changed(name, None)
         return count
 
     def _rewrite_without(
@@ -581,6 +643,7 @@ class SparkWarehouse(Warehouse):
                 self._fresh.clear()
                 for name in pending.temps & self._temps:
                     self._temps.discard(name)
+                    self._copies.changed(name, None)
                     with contextlib.suppress(Exception):
                         self.spark.catalog.dropTempView(name)
                 with contextlib.suppress(OSError):
