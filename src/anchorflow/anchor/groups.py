@@ -26,7 +26,7 @@ from anchorflow.warehouse import Warehouse, table
 Group = frozenset[int] | None  # the loads of one group; None: every pending load
 
 GROUP_ROWS = 10_000_000  # a larger batch is split (the 10M-event initial load is not)
-GROUP_MEMORY_LIMIT = "3GB"  # DuckDB's memory while a split batch is anchored
+GROUP_MEMORY_LIMIT = "2500MB"  # DuckDB's memory while a split batch is anchored (BENCHMARKS)
 
 
 def _tables_of(plan: AnchorPlan) -> dict[str, set[str]]:

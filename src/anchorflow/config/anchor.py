@@ -170,7 +170,7 @@ class AnchorSpec(Strict):
         "pending load at once",
     )
     group_memory_limit: MemorySize | None = Field(
-        default="3GB",
+        default="2500MB",
         description="DuckDB: the engine's memory while a batch larger than group_rows is "
         "anchored in groups (the lower of it and memory_limit); null: no cap for groups",
     )
