@@ -78,6 +78,15 @@ def add(url: str, entries: list[dict[str, bytes]], key: str = STREAM_KEY) -> Non
         pipe.execute()
 
 
+def stream_taken(r: redis.Redis, key: str = STREAM_KEY, group: str = "anchorflow") -> bool:
+    """Whether the group has delivered every entry of the stream to its readers (they may still
+    hold them, pending, in their chunks in hand); what it has not delivered stays in the stream
+    through a stop, for the next reader."""
+    last = r.xinfo_stream(key)["last-generated-id"]  # type: ignore[index]
+    groups: list[dict[str, Any]] = r.xinfo_groups(key)  # type: ignore[assignment]
+    return any(g["name"] == group.encode() and g["last-delivered-id"] == last for g in groups)
+
+
 def landed(landing: Path, queue: str) -> list[bytes]:
     """Every record of the sealed chunks of `queue`, chunk by chunk, in order."""
     directory = landing / queue

@@ -27,6 +27,7 @@ from tests.sources.redis.helpers import (
     push,
     reader_process,
     reader_thread,
+    stream_taken,
     wait_for,
 )
 
@@ -205,6 +206,31 @@ def test_sigterm_publishes_the_chunk_in_hand(redis_url: str, tmp_path: Path) -> 
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         exactly(items(500), landed(landing, "events"))
+        assert r.keys("anchorflow:*") == []
+
+
+def test_a_stop_mid_drain_leaves_the_rest_in_the_stream_for_the_next_reader(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A stop is not a drain: a reader held back (SIGSTOP, as a loaded machine may) while the
+    entries arrive, then stopped, publishes the few it took; the rest stays in the stream and
+    the next reader lands it, each entry once."""
+    proj = project(tmp_path / "p", redis_url, chunk_timeout="1h")
+    landing = chunks.landing_dir(proj.root, "bus")
+    first = reader_process(proj.file, "payments")
+    with client(redis_url) as r:
+        wait_for(lambda: r.scard(QueueKeys(STREAM_KEY).readers) == 1, what="the reader")
+        first.send_signal(signal.SIGSTOP)
+        add(redis_url, [{"data": v} for v in items(1000)])
+        first.send_signal(signal.SIGTERM)  # handled once it runs again: a take at most
+        first.send_signal(signal.SIGCONT)
+        assert first.wait(30) == 0
+        assert not stream_taken(r)  # 1000 entries, batches of 500
+        second = reader_process(proj.file, "payments")
+        wait_for(lambda: stream_taken(r), what="the rest taken")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+        exactly(items(1000), landed(landing, "payments"))
         assert r.keys("anchorflow:*") == []
 
 
