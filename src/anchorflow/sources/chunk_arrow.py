@@ -24,7 +24,13 @@ import pyarrow as pa
 
 from anchorflow.errors import TerminalSourceError
 from anchorflow.sources.base import ReadLimits, Rejected
-from anchorflow.sources.lines import LONG_LINE_PREFIX, Piece, repeated_string, too_long_reason
+from anchorflow.sources.lines import (
+    LONG_LINE_PREFIX,
+    Piece,
+    joined,
+    repeated_string,
+    too_long_reason,
+)
 
 SCHEMA = pa.schema([("record", pa.binary())])
 RECORDS = pa.schema([("origin", pa.string()), ("line_no", pa.int64()), ("record", pa.string())])
@@ -100,11 +106,11 @@ def read_arrow_chunk(
         piece = _piece(origin, column, first_line, limits.max_line_bytes)
         first_line += len(column)
         if current and weight >= limits.max_part_bytes:
-            yield _joined(current), False
+            yield joined(current, RECORDS), False
             current, weight = [], 0
         current.append(piece)
         weight += piece.weight
-    yield _joined(current), True
+    yield joined(current, RECORDS), True
 
 
 def _slices(batches: list[pa.RecordBatch], max_part_bytes: int) -> Iterator[pa.Array]:
@@ -185,13 +191,3 @@ def _not_utf8(
                 Rejected(origin, int(line_no[row]), reason, raw.decode("utf-8", "replace"))
             )
     return found
-
-
-def _joined(pieces: list[Piece]) -> Piece:
-    tables = [p.records for p in pieces if p.records.num_rows]
-    records = (
-        pa.concat_tables(tables) if len(tables) > 1
-        else tables[0] if tables else RECORDS.empty_table()
-    )  # fmt: skip
-    rejected = [r for p in pieces for r in p.rejected]
-    return Piece(records, rejected, sum(p.text_bytes for p in pieces))

@@ -173,12 +173,13 @@ def bounded_parts(pieces: Iterable[Piece], max_part_bytes: int) -> Iterator[tupl
     yield joined(current), True
 
 
-def joined(pieces: list[Piece]) -> Piece:
-    """The pieces as one (their tables are chunks of one table: nothing is copied)."""
+def joined(pieces: list[Piece], schema: pa.Schema = RECORD_SCHEMA) -> Piece:
+    """The pieces as one (their tables are chunks of one table: nothing is copied); an empty
+    table of `schema` when none has a row."""
     tables = [p.records for p in pieces if p.records.num_rows]
     records = (
         pa.concat_tables(tables) if len(tables) > 1
-        else tables[0] if tables else RECORD_SCHEMA.empty_table()
+        else tables[0] if tables else schema.empty_table()
     )  # fmt: skip
     return Piece(
         records,
