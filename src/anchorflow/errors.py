@@ -6,6 +6,8 @@ callers never parse messages to decide.
 
 from __future__ import annotations
 
+import signal
+
 
 class AnchorflowError(Exception):
     """A known failure with a message fit for the user: what, where, and what to do."""
@@ -54,3 +56,22 @@ class IntegrityError(AnchorflowError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread by the CLI's handler: stopped like Ctrl-C (the
     window in flight rolls back, the run is recorded as interrupted), exit code 143."""
+
+
+def swallowed_stop(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind `error` when the engine turned one into its own error, else None.
+
+    A signal that arrives while DuckDB runs a statement never reaches Python as the handler's
+    exception: DuckDB stops the statement and raises `RuntimeError('Query interrupted')`
+    (`InterruptException` after `interrupt()`), which a caller would take for a failed run and
+    go on, deaf to the signal. It was SIGTERM when the CLI's handler ran (it ignores SIGTERM
+    from then on), else Ctrl-C."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__name__ == "InterruptException" or (
+            isinstance(seen, RuntimeError) and str(seen) == "Query interrupted"
+        ):
+            sigterm = signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            return Terminated() if sigterm else KeyboardInterrupt()
+        seen = seen.__cause__ or seen.__context__
+    return None

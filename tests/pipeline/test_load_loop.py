@@ -3,18 +3,22 @@ until SIGTERM."""
 
 from __future__ import annotations
 
+import linecache
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from anchorflow.errors import ConfigError
+from anchorflow.cli import base
+from anchorflow.errors import ConfigError, Terminated
 from anchorflow.run.loop import LoadLoop
 from tests.builders import build_project
 from tests.conftest import env_without_crash, table_rows
@@ -128,3 +132,47 @@ def test_an_interrupt_the_engine_swallowed_stops_the_loop() -> None:
     finally:
         timer.cancel()
     assert type(stopped.value.__cause__).__name__ == "InterruptException"
+
+
+class SignalledRun(InterruptedRun):
+    """A run that gets SIGTERM while DuckDB runs its statement, under the CLI's own handler:
+    DuckDB runs the handler, drops its `Terminated` and raises `RuntimeError('Query
+    interrupted')` (what stopped `anchorflow load` from hearing SIGTERM in the Redis crash test)."""
+
+    def run(self, sources: list[str]) -> None:
+        main = threading.get_ident()
+        here = sys._getframe()
+
+        def signal_inside_the_statement() -> None:
+            # SIGTERM once the main thread is in the statement's call below (it runs for minutes).
+            while (frame := sys._current_frames().get(main)) is not here or not inside(frame):
+                time.sleep(0.01)
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=signal_inside_the_statement, daemon=True).start()
+        self.con.execute("SELECT count(*) FROM range(10000000000) a, range(10) b").fetchall()
+
+
+def inside(frame: types.FrameType) -> bool:
+    return "self.con.execute" in (linecache.getline(frame.f_code.co_filename, frame.f_lineno))
+
+
+@pytest.fixture
+def cli_sigterm() -> Iterator[None]:
+    """The CLI's SIGTERM handler in this process, as `anchorflow load` installs it."""
+    previous = signal.signal(signal.SIGTERM, base._terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        base.STOPPING.clear()
+
+
+@pytest.mark.unit
+def test_sigterm_the_engine_swallowed_stops_the_loop(cli_sigterm: None) -> None:
+    loop = LoadLoop(SignalledRun, [SOURCE], interval=0.01)  # type: ignore[arg-type]
+    with pytest.raises(Terminated) as stopped:
+        loop.run_forever(base.STOPPING)
+    assert repr(stopped.value.__cause__) == "RuntimeError('Query interrupted')"
+    assert base.STOPPING.is_set()  # a swallow the loop missed ends it after the run anyway

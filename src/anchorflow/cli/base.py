@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import date, datetime
@@ -144,9 +145,15 @@ def main() -> None:
         sys.exit(1)
 
 
+# Set by SIGTERM: a loop that runs until it is told to stop (`anchorflow load`) waits on it, so
+# it stops after the run in flight even when the engine swallowed the handler's exception.
+STOPPING = threading.Event()
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM stops the command like Ctrl-C does; a second one during the cleanup waits."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    STOPPING.set()
     raise Terminated()
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from anchorflow.cli.base import (
+    STOPPING,
     JsonOption,
     NowOption,
     ProjectOption,
@@ -25,7 +26,7 @@ from anchorflow.cli.base import (
     guarded,
 )
 from anchorflow.config import load_project
-from anchorflow.errors import ConfigError
+from anchorflow.errors import ConfigError, Terminated
 from anchorflow.scaffold import scaffold_project
 
 
@@ -275,8 +276,6 @@ def load(
 ) -> None:
     """Load the landing chunks of queue sources continuously: `run SOURCE...` every few
     seconds (staging, anchor and marts included), until Ctrl-C or SIGTERM."""
-    import threading
-
     from anchorflow.console import print_summary
     from anchorflow.project_types import parse_duration
     from anchorflow.run.loop import LoadLoop
@@ -293,6 +292,7 @@ def load(
             loaded, sources, interval,
             on_run=lambda s: print_summary(console, s) if s.windows else None,
         )  # fmt: skip
-        loop.run_forever(threading.Event())
+        loop.run_forever(STOPPING)
+        raise Terminated()  # only SIGTERM ends the loop
 
     guarded(action)

@@ -17,14 +17,13 @@ read` run it.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from anchorflow.config import Project, load_project
-from anchorflow.errors import ConfigError, Terminated
+from anchorflow.errors import ConfigError, swallowed_stop
 from anchorflow.redact import redact
 from anchorflow.run.pipeline import Pipeline
 from anchorflow.run.results import RunSummary
@@ -83,8 +82,9 @@ class LoadLoop:
             except ConfigError:
                 raise
             except Exception as error:  # recorded and alerted by the pipeline already
-                if engine_interrupted(error):
-                    raise stop_signal() from error
+                stop_now = swallowed_stop(error)
+                if stop_now is not None:  # the pipeline's own engine calls are turned already
+                    raise stop_now from error
                 log.error("load %s failed: %s", " ".join(self.sources),
                           redact(str(error).split("\n")[0]))  # fmt: skip
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
@@ -102,21 +102,6 @@ class LoadLoop:
             if any(chunks.sealed_chunks(landing / stream) for stream in config.streams):
                 return True
         return False
-
-
-def engine_interrupted(error: BaseException) -> bool:
-    """Whether `error` is Ctrl-C or SIGTERM that reached the process during a statement: DuckDB
-    turns the interrupt into its own error (`InterruptException`), so the loop would take it
-    for a failed run and go on, deaf to the signal (the CLI ignores a second SIGTERM)."""
-    return type(error).__name__ == "InterruptException"
-
-
-def stop_signal() -> KeyboardInterrupt:
-    """The interrupt the engine swallowed: SIGTERM when the CLI's handler ran (it ignores
-    SIGTERM from then on), else Ctrl-C."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        return Terminated()
-    return KeyboardInterrupt()
 
 
 def _require_chunk_sources(project: Project, sources: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ from anchorflow.anchor.plan import AnchorPlan, build_plan
 from anchorflow.anchor.step import AnchorStep
 from anchorflow.config.project import Project
 from anchorflow.dashboards.check import dashboard_problems
-from anchorflow.errors import ConfigError, Terminated, WarehouseLocked
+from anchorflow.errors import ConfigError, Terminated, WarehouseLocked, swallowed_stop
 from anchorflow.fraud.step import FraudRun, FraudStep, RuleInfo, RuleRun
 from anchorflow.journal import ensure_journal, utcnow
 from anchorflow.journal.cursors import write_cursor
@@ -395,7 +395,13 @@ class Pipeline(Readings):
             self._not_opened(command, logged, error)
             raise
         try:
-            yield summary
+            try:
+                yield summary
+            except Exception as error:
+                stop = swallowed_stop(error)  # a signal DuckDB turned into its own error
+                if stop is None:
+                    raise
+                raise stop from error
         except KeyboardInterrupt as stop:
             # A person or the system stopped it: nobody needs to be paged, and the alerts
             # queued so far wait for the next run rather than delay the exit, which never
