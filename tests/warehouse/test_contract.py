@@ -67,6 +67,18 @@ def test_query_arrow_takes_parameters(warehouse: Warehouse) -> None:
     assert result.column("name").to_pylist() == ["b"]
 
 
+def test_a_view_reads_its_tables_as_they_are_when_it_is_queried(warehouse: Warehouse) -> None:
+    """A view of a (lake) schema over a table: rows written after the view was made, and
+    after it was read once, are in it (Spark read the view as a table without files)."""
+    warehouse.execute("CREATE VIEW staging.named AS SELECT id, name FROM raw.t WHERE id > 1")
+    assert warehouse.query("SELECT count(*) FROM staging.named") == [(0,)]
+    warehouse.execute("INSERT INTO raw.t VALUES (1, 'a'), (2, 'b')")
+    assert warehouse.query("SELECT id, name FROM staging.named") == [(2, "b")]
+    warehouse.insert_arrow("raw", "t", pa.table({"id": [3], "name": ["c"]}))
+    rows = warehouse.query("SELECT v.name FROM staging.named AS v ORDER BY v.id")
+    assert rows == [("b",), ("c",)]
+
+
 def test_table_exists_sees_only_this_warehouse(warehouse: Warehouse) -> None:
     assert warehouse.table_exists("raw", "t")
     assert not warehouse.table_exists("raw", "missing")

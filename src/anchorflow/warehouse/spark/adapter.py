@@ -98,6 +98,7 @@ class SparkWarehouse(Warehouse):
         self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._tables: dict[tuple[str, str], bool] = {}  # lake tables: a table (not a view)?
         self._fresh: set[tuple[str, str]] = set()  # lake tables whose Spark view is current
+        self._views: dict[tuple[str, str], exp.Create | None] = {}  # lake schemas' views
         self._registered: dict[str, pa.Table] = {}  # Arrow data registered by name
         self._in_spark: set[str] = set()  # of which Spark holds a view now
         self._temps: set[str] = set()  # temporary tables Spark holds (made from lake tables)
@@ -117,6 +118,7 @@ class SparkWarehouse(Warehouse):
             self.lake.remove_debris(manifest.listed_paths(journal))
         self._columns.clear()
         self._tables.clear()
+        self._views.clear()
         self._fresh.clear()
         if self._on_open is not None:
             self._on_open(self)
@@ -138,7 +140,6 @@ class SparkWarehouse(Warehouse):
         if self._spark is None:
             self._spark = spark_session(self.master)
             self._variables.clear()
-            self._register_views()
         return self._spark
 
     # -- routing -----------------------------------------------------------------------------
@@ -218,6 +219,7 @@ class SparkWarehouse(Warehouse):
         if isinstance(head, exp.Create | exp.Drop | exp.Alter) and _schema_of(head) in LAKE_SCHEMAS:
             self._columns.clear()
             self._tables.clear()
+            self._views.clear()
             self._fresh.clear()
             if isinstance(head, exp.Create) and head.kind == "VIEW":
                 with self.transaction():
@@ -246,6 +248,7 @@ class SparkWarehouse(Warehouse):
         if isinstance(tree, exp.Create) and tree.kind == "VIEW":
             self._columns.clear()
             self._tables.clear()
+            self._views.clear()
             with self.transaction():
                 self.journal.execute(tree.sql("duckdb"), params)
             self._spark_view(tree)
@@ -303,6 +306,10 @@ class SparkWarehouse(Warehouse):
         """The Spark view of a table: the lake's files, or a copy of the journal's rows."""
         view = f"{schema}__{name}"
         if schema in LAKE_SCHEMAS:
+            made = self._view_made(schema, name)
+            if made is not None:  # made again over the tables it reads as they are now
+                self._spark_view(made, only_if_running=False)
+                return view
             if (schema, name) not in self._fresh:
                 if not self.journal.table_exists(schema, name):
                     raise WarehouseError(f"no table {schema}.{name} in the lake {self.path}")
@@ -579,26 +586,30 @@ class SparkWarehouse(Warehouse):
             if tree.kind == "VIEW" and self._spark is not None:
                 self._spark.catalog.dropTempView(f"{table.db}__{table.name}")
 
-    def _spark_view(self, tree: exp.Create) -> None:
+    def _spark_view(self, tree: exp.Create, only_if_running: bool = True) -> None:
+        """The view as Spark's (`schema__name`) over the tables it reads as they are now. With
+        `only_if_running`, only when Spark runs (a statement that reads it makes it: `_view_of`)."""
         table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-        if self._spark is None:
-            return  # created with the others when Spark starts
+        if only_if_running and self._spark is None:
+            return
         body = self._for_spark(tree.expression)
         view = f"{table.db}__{table.name}"
         self._spark_call(lambda: self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}"))
 
-    def _register_views(self) -> None:
-        """The catalog's views of lake schemas as Spark views, in the order they were made."""
-        rows = self.journal.query(
-            "SELECT sql FROM duckdb_views() WHERE NOT internal "
-            "AND database_name = current_database() AND list_contains(?, schema_name) "
-            "ORDER BY view_oid",
-            [sorted(LAKE_SCHEMAS)],
-        )
-        for (sql,) in rows:
-            tree = parse(str(sql))[0]
-            if isinstance(tree, exp.Create):
-                self._spark_view(tree)
+    def _view_made(self, schema: str, name: str) -> exp.Create | None:
+        """The statement that made `schema.name` when it is a view (the catalog's), else None.
+        Spark reads a view as its statement over the tables' files now: a view of the files
+        at one moment would miss what is written after it."""
+        key = (schema, name)
+        if key not in self._views:
+            rows = self.journal.query(
+                "SELECT sql FROM duckdb_views() WHERE NOT internal "
+                "AND database_name = current_database() AND schema_name = ? AND view_name = ?",
+                [schema, name],
+            )
+            tree = parse(str(rows[0][0]))[0] if rows else None
+            self._views[key] = tree if isinstance(tree, exp.Create) else None
+        return self._views[key]
 
     # -- the Warehouse interface ---------------------------------------------------------------
 
