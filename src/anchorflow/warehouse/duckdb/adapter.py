@@ -80,6 +80,7 @@ class DuckDBWarehouse(Warehouse):
             self._config["memory_limit"] = memory_limit
         if not external_access:
             self._config["enable_external_access"] = False
+        self._caps: list[str] = []  # the memory caps of the `memory_capped` blocks in progress
         self._on_open = on_open
         self._lock = threading.RLock()
         self._in_transaction = False
@@ -160,7 +161,7 @@ class DuckDBWarehouse(Warehouse):
 
     def _open_once(self) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(config=self._config)
+            con = duckdb.connect(config=self._open_config())
         except duckdb.Error as error:  # a bad setting, e.g. memory_limit
             raise WarehouseError(f"warehouse settings rejected by DuckDB: {error}") from None
         try:
@@ -203,16 +204,30 @@ class DuckDBWarehouse(Warehouse):
         if wanted >= memory_bytes(previous):
             yield
             return
-        configured = (self._owner or self)._config.get("memory_limit")
-        self.execute(f"SET memory_limit = {literal(limit)}")
+        owner = self._owner or self
+        owner._caps.append(limit)  # a connection opened again inside the block takes it too
         try:
+            self.execute(f"SET memory_limit = {literal(limit)}")
             yield
-            self._checkpoint_quietly()
+            if not self.released:  # (a close checkpointed what the block wrote already)
+                self._checkpoint_quietly()
         finally:  # (what DuckDB prints of the limit is rounded: the setting itself is restored)
-            if configured:
-                self.execute(f"SET memory_limit = {literal(configured)}")
-            else:
-                self.execute("RESET memory_limit")
+            owner._caps.pop()
+            if not self.released:
+                restored = owner._open_config().get("memory_limit")
+                if restored:
+                    self.execute(f"SET memory_limit = {literal(restored)}")
+                else:
+                    self.execute("RESET memory_limit")
+
+    def _open_config(self) -> dict[str, Any]:
+        """The settings a connection opens with: the warehouse's, under the memory cap of a
+        `memory_capped` block in progress (the land step lets go of the file between windows
+        and opens it again: without this, DuckDB's default limit came back with it)."""
+        config = dict(self._config)
+        if self._caps:
+            config["memory_limit"] = min(self._caps, key=memory_bytes)
+        return config
 
     def _checkpoint_quietly(self) -> None:
         """CHECKPOINT unless a transaction is open here or elsewhere (then the next commit or
@@ -230,6 +245,7 @@ class DuckDBWarehouse(Warehouse):
         other.path, other.read_only, other.lock_timeout = self.path, self.read_only, 0.0
         other.storage_version = self.storage_version
         other._config, other._on_open, other._claim = self._config, None, None
+        other._caps = self._caps
         other._lock = threading.RLock()
         other._in_transaction, other._workers, other._closed = False, 0, False
         other._opened_before, other._owner = True, self
