@@ -398,10 +398,10 @@ class Pipeline(Readings):
             try:
                 yield summary
             except Exception as error:
-                stop = swallowed_stop(error)  # a signal DuckDB turned into its own error
-                if stop is None:
+                swallowed = swallowed_stop(error)  # a signal DuckDB turned into its own error
+                if swallowed is None:
                     raise
-                raise stop from error
+                raise swallowed from error
         except KeyboardInterrupt as stop:
             # A person or the system stopped it: nobody needs to be paged, and the alerts
             # queued so far wait for the next run rather than delay the exit, which never
