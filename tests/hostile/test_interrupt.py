@@ -31,6 +31,23 @@ def stalled() -> Iterator[Upstream]:
     upstream.close()
 
 
+def communicate_or_show_stacks(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """The process's output once it exits; one still running after `timeout` writes its
+    threads' stacks to its stderr (SIGUSR1, the CLI's faulthandler), is killed, and fails the
+    test with them (a CI run once saw it hang after SIGINT)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)  # the stacks reach stderr; not a timing assertion
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(
+            f"the process did not stop within {timeout:.0f} s of the signal; its stacks:\n"
+            + err[-8000:]
+        ) from None
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])  # fmt: skip
 def test_an_interrupted_run_exits_quietly_and_is_recorded_as_interrupted(
@@ -52,7 +69,7 @@ def test_an_interrupted_run_exits_quietly_and_is_recorded_as_interrupted(
         assert running.poll() is None, running.communicate()
         signalled = time.monotonic()
         running.send_signal(signum)
-        out, err = running.communicate(timeout=60)
+        out, err = communicate_or_show_stacks(running, timeout=60)
     finally:
         if running.poll() is None:
             running.kill()
