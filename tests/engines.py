@@ -30,11 +30,12 @@ STAGING_ON = ("duckdb", "postgres", "spark")
 # The steps the Spark engine runs (issue 18). Its tests are slow (a JVM, Spark's planning for
 # every statement): the suite runs the files of `SPARK_TESTS` on Spark, and with
 # ANCHORFLOW_SPARK_ALL=1 every test of the steps it runs.
-SPARK_STEPS = ("land", "stage")
+SPARK_STEPS = ("land", "stage", "anchor")
 SPARK_TESTS = (
     "tests/warehouse/test_contract.py",
     "tests/warehouse/test_spark_offload.py",  # statements the journal runs for Spark
     "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
+    "tests/anchor/test_engines_anchor.py",  # the anchor step against DuckDB
 )
 # The step a test file needs, by where it lives (for the reason a test skips on Spark).
 _STEP_OF = (("tests/anchor/", "anchor"), ("tests/fraud/", "fraud"), ("tests/test_mart", "marts"),

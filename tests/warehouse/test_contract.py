@@ -79,6 +79,26 @@ def test_a_view_reads_its_tables_as_they_are_when_it_is_queried(warehouse: Wareh
     assert rows == [("b",), ("c",)]
 
 
+def test_update_by_condition_and_from_a_source_then_a_rollback(warehouse: Warehouse) -> None:
+    """UPDATE as the anchor step's serving tables use it (on Spark: the table written anew):
+    by a condition, and FROM a source that two rows of match one target row; the count is of
+    the target's rows; a failed transaction leaves the table as it was."""
+    warehouse.execute("INSERT INTO raw.t VALUES (1, 'a'), (2, 'b'), (3, NULL)")
+    assert warehouse.insert("UPDATE raw.t AS c SET name = upper(c.name) WHERE c.id >= 2") == 2
+    changed = warehouse.insert(
+        "UPDATE raw.t AS c SET name = n.name || '!' FROM (SELECT 1 AS id, 'x' AS name "
+        "UNION ALL SELECT 1, 'x' UNION ALL SELECT 3, 'z') AS n WHERE c.id = n.id"
+    )
+    assert changed == 2
+    expected = [(1, "x!"), (2, "B"), (3, "z!")]
+    assert warehouse.query("SELECT id, name FROM raw.t ORDER BY id") == expected
+    with pytest.raises(RuntimeError), warehouse.transaction():
+        warehouse.execute("UPDATE raw.t AS c SET name = 'gone' WHERE c.id = 1")
+        assert warehouse.query("SELECT name FROM raw.t WHERE id = 1") == [("gone",)]
+        raise RuntimeError("crash after the update")
+    assert warehouse.query("SELECT id, name FROM raw.t ORDER BY id") == expected
+
+
 def test_table_exists_sees_only_this_warehouse(warehouse: Warehouse) -> None:
     assert warehouse.table_exists("raw", "t")
     assert not warehouse.table_exists("raw", "missing")

@@ -163,11 +163,11 @@ def _shown_rows(plan: AnchorPlan, target: TargetPlan, rows: str, where: str = ""
 def _latest_two(candidates: str) -> str:
     """Per id, the latest two of `candidates` (id, value, at) by instant: (id, value, at,
     prev, prev_at). Two rows of an id never share an instant (one per key and instant)."""
+    window = "OVER (PARTITION BY x.id ORDER BY x.at DESC)"
     return (
-        "WITH __ranked AS (SELECT x.id, x.value, x.at, row_number() OVER "
-        f"(PARTITION BY x.id ORDER BY x.at DESC) AS __rn FROM ({candidates}) AS x) "
-        "SELECT r1.id, r1.value, r1.at, r2.value AS prev, r2.at AS prev_at FROM __ranked AS r1 "
-        "LEFT JOIN __ranked AS r2 ON r2.id = r1.id AND r2.__rn = 2 WHERE r1.__rn = 1"
+        "SELECT r.id, r.value, r.at, r.prev, r.prev_at FROM (SELECT x.id, x.value, x.at, "
+        f"lead(x.value) {window} AS prev, lead(x.at) {window} AS prev_at, "
+        f"row_number() {window} AS __rn FROM ({candidates}) AS x) AS r WHERE r.__rn = 1"
     )
 
 

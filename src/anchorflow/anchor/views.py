@@ -228,10 +228,14 @@ def create_views(warehouse: Warehouse, plan: AnchorPlan) -> None:
             latest = table(SCHEMA, entity + "_latest")
             as_of = table(SCHEMA, entity + "_as_of")
             # The function goes first: where it returns the latest view's rows, it holds it.
-            warehouse.execute(sql.drop_table_macro(as_of, params))
+            dropped = sql.drop_table_macro(as_of, params)
+            if dropped:  # an engine without table functions has none (Spark: docs/spark.md)
+                warehouse.execute(dropped)
             warehouse.execute(sql.replace_view(latest, perspective(plan, entity)))
             body = perspective(plan, entity, as_of=f"CAST({sql.param('ts')} AS TIMESTAMP)")
-            warehouse.execute(sql.table_function(as_of, params, body, latest))
+            function = sql.table_function(as_of, params, body, latest)
+            if function:
+                warehouse.execute(function)
             warehouse.execute(
                 sql.replace_view(table(SCHEMA, entity + "_history"), history_sql(plan, entity))
             )

@@ -147,7 +147,8 @@ class Dialect:
         """A `table_macro` parameter inside its body."""
         return name
 
-    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str:
+    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str | None:
+        """The statement dropping a `table_function`; None where the engine has none."""
         return f"DROP MACRO TABLE IF EXISTS {name}"
 
     # -- catalog -----------------------------------------------------------------------------
@@ -248,15 +249,30 @@ class Dialect:
         `left_time` (NULLs where none)."""
         return f"ASOF LEFT JOIN ({right}) AS {alias} ON {on} AND {left_time} >= {alias}.{time}"
 
+    def ranged_left_join(
+        self, right: str, alias: str, on: str, left_time: str, keys: Sequence[str], time: str
+    ) -> str:
+        """`asof_left_join` in plain SQL, for an engine without ASOF joins: each right row with
+        the time the next one of its key takes over, joined on the key with a range test (a
+        LATERAL lookup per left row would run `right` again for every row)."""
+        keys_listed = ", ".join(f"r.{k}" for k in keys)
+        return (
+            f"LEFT JOIN (SELECT r.*, lead(r.{time}) OVER (PARTITION BY {keys_listed} "
+            f"ORDER BY r.{time}) AS __until FROM ({right}) AS r) AS {alias} "
+            f"ON {on} AND {left_time} >= {alias}.{time} "
+            f"AND ({alias}.__until IS NULL OR {left_time} < {alias}.__until)"
+        )
+
     def replace_view(self, name: str, select: str) -> str:
         """A statement creating the view, or replacing it (its columns may change)."""
         return f"CREATE OR REPLACE VIEW {name} AS {select}"
 
     def table_function(
         self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
-    ) -> str:
+    ) -> str | None:
         """`table_macro`, for a body whose rows have the columns of the view `rows_like`
-        (an engine that needs the columns of a function's rows takes them from it)."""
+        (an engine that needs the columns of a function's rows takes them from it); None on
+        an engine without table functions."""
         return self.table_macro(name, params, body)
 
     def comment_on_table(self, name: str, comment: str) -> str:

@@ -440,16 +440,7 @@ class PostgresDialect(Dialect):
     def asof_left_join(
         self, right: str, alias: str, on: str, left_time: str, keys: Sequence[str], time: str
     ) -> str:
-        # Each right row with the time the next one of its key takes over: an equality join on
-        # the key with a range test, where a LATERAL lookup per left row would run `right` again
-        # for every row (seconds for thousands of rows).
-        keys_listed = ", ".join(f"r.{k}" for k in keys)
-        return (
-            f"LEFT JOIN (SELECT r.*, lead(r.{time}) OVER (PARTITION BY {keys_listed} "
-            f"ORDER BY r.{time}) AS __until FROM ({right}) AS r) AS {alias} "
-            f"ON {on} AND {left_time} >= {alias}.{time} "
-            f"AND ({alias}.__until IS NULL OR {left_time} < {alias}.__until)"
-        )
+        return self.ranged_left_join(right, alias, on, left_time, keys, time)
 
     def replace_view(self, name: str, select: str) -> str:
         # CREATE OR REPLACE VIEW cannot drop, rename or retype a column: then the view is

@@ -245,6 +245,8 @@ class SparkWarehouse(Warehouse):
             return None, self._insert(tree, params)
         if isinstance(tree, exp.Delete):
             return None, self._delete(tree, params)
+        if isinstance(tree, exp.Update):
+            return None, self._update(tree, params)
         if isinstance(tree, exp.Create) and tree.kind == "VIEW":
             self._columns.clear()
             self._tables.clear()
@@ -257,7 +259,7 @@ class SparkWarehouse(Warehouse):
             return None, self._create_as(tree, params)
         raise WarehouseError(
             f"the Spark engine cannot run {type(tree).__name__.upper()} on lake tables "
-            "(insert-only: INSERT ... SELECT, DELETE of loads, CREATE ... AS)"
+            "(INSERT ... SELECT, DELETE, UPDATE, CREATE ... AS)"
         )
 
     def _set_variable(self, sql: str, params: list[Any]) -> None:
@@ -424,9 +426,11 @@ class SparkWarehouse(Warehouse):
         given = named or [c for c, _ in columns][: len(frame.columns)]
         if len(given) != len(frame.columns):
             raise WarehouseError(f"{schema}.{name}: {len(frame.columns)} values for {len(given)}")
-        by_name = dict(zip(given, frame.columns, strict=True))
+        # By position: a query's columns may share a name (`a.value, b.value`).
+        frame = frame.toDF(*[f"__c{i}" for i in range(len(given))])
+        by_name = {c: f"__c{i}" for i, c in enumerate(given)}
         shaped = frame.select(*[
-            (F.col(f"`{by_name[c]}`") if c in by_name else F.lit(None)).cast(spark_type(t)).alias(c)
+            (F.col(by_name[c]) if c in by_name else F.lit(None)).cast(spark_type(t)).alias(c)
             for c, t in columns
         ])  # fmt: skip
         with self.transaction():
@@ -529,6 +533,77 @@ class SparkWarehouse(Warehouse):
                 )
                 return self._drop_files(schema, name, [int(r[0]) for r in chosen])
             return self._rewrite_without(schema, name, alias, where.this, params)
+
+    def _update(self, tree: exp.Update, params: list[Any]) -> int:
+        """UPDATE [... FROM one source] of a lake table or a temporary one, as a rewrite: its
+        rows computed anew (a row that meets the condition takes the new values; with FROM,
+        those of one source row that meets it, as DuckDB and PostgreSQL do), then written as
+        the table's files in place of the old ones (a temporary table: kept by Spark)."""
+        table, source = tree.this, tree.args.get("from_")
+        if not isinstance(table, exp.Table):
+            raise WarehouseError("UPDATE of a lake table: one table")
+        if params:  # the rewrite orders the statement's parts anew
+            raise WarehouseError("UPDATE of a lake table with parameters: not on Spark")
+        alias, temp = table.alias or table.name, self._spark_temp(table)
+        view = table.name if temp else self._view_of(table.db, table.name)
+        columns = (
+            list(self.spark.table(view).columns) if temp
+            else [c for c, _ in self.columns(table.db, table.name)]
+        )  # fmt: skip
+        sets = {eq.this.name: self._for_spark(eq.expression) for eq in tree.expressions}
+        unknown = sorted(set(sets) - set(columns))
+        if unknown:
+            raise WarehouseError(f"UPDATE {table.name}: no column {', '.join(unknown)}")
+        where = tree.args.get("where")
+        condition = self._for_spark(where.this) if where is not None else "true"
+        hit, row, rank = "__af_hit", "__af_row", "__af_rn"
+
+        def shown(hit_test: str) -> str:
+            return ", ".join(
+                f"CASE WHEN {hit_test} THEN {sets[c]} ELSE {alias}.`{c}` END AS `{c}`"
+                if c in sets else f"{alias}.`{c}`" for c in columns
+            )  # fmt: skip
+
+        listed = ", ".join(f"`{c}`" for c in columns)
+        if source is None:
+            sql = (
+                f"SELECT {shown(hit)}, {hit} FROM (SELECT {alias}.*, coalesce({condition}, false) "
+                f"AS {hit} FROM {view} AS {alias}) AS {alias}"
+            )
+        else:  # each row tagged, so that a row two source rows match is kept once
+            src = source.this.copy()
+            joins = [self._for_spark(j) for j in src.args.get("joins") or []]
+            src.set("joins", None)
+            src_alias = src.alias_or_name
+            joined = " ".join([
+                f"(SELECT {src_alias}.*, true AS {hit} FROM {self._for_spark(src)}) AS {src_alias}",
+                *joins,
+            ])  # fmt: skip
+            tagged = f"__af_update_{next(_names)}"
+            self._spark_call(lambda: self.spark.sql(
+                f"SELECT *, monotonically_increasing_id() AS {row} FROM {view}"
+            ).localCheckpoint()).createOrReplaceTempView(tagged)  # fmt: skip
+            found = f"{src_alias}.{hit} IS NOT NULL"
+            sql = (
+                f"SELECT {listed}, {hit} FROM (SELECT {shown(found)}, {found} AS {hit}, "
+                f"row_number() OVER (PARTITION BY {alias}.{row} ORDER BY {alias}.{row}) AS {rank} "
+                f"FROM {tagged} AS {alias} LEFT JOIN ({joined}) ON {condition}) WHERE {rank} = 1"
+            )
+        frame = self._spark_call(lambda: self.spark.sql(sql).localCheckpoint())
+        if source is not None:
+            self._spark.catalog.dropTempView(tagged)
+        count = int(self._spark_call(lambda: frame.where(hit).count()))
+        if not count:
+            return 0
+        rows = frame.drop(hit)
+        if temp:
+            self._spark_call(rows.localCheckpoint).createOrReplaceTempView(table.name)
+            self._copies.changed(table.name, None)
+            return count
+        with self.transaction():
+            self._drop_files(table.db, table.name, None)
+            self._write(table.db, table.name, rows, None)
+        return count
 
     def _kept_rows(
         self, view: str, alias: str, condition: exp.Expr, params: list[Any]

@@ -284,3 +284,18 @@ class SparkDialect(Dialect):
 
     def reclaim_deleted(self) -> str | None:
         return None  # a deleted partition's files are deleted after the commit
+
+    def asof_left_join(
+        self, right: str, alias: str, on: str, left_time: str, keys: Sequence[str], time: str
+    ) -> str:
+        return self.ranged_left_join(right, alias, on, left_time, keys, time)
+
+    def drop_table_macro(self, name: str, params: Sequence[tuple[str, str]]) -> str | None:
+        return None
+
+    def table_function(
+        self, name: str, params: Sequence[tuple[str, str]], body: str, rows_like: str
+    ) -> str | None:
+        # Spark's SQL table functions live in a session, not in a catalog the lake keeps: the
+        # as-of perspective is not made on Spark (the history view answers the same question).
+        return None
