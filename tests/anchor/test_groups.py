@@ -35,7 +35,7 @@ from tests.anchor.test_properties import Reference as ReferenceModel
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = {"duckdb": 30, "postgres": 6}
+EXAMPLES = {"duckdb": 20, "postgres": 6}  # (30 before: CI time)
 
 
 @contextmanager

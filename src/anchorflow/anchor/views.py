@@ -2,7 +2,7 @@
 
 - `anchor.<Entity>_latest`: one row per entity, every attribute's value now;
 - `anchor.<Entity>_as_of(ts)`: the same at any instant (a table macro on DuckDB, a
-  set-returning SQL function on PostgreSQL);
+  set-returning SQL function on PostgreSQL; not made on Spark, docs/spark.md);
 - `anchor.<Entity>_history`: every change of every attribute, one row each, restatements removed.
 
 What "the value at T" means follows the attribute's history kind: scd2 is the last change at or
