@@ -1,13 +1,16 @@
 """The anchor step gives the same model on every engine: the same deliveries of observations
 (first values, changes, a late row that falls between two others, a knot, a tie, an scd1 and
 an scd0 value), anchored on each engine, then a load removed and an entity forgotten, leave
-every anchor table, serving table and perspective as DuckDB leaves them.
+every anchor table, serving table and perspective as DuckDB leaves them; so they do when the
+anchor step of the second delivery is killed once (on Spark: between the lake's renames and the
+journal's commit) and run again.
 
 This is the file that runs the anchor step on Spark in the suite (tests/engines.py): each
 statement is a Spark job there, so the model is small."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +22,10 @@ from anchorflow.anchor.erase import erase_entity, remove_loads
 from anchorflow.anchor.serving import rebuild
 from anchorflow.anchor.views import create_views
 from tests import engines
-from tests.anchor.harness import Harness
+from tests.anchor.harness import ENV, Harness
+from tests.anchor.pipeline_project import ANCHORFLOW
+from tests.anchor.test_crash import CRASH_EXIT
+from tests.conftest import env_without_crash
 
 pytestmark = pytest.mark.integration
 
@@ -93,14 +99,36 @@ def _plain(value: Any) -> Any:
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
-def played(root: Path, engine: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The scenario's steps on `engine`: (step, every table after it)."""
+# Where `anchorflow anchor` is killed on each engine: on Spark, between the lake's renames of
+# a table's new files and the journal's commit (the debris the next start removes); elsewhere,
+# after an attribute's or tie's commit, before the others'.
+CRASH_AT = {"spark": "lake_renamed"}
+
+
+def killed_anchor_step(root: Path, point: str) -> None:
+    """`anchorflow anchor` in its own process, killed (os._exit) at the crash point."""
+    env = {**env_without_crash(), **ENV, "ANCHORFLOW_CRASH_AT": point}
+    result = subprocess.run(
+        [str(ANCHORFLOW), "anchor", "--project", str(root)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == CRASH_EXIT, (result.stdout, result.stderr)
+
+
+def played(root: Path, engine: str, crash: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The scenario's steps on `engine`: (step, every table after it). With `crash`, the
+    anchor step of the second delivery is killed once, then run again."""
     engines.current = engine
     h = Harness(root, MODEL)
     try:
         create_views(h.wh, h.plan)
         for rows in (FIRST, SECOND, THIRD):
-            h.deliver(rows)
+            load = h.deliver(rows)
+            if crash and load == 2:
+                h.close()
+                killed_anchor_step(root, CRASH_AT.get(engine, "anchor_after_target"))
+                h = Harness(root, MODEL)
+                h.next_load = load + 1
             assert h.anchor().problems == []
         yield "anchored", tables(h)
         remove_loads(h.wh, h.plan, [2])
@@ -115,9 +143,11 @@ def played(root: Path, engine: str) -> Iterator[tuple[str, dict[str, Any]]]:
         engines.current = "duckdb"
 
 
-def test_the_anchor_model_is_the_same_on_every_engine(engine: str, tmp_path: Path) -> None:
-    expected = dict(played(tmp_path / "expected", "duckdb"))
-    got = dict(played(tmp_path / engine, engine))
+def test_the_anchor_model_is_the_same_on_every_engine_and_after_a_kill(
+    engine: str, tmp_path: Path
+) -> None:
+    expected = dict(played(tmp_path / "expected", "duckdb", crash=False))
+    got = dict(played(tmp_path / engine, engine, crash=True))
     assert list(got) == list(expected)
     for step, tables_then in got.items():
         for name, rows in tables_then.items():
