@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from sqlglot import exp
 
+from anchorflow.errors import WarehouseError
 from anchorflow.journal import lake as manifest
 from anchorflow.warehouse import Warehouse
 from anchorflow.warehouse.dialect import Dialect
@@ -101,6 +102,29 @@ def test_a_journal_insert_from_a_temporary_table_reads_its_rows_now(
     assert warehouse.insert(probe, [12]) == 1
     rows = warehouse.query("SELECT n, top FROM meta.offload_probe ORDER BY n DESC, top")
     assert rows == [(2, "b"), (1, "a"), (1, "b")]
+
+
+@pytest.mark.integration
+def test_a_journal_table_changed_by_lake_rows_is_refused_not_written_to_the_lake(
+    warehouse: Warehouse, engine: str
+) -> None:
+    """UPDATE and DELETE of a journal table by rows of the lake: the Spark engine rewrites lake
+    tables only, so it refuses them in one line and the journal's rows stay as they were."""
+    if engine != "spark":
+        pytest.skip("the Spark engine's rewrites only")
+    warehouse.execute("CREATE TABLE raw.t (id BIGINT, doc VARCHAR)")
+    warehouse.execute("CREATE TABLE meta.rewrite_probe (id BIGINT, doc VARCHAR)")
+    warehouse.insert("INSERT INTO raw.t VALUES (1, 'lake')")
+    warehouse.insert("INSERT INTO meta.rewrite_probe VALUES (1, 'journal'), (2, 'journal')")
+    with pytest.raises(WarehouseError, match=r"meta\.rewrite_probe"):
+        warehouse.execute(
+            "UPDATE meta.rewrite_probe AS p SET doc = t.doc FROM raw.t AS t WHERE p.id = t.id"
+        )
+    with pytest.raises(WarehouseError, match=r"meta\.rewrite_probe"):
+        warehouse.execute("DELETE FROM meta.rewrite_probe WHERE id IN (SELECT id FROM raw.t)")
+    rows = warehouse.query("SELECT id, doc FROM meta.rewrite_probe ORDER BY id")
+    assert rows == [(1, "journal"), (2, "journal")]
+    assert manifest.table_files(warehouse.journal, "meta", "rewrite_probe") == []  # type: ignore[attr-defined]
 
 
 COUNTS = (

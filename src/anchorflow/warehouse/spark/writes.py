@@ -180,6 +180,8 @@ class LakeWrites:
         if self._spark_temp(table):
             return self._delete_temp(table.name, alias, where, params)
         schema, name = table.db, table.name
+        if schema not in LAKE_SCHEMAS:  # the journal's rows stay the journal's
+            raise WarehouseError(f"DELETE from {schema}.{name} by lake rows: not on Spark")
         partitions = sorted({f[0] for f in manifest.table_files(self.journal, schema, name)
                              if f[0] is not None})  # fmt: skip
         with self.transaction():
@@ -210,6 +212,8 @@ class LakeWrites:
         if params:  # the rewrite orders the statement's parts anew
             raise WarehouseError("UPDATE of a lake table with parameters: not on Spark")
         alias, temp = table.alias or table.name, self._spark_temp(table)
+        if not temp and table.db not in LAKE_SCHEMAS:  # the journal's rows stay the journal's
+            raise WarehouseError(f"UPDATE of {table.db}.{table.name} from lake rows: not on Spark")
         view = table.name if temp else self._view_of(table.db, table.name)
         columns = (
             list(self.spark.table(view).columns) if temp
