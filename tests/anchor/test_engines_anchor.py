@@ -11,6 +11,7 @@ tables' rebuild are checked on DuckDB and PostgreSQL by test_properties and test
 
 from __future__ import annotations
 
+import copy
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,38 +23,23 @@ import pytest
 from anchorflow.anchor.erase import erase_entity, remove_loads
 from anchorflow.anchor.views import create_views
 from tests import engines
-from tests.anchor.harness import ENV, Harness
+from tests.anchor.harness import ANCHOR, ENV, Harness
 from tests.anchor.pipeline_project import ANCHORFLOW
 from tests.anchor.test_crash import CRASH_EXIT
 from tests.conftest import env_without_crash
 
 pytestmark = pytest.mark.integration
 
-MODEL = {
-    "knots": {"Platform": {"type": "VARCHAR"}},
-    "entities": {
-        "User": {
-            "key": "user_id",
-            "sources": ["obs"],
-            "changed_at": "t",
-            "attributes": {
-                "country": {"model": "obs", "history": "scd2"},
-                "plan": {"model": "obs", "history": "scd1"},
-                "platform": {"model": "obs", "knot": "Platform", "history": "scd2"},
-            },
-        },
-        "Device": {"key": "device_id", "sources": ["obs"]},
-    },
-    "ties": {
-        "Device_User": {
-            "model": "obs",
-            "roles": {"Device": "device_id", "User": "user_id"},
-            "identifier": ["Device"],
-            "history": "scd2",
-            "changed_at": "t",
-        },
-    },
-}
+
+def _model() -> dict[str, Any]:
+    """The harness's model without its scd0 attribute and its second tie (fewer statements)."""
+    model = copy.deepcopy(ANCHOR)
+    del model["entities"]["User"]["attributes"]["score"]
+    del model["ties"]["User_Device"]
+    return model
+
+
+MODEL = _model()
 
 
 def at(hour: int) -> datetime:
