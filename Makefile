@@ -48,7 +48,7 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test: $(VENV)/.dev-installed $(DBT_VENV)/.installed postgres-server redis-server chromium java
-	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest -n 3 --dist loadfile --durations=40
+	ANCHORFLOW_DBT_VENV=$(abspath $(DBT_VENV)) $(BIN)/python -m pytest -n 2 --dist loadfile --durations=40
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m unit -q

@@ -5,7 +5,8 @@ and an entity forgotten, leave every anchor table, serving table and perspective
 leaves them; so they do when the anchor step of the second delivery is killed once (on Spark:
 between the lake's renames and the journal's commit) and run again.
 
-This is the file that runs the anchor step on Spark in the suite (tests/engines.py): each
+This is the test of the anchor step on Spark (with ANCHORFLOW_SPARK_ALL=1: tests/engines.py says
+why the suite does not run it there by default): each
 statement is one or more Spark jobs there, so the model is small (the scd0 path and the serving
 tables' rebuild are checked on DuckDB and PostgreSQL by test_properties and test_serving)."""
 
