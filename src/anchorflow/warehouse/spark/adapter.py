@@ -52,6 +52,7 @@ from anchorflow.warehouse.spark.lake import Lake, Pending
 from anchorflow.warehouse.spark.offload import (
     TempCopies,
     per_load_counts,
+    to_journal,
 )
 from anchorflow.warehouse.spark.session import spark_session
 from anchorflow.warehouse.spark.writes import (
@@ -214,6 +215,8 @@ class SparkWarehouse(LakeWrites, Warehouse):
             not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
             or self._journal_change(trees[0])
         ):  # fmt: skip
+            if len(trees) == 1 and _fragments(head):  # Spark's spelling of a journal query
+                sql = to_journal(trees[0], set())
             return self._journal_run(sql, params)
         if len(trees) != 1:
             raise WarehouseError("one statement at a time on the Spark engine")
@@ -235,6 +238,12 @@ class SparkWarehouse(LakeWrites, Warehouse):
             if isinstance(head, exp.Drop):
                 with self.transaction():
                     self._drop_lake_table(head)
+                    self.journal.execute(sql, params)
+                return None, 0
+            if isinstance(head, exp.Create) and head.kind == "TABLE" and head.args.get("replace"):
+                table = head.this.this if isinstance(head.this, exp.Schema) else head.this
+                with self.transaction():  # the table it replaces leaves with its files
+                    self._drop_files(table.db, table.name, None)
                     self.journal.execute(sql, params)
                 return None, 0
         if isinstance(head, exp.Query | exp.Describe | exp.Show | exp.Pragma):
@@ -425,6 +434,8 @@ class SparkWarehouse(LakeWrites, Warehouse):
                 [schema, name],
             )
             tree = parse(str(rows[0][0]))[0] if rows else None
+            if tree is not None:  # DuckDB keeps `count(*)` as count_star()
+                tree = tree.transform(_count_star)
             self._views[key] = tree if isinstance(tree, exp.Create) else None
         return self._views[key]
 
@@ -528,6 +539,19 @@ def _catalog_only(tree: exp.Expr) -> bool:
     if isinstance(tree, exp.Drop | exp.Alter | exp.Comment | exp.Command):
         return True
     return isinstance(tree, exp.Create) and (tree.kind == "VIEW" or not tree.expression)
+
+
+def _count_star(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star":
+        return exp.Count(this=exp.Star())
+    return node
+
+
+def _fragments(tree: exp.Expr | None) -> bool:
+    """Whether the statement holds an `af_*` fragment (the Spark dialect's spelling)."""
+    return tree is not None and any(
+        a.name.lower().startswith("af_") for a in tree.find_all(exp.Anonymous)
+    )
 
 
 def _schema_of(tree: exp.Expr) -> str:
