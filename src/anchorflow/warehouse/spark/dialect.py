@@ -177,7 +177,38 @@ def _table(self: Generator, e: exp.Table, sep: str = " AS ") -> str:
     return f"range({start}, {end}{step})" + (f" AS {alias}" if alias else "")
 
 
+def _epoch(self: Generator, e: exp.Extract) -> str:
+    """DuckDB's `extract(epoch FROM ...)`: the seconds of a timestamp, or of the difference of
+    two (Spark's interval has no epoch; its microseconds since 1970 do the same)."""
+    part = e.this.name.upper() if isinstance(e.this, exp.Var | exp.Column) else ""
+    if part != "EPOCH":
+        return str(Spark.Generator.extract_sql(self, e))
+    inner = e.expression
+    if isinstance(inner, exp.Paren):
+        inner = inner.unnest()
+    if isinstance(inner, exp.Sub):
+        left, right = self.sql(inner, "this"), self.sql(inner, "expression")
+        micros = f"unix_micros(CAST({left} AS TIMESTAMP)) - unix_micros(CAST({right} AS TIMESTAMP))"
+    else:
+        micros = f"unix_micros(CAST({self.sql(inner)} AS TIMESTAMP))"
+    return f"(({micros}) / 1000000)"
+
+
+def _similar(self: Generator, e: exp.SimilarTo) -> str:
+    """DuckDB's SIMILAR TO is a regular expression matched whole: Spark's RLIKE, anchored."""
+    if e.args.get("escape") is not None:
+        raise sqlglot.errors.UnsupportedError("SIMILAR TO ... ESCAPE has no Spark spelling")
+    pattern = e.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        whole = self.sql(exp.Literal.string(f"^(?:{pattern.this})$"))
+    else:
+        whole = f"concat('^(?:', {self.sql(pattern)}, ')$')"
+    return f"({self.sql(e, 'this')} RLIKE {whole})"
+
+
 TRANSFORMS: dict[type[exp.Expr], Callable[..., str]] = {
+    exp.Extract: _epoch,
+    exp.SimilarTo: _similar,
     exp.Anonymous: _anonymous,
     exp.ArgMax: _pick,
     exp.ArgMin: _pick,
