@@ -4,6 +4,7 @@ breach, a recovery when it clears, nothing while the data it reads is unchanged.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -54,9 +55,8 @@ def check(
 def add_purchase(warehouse: Warehouse, day: str, amount: float, load_id: int) -> None:
     warehouse.execute(
         "INSERT INTO staging.events (load_id, event_uuid, event_type, user_id, event_time, "
-        "amount, country) VALUES (?, gen_random_uuid(), 'purchase', 'u1', "
-        "CAST(? AS TIMESTAMP), ?, 'DE')",
-        [load_id, f"{day} 12:00", amount],
+        "amount, country) VALUES (?, ?, 'purchase', 'u1', CAST(? AS TIMESTAMP), ?, 'DE')",
+        [load_id, str(uuid.uuid4()), f"{day} 12:00", amount],
     )
     mark_load(warehouse, load_id)
 

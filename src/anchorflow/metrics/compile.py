@@ -320,13 +320,18 @@ def _combined(keys: list[str], parts: dict[str, _Part], ctes: list[str]) -> exp.
 def compile_query(
     metrics: MetricsConfig, query: MetricQuery, dialect: str
 ) -> tuple[str, list[Any]]:
-    """The query as the engine `dialect` (duckdb, postgres) runs it, with its placeholders
-    (`?` for DuckDB, `%s` for PostgreSQL's driver), and the values bound to them in order."""
+    """The query as the engine `dialect` (duckdb, postgres, spark) runs it, with its
+    placeholders (`?` for DuckDB and Spark, `%s` for PostgreSQL's driver), and the values bound
+    to them in order."""
     sql, params = compile_canonical(metrics, query)
     if dialect == "postgres":
         from anchorflow.warehouse.postgres.dialect import bind, transpile
 
         return bind(transpile(sql), True), params
+    if dialect == "spark":
+        from anchorflow.warehouse.spark.dialect import parse, to_spark
+
+        return to_spark(parse(sql)[0]), params
     if dialect != "duckdb":
-        raise ConfigError([f"metrics: no SQL for the engine {dialect!r} (duckdb, postgres)"])
+        raise ConfigError([f"metrics: no SQL for the engine {dialect!r} (duckdb, postgres, spark)"])
     return sql, params
