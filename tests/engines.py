@@ -33,11 +33,13 @@ STAGING_ON = ("duckdb", "postgres", "spark")
 # (tests/anchor/test_engines_anchor.py: about 2 min alone, 4-5 min beside the other tests) is
 # one of those: with it the whole run took 29-31 min of CI's 30 on two cores. Its UPDATE is
 # in test_contract.py, which runs here.
-SPARK_STEPS = ("land", "stage", "anchor")
+SPARK_STEPS = ("land", "stage", "anchor", "marts", "fraud")
 SPARK_TESTS = (
     "tests/warehouse/test_contract.py",
     "tests/warehouse/test_spark_offload.py",  # statements the journal runs for Spark
     "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
+    "tests/test_marts_engines.py",  # marts: builds, views kept across rebuilds, export
+    "tests/fraud/test_rules.py",  # every rule of the catalogue flags the same as on DuckDB
 )
 # The step a test file needs, by where it lives (for the reason a test skips on Spark).
 _STEP_OF = (("tests/anchor/", "anchor"), ("tests/fraud/", "fraud"), ("tests/test_mart", "marts"),
@@ -57,8 +59,8 @@ def spark_skip_reason(test_file: str) -> str | None:
     return "on spark with ANCHORFLOW_SPARK_ALL=1 only (the suite runs tests/engines.SPARK_TESTS)"
 
 
-# Engines the marts step runs on (not Spark yet).
-MARTS_ON = ("duckdb", "postgres")
+# Engines the marts step runs on.
+MARTS_ON = ("duckdb", "postgres", "spark")
 
 
 def marts_ported() -> bool:
