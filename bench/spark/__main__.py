@@ -66,6 +66,9 @@ def measure(
     row["events_per_s"] = row["events"] / seconds if seconds else 0.0
     if "observations" in row:
         row["observations_per_s"] = row["observations"] / seconds if seconds else 0.0
+    # Each row as it is measured: a long run stopped later keeps what it measured.
+    observed = f", {row['observations']:,} observations" if "observations" in row else ""
+    print(f"  {row['events']:,} events{observed} in {seconds:.1f} s", flush=True)
     return row
 
 
