@@ -15,6 +15,7 @@ fragments built by anchorflow; values come in through parameters or sqlglot lite
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlglot import exp
 
@@ -26,6 +27,18 @@ def _string(value: str) -> str:
 def json_path(keys: Sequence[str]) -> str:
     """A JSONPath of object keys (`$."a"."b"`), as a string literal."""
     return _string("$" + "".join(f'."{key}"' for key in keys))
+
+
+def whole_match(generator: Any, e: exp.SimilarTo, operator: str) -> str:
+    """DuckDB's `x SIMILAR TO p` (the regular expression p matched against the whole of x) with
+    an engine's regular-expression `operator` (`~`, `RLIKE`), anchored. PostgreSQL's own
+    SIMILAR TO is not the same: `.` is a literal dot there and `%` a wildcard."""
+    pattern = e.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        whole = generator.sql(exp.Literal.string(f"^(?:{pattern.this})$"))
+    else:
+        whole = f"concat('^(?:', {generator.sql(pattern)}, ')$')"
+    return f"({generator.sql(e, 'this')} {operator} {whole})"
 
 
 class Dialect:

@@ -16,7 +16,7 @@ from sqlglot.generator import Generator
 
 from anchorflow.errors import WarehouseError
 from anchorflow.warehouse.base import ident, table
-from anchorflow.warehouse.dialect import Dialect
+from anchorflow.warehouse.dialect import Dialect, whole_match
 
 # A statement that starts with this marker is PostgreSQL already (DDL that the canonical
 # spelling cannot say, such as a function's body): it is sent as written.
@@ -174,6 +174,7 @@ class AnchorflowPostgres(Postgres):
             exp.TimeToStr: _time_to_str,
             exp.Anonymous: _anonymous,
             exp.StrToTime: _str_to_time,  # land, journal, run
+            exp.SimilarTo: lambda self, e: whole_match(self, e, "~"),  # DuckDB's meaning
             # no sketch built in: exact (the semantic layer's approx_count_distinct)
             exp.ApproxDistinct: lambda self, e: f"COUNT(DISTINCT {self.sql(e, 'this')})",
         }

@@ -22,7 +22,7 @@ from sqlglot.dialects.spark import Spark
 from sqlglot.generator import Generator
 
 from anchorflow.errors import WarehouseError
-from anchorflow.warehouse.dialect import Dialect
+from anchorflow.warehouse.dialect import Dialect, whole_match
 
 
 def _valid(text: str) -> str:
@@ -194,21 +194,9 @@ def _epoch(self: Generator, e: exp.Extract) -> str:
     return f"(({micros}) / 1000000)"
 
 
-def _similar(self: Generator, e: exp.SimilarTo) -> str:
-    """DuckDB's SIMILAR TO is a regular expression matched whole: Spark's RLIKE, anchored."""
-    if e.args.get("escape") is not None:
-        raise sqlglot.errors.UnsupportedError("SIMILAR TO ... ESCAPE has no Spark spelling")
-    pattern = e.expression
-    if isinstance(pattern, exp.Literal) and pattern.is_string:
-        whole = self.sql(exp.Literal.string(f"^(?:{pattern.this})$"))
-    else:
-        whole = f"concat('^(?:', {self.sql(pattern)}, ')$')"
-    return f"({self.sql(e, 'this')} RLIKE {whole})"
-
-
 TRANSFORMS: dict[type[exp.Expr], Callable[..., str]] = {
     exp.Extract: _epoch,
-    exp.SimilarTo: _similar,
+    exp.SimilarTo: lambda self, e: whole_match(self, e, "RLIKE"),
     exp.Anonymous: _anonymous,
     exp.ArgMax: _pick,
     exp.ArgMin: _pick,
