@@ -51,6 +51,7 @@ from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, 
 from anchorflow.warehouse.spark.lake import Lake, Pending
 from anchorflow.warehouse.spark.offload import (
     TempCopies,
+    fragments,
     per_load_counts,
     to_journal,
 )
@@ -215,7 +216,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
             not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
             or self._journal_change(trees[0])
         ):  # fmt: skip
-            if len(trees) == 1 and _fragments(head):  # Spark's spelling of a journal query
+            if len(trees) == 1 and fragments(trees[0]):  # Spark's spelling, on the journal
                 sql = to_journal(trees[0], set())
             return self._journal_run(sql, params)
         if len(trees) != 1:
@@ -545,13 +546,6 @@ def _count_star(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star":
         return exp.Count(this=exp.Star())
     return node
-
-
-def _fragments(tree: exp.Expr | None) -> bool:
-    """Whether the statement holds an `af_*` fragment (the Spark dialect's spelling)."""
-    return tree is not None and any(
-        a.name.lower().startswith("af_") for a in tree.find_all(exp.Anonymous)
-    )
 
 
 def _schema_of(tree: exp.Expr) -> str:

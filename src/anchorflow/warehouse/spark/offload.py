@@ -73,13 +73,16 @@ class _Canonical(DuckDB):
         TRANSFORMS = {**DuckDB.Generator.TRANSFORMS, exp.Anonymous: _anonymous}  # noqa: RUF012
 
 
+def fragments(tree: exp.Expr) -> set[str]:
+    """The `af_*` fragments (the Spark dialect's spelling) the statement holds."""
+    return {
+        a.name.lower() for a in tree.find_all(exp.Anonymous) if a.name.lower().startswith("af_")
+    }
+
+
 def translatable(tree: exp.Expr) -> bool:
     """Whether every `af_*` fragment of the statement has a canonical twin."""
-    return all(
-        a.name.lower() in _TWINS
-        for a in tree.find_all(exp.Anonymous)
-        if a.name.lower().startswith("af_")
-    )
+    return fragments(tree) <= _TWINS.keys()
 
 
 def to_journal(tree: exp.Expr, temps: set[str]) -> str:
