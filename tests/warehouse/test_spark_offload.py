@@ -19,6 +19,7 @@ from anchorflow.warehouse.spark.dialect import SparkDialect, parse
 from anchorflow.warehouse.spark.offload import (
     TempCopies,
     per_load_counts,
+    scan_filter,
     to_journal,
     translatable,
 )
@@ -66,17 +67,79 @@ def test_a_copy_is_refetched_when_its_table_changed() -> None:
         fetched.append(rows)
         return pa.table({"x": list(range(rows))})
 
+    def held(rows: int, scan: str = "") -> int:
+        data = copies.copy("t", lambda: fetch(rows), scan)
+        assert data is not None  # (None: a filtered scan found too many rows)
+        return int(data.num_rows)
+
     copies.changed("t", 2)
-    assert copies.copy("t", lambda: fetch(2)).num_rows == 2
-    assert copies.copy("t", lambda: fetch(99)).num_rows == 2  # unchanged: the copy held
+    assert held(2) == 2
+    assert held(99) == 2  # unchanged: the copy held
+    assert held(1, "x > 0") == 1  # a scan of it: a copy of its own
+    assert held(99, "x > 0") == 1
     copies.changed("t", 3)  # replaced
-    assert copies.copy("t", lambda: fetch(3)).num_rows == 3
-    assert fetched == [2, 3]
+    assert held(3) == 3
+    assert held(2, "x > 0") == 2
+    assert fetched == [2, 1, 3, 2]
     assert copies.small("t")
     copies.changed("t", None)  # rows deleted (how many are left unknown), or dropped
     assert not copies.small("t")
     copies.changed("t", offload.MAX_ROWS + 1)
     assert not copies.small("t")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("sql", "condition"),
+    [
+        ("SELECT count(*) FROM b WHERE __r IS NOT NULL", "NOT __r IS NULL"),
+        (
+            "WITH t AS (SELECT *, 1 AS x FROM b AS s WHERE s.__r IS NOT NULL) SELECT * FROM t",
+            "NOT __r IS NULL",
+        ),
+        (
+            "SELECT * FROM (SELECT a FROM b WHERE a > 1) UNION ALL SELECT a FROM b WHERE b.a > 1",
+            "a > 1",
+        ),
+        ("SELECT count(*) FROM b", None),  # every row read
+        ("SELECT * FROM b WHERE a > 1 UNION ALL SELECT * FROM b WHERE a > 2", None),
+        ("SELECT * FROM b JOIN c ON b.a = c.a WHERE b.a > 1", None),
+        ("SELECT * FROM b WHERE a > ?", None),  # a parameter: Spark's filter has none
+        ("SELECT * FROM b WHERE a IN (SELECT a FROM c)", None),
+        ("SELECT * FROM b AS s, c WHERE s.a = c.a", None),
+    ],
+)
+def test_a_large_temporary_table_is_copied_through_its_one_condition(
+    sql: str, condition: str | None
+) -> None:
+    found = scan_filter(parse(sql)[0], "b")
+    assert (found.sql() if found is not None else None) == condition
+
+
+@pytest.mark.integration
+def test_a_journal_insert_copies_only_the_rows_its_condition_keeps(
+    warehouse: Warehouse, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A temporary table over MAX_ROWS: the journal runs the statement over the rows that pass
+    its one condition when they are few enough, and Spark runs it otherwise; the same rows."""
+    if engine != "spark":
+        pytest.skip("Spark's temporary tables only")
+    monkeypatch.setattr(offload, "MAX_ROWS", 3)
+    warehouse.execute("CREATE TABLE raw.t (id BIGINT, doc VARCHAR)")
+    warehouse.execute("CREATE TABLE meta.offload_probe (n BIGINT, top VARCHAR)")
+    warehouse.insert("INSERT INTO raw.t SELECT i, '{\"k' || i || '\": 1}' FROM range(1, 6) AS r(i)")
+    warehouse.execute("CREATE TEMP TABLE __batch AS SELECT * FROM raw.t")
+    keys = warehouse.sql.json_keys("doc")
+    for bound in (3, 1):  # 2 rows pass (copied), then 4 (over MAX_ROWS: Spark runs it)
+        warehouse.insert(
+            f"INSERT INTO meta.offload_probe SELECT count(*), max(k) FROM "
+            f"(SELECT unnest({keys}) AS k FROM __batch WHERE id > {bound})"
+        )
+    rows = warehouse.query("SELECT n, top FROM meta.offload_probe ORDER BY n")
+    assert rows == [(2, "k5"), (4, "k5")]
+    held = warehouse._copies._copies  # type: ignore[attr-defined]
+    copied = {key: data.num_rows if data is not None else None for key, (_, data) in held.items()}
+    assert copied == {("__batch", "id > 3"): 2, ("__batch", "id > 1"): None}
 
 
 @pytest.mark.integration

@@ -17,8 +17,14 @@ from the manifest instead (`per_load_counts`): it lists every file of the table 
 in the open transaction too, so the sum of a load's files is its count; the statement then
 names no lake table and the journal runs it, without copying its journal tables to Spark.
 
-`TempCopies` keeps the Arrow copy of each temporary table until the table changes (replaced,
-rows deleted, dropped, rolled back), keyed by a version the adapter bumps at each change.
+A temporary table over `MAX_ROWS` is copied still when every read of it in the statement is a
+scan with one same condition on its own columns (`scan_filter`: the field statistics read only
+the sampled rows of a typed batch, `WHERE __r IS NOT NULL`), and no more than `MAX_ROWS` rows
+pass it: the copy holds those rows only, which the statement's own condition keeps whole.
+
+`TempCopies` keeps the Arrow copy of each temporary table (and of each filtered scan of it)
+until the table changes (replaced, rows deleted, dropped, rolled back), keyed by a version the
+adapter bumps at each change.
 """
 
 from __future__ import annotations
@@ -95,6 +101,32 @@ def to_journal(tree: exp.Expr, temps: set[str]) -> str:
     return tree.sql(dialect=_Canonical)
 
 
+def scan_filter(tree: exp.Expr, name: str) -> exp.Expr | None:
+    """The condition every read of the temporary table `name` in the statement has, when each
+    is `SELECT ... FROM name [AS a] WHERE <condition>` (no join; no subquery nor parameter in
+    the condition) with the same condition on that table's columns; None otherwise. Its
+    columns are named bare."""
+    found: exp.Expr | None = None
+    for table in tree.find_all(exp.Table):
+        if table.name != name:
+            continue
+        select = table.parent.parent if isinstance(table.parent, exp.From) else None
+        where = select.args.get("where") if isinstance(select, exp.Select) else None
+        if (
+            select is None or where is None or select.args.get("joins")
+            or where.find(exp.Select, exp.Placeholder, exp.Parameter) is not None
+            or any(c.table not in ("", table.alias_or_name) for c in where.find_all(exp.Column))
+        ):  # fmt: skip
+            return None
+        condition = where.this.copy()
+        for column in condition.find_all(exp.Column):
+            column.set("table", None)
+        if found is not None and condition != found:
+            return None
+        found = condition
+    return found
+
+
 def _load_ids_only(node: exp.Expr | None) -> bool:
     return node is not None and all(c.name == PARTITION for c in node.find_all(exp.Column))
 
@@ -155,13 +187,14 @@ class TempCopies:
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
         self._rows: dict[str, int] = {}
-        self._copies: dict[str, tuple[int, pa.Table]] = {}
+        self._copies: dict[tuple[str, str], tuple[int, pa.Table | None]] = {}
 
     def changed(self, name: str, rows: int | None) -> None:
         """The table was made, replaced or had rows deleted (`rows`: how many it holds now,
         None when unknown), or dropped (None)."""
         self._versions[name] = self._versions.get(name, 0) + 1
-        self._copies.pop(name, None)
+        for key in [k for k in self._copies if k[0] == name]:
+            del self._copies[key]
         if rows is None:
             self._rows.pop(name, None)
         else:
@@ -171,12 +204,15 @@ class TempCopies:
         rows = self._rows.get(name)
         return rows is not None and rows <= MAX_ROWS
 
-    def copy(self, name: str, fetch: Callable[[], pa.Table]) -> pa.Table:
-        """The table's rows (fetched from Spark when it changed since the last copy)."""
+    def copy(
+        self, name: str, fetch: Callable[[], pa.Table | None], scan: str = ""
+    ) -> pa.Table | None:
+        """The table's rows, or those of its scan `scan` (a condition's SQL), fetched from
+        Spark when the table changed since the last copy (None: the fetch found too many)."""
         version = self._versions.get(name, 0)
-        held = self._copies.get(name)
+        held = self._copies.get((name, scan))
         if held is not None and held[0] == version:
             return held[1]
         data = fetch()
-        self._copies[name] = (version, data)
+        self._copies[(name, scan)] = (version, data)
         return data

@@ -20,9 +20,10 @@ from sqlglot import exp
 from anchorflow.errors import WarehouseError
 from anchorflow.journal import lake as manifest
 from anchorflow.warehouse.base import ident
+from anchorflow.warehouse.spark import offload
 from anchorflow.warehouse.spark.dialect import spark_type
 from anchorflow.warehouse.spark.lake import PARTITION, LakeFile
-from anchorflow.warehouse.spark.offload import to_journal, translatable
+from anchorflow.warehouse.spark.offload import scan_filter, to_journal, translatable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -112,23 +113,36 @@ class LakeWrites:
             self._fresh.discard((schema, name))
         return sum(f.rows for f in files)
 
-    def _temp_rows(self, name: str) -> pa.Table:
-        return self._collect(self.spark.table(name))
+    def _temp_rows(self, name: str, condition: exp.Expr | None = None) -> pa.Table | None:
+        """The temporary table's rows (those passing `condition`: None when over MAX_ROWS)."""
+        frame = self.spark.table(name)
+        if condition is not None:
+            frame = frame.filter(self._for_spark(condition))
+            if int(self._spark_call(frame.count)) > offload.MAX_ROWS:
+                return None
+        return self._collect(frame)
 
     def _offload(self, tree: exp.Insert, params: list[Any]) -> int | None:
-        """An INSERT into a journal table of rows from Spark's (small) temporary tables only,
-        run by the journal over their Arrow copies (`offload`); None: Spark runs it."""
+        """An INSERT into a journal table of rows from Spark's temporary tables only (small
+        ones, or scans of a large one that few rows pass), run by the journal over their
+        Arrow copies (`offload`); None: Spark runs it."""
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         read = [t for t in tree.find_all(exp.Table) if t is not target]
         temps = {t.name for t in read if self._spark_temp(t)}
-        if (
-            not temps or any(t.db in LAKE_SCHEMAS for t in read)
-            or not all(self._copies.small(n) for n in temps) or not translatable(tree)
-        ):  # fmt: skip
+        if not temps or any(t.db in LAKE_SCHEMAS for t in read) or not translatable(tree):
             return None
+        copies: dict[str, pa.Table] = {}
+        for name in sorted(temps):
+            condition = None if self._copies.small(name) else scan_filter(tree, name)
+            if condition is None and not self._copies.small(name):
+                return None
+            fetch = functools.partial(self._temp_rows, name, condition)
+            data = self._copies.copy(name, fetch, "" if condition is None else condition.sql())
+            if data is None:
+                return None
+            copies[name] = data
         with contextlib.ExitStack() as stack:
-            for name in sorted(temps):
-                data = self._copies.copy(name, functools.partial(self._temp_rows, name))
+            for name, data in copies.items():
                 stack.enter_context(self.journal.registered(name, data))
             return self.journal.insert(to_journal(tree, temps), params)
 
