@@ -79,6 +79,32 @@ def test_a_view_reads_its_tables_as_they_are_when_it_is_queried(warehouse: Wareh
     assert rows == [("b",), ("c",)]
 
 
+def test_a_worker_reads_the_last_commit_while_a_transaction_is_open(warehouse: Warehouse) -> None:
+    """Another connection (a page of `anchorflow serve` while a run writes): it sees what is
+    committed, not what an open transaction wrote, and each commit as soon as it is made,
+    tables made since it was opened among them."""
+    warehouse.execute("INSERT INTO raw.t VALUES (1, 'a')")
+    worker = warehouse.worker()
+    assert worker is not warehouse
+    try:
+        assert worker.scalar("SELECT count(*) FROM raw.t") == 1
+        with warehouse.transaction():
+            warehouse.execute("INSERT INTO raw.t VALUES (2, 'b')")
+            warehouse.execute("CREATE TABLE raw.u (id BIGINT)")
+            assert worker.scalar("SELECT count(*) FROM raw.t") == 1  # not committed yet
+            assert not worker.table_exists("raw", "u")
+        assert worker.query("SELECT id, name FROM raw.t ORDER BY id") == [(1, "a"), (2, "b")]
+        warehouse.insert_arrow("raw", "u", pa.table({"id": [7]}))
+        assert worker.scalar("SELECT sum(id) FROM raw.u") == 7
+        with worker.transaction():  # and its own transactions are its own
+            worker.execute("INSERT INTO raw.u VALUES (8)")
+            assert warehouse.scalar("SELECT sum(id) FROM raw.u") == 7
+        assert warehouse.scalar("SELECT sum(id) FROM raw.u") == 15
+    finally:
+        worker.close()
+    assert warehouse.scalar("SELECT count(*) FROM raw.t") == 2  # the warehouse stays open
+
+
 def test_update_by_condition_and_from_a_source_then_a_rollback(warehouse: Warehouse) -> None:
     """UPDATE as the anchor step's serving tables use it (on Spark: the table written anew):
     by a condition, and FROM a source that two rows of match one target row; the count is of

@@ -87,13 +87,14 @@ class SparkWarehouse(LakeWrites, Warehouse):
         lock_timeout: float = 300.0,
         lazy: bool = False,
         on_open: Callable[[SparkWarehouse], None] | None = None,
+        conf: dict[str, str] | None = None,
     ) -> None:
         self.lake = Lake(Path(lake))
         self.path = str(lake)
         self.master = master
+        self.conf = dict(conf or {})
         self.read_only = read_only
         self.sql = SparkDialect()
-        self._lock = threading.RLock()
         if not read_only:
             Path(journal).parent.mkdir(parents=True, exist_ok=True)
         self.journal = DuckDBWarehouse(
@@ -101,6 +102,15 @@ class SparkWarehouse(LakeWrites, Warehouse):
             on_open=self._journal_opened,
         )  # fmt: skip
         self._on_open = on_open
+        self._owner: SparkWarehouse | None = None  # a worker's: the connection it came from
+        self._connection_state()
+        if not lazy:
+            self.acquire()
+
+    def _connection_state(self) -> None:
+        """What each connection (the warehouse, or one of its workers) holds of its own."""
+        self._lock = threading.RLock()
+        self._generation = -1  # the lake's generation its catalog was read at
         self._spark: Any = None
         self._pending: Pending | None = None
         self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -114,8 +124,30 @@ class SparkWarehouse(LakeWrites, Warehouse):
         self._variables: dict[str, tuple[type, Any]] = {}  # Spark session variables set now
         # Arrow rows copied for Spark to read (registered batches, journal tables): not the lake
         self._scratch = Path(tempfile.mkdtemp(prefix="anchorflow-spark-"))
-        if not lazy:
-            self.acquire()
+
+    def worker(self) -> SparkWarehouse:
+        """Another connection to the same lake and journal, for another thread (the pages of
+        `anchorflow serve` read through workers while a run writes): its journal is a cursor
+        of the journal's, which sees the last commit; its Spark session (and views) its own,
+        the lake tables' views made again at each statement outside a transaction of its own,
+        over the files the manifest lists then. Its transactions are its own."""
+        other = object.__new__(SparkWarehouse)
+        other.lake, other.path, other.master, other.conf = (
+            self.lake, self.path, self.master, self.conf
+        )  # fmt: skip
+        other.read_only, other.sql = self.read_only, self.sql
+        other.journal = self.journal.worker()
+        other._on_open, other._owner = None, self
+        other._connection_state()
+        return other
+
+    def _forget_catalog(self) -> None:
+        """Drop what this connection knows of the lake's tables and views (their columns, kind,
+        statement and Spark views), to be read again from the journal."""
+        self._columns.clear()
+        self._tables.clear()
+        self._views.clear()
+        self._fresh.clear()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -124,10 +156,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
             manifest.ensure_manifest(journal)
             self.lake.root.mkdir(parents=True, exist_ok=True)
             self.lake.remove_debris(manifest.listed_paths(journal))
-        self._columns.clear()
-        self._tables.clear()
-        self._views.clear()
-        self._fresh.clear()
+        self._forget_catalog()
         if self._on_open is not None:
             self._on_open(self)
 
@@ -146,7 +175,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
     @property
     def spark(self) -> Any:
         if self._spark is None:
-            self._spark = spark_session(self.master)
+            self._spark = spark_session(self.master, conf=self.conf)
             self._variables.clear()
         return self._spark
 
@@ -192,6 +221,16 @@ class SparkWarehouse(LakeWrites, Warehouse):
 
     def _run(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
         """Run one or more statements: (the last one's rows, rows it inserted or deleted)."""
+        if self._pending is None and self._generation != self.lake.generation:
+            self._forget_catalog()  # a connection (this one or another) committed since
+            self._generation = self.lake.generation
+        try:
+            return self._statements(sql, params)
+        finally:
+            if self._pending is None and not _reads_only(sql):
+                self.lake.generation += 1  # committed on its own (or failed: read anew)
+
+    def _statements(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
         if sql.lstrip().upper().startswith("SET VARIABLE"):
             self._set_variable(sql, list(params or []))
         trees = parse(sql)
@@ -227,10 +266,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
         trees = parse(sql)
         head = trees[0] if trees else None
         if isinstance(head, exp.Create | exp.Drop | exp.Alter) and _schema_of(head) in LAKE_SCHEMAS:
-            self._columns.clear()
-            self._tables.clear()
-            self._views.clear()
-            self._fresh.clear()
+            self._forget_catalog()
             if isinstance(head, exp.Create) and head.kind == "VIEW":
                 with self.transaction():
                     self.journal.execute(sql, params)
@@ -264,9 +300,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
         if isinstance(tree, exp.Update):
             return None, self._update(tree, params)
         if isinstance(tree, exp.Create) and tree.kind == "VIEW":
-            self._columns.clear()
-            self._tables.clear()
-            self._views.clear()
+            self._forget_catalog()
             with self.transaction():
                 self.journal.execute(tree.sql("duckdb"), params)
             self._spark_view(tree)
@@ -491,6 +525,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
                 raise
             self._pending = None
             self._fresh.clear()
+            self.lake.generation += 1
             self.lake.finish(pending)
 
     @contextmanager
@@ -533,6 +568,15 @@ class SparkWarehouse(LakeWrites, Warehouse):
             self.journal.close()
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._spark = None  # the process's Spark stays up for the next warehouse
+
+
+def _reads_only(sql: str) -> bool:
+    """Whether the statements change nothing (a query, DESCRIBE, SHOW; SQL that does not
+    parse changed nothing either)."""
+    try:
+        return all(isinstance(t, exp.Query | exp.Describe | exp.Show) for t in parse(sql))
+    except WarehouseError:
+        return True
 
 
 def _catalog_only(tree: exp.Expr) -> bool:

@@ -62,6 +62,9 @@ class Pending:
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Bumped by each change a connection of this process commits: the others (workers)
+        # read the lake's catalog again at their next statement.
+        self.generation = 0
 
     def table_dir(self, schema: str, name: str) -> Path:
         return self.root / schema / name
