@@ -33,10 +33,11 @@ STAGING_ON = ("duckdb", "postgres", "spark")
 # (tests/anchor/test_engines_anchor.py: about 2 min alone, 4-5 min beside the other tests) is
 # one of those: with it the whole run took 29-31 min of CI's 30 on two cores. Its UPDATE is
 # in test_contract.py, which runs here.
-SPARK_STEPS = ("land", "stage", "anchor", "marts", "fraud")
+SPARK_STEPS = ("land", "stage", "anchor", "marts", "fraud", "serve")
 SPARK_TESTS = (
     "tests/warehouse/test_contract.py",
     "tests/warehouse/test_spark_offload.py",  # statements the journal runs for Spark
+    "tests/warehouse/test_spark_session.py",  # the project's Spark settings
     "tests/pipeline/test_spark_land.py",  # land + stage against DuckDB, the crash tests
     "tests/test_marts_engines.py",  # marts: builds, views kept across rebuilds, export
     "tests/fraud/test_rules.py",  # every rule of the catalogue flags the same as on DuckDB

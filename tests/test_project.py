@@ -174,6 +174,17 @@ BAD_PROJECTS = [
         "  threads: 2\n  memory_limit: 1GB\n",
     ),
     BadProject(
+        "spark-conf-on-duckdb",
+        "anchorflow.yml: warehouse: conf: settings of engine spark",
+        text="name: d\nwarehouse:\n  conf:\n    spark.driver.memory: 4g\n",
+    ),
+    BadProject(
+        "spark-conf-not-a-spark-setting",
+        "anchorflow.yml: warehouse.conf: 'driver.memory' is not a Spark setting (they start "
+        "with spark.)",
+        text="name: s\nwarehouse:\n  engine: spark\n  conf:\n    driver.memory: 4g\n",
+    ),
+    BadProject(
         "postgres-without-unsigned-types",
         "anchorflow.yml: staging.events.columns.big.type: UBIGINT has no PostgreSQL type; use "
         "DECIMAL(20,0)",

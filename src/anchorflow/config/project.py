@@ -82,6 +82,12 @@ class WarehouseSettings(Strict):
         default=None,
         description="spark: the journal's DuckDB file (default: .anchorflow/journal.duckdb)",
     )
+    conf: dict[str, str] | None = Field(
+        default=None,
+        description="spark: Spark settings for the session anchorflow starts, e.g. "
+        "spark.driver.memory: 8g (default in local mode: a quarter of the machine's memory, "
+        "1g to 8g); spark.sql.* ones apply to each warehouse's session",
+    )
     threads: int | None = Field(default=None, ge=1)
     memory_limit: MemorySize | None = None
     storage_version: str = Field(
@@ -103,13 +109,24 @@ class WarehouseSettings(Strict):
         if self.engine == "postgres" and duckdb_only:
             names = ", ".join(sorted(duckdb_only))
             raise ValueError(f"{names}: DuckDB's settings; engine postgres takes dsn only")
-        spark_only = {"master", "lake", "journal"} & self.model_fields_set
+        spark_only = {"master", "lake", "journal", "conf"} & self.model_fields_set
         if self.engine != "spark" and spark_only:
             names = ", ".join(sorted(spark_only))
             raise ValueError(f"{names}: settings of engine spark")
         if self.engine == "spark" and self.dsn:
             raise ValueError("dsn is for engine postgres; Spark's journal is `journal`")
         return self
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _spark_conf(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key in value:
+                if not str(key).startswith("spark."):
+                    raise ValueError(f"{key!r} is not a Spark setting (they start with spark.)")
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in value.items()}  # fmt: skip
+        return value
 
     @field_validator("storage_version")
     @classmethod

@@ -34,7 +34,7 @@ def connect(
         return SparkWarehouse(
             project.lake_path, project.journal_path, settings.master or "local[2]",
             read_only=read_only, lock_timeout=settings.lock_timeout.total_seconds(), lazy=lazy,
-            on_open=on_open,
+            on_open=on_open, conf=settings.conf,
         )  # fmt: skip
     from anchorflow.warehouse.duckdb import DuckDBWarehouse
 
