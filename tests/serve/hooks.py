@@ -138,7 +138,7 @@ def leftovers(project: Project, source: str) -> list[Path]:
     return sorted(chunk_dir(project, source).glob(f"*{TEMPORARY}"))
 
 
-def wait_for(condition: Any, deadline: float = 20.0) -> None:
+def wait_for(condition: Any, deadline: float = 60.0) -> None:
     until = time.monotonic() + deadline
     while not condition():
         if time.monotonic() > until:
