@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 
 from anchorflow.dev.redis_server import LocalRedis
@@ -46,13 +47,34 @@ def rate(drained: int, seconds: float) -> dict[str, Any]:
     return {"events": drained, "seconds": round(seconds, 2), "per_s": round(drained / seconds)}
 
 
+class RedisCPU:
+    """The CPU seconds (user + system) redis-server used since the last mark."""
+
+    def __init__(self, server: LocalRedis) -> None:
+        assert server.process is not None
+        self._process = psutil.Process(server.process.pid)
+        self._last = self._seconds()
+
+    def _seconds(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
+
+    def mark(self) -> float:
+        now = self._seconds()
+        spent, self._last = now - self._last, now
+        return round(spent, 2)
+
+
 def measure(options: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     check_sample()
     figures: dict[str, Any] = {}
     with LocalRedis() as server:
         client = redis.Redis.from_url(server.url, socket_timeout=60)
+        redis_cpu = RedisCPU(server)
         fill_a = filled(client, options.events)
+        redis_cpu.mark()
         figures["ceiling"] = rate(*baselines.ceiling(client, KEY))
+        figures["ceiling"]["redis_server_cpu_s"] = redis_cpu.mark()
         filled(client, options.article_events)
         figures["article"] = rate(*baselines.article(client, KEY, tmp / "article.json"))
         (tmp / "article.json").unlink()
@@ -62,9 +84,12 @@ def measure(options: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         anchorflow_run.write_project(
             project, server.url, KEY, options.chunk_timeout, options.chunk_format
         )
+        redis_cpu.mark()
         figures["anchorflow"] = anchorflow_run.drain(
             project, server.url, KEY, options.events, options.procs, options.timeout
         )
+        # redis-server's own CPU during (c): the take scripts, the processing lists' clean-up
+        figures["anchorflow"]["redis_server_cpu_s"] = redis_cpu.mark()
     figures["event_bytes_mean"] = round(fill_a["bytes"] / options.events)
     figures["fill"] = fill_c
     return figures
