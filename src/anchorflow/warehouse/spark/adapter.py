@@ -47,7 +47,16 @@ from anchorflow.errors import WarehouseError
 from anchorflow.journal import lake as manifest
 from anchorflow.warehouse.base import Capabilities, Warehouse, ident
 from anchorflow.warehouse.duckdb import DuckDBWarehouse
-from anchorflow.warehouse.spark.dialect import SparkDialect, parse, spark_type, to_spark
+from anchorflow.warehouse.spark.arrow import as_duckdb_gives, as_spark_reads
+from anchorflow.warehouse.spark.dialect import (
+    SparkDialect,
+    catalog_only,
+    count_star_as_count,
+    parse,
+    reads_only,
+    spark_type,
+    to_spark,
+)
 from anchorflow.warehouse.spark.lake import Lake, Pending
 from anchorflow.warehouse.spark.offload import (
     TempCopies,
@@ -102,7 +111,6 @@ class SparkWarehouse(LakeWrites, Warehouse):
             on_open=self._journal_opened,
         )  # fmt: skip
         self._on_open = on_open
-        self._owner: SparkWarehouse | None = None  # a worker's: the connection it came from
         self._connection_state()
         if not lazy:
             self.acquire()
@@ -137,7 +145,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
         )  # fmt: skip
         other.read_only, other.sql = self.read_only, self.sql
         other.journal = self.journal.worker()
-        other._on_open, other._owner = None, self
+        other._on_open = None
         other._connection_state()
         return other
 
@@ -227,7 +235,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
         try:
             return self._statements(sql, params)
         finally:
-            if self._pending is None and not _reads_only(sql):
+            if self._pending is None and not reads_only(sql):
                 self.lake.generation += 1  # committed on its own (or failed: read anew)
 
     def _statements(self, sql: str, params: Sequence[Any] | None) -> tuple[pa.Table | None, int]:
@@ -252,7 +260,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
             if counted is not None and not self._lake_tables(counted):
                 return self._journal_run(counted.sql("duckdb"), params)
         if (
-            not any(self._lake_tables(t) for t in trees) or _catalog_only(trees[0])
+            not any(self._lake_tables(t) for t in trees) or catalog_only(trees[0])
             or self._journal_change(trees[0])
         ):  # fmt: skip
             if len(trees) == 1 and fragments(trees[0]):  # Spark's spelling, on the journal
@@ -411,7 +419,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
     def _frame_of_arrow(self, data: pa.Table) -> Any:
         """A Spark frame of Arrow rows (written as a Parquet file Spark reads)."""
         path = self._scratch / f"{next(_names)}.parquet"
-        pq.write_table(_plain(data), path)
+        pq.write_table(as_spark_reads(data), path)
         return self.spark.read.parquet(str(path))
 
     def _registered_view(self, name: str) -> None:
@@ -420,7 +428,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
             self._in_spark.add(name)
 
     def _collect(self, frame: Any) -> pa.Table:
-        table = _naive(self._spark_call(frame.toArrow))
+        table = as_duckdb_gives(self._spark_call(frame.toArrow))
         tagged = {f.name for f in frame.schema.fields if (f.metadata or {}).get(TYPE_TAG)}
         if not tagged:
             return table
@@ -470,7 +478,7 @@ class SparkWarehouse(LakeWrites, Warehouse):
             )
             tree = parse(str(rows[0][0]))[0] if rows else None
             if tree is not None:  # DuckDB keeps `count(*)` as count_star()
-                tree = tree.transform(_count_star)
+                tree = tree.transform(count_star_as_count)
             self._views[key] = tree if isinstance(tree, exp.Create) else None
         return self._views[key]
 
@@ -570,28 +578,6 @@ class SparkWarehouse(LakeWrites, Warehouse):
             self._spark = None  # the process's Spark stays up for the next warehouse
 
 
-def _reads_only(sql: str) -> bool:
-    """Whether the statements change nothing (a query, DESCRIBE, SHOW; SQL that does not
-    parse changed nothing either)."""
-    try:
-        return all(isinstance(t, exp.Query | exp.Describe | exp.Show) for t in parse(sql))
-    except WarehouseError:
-        return True
-
-
-def _catalog_only(tree: exp.Expr) -> bool:
-    """DDL that changes the catalog alone: CREATE TABLE with columns, a view, DROP, ALTER."""
-    if isinstance(tree, exp.Drop | exp.Alter | exp.Comment | exp.Command):
-        return True
-    return isinstance(tree, exp.Create) and (tree.kind == "VIEW" or not tree.expression)
-
-
-def _count_star(node: exp.Expr) -> exp.Expr:
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star":
-        return exp.Count(this=exp.Star())
-    return node
-
-
 def _schema_of(tree: exp.Expr) -> str:
     if isinstance(tree, exp.Drop):
         return next((t.db for t in _dropped(tree)), "")
@@ -605,26 +591,3 @@ def _one_line(error: Exception) -> str:
     text = getattr(error, "getMessage", lambda: str(error))() or str(error)
     first = str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
     return first.replace("__", ".") if "__" in first else first
-
-
-def _plain(data: pa.Table) -> pa.Table:
-    """Columns Parquet and Spark read alike (views of strings as strings)."""
-    fields = []
-    for f in data.schema:
-        if pa.types.is_string_view(f.type) or pa.types.is_large_string(f.type):
-            fields.append(pa.field(f.name, pa.string()))
-        elif pa.types.is_dictionary(f.type):
-            fields.append(pa.field(f.name, f.type.value_type))
-        else:
-            fields.append(f)
-    return data.cast(pa.schema(fields))
-
-
-def _naive(data: pa.Table) -> pa.Table:
-    """Spark's results as DuckDB gives them: timestamps without a zone."""
-    fields = [
-        pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) and f.type.tz
-        else f
-        for f in data.schema
-    ]  # fmt: skip
-    return data.cast(pa.schema(fields)) if fields != list(data.schema) else data

@@ -318,3 +318,26 @@ class SparkDialect(Dialect):
         # Spark's SQL table functions live in a session, not in a catalog the lake keeps: the
         # as-of perspective is not made on Spark (the history view answers the same question).
         return None
+
+
+def reads_only(sql: str) -> bool:
+    """Whether the statements change nothing (a query, DESCRIBE, SHOW; SQL that does not
+    parse changed nothing either)."""
+    try:
+        return all(isinstance(t, exp.Query | exp.Describe | exp.Show) for t in parse(sql))
+    except WarehouseError:
+        return True
+
+
+def catalog_only(tree: exp.Expr) -> bool:
+    """DDL that changes the catalog alone: CREATE TABLE with columns, a view, DROP, ALTER."""
+    if isinstance(tree, exp.Drop | exp.Alter | exp.Comment | exp.Command):
+        return True
+    return isinstance(tree, exp.Create) and (tree.kind == "VIEW" or not tree.expression)
+
+
+def count_star_as_count(node: exp.Expr) -> exp.Expr:
+    """DuckDB's catalog spells `count(*)` as `count_star()` (a view read back from it)."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star":
+        return exp.Count(this=exp.Star())
+    return node
