@@ -133,8 +133,9 @@ class LakeWrites:
             return None
         copies: dict[str, pa.Table] = {}
         for name in sorted(temps):
-            condition = None if self._copies.small(name) else scan_filter(tree, name)
-            if condition is None and not self._copies.small(name):
+            small = self._copies.small(name)
+            condition = None if small else scan_filter(tree, name)
+            if not small and condition is None:
                 return None
             fetch = functools.partial(self._temp_rows, name, condition)
             data = self._copies.copy(name, fetch, "" if condition is None else condition.sql())
