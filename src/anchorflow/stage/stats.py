@@ -65,73 +65,83 @@ def _text(column: TypedColumn, index: int, texts: set[int]) -> str:
     return f"CAST(__text_{index} AS VARCHAR)"
 
 
-# The statistics of one mapped column, in the order of `MAPPED`.
-MAPPED = ("json_types", "non_null", "min_value", "max_value", "min_length", "max_length",
-          "approx_distinct")  # fmt: skip
-
-
-def _column_stats(
-    column: TypedColumn, index: int, texts: set[int], paths: list[str], sql: Dialect
-) -> list[str]:
-    """The column's aggregates over the sample `t`, in the order of `MAPPED`."""
-    value = ident(column.name)
-    text = _text(column, index, texts)
-    kind = _json_type(column, paths)
-    ranged = column.type in RANGE_TYPES and not column.spec.pii
-    lengths = column.type in TEXT_TYPES
-    return [
-        f"list(DISTINCT {kind} ORDER BY {kind}) FILTER ({kind} <> 'NULL')",
-        f"count({text})",
-        f"CAST(min({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR",
-        f"CAST(max({value}) AS VARCHAR)" if ranged else "NULL::VARCHAR",
-        f"min(length({text}))" if lengths else "NULL::BIGINT",
-        f"max(length({text}))" if lengths else "NULL::BIGINT",
-        sql.approx_distinct(text),
-    ]
+def _cases(index: str, values: Sequence[str]) -> str:
+    """`values[i]` for the row whose `index` is i (NULL when the list is empty)."""
+    if not values:
+        return "NULL"
+    return f"CASE {index} " + " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values)) + " END"
 
 
 def _mapped(model: StagingModel, columns: list[TypedColumn], texts: set[int],
             paths: list[str], sql: Dialect) -> str:  # fmt: skip
-    """One row per mapped column: its aggregates, computed in one pass over the sample `t`
-    (into one row, `a`), then one row per column read from it."""
+    """One row per mapped column (`k.i` is its place in `columns`): its JSON types, counts,
+    lengths and approximate distinct count over the sample `t`, and its range.
+
+    The sample is read as one value per row and column (`u`, the columns' texts unpivoted)
+    and aggregated by column in one pass: one aggregate per statistic instead of one per
+    statistic and column, and one plan whatever the number of columns. The ranges compare
+    typed values, so they are one row of `min`/`max` per ranged column (`r`)."""
+    ranged = [
+        i for i, c in enumerate(columns) if c.type in RANGE_TYPES and not c.spec.pii
+    ]  # fmt: skip
+    bounds = ", ".join(
+        f"CAST({f}({ident(columns[i].name)}) AS VARCHAR) AS __{f}{i}"
+        for i in ranged
+        for f in ("min", "max")
+    )
+    lows = [f"r.__min{i}" if i in ranged else "NULL" for i in range(len(columns))]
+    highs = [f"r.__max{i}" if i in ranged else "NULL" for i in range(len(columns))]
+    lengths = [i for i, c in enumerate(columns) if c.type in TEXT_TYPES]
+    within = ", ".join(str(i) for i in lengths) or "NULL"
     if not columns:
         return (
             "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
             "json_types, 0::BIGINT AS non_null, NULL::VARCHAR AS min_value, NULL::VARCHAR AS "
             "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
-            "approx_distinct WHERE false"
+            "approx_distinct, NULL::INTEGER AS i WHERE false"
         )
-    aggregates = ", ".join(
-        f"{aggregate} AS __c{i}_{name}"
-        for i, c in enumerate(columns)
-        for name, aggregate in zip(MAPPED, _column_stats(c, i, texts, paths, sql), strict=True)
-    )
-    rows = " UNION ALL ".join(
-        f"SELECT {literal(field_path(model, c))} AS field, {literal(c.name)} AS column_name, "
-        + ", ".join(f"__c{i}_{name} AS {name}" for name in MAPPED)
-        + " FROM a"
-        for i, c in enumerate(columns)
-    )
-    return f"WITH a AS (SELECT {aggregates} FROM t) {rows}"
+    return f"""SELECT {_cases("k.i", [literal(field_path(model, c)) for c in columns])} AS field,
+               {_cases("k.i", [literal(c.name) for c in columns])} AS column_name,
+               y.json_types, coalesce(g.non_null, 0) AS non_null,
+               {_cases("k.i", lows)}
+                   AS min_value,
+               {_cases("k.i", highs)}
+                   AS max_value,
+               CASE WHEN k.i IN ({within}) THEN g.min_length END AS min_length,
+               CASE WHEN k.i IN ({within}) THEN g.max_length END AS max_length,
+               coalesce(g.approx_distinct, 0) AS approx_distinct, k.i
+        FROM k LEFT JOIN (
+                SELECT i, count(v) AS non_null, min(length(v)) AS min_length,
+                       max(length(v)) AS max_length, {sql.approx_distinct("v")} AS approx_distinct
+                FROM u GROUP BY i) AS g ON g.i = k.i
+             LEFT JOIN (
+                SELECT i, list(ty ORDER BY ty) AS json_types
+                FROM (SELECT DISTINCT i, ty FROM u WHERE ty <> 'NULL') AS d GROUP BY i
+             ) AS y ON y.i = k.i
+             CROSS JOIN ({f"SELECT {bounds} FROM t" if bounds else "SELECT NULL AS __none"}) AS r"""
 
 
-def _frequent_values(columns: list[TypedColumn], texts: set[int]) -> str:
+def _unpivoted(columns: list[TypedColumn], texts: set[int], paths: list[str]) -> str:
+    """The sample `t` as one row per sampled row and mapped column: `i` the column's place,
+    `v` its value as text, `ty` its JSON type in the record."""
+    values = [_text(c, i, texts) for i, c in enumerate(columns)]
+    kinds = [_json_type(c, paths) for c in columns]
+    return (
+        f"SELECT k.i, {_cases('k.i', values)} AS v, {_cases('k.i', kinds)} AS ty "
+        "FROM t CROSS JOIN k"
+    )
+
+
+def _frequent_values(columns: list[TypedColumn]) -> str:
     """Per column (but `pii` ones), its three most frequent values in the sample: counted
     exactly, ties broken by the value, so a sample gives the same list whatever order its rows
-    are read in (`approx_top_k`'s order of equal counts follows the engine's threads). One
-    top-3 aggregate over the sample (`t`) per column: half the time of one aggregate over all
-    the columns' values unnested."""
-    tops = [
-        f"""(SELECT {literal(column.name)} AS column_name,
-                   list(__v ORDER BY __n DESC, __v) AS examples
-            FROM (SELECT {text} AS __v, count(*) AS __n FROM t WHERE {text} IS NOT NULL
-                  GROUP BY __v ORDER BY __n DESC, __v LIMIT 3) AS top)"""
-        for index, column in enumerate(columns)
-        if not column.spec.pii
-        for text in [_text(column, index, texts)]
-    ]
-    empty = "SELECT NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS examples WHERE false"
-    return " UNION ALL ".join(tops) or empty
+    are read in (`approx_top_k`'s order of equal counts follows the engine's threads)."""
+    shown = ", ".join(str(i) for i, c in enumerate(columns) if not c.spec.pii) or "NULL"
+    return f"""SELECT i, list(v ORDER BY n DESC, v) AS examples
+        FROM (SELECT i, v, count(*) AS n,
+                     row_number() OVER (PARTITION BY i ORDER BY count(*) DESC, v) AS place
+              FROM u WHERE v IS NOT NULL AND i IN ({shown}) GROUP BY i, v) AS c
+        WHERE place <= 3 GROUP BY i"""
 
 
 def record_field_stats(
@@ -157,22 +167,29 @@ def record_field_stats(
         sql.json_types_at("__r", f"CAST([{listed}] AS VARCHAR[])") if paths else "NULL::VARCHAR[]"
     )
     parents = [".".join(p) for p in mapped_parents(model)]
+    # (One row per mapped column: `k` numbers them; a model without mapped columns has none.)
+    indices = ", ".join(f"({i})" for i in range(len(columns)))
+    numbered = (
+        f"SELECT * FROM (VALUES {indices}) AS v(i)" if columns else "SELECT 0 AS i WHERE false"
+    )
     return insert_field_stats(
         warehouse,
         f"""WITH t AS (SELECT *, {types} AS __types, {sql.object_keys("__r", parents)} AS __keys
                    FROM {batch} WHERE __r IS NOT NULL),
              sampled AS (SELECT count(*) AS n FROM t),
+             k AS ({numbered}),
+             u AS ({_unpivoted(columns, texts, paths)}),
              mapped AS ({_mapped(model, columns, texts, paths, sql)}),
-             frequent AS ({_frequent_values(columns, texts)}),
+             frequent AS ({_frequent_values(columns)}),
              present AS (SELECT f AS field, count(*) AS present
-                         FROM (SELECT unnest({sql.field_paths("__keys", parents)}) AS f FROM t) AS k
+                         FROM (SELECT unnest({sql.field_paths("__keys", parents)}) AS f FROM t) AS e
                          GROUP BY f)
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,
                coalesce(m.non_null, p.present), s.n - coalesce(m.non_null, p.present),
                m.min_value, m.max_value, m.min_length, m.max_length, m.approx_distinct,
                f.examples, now()::TIMESTAMP
         FROM mapped AS m FULL JOIN present AS p ON m.field = p.field
-             LEFT JOIN frequent AS f ON f.column_name = m.column_name
+             LEFT JOIN frequent AS f ON f.i = m.i
              CROSS JOIN sampled AS s""",
         [batch_id, name, list(load_ids), model.sample_percent],
     )
