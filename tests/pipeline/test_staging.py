@@ -141,3 +141,16 @@ def test_a_timestamp_with_an_offset_is_converted_to_utc(tmp_path: Path) -> None:
     )
     rows = table_rows(project, "SELECT event_time FROM staging.events ORDER BY 1")
     assert rows == [(datetime(2024, 3, 1, 0, 1, 0, 250000),), (datetime(2024, 3, 1, 0, 30),)]
+
+
+def test_an_offset_after_the_usual_layout_is_still_applied(tmp_path: Path) -> None:
+    # DuckDB reads the usual layout (microseconds, no zone) without the zone-aware cast; a text
+    # that only begins with that layout must still take it, its offset or zone applied.
+    project = project_with(tmp_path)
+    commit(
+        project,
+        {"uuid": UUID_A, "event_time": "2024-03-01 05:30:00.500000+05:00"},
+        {"uuid": UUID_B, "event_time": "2024-03-01 03:00:00.000001-02:00"},
+    )
+    rows = table_rows(project, "SELECT event_time FROM staging.events ORDER BY 1")
+    assert rows == [(datetime(2024, 3, 1, 0, 30, 0, 500000),), (datetime(2024, 3, 1, 5, 0, 0, 1),)]

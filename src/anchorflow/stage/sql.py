@@ -55,7 +55,7 @@ def cast(text: str, sql_type: str, sql: Dialect) -> str:
         value = sql.try_cast(text, sql_type)
         return f"CASE WHEN {sql.is_finite(value)} THEN {value} END"
     if sql_type == "TIMESTAMP":  # an offset or zone is applied (to UTC), not dropped
-        return sql.try_cast(f"{sql.try_cast(text, 'TIMESTAMPTZ')} AT TIME ZONE 'UTC'", sql_type)
+        return sql.utc_timestamp(text)
     if sql_type.startswith("DECIMAL"):  # more digits than the scale would be rounded away
         value = sql.try_cast(text, sql_type)
         return f"CASE WHEN {value} = {sql.try_cast(text, 'DOUBLE')} THEN {value} END"

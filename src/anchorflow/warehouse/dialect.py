@@ -97,6 +97,13 @@ class Dialect:
     def is_finite(self, number: str) -> str:
         return f"isfinite({number})"
 
+    def utc_timestamp(self, text: str) -> str:
+        """`text` as a TIMESTAMP in UTC, NULL where it is none: an offset or zone it names is
+        applied, not dropped; a time without one is taken as UTC."""
+        return self.try_cast(
+            f"{self.try_cast(text, 'TIMESTAMPTZ')} AT TIME ZONE 'UTC'", "TIMESTAMP"
+        )
+
     # -- aggregation -----------------------------------------------------------------------
 
     def latest(self, value: str, order: str) -> str:
