@@ -181,9 +181,7 @@ def record_field_stats(
              u AS ({_unpivoted(columns, texts, paths)}),
              mapped AS ({_mapped(model, columns, texts, paths, sql)}),
              frequent AS ({_frequent_values(columns)}),
-             present AS (SELECT f AS field, count(*) AS present
-                         FROM (SELECT unnest({sql.field_paths("__keys", parents)}) AS f FROM t) AS e
-                         GROUP BY f)
+             present AS ({sql.field_presence("t", "__keys", parents)})
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,
                coalesce(m.non_null, p.present), s.n - coalesce(m.non_null, p.present),
                m.min_value, m.max_value, m.min_length, m.max_length, m.approx_distinct,

@@ -233,6 +233,14 @@ class Dialect:
             lists.append(f"list_transform(coalesce({keys}[{index}], []), lambda k: {prefix} || k)")
         return f"list_concat({', '.join(lists)})" if len(lists) > 1 else lists[0]
 
+    def field_presence(self, rows: str, keys: str, parents: Sequence[str]) -> str:
+        """A query of (field, present): each field path of the `object_keys` values `keys` of
+        the relation `rows`, and the number of rows that hold it."""
+        return (
+            f"SELECT f AS field, count(*) AS present FROM (SELECT unnest("
+            f"{self.field_paths(keys, parents)}) AS f FROM {rows}) AS e GROUP BY f"
+        )
+
     def approx_distinct(self, value: str) -> str:
         return f"approx_count_distinct({value})"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from anchorflow.warehouse.dialect import Dialect
+from collections.abc import Sequence
+
+from anchorflow.warehouse.dialect import Dialect, _string
 
 
 class DuckDBDialect(Dialect):
@@ -21,3 +23,17 @@ class DuckDBDialect(Dialect):
         # too: both give the same value wherever the format matches.)
         naive = f"try_strptime({text}, '{self.NAIVE_TIMESTAMP}')"
         return f"coalesce({naive}, {super().utc_timestamp(text)})"
+
+    def field_presence(self, rows: str, keys: str, parents: Sequence[str]) -> str:
+        # Each level's keys are counted first and named `parent.key` after: the prefix is
+        # joined to the few distinct keys, not to every key of every row (a third of the time).
+        levels = [
+            f"SELECT {_string(prefix)} || f AS field, n AS present FROM (SELECT f, count(*) AS n "
+            f"FROM (SELECT unnest({keys}[{index}]) AS f FROM {rows}) AS e GROUP BY f) AS c"
+            for index, prefix in enumerate(["", *(p + "." for p in parents)], start=1)
+        ]
+        # (A top-level key spelled `parent.key` is the same field: summed, as one row.)
+        return (
+            f"SELECT field, CAST(sum(present) AS BIGINT) AS present "
+            f"FROM ({' UNION ALL '.join(levels)}) AS l GROUP BY field"
+        )
