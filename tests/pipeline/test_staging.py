@@ -132,25 +132,22 @@ def test_a_fraction_for_an_integer_column_is_a_type_error_not_a_rounding(
     assert errors == [("session", "1.5")]
 
 
-def test_a_timestamp_with_an_offset_is_converted_to_utc(tmp_path: Path) -> None:
+# DuckDB reads the usual layout (microseconds, no zone) without the zone-aware cast: a text that
+# only begins with that layout must still take the cast, its offset applied.
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("2024-03-01T05:30:00+05:00", "2024-03-01 00:01:00.250000",
+         [datetime(2024, 3, 1, 0, 1, 0, 250000), datetime(2024, 3, 1, 0, 30)]),
+        ("2024-03-01 05:30:00.500000+05:00", "2024-03-01 03:00:00.000001-02:00",
+         [datetime(2024, 3, 1, 0, 30, 0, 500000), datetime(2024, 3, 1, 5, 0, 0, 1)]),
+    ],
+    ids=["offset-or-none", "offset-after-the-usual-layout"],
+)  # fmt: skip
+def test_a_timestamp_with_an_offset_is_converted_to_utc(
+    tmp_path: Path, first: str, second: str, expected: list[datetime]
+) -> None:
     project = project_with(tmp_path)
-    commit(
-        project,
-        {"uuid": UUID_A, "event_time": "2024-03-01T05:30:00+05:00"},
-        {"uuid": UUID_B, "event_time": "2024-03-01 00:01:00.250000"},
-    )
+    commit(project, {"uuid": UUID_A, "event_time": first}, {"uuid": UUID_B, "event_time": second})
     rows = table_rows(project, "SELECT event_time FROM staging.events ORDER BY 1")
-    assert rows == [(datetime(2024, 3, 1, 0, 1, 0, 250000),), (datetime(2024, 3, 1, 0, 30),)]
-
-
-def test_an_offset_after_the_usual_layout_is_still_applied(tmp_path: Path) -> None:
-    # DuckDB reads the usual layout (microseconds, no zone) without the zone-aware cast; a text
-    # that only begins with that layout must still take it, its offset or zone applied.
-    project = project_with(tmp_path)
-    commit(
-        project,
-        {"uuid": UUID_A, "event_time": "2024-03-01 05:30:00.500000+05:00"},
-        {"uuid": UUID_B, "event_time": "2024-03-01 03:00:00.000001-02:00"},
-    )
-    rows = table_rows(project, "SELECT event_time FROM staging.events ORDER BY 1")
-    assert rows == [(datetime(2024, 3, 1, 0, 30, 0, 500000),), (datetime(2024, 3, 1, 5, 0, 0, 1),)]
+    assert rows == [(e,) for e in expected]
