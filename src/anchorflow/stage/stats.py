@@ -72,8 +72,7 @@ def _cases(index: str, values: Sequence[str]) -> str:
     return f"CASE {index} " + " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values)) + " END"
 
 
-def _mapped(model: StagingModel, columns: list[TypedColumn], texts: set[int],
-            paths: list[str], sql: Dialect) -> str:  # fmt: skip
+def _mapped(model: StagingModel, columns: list[TypedColumn], sql: Dialect) -> str:
     """One row per mapped column (`k.i` is its place in `columns`): its JSON types, counts,
     lengths and approximate distinct count over the sample `t`, and its range.
 
@@ -81,18 +80,6 @@ def _mapped(model: StagingModel, columns: list[TypedColumn], texts: set[int],
     and aggregated by column in one pass: one aggregate per statistic instead of one per
     statistic and column, and one plan whatever the number of columns. The ranges compare
     typed values, so they are one row of `min`/`max` per ranged column (`r`)."""
-    ranged = [
-        i for i, c in enumerate(columns) if c.type in RANGE_TYPES and not c.spec.pii
-    ]  # fmt: skip
-    bounds = ", ".join(
-        f"CAST({f}({ident(columns[i].name)}) AS VARCHAR) AS __{f}{i}"
-        for i in ranged
-        for f in ("min", "max")
-    )
-    lows = [f"r.__min{i}" if i in ranged else "NULL" for i in range(len(columns))]
-    highs = [f"r.__max{i}" if i in ranged else "NULL" for i in range(len(columns))]
-    lengths = [i for i, c in enumerate(columns) if c.type in TEXT_TYPES]
-    within = ", ".join(str(i) for i in lengths) or "NULL"
     if not columns:
         return (
             "SELECT NULL::VARCHAR AS field, NULL::VARCHAR AS column_name, NULL::VARCHAR[] AS "
@@ -100,15 +87,21 @@ def _mapped(model: StagingModel, columns: list[TypedColumn], texts: set[int],
             "max_value, NULL::BIGINT AS min_length, NULL::BIGINT AS max_length, NULL::BIGINT AS "
             "approx_distinct, NULL::INTEGER AS i WHERE false"
         )
+    ranged = [i for i, c in enumerate(columns) if c.type in RANGE_TYPES and not c.spec.pii]
+    bounds = ", ".join(
+        f"CAST({f}({ident(columns[i].name)}) AS VARCHAR) AS __{f}{i}"
+        for i in ranged
+        for f in ("min", "max")
+    )
+    lows = [f"r.__min{i}" if i in ranged else "NULL" for i in range(len(columns))]
+    highs = [f"r.__max{i}" if i in ranged else "NULL" for i in range(len(columns))]
+    texts = ", ".join(str(i) for i, c in enumerate(columns) if c.type in TEXT_TYPES) or "NULL"
     return f"""SELECT {_cases("k.i", [literal(field_path(model, c)) for c in columns])} AS field,
                {_cases("k.i", [literal(c.name) for c in columns])} AS column_name,
                y.json_types, coalesce(g.non_null, 0) AS non_null,
-               {_cases("k.i", lows)}
-                   AS min_value,
-               {_cases("k.i", highs)}
-                   AS max_value,
-               CASE WHEN k.i IN ({within}) THEN g.min_length END AS min_length,
-               CASE WHEN k.i IN ({within}) THEN g.max_length END AS max_length,
+               {_cases("k.i", lows)} AS min_value, {_cases("k.i", highs)} AS max_value,
+               CASE WHEN k.i IN ({texts}) THEN g.min_length END AS min_length,
+               CASE WHEN k.i IN ({texts}) THEN g.max_length END AS max_length,
                coalesce(g.approx_distinct, 0) AS approx_distinct, k.i
         FROM k LEFT JOIN (
                 SELECT i, count(v) AS non_null, min(length(v)) AS min_length,
@@ -179,7 +172,7 @@ def record_field_stats(
              sampled AS (SELECT count(*) AS n FROM t),
              k AS ({numbered}),
              u AS ({_unpivoted(columns, texts, paths)}),
-             mapped AS ({_mapped(model, columns, texts, paths, sql)}),
+             mapped AS ({_mapped(model, columns, sql)}),
              frequent AS ({_frequent_values(columns)}),
              present AS ({sql.field_presence("t", "__keys", parents)})
         SELECT ?, ?, coalesce(m.field, p.field), m.column_name, ?, ?, s.n, m.json_types,

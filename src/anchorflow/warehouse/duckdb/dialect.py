@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anchorflow.warehouse.dialect import Dialect, _string
+from anchorflow.warehouse.base import literal
+from anchorflow.warehouse.dialect import Dialect
 
 
 class DuckDBDialect(Dialect):
@@ -28,7 +29,7 @@ class DuckDBDialect(Dialect):
         # Each level's keys are counted first and named `parent.key` after: the prefix is
         # joined to the few distinct keys, not to every key of every row (a third of the time).
         levels = [
-            f"SELECT {_string(prefix)} || f AS field, n AS present FROM (SELECT f, count(*) AS n "
+            f"SELECT {literal(prefix)} || f AS field, n AS present FROM (SELECT f, count(*) AS n "
             f"FROM (SELECT unnest({keys}[{index}]) AS f FROM {rows}) AS e GROUP BY f) AS c"
             for index, prefix in enumerate(["", *(p + "." for p in parents)], start=1)
         ]
