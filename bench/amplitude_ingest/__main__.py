@@ -17,6 +17,7 @@ import sys
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -37,6 +38,7 @@ SIZES = {"1M": 20, "5M": 100}  # hours of 50k events on average (a daily curve a
 # The slow peers run on the first N events of the same files; their rate is per event anyway.
 SUBSETS = {"pandas": 20_000, "dlt_dicts": 3_000, "dlt_parquet": 20_000}
 console = Console(width=120)
+MEDIANS = ("seconds", "peak_mb", "cpu_seconds")  # a contender's figures over its rounds
 
 
 def manifest(files: list[Path], directory: Path = DATA) -> dict[str, dict[str, int]]:
@@ -128,25 +130,53 @@ def arguments(
     return common
 
 
-def measure(size: str, hours: int, base_url: str, work: Path) -> list[dict[str, Any]]:
+def measure(
+    size: str, hours: int, base_url: str, work: Path, rounds: int = 1, only: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Each contender over the same hours, `rounds` times in turn (A B C A B C ...), so that a
+    drift of the machine's speed falls on every contender alike. A contender's row gives the
+    median of its runs; `anchorflow_x` is the median of the ratios taken round by round."""
     files = write_export_files(SPEC, START, START + timedelta(hours=hours), DATA, workers=2)
     sizes = manifest(files)
     total_events = sum(sizes[f.name]["lines"] for f in files)
     bytes_per_event = sum(sizes[f.name]["bytes"] for f in files) / total_events
+    names = [n for n in contenders(size, hours, files, base_url, work) if not only or n in only]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_ in range(1, rounds + 1):
+        for name in names:
+            console.print(
+                f"[{size}] {name} ..." + (f" (round {round_} of {rounds})" if rounds > 1 else "")
+            )
+            result = run_child(name, arguments(name, hours, files, base_url, work))
+            if "events" in result:
+                result["events_per_s"] = result["events"] / result["seconds"]
+            runs[name].append(result)
+            shutil.rmtree(work / name, ignore_errors=True)
     rows = []
-    for name in contenders(size, hours, files, base_url, work):
-        console.print(f"[{size}] {name} ...")
-        result = run_child(name, arguments(name, hours, files, base_url, work))
-        result |= {"size": size, "contender": name, "bytes_per_event": bytes_per_event}
-        if "events" in result:
-            result["events_per_s"] = result["events"] / result["seconds"]
-            result["mb_per_s"] = result["events_per_s"] * bytes_per_event / 1e6
-        rows.append(result)
-        shutil.rmtree(work / name, ignore_errors=True)
-    base = next((r for r in rows if r["contender"] == "anchorflow" and "events_per_s" in r), None)
+    for name, results in runs.items():
+        good = [r for r in results if "events_per_s" in r]
+        row: dict[str, Any] = {"size": size, "contender": name, "bytes_per_event": bytes_per_event}
+        failed = [r["error"] for r in results if "error" in r]
+        if failed:  # shown as the row's error when no run finished, else counted
+            row |= {"error": failed[0], "failed_runs": len(failed)}
+        if good:
+            row |= {key: median([r[key] for r in good]) for key in MEDIANS}
+            row |= {"events": good[0]["events"], "runs": len(good)}
+            row["events_per_s"] = row["events"] / row["seconds"]
+            row["mb_per_s"] = row["events_per_s"] * bytes_per_event / 1e6
+        if rounds > 1:
+            row["each_run"] = results
+        rows.append(row)
+    base = runs.get("anchorflow", [])
     for row in rows:
-        if base and "events_per_s" in row:
-            row["anchorflow_x"] = base["events_per_s"] / row["events_per_s"]
+        pairs = [
+            a["events_per_s"] / b["events_per_s"]
+            for a, b in zip(base, runs[row["contender"]], strict=False)
+            if "events_per_s" in a and "events_per_s" in b
+        ]
+        if pairs:
+            row["anchorflow_x"] = median(pairs)
+            row["anchorflow_x_range"] = [min(pairs), max(pairs)]
     return rows
 
 
@@ -164,7 +194,7 @@ def show(rows: list[dict[str, Any]]) -> None:
     ]:
         table.add_column(column, justify="right")
     for r in rows:
-        if "error" in r:
+        if "events_per_s" not in r:
             table.add_row(r["size"], r["contender"], "error", r["error"][:60], "", "", "", "")
             continue
         table.add_row(
@@ -175,15 +205,35 @@ def show(rows: list[dict[str, Any]]) -> None:
             f"{r['events_per_s']:,.0f}",
             f"{r['mb_per_s']:.1f}",
             f"{r['peak_mb']:,.0f}",
-            f"{r.get('anchorflow_x', 0):.1f}",
+            _ratio(r),
         )
     console.print(table)
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    """anchorflow × (its median over the rounds, and their range when there were several)."""
+    low, high = row.get("anchorflow_x_range", [None, None])
+    spread = f" ({low:.2f}–{high:.2f})" if low is not None and row.get("runs", 1) > 1 else ""
+    failed = f", {row['failed_runs']} failed" if row.get("failed_runs") else ""
+    return f"{row.get('anchorflow_x', 0):.2f}{spread}{failed}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the 1M size")
+    parser.add_argument(
+        "--rounds", type=int, default=1, metavar="N",
+        help="run every contender N times in turn and report medians (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only", metavar="NAMES", help="comma-separated contenders to run (default: all)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, metavar="PATH",
+        help=f"where the results go (default {RESULTS.relative_to(ROOT)})",
+    )  # fmt: skip
     options = parser.parse_args()
+    only = set(options.only.split(",")) if options.only else None
     sizes = {"1M": SIZES["1M"]} if options.quick else SIZES
     last = START + timedelta(hours=max(sizes.values()))
     write_export_files(SPEC, START, last, DATA, workers=2)
@@ -194,16 +244,18 @@ def main() -> None:
         AmplitudeEmulator(store, "bench", "bench") as emulator,
     ):
         for size, hours in sizes.items():
-            rows += measure(size, hours, emulator.base_url, Path(tmp))
+            rows += measure(size, hours, emulator.base_url, Path(tmp), options.rounds, only)
     show(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    out: Path = options.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine(),
         "date": datetime.now().isoformat(timespec="seconds"),
+        "rounds": options.rounds,
         "rows": rows,
     }
-    RESULTS.write_text(json.dumps(report, indent=2))
-    console.print(f"results: {RESULTS.relative_to(ROOT)}")
+    out.write_text(json.dumps(report, indent=2))
+    console.print(f"results: {out}")
 
 
 if __name__ == "__main__":
