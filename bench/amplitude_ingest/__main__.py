@@ -234,6 +234,10 @@ def main() -> None:
     )  # fmt: skip
     options = parser.parse_args()
     only = set(options.only.split(",")) if options.only else None
+    known = set(contenders("1M", 0, [], "", Path()))  # (every size's contenders are among them)
+    if only and only - known:
+        unknown, names = ", ".join(sorted(only - known)), ", ".join(sorted(known))
+        parser.error(f"--only: no contender {unknown}; there are {names}")
     sizes = {"1M": SIZES["1M"]} if options.quick else SIZES
     last = START + timedelta(hours=max(sizes.values()))
     write_export_files(SPEC, START, last, DATA, workers=2)
