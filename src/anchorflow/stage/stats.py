@@ -95,13 +95,13 @@ def _mapped(model: StagingModel, columns: list[TypedColumn], sql: Dialect) -> st
     )
     lows = [f"r.__min{i}" if i in ranged else "NULL" for i in range(len(columns))]
     highs = [f"r.__max{i}" if i in ranged else "NULL" for i in range(len(columns))]
-    texts = ", ".join(str(i) for i, c in enumerate(columns) if c.type in TEXT_TYPES) or "NULL"
+    text_typed = ", ".join(str(i) for i, c in enumerate(columns) if c.type in TEXT_TYPES) or "NULL"
     return f"""SELECT {_cases("k.i", [literal(field_path(model, c)) for c in columns])} AS field,
                {_cases("k.i", [literal(c.name) for c in columns])} AS column_name,
                y.json_types, coalesce(g.non_null, 0) AS non_null,
                {_cases("k.i", lows)} AS min_value, {_cases("k.i", highs)} AS max_value,
-               CASE WHEN k.i IN ({texts}) THEN g.min_length END AS min_length,
-               CASE WHEN k.i IN ({texts}) THEN g.max_length END AS max_length,
+               CASE WHEN k.i IN ({text_typed}) THEN g.min_length END AS min_length,
+               CASE WHEN k.i IN ({text_typed}) THEN g.max_length END AS max_length,
                coalesce(g.approx_distinct, 0) AS approx_distinct, k.i
         FROM k LEFT JOIN (
                 SELECT i, count(v) AS non_null, min(length(v)) AS min_length,
