@@ -83,19 +83,30 @@ def anchorflow_raw_free(args: dict[str, Any]) -> dict[str, Any]:
     return anchorflow(args)
 
 
-def duckdb_read_json(args: dict[str, Any]) -> dict[str, Any]:
+def _duckdb_timed(db: str, statements: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    """Run `statements` in a fresh DuckDB database, timed with the close; count `events`."""
     import duckdb
 
-    con = duckdb.connect(args["db"])
+    con = duckdb.connect(db)
     started = time.perf_counter()
-    con.execute(
-        "CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited')",
-        [args["files"]],
-    )
+    for sql, params in statements:
+        con.execute(sql, params)
     con.close()
     seconds = time.perf_counter() - started
-    events = duckdb.connect(args["db"], read_only=True).execute("SELECT count(*) FROM events")
+    events = duckdb.connect(db, read_only=True).execute("SELECT count(*) FROM events")
     return {"events": events.fetchone()[0], "seconds": seconds}  # type: ignore[index]
+
+
+def duckdb_read_json(args: dict[str, Any]) -> dict[str, Any]:
+    return _duckdb_timed(
+        args["db"],
+        [
+            (
+                "CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited')",
+                [args["files"]],
+            )
+        ],
+    )
 
 
 # The staging model's types of the mapped columns, for DuckDB's reader by hand.
@@ -110,29 +121,26 @@ def duckdb_read_json_mapped(args: dict[str, Any]) -> dict[str, Any]:
     read again as lines (`read_csv` of one column) into a zstd column. No line numbers, no
     dedupe, no statistics, no per-value type errors (a value that does not fit fails the read),
     no HTTP, one transaction: what the guarantees are measured against."""
-    import duckdb
-
-    con = duckdb.connect(args["db"])
     columns = {c: MAPPED_TYPES.get(c, "VARCHAR") for c in COLUMNS}
-    started = time.perf_counter()
-    con.execute(
-        "CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited', "
-        "columns = ?)",
-        [args["files"], columns],
-    )
-    if args.get("raw"):
-        con.execute("CREATE TABLE raw (origin VARCHAR, record VARCHAR USING COMPRESSION zstd)")
-        # chr(30) (record separator) cannot occur unescaped in JSON text: one column per line.
-        con.execute(
-            "INSERT INTO raw SELECT filename, record FROM read_csv(?, columns = {'record': "
-            "'VARCHAR'}, delim = chr(30), quote = '', escape = '', header = false, "
-            "auto_detect = false, filename = true, max_line_size = 100000000)",
-            [args["files"]],
+    statements: list[tuple[str, list[Any]]] = [
+        (
+            "CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited', "
+            "columns = ?)",
+            [args["files"], columns],
         )
-    con.close()
-    seconds = time.perf_counter() - started
-    events = duckdb.connect(args["db"], read_only=True).execute("SELECT count(*) FROM events")
-    return {"events": events.fetchone()[0], "seconds": seconds}  # type: ignore[index]
+    ]
+    if args.get("raw"):
+        statements += [
+            ("CREATE TABLE raw (origin VARCHAR, record VARCHAR USING COMPRESSION zstd)", []),
+            # chr(30) (record separator) cannot occur unescaped in JSON text: a line per row.
+            (
+                "INSERT INTO raw SELECT filename, record FROM read_csv(?, columns = {'record': "
+                "'VARCHAR'}, delim = chr(30), quote = '', escape = '', header = false, "
+                "auto_detect = false, filename = true, max_line_size = 100000000)",
+                [args["files"]],
+            ),
+        ]
+    return _duckdb_timed(args["db"], statements)
 
 
 def dlt_run(
